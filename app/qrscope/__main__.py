@@ -1,0 +1,5 @@
+"""Allow ``python -m qrscope``."""
+
+from qrscope.cli.main import main
+
+raise SystemExit(main())

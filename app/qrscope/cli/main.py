@@ -1,0 +1,159 @@
+"""``qrscope``: the command line over qrscope.core.
+
+Exit codes (also in ``qrscope --help``): 0 success, 1 partial retrieve,
+2 invalid arguments, 3 node unreachable or association refused, 4 operation
+failed, 5 listener could not start, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from qrscope import __version__
+from qrscope.cli.options import EXIT, CliError, add_local_options, add_node_options
+
+__all__ = ["build_parser", "main"]
+
+_EPILOG = """exit codes:
+  0    success
+  1    partial: some instances arrived, some did not (see "failed" and "hints")
+  2    invalid arguments or values
+  3    the node could not be reached, or it refused the association
+  4    the operation ran and failed (failure status, nothing received)
+  5    our storage listener could not start (port in use, privileged port)
+  130  interrupted (Ctrl-C); a running retrieve is cancelled first
+"""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="print the association log to stderr (-vv: with PDUs)")
+    parser.add_argument("--log-json", action="store_true",
+                        help="print the association log to stderr as JSON lines")
+    parser.add_argument("--mask", action="store_true",
+                        help="mask patient identifiers in the association log")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--config", metavar="FILE",
+                        help="profiles file (default: the user's config folder)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qrscope", description="DICOM query/retrieve client that explains failures.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"qrscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    echo = sub.add_parser("echo", help="verify a node with C-ECHO", epilog=_EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_node_options(echo)
+    add_local_options(echo)
+    _common(echo)
+
+    find = sub.add_parser("find", help="search a node with C-FIND", epilog=_EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_node_options(find)
+    add_local_options(find)
+    _common(find)
+    keys = find.add_argument_group("matching keys (empty matches everything)")
+    keys.add_argument("--level", default="study",
+                      choices=["patient", "study", "series", "image"])
+    keys.add_argument("--patient-name", help="wildcards * and ? allowed, e.g. 'SMITH*'")
+    keys.add_argument("--patient-id")
+    keys.add_argument("--birth-date", help="YYYYMMDD or range")
+    keys.add_argument("--accession")
+    keys.add_argument("--date", help="study date: YYYYMMDD, YYYYMMDD-YYYYMMDD, -B or A-")
+    keys.add_argument("--modality", action="append", help="e.g. CT, or CT,MR (repeatable)")
+    keys.add_argument("--description", help="study description (wildcards allowed)")
+    keys.add_argument("--referring", help="referring physician")
+    keys.add_argument("--study", help="Study Instance UID (series and image levels)")
+    keys.add_argument("--series", help="Series Instance UID (image level)")
+    keys.add_argument("--limit", type=int, help="stop after this many results (C-CANCEL)")
+
+    retrieve = sub.add_parser("retrieve", help="retrieve with C-MOVE or C-GET",
+                              epilog=_EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_node_options(retrieve)
+    add_local_options(retrieve)
+    _common(retrieve)
+    what = retrieve.add_argument_group("what to retrieve")
+    what.add_argument("--study", metavar="UID", help="Study Instance UID (required)")
+    what.add_argument("--series", metavar="UID", action="append",
+                      help="Series Instance UID (repeatable)")
+    what.add_argument("--instance", metavar="UID", action="append",
+                      help="SOP Instance UID (repeatable; needs one --series)")
+    what.add_argument("--patient-id", help="Patient ID (needed by Patient Root)")
+    how = retrieve.add_argument_group("how")
+    how.add_argument("--method", choices=["move", "get"],
+                     help="C-MOVE (PACS connects back to us) or C-GET (same association)")
+    how.add_argument("--dest-aet", metavar="AET",
+                     help="move destination (default: our AE title, i.e. our listener)")
+    how.add_argument("--listen-port", type=int, metavar="PORT",
+                     help="port of our listener for C-MOVE (default from profile, 11112)")
+    how.add_argument("--out", metavar="DIR", help="storage folder for received files")
+
+    listen = sub.add_parser("listen", help="run the storage listener in the foreground",
+                            epilog=_EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_local_options(listen)
+    _common(listen)
+    listen.add_argument("--port", type=int, help="listener port (default from profile, 11112)")
+    listen.add_argument("--bind", help="address to bind (default 0.0.0.0: all interfaces)")
+    listen.add_argument("--out", metavar="DIR", help="storage folder for received files")
+
+    demo = sub.add_parser("demo-pacs", help="run the embedded demo PACS",
+                          epilog=_EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(demo)
+    demo.add_argument("--port", type=int, help="DICOM port (default 11113)")
+    demo.add_argument("--bind", default="127.0.0.1", help="address (default 127.0.0.1)")
+    demo.add_argument("--pacs-aet", dest="aet_pacs", default="DEMOPACS",
+                      help="the demo PACS's AE title (default DEMOPACS)")
+    demo.add_argument("--data", metavar="DIR",
+                      help="serve the DICOM files in DIR instead of the bundled samples")
+    demo.add_argument("--dest", action="append", metavar="AET=HOST:PORT",
+                      help="a move destination it knows (repeatable); our own AE at "
+                      "127.0.0.1 and the listener port is always known")
+
+    tour = sub.add_parser("demo", help="echo, find and retrieve against the demo PACS, "
+                          "all on this machine")
+    _common(tour)
+    tour.add_argument("--out", metavar="DIR", help="storage folder (default: a temporary one)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not args_list:
+        from qrscope.cli.tour import run_without_arguments
+
+        return run_without_arguments()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return EXIT["usage"]
+    from qrscope.cli import query_commands, retrieve_command, server_commands, tour
+
+    handlers = {
+        "echo": query_commands.run_echo,
+        "find": query_commands.run_find,
+        "retrieve": retrieve_command.run_retrieve,
+        "listen": server_commands.run_listen,
+        "demo-pacs": server_commands.run_demo_pacs,
+        "demo": tour.run_tour,
+    }
+    try:
+        return handlers[args.command](args)
+    except CliError as exc:
+        print(f"qrscope: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("qrscope: interrupted", file=sys.stderr)
+        return EXIT["cancelled"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""``qrscope echo`` and ``qrscope find``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from qrscope.cli.options import (
+    EXIT,
+    CliError,
+    build_log,
+    load_profiles,
+    local_from_args,
+    node_from_args,
+    print_json,
+)
+from qrscope.core.connection import AssociationFailure
+from qrscope.core.query import FindOperation, QueryFilter
+from qrscope.core.records import QueryLevel, Record, record_to_dict
+from qrscope.core.status import StatusCategory
+from qrscope.core.validation import InvalidValue
+from qrscope.core.verify import verify
+
+__all__ = ["failure_json", "run_echo", "run_find"]
+
+
+def failure_json(exc: AssociationFailure) -> dict[str, Any]:
+    return {"status": "failed", "error": {"reason": exc.reason.value, "message": exc.message,
+                                          "evidence": exc.evidence}, "hints": []}
+
+
+def run_echo(args: argparse.Namespace) -> int:
+    profiles = load_profiles(args)
+    local = local_from_args(args, profiles)
+    node = node_from_args(args, profiles)
+    log = build_log(args, local)
+    try:
+        result = verify(node, local, log, debug=args.verbose >= 2)
+    except AssociationFailure as exc:
+        if args.json:
+            print_json(failure_json(exc))
+            return EXIT["connection"]
+        raise CliError(exc.message, EXIT["connection"]) from None
+    if args.json:
+        print_json({
+            "status": "success" if result.ok else "failed",
+            "node": node.name,
+            "status_code": None if result.status is None else f"0x{result.status.code:04X}",
+            "association_ms": round(result.association_ms, 2),
+            "echo_ms": round(result.echo_ms, 2),
+            "local_address": result.local_address,
+            "hints": [],
+        })
+    elif result.ok:
+        print(f"{node.name} ({node.ae_title}@{node.host}:{node.port}) answered C-ECHO in "
+              f"{result.echo_ms:.1f} ms (association {result.association_ms:.1f} ms)")
+    else:
+        print(f"{node.name}: C-ECHO failed: {result.status or 'no response'}", file=sys.stderr)
+    return EXIT["success"] if result.ok else EXIT["failed"]
+
+
+_COLUMNS = {
+    QueryLevel.PATIENT: ("patient_id", "patient_name", "birth_date", "sex",
+                         "number_of_studies"),
+    QueryLevel.STUDY: ("study_date", "patient_name", "patient_id", "accession_number",
+                       "modalities", "description", "number_of_instances", "study_uid"),
+    QueryLevel.SERIES: ("series_number", "modality", "description", "number_of_instances",
+                        "series_uid"),
+    QueryLevel.IMAGE: ("instance_number", "sop_class_uid", "sop_instance_uid"),
+}
+
+
+def _row(record: Record, level: QueryLevel) -> list[str]:
+    data = record_to_dict(record)
+    cells = []
+    for column in _COLUMNS[level]:
+        value = data.get(column)
+        if isinstance(value, list):
+            value = "\\".join(value)
+        cells.append("" if value is None else str(value))
+    return cells
+
+
+def query_filter_from_args(args: argparse.Namespace) -> QueryFilter:
+    modalities: list[str] = []
+    for item in args.modality or []:
+        modalities.extend(m for m in item.replace("\\", ",").split(",") if m.strip())
+    try:
+        return QueryFilter(
+            patient_name=args.patient_name or "", patient_id=args.patient_id or "",
+            birth_date=args.birth_date or "", accession_number=args.accession or "",
+            study_date=args.date or "", modalities=tuple(modalities),
+            study_description=args.description or "",
+            referring_physician=args.referring or "", study_uid=args.study or "",
+            series_uid=args.series or "",
+        ).validated()
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
+
+
+def run_find(args: argparse.Namespace) -> int:
+    profiles = load_profiles(args)
+    local = local_from_args(args, profiles)
+    node = node_from_args(args, profiles)
+    query = query_filter_from_args(args)
+    level = QueryLevel(args.level.upper())
+    log = build_log(args, local)
+    records: list[Record] = []
+
+    def show(record: Record) -> None:
+        records.append(record)
+        if not args.json:
+            print("  ".join(_row(record, level)), flush=True)
+
+    if not args.json:
+        print("  ".join(c.upper() for c in _COLUMNS[level]))
+    operation = FindOperation(node, local, log, level, query, limit=args.limit,
+                              debug=args.verbose >= 2)
+    try:
+        result = operation.run(on_record=show)
+    except AssociationFailure as exc:
+        if args.json:
+            print_json(failure_json(exc))
+            return EXIT["connection"]
+        raise CliError(exc.message, EXIT["connection"]) from None
+    except KeyboardInterrupt:
+        operation.cancel()
+        return EXIT["cancelled"]
+    failed = result.status is not None and result.status.category is StatusCategory.FAILURE
+    if args.json:
+        print_json({
+            "status": "failed" if failed else ("cancelled" if result.cancelled else "success"),
+            "level": level.value,
+            "count": result.count,
+            "truncated": result.truncated,
+            "final_status": None if result.status is None else str(result.status),
+            "seconds": round(result.seconds, 3),
+            "results": [record_to_dict(r) for r in records],
+            "hints": [],
+        })
+    else:
+        more = f" (limit {args.limit} reached)" if result.truncated else ""
+        print(f"{result.count} match(es) in {result.seconds:.2f} s{more}", file=sys.stderr)
+        if failed:
+            print(f"qrscope: C-FIND failed: {result.status}", file=sys.stderr)
+    return EXIT["failed"] if failed else EXIT["success"]

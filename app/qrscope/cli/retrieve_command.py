@@ -1,0 +1,158 @@
+"""``qrscope retrieve``: C-MOVE to our listener (or elsewhere) or C-GET, with progress."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+
+from qrscope.cli.options import (
+    EXIT,
+    CliError,
+    build_log,
+    load_profiles,
+    local_from_args,
+    node_from_args,
+    print_json,
+)
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.listener import ListenerError, StorageListener
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve_plan import learn_sop_classes
+from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.storage import InstanceStore
+from qrscope.core.validation import InvalidValue, check_ae_title, check_port
+
+__all__ = ["retrieve_once", "run_retrieve"]
+
+
+def _scope(args: argparse.Namespace) -> RetrieveScope:
+    if not args.study:
+        raise CliError("--study UID is required (with --series and --instance to narrow it)",
+                       EXIT["usage"])
+    try:
+        if args.instance:
+            if not args.series or len(args.series) != 1:
+                raise CliError("--instance needs exactly one --series", EXIT["usage"])
+            scope = RetrieveScope.instances(args.study, args.series[0], *args.instance,
+                                            patient_id=args.patient_id or "")
+        elif args.series:
+            scope = RetrieveScope.series(args.study, *args.series,
+                                         patient_id=args.patient_id or "")
+        else:
+            scope = RetrieveScope.study(args.study, patient_id=args.patient_id or "")
+        return scope.validated()
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
+
+
+def _progress_printer(enabled: bool) -> object:
+    def show(progress: RetrieveProgress) -> None:
+        if not enabled:
+            return
+        total = progress.total
+        of = f"/{total}" if total is not None else ""
+        sys.stderr.write(
+            f"\r{progress.state.value:<10} received {progress.received}{of}  "
+            f"completed {progress.completed} failed {progress.failed} "
+            f"warning {progress.warning}  {progress.rate:.1f}/s   ")
+        sys.stderr.flush()
+        if progress.state.is_final:
+            sys.stderr.write("\n")
+    return show
+
+
+def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
+                  scope: RetrieveScope, *, move_destination: str | None = None,
+                  show_progress: bool = True, debug: bool = False) -> RetrieveOutcome:
+    """Start what the retrieve needs (listener for C-MOVE to us), run it, stop it again.
+
+    Ctrl-C cancels the retrieve properly (C-CANCEL, bounded wait, release).
+    """
+    store = InstanceStore(local.storage_folder)
+    destination = (move_destination or node.move_destination or local.ae_title).strip()
+    listener = None
+    if node.retrieve_method is RetrieveMethod.MOVE and destination == local.ae_title:
+        listener = StorageListener(local, log, store, debug=debug)
+        listener.start()
+    elif node.retrieve_method is RetrieveMethod.GET:
+        scope = learn_sop_classes(scope, node, local, log)
+    job = RetrieveJob(node, local, log, scope, listener=listener, store=store,
+                      move_destination=destination, debug=debug,
+                      on_progress=_progress_printer(show_progress))  # type: ignore[arg-type]
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def interrupt(_signum: int, _frame: FrameType | None) -> None:
+            sys.stderr.write("\ncancelling (C-CANCEL sent; Ctrl-C again to abort)\n")
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            job.cancel()
+        previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        return job.run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if listener is not None:
+            listener.stop()
+
+
+def run_retrieve(args: argparse.Namespace) -> int:
+    profiles = load_profiles(args)
+    local = local_from_args(args, profiles)
+    try:
+        if args.out:
+            local = replace(local, storage_folder=Path(args.out).expanduser())
+        if args.listen_port:
+            local = replace(local, listener_port=check_port(args.listen_port, "--listen-port"))
+        dest = check_ae_title(args.dest_aet, "--dest-aet") if args.dest_aet else None
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
+    node = node_from_args(args, profiles)
+    scope = _scope(args)
+    log = build_log(args, local)
+    try:
+        outcome = retrieve_once(node, local, log, scope, move_destination=dest,
+                                show_progress=not args.json and sys.stderr.isatty(),
+                                debug=args.verbose >= 2)
+    except ListenerError as exc:
+        if args.json:
+            print_json({"status": "failed", "error": {"reason": exc.reason,
+                                                      "message": exc.message}, "hints": []})
+            return EXIT["listener"]
+        raise CliError(exc.message, EXIT["listener"]) from None
+    if args.json:
+        print_json(outcome.to_dict())
+    else:
+        _print_outcome(outcome, node)
+    if outcome.failure is not None and not outcome.stored:
+        return EXIT["connection"]
+    return {"success": EXIT["success"], "partial": EXIT["partial"],
+            "cancelled": EXIT["cancelled"]}.get(outcome.status, EXIT["failed"])
+
+
+def _print_outcome(outcome: RetrieveOutcome, node: RemoteNode) -> None:
+    stored = outcome.stored
+    print(f"{outcome.status}: {len(stored)} instance(s) stored "
+          f"({sum(1 for r in stored if r.stored and r.stored.duplicate)} already present), "
+          f"PACS reported completed {outcome.completed}, failed {outcome.failed}, "
+          f"warning {outcome.warning} in {outcome.seconds:.1f} s")
+    if outcome.failure is not None:
+        print(f"  error: {outcome.failure.message}")
+    if outcome.final_status is not None and outcome.final_status.code != 0:
+        print(f"  final status from {node.name}: {outcome.final_status}")
+    if outcome.timed_out:
+        print(f"  stopped: the {outcome.timed_out} time limit passed without progress")
+    for uid in outcome.failed_uids:
+        print(f"  failed: {uid}")
+    for item in outcome.received:
+        if not item.ok:
+            print(f"  not stored: {item.sop_instance_uid}: {item.error}")
+    if stored:
+        folders = sorted({str(r.stored.path.parent) for r in stored if r.stored})
+        print("  files in: " + (folders[0] if len(folders) == 1 else f"{len(folders)} folders "
+                                f"under {Path(folders[0]).parents[2]}"))

@@ -1,0 +1,70 @@
+"""Writing files so that a crash, a full disk or a second writer loses nothing.
+
+Both the profile store and the instance store write to a temporary file in
+the destination folder and then move it into place with one atomic operation;
+a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write", "create_exclusive"]
+
+
+def _write_temp(folder: Path, data: bytes | bytearray | memoryview, suffix: str) -> Path:
+    """Write *data* to a new temporary file in *folder*, flushed to disk."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=suffix)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Replace *path* with *data* atomically (the old content or the new, never half)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path.parent, payload, ".tmp")
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def create_exclusive(path: Path, data: bytes | bytearray | memoryview) -> bool:
+    """Create *path* with *data* unless it already exists; return whether it was created.
+
+    ``os.link`` fails if the target exists, so two writers racing for the
+    same name cannot overwrite each other (``os.replace`` would). Where hard
+    links are not supported, falls back to an exclusive rename check.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path.parent, data, ".part")
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            # Filesystems without hard links (some network shares, FAT).
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+            return True
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()

@@ -1,0 +1,230 @@
+"""Connection profiles: the remote nodes we talk to and our own AE.
+
+A C-MOVE works only if both sides agree on names: the PACS must know our AE
+title, address and listener port, and we must send the AE title the PACS knows
+us by as move destination. These classes hold those settings, validate them
+with messages a user can act on, and are persisted by
+:mod:`qrscope.core.profile_store`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from qrscope.core.validation import (
+    InvalidValue,
+    check_ae_title,
+    check_host,
+    check_port,
+    resolve_host,
+)
+
+__all__ = [
+    "DEFAULT_AE_TITLE",
+    "DEFAULT_LISTENER_PORT",
+    "LocalAE",
+    "QueryModel",
+    "RemoteNode",
+    "RetrieveMethod",
+    "Timeouts",
+]
+
+DEFAULT_AE_TITLE = "QRSCOPE"
+DEFAULT_LISTENER_PORT = 11112
+
+
+class QueryModel(StrEnum):
+    STUDY_ROOT = "study-root"
+    PATIENT_ROOT = "patient-root"
+
+
+class RetrieveMethod(StrEnum):
+    MOVE = "move"
+    GET = "get"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait at each stage of talking to a node.
+
+    ``retrieve_idle`` is reset by every pending C-MOVE/C-GET response and by
+    every instance our listener receives for the job, so a large study that
+    streams for an hour is never cut off while it progresses; a PACS that
+    fetches from a slow archive may stay silent for minutes before the first
+    image, hence the generous default. ``retrieve_total`` (0 = no limit)
+    caps the whole retrieve when a user wants that.
+    """
+
+    connect: float = 10.0
+    association: float = 30.0
+    response: float = 60.0
+    retrieve_idle: float = 300.0
+    retrieve_total: float = 0.0
+    cancel_grace: float = 10.0
+
+    def validated(self) -> Timeouts:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or value < 0:
+                raise InvalidValue(f"timeouts.{f.name}", f"{value!r} is not a positive number")
+        for name in ("connect", "association", "response", "retrieve_idle", "cancel_grace"):
+            if getattr(self, name) == 0:
+                raise InvalidValue(f"timeouts.{name}", "must be more than 0 seconds")
+        return self
+
+
+@dataclass(frozen=True)
+class RemoteNode:
+    """A PACS or other Q/R SCP as the user configured it.
+
+    ``move_destination`` is the AE title sent in C-MOVE requests; empty means
+    our own AE title (the usual case: the PACS sends to our listener).
+    """
+
+    name: str
+    ae_title: str
+    host: str
+    port: int = 104
+    query_model: QueryModel = QueryModel.STUDY_ROOT
+    retrieve_method: RetrieveMethod = RetrieveMethod.MOVE
+    move_destination: str = ""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def problems(self, resolve: bool = False) -> list[InvalidValue]:
+        """Every problem with this node, each naming its field; empty when usable."""
+        found: list[InvalidValue] = []
+        checks = [
+            ("name", lambda: self.name.strip() or _raise("name", "must not be empty")),
+            ("ae_title", lambda: check_ae_title(self.ae_title, "ae_title")),
+            ("host", lambda: check_host(self.host, "host")),
+            ("port", lambda: check_port(self.port, "port")),
+            ("timeouts", self.timeouts.validated),
+        ]
+        if self.move_destination:
+            checks.append(
+                ("move_destination",
+                 lambda: check_ae_title(self.move_destination, "move_destination"))
+            )
+        for _name, check in checks:
+            try:
+                check()
+            except InvalidValue as exc:
+                found.append(exc)
+        if resolve and not any(p.field == "host" for p in found):
+            try:
+                resolve_host(self.host, "host")
+            except InvalidValue as exc:
+                found.append(exc)
+        return found
+
+    def validated(self, resolve: bool = False) -> RemoteNode:
+        """This node with normalised values, or raise the first problem."""
+        problems = self.problems(resolve=resolve)
+        if problems:
+            raise problems[0]
+        return replace(
+            self,
+            name=self.name.strip(),
+            ae_title=check_ae_title(self.ae_title),
+            host=check_host(self.host),
+            port=check_port(self.port),
+            move_destination=self.move_destination.strip(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["query_model"] = self.query_model.value
+        data["retrieve_method"] = self.retrieve_method.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RemoteNode:
+        """Build from a stored dict; raises ``KeyError``/``ValueError``/``TypeError``."""
+        timeouts = Timeouts(**{
+            k: float(v) for k, v in dict(data.get("timeouts") or {}).items()
+            if k in {f.name for f in fields(Timeouts)}
+        })
+        return cls(
+            name=str(data["name"]),
+            ae_title=str(data["ae_title"]),
+            host=str(data["host"]),
+            port=int(data.get("port", 104)),
+            query_model=QueryModel(data.get("query_model", QueryModel.STUDY_ROOT.value)),
+            retrieve_method=RetrieveMethod(
+                data.get("retrieve_method", RetrieveMethod.MOVE.value)
+            ),
+            move_destination=str(data.get("move_destination", "") or ""),
+            timeouts=timeouts,
+        )
+
+
+def default_storage_folder() -> Path:
+    return platformdirs.user_data_path("qrscope", appauthor=False) / "received"
+
+
+@dataclass(frozen=True)
+class LocalAE:
+    """Our own application entity: the AE title we call with and listen as.
+
+    The listener binds to all interfaces by default because the PACS calls
+    back from another host; ``127.0.0.1`` is only right when the PACS runs
+    on this machine.
+    """
+
+    ae_title: str = DEFAULT_AE_TITLE
+    listener_port: int = DEFAULT_LISTENER_PORT
+    bind_address: str = "0.0.0.0"
+    storage_folder: Path = field(default_factory=default_storage_folder)
+    mask_patient_identifiers: bool = False
+
+    def problems(self) -> list[InvalidValue]:
+        found: list[InvalidValue] = []
+        for check in (
+            lambda: check_ae_title(self.ae_title, "ae_title"),
+            lambda: check_port(self.listener_port, "listener_port"),
+            lambda: check_host(self.bind_address, "bind_address"),
+            lambda: str(self.storage_folder).strip() or _raise(
+                "storage_folder", "must not be empty"),
+        ):
+            try:
+                check()
+            except InvalidValue as exc:
+                found.append(exc)
+        return found
+
+    def validated(self) -> LocalAE:
+        problems = self.problems()
+        if problems:
+            raise problems[0]
+        return replace(
+            self,
+            ae_title=check_ae_title(self.ae_title),
+            listener_port=check_port(self.listener_port),
+            bind_address=check_host(self.bind_address),
+            storage_folder=Path(self.storage_folder).expanduser(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["storage_folder"] = str(self.storage_folder)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LocalAE:
+        default = cls()
+        return cls(
+            ae_title=str(data.get("ae_title", default.ae_title)),
+            listener_port=int(data.get("listener_port", default.listener_port)),
+            bind_address=str(data.get("bind_address", default.bind_address)),
+            storage_folder=Path(str(data.get("storage_folder", default.storage_folder))),
+            mask_patient_identifiers=bool(data.get("mask_patient_identifiers", False)),
+        )
+
+
+def _raise(field_name: str, message: str) -> str:
+    raise InvalidValue(field_name, message)

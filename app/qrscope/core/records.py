@@ -1,0 +1,199 @@
+"""Typed C-FIND results: patients, studies, series and instances.
+
+Each record keeps the decoded values a browser shows plus the raw identifier,
+so that a column added later does not need a new query. Names are decoded
+with the response's Specific Character Set (pydicom does this when the
+identifier carries it); a value that cannot be decoded is shown with
+replacement characters rather than failing the whole query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+__all__ = [
+    "InstanceRecord",
+    "PatientRecord",
+    "QueryLevel",
+    "Record",
+    "SeriesRecord",
+    "StudyRecord",
+    "record_from_identifier",
+]
+
+
+class QueryLevel(StrEnum):
+    PATIENT = "PATIENT"
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword, "")
+    except Exception:  # undecodable bytes: keep the row, show what we can
+        return "?"
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    text = _text(ds, keyword).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _list(ds: Dataset, keyword: str) -> tuple[str, ...]:
+    text = _text(ds, keyword)
+    return tuple(v for v in text.split("\\") if v)
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_name: str
+    patient_id: str
+    birth_date: str = ""
+    sex: str = ""
+    number_of_studies: int | None = None
+    identifier: Dataset = field(default_factory=Dataset, compare=False, repr=False)
+    level: QueryLevel = QueryLevel.PATIENT
+
+    @classmethod
+    def from_identifier(cls, ds: Dataset) -> PatientRecord:
+        return cls(
+            patient_name=_text(ds, "PatientName"),
+            patient_id=_text(ds, "PatientID"),
+            birth_date=_text(ds, "PatientBirthDate"),
+            sex=_text(ds, "PatientSex"),
+            number_of_studies=_int(ds, "NumberOfPatientRelatedStudies"),
+            identifier=ds,
+        )
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    study_uid: str
+    patient_name: str = ""
+    patient_id: str = ""
+    birth_date: str = ""
+    sex: str = ""
+    study_date: str = ""
+    study_time: str = ""
+    accession_number: str = ""
+    study_id: str = ""
+    description: str = ""
+    referring_physician: str = ""
+    modalities: tuple[str, ...] = ()
+    sop_classes: tuple[str, ...] = ()
+    number_of_series: int | None = None
+    number_of_instances: int | None = None
+    identifier: Dataset = field(default_factory=Dataset, compare=False, repr=False)
+    level: QueryLevel = QueryLevel.STUDY
+
+    @classmethod
+    def from_identifier(cls, ds: Dataset) -> StudyRecord:
+        return cls(
+            study_uid=_text(ds, "StudyInstanceUID"),
+            patient_name=_text(ds, "PatientName"),
+            patient_id=_text(ds, "PatientID"),
+            birth_date=_text(ds, "PatientBirthDate"),
+            sex=_text(ds, "PatientSex"),
+            study_date=_text(ds, "StudyDate"),
+            study_time=_text(ds, "StudyTime"),
+            accession_number=_text(ds, "AccessionNumber"),
+            study_id=_text(ds, "StudyID"),
+            description=_text(ds, "StudyDescription"),
+            referring_physician=_text(ds, "ReferringPhysicianName"),
+            modalities=_list(ds, "ModalitiesInStudy"),
+            sop_classes=_list(ds, "SOPClassesInStudy"),
+            number_of_series=_int(ds, "NumberOfStudyRelatedSeries"),
+            number_of_instances=_int(ds, "NumberOfStudyRelatedInstances"),
+            identifier=ds,
+        )
+
+
+@dataclass(frozen=True)
+class SeriesRecord:
+    series_uid: str
+    study_uid: str = ""
+    modality: str = ""
+    series_number: int | None = None
+    description: str = ""
+    series_date: str = ""
+    body_part: str = ""
+    number_of_instances: int | None = None
+    identifier: Dataset = field(default_factory=Dataset, compare=False, repr=False)
+    level: QueryLevel = QueryLevel.SERIES
+
+    @classmethod
+    def from_identifier(cls, ds: Dataset) -> SeriesRecord:
+        return cls(
+            series_uid=_text(ds, "SeriesInstanceUID"),
+            study_uid=_text(ds, "StudyInstanceUID"),
+            modality=_text(ds, "Modality"),
+            series_number=_int(ds, "SeriesNumber"),
+            description=_text(ds, "SeriesDescription"),
+            series_date=_text(ds, "SeriesDate"),
+            body_part=_text(ds, "BodyPartExamined"),
+            number_of_instances=_int(ds, "NumberOfSeriesRelatedInstances"),
+            identifier=ds,
+        )
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    sop_instance_uid: str
+    sop_class_uid: str = ""
+    series_uid: str = ""
+    study_uid: str = ""
+    instance_number: int | None = None
+    identifier: Dataset = field(default_factory=Dataset, compare=False, repr=False)
+    level: QueryLevel = QueryLevel.IMAGE
+
+    @classmethod
+    def from_identifier(cls, ds: Dataset) -> InstanceRecord:
+        return cls(
+            sop_instance_uid=_text(ds, "SOPInstanceUID"),
+            sop_class_uid=_text(ds, "SOPClassUID"),
+            series_uid=_text(ds, "SeriesInstanceUID"),
+            study_uid=_text(ds, "StudyInstanceUID"),
+            instance_number=_int(ds, "InstanceNumber"),
+            identifier=ds,
+        )
+
+
+Record = PatientRecord | StudyRecord | SeriesRecord | InstanceRecord
+
+_BY_LEVEL: dict[QueryLevel, Any] = {
+    QueryLevel.PATIENT: PatientRecord,
+    QueryLevel.STUDY: StudyRecord,
+    QueryLevel.SERIES: SeriesRecord,
+    QueryLevel.IMAGE: InstanceRecord,
+}
+
+
+def record_from_identifier(level: QueryLevel, ds: Dataset) -> Record:
+    record: Record = _BY_LEVEL[level].from_identifier(ds)
+    return record
+
+
+def record_to_dict(record: Record) -> dict[str, Any]:
+    """A JSON-friendly dict of the record's typed fields (the identifier left out)."""
+    out: dict[str, Any] = {}
+    for name in record.__dataclass_fields__:
+        if name == "identifier":
+            continue
+        value = getattr(record, name)
+        out[name] = value.value if isinstance(value, Enum) else (
+            list(value) if isinstance(value, tuple) else value)
+    return out

@@ -1,0 +1,243 @@
+"""What a retrieve asks for, how it is going, and how it ended.
+
+Kept apart from :mod:`qrscope.core.retrieve` so that the GUI models, the CLI
+and the diagnosis can use these plain values without the network machinery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+
+from qrscope.core.profiles import QueryModel, RetrieveMethod
+from qrscope.core.records import QueryLevel
+from qrscope.core.status import StatusCategory, StatusInfo
+from qrscope.core.storage import is_valid_uid
+from qrscope.core.validation import InvalidValue
+
+if TYPE_CHECKING:
+    from qrscope.core.connection import AssociationFailure
+    from qrscope.core.listener import IncomingConnection
+    from qrscope.core.reception import ReceivedInstance
+
+__all__ = ["RetrieveOutcome", "RetrieveProgress", "RetrieveScope", "RetrieveState",
+           "outcome_status"]
+
+
+class RetrieveState(StrEnum):
+    PENDING = "pending"
+    CONNECTING = "connecting"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RetrieveState.SUCCESS, RetrieveState.PARTIAL, RetrieveState.FAILED,
+                        RetrieveState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class RetrieveScope:
+    """A study, some series of one study, or some instances of one series.
+
+    ``sop_classes`` and ``modalities`` (from the query) let C-GET propose
+    the right storage contexts; ``patient_id`` is required by Patient Root.
+    """
+
+    level: QueryLevel
+    study_uid: str
+    series_uids: tuple[str, ...] = ()
+    instance_uids: tuple[str, ...] = ()
+    patient_id: str = ""
+    sop_classes: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+
+    @classmethod
+    def study(cls, study_uid: str, **kw: Any) -> RetrieveScope:
+        return cls(QueryLevel.STUDY, study_uid, **kw)
+
+    @classmethod
+    def series(cls, study_uid: str, *series_uids: str, **kw: Any) -> RetrieveScope:
+        return cls(QueryLevel.SERIES, study_uid, series_uids=tuple(series_uids), **kw)
+
+    @classmethod
+    def instances(cls, study_uid: str, series_uid: str, *instance_uids: str,
+                  **kw: Any) -> RetrieveScope:
+        return cls(QueryLevel.IMAGE, study_uid, series_uids=(series_uid,),
+                   instance_uids=tuple(instance_uids), **kw)
+
+    def validated(self) -> RetrieveScope:
+        if self.level is QueryLevel.PATIENT:
+            raise InvalidValue("level", "retrieve a study, series or instances")
+        for name, uids in (("study", (self.study_uid,)), ("series", self.series_uids),
+                           ("instance", self.instance_uids)):
+            for uid in uids:
+                if not is_valid_uid(uid):
+                    raise InvalidValue(name, f"'{uid}' is not a valid UID")
+        if self.level is QueryLevel.SERIES and not self.series_uids:
+            raise InvalidValue("series", "a series retrieve needs at least one series UID")
+        if self.level is QueryLevel.IMAGE and (len(self.series_uids) != 1
+                                               or not self.instance_uids):
+            raise InvalidValue("instance", "an instance retrieve needs one series UID and "
+                               "at least one SOP Instance UID")
+        return replace(self, sop_classes=tuple(filter(None, self.sop_classes)))
+
+    def identifier(self, model: QueryModel) -> Dataset:
+        """The C-MOVE/C-GET identifier: unique keys down to the level (PS3.4 C.4.2.2.1)."""
+        ds = Dataset()
+        ds.QueryRetrieveLevel = self.level.value
+        if model is QueryModel.PATIENT_ROOT:
+            ds.PatientID = self.patient_id
+        ds.StudyInstanceUID = self.study_uid
+        if self.level in (QueryLevel.SERIES, QueryLevel.IMAGE):
+            ds.SeriesInstanceUID = "\\".join(self.series_uids)
+        if self.level is QueryLevel.IMAGE:
+            ds.SOPInstanceUID = "\\".join(self.instance_uids)
+        return ds
+
+    def match_score(self, instance: ReceivedInstance) -> int:
+        """How surely an incoming instance belongs to this scope (0: not at all)."""
+        if self.instance_uids:
+            return 30 if instance.sop_instance_uid in self.instance_uids else 0
+        if instance.study_uid != self.study_uid:
+            return 0
+        if self.series_uids:
+            return 20 if instance.series_uid in self.series_uids else 0
+        return 10
+
+
+@dataclass(frozen=True)
+class RetrieveProgress:
+    """A snapshot for progress bars; counts are the PACS's, ``received`` is ours."""
+
+    job_id: str
+    state: RetrieveState
+    remaining: int | None
+    completed: int
+    failed: int
+    warning: int
+    received: int
+    elapsed: float
+    last_status: StatusInfo | None = None
+
+    @property
+    def total(self) -> int | None:
+        if self.remaining is None:
+            return None
+        return self.remaining + self.completed + self.failed + self.warning
+
+    @property
+    def rate(self) -> float:
+        """Instances per second received so far."""
+        return self.received / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.remaining is None or self.rate <= 0:
+            return None
+        return self.remaining / self.rate
+
+
+@dataclass
+class RetrieveOutcome:
+    """How a retrieve ended, with the evidence for hints."""
+
+    job_id: str
+    method: RetrieveMethod
+    move_destination: str = ""
+    status: str = "failed"
+    final_status: StatusInfo | None = None
+    remaining: int | None = None
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    failed_uids: list[str] = field(default_factory=list)
+    received: list[ReceivedInstance] = field(default_factory=list)
+    late: list[ReceivedInstance] = field(default_factory=list)
+    """Instances that arrived after the final response (non-conformant PACS)."""
+    incoming_associations: list[IncomingConnection] = field(default_factory=list)
+    failure: AssociationFailure | None = None
+    cancelled: bool = False
+    timed_out: str | None = None
+    responses: int = 0
+    first_response_seconds: float | None = None
+    seconds: float = 0.0
+    association_id: str = ""
+    local_address: str = ""
+
+    @property
+    def stored(self) -> list[ReceivedInstance]:
+        return [r for r in self.received if r.ok]
+
+    @property
+    def files(self) -> list[str]:
+        return [str(r.stored.path) for r in self.received if r.stored is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's ``--json`` shape (hints are added by the caller)."""
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "method": self.method.value,
+            "move_destination": self.move_destination,
+            "received": len(self.stored),
+            "failed": self.failed,
+            "warning": self.warning,
+            "completed": self.completed,
+            "remaining": self.remaining,
+            "failed_sop_instance_uids": self.failed_uids,
+            "not_stored": [{"sop_instance_uid": r.sop_instance_uid, "error": r.error}
+                           for r in self.received if not r.ok],
+            "duplicates": sum(1 for r in self.stored if r.stored and r.stored.duplicate),
+            "late_instances": len(self.late),
+            "final_status": None if self.final_status is None else {
+                "code": f"0x{self.final_status.code:04X}",
+                "category": self.final_status.category.value,
+                "meaning": self.final_status.meaning,
+            },
+            "incoming_associations": [
+                {"calling_ae": c.calling_ae, "called_ae": c.called_ae,
+                 "address": f"{c.address}:{c.port}", "instances": c.instances}
+                for c in self.incoming_associations
+            ],
+            "error": None if self.failure is None else {
+                "reason": self.failure.reason.value, "message": self.failure.message},
+            "cancelled": self.cancelled,
+            "timed_out": self.timed_out,
+            "seconds": round(self.seconds, 3),
+            "files": self.files,
+            "hints": [],
+        }
+
+
+def outcome_status(outcome: RetrieveOutcome, observable: bool) -> str:
+    """success / partial / failed / cancelled from the PACS's word and ours.
+
+    *observable* is whether we can see the instances arrive (C-GET, or
+    C-MOVE to our own listener); otherwise the PACS's counts are all we have.
+    """
+    got = len(outcome.stored)
+    problems = outcome.failed + outcome.warning + sum(1 for r in outcome.received if not r.ok)
+    final = outcome.final_status
+    if outcome.cancelled:
+        return "cancelled"
+    if outcome.failure is not None or final is None:
+        return "partial" if got else "failed"
+    if final.category is StatusCategory.FAILURE:
+        return "partial" if got or outcome.completed else "failed"
+    if observable:
+        if got == 0 and (outcome.completed or outcome.failed):
+            return "failed"
+        if got < outcome.completed or problems:
+            return "partial"
+        return "success"
+    if problems or final.category is StatusCategory.WARNING:
+        return "partial" if outcome.completed else "failed"
+    return "success"
