@@ -107,13 +107,16 @@ def get_storage_contexts(retrieve_model: str, sop_classes: Iterable[str] = (),
     Returns ``(contexts, roles)``: the retrieve model's context first, then
     storage contexts within :data:`MAX_CONTEXTS`.
     """
-    classes = storage_classes_for(sop_classes, modalities)[: MAX_CONTEXTS - 1]
-    budget = MAX_CONTEXTS - 1 - len(classes)
+    # Explicit and implicit little endian get a context each, so that the
+    # PACS can send a file in the syntax it was stored in (a shared context
+    # would be accepted with one of them and force a conversion).
+    classes = storage_classes_for(sop_classes, modalities)[: (MAX_CONTEXTS - 1) // 2]
+    budget = MAX_CONTEXTS - 1 - 2 * len(classes)
     images = [uid for uid in classes if _is_image(uid)]
     per_image = min(len(COMPRESSED), budget // len(images)) if images else 0
     contexts = [build_context(retrieve_model)]
     for uid in classes:
-        contexts.append(build_context(uid, UNCOMPRESSED))
+        contexts.extend(build_context(uid, syntax) for syntax in UNCOMPRESSED)
     for uid in images:
         for syntax in COMPRESSED[:per_image]:
             contexts.append(build_context(uid, syntax))

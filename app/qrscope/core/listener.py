@@ -125,7 +125,7 @@ class StorageListener:
         ae.maximum_associations = 32
         handlers = [
             *self._recorder.handlers(),
-            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_ACSE_RECV, self._on_acse_received),
             (evt.EVT_CONN_CLOSE, self._on_closed),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, lambda _event: 0x0000),
@@ -199,13 +199,18 @@ class StorageListener:
         return unsubscribe
 
     # -- pynetdicom handlers (listener threads) ------------------------------
-    def _on_requested(self, event: Any) -> None:
+    def _on_acse_received(self, event: Any) -> None:
+        # The A-ASSOCIATE-RQ itself: the only place that has the calling and
+        # called AE titles before negotiation decides anything.
+        primitive = event.primitive
+        if type(primitive).__name__ != "A_ASSOCIATE" or primitive.result is not None:
+            return
         rq = event.assoc.requestor
         with self._lock:
             self.connections.append(IncomingConnection(
                 association_id=self._recorder.association_id(event.assoc),
-                calling_ae=str(rq.ae_title).strip(),
-                called_ae=str(event.assoc.acceptor.ae_title).strip(),
+                calling_ae=str(primitive.calling_ae_title).strip(),
+                called_ae=str(primitive.called_ae_title).strip(),
                 address=rq.address,
                 port=rq.port,
             ))

@@ -291,6 +291,7 @@ class RetrieveJob:
                         f"instance {instance.sop_instance_uid} "
                         + ("stored" if instance.ok else f"NOT stored: {instance.error}"),
                         job_id=self.job_id, peer_ae=self.node.ae_title,
+                        local_ae=self.local.ae_title, peer_address=instance.peer_address,
                         detail={"sop_instance_uid": instance.sop_instance_uid,
                                 "transfer_syntax": instance.transfer_syntax,
                                 "path": str(instance.stored.path) if instance.stored else "",

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install qrscope into .venv (with the system libraries a Qt window needs) and
+# run it. With no arguments: the demo against the embedded demo PACS.
+# Arguments go to qrscope, e.g. scripts/run-app.sh find --node "My PACS"
+set -euo pipefail
+source "$(dirname "$0")/setup-env.sh"
+exec .venv/bin/qrscope "$@"

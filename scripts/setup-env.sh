@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Shared set-up for the run and test scripts: Debian packages (when we may
+# install them), a virtual environment in .venv, and qrscope installed into it.
+# Usage: source scripts/setup-env.sh [extra]   (extra: "test" adds test tools)
+set -euo pipefail
+
+QRSCOPE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$QRSCOPE_ROOT"
+
+# What a real Qt window needs on a bare Debian/Ubuntu (the xcb platform plugin),
+# the DICOM servers the interoperability tests run against, and the tools the
+# network tests use to build namespaces.
+DEBIAN_PACKAGES=(python3-venv python3-pip
+  libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-xinerama0
+  libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 libegl1
+  libgl1 libfontconfig1 libdbus-1-3)
+if [ "${1:-}" = "test" ]; then
+  DEBIAN_PACKAGES+=(orthanc dcmtk xvfb iproute2 iptables)
+fi
+
+install_debian_packages() {
+  command -v dpkg >/dev/null 2>&1 || return 0
+  local missing=() pkg
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "qrscope: please install: ${missing[*]}" >&2; return 0; fi
+  fi
+  echo "qrscope: installing Debian packages: ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  # The orthanc package starts a system service on install where it can;
+  # the tests start their own instances on free ports, so that is harmless.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+install_debian_packages
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "qrscope needs Python 3.11 or newer; $("$PYTHON" --version 2>&1) found." >&2
+  echo "Set PYTHON=/path/to/python3.11 and run again." >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+extra=""
+[ "${1:-}" = "test" ] && extra="[test]"
+stamp=".venv/.installed${extra:+-test}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".${extra}"
+  touch "$stamp"
+fi

@@ -1,0 +1,106 @@
+"""Each way of failing to reach a node is told apart, with its evidence, and logged."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.connection import AssociationFailure, FailureReason
+from qrscope.core.profiles import LocalAE, RemoteNode, Timeouts
+from qrscope.core.verify import verify
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _node(port: int, host: str = "127.0.0.1", **timeouts) -> RemoteNode:
+    return RemoteNode(name="target", ae_title="PACS", host=host, port=port,
+                      timeouts=Timeouts(**timeouts))
+
+
+def _fail(node: RemoteNode) -> tuple[AssociationFailure, AssociationLog]:
+    log = AssociationLog()
+    with pytest.raises(AssociationFailure) as info:
+        verify(node, LocalAE(), log)
+    return info.value, log
+
+
+def test_closed_port_is_connection_refused():
+    port = _free_port()
+    failure, log = _fail(_node(port))
+    assert failure.reason is FailureReason.CONNECTION_REFUSED
+    assert str(port) in failure.message
+    assert log.events()[-1].kind == "connection-failed"
+    assert log.events()[-1].detail["reason"] == "connection-refused"
+
+
+def test_unknown_host_is_host_not_found():
+    failure, log = _fail(_node(104, host="no-such-pacs.invalid"))
+    assert failure.reason is FailureReason.HOST_NOT_FOUND
+    assert "no-such-pacs.invalid" in failure.message
+    assert log.events()[-1].detail["reason"] == "host-not-found"
+
+
+@pytest.fixture
+def full_backlog():
+    """A port whose accept queue is full: the kernel drops further SYNs, so connect times out."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # fill the queue; later SYNs are dropped
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    yield port
+    for filler in fillers:
+        filler.close()
+    server.close()
+
+
+def test_dropped_packets_are_connection_timeout(full_backlog):
+    failure, _ = _fail(_node(full_backlog, connect=1.0))
+    assert failure.reason is FailureReason.CONNECTION_TIMEOUT
+    assert "1 s" in failure.message
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts TCP connections and never answers the A-ASSOCIATE-RQ."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    stop = threading.Event()
+    held = []
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_peer_that_never_answers_the_association_request_times_out(silent_server):
+    failure, _ = _fail(_node(silent_server, association=1.0))
+    assert failure.reason is FailureReason.ASSOCIATION_TIMEOUT
+    assert "did not answer" in failure.message
