@@ -128,9 +128,13 @@ def build_log(args: argparse.Namespace, local: LocalAE) -> AssociationLog:
         log.subscribe(show)
     logging.basicConfig(level=logging.WARNING if verbosity < 3 else logging.DEBUG,
                         format="%(levelname)s %(name)s: %(message)s")
-    # pynetdicom logs every refused connection at ERROR; our own messages say it better.
-    logging.getLogger("pynetdicom").setLevel(logging.DEBUG if verbosity >= 3 else
-                                             logging.CRITICAL)
+    # pynetdicom logs every refused connection at ERROR; our own messages say it
+    # better, so its records stay off stderr unless -vvv asks for them. (They
+    # must still be emitted: the core reads the socket error from them.)
+    pynetdicom_logger = logging.getLogger("pynetdicom")
+    pynetdicom_logger.propagate = verbosity >= 3
+    if verbosity >= 3:
+        pynetdicom_logger.setLevel(logging.DEBUG)
     return log
 
 

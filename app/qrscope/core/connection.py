@@ -234,6 +234,8 @@ def open_association(
     negotiation = _Negotiation()
     capture = _SocketErrorCapture()
     transport_logger = logging.getLogger("pynetdicom.transport")
+    if transport_logger.getEffectiveLevel() > logging.ERROR:
+        transport_logger.setLevel(logging.ERROR)  # or the socket error never reaches us
     transport_logger.addHandler(capture)
     started = time.monotonic()
     try:
