@@ -23,7 +23,6 @@ from qrscope.core.association_log import AssociationLog
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_plan import learn_sop_classes
 from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.storage import InstanceStore
 from qrscope.core.validation import InvalidValue, check_ae_title, check_port
@@ -80,8 +79,6 @@ def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
     if node.retrieve_method is RetrieveMethod.MOVE and destination == local.ae_title:
         listener = StorageListener(local, log, store, debug=debug)
         listener.start()
-    elif node.retrieve_method is RetrieveMethod.GET:
-        scope = learn_sop_classes(scope, node, local, log)
     job = RetrieveJob(node, local, log, scope, listener=listener, store=store,
                       move_destination=destination, debug=debug,
                       on_progress=_progress_printer(show_progress))  # type: ignore[arg-type]

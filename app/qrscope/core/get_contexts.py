@@ -101,12 +101,22 @@ def _is_image(uid: UID) -> bool:
 
 
 def get_storage_contexts(retrieve_model: str, sop_classes: Iterable[str] = (),
-                         modalities: Iterable[str] = ()) -> tuple[list[Any], list[Any]]:
+                         modalities: Iterable[str] = (), only_syntax: str | None = None,
+                         ) -> tuple[list[Any], list[Any]]:
     """Contexts and role-selection items for a C-GET association.
 
     Returns ``(contexts, roles)``: the retrieve model's context first, then
-    storage contexts within :data:`MAX_CONTEXTS`.
+    storage contexts within :data:`MAX_CONTEXTS`. With *only_syntax*, image
+    classes are offered in that one syntax alone: some SCPs (DCMTK's) send
+    each instance on the first accepted context of its class and fail when
+    they cannot convert to it, so a retry must leave them no other choice.
     """
+    if only_syntax is not None:
+        chosen = storage_classes_for(sop_classes, modalities)[: MAX_CONTEXTS - 1]
+        contexts = [build_context(retrieve_model)]
+        contexts += [build_context(uid, only_syntax if _is_image(uid) else UNCOMPRESSED)
+                     for uid in chosen]
+        return contexts, [build_role(uid, scp_role=True) for uid in chosen]
     # Explicit and implicit little endian get a context each, so that the
     # PACS can send a file in the syntax it was stored in (a shared context
     # would be accepted with one of them and force a conversion).

@@ -127,9 +127,10 @@ def build_identifier(level: QueryLevel, query: QueryFilter) -> Dataset:
     for keyword, value in matching.items():
         if value:
             setattr(ds, keyword, value)
-    if any(not str(v).isascii() for v in matching.values() if v):
-        # PS3.4 C.4.1.1.3.1: the identifier declares its own character set.
-        ds.SpecificCharacterSet = "ISO_IR 192"
+    # PS3.4 C.4.1.1.3.1: the identifier declares its character set, and
+    # servers that convert responses (DCMTK's dcmqrscp) convert to the one of
+    # the request: without this, "Müller" comes back as "M?ller".
+    ds.SpecificCharacterSet = "ISO_IR 192"
     return ds
 
 

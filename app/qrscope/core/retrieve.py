@@ -41,6 +41,7 @@ from qrscope.core.get_contexts import get_storage_contexts
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance, receive_store
+from qrscope.core.retrieve_plan import learn_sop_classes
 from qrscope.core.retrieve_types import (
     RetrieveOutcome,
     RetrieveProgress,
@@ -110,8 +111,12 @@ class RetrieveJob:
         grace_after_final: float = 5.0,
         ae: AE | None = None,
         debug: bool = False,
+        only_syntax: str | None = None,
+        parent: RetrieveJob | None = None,
     ) -> None:
-        self.job_id = f"job-{next(_JOB_NUMBERS)}"
+        self.parent = parent
+        self.job_id = parent.job_id if parent else f"job-{next(_JOB_NUMBERS)}"
+        self.only_syntax = only_syntax
         self.node = node
         self.local = local
         self.log = log
@@ -139,6 +144,7 @@ class RetrieveJob:
         self._watchdog: Watchdog | None = None
         self._expired: str | None = None
         self._incoming_before = 0
+        self._child: RetrieveJob | None = None
 
     # -- public ----------------------------------------------------------------
     @property
@@ -149,12 +155,18 @@ class RetrieveJob:
     def to_our_listener(self) -> bool:
         return self.method is RetrieveMethod.MOVE and self.listener is not None
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
     def cancel(self) -> None:
         """C-CANCEL now; if the peer has not ended the retrieve after the grace: release, abort."""
         if self._cancel.is_set():
             return
         self._cancel.set()
         self._set_state(RetrieveState.CANCELLING)
+        if self._child is not None:
+            self._child.cancel()
         with self._lock:
             out, msg_id, cx_id = self._out, self._msg_id, self._context_id
             self._lock.notify_all()
@@ -182,6 +194,7 @@ class RetrieveJob:
             if self._cancel.is_set():
                 raise _Cancelled
             self._perform(outcome)
+            self._recover(outcome)
         except _Cancelled:
             pass
         except AssociationFailure as exc:
@@ -203,20 +216,24 @@ class RetrieveJob:
 
     def deliver(self, instance: ReceivedInstance) -> None:
         with self._lock:
-            if self._final_at is not None:
+            if self._final_at is not None and self.to_our_listener:
                 self._late.append(instance)
             self._received.append(instance)
             self._lock.notify_all()
         if self._watchdog is not None:
             self._watchdog.touch()
+        if self.parent is not None:
+            self.parent.deliver(instance)
         self._report()
 
     # -- internals -------------------------------------------------------------
     def _perform(self, outcome: RetrieveOutcome) -> None:
         model = str(_MODELS[(self.node.query_model, self.method)])
         if self.method is RetrieveMethod.GET:
+            if not self.scope.sop_classes:
+                self.scope = learn_sop_classes(self.scope, self.node, self.local, self.log)
             contexts, roles = get_storage_contexts(model, self.scope.sop_classes,
-                                                   self.scope.modalities)
+                                                   self.scope.modalities, self.only_syntax)
             handlers = [(evt.EVT_C_STORE, self._on_get_store)]
         else:
             contexts, roles, handlers = [build_context(model)], [], []
@@ -280,6 +297,24 @@ class RetrieveJob:
             if info.category is not StatusCategory.PENDING:
                 break
 
+    def _recover(self, outcome: RetrieveOutcome) -> None:
+        """Ask again for C-GET instances that failed, offering other syntaxes."""
+        with self._lock:
+            failed = list(self._counts.failed_uids)
+        if (self.method is not RetrieveMethod.GET or self.only_syntax is not None
+                or not failed or self._cancel.is_set()):
+            return
+        from qrscope.core.get_recovery import recover_failed_instances
+
+        recovered = recover_failed_instances(self, failed)
+        with self._lock:
+            counts = self._counts
+            counts.failed_uids = [uid for uid in counts.failed_uids if uid not in recovered]
+            counts.failed -= len(recovered)
+            counts.completed += len(recovered)
+        outcome.recovered = sorted(recovered)
+        self._report()
+
     def _on_get_store(self, event: Any) -> int:
         out = self._out
         association_id = out.association_id if out else "out-?"
@@ -320,6 +355,8 @@ class RetrieveJob:
                        f"no final response {self.node.timeouts.cancel_grace:g} s after "
                        "C-CANCEL; releasing")
             try:
+                # The release gets the same bounded wait, then we abort.
+                out.assoc.acse_timeout = self.node.timeouts.cancel_grace
                 out.assoc.release()
             except Exception:
                 _LOGGER.debug("release after cancel failed", exc_info=True)

@@ -171,6 +171,8 @@ class RetrieveOutcome:
     seconds: float = 0.0
     association_id: str = ""
     local_address: str = ""
+    recovered: list[str] = field(default_factory=list)
+    """C-GET instances that failed at first and arrived when asked again."""
 
     @property
     def stored(self) -> list[ReceivedInstance]:
@@ -197,6 +199,7 @@ class RetrieveOutcome:
                            for r in self.received if not r.ok],
             "duplicates": sum(1 for r in self.stored if r.stored and r.stored.duplicate),
             "late_instances": len(self.late),
+            "recovered_sop_instance_uids": self.recovered,
             "final_status": None if self.final_status is None else {
                 "code": f"0x{self.final_status.code:04X}",
                 "category": self.final_status.category.value,
@@ -230,7 +233,8 @@ def outcome_status(outcome: RetrieveOutcome, observable: bool) -> str:
         return "cancelled"
     if outcome.failure is not None or final is None:
         return "partial" if got else "failed"
-    if final.category is StatusCategory.FAILURE:
+    all_recovered = bool(outcome.recovered) and outcome.failed == 0
+    if final.category is StatusCategory.FAILURE and not all_recovered:
         return "partial" if got or outcome.completed else "failed"
     if observable:
         if got == 0 and (outcome.completed or outcome.failed):
@@ -238,6 +242,6 @@ def outcome_status(outcome: RetrieveOutcome, observable: bool) -> str:
         if got < outcome.completed or problems:
             return "partial"
         return "success"
-    if problems or final.category is StatusCategory.WARNING:
+    if problems or (final.category is StatusCategory.WARNING and not all_recovered):
         return "partial" if outcome.completed else "failed"
     return "success"

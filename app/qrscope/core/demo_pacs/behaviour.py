@@ -1,0 +1,54 @@
+"""How the demo PACS behaves on the wire, declared in one place.
+
+The demo PACS exists so that qrscope can be shown, tested and debugged
+against a server that is always there. Later it will also misbehave on
+purpose (reject a calling AE, answer a C-MOVE before sending the images,
+refuse C-GET...) so that the diagnosis can be demonstrated. Every such
+switch belongs in :class:`DemoPacsBehaviour`, so a reader sees at a glance
+how a given instance differs from a well-behaved PACS. Today it only holds
+the knobs of the normal behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DemoPacsBehaviour"]
+
+
+@dataclass(frozen=True)
+class DemoPacsBehaviour:
+    """The demo PACS's network behaviour; the defaults are a polite PACS.
+
+    Attributes
+    ----------
+    require_called_ae_title : bool
+        Reject associations whose Called AE Title is not the PACS's own.
+        Off by default: a demo should answer whatever a new user types.
+    acse_timeout : float
+        Seconds to wait for association negotiation messages.
+    dimse_timeout : float
+        Seconds to wait for a DIMSE message, e.g. a C-STORE response from a
+        move destination.
+    network_timeout : float
+        Seconds of silence after which an idle association is aborted.
+    connection_timeout : float
+        Seconds to wait for the TCP connection to a move destination; short,
+        so a wrong destination address fails fast instead of hanging a
+        C-MOVE for the operating system's two minutes.
+    sub_operation_delay : float
+        Seconds to pause before each C-STORE sub-operation, like a PACS that
+        fetches each image from a slow archive; lets a user watch progress
+        and cancel.
+    honour_cancel : bool
+        Stop a retrieve on C-CANCEL (PS3.4 C.4.2.3.2). Some servers ignore
+        it; switching this off shows how qrscope still ends the retrieve.
+    """
+
+    require_called_ae_title: bool = False
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 30.0
+    network_timeout: float = 60.0
+    connection_timeout: float = 10.0
+    sub_operation_delay: float = 0.0
+    honour_cancel: bool = True

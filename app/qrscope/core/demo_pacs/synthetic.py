@@ -1,0 +1,95 @@
+"""Projection radiographs drawn with numpy for the demo PACS samples.
+
+pydicom ships no CR or DX file, yet plain radiographs are the bread and
+butter of any PACS, so two small phantoms are drawn here. The drawings use
+only closed-form numpy expressions (no random numbers), so every build
+writes the same pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless
+
+__all__ = ["synthetic_cr", "synthetic_dx"]
+
+_DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
+_CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
+_SIZE = 256
+_BITS_STORED = 12
+_MAX_VALUE = (1 << _BITS_STORED) - 1
+
+
+def synthetic_dx(lateral: bool) -> Dataset:
+    """Return a 256x256 chest-like DX image in Explicit VR Little Endian.
+
+    Parameters
+    ----------
+    lateral : bool
+        Draw the lateral view (one lung field) instead of the PA view.
+    """
+    y, x = _grid()
+    body = _ellipse(x, y, 0.0, 0.05, 0.85, 0.95)
+    if lateral:
+        lungs = _ellipse(x, y, 0.05, -0.05, 0.45, 0.6)
+    else:
+        lungs = _ellipse(x, y, -0.38, -0.05, 0.28, 0.6) | _ellipse(x, y, 0.38, -0.05, 0.28, 0.6)
+    ribs = 0.5 + 0.5 * np.cos(18.0 * y)
+    image = 0.15 + 0.65 * body - 0.45 * lungs * (0.8 - 0.2 * ribs)
+    ds = _radiograph(_DX_FOR_PRESENTATION, image, view="LL" if lateral else "PA")
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    return ds
+
+
+def synthetic_cr(variant: int) -> Dataset:
+    """Return a 256x256 hand-like CR image, RLE Lossless encoded by pydicom.
+
+    Parameters
+    ----------
+    variant : int
+        Spreads the fingers a little more for each variant, so the images
+        of a series differ.
+    """
+    y, x = _grid()
+    palm = _ellipse(x, y, 0.0, 0.45, 0.5, 0.45)
+    fingers = np.zeros_like(palm)
+    spread = 0.04 * variant
+    for offset in (-0.36, -0.12, 0.12, 0.36):
+        centre = offset * (1.0 + spread)
+        fingers |= _ellipse(x, y, centre, -0.3, 0.08, 0.45)
+    bone = 0.5 + 0.5 * np.cos(25.0 * (x + y))
+    image = 0.1 + 0.7 * (palm | fingers) * (0.85 + 0.15 * bone)
+    ds = _radiograph(_CR_IMAGE_STORAGE, image, view="PA")
+    # pydicom's own RLE encoder is pure numpy, always available and
+    # deterministic, so the set gains a second RLE image without a plugin.
+    ds.compress(RLELossless, encoding_plugin="pydicom")
+    return ds
+
+
+def _grid() -> tuple[np.ndarray, np.ndarray]:
+    """Return (y, x) coordinates spanning -1..1 over the image."""
+    axis = np.linspace(-1.0, 1.0, _SIZE)
+    y, x = np.meshgrid(axis, axis, indexing="ij")
+    return y, x
+
+
+def _ellipse(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float
+) -> np.ndarray:
+    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
+
+
+def _radiograph(sop_class_uid: str, image: np.ndarray, view: str) -> Dataset:
+    pixels = (np.clip(image, 0.0, 1.0) * _MAX_VALUE).astype(np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = sop_class_uid
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.ViewPosition = view
+    ds.PatientOrientation = ["L", "F"] if view == "LL" else ["R", "F"]
+    ds.set_pixel_data(pixels, "MONOCHROME2", _BITS_STORED, generate_instance_uid=False)
+    ds.WindowCenter = _MAX_VALUE // 2
+    ds.WindowWidth = _MAX_VALUE
+    return ds

@@ -1,0 +1,25 @@
+"""Fixtures shared by the core, CLI and UI tests: the demo PACS and our local AE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qrscope.core.demo_pacs import build_sample_studies
+from tests.demo_site import DemoSite, start_demo_site
+
+
+@pytest.fixture(scope="session")
+def sample_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("samples")
+    build_sample_studies(folder)
+    return folder
+
+
+@pytest.fixture
+def demo(sample_folder: Path, tmp_path: Path) -> Iterator[DemoSite]:
+    site = start_demo_site(sample_folder, tmp_path / "received")
+    yield site
+    site.pacs.stop()

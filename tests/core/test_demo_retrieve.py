@@ -1,0 +1,179 @@
+"""C-MOVE and C-GET through qrscope.core against the demo PACS.
+
+Progress, matching of incoming instances to their job, unexpected instances,
+duplicates, cancel (honoured or ignored by the PACS) and the idle timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pydicom
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage
+from tests.demo_site import start_demo_site
+
+from qrscope.core.demo_pacs import DemoPacsBehaviour
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import RetrieveMethod, Timeouts
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve_types import RetrieveScope, RetrieveState
+
+
+def _studies(demo) -> dict[str, list]:
+    studies: dict[str, list] = {}
+    for instance in demo.pacs.instances:
+        studies.setdefault(instance.text("StudyInstanceUID"), []).append(instance)
+    return studies
+
+
+def _largest_study(demo) -> tuple[str, list]:
+    return max(_studies(demo).items(), key=lambda item: len(item[1]))
+
+
+def _small_study(demo) -> tuple[str, list]:
+    """The smallest study with a few instances: enough to cancel in the middle."""
+    return min((item for item in _studies(demo).items() if len(item[1]) >= 3),
+               key=lambda item: len(item[1]))
+
+
+def test_move_delivers_every_instance_matched_by_originator(demo):
+    study_uid, members = _largest_study(demo)
+    progress = []
+    with StorageListener(demo.local, demo.log) as listener:
+        job = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study_uid),
+                          listener=listener, on_progress=progress.append)
+        outcome = job.run()
+    assert outcome.status == "success"
+    assert {r.sop_instance_uid for r in outcome.stored} == {m.text("SOPInstanceUID")
+                                                            for m in members}
+    assert all(r.originator_ae == "QRSCOPE" and r.job_id == job.job_id
+               for r in outcome.received)
+    assert outcome.completed == len(members) and outcome.failed == 0
+    assert progress[-1].state is RetrieveState.SUCCESS
+    assert progress[-1].received == len(members)
+    assert [c.calling_ae for c in outcome.incoming_associations] == ["DEMOPACS"]
+    for record in outcome.stored:
+        source = next(m for m in members if m.text("SOPInstanceUID") == record.sop_instance_uid)
+        original = pydicom.dcmread(source.path)
+        received = pydicom.dcmread(record.stored.path)
+        assert received.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+        if "PixelData" in original:
+            assert received.PixelData == original.PixelData
+
+
+def test_get_delivers_a_series_with_compressed_syntaxes_preserved(demo):
+    compressed = [i for i in demo.pacs.instances if i.transfer_syntax.is_compressed]
+    target = compressed[0]
+    scope = RetrieveScope.series(target.text("StudyInstanceUID"),
+                                 target.text("SeriesInstanceUID"),
+                                 sop_classes=(str(target.sop_class_uid),))
+    outcome = RetrieveJob(demo.node, demo.local, demo.log, scope,
+                          method=RetrieveMethod.GET).run()
+    assert outcome.status == "success", outcome.to_dict()
+    received = {r.sop_instance_uid: r for r in outcome.stored}
+    assert target.text("SOPInstanceUID") in received
+    ds = pydicom.dcmread(received[target.text("SOPInstanceUID")].stored.path)
+    assert ds.file_meta.TransferSyntaxUID == target.transfer_syntax
+
+
+def test_retrieving_twice_stores_no_second_copy(demo):
+    study_uid, members = _largest_study(demo)
+    scope = RetrieveScope.study(study_uid)
+    first = RetrieveJob(demo.node, demo.local, demo.log, scope, method=RetrieveMethod.GET,
+                        ).run()
+    again = RetrieveJob(demo.node, demo.local, demo.log, scope, method=RetrieveMethod.GET,
+                        ).run()
+    assert first.status == again.status == "success"
+    assert all(r.stored.duplicate for r in again.stored)
+    files = list(Path(demo.local.storage_folder).rglob("*.dcm"))
+    assert len(files) == len(members)
+
+
+def test_instance_nobody_asked_for_is_stored_and_reported(demo, sample_folder):
+    with StorageListener(demo.local, demo.log) as listener:
+        sender = AE(ae_title="STRANGER")
+        sender.add_requested_context(CTImageStorage, [str(t) for t in (
+            pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian)])
+        ct = next(i for i in demo.pacs.instances if i.sop_class_uid == CTImageStorage
+                  and not i.transfer_syntax.is_compressed)
+        assoc = sender.associate("127.0.0.1", listener.port, ae_title="QRSCOPE")
+        assert assoc.is_established
+        status = assoc.send_c_store(pydicom.dcmread(ct.path))
+        assoc.release()
+    assert status.Status == 0x0000
+    assert len(listener.unexpected) == 1
+    stray = listener.unexpected[0]
+    assert stray.calling_ae == "STRANGER" and stray.job_id is None and stray.ok
+    assert any(e.kind == "instance-stored" and e.detail.get("unexpected")
+               for e in demo.log.events())
+
+
+@pytest.fixture
+def slow_demo(sample_folder, tmp_path):
+    site = start_demo_site(sample_folder, tmp_path / "slow",
+                           DemoPacsBehaviour(sub_operation_delay=0.3))
+    yield site
+    site.pacs.stop()
+
+
+def _cancel_after_first(job: RetrieveJob) -> None:
+    started = threading.Event()
+
+    def on_progress(progress):
+        if progress.received >= 1:
+            started.set()
+
+    job.on_progress = on_progress
+    threading.Thread(target=lambda: started.wait(10) and job.cancel(), daemon=True).start()
+
+
+def test_cancel_ends_a_move_with_c_cancel(slow_demo):
+    study_uid, members = _small_study(slow_demo)
+    with StorageListener(slow_demo.local, slow_demo.log) as listener:
+        job = RetrieveJob(slow_demo.node, slow_demo.local, slow_demo.log,
+                          RetrieveScope.study(study_uid), listener=listener)
+        _cancel_after_first(job)
+        outcome = job.run()
+    assert outcome.status == "cancelled"
+    assert 1 <= len(outcome.stored) < len(members)
+    assert outcome.final_status is not None and outcome.final_status.code == 0xFE00
+    sent = [e.detail.get("message") for e in slow_demo.log.events() if e.kind == "dimse-sent"]
+    assert "C-CANCEL-RQ" in sent
+
+
+def test_cancel_ends_even_when_the_pacs_ignores_it(sample_folder, tmp_path):
+    site = start_demo_site(sample_folder, tmp_path / "stubborn",
+                           DemoPacsBehaviour(sub_operation_delay=0.3, honour_cancel=False))
+    try:
+        node = site.node.__class__(**{**site.node.__dict__,
+                                      "timeouts": Timeouts(cancel_grace=0.5)})
+        study_uid, members = _small_study(site)
+        job = RetrieveJob(node, site.local, site.log, RetrieveScope.study(study_uid),
+                          method=RetrieveMethod.GET)
+        _cancel_after_first(job)
+        outcome = job.run()
+    finally:
+        site.pacs.stop()
+    assert outcome.status == "cancelled"
+    steps = [e.kind for e in site.log.events(job_id=job.job_id)]
+    assert "cancel-sent" in steps and "cancel-timeout" in steps
+    assert len(outcome.stored) < len(members)
+
+
+def test_idle_limit_ends_a_retrieve_that_stopped_progressing(sample_folder, tmp_path):
+    site = start_demo_site(sample_folder, tmp_path / "idle",
+                           DemoPacsBehaviour(sub_operation_delay=1.0))
+    try:
+        node = site.node.__class__(**{**site.node.__dict__,
+                                      "timeouts": Timeouts(retrieve_idle=0.3)})
+        study_uid, _ = _small_study(site)
+        outcome = RetrieveJob(node, site.local, site.log, RetrieveScope.study(study_uid),
+                              method=RetrieveMethod.GET).run()
+    finally:
+        site.pacs.stop()
+    assert outcome.timed_out == "idle"
+    assert outcome.status == "failed"
+    assert any(e.kind == "retrieve-timeout" for e in site.log.events())

@@ -1,0 +1,39 @@
+"""A demo PACS that knows our AE title: the peer most integration tests talk to."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
+from qrscope.core.profiles import LocalAE, RemoteNode
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DemoSite:
+    """A demo PACS that knows our AE title at a reserved listener port."""
+
+    pacs: DemoPacs
+    node: RemoteNode
+    local: LocalAE
+    log: AssociationLog
+
+
+def start_demo_site(folder: Path, storage: Path,
+                    behaviour: DemoPacsBehaviour | None = None) -> DemoSite:
+    listener_port = free_port()
+    pacs = DemoPacs(data_folder=folder, port=0, behaviour=behaviour,
+                    destinations={"QRSCOPE": ("127.0.0.1", listener_port)})
+    pacs.start()
+    node = RemoteNode(name="Demo", ae_title=pacs.ae_title, host="127.0.0.1", port=pacs.port)
+    local = LocalAE(ae_title="QRSCOPE", listener_port=listener_port, bind_address="127.0.0.1",
+                    storage_folder=storage)
+    return DemoSite(pacs=pacs, node=node, local=local, log=AssociationLog())

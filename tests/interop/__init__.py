@@ -1,0 +1,1 @@
+"""Interoperability tests against real Orthanc and DCMTK servers on loopback."""

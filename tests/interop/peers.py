@@ -1,0 +1,630 @@
+"""Real Orthanc and DCMTK dcmqrscp servers on loopback, for interoperability tests.
+
+``running_orthanc`` and ``running_dcmqrscp`` each write the server's
+configuration into a folder, start it on free ports of 127.0.0.1, wait until it
+answers a C-ECHO, store the given files with DCMTK ``storescu``, check by C-FIND
+that every file arrived, and yield a :class:`PeerServer` that describes what
+the server now holds. On exit the whole process group is terminated, then
+killed after a bounded wait.
+
+The servers are configured like a hospital PACS: they know the workstation by
+one AE title (:data:`WORKSTATION_AE_TITLE`), which is both the calling AE of
+queries and a move destination; they refuse what a real PACS refuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pydicom
+from pydicom import uid
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
+
+HOST = "127.0.0.1"
+WORKSTATION_AE_TITLE = "QRSCOPE"
+UNREACHABLE_AE_TITLE = "NOWHERE"
+LOADER_AE_TITLE = "STORESCU"
+ORTHANC_AE_TITLE = "ORTHANC"
+DCMQRSCP_AE_TITLE = "DCMQRSCP"
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+LOAD_TIMEOUT = 60.0
+NETWORK_TIMEOUT = 5.0
+
+# PS3.8 9.3.2.2: at most 128 presentation contexts in one association request;
+# DCMTK's association profiles enforce the same limit per list.
+MAX_CONTEXTS = 128
+
+UNCOMPRESSED = (uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian)
+# Everything dcmqrscp may be asked to store, uncompressed first: an acceptor
+# profile picks, per presentation context, the first of these that was proposed.
+STORABLE = (
+    *UNCOMPRESSED,
+    uid.DeflatedExplicitVRLittleEndian,
+    uid.ExplicitVRBigEndian,
+    uid.JPEGBaseline8Bit,
+    uid.JPEGExtended12Bit,
+    uid.JPEGLossless,
+    uid.JPEGLosslessSV1,
+    uid.JPEGLSLossless,
+    uid.JPEGLSNearLossless,
+    uid.JPEG2000Lossless,
+    uid.JPEG2000,
+    uid.RLELossless,
+)
+
+PeerKind = Literal["orthanc", "dcmqrscp"]
+
+
+class PeerError(RuntimeError):
+    """A server did not start, or did not store what it was given."""
+
+
+@dataclass(frozen=True)
+class MoveDestination:
+    """An AE title the server resolves to an address when asked to C-MOVE there."""
+
+    ae_title: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    """One file loaded into a server, with the UIDs read from its header."""
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    transfer_syntax_uid: str
+
+
+@dataclass(frozen=True)
+class PeerServer:
+    """A running server, loaded with data. Tests must treat it as read-only."""
+
+    kind: PeerKind
+    ae_title: str
+    host: str
+    port: int
+    folder: Path
+    log_path: Path
+    move_destinations: tuple[MoveDestination, ...]
+    instances: tuple[StoredInstance, ...]
+    http_port: int | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        return [instance.path for instance in self.instances]
+
+    @property
+    def sop_instance_uids(self) -> frozenset[str]:
+        return frozenset(instance.sop_instance_uid for instance in self.instances)
+
+    @property
+    def study_uids(self) -> list[str]:
+        return sorted({instance.study_instance_uid for instance in self.instances})
+
+    @property
+    def peer_listener_port(self) -> int:
+        """Where the server sends C-MOVE sub-operations for the workstation."""
+        return self.destination(WORKSTATION_AE_TITLE).port
+
+    def destination(self, ae_title: str) -> MoveDestination:
+        return next(d for d in self.move_destinations if d.ae_title == ae_title)
+
+    def study(self, study_uid: str) -> list[StoredInstance]:
+        return [i for i in self.instances if i.study_instance_uid == study_uid]
+
+
+def find_binary(name: str) -> str | None:
+    """Path of an installed program; Debian puts Orthanc in /usr/sbin, off a user's PATH."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+    return shutil.which(name, path=search)
+
+
+_handed_out: set[int] = set()
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback TCP ports that nobody listens on now.
+
+    Every socket stays bound until all are picked, so the OS cannot hand out
+    one port twice, and ports returned earlier in this process are skipped.
+    """
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(sock)
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
+def describe(files: Iterable[Path]) -> tuple[StoredInstance, ...]:
+    """Read the UIDs of each file; two files with one SOP Instance UID is an error,
+    because a server keeps only one of them and the test would miss the other."""
+    instances = []
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        instances.append(
+            StoredInstance(
+                path=Path(path),
+                sop_class_uid=str(ds.SOPClassUID),
+                sop_instance_uid=str(ds.SOPInstanceUID),
+                series_instance_uid=str(ds.SeriesInstanceUID),
+                study_instance_uid=str(ds.StudyInstanceUID),
+                transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+            )
+        )
+    seen: dict[str, Path] = {}
+    for instance in instances:
+        if instance.sop_instance_uid in seen:
+            raise PeerError(
+                f"{instance.path} and {seen[instance.sop_instance_uid]} share "
+                f"SOP Instance UID {instance.sop_instance_uid}"
+            )
+        seen[instance.sop_instance_uid] = instance.path
+    return tuple(instances)
+
+
+def one_syntax_per_sop_class(instances: Sequence[StoredInstance]) -> tuple[StoredInstance, ...]:
+    """Keep, per SOP class, the instances of its most common syntax group.
+
+    dcmqrscp moves every instance of a SOP class on the first accepted
+    context for that class and cannot decompress (see _dcmqrscp_profiles), so
+    a class held in two compressed syntaxes, or compressed and uncompressed,
+    cannot all be moved unchanged. Uncompressed syntaxes count as one group:
+    DCMTK converts between them.
+    """
+    def group(instance: StoredInstance) -> str:
+        ts = instance.transfer_syntax_uid
+        return "uncompressed" if ts in UNCOMPRESSED else ts
+
+    by_class: dict[str, dict[str, int]] = {}
+    for instance in instances:
+        counts = by_class.setdefault(instance.sop_class_uid, {})
+        counts[group(instance)] = counts.get(group(instance), 0) + 1
+    chosen = {sop: max(counts, key=lambda g: (counts[g], g)) for sop, counts in by_class.items()}
+    return tuple(i for i in instances if group(i) == chosen[i.sop_class_uid])
+
+
+def _storage_pairs(instances: Iterable[StoredInstance]) -> list[tuple[str, str]]:
+    """Distinct (SOP Class UID, Transfer Syntax UID) pairs, in first-seen order."""
+    return list(dict.fromkeys((i.sop_class_uid, i.transfer_syntax_uid) for i in instances))
+
+
+# --- processes --------------------------------------------------------------
+
+
+def _dcmtk_environment() -> dict[str, str]:
+    # DCMTK leaves Nagle's algorithm on unless TCP_NODELAY=1
+    # (dcmnet/libsrc/dulfsm.cc). On loopback, Nagle plus delayed ACKs cost
+    # ~40 ms per DIMSE message: loading 9 files took 0.8 s instead of 0.03 s.
+    # Orthanc links DCMTK's dcmnet, so the variable applies to it too.
+    return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def _orphan_guard() -> list[str]:
+    # If pytest itself dies (kill -9, pytest-timeout's "thread" method calls
+    # os._exit), fixture teardown never runs; the kernel then kills the server
+    # when its parent dies. setpriv is in util-linux, which Debian always has.
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+def _log_tail(log_path: Path, lines: int = 40) -> str:
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no log: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _failure(message: str, log_path: Path) -> PeerError:
+    return PeerError(f"{message}\n--- last lines of {log_path} ---\n{_log_tail(log_path)}")
+
+
+@contextlib.contextmanager
+def _server_process(command: Sequence[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` in its own process group, output to ``log_path``."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*_orphan_guard(), *command],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=log_path.parent,
+            env=_dcmtk_environment(),
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+    # dcmqrscp forks a child per association; one still busy must not outlive us.
+    _signal_group(process, signal.SIGKILL)
+
+
+def echo_status(
+    ae_title: str, port: int, calling_ae_title: str = WORKSTATION_AE_TITLE
+) -> int | None:
+    """Status of a C-ECHO to ``ae_title`` on loopback, or None without an answer."""
+    ae = AE(calling_ae_title)
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = NETWORK_TIMEOUT
+    assoc = ae.associate(HOST, port, ae_title=ae_title)
+    if not assoc.is_established:
+        return None
+    try:
+        status = assoc.send_c_echo()
+    finally:
+        assoc.release()
+    return int(status.Status) if "Status" in status else None
+
+
+def _wait_for_echo(
+    process: subprocess.Popen[bytes], ae_title: str, port: int, log_path: Path
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if echo_status(ae_title, port) == 0x0000:
+            return
+        try:
+            process.wait(timeout=0.05)  # the poll interval, and it notices a crash
+        except subprocess.TimeoutExpired:
+            continue
+        raise _failure(
+            f"{ae_title} exited with {process.returncode} before answering C-ECHO", log_path
+        )
+    raise _failure(
+        f"{ae_title} did not answer C-ECHO on port {port} within {START_TIMEOUT:.0f} s", log_path
+    )
+
+
+# --- loading ----------------------------------------------------------------
+
+
+def _storescu_profile(instances: Sequence[StoredInstance]) -> str:
+    """A DCMTK association profile (dcmnet/docs/asconfig.txt) proposing one
+    presentation context per (SOP class, transfer syntax) of the files, each
+    with that single syntax: storescu then sends every file as it is, where
+    its ``-x`` options would propose one compressed syntax at most and
+    decompress (or fail on) the others."""
+    pairs = _storage_pairs(instances)
+    if len(pairs) > MAX_CONTEXTS:
+        raise PeerError(
+            f"{len(pairs)} SOP class/transfer syntax pairs; storescu can propose {MAX_CONTEXTS}"
+        )
+    syntaxes = list(dict.fromkeys(ts for _, ts in pairs))
+    lines = ["[[TransferSyntaxes]]"]
+    for number, syntax in enumerate(syntaxes):
+        lines += [f"[TS{number}]", f"TransferSyntax1 = {syntax}"]
+    lines += ["[[PresentationContexts]]", "[Files]"]
+    for number, (sop_class, syntax) in enumerate(pairs, start=1):
+        lines.append(f"PresentationContext{number} = {sop_class}\\TS{syntaxes.index(syntax)}")
+    lines += ["[[Profiles]]", "[AsStored]", "PresentationContexts = Files"]
+    return "\n".join(lines) + "\n"
+
+
+def _store(instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path) -> None:
+    """Send the files with storescu; it stops at the first file not stored and
+    then exits non-zero (only without --no-halt does the exit code say so)."""
+    profile = folder / "storescu-profile.cfg"
+    profile.write_text(_storescu_profile(instances))
+    log_path = folder / "storescu.log"
+    command = [
+        find_binary("storescu") or "storescu",
+        "--verbose",
+        "--read-file-only",
+        "--aetitle", LOADER_AE_TITLE,
+        "--call", ae_title,
+        "--config-file", str(profile), "AsStored",
+        HOST, str(port),
+        *(str(i.path) for i in instances),
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        result = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_dcmtk_environment(),
+            timeout=LOAD_TIMEOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise _failure(
+            f"storescu to {ae_title} failed with exit code {result.returncode}", log_path
+        )
+
+
+def _stored_sop_instance_uids(
+    ae_title: str, port: int, instances: Sequence[StoredInstance]
+) -> set[str]:
+    """SOP Instance UIDs the server lists for the studies of ``instances``.
+
+    One IMAGE-level C-FIND with a list of study UIDs (PS3.4 C.2.2.2.2) and a
+    universal series UID, which both servers answer. One request, because each
+    pynetdicom request with an identifier costs ~45 ms on loopback: pynetdicom
+    leaves Nagle's algorithm on and sends command and identifier apart.
+    """
+    ae = AE(WORKSTATION_AE_TITLE)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = NETWORK_TIMEOUT
+    assoc = ae.associate(HOST, port, ae_title=ae_title)
+    if not assoc.is_established:
+        raise PeerError(f"{ae_title} refused the association for checking the stored files")
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = list(dict.fromkeys(i.study_instance_uid for i in instances))
+    query.SeriesInstanceUID = ""
+    query.SOPInstanceUID = ""
+    try:
+        responses = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+    finally:
+        assoc.release()
+    return {str(identifier.SOPInstanceUID) for _, identifier in responses if identifier is not None}
+
+
+def _load(instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path) -> None:
+    _store(instances, ae_title, port, folder)
+    missing = {i.sop_instance_uid for i in instances} - _stored_sop_instance_uids(
+        ae_title, port, instances
+    )
+    if missing:
+        paths = sorted(str(i.path) for i in instances if i.sop_instance_uid in missing)
+        raise PeerError(f"{ae_title} acknowledged but does not list {len(missing)} files: {paths}")
+
+
+# --- Orthanc ----------------------------------------------------------------
+
+
+def _orthanc_configuration(
+    folder: Path, dicom_port: int, http_port: int, destinations: Sequence[MoveDestination]
+) -> dict[str, object]:
+    storage = folder / "storage"
+    return {
+        "Name": "qrscope-interop",
+        "StorageDirectory": str(storage),
+        "IndexDirectory": str(storage),
+        # Only what is written here: no plugins, no Lua, nothing from /etc/orthanc.
+        "Plugins": [],
+        "LuaScripts": [],
+        "HttpServerEnabled": True,
+        "HttpPort": http_port,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "OrthancExplorerEnabled": False,
+        "WebDavEnabled": False,
+        "DicomServerEnabled": True,
+        "DicomAet": ORTHANC_AE_TITLE,
+        "DicomPort": dicom_port,
+        "DicomCheckCalledAet": True,
+        # Known callers are matched by AE title only, so no address checks or
+        # lookups. (Orthanc also sets DCMTK's dcmDisableGethostbyaddr itself.)
+        "DicomCheckModalityHost": False,
+        "DicomScuTimeout": 10,
+        # A hospital PACS: anyone may echo and store; only the modalities
+        # below may query and retrieve (pacs-behaviour.md: an unknown caller's
+        # C-MOVE is answered with A-ABORT).
+        "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowStore": True,
+        "DicomAlwaysAllowFind": False,
+        "DicomAlwaysAllowFindWorklist": False,
+        "DicomAlwaysAllowGet": False,
+        "DicomAlwaysAllowMove": False,
+        "DicomModalities": {
+            d.ae_title.lower(): {"AET": d.ae_title, "Host": d.host, "Port": d.port}
+            for d in destinations
+        },
+        # Keep every file in the transfer syntax it arrived in.
+        "StorageCompression": False,
+        # Throw-away storage: skip fsync and job persistence, both slow.
+        "SyncStorageArea": False,
+        "SaveJobs": False,
+    }
+
+
+@contextlib.contextmanager
+def running_orthanc(
+    folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination]
+) -> Iterator[PeerServer]:
+    """Orthanc on loopback holding ``files``; ``destinations`` are its DicomModalities."""
+    instances = describe(files)
+    dicom_port, http_port = free_ports(2)
+    config_path = folder / "orthanc.json"
+    config_path.write_text(
+        json.dumps(_orthanc_configuration(folder, dicom_port, http_port, destinations), indent=2)
+    )
+    log_path = folder / "orthanc.log"
+    # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
+    command = [find_binary("Orthanc") or "Orthanc", "--verbose", str(config_path)]
+    with _server_process(command, log_path) as process:
+        _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path)
+        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder)
+        yield PeerServer(
+            kind="orthanc",
+            ae_title=ORTHANC_AE_TITLE,
+            host=HOST,
+            port=dicom_port,
+            folder=folder,
+            log_path=log_path,
+            move_destinations=tuple(destinations),
+            instances=instances,
+            http_port=http_port,
+        )
+
+
+# --- DCMTK dcmqrscp ---------------------------------------------------------
+
+
+def _dcmqrscp_configuration(
+    port: int, database: Path, destinations: Sequence[MoveDestination]
+) -> str:
+    """dcmqrscp.cfg (dcmqrdb/docs/dcmqrcnf.txt): the HostTable maps each move
+    destination's AE title to an address; ANY lets every caller in."""
+    hosts = [f"{d.ae_title.lower()} = ({d.ae_title}, {d.host}, {d.port})" for d in destinations]
+    symbols = ", ".join(d.ae_title.lower() for d in destinations)
+    return "\n".join(
+        [
+            f"NetworkTCPPort  = {port}",
+            "MaxPDUSize      = 16384",
+            "MaxAssociations = 16",
+            "HostTable BEGIN",
+            *hosts,
+            "HostTable END",
+            "VendorTable BEGIN",
+            f'"qrscope interop" = {symbols}',
+            "VendorTable END",
+            "AETable BEGIN",
+            f'{DCMQRSCP_AE_TITLE} "{database}" RW (500, 1024mb) ANY',
+            "AETable END",
+            "",
+        ]
+    )
+
+
+def _dcmqrscp_profiles(instances: Sequence[StoredInstance]) -> str:
+    """Association profiles for ``dcmqrscp --assoc-config-file``.
+
+    ``Incoming`` accepts each SOP class of the data in every syntax of
+    :data:`STORABLE` (and any other syntax the data uses), with role BOTH so
+    that a C-GET requestor's SCP role is granted and a storescu's default role
+    still works (dul.h documents DCMTK's role table). Without a profile
+    dcmqrscp accepts only uncompressed data plus one ``+x`` syntax.
+
+    ``Outgoing`` is what C-MOVE sub-associations propose: per SOP class, one
+    context with the syntax the data holds (uncompressed, or the one
+    compressed syntax). dcmqrscp sends every instance on the *first* accepted
+    context of its SOP class, whatever its syntax, and cannot transcode
+    compressed data (dcmqrdb/libsrc/dcmqrcbm.cc and dcmqrcbg.cc, still so in
+    3.7.0), so it can only serve one compressed syntax per SOP class; see
+    :func:`one_syntax_per_sop_class`.
+    """
+    pairs = _storage_pairs(instances)
+    sop_classes = list(dict.fromkeys(sop_class for sop_class, _ in pairs))
+    storable = list(dict.fromkeys([*STORABLE, *(ts for _, ts in pairs)]))
+    outgoing: list[tuple[str, str]] = []
+    for sop_class in sop_classes:
+        syntaxes = {ts for sop, ts in pairs if sop == sop_class}
+        if syntaxes <= set(UNCOMPRESSED):
+            outgoing.append((sop_class, "Uncompressed"))
+        else:
+            # one_syntax_per_sop_class() left a single compressed syntax.
+            (syntax,) = syntaxes
+            outgoing.append((sop_class, f"TS{storable.index(syntax)}"))
+    if len(outgoing) > MAX_CONTEXTS:
+        raise PeerError(
+            f"C-MOVE would need {len(outgoing)} presentation contexts, over {MAX_CONTEXTS}"
+        )
+
+    lines = ["[[TransferSyntaxes]]", "[Storable]"]
+    lines += [f"TransferSyntax{n} = {ts}" for n, ts in enumerate(storable, start=1)]
+    lines += ["[Uncompressed]"]
+    lines += [f"TransferSyntax{n} = {ts}" for n, ts in enumerate(UNCOMPRESSED, start=1)]
+    for number, syntax in enumerate(storable):
+        lines += [f"[TS{number}]", f"TransferSyntax1 = {syntax}"]
+    lines += ["[[PresentationContexts]]", "[Incoming]"]
+    lines += [
+        f"PresentationContext{n} = {sop}\\Storable" for n, sop in enumerate(sop_classes, start=1)
+    ]
+    lines += ["[Outgoing]"]
+    lines += [
+        f"PresentationContext{n} = {sop}\\{key}" for n, (sop, key) in enumerate(outgoing, start=1)
+    ]
+    lines += ["[[SCPSCURoleSelection]]", "[AnyRole]"]
+    lines += [f"Role{n} = {sop}\\BOTH" for n, sop in enumerate(sop_classes, start=1)]
+    lines += ["[[Profiles]]"]
+    lines += ["[Incoming]", "PresentationContexts = Incoming", "SCPSCURoleSelection = AnyRole"]
+    lines += ["[Outgoing]", "PresentationContexts = Outgoing"]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def running_dcmqrscp(
+    folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination]
+) -> Iterator[PeerServer]:
+    """DCMTK dcmqrscp on loopback holding ``files``; ``destinations`` are its HostTable.
+
+    It is loaded with the subset of ``files`` it can move unchanged (see
+    :func:`one_syntax_per_sop_class`); ``PeerServer.instances`` lists them.
+    """
+    instances = one_syntax_per_sop_class(describe(files))
+    (port,) = free_ports(1)
+    database = folder / "database"
+    database.mkdir()
+    config_path = folder / "dcmqrscp.cfg"
+    config_path.write_text(_dcmqrscp_configuration(port, database, destinations))
+    profiles_path = folder / "dcmqrscp-profiles.cfg"
+    profiles_path.write_text(_dcmqrscp_profiles(instances))
+    log_path = folder / "dcmqrscp.log"
+    command = [
+        find_binary("dcmqrscp") or "dcmqrscp",
+        # Not --single-process: Debian's 3.6.7 build (3.6.7-9~deb12u4) crashes
+        # with SIGSEGV in ASC_dropAssociation after the first association in
+        # that mode (use-after-free, DCMTK bug #1075, fixed upstream in 3.6.8).
+        # The default forks a child per association; _stop kills the group.
+        "--config", str(config_path),
+        # Peers are never looked up by address (no reverse DNS per association).
+        "--disable-host-lookup",
+        # Accept compressed syntaxes on store, grant the C-GET SCP role, and
+        # propose the stored syntaxes on C-MOVE: see _dcmqrscp_profiles.
+        # (dcmqrscp has no --accept-all; that option belongs to storescp.)
+        "--assoc-config-file", str(profiles_path), "Incoming", "Outgoing",
+        # Write each received data set to disk exactly as it came.
+        "--bit-preserving",
+        # Every association and DIMSE message in the log.
+        "--verbose",
+    ]  # fmt: skip
+    with _server_process(command, log_path) as process:
+        _wait_for_echo(process, DCMQRSCP_AE_TITLE, port, log_path)
+        _load(instances, DCMQRSCP_AE_TITLE, port, folder)
+        yield PeerServer(
+            kind="dcmqrscp",
+            ae_title=DCMQRSCP_AE_TITLE,
+            host=HOST,
+            port=port,
+            folder=folder,
+            log_path=log_path,
+            move_destinations=tuple(destinations),
+            instances=instances,
+        )
