@@ -59,6 +59,7 @@ def test_different_object_with_same_uid_is_kept_beside_never_over(tmp_path):
     assert other.path.parent == first.path.parent
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
 def test_hostile_values_never_escape_the_storage_folder(tmp_path):
     root = tmp_path / "store"
     data = _part10(PatientID="../../etc", StudyInstanceUID="../../../tmp/x",
@@ -86,6 +87,7 @@ def test_sanitised_components_are_safe_names():
     assert sanitise_component("Müller/ID 7") == "M_ller_ID_7"
 
 
+@pytest.mark.filterwarnings("ignore:End of file reached")
 def test_unparseable_data_is_quarantined_not_lost(tmp_path):
     garbage = b"\x00" * 128 + b"DICM" + b"\xff" * 40
     with pytest.raises(UnparseableInstance) as info:

@@ -1,0 +1,152 @@
+"""The command line against the demo PACS: echo, find, retrieve, listen, demo-pacs, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+
+from qrscope.cli.main import main
+from tests.demo_site import free_port
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def _node_args(demo) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(demo.pacs.port), "--called-aet",
+            demo.pacs.ae_title]
+
+
+def _json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_echo_json(demo, capsys):
+    assert main(["echo", *_node_args(demo), "--json"]) == 0
+    out = _json(capsys)
+    assert out["status"] == "success" and out["status_code"] == "0x0000"
+    assert out["echo_ms"] >= 0
+
+
+def test_find_json_and_text(demo, capsys):
+    assert main(["find", *_node_args(demo), "--modality", "MR", "--json"]) == 0
+    out = _json(capsys)
+    assert out["count"] == len(out["results"]) > 0
+    assert all("MR" in r["modalities"] for r in out["results"])
+    assert main(["find", *_node_args(demo), "--patient-name", "Mü*"]) == 0
+    text = capsys.readouterr()
+    assert "Müller^Jürgen" in text.out and "match(es)" in text.err
+
+
+def _a_study(demo) -> tuple[str, int]:
+    counts: dict[str, int] = {}
+    for instance in demo.pacs.instances:
+        uid = instance.text("StudyInstanceUID")
+        counts[uid] = counts.get(uid, 0) + 1
+    return max(counts.items(), key=lambda item: item[1])
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_retrieve_json_lists_the_files(demo, capsys, tmp_path, method):
+    study_uid, count = _a_study(demo)
+    out_dir = tmp_path / "out"
+    code = main(["retrieve", *_node_args(demo), "--study", study_uid, "--method", method,
+                 "--listen-port", str(demo.local.listener_port), "--out", str(out_dir),
+                 "--json"])
+    result = _json(capsys)
+    assert code == 0, result
+    assert result["status"] == "success" and result["received"] == count
+    assert len(result["files"]) == count and result["hints"] == []
+    assert all(Path(f).is_relative_to(out_dir) and Path(f).exists() for f in result["files"])
+    if method == "move":
+        assert result["incoming_associations"][0]["calling_ae"] == demo.pacs.ae_title
+
+
+def test_retrieve_verbose_prints_both_associations(demo, capsys, tmp_path):
+    study_uid, _ = _a_study(demo)
+    main(["retrieve", *_node_args(demo), "--study", study_uid, "--out", str(tmp_path),
+          "--listen-port", str(demo.local.listener_port), "-v"])
+    err = capsys.readouterr().err
+    assert "-> DEMOPACS@" in err and "C-MOVE-RQ sent" in err
+    assert "<- DEMOPACS@" in err and "C-STORE-RQ received" in err
+
+
+def test_move_to_unknown_destination_fails_with_a801(demo, capsys, tmp_path):
+    study_uid, _ = _a_study(demo)
+    code = main(["retrieve", *_node_args(demo), "--study", study_uid, "--dest-aet", "ELSEWHERE",
+                 "--out", str(tmp_path), "--json"])
+    result = _json(capsys)
+    assert code == 4
+    assert result["status"] == "failed" and result["final_status"]["code"] == "0xA801"
+
+
+def _run(args: list[str], env_home: Path) -> subprocess.Popen:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(env_home / "config"),
+           "XDG_DATA_HOME": str(env_home / "data"), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "qrscope", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_echo(port: int, ae_title: str, seconds: float = 20) -> None:
+    ae = AE(ae_title="PROBE")
+    ae.add_requested_context(Verification)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assoc = ae.associate("127.0.0.1", port, ae_title=ae_title)
+        if assoc.is_established:
+            assoc.release()
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing answered on port {port}")
+
+
+def test_listen_and_demo_pacs_run_until_interrupted(tmp_path):
+    listen_port, pacs_port = free_port(), free_port()
+    listener = _run(["listen", "--port", str(listen_port), "--out", str(tmp_path / "in"),
+                     "--bind", "127.0.0.1"], tmp_path)
+    pacs = _run(["demo-pacs", "--port", str(pacs_port), "--dest",
+                 f"QRSCOPE=127.0.0.1:{listen_port}"], tmp_path)
+    try:
+        _wait_for_echo(listen_port, "QRSCOPE")
+        _wait_for_echo(pacs_port, "DEMOPACS")
+        find = subprocess.run(
+            [sys.executable, "-m", "qrscope", "find", "--host", "127.0.0.1", "--port",
+             str(pacs_port), "--called-aet", "DEMOPACS", "--json", "--limit", "1"],
+            capture_output=True, text=True, timeout=60)
+        study = json.loads(find.stdout)["results"][0]["study_uid"]
+        move = subprocess.run(
+            [sys.executable, "-m", "qrscope", "retrieve", "--host", "127.0.0.1", "--port",
+             str(pacs_port), "--called-aet", "DEMOPACS", "--study", study, "--dest-aet",
+             "QRSCOPE", "--aet", "OTHERWS", "--json"],
+            capture_output=True, text=True, timeout=60)
+        assert json.loads(move.stdout)["completed"] > 0
+    finally:
+        for process in (listener, pacs):
+            process.send_signal(signal.SIGINT)
+        outputs = [p.communicate(timeout=20) for p in (listener, pacs)]
+    assert listener.returncode == 0 and pacs.returncode == 0
+    listener_out, listener_err = outputs[0]
+    assert "listening as QRSCOPE" in listener_err and "instance(s) received" in listener_err
+    stored = [line for line in listener_out.splitlines() if line.endswith(".dcm")]
+    assert stored and all(pydicom.dcmread(line.split(" -> ")[1]) for line in stored)
+
+
+def test_demo_tour_runs_end_to_end(tmp_path, capsys):
+    code = main(["demo", "--out", str(tmp_path / "tour")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "C-MOVE of study" in out and "C-GET of series" in out
+    assert list((tmp_path / "tour").rglob("*.dcm"))
