@@ -14,9 +14,9 @@ import pydicom
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
+from tests.demo_site import free_port
 
 from qrscope.cli.main import main
-from tests.demo_site import free_port
 
 
 @pytest.fixture(autouse=True)

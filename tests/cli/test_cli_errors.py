@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -89,3 +92,27 @@ def test_listener_port_in_use_is_reported(capsys, tmp_path):
     out = json.loads(capsys.readouterr().out)
     assert out["error"]["reason"] == "listener-port-in-use"
     assert str(port) in out["error"]["message"]
+
+
+def _unprivileged_command() -> list[str]:
+    """Run as root but without the right to bind ports below 1024 (a real EACCES)."""
+    import shutil
+    from pathlib import Path
+
+    start = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    if not start.exists() or int(start.read_text()) == 0:
+        pytest.skip("this kernel lets everyone bind low ports")
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        return ["setpriv", "--bounding-set=-net_bind_service"]
+    if os.geteuid() != 0:
+        return []
+    pytest.skip("setpriv (util-linux) is needed to drop CAP_NET_BIND_SERVICE")
+
+
+def test_privileged_listener_port_is_explained(tmp_path):
+    command = [*_unprivileged_command(), sys.executable, "-m", "qrscope", "listen",
+               "--port", "104", "--out", str(tmp_path)]
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 5
+    assert "port 104 is below 1024" in result.stderr and "11112" in result.stderr

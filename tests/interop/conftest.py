@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from qrscope.core.demo_pacs import build_sample_studies
+
 from . import peers
 
 HERE = Path(__file__).parent
@@ -60,40 +62,7 @@ def move_destinations(peer_listener_port: int) -> tuple[peers.MoveDestination, .
 @pytest.fixture(scope="session")
 def interop_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The demo PACS sample studies, written once per session."""
-    folder = tmp_path_factory.mktemp("interop-data")
-    try:
-        from qrscope.core.demo_pacs import build_sample_studies
-    except ImportError:
-        return _pydicom_test_files(folder)
-    return build_sample_studies(folder)
-
-
-def _pydicom_test_files(folder: Path) -> list[Path]:
-    """pydicom's own test files, one transfer syntax per SOP class per study,
-    with fresh UIDs (the MR_small variants share one SOP Instance UID)."""
-    import pydicom
-    from pydicom.data import get_testdata_file
-
-    studies = [
-        ["CT_small.dcm", "MR_small_jp2klossless.dcm", "SC_rgb_jpeg_dcmtk.dcm"],
-        ["MR_small_RLE.dcm", "SC_rgb_rle.dcm"],
-        ["MR_small_jpeg_ls_lossless.dcm", "JPEG2000.dcm"],
-        ["MR_small_implicit.dcm", "rtplan.dcm"],
-        ["MR_small.dcm"],
-    ]
-    root = "1.2.826.0.1.3680043.10.1180.9"
-    paths = []
-    for s, names in enumerate(studies, start=1):
-        for n, name in enumerate(names, start=1):
-            ds = pydicom.dcmread(get_testdata_file(name))
-            ds.PatientID = f"INTEROP{s}"
-            ds.StudyInstanceUID = f"{root}.{s}"
-            ds.SeriesInstanceUID = f"{root}.{s}.{n}"
-            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{root}.{s}.{n}.1"
-            path = folder / f"study{s}-{name}"
-            ds.save_as(path, enforce_file_format=True)
-            paths.append(path)
-    return paths
+    return build_sample_studies(tmp_path_factory.mktemp("interop-data"))
 
 
 @pytest.fixture(scope="session")

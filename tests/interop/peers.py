@@ -201,6 +201,7 @@ def one_syntax_per_sop_class(instances: Sequence[StoredInstance]) -> tuple[Store
     cannot all be moved unchanged. Uncompressed syntaxes count as one group:
     DCMTK converts between them.
     """
+
     def group(instance: StoredInstance) -> str:
         ts = instance.transfer_syntax_uid
         return "uncompressed" if ts in UNCOMPRESSED else ts

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import pydicom
+import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE, build_role, evt
+from pynetdicom import AE, _config, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind as STUDY_ROOT_FIND,
@@ -35,6 +36,15 @@ from .peers import (
     StoredInstance,
     echo_status,
 )
+
+
+@pytest.fixture(autouse=True)
+def _storage_contexts_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    # qrscope's StorageListener switches pynetdicom's process-wide
+    # UNRESTRICTED_STORAGE_SERVICE on and never off; then every later storage
+    # SCP in the process accepts any context, and the listeners below must
+    # accept only the syntaxes they list.
+    monkeypatch.setattr(_config, "UNRESTRICTED_STORAGE_SERVICE", False)
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,12 @@ def test_wrong_called_ae_title_is_rejected_and_named(qr_server, tmp_path):
 
 
 def test_non_ascii_patient_names_survive_the_round_trip(qr_server, tmp_path):
-    result = FindOperation(_node(qr_server), _local(qr_server, tmp_path), AssociationLog(),
-                           QueryLevel.STUDY, QueryFilter(patient_name="M*")).run()
+    result = FindOperation(
+        _node(qr_server),
+        _local(qr_server, tmp_path),
+        AssociationLog(),
+        QueryLevel.STUDY,
+        QueryFilter(patient_name="M*"),
+    ).run()
     names = {r.patient_name for r in result.records}
     assert "Müller^Jürgen" in names

@@ -1,0 +1,51 @@
+"""Which retrieve job an incoming instance belongs to.
+
+The Move Originator fields decide when the sender fills them; otherwise the
+UIDs do, the most specific scope winning. Real senders that leave the fields
+empty exist (and a C-STORE from another program may arrive at any time), so
+the fallback matters.
+"""
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.reception import ReceivedInstance
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.storage import StoredInstance
+
+STUDY, SERIES, OTHER_SERIES = "1.2.3", "1.2.3.1", "1.2.3.2"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _instance(sop="1.2.3.1.1", series=SERIES, study=STUDY, originator="", msg=None):
+    stored = StoredInstance(path=None, sop_instance_uid=sop, sop_class_uid=CT,
+                            study_uid=study, series_uid=series, patient_id="P", size=1)
+    return ReceivedInstance(sop_instance_uid=sop, sop_class_uid=stored.sop_class_uid,
+                            transfer_syntax="1.2.840.10008.1.2.1", calling_ae="PACS",
+                            called_ae="QRSCOPE", peer_address="127.0.0.1:1",
+                            association_id="in-1",
+                            originator_ae=originator, originator_message_id=msg, stored=stored)
+
+
+def _job(scope):
+    node = RemoteNode(name="n", ae_title="PACS", host="127.0.0.1", port=104)
+    return RetrieveJob(node, LocalAE(), AssociationLog(), scope)
+
+
+def test_originator_fields_win_over_uids():
+    job = _job(RetrieveScope.study("9.9.9"))
+    job._msg_id = 42
+    assert job.claim_score(_instance(originator="QRSCOPE", msg=42), "QRSCOPE") == 100
+    assert job.claim_score(_instance(originator="QRSCOPE", msg=41), "QRSCOPE") == 0
+    assert job.claim_score(_instance(originator="SOMEONE", msg=42), "QRSCOPE") == 0
+
+
+def test_without_originator_the_most_specific_scope_wins():
+    study_job = _job(RetrieveScope.study(STUDY))
+    series_job = _job(RetrieveScope.series(STUDY, SERIES))
+    instance_job = _job(RetrieveScope.instances(STUDY, SERIES, "1.2.3.1.1"))
+    item = _instance()
+    scores = [j.claim_score(item, "QRSCOPE") for j in (study_job, series_job, instance_job)]
+    assert scores == sorted(scores) and scores[0] > 0
+    assert series_job.claim_score(_instance(series=OTHER_SERIES), "QRSCOPE") == 0
+    assert study_job.claim_score(_instance(study="7.7.7"), "QRSCOPE") == 0
