@@ -38,6 +38,7 @@ from pynetdicom.sop_class import (
 from qrscope.core.demo_pacs.matching import value_strings
 
 __all__ = [
+    "QR_SOP_CLASSES",
     "Attribute",
     "InformationModel",
     "InstanceIndex",
@@ -113,6 +114,8 @@ _MODEL_BY_SOP_CLASS = {
     StudyRootQueryRetrieveInformationModelMove: InformationModel.STUDY_ROOT,
     StudyRootQueryRetrieveInformationModelGet: InformationModel.STUDY_ROOT,
 }
+QR_SOP_CLASSES = tuple(_MODEL_BY_SOP_CLASS)
+"""Every FIND/MOVE/GET SOP class the demo PACS serves."""
 
 
 class Attribute(NamedTuple):

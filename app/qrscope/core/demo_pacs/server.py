@@ -17,18 +17,10 @@ from types import TracebackType
 from typing import Any
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts
-from pynetdicom.sop_class import (
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-    Verification,
-)
+from pynetdicom.sop_class import Verification
 
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
-from qrscope.core.demo_pacs.index import InstanceIndex, InstanceRecord
+from qrscope.core.demo_pacs.index import QR_SOP_CLASSES, InstanceIndex, InstanceRecord
 from qrscope.core.demo_pacs.samples import build_sample_studies
 from qrscope.core.demo_pacs.service import MoveDestinations, QueryRetrieveService
 
@@ -36,15 +28,6 @@ __all__ = ["DEMO_AE_TITLE", "DemoPacs"]
 
 _LOGGER = logging.getLogger("qrscope.demo_pacs")
 DEMO_AE_TITLE = "DEMOPACS"
-
-_QR_MODELS = (
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelMove,
-    PatientRootQueryRetrieveInformationModelGet,
-)
 
 
 class DemoPacs:
@@ -135,7 +118,7 @@ class DemoPacs:
         ae.connection_timeout = b.connection_timeout
         ae.maximum_associations = 16
         ae.add_supported_context(Verification)
-        for model in _QR_MODELS:
+        for model in QR_SOP_CLASSES:
             ae.add_supported_context(model)
         # For C-GET the peer proposes storage contexts in which it takes the
         # SCP role; accept them in every syntax so files go out as stored.
