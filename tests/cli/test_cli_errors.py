@@ -58,7 +58,8 @@ def test_refused_connection_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "failed"
     assert out["error"]["reason"] == "connection-refused"
-    assert out["hints"] == []
+    assert out["hints"] == ["connection-refused"]
+    assert str(port) in out["hint_details"][0]["summary"]
 
 
 def test_refused_connection_text(capsys):
@@ -92,6 +93,7 @@ def test_listener_port_in_use_is_reported(capsys, tmp_path):
     out = json.loads(capsys.readouterr().out)
     assert out["error"]["reason"] == "listener-port-in-use"
     assert str(port) in out["error"]["message"]
+    assert out["hints"] == ["listener-port-in-use"]
 
 
 def _unprivileged_command() -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.connection import AssociationFailure, FailureReason
+from qrscope.core.diagnosis.hints import hint_for_failure
 from qrscope.core.profiles import LocalAE, RemoteNode, Timeouts
 from qrscope.core.verify import verify
 
@@ -28,6 +29,9 @@ def _fail(node: RemoteNode) -> tuple[AssociationFailure, AssociationLog]:
     log = AssociationLog()
     with pytest.raises(AssociationFailure) as info:
         verify(node, LocalAE(), log)
+    hint = hint_for_failure(info.value, node, LocalAE())
+    assert hint.id == info.value.reason.value or hint.id == "association-aborted"
+    assert node.host in hint.summary or node.name in hint.summary or node.host in hint.title
     return info.value, log
 
 

@@ -16,18 +16,26 @@ from qrscope.cli.options import (
     print_json,
 )
 from qrscope.core.connection import AssociationFailure
+from qrscope.core.diagnosis.hints import hint_for_failure
+from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import QueryLevel, Record, record_to_dict
 from qrscope.core.status import StatusCategory
 from qrscope.core.validation import InvalidValue
 from qrscope.core.verify import verify
 
-__all__ = ["failure_json", "run_echo", "run_find"]
+__all__ = ["failure_json", "failure_text", "run_echo", "run_find"]
 
 
-def failure_json(exc: AssociationFailure) -> dict[str, Any]:
+def failure_json(exc: AssociationFailure, node: RemoteNode, local: LocalAE) -> dict[str, Any]:
+    hint = hint_for_failure(exc, node, local)
     return {"status": "failed", "error": {"reason": exc.reason.value, "message": exc.message,
-                                          "evidence": exc.evidence}, "hints": []}
+                                          "evidence": exc.evidence},
+            "hints": [hint.id], "hint_details": [hint.to_dict()]}
+
+
+def failure_text(exc: AssociationFailure, node: RemoteNode, local: LocalAE) -> str:
+    return f"{exc.message}\n{hint_for_failure(exc, node, local).as_text()}"
 
 
 def run_echo(args: argparse.Namespace) -> int:
@@ -39,9 +47,9 @@ def run_echo(args: argparse.Namespace) -> int:
         result = verify(node, local, log, debug=args.verbose >= 2)
     except AssociationFailure as exc:
         if args.json:
-            print_json(failure_json(exc))
+            print_json(failure_json(exc, node, local))
             return EXIT["connection"]
-        raise CliError(exc.message, EXIT["connection"]) from None
+        raise CliError(failure_text(exc, node, local), EXIT["connection"]) from None
     if args.json:
         print_json({
             "status": "success" if result.ok else "failed",
@@ -121,9 +129,9 @@ def run_find(args: argparse.Namespace) -> int:
         result = operation.run(on_record=show)
     except AssociationFailure as exc:
         if args.json:
-            print_json(failure_json(exc))
+            print_json(failure_json(exc, node, local))
             return EXIT["connection"]
-        raise CliError(exc.message, EXIT["connection"]) from None
+        raise CliError(failure_text(exc, node, local), EXIT["connection"]) from None
     except KeyboardInterrupt:
         operation.cancel()
         return EXIT["cancelled"]

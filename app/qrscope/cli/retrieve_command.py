@@ -20,6 +20,7 @@ from qrscope.cli.options import (
     print_json,
 )
 from qrscope.core.association_log import AssociationLog
+from qrscope.core.diagnosis.hints import hint_for_failure, hint_for_listener_error
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
@@ -117,15 +118,21 @@ def run_retrieve(args: argparse.Namespace) -> int:
                                 show_progress=not args.json and sys.stderr.isatty(),
                                 debug=args.verbose >= 2)
     except ListenerError as exc:
+        hint = hint_for_listener_error(exc, local)
         if args.json:
             print_json({"status": "failed", "error": {"reason": exc.reason,
-                                                      "message": exc.message}, "hints": []})
+                                                      "message": exc.message},
+                        "hints": [hint.id], "hint_details": [hint.to_dict()]})
             return EXIT["listener"]
-        raise CliError(exc.message, EXIT["listener"]) from None
+        raise CliError(f"{exc.message}\n{hint.as_text()}", EXIT["listener"]) from None
+    hints = [hint_for_failure(outcome.failure, node, local)] if outcome.failure else []
     if args.json:
-        print_json(outcome.to_dict())
+        print_json({**outcome.to_dict(), "hints": [h.id for h in hints],
+                    "hint_details": [h.to_dict() for h in hints]})
     else:
         _print_outcome(outcome, node)
+        for hint in hints:
+            print(hint.as_text())
     if outcome.failure is not None and not outcome.stored:
         return EXIT["connection"]
     return {"success": EXIT["success"], "partial": EXIT["partial"],

@@ -16,6 +16,7 @@ from qrscope.cli.options import (
     load_profiles,
     local_from_args,
 )
+from qrscope.core.diagnosis.hints import hint_for_listener_error
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.validation import InvalidValue, check_ae_title, check_host, check_port
@@ -69,7 +70,8 @@ def run_listen(args: argparse.Namespace) -> int:
     try:
         listener.start()
     except ListenerError as exc:
-        raise CliError(exc.message, EXIT["listener"]) from None
+        hint = hint_for_listener_error(exc, local)
+        raise CliError(f"{exc.message}\n{hint.as_text()}", EXIT["listener"]) from None
     print(f"listening as {local.ae_title} on {local.bind_address}:{listener.port}, "
           f"storing in {listener.store.root} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:

@@ -1,0 +1,1 @@
+"""Diagnosis: hints that explain failures in plain words."""

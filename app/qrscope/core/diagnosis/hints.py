@@ -1,0 +1,228 @@
+"""Hints: what went wrong, in plain words, with the evidence and what to change.
+
+A :class:`Hint` is built from a core failure (``AssociationFailure``,
+``ListenerError``) and the settings involved, so that it can name the real
+AE titles, addresses and ports. The CLI lists hints by id in ``--json``; the
+GUI shows the current one with buttons for the actions it can perform.
+This module covers connection, association and listener failures; the
+retrieve-specific catalogue builds on the same types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qrscope.core.connection import AssociationFailure, FailureReason
+from qrscope.core.listener import ListenerError
+from qrscope.core.profiles import LocalAE, RemoteNode
+
+__all__ = ["Action", "Hint", "hint_for_failure", "hint_for_listener_error"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something to do about a hint; ``kind`` tells a front end whether it can do it.
+
+    Kinds the GUI acts on: ``edit-node`` (with ``field``), ``edit-local``
+    (with ``field``), ``retry``, ``copy`` (with ``value``). Others are advice.
+    """
+
+    label: str
+    kind: str = "advice"
+    field: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Hint:
+    id: str
+    title: str
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    causes: list[str] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def as_text(self) -> str:
+        lines = [f"{self.title} [{self.id}]", self.summary]
+        lines += [f"  likely: {cause}" for cause in self.causes]
+        lines += [f"  do: {action.label}" for action in self.actions]
+        return "\n".join(lines)
+
+
+def _where(node: RemoteNode) -> str:
+    return f"{node.host}:{node.port}"
+
+
+def hint_for_failure(failure: AssociationFailure, node: RemoteNode, local: LocalAE) -> Hint:
+    """The hint for a failed association to *node*."""
+    evidence = {k: v for k, v in failure.evidence.items() if v not in (None, "")}
+    builder = _BUILDERS.get(failure.reason, _generic)
+    return builder(failure, node, local, evidence)
+
+
+def _refused(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+             ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="connection-refused", title=f"Nothing answers at {_where(node)}",
+        summary=f"The computer at {node.host} answered, but no DICOM service is listening on "
+                f"port {node.port}: the connection was refused at once.",
+        evidence=ev,
+        causes=[f"the port is wrong: is '{node.name}' really on port {node.port}?",
+                "the PACS service is stopped on that computer",
+                "a firewall on that computer rejects the port"],
+        actions=[Action("Check the port of the node", "edit-node", "port"),
+                 Action("Verify again", "retry")])
+
+
+def _timeout(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+             ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="connection-timeout", title=f"No answer from {_where(node)}",
+        summary=f"Nothing came back from {node.host} within {node.timeouts.connect:g} s: "
+                "the packets are dropped on the way or the host is down.",
+        evidence=ev,
+        causes=["a firewall between here and the PACS drops the connection",
+                f"the address {node.host} is wrong or the host is switched off",
+                "a VPN or route to that network is missing"],
+        actions=[Action("Check the host of the node", "edit-node", "host"),
+                 Action("Verify again", "retry")])
+
+
+def _not_found(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+               ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="host-not-found", title=f"'{node.host}' is not a known host name",
+        summary=f"The name {node.host} could not be turned into an address.",
+        evidence=ev,
+        causes=["a typing error in the host name", "the DNS server does not know the name",
+                "the name only resolves inside a VPN that is not connected"],
+        actions=[Action("Correct the host (or use the IP address)", "edit-node", "host")])
+
+
+def _called(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+            ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="association-rejected-called-aet",
+        title=f"The PACS does not answer to '{node.ae_title}'",
+        summary=f"{_where(node)} rejected the association because the called AE title "
+                f"'{node.ae_title}' is not its own.",
+        evidence=ev,
+        causes=["the AE title of the node is mistyped (AE titles are case-sensitive)",
+                "another service listens on that port with a different AE title"],
+        actions=[Action("Correct the node's AE title", "edit-node", "ae_title"),
+                 Action("Ask the PACS administrator for the exact AE title")])
+
+
+def _calling(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+             ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="association-rejected-calling-aet",
+        title=f"The PACS does not know us as '{local.ae_title}'",
+        summary=f"'{node.name}' rejected our calling AE title '{local.ae_title}': the PACS "
+                "only accepts workstations it has been told about.",
+        evidence=ev,
+        causes=[f"'{local.ae_title}' is not registered on the PACS",
+                "it is registered with another IP address than this computer's"],
+        actions=[Action(f"Ask the PACS administrator to add AE '{local.ae_title}'", "copy",
+                        value=local.ae_title),
+                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
+
+
+def _rejected(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+              ev: dict[str, Any]) -> Hint:
+    transient = ev.get("result") == 2
+    return Hint(
+        id="association-rejected", title=f"'{node.name}' rejected the association",
+        summary=f"{f.message}.",
+        evidence=ev,
+        causes=(["the PACS is busy (too many associations); try again shortly"] if transient
+                else ["the PACS refuses this combination of AE titles or protocol"]),
+        actions=[Action("Try again", "retry")])
+
+
+def _aborted(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+             ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="association-aborted", title=f"'{node.name}' aborted the association",
+        summary=f"{f.message}. Some servers abort instead of rejecting when they do not "
+                f"know the calling AE title '{local.ae_title}'.",
+        evidence=ev,
+        causes=[f"our AE title '{local.ae_title}' is not registered on the PACS",
+                "the PACS hit an internal error", "a network device cut the connection"],
+        actions=[Action(f"Ask the PACS administrator to register '{local.ae_title}'", "copy",
+                        value=local.ae_title),
+                 Action("Try again", "retry")])
+
+
+def _no_context(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                ev: dict[str, Any]) -> Hint:
+    accepted = str(ev.get("accepted", ""))
+    advice = []
+    if "Get" in str(ev.get("wanted", "")) and "Move" in accepted:
+        advice.append(Action("Retrieve with C-MOVE instead", "edit-node", "retrieve_method"))
+    if "Patient Root" in str(ev.get("wanted", "")) and "Study Root" in accepted:
+        advice.append(Action("Use the Study Root model", "edit-node", "query_model"))
+    return Hint(
+        id="no-accepted-context", title=f"'{node.name}' does not offer {ev.get('wanted', '')}",
+        summary=f"The association was accepted but the service we need was refused. The node "
+                f"accepted: {accepted or 'nothing useful'}.",
+        evidence=ev, causes=["the PACS does not support that service or model"],
+        actions=advice or [Action("Ask the PACS administrator which services it offers")])
+
+
+def _assoc_timeout(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                   ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="association-aborted", title=f"'{node.name}' did not answer the association request",
+        summary=f.message + ".", evidence=ev,
+        causes=["the port belongs to a service that does not speak DICOM (e.g. a web server)",
+                "the PACS is overloaded"],
+        actions=[Action("Check the port of the node", "edit-node", "port")])
+
+
+def _generic(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+             ev: dict[str, Any]) -> Hint:
+    return Hint(id=f.reason.value, title=f"Cannot talk to '{node.name}'", summary=f.message,
+                evidence=ev, actions=[Action("Try again", "retry")])
+
+
+_BUILDERS = {
+    FailureReason.CONNECTION_REFUSED: _refused,
+    FailureReason.CONNECTION_TIMEOUT: _timeout,
+    FailureReason.HOST_NOT_FOUND: _not_found,
+    FailureReason.REJECTED_CALLED_AET: _called,
+    FailureReason.REJECTED_CALLING_AET: _calling,
+    FailureReason.REJECTED: _rejected,
+    FailureReason.ABORTED: _aborted,
+    FailureReason.ASSOCIATION_TIMEOUT: _assoc_timeout,
+    FailureReason.NO_ACCEPTED_CONTEXT: _no_context,
+}
+
+
+def hint_for_listener_error(error: ListenerError, local: LocalAE) -> Hint:
+    """The hint for a listener that could not start."""
+    port = local.listener_port
+    if error.reason == "listener-port-in-use":
+        return Hint(
+            id="listener-port-in-use", title=f"Port {port} is taken by another program",
+            summary=f"Our storage listener cannot start on port {port}: another program "
+                    "already listens there, and it would receive the images a C-MOVE sends.",
+            evidence=error.evidence,
+            causes=["another DICOM program (a viewer, storescp, a second qrscope) is running",
+                    "a previous qrscope did not exit"],
+            actions=[Action("Choose another listener port (and tell the PACS)", "edit-local",
+                            "listener_port")])
+    if error.reason == "listener-port-privileged":
+        return Hint(
+            id="listener-port-privileged", title=f"Port {port} needs administrator rights",
+            summary=error.message, evidence=error.evidence,
+            causes=["ports below 1024, such as 104, are reserved for the system"],
+            actions=[Action("Use a port above 1024, such as 11112", "edit-local",
+                            "listener_port")])
+    return Hint(id=error.reason, title="The storage listener cannot start",
+                summary=error.message, evidence=error.evidence,
+                actions=[Action("Check the listener settings", "edit-local", "bind_address")])
