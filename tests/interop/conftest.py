@@ -30,8 +30,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.interop)
 
 
-def require_binary(name: str, reason: str) -> None:
-    if peers.find_binary(name):
+def require(found: str | None, reason: str) -> None:
+    """Skip (or, with QRSCOPE_REQUIRE_INTEROP=1, fail) when a program was not found."""
+    if found:
         return
     if os.environ.get("QRSCOPE_REQUIRE_INTEROP") == "1":
         pytest.fail(f"{reason}, and QRSCOPE_REQUIRE_INTEROP=1", pytrace=False)
@@ -72,8 +73,8 @@ def orthanc(
     move_destinations: tuple[peers.MoveDestination, ...],
 ) -> Iterator[peers.PeerServer]:
     """Orthanc holding every file of ``interop_files``."""
-    require_binary("Orthanc", "Orthanc not installed (apt-get install orthanc)")
-    require_binary("storescu", "DCMTK not installed (apt-get install dcmtk)")
+    require(peers.find_binary("Orthanc"), "Orthanc not installed (apt-get install orthanc)")
+    require(peers.find_dcmtk_tool("storescu"), "DCMTK not installed (apt-get install dcmtk)")
     folder = tmp_path_factory.mktemp("orthanc")
     with peers.running_orthanc(folder, interop_files, move_destinations) as server:
         yield server
@@ -88,8 +89,8 @@ def dcmqrscp(
     """dcmqrscp holding the files of ``interop_files`` it can move unchanged:
     per SOP class one syntax group (``peers.one_syntax_per_sop_class``), so
     ``dcmqrscp.instances`` and ``study_uids`` are a subset of Orthanc's."""
-    require_binary("dcmqrscp", "DCMTK not installed (apt-get install dcmtk)")
-    require_binary("storescu", "DCMTK not installed (apt-get install dcmtk)")
+    require(peers.find_dcmtk_tool("dcmqrscp"), "DCMTK not installed (apt-get install dcmtk)")
+    require(peers.find_dcmtk_tool("storescu"), "DCMTK not installed (apt-get install dcmtk)")
     folder = tmp_path_factory.mktemp("dcmqrscp")
     with peers.running_dcmqrscp(folder, interop_files, move_destinations) as server:
         yield server

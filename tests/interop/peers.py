@@ -10,11 +10,16 @@ killed after a bounded wait.
 The servers are configured like a hospital PACS: they know the workstation by
 one AE title (:data:`WORKSTATION_AE_TITLE`), which is both the calling AE of
 queries and a move destination; they refuse what a real PACS refuses.
+
+Orthanc holds every file. dcmqrscp holds, per SOP class, only the files of one
+transfer syntax group, because it moves each SOP class in one syntax and
+cannot decompress (:func:`one_syntax_per_sop_class`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -133,10 +138,45 @@ class PeerServer:
         return [i for i in self.instances if i.study_instance_uid == study_uid]
 
 
+def _search_path() -> list[str]:
+    # Debian puts Orthanc in /usr/sbin, off a normal user's PATH.
+    return [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/usr/local/sbin"]
+
+
 def find_binary(name: str) -> str | None:
-    """Path of an installed program; Debian puts Orthanc in /usr/sbin, off a user's PATH."""
-    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
-    return shutil.which(name, path=search)
+    """Path of an installed program, or None."""
+    return shutil.which(name, path=os.pathsep.join(_search_path()))
+
+
+@functools.cache
+def find_dcmtk_tool(name: str) -> str | None:
+    """Path of a DCMTK program, or None.
+
+    pynetdicom 3 installs console scripts named storescu, findscu, movescu...
+    of its own; in an activated virtualenv they come first on PATH, so every
+    candidate is asked for its version and only DCMTK's is taken.
+    """
+    for folder in _search_path():
+        path = shutil.which(name, path=folder)
+        if path and "$dcmtk:" in _version(path):
+            return path
+    return None
+
+
+def _version(path: str) -> str:
+    try:
+        result = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout
+
+
+def _required(path: str | None, name: str) -> str:
+    if path is None:
+        raise PeerError(f"{name} is not installed")
+    return path
 
 
 _handed_out: set[int] = set()
@@ -353,7 +393,7 @@ def _store(instances: Sequence[StoredInstance], ae_title: str, port: int, folder
     profile.write_text(_storescu_profile(instances))
     log_path = folder / "storescu.log"
     command = [
-        find_binary("storescu") or "storescu",
+        _required(find_dcmtk_tool("storescu"), "DCMTK storescu"),
         "--verbose",
         "--read-file-only",
         "--aetitle", LOADER_AE_TITLE,
@@ -379,7 +419,7 @@ def _store(instances: Sequence[StoredInstance], ae_title: str, port: int, folder
 
 
 def _stored_sop_instance_uids(
-    ae_title: str, port: int, instances: Sequence[StoredInstance]
+    ae_title: str, port: int, instances: Sequence[StoredInstance], log_path: Path
 ) -> set[str]:
     """SOP Instance UIDs the server lists for the studies of ``instances``.
 
@@ -393,7 +433,7 @@ def _stored_sop_instance_uids(
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = NETWORK_TIMEOUT
     assoc = ae.associate(HOST, port, ae_title=ae_title)
     if not assoc.is_established:
-        raise PeerError(f"{ae_title} refused the association for checking the stored files")
+        raise _failure(f"{ae_title} refused the association to list the stored files", log_path)
     query = Dataset()
     query.QueryRetrieveLevel = "IMAGE"
     query.StudyInstanceUID = list(dict.fromkeys(i.study_instance_uid for i in instances))
@@ -403,17 +443,27 @@ def _stored_sop_instance_uids(
         responses = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
     finally:
         assoc.release()
+    final = responses[-1][0] if responses else Dataset()
+    if final.get("Status") != 0x0000:
+        status = f"0x{final.Status:04X}" if "Status" in final else "no response"
+        raise _failure(
+            f"{ae_title} answered C-FIND from {WORKSTATION_AE_TITLE}: {status}", log_path
+        )
     return {str(identifier.SOPInstanceUID) for _, identifier in responses if identifier is not None}
 
 
-def _load(instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path) -> None:
+def _load(
+    instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path, log_path: Path
+) -> None:
+    """Store ``instances`` and check by C-FIND that the server lists every one."""
     _store(instances, ae_title, port, folder)
-    missing = {i.sop_instance_uid for i in instances} - _stored_sop_instance_uids(
-        ae_title, port, instances
-    )
+    listed = _stored_sop_instance_uids(ae_title, port, instances, log_path)
+    missing = sorted(str(i.path) for i in instances if i.sop_instance_uid not in listed)
     if missing:
-        paths = sorted(str(i.path) for i in instances if i.sop_instance_uid in missing)
-        raise PeerError(f"{ae_title} acknowledged but does not list {len(missing)} files: {paths}")
+        raise _failure(
+            f"{ae_title} acknowledged {len(missing)} files it does not list, e.g. {missing[:3]}",
+            log_path,
+        )
 
 
 # --- Orthanc ----------------------------------------------------------------
@@ -478,10 +528,10 @@ def running_orthanc(
     )
     log_path = folder / "orthanc.log"
     # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
-    command = [find_binary("Orthanc") or "Orthanc", "--verbose", str(config_path)]
+    command = [_required(find_binary("Orthanc"), "Orthanc"), "--verbose", str(config_path)]
     with _server_process(command, log_path) as process:
         _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path)
-        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder)
+        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder, log_path)
         yield PeerServer(
             kind="orthanc",
             ae_title=ORTHANC_AE_TITLE,
@@ -599,7 +649,7 @@ def running_dcmqrscp(
     profiles_path.write_text(_dcmqrscp_profiles(instances))
     log_path = folder / "dcmqrscp.log"
     command = [
-        find_binary("dcmqrscp") or "dcmqrscp",
+        _required(find_dcmtk_tool("dcmqrscp"), "DCMTK dcmqrscp"),
         # Not --single-process: Debian's 3.6.7 build (3.6.7-9~deb12u4) crashes
         # with SIGSEGV in ASC_dropAssociation after the first association in
         # that mode (use-after-free, DCMTK bug #1075, fixed upstream in 3.6.8).
@@ -618,7 +668,7 @@ def running_dcmqrscp(
     ]  # fmt: skip
     with _server_process(command, log_path) as process:
         _wait_for_echo(process, DCMQRSCP_AE_TITLE, port, log_path)
-        _load(instances, DCMQRSCP_AE_TITLE, port, folder)
+        _load(instances, DCMQRSCP_AE_TITLE, port, folder, log_path)
         yield PeerServer(
             kind="dcmqrscp",
             ae_title=DCMQRSCP_AE_TITLE,

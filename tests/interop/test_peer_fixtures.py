@@ -189,9 +189,10 @@ def test_get_delivers_study_as_stored(qr_server: PeerServer) -> None:
     pairs = _pairs(study)
     ae = AE(WORKSTATION_AE_TITLE)
     ae.add_requested_context(STUDY_ROOT_GET)
-    # One context per stored syntax: offered several syntaxes in one context,
-    # both servers accept Explicit VR Little Endian; Orthanc then transcodes
-    # (and fails on JPEG 2000), dcmqrscp fails every compressed instance.
+    # One context per stored syntax. Offered several syntaxes in one context,
+    # both servers accept Explicit VR Little Endian; then Orthanc decompresses
+    # (JPEG baseline and RLE) or fails on JPEG 2000 with 0xC000 and sends no
+    # further instance, and dcmqrscp fails every compressed instance.
     for sop_class, syntax in pairs:
         ae.add_requested_context(sop_class, syntax)
     # PS3.4 C.4.3.1: the C-GET SCU takes the SCP role of each storage SOP class.
@@ -233,8 +234,9 @@ def test_move_to_listener_accepting_every_syntax(
 
 
 # Final C-MOVE-RSP when the destination is known but nobody listens there
-# ("connection refused" in pacs-behaviour.md). Measured here: both answer in
-# ~0.05 s, not ~0.1 s; Orthanc does send the sub-operation counts, all 0;
+# ("connection refused" in pacs-behaviour.md). Measured here, unlike that
+# table: both answer in ~0.045 s, not ~0.1 s (and most of that is pynetdicom's
+# own Nagle wait); Orthanc does send completed/failed/warning counts, all 0;
 # dcmqrscp counts every instance of the study as failed.
 UNREACHABLE_STATUS = {"orthanc": 0xC000, "dcmqrscp": 0xA702}
 

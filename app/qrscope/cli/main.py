@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a move destination it knows (repeatable); our own AE at "
                       "127.0.0.1 and the listener port is always known")
 
+    gui = sub.add_parser("gui", help="open the qrscope window (what no arguments do)")
+    gui.set_defaults(command="gui")
     tour = sub.add_parser("demo", help="echo, find and retrieve against the demo PACS, "
                           "all on this machine")
     _common(tour)
@@ -124,14 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _display_available() -> bool:
+    """A window can open: X11 or Wayland here, any platform Qt picks itself elsewhere."""
+    import os
+
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not args_list:
+        if _display_available():
+            from qrscope.ui.app import run_gui
+
+            return run_gui([sys.argv[0]])
         from qrscope.cli.tour import run_without_arguments
 
+        print("qrscope: no display found; running the command-line demo instead "
+              "(see qrscope --help)", file=sys.stderr)
         return run_without_arguments()
     args = parser.parse_args(args_list)
+    if args.command == "gui":
+        from qrscope.ui.app import run_gui
+
+        return run_gui([sys.argv[0]])
     if args.command is None:
         parser.print_help()
         return EXIT["usage"]

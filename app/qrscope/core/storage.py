@@ -96,6 +96,14 @@ class InstanceStore:
         return (self.root / sanitise_component(patient_id) / _uid_component(study_uid)
                 / _uid_component(series_uid) / f"{_uid_component(sop_instance_uid)}.dcm")
 
+    def count_local(self, study_uids: list[str]) -> dict[str, int]:
+        """How many instances of each study are stored (for marking browser rows)."""
+        counts: dict[str, int] = {}
+        for study_uid in study_uids:
+            component = _uid_component(study_uid)
+            counts[study_uid] = sum(1 for _ in self.root.glob(f"*/{component}/*/*.dcm"))
+        return counts
+
     def contains(self, sop_instance_uid: str) -> bool:
         """Whether an instance with this UID is stored (used to mark browser rows)."""
         name = f"{_uid_component(sop_instance_uid)}.dcm"

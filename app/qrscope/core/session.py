@@ -1,0 +1,102 @@
+"""What a running qrscope holds: profiles, the association log, the listener, the demo PACS.
+
+The GUI owns one :class:`Session`; keeping it in the core means the rules
+(first start uses the demo PACS, the listener follows the local AE settings,
+shutdown stops everything) are the same wherever qrscope runs, and testable
+without Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.demo_pacs import DemoPacs
+from qrscope.core.listener import StorageListener
+from qrscope.core.profile_store import Profiles, ProfileStore
+from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.storage import InstanceStore
+
+__all__ = ["DEMO_NODE_NAME", "Session"]
+
+_LOGGER = logging.getLogger(__name__)
+DEMO_NODE_NAME = "Demo PACS (built in)"
+
+
+class Session:
+    """Profiles, log, listener and (when used) the embedded demo PACS."""
+
+    def __init__(self, store: ProfileStore) -> None:
+        self.store = store
+        self.first_start = not store.exists()
+        self.profiles: Profiles = store.load()
+        self.log = AssociationLog(
+            mask_patient_identifiers=self.profiles.local.mask_patient_identifiers)
+        self.listener: StorageListener | None = None
+        self.demo_pacs: DemoPacs | None = None
+
+    @property
+    def local(self) -> LocalAE:
+        return self.profiles.local
+
+    def save(self) -> None:
+        self.store.save(self.profiles)
+
+    def set_local(self, local: LocalAE) -> None:
+        """Apply new local AE settings; a running listener is restarted to follow them."""
+        was_running = self.listener is not None and self.listener.is_running
+        self.profiles.local = local
+        self.log.mask_patient_identifiers = local.mask_patient_identifiers
+        if was_running:
+            self.stop_listener()
+            self.start_listener()
+
+    def start_listener(self) -> StorageListener:
+        """Start the listener on the local AE settings; raises ``ListenerError``."""
+        if self.listener is not None and self.listener.is_running:
+            return self.listener
+        listener = StorageListener(self.local, self.log, InstanceStore(self.local.storage_folder))
+        listener.start()
+        self.listener = listener
+        return listener
+
+    def stop_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+
+    def start_demo_pacs(self) -> RemoteNode:
+        """Start the embedded demo PACS (knowing our AE at our listener) and add it as a node."""
+        if self.demo_pacs is None:
+            pacs = DemoPacs(host="127.0.0.1", port=0, destinations={
+                self.local.ae_title: ("127.0.0.1", self.listener.port if self.listener
+                                      else self.local.listener_port)})
+            pacs.start()
+            self.demo_pacs = pacs
+        pacs = self.demo_pacs
+        node = RemoteNode(name=DEMO_NODE_NAME, ae_title=pacs.ae_title, host="127.0.0.1",
+                          port=pacs.port)
+        self.profiles.nodes = [n for n in self.profiles.nodes if n.name != DEMO_NODE_NAME]
+        self.profiles.nodes.insert(0, node)
+        return node
+
+    def demo_knows_listener(self) -> None:
+        """Tell the demo PACS where our listener really is (after a port change)."""
+        if self.demo_pacs is not None and self.listener is not None:
+            self.demo_pacs.add_destination(self.local.ae_title, "127.0.0.1", self.listener.port)
+
+    def nodes_to_save(self) -> Profiles:
+        """Profiles without the demo node, whose port changes every run."""
+        return replace(self.profiles, nodes=[n for n in self.profiles.nodes
+                                             if n.name != DEMO_NODE_NAME])
+
+    def close(self) -> None:
+        """Stop the listener and the demo PACS; save the profiles."""
+        self.stop_listener()
+        if self.demo_pacs is not None:
+            self.demo_pacs.stop()
+            self.demo_pacs = None
+        try:
+            self.store.save(self.nodes_to_save())
+        except OSError as exc:
+            _LOGGER.error("could not save profiles to %s: %s", self.store.path, exc)

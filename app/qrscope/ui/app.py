@@ -1,0 +1,51 @@
+"""Start the qrscope window on a qasync event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from qrscope.core.profile_store import ProfileStore
+from qrscope.core.session import Session
+from qrscope.ui.main_window import MainWindow
+from qrscope.ui.resources import icon_path
+
+__all__ = ["build_window", "run_gui"]
+
+
+def build_window(store: ProfileStore | None = None,
+                 settings: QSettings | None = None) -> MainWindow:
+    """The window over a session; on first start (no profiles yet) the demo PACS is used."""
+    session = Session(store or ProfileStore())
+    window = MainWindow(session, settings)
+    window.setWindowIcon(QIcon(str(icon_path("qrscope.svg"))))
+    if session.first_start or not session.profiles.nodes:
+        window.use_demo()
+    else:
+        window.start_listener()
+    window.restore_state()
+    return window
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    import qasync
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pynetdicom").propagate = False
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    app.setApplicationName("qrscope")
+    app.setOrganizationName("qrscope")
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closing = asyncio.Event()
+    app.aboutToQuit.connect(closing.set)
+    window = build_window()
+    window.show()
+    with loop:
+        loop.run_until_complete(closing.wait())
+    return 0

@@ -1,0 +1,177 @@
+"""The seam between the GUI thread and the core's blocking calls.
+
+Every network call runs in a worker thread (``loop.run_in_executor``) and is
+awaited by the GUI through qasync; core callbacks, which fire on worker and
+pynetdicom threads, are re-emitted as Qt signals, which Qt queues to the GUI
+thread. No widget calls the core's network functions directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.query import FindOperation, FindResult, QueryFilter
+from qrscope.core.records import QueryLevel, Record
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.verify import EchoResult, verify
+
+__all__ = ["CoreBridge", "FindTask", "spawn"]
+
+_LOGGER = logging.getLogger(__name__)
+_RUNNING: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """Run *coro* on the GUI's event loop, keeping it alive and logging its failure.
+
+    asyncio holds only weak references to tasks; a task started from a slot
+    and not stored could be collected half-way.
+    """
+    task = asyncio.ensure_future(coro)
+    _RUNNING.add(task)
+
+    def done(finished: asyncio.Task[Any]) -> None:
+        _RUNNING.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            _LOGGER.error("background task failed", exc_info=finished.exception())
+
+    task.add_done_callback(done)
+    return task
+
+BATCH_SECONDS = 0.1
+BATCH_SIZE = 250
+
+
+class FindTask:
+    """A running search: await :attr:`done`, call :meth:`cancel` from the GUI."""
+
+    def __init__(self, operation: FindOperation, done: asyncio.Future[FindResult]) -> None:
+        self.operation = operation
+        self.done = done
+
+    def cancel(self) -> None:
+        self.operation.cancel()
+
+
+class CoreBridge(QObject):
+    """Runs core operations off the GUI thread and reports back through signals."""
+
+    event_logged = Signal(object)  # AssociationEvent
+    records_arrived = Signal(int, list)  # search id, list[Record]
+    job_progress = Signal(object)  # RetrieveProgress
+    job_finished = Signal(str, object)  # job id, RetrieveOutcome
+    instance_received = Signal(object)  # ReceivedInstance (listener)
+
+    def __init__(self, log: AssociationLog, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.log = log
+        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="qrscope-core")
+        self._unsubscribe = log.subscribe(self.event_logged.emit)
+        self._listener_unsubscribe: Callable[[], None] | None = None
+        self._search_ids = iter(range(1, 1 << 62))
+        self.jobs: dict[str, RetrieveJob] = {}
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        return asyncio.get_event_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- operations ------------------------------------------------------------
+    async def verify(self, node: RemoteNode, local: LocalAE) -> EchoResult:
+        """C-ECHO; raises ``AssociationFailure``."""
+        return await self._run(verify, node, local, self.log)
+
+    def find(self, node: RemoteNode, local: LocalAE, level: QueryLevel, query: QueryFilter,
+             limit: int | None = None) -> tuple[int, FindTask]:
+        """Start a search; records arrive in batches through :attr:`records_arrived`."""
+        search_id = next(self._search_ids)
+        operation = FindOperation(node, local, self.log, level, query, limit=limit)
+        batcher = _Batcher(lambda batch: self.records_arrived.emit(search_id, batch))
+
+        def work() -> FindResult:
+            try:
+                return operation.run(on_record=batcher.add)
+            finally:
+                batcher.flush()
+
+        return search_id, FindTask(operation, self._run(work))
+
+    def start_retrieve(self, node: RemoteNode, local: LocalAE, scope: RetrieveScope,
+                       method: RetrieveMethod, listener: StorageListener | None,
+                       ) -> tuple[RetrieveJob, asyncio.Future[RetrieveOutcome]]:
+        """Create and start a retrieve job; progress and the outcome come as signals too."""
+        job = RetrieveJob(node, local, self.log, scope, method=method,
+                          listener=listener if method is RetrieveMethod.MOVE else None,
+                          store=listener.store if listener else None,
+                          on_progress=self._progress_throttle())
+        self.jobs[job.job_id] = job
+
+        def work() -> RetrieveOutcome:
+            outcome = job.run()
+            self.job_finished.emit(job.job_id, outcome)
+            return outcome
+
+        return job, self._run(work)
+
+    def _progress_throttle(self) -> Callable[[RetrieveProgress], None]:
+        """At most ~10 progress signals a second per job, but always the final one."""
+        last = [0.0]
+
+        def report(progress: RetrieveProgress) -> None:
+            now = time.monotonic()
+            if progress.state.is_final or now - last[0] >= BATCH_SECONDS:
+                last[0] = now
+                self.job_progress.emit(progress)
+
+        return report
+
+    def watch_listener(self, listener: StorageListener) -> None:
+        if self._listener_unsubscribe is not None:
+            self._listener_unsubscribe()
+        self._listener_unsubscribe = listener.subscribe(self.instance_received.emit)
+
+    def shutdown(self) -> None:
+        """Cancel running jobs and stop the workers (window closing)."""
+        for job in self.jobs.values():
+            if not job.state.is_final:
+                job.cancel()
+        self._unsubscribe()
+        if self._listener_unsubscribe is not None:
+            self._listener_unsubscribe()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Batcher:
+    """Collects records from a worker thread and hands them over in batches."""
+
+    def __init__(self, emit: Callable[[list[Record]], None]) -> None:
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._items: list[Record] = []
+        self._last = time.monotonic()
+
+    def add(self, record: Record) -> None:
+        with self._lock:
+            self._items.append(record)
+            due = (len(self._items) >= BATCH_SIZE
+                   or time.monotonic() - self._last >= BATCH_SECONDS)
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+            self._last = time.monotonic()
+        if items:
+            self._emit(items)
+

@@ -1,0 +1,335 @@
+"""The qrscope window: nodes on the left, the study browser in the middle, jobs and log below."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import pydicom
+import pynetdicom
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QByteArray, QSettings, Qt, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qrscope import __version__
+from qrscope.core.connection import AssociationFailure
+from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
+from qrscope.core.listener import ListenerError
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.session import Session
+from qrscope.ui.bridge import CoreBridge, spawn
+from qrscope.ui.job_words import describe_outcome, describe_scope
+from qrscope.ui.models.jobs_model import JobRow
+from qrscope.ui.widgets.hint_bar import HintBar
+from qrscope.ui.widgets.log_panel import LogPanel
+from qrscope.ui.widgets.profile_editor import ProfileEditor
+from qrscope.ui.widgets.retrieve_panel import RetrievePanel
+from qrscope.ui.widgets.search_panel import SearchPanel
+
+__all__ = ["MainWindow"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = settings or QSettings("qrscope", "qrscope")
+        self.setWindowTitle("qrscope")
+        self.resize(1400, 900)
+        self.bridge = CoreBridge(session.log, self)
+        self.hints = HintBar()
+        self.editor = ProfileEditor(session.profiles)
+        self.search = SearchPanel(self.bridge, self.editor.current_node, lambda: session.local)
+        self.jobs = RetrievePanel()
+        self.log_panel = LogPanel()
+        self._retry_scopes: dict[str, tuple[RemoteNode, RetrieveScope, RetrieveMethod]] = {}
+        self._build()
+        self._connect()
+        self._menus()
+        self.statusBar().showMessage("Ready")
+
+    # -- layout ------------------------------------------------------------------
+    def _build(self) -> None:
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.hints)
+        layout.addWidget(self.search, 1)
+        self.setCentralWidget(central)
+        self.nodes_dock = QDockWidget("Connections", self)
+        self.nodes_dock.setObjectName("nodesDock")
+        self.nodes_dock.setWidget(self.editor)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.nodes_dock)
+        self.bottom = QTabWidget()
+        self.bottom.addTab(self.jobs, "Retrieve jobs")
+        self.bottom.addTab(self.log_panel, "Association log")
+        self.bottom_dock = QDockWidget("Retrieve and log", self)
+        self.bottom_dock.setObjectName("bottomDock")
+        self.bottom_dock.setWidget(self.bottom)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bottom_dock)
+
+    def _connect(self) -> None:
+        self.bridge.event_logged.connect(self.log_panel.add)
+        self.bridge.job_progress.connect(self._job_progress)
+        self.bridge.job_finished.connect(self._job_finished)
+        self.bridge.instance_received.connect(lambda _i: self.update_listener_status())
+        self.editor.verify_requested.connect(
+            lambda node: spawn(self.verify(node)))
+        self.editor.local_changed.connect(self.apply_local)
+        self.editor.nodes_changed.connect(self._save_soon)
+        self.editor.current_node_changed.connect(self._node_changed)
+        self.search.retrieve_requested.connect(self.retrieve)
+        self.search.failed.connect(self.show_failure)
+        self.search.status.connect(self.statusBar().showMessage)
+        self.jobs.cancel_requested.connect(self.cancel_job)
+        self.jobs.retry_requested.connect(self.retry_job)
+        self.jobs.listener_toggle_requested.connect(self.toggle_listener)
+        self.hints.action_requested.connect(self._hint_action)
+
+    def _menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "Import nodes…", self.editor.import_nodes)
+        self._action(file, "Export node…", self.editor.export_nodes)
+        self._action(file, "Export log…", self.log_panel.export)
+        file.addSeparator()
+        self._action(file, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        node = bar.addMenu("&Node")
+        self._action(node, "Add node", self.editor.add_node, "Ctrl+N")
+        self._action(node, "Verify (C-ECHO)", self.editor.request_verify, "Ctrl+E")
+        search = bar.addMenu("&Search")
+        self._action(search, "Search", self.search.search, "Ctrl+F")
+        self._action(search, "Cancel search", self.search.cancel)
+        retrieve = bar.addMenu("&Retrieve")
+        self._action(retrieve, "Retrieve selection", lambda: self.search.retrieve_selection(""),
+                     "Ctrl+R")
+        self._action(retrieve, "Retrieve with C-MOVE",
+                     lambda: self.search.retrieve_selection("move"), "Ctrl+M")
+        self._action(retrieve, "Retrieve with C-GET",
+                     lambda: self.search.retrieve_selection("get"), "Ctrl+G")
+        view = bar.addMenu("&View")
+        view.addAction(self.nodes_dock.toggleViewAction())
+        view.addAction(self.bottom_dock.toggleViewAction())
+        self._action(view, "Association log", lambda: self._show_tab(1), "Ctrl+L")
+        self._action(view, "Retrieve jobs", lambda: self._show_tab(0), "Ctrl+J")
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "About qrscope", self.about)
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _show_tab(self, index: int) -> None:
+        self.bottom_dock.show()
+        self.bottom.setCurrentIndex(index)
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About qrscope", self.about_text())
+
+    @staticmethod
+    def about_text() -> str:
+        return (f"<b>qrscope {__version__}</b><br>DICOM query/retrieve that explains "
+                f"failures.<br><br>Qt {qVersion()} (PySide6 {pyside_version})<br>"
+                f"pynetdicom {pynetdicom.__version__}<br>pydicom {pydicom.__version__}")
+
+    # -- nodes and listener ------------------------------------------------------
+    def _node_changed(self, node: RemoteNode | None) -> None:
+        if node is not None:
+            self.statusBar().showMessage(f"Node: {node.name} ({node.ae_title}@{node.host}:"
+                                         f"{node.port})")
+
+    async def verify(self, node: RemoteNode) -> None:
+        try:
+            result = await self.bridge.verify(node, self.session.local)
+        except AssociationFailure as exc:
+            self.editor.show_verify_result(exc.message, False)
+            self.show_failure(exc, node)
+            return
+        ok = result.ok
+        text = (f"OK: answered in {result.echo_ms:.1f} ms (association "
+                f"{result.association_ms:.1f} ms)" if ok else f"C-ECHO failed: {result.status}")
+        self.editor.show_verify_result(text, ok)
+        if ok:
+            self.hints.clear()
+
+    def start_listener(self) -> bool:
+        try:
+            listener = self.session.start_listener()
+        except ListenerError as exc:
+            self.hints.show_hint(hint_for_listener_error(exc, self.session.local))
+            self.update_listener_status(error=True)
+            return False
+        self.bridge.watch_listener(listener)
+        self.session.demo_knows_listener()
+        self.update_listener_status()
+        return True
+
+    def toggle_listener(self, start: bool) -> None:
+        if start:
+            self.start_listener()
+        else:
+            self.session.stop_listener()
+            self.update_listener_status()
+
+    def update_listener_status(self, error: bool = False) -> None:
+        local = self.session.local
+        listener = self.session.listener
+        running = listener is not None and listener.is_running
+        state = "running" if running else ("error" if error else "stopped")
+        port = listener.port if running and listener else local.listener_port
+        self.jobs.show_listener(local.ae_title, local.bind_address, port, state,
+                                listener.received if listener else 0)
+
+    def apply_local(self, local: LocalAE) -> None:
+        try:
+            self.session.set_local(local)
+        except ListenerError as exc:
+            self.hints.show_hint(hint_for_listener_error(exc, local))
+            self.update_listener_status(error=True)
+            return
+        if self.session.listener is not None and self.session.listener.is_running:
+            self.bridge.watch_listener(self.session.listener)
+        self.session.demo_knows_listener()
+        self.update_listener_status()
+        self._save_soon()
+
+    def _save_soon(self) -> None:
+        try:
+            self.session.store.save(self.session.nodes_to_save())
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not save the profiles: {exc}")
+
+    # -- retrieving --------------------------------------------------------------
+    def retrieve(self, scopes: list[tuple[RetrieveScope, str]], method_name: str) -> None:
+        node = self.editor.current_node()
+        if node is None:
+            return
+        method = RetrieveMethod(method_name) if method_name else node.retrieve_method
+        for scope, label in scopes:
+            self.start_job(node, scope, method, label)
+        self._show_tab(0)
+
+    def start_job(self, node: RemoteNode, scope: RetrieveScope, method: RetrieveMethod,
+                  label: str = "") -> str:
+        to_us = method is RetrieveMethod.MOVE and (
+            not node.move_destination or node.move_destination == self.session.local.ae_title)
+        listener = self.session.listener
+        if to_us and (listener is None or not listener.is_running):
+            if not self.start_listener():
+                return ""
+            listener = self.session.listener
+        job, _future = self.bridge.start_retrieve(node, self.session.local, scope, method,
+                                                  listener if to_us else None)
+        self._retry_scopes[job.job_id] = (node, scope, method)
+        self.jobs.model.add(JobRow(job_id=job.job_id, what=label or describe_scope(scope),
+                                   node=node.name, method="C-MOVE" if method is
+                                   RetrieveMethod.MOVE else "C-GET"))
+        return job.job_id
+
+    def _job_progress(self, progress: RetrieveProgress) -> None:
+        self.jobs.model.update(progress.job_id, progress=progress)
+
+    def _job_finished(self, job_id: str, outcome: RetrieveOutcome) -> None:
+        node, _scope, _method = self._retry_scopes[job_id]
+        folders = sorted({str(r.stored.path.parent.parent) for r in outcome.stored if r.stored})
+        self.jobs.model.update(job_id, outcome=outcome, why=describe_outcome(outcome),
+                               folder=folders[0] if folders else "")
+        self.update_listener_status()
+        self.search.refresh_local_marks()
+        if outcome.failure is not None:
+            self.show_failure(outcome.failure, node)
+        self.statusBar().showMessage(f"{job_id}: {outcome.status}, "
+                                     f"{len(outcome.stored)} received")
+
+    def cancel_job(self, job_id: str) -> None:
+        job = self.bridge.jobs.get(job_id)
+        if job is not None:
+            job.cancel()
+
+    def retry_job(self, job_id: str) -> None:
+        node, scope, method = self._retry_scopes[job_id]
+        row = self.jobs.model.rows[self.jobs.model.row_of(job_id)]
+        outcome = row.outcome
+        if outcome is not None and outcome.failed_uids and scope.series_uids and \
+                len(scope.series_uids) == 1:
+            scope = RetrieveScope.instances(scope.study_uid, scope.series_uids[0],
+                                            *outcome.failed_uids,
+                                            patient_id=scope.patient_id,
+                                            sop_classes=scope.sop_classes)
+        self.start_job(node, scope, method, f"retry of {job_id}")
+
+    # -- hints ---------------------------------------------------------------------
+    def show_failure(self, failure: AssociationFailure, node: RemoteNode) -> None:
+        self.hints.show_hint(hint_for_failure(failure, node, self.session.local))
+
+    def _hint_action(self, action: Action) -> None:
+        if action.kind == "edit-node":
+            self.nodes_dock.show()
+            self.editor.focus_field(action.field)
+        elif action.kind == "edit-local":
+            self.nodes_dock.show()
+            self.editor.focus_field("local_ae_title" if action.field == "ae_title"
+                                    else action.field)
+        elif action.kind == "retry":
+            self.hints.clear()
+            self.editor.request_verify()
+
+    # -- state ---------------------------------------------------------------------
+    def restore_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        splitter = self.settings.value("window/results_splitter")
+        if isinstance(splitter, QByteArray):
+            self.search.splitter.restoreState(splitter)
+        last = self.settings.value("last/node")
+        if isinstance(last, str):
+            self.editor.select_node(last)
+        search = self.settings.value("last/search")
+        if isinstance(search, dict):
+            self.search.form.restore(search)
+
+    def save_state(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/results_splitter", self.search.splitter.saveState())
+        node = self.editor.current_node()
+        if node is not None:
+            self.settings.setValue("last/node", node.name)
+        self.settings.setValue("last/search", self.search.form.state())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        self.bridge.shutdown()
+        self.session.close()
+        super().closeEvent(event)
+
+    def use_demo(self) -> None:
+        """First start: our listener plus the embedded demo PACS, preselected."""
+        if self.start_listener() is False and self.session.listener is None:
+            local = replace(self.session.local, listener_port=0)
+            self.session.profiles.local = local
+            self.start_listener()
+        node = self.session.start_demo_pacs()
+        self.editor.refresh(select=node.name)
+        self.statusBar().showMessage(
+            "Using the built-in demo PACS: press Search to see its studies")

@@ -1,0 +1,1 @@
+"""Qt item models: results, jobs and the association log, appended in batches."""

@@ -1,0 +1,126 @@
+"""The association log as a table model, fed in batches by a timer.
+
+Events arrive from worker threads at thousands per second during a large
+C-MOVE; inserting them one by one would make the view repaint for each.
+They are queued as they come and inserted together ten times a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from qrscope.core.association_log import AssociationEvent, Direction, EventLevel
+
+__all__ = ["LogFilterModel", "LogTableModel"]
+
+_Index = QModelIndex | QPersistentModelIndex
+HEADERS = ("Time", "Association", "Direction", "Peer", "Event", "Summary")
+MAX_ROWS = 200_000
+
+
+class LogTableModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.events: list[AssociationEvent] = []
+        self._pending: list[AssociationEvent] = []
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self.flush)
+        self._timer.start()
+
+    def queue(self, event: AssociationEvent) -> None:
+        self._pending.append(event)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        if len(self.events) + len(batch) > MAX_ROWS:
+            self.clear()
+        first = len(self.events)
+        self.beginInsertRows(QModelIndex(), first, first + len(batch) - 1)
+        self.events.extend(batch)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.events = []
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.events)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        event = self.events[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(event, index.column())
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if event.kind in ("rejected", "aborted", "connection-failed", "retrieve-timeout"):
+                return QBrush(QColor("#c62828"))
+            if event.direction is Direction.INCOMING:
+                return QBrush(QColor("#1565c0"))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return event.summary
+        return None
+
+    @staticmethod
+    def _text(event: AssociationEvent, column: int) -> str:
+        if column == 0:
+            return event.time.astimezone().strftime("%H:%M:%S.%f")[:-3]
+        if column == 1:
+            return event.association_id
+        if column == 2:
+            return "→ out" if event.direction is Direction.OUTGOING else "← in"
+        if column == 3:
+            return f"{event.peer_ae} {event.peer_address}".strip()
+        if column == 4:
+            return event.kind
+        return event.summary
+
+
+class LogFilterModel(QSortFilterProxyModel):
+    """Level, association and free-text filtering of the log."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.show_debug = False
+        self.association = ""
+        self.text = ""
+
+    def set_filter(self, show_debug: bool, association: str, text: str) -> None:
+        self.show_debug, self.association, self.text = show_debug, association, text.lower()
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent: _Index) -> bool:
+        model = self.sourceModel()
+        assert isinstance(model, LogTableModel)
+        event = model.events[row]
+        if event.level is EventLevel.DEBUG and not self.show_debug:
+            return False
+        if self.association and event.association_id != self.association:
+            return False
+        if self.text:
+            haystack = f"{event.summary} {event.peer_ae} {event.peer_address} {event.kind}"
+            return self.text in haystack.lower()
+        return True

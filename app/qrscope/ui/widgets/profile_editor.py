@@ -1,0 +1,389 @@
+"""The connection-profile editor: remote nodes and our own AE, validated as you type."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qrscope.core.profile_store import Profiles, ProfileStore
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.session import DEMO_NODE_NAME
+from qrscope.core.validation import InvalidValue
+
+__all__ = ["ProfileEditor"]
+
+_ERROR_STYLE = "color: #c62828;"
+
+
+class _Field:
+    """An input with an inline message under it (no dialog per keystroke)."""
+
+    def __init__(self, widget: QWidget, tip: str) -> None:
+        # Any: the field is a line edit, spin box or combo box; each caller
+        # knows which, and Qt checks the calls at run time.
+        self.widget: Any = widget
+        widget.setToolTip(tip)
+        self.message = QLabel()
+        self.message.setStyleSheet(_ERROR_STYLE)
+        self.message.setWordWrap(True)
+        self.message.hide()
+
+    def show_error(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+
+def _line(tip: str, placeholder: str = "") -> _Field:
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    return _Field(edit, tip)
+
+
+def _port(tip: str) -> _Field:
+    spin = QSpinBox()
+    spin.setRange(1, 65535)
+    return _Field(spin, tip)
+
+
+class ProfileEditor(QWidget):
+    """Node list with add/duplicate/delete/reorder/import/export, a node form, our AE.
+
+    Signals: ``nodes_changed`` (list edited), ``local_changed(LocalAE)``,
+    ``verify_requested(RemoteNode)``, ``current_node_changed(RemoteNode or None)``.
+    """
+
+    nodes_changed = Signal()
+    local_changed = Signal(object)
+    verify_requested = Signal(object)
+    current_node_changed = Signal(object)
+
+    def __init__(self, profiles: Profiles, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.profiles = profiles
+        self.list = QListWidget()
+        self.list.setToolTip("Remote nodes (PACS). Drag or use the arrows to reorder.")
+        self.list.currentRowChanged.connect(self._show_node)
+        self.verify_result = QLabel()
+        self.verify_result.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Remote nodes</b>"))
+        layout.addWidget(self.list, 1)
+        layout.addLayout(self._list_buttons())
+        layout.addWidget(self._node_form())
+        layout.addWidget(self._local_form())
+        self.refresh()
+
+    # -- building ------------------------------------------------------------
+    def _list_buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        for text, tip, slot in (
+            ("Add", "Add a new node", self.add_node),
+            ("Duplicate", "Copy the selected node", self.duplicate_node),
+            ("Delete", "Delete the selected node (asks first)", self.delete_node),
+            ("▲", "Move up", lambda: self.move_node(-1)),
+            ("▼", "Move down", lambda: self.move_node(1)),
+            ("Import…", "Add nodes from an exported file", self.import_nodes),
+            ("Export…", "Save the selected node to a file", self.export_nodes),
+        ):
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        row.addStretch(1)
+        return row
+
+    def _node_form(self) -> QGroupBox:
+        box = QGroupBox("Node")
+        form = QFormLayout(box)
+        self.f_name = _line("A name you recognise, e.g. 'Hospital PACS'")
+        self.f_aet = _line("The PACS's AE title (case-sensitive, at most 16 characters)",
+                           "e.g. ORTHANC")
+        self.f_host = _line("Host name or IP address of the PACS", "e.g. pacs.example.org")
+        self.f_port = _port("DICOM port of the PACS (often 104, 4242 or 11112)")
+        self.f_model = _Field(QComboBox(), "Query/Retrieve information model the PACS offers")
+        self.f_model.widget.addItems(["Study Root", "Patient Root"])
+        self.f_method = _Field(QComboBox(), "C-MOVE: the PACS connects back to our listener. "
+                               "C-GET: images come back on the same connection.")
+        self.f_method.widget.addItems(["C-MOVE", "C-GET"])
+        self.f_dest = _line("AE title sent as move destination; empty means our own AE title",
+                            "our AE title")
+        for label, field in (("Name", self.f_name), ("AE title", self.f_aet),
+                             ("Host", self.f_host), ("Port", self.f_port),
+                             ("Model", self.f_model), ("Retrieve with", self.f_method),
+                             ("Move destination", self.f_dest)):
+            form.addRow(label, field.widget)
+            form.addRow("", field.message)
+        for field in (self.f_name, self.f_aet, self.f_host, self.f_dest):
+            field.widget.textEdited.connect(self._node_edited)
+        self.f_port.widget.valueChanged.connect(self._node_edited)
+        for field in (self.f_model, self.f_method):
+            field.widget.currentIndexChanged.connect(self._node_edited)
+        verify = QPushButton("Verify (C-ECHO)")
+        verify.setToolTip("Check that the node answers, and how fast (Ctrl+E)")
+        verify.clicked.connect(self.request_verify)
+        form.addRow(verify, self.verify_result)
+        self.node_box = box
+        return box
+
+    def _local_form(self) -> QGroupBox:
+        box = QGroupBox("This workstation (our AE and listener)")
+        form = QFormLayout(box)
+        self.l_aet = _line("Our AE title: the PACS must know it, with our IP and listener port")
+        self.l_port = _port("Port of our storage listener (the C-MOVE destination)")
+        self.l_bind = _line("Address to listen on; 0.0.0.0 means every interface")
+        self.l_folder = _line("Where received images are stored")
+        self.l_mask = QCheckBox("Mask patient identifiers in the log")
+        self.l_mask.setToolTip("Hide names, IDs and birth dates in the association log and "
+                               "its exports")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose the storage folder")
+        browse.clicked.connect(self._browse_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.l_folder.widget)
+        folder_row.addWidget(browse)
+        for label, field in (("AE title", self.l_aet), ("Listener port", self.l_port),
+                             ("Bind address", self.l_bind)):
+            form.addRow(label, field.widget)
+            form.addRow("", field.message)
+        form.addRow("Storage folder", folder_row)
+        form.addRow("", self.l_folder.message)
+        form.addRow("", self.l_mask)
+        apply = QPushButton("Apply")
+        apply.setToolTip("Use these settings (restarts the listener if it runs)")
+        apply.clicked.connect(self.apply_local)
+        form.addRow("", apply)
+        self._load_local(self.profiles.local)
+        return box
+
+    # -- nodes -----------------------------------------------------------------
+    def refresh(self, select: str | None = None) -> None:
+        current = select or (self.current_node().name if self.current_node() else None)
+        self.list.blockSignals(True)
+        self.list.clear()
+        for node in self.profiles.nodes:
+            self.list.addItem(node.name)
+        self.list.blockSignals(False)
+        names = [n.name for n in self.profiles.nodes]
+        self.list.setCurrentRow(names.index(current) if current in names else
+                                (0 if names else -1))
+        self._show_node(self.list.currentRow())
+
+    def current_node(self) -> RemoteNode | None:
+        row = self.list.currentRow() if hasattr(self, "list") else -1
+        return self.profiles.nodes[row] if 0 <= row < len(self.profiles.nodes) else None
+
+    def select_node(self, name: str) -> None:
+        names = [n.name for n in self.profiles.nodes]
+        if name in names:
+            self.list.setCurrentRow(names.index(name))
+
+    def _show_node(self, row: int) -> None:
+        node = self.current_node()
+        self.node_box.setEnabled(node is not None)
+        self.verify_result.clear()
+        if node is None:
+            self.current_node_changed.emit(None)
+            return
+        widgets = [f.widget for f in (self.f_name, self.f_aet, self.f_host, self.f_port,
+                                      self.f_model, self.f_method, self.f_dest)]
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.f_name.widget.setText(node.name)
+        self.f_aet.widget.setText(node.ae_title)
+        self.f_host.widget.setText(node.host)
+        self.f_port.widget.setValue(node.port)
+        self.f_model.widget.setCurrentIndex(
+            1 if node.query_model is QueryModel.PATIENT_ROOT else 0)
+        self.f_method.widget.setCurrentIndex(
+            1 if node.retrieve_method is RetrieveMethod.GET else 0)
+        self.f_dest.widget.setText(node.move_destination)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._show_problems(node)
+        self.current_node_changed.emit(node)
+
+    def _form_node(self, base: RemoteNode) -> RemoteNode:
+        return replace(
+            base,
+            name=self.f_name.widget.text(),
+            ae_title=self.f_aet.widget.text(),
+            host=self.f_host.widget.text(),
+            port=self.f_port.widget.value(),
+            query_model=(QueryModel.PATIENT_ROOT if self.f_model.widget.currentIndex()
+                         else QueryModel.STUDY_ROOT),
+            retrieve_method=(RetrieveMethod.GET if self.f_method.widget.currentIndex()
+                             else RetrieveMethod.MOVE),
+            move_destination=self.f_dest.widget.text(),
+        )
+
+    def _node_edited(self, *_args: object) -> None:
+        row = self.list.currentRow()
+        node = self.current_node()
+        if node is None:
+            return
+        edited = self._form_node(node)
+        self.profiles.nodes[row] = edited
+        self.list.item(row).setText(edited.name)
+        self._show_problems(edited)
+        self.nodes_changed.emit()
+        self.current_node_changed.emit(edited)
+
+    def _show_problems(self, node: RemoteNode) -> None:
+        problems = {p.field: p.message for p in node.problems()}
+        names = [n.name for i, n in enumerate(self.profiles.nodes)
+                 if i != self.list.currentRow()]
+        if node.name.strip() in names:
+            problems["name"] = "another node already has this name"
+        for key, field in (("name", self.f_name), ("ae_title", self.f_aet),
+                           ("host", self.f_host), ("port", self.f_port),
+                           ("move_destination", self.f_dest)):
+            field.show_error(problems.get(key, ""))
+
+    def focus_field(self, name: str) -> None:
+        """Put the cursor in the node field a hint says to change."""
+        fields = {"name": self.f_name, "ae_title": self.f_aet, "host": self.f_host,
+                  "port": self.f_port, "query_model": self.f_model,
+                  "retrieve_method": self.f_method, "move_destination": self.f_dest,
+                  "listener_port": self.l_port, "local_ae_title": self.l_aet,
+                  "bind_address": self.l_bind}
+        field = fields.get(name)
+        if field is not None:
+            field.widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def add_node(self) -> None:
+        node = RemoteNode(name=self.profiles.unique_name("New node"), ae_title="PACS",
+                          host="localhost", port=104)
+        self.profiles.nodes.append(node)
+        self.refresh(select=node.name)
+        self.f_name.widget.setFocus()
+        self.nodes_changed.emit()
+
+    def duplicate_node(self) -> None:
+        node = self.current_node()
+        if node is None:
+            return
+        copy = replace(node, name=self.profiles.unique_name(f"{node.name} copy"))
+        self.profiles.nodes.insert(self.list.currentRow() + 1, copy)
+        self.refresh(select=copy.name)
+        self.nodes_changed.emit()
+
+    def delete_node(self, confirm: bool = True) -> None:
+        node = self.current_node()
+        if node is None:
+            return
+        if confirm and QMessageBox.question(
+                self, "Delete node", f"Delete the node '{node.name}'?") != \
+                QMessageBox.StandardButton.Yes:
+            return
+        del self.profiles.nodes[self.list.currentRow()]
+        self.refresh()
+        self.nodes_changed.emit()
+
+    def move_node(self, step: int) -> None:
+        row = self.list.currentRow()
+        target = row + step
+        if row < 0 or not 0 <= target < len(self.profiles.nodes):
+            return
+        nodes = self.profiles.nodes
+        nodes[row], nodes[target] = nodes[target], nodes[row]
+        self.refresh(select=nodes[target].name)
+        self.nodes_changed.emit()
+
+    def import_nodes(self, path: str = "") -> list[str]:
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Import nodes", "", "Nodes (*.json)")
+        if not path:
+            return []
+        added, problems = ProfileStore.import_nodes(Path(path), self.profiles)
+        if problems:
+            QMessageBox.warning(self, "Import nodes", "\n".join(problems))
+        if added:
+            self.refresh(select=added[0].name)
+            self.nodes_changed.emit()
+        return [n.name for n in added]
+
+    def export_nodes(self, path: str = "") -> None:
+        node = self.current_node()
+        if node is None:
+            return
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export node", f"{node.name}.json",
+                                                  "Nodes (*.json)")
+        if path:
+            ProfileStore.export_nodes([node], Path(path))
+
+    def request_verify(self) -> None:
+        node = self.current_node()
+        if node is None:
+            return
+        problems = node.problems()
+        if problems:
+            self.verify_result.setText(f"<span style='{_ERROR_STYLE}'>Fix first: "
+                                       f"{problems[0]}</span>")
+            return
+        self.verify_result.setText("Verifying…")
+        self.verify_requested.emit(node.validated())
+
+    def show_verify_result(self, text: str, ok: bool) -> None:
+        colour = "#2e7d32" if ok else "#c62828"
+        self.verify_result.setText(f"<span style='color:{colour}'>{text}</span>")
+
+    # -- local AE --------------------------------------------------------------
+    def _load_local(self, local: LocalAE) -> None:
+        self.l_aet.widget.setText(local.ae_title)
+        self.l_port.widget.setValue(max(1, local.listener_port))
+        self.l_bind.widget.setText(local.bind_address)
+        self.l_folder.widget.setText(str(local.storage_folder))
+        self.l_mask.setChecked(local.mask_patient_identifiers)
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Storage folder",
+                                                  self.l_folder.widget.text())
+        if folder:
+            self.l_folder.widget.setText(folder)
+
+    def apply_local(self) -> LocalAE | None:
+        local = LocalAE(
+            ae_title=self.l_aet.widget.text(),
+            listener_port=self.l_port.widget.value(),
+            bind_address=self.l_bind.widget.text(),
+            storage_folder=Path(self.l_folder.widget.text()),
+            mask_patient_identifiers=self.l_mask.isChecked(),
+        )
+        problems = {p.field: p.message for p in local.problems()}
+        for key, field in (("ae_title", self.l_aet), ("listener_port", self.l_port),
+                           ("bind_address", self.l_bind), ("storage_folder", self.l_folder)):
+            field.show_error(problems.get(key, ""))
+        if problems:
+            return None
+        try:
+            local = local.validated()
+        except InvalidValue:
+            return None
+        self.local_changed.emit(local)
+        return local
+
+    def is_demo(self, node: RemoteNode | None) -> bool:
+        return node is not None and node.name == DEMO_NODE_NAME

@@ -1,0 +1,123 @@
+"""The retrieve panel: listener status, the job queue with progress, cancel, retry, open folder."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, JobRow, JobTableModel
+
+__all__ = ["RetrievePanel"]
+
+
+class _ProgressDelegate(QStyledItemDelegate):
+    """Draws the progress column as a bar with the counts on it."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        fraction = index.data(Qt.ItemDataRole.UserRole)
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(option.rect.adjusted(2, 2, -2, -2))  # type: ignore[attr-defined]
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = int((fraction or 0) * 1000) if fraction is not None else 0
+        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        bar.textVisible = True
+        if fraction is None:  # total not known yet: an empty bar with the counts
+            bar.maximum = 0 if index.data(Qt.ItemDataRole.DisplayRole) else 1000
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+class RetrievePanel(QWidget):
+    """Signals: ``cancel_requested(job_id)``, ``retry_requested(job_id)``,
+    ``listener_toggle_requested(bool start)``."""
+
+    cancel_requested = Signal(str)
+    retry_requested = Signal(str)
+    listener_toggle_requested = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = JobTableModel(self)
+        self.listener_label = QLabel()
+        self.listener_label.setToolTip("Our storage listener: where a C-MOVE sends the images")
+        self.listener_button = QPushButton("Start listener")
+        self.listener_button.setToolTip("Start or stop the storage listener")
+        self.listener_button.clicked.connect(
+            lambda: self.listener_toggle_requested.emit(not self._listening))
+        self._listening = False
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setItemDelegateForColumn(PROGRESS_COLUMN, _ProgressDelegate(self.view))
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.setColumnWidth(PROGRESS_COLUMN, 260)
+        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.model.dataChanged.connect(self._update_buttons)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Cancel the selected retrieve (C-CANCEL)")
+        self.cancel.clicked.connect(lambda: self._emit_for_selected(self.cancel_requested))
+        self.retry = QPushButton("Retry failed")
+        self.retry.setToolTip("Retrieve again only what did not arrive")
+        self.retry.clicked.connect(lambda: self._emit_for_selected(self.retry_requested))
+        self.open = QPushButton("Open folder")
+        self.open.setToolTip("Show the received files")
+        self.open.clicked.connect(self.open_folder)
+        top = QHBoxLayout()
+        top.addWidget(self.listener_label, 1)
+        top.addWidget(self.listener_button)
+        buttons = QHBoxLayout()
+        for button in (self.cancel, self.retry, self.open):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+    def show_listener(self, ae_title: str, address: str, port: int, state: str,
+                      received: int) -> None:
+        self._listening = state == "running"
+        colour = {"running": "#2e7d32", "error": "#c62828"}.get(state, "#757575")
+        self.listener_label.setText(
+            f"Listener <b>{ae_title}</b> on {address}:{port} — "
+            f"<span style='color:{colour}'><b>{state}</b></span> — {received} received")
+        self.listener_button.setText("Stop listener" if self._listening else "Start listener")
+
+    def selected(self) -> JobRow | None:
+        rows = self.view.selectionModel().selectedRows()
+        return self.model.rows[rows[0].row()] if rows else None
+
+    def _emit_for_selected(self, signal: Signal) -> None:
+        row = self.selected()
+        if row is not None:
+            signal.emit(row.job_id)  # type: ignore[attr-defined]
+
+    def _update_buttons(self, *_args: object) -> None:
+        row = self.selected()
+        self.cancel.setEnabled(row is not None and not row.state.is_final)
+        failed = bool(row and row.outcome and (row.outcome.failed_uids or row.outcome.failure
+                                               or row.outcome.status in ("failed", "partial")))
+        self.retry.setEnabled(bool(row and row.state.is_final and failed))
+        self.open.setEnabled(bool(row and row.folder))
+
+    def open_folder(self) -> None:
+        row = self.selected()
+        if row is not None and row.folder:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(row.folder))

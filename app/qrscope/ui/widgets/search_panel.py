@@ -1,0 +1,316 @@
+"""The study browser: search, streaming results, drill-down, and retrieve the selection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qrscope.core.connection import AssociationFailure
+from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.query import QueryFilter
+from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
+from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.storage import InstanceStore
+from qrscope.ui.bridge import CoreBridge, FindTask, spawn
+from qrscope.ui.models.results_model import RecordTableModel
+from qrscope.ui.widgets.search_form import SearchForm
+
+__all__ = ["SearchPanel"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.setSortRole(Qt.ItemDataRole.UserRole)
+    view = QTableView()
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    header = view.horizontalHeader()
+    header.setSectionsMovable(True)
+    header.setStretchLastSection(True)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    header.customContextMenuRequested.connect(
+        lambda pos, v=view, m=model: _column_menu(v, m, pos))
+    return view, proxy
+
+
+def _column_menu(view: QTableView, model: RecordTableModel, pos: object) -> None:
+    """Choose the visible columns (right-click on the header)."""
+    menu = QMenu(view)
+    for number, column in enumerate(model.columns):
+        action = menu.addAction(column.title)
+        action.setCheckable(True)
+        action.setChecked(not view.isColumnHidden(number))
+        action.toggled.connect(lambda on, n=number: view.setColumnHidden(n, not on))
+    menu.exec(view.horizontalHeader().mapToGlobal(pos))  # type: ignore[arg-type]
+
+
+def _label(scope: RetrieveScope, study: StudyRecord | None) -> str:
+    """What a job retrieves, in the words of the browser: patient and study."""
+    what = {QueryLevel.STUDY: "study", QueryLevel.SERIES: f"{len(scope.series_uids)} series",
+            QueryLevel.IMAGE: f"{len(scope.instance_uids)} instance(s)"}[scope.level]
+    if study is None:
+        return f"{what} {scope.study_uid}"
+    return f"{study.patient_name}, {study.description or study.study_date}: {what}"
+
+
+class SearchPanel(QWidget):
+    """Search the current node; drill down from studies to series to instances.
+
+    Signals: ``retrieve_requested(list[RetrieveScope], method)`` where method
+    is ``"move"``, ``"get"`` or ``""`` (the node's default);
+    ``failed(AssociationFailure, RemoteNode)``; ``status(str)``.
+    """
+
+    retrieve_requested = Signal(list, str)  # [(RetrieveScope, label)], method
+    failed = Signal(object, object)
+    status = Signal(str)
+
+    def __init__(self, bridge: CoreBridge, node: Callable[[], RemoteNode | None],
+                 local: Callable[[], LocalAE], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self._node = node
+        self._local = local
+        self.models = {level: RecordTableModel(level) for level in
+                       (QueryLevel.STUDY, QueryLevel.SERIES, QueryLevel.IMAGE)}
+        self.views: dict[QueryLevel, QTableView] = {}
+        self.proxies: dict[QueryLevel, QSortFilterProxyModel] = {}
+        for level, model in self.models.items():
+            self.views[level], self.proxies[level] = _table(model)
+        self._search_ids: dict[QueryLevel, int] = {}
+        self._tasks: dict[QueryLevel, FindTask] = {}
+        self.active_level = QueryLevel.STUDY
+        self.form = SearchForm()
+        self.form.search_requested.connect(self.search)
+        self.form.cancel_requested.connect(self.cancel)
+        self.count = QLabel("No search yet")
+        bridge.records_arrived.connect(self._records_arrived)
+        self._build()
+
+    def _build(self) -> None:
+        studies = self.views[QueryLevel.STUDY]
+        series = self.views[QueryLevel.SERIES]
+        images = self.views[QueryLevel.IMAGE]
+        studies.selectionModel().selectionChanged.connect(self._study_selected)
+        series.selectionModel().selectionChanged.connect(self._series_selected)
+        images.selectionModel().selectionChanged.connect(
+            lambda *_: self._set_active(QueryLevel.IMAGE))
+        for level, view in self.views.items():
+            view.doubleClicked.connect(lambda _i, lv=level: self._retrieve_level(lv, ""))
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            view.customContextMenuRequested.connect(
+                lambda pos, v=view, lv=level: self._context_menu(v, lv, pos))
+        studies.setToolTip("Studies found; double-click or Ctrl+R to retrieve")
+        date_column = next(i for i, c in enumerate(self.models[QueryLevel.STUDY].columns)
+                           if c.key == "study_date")
+        studies.sortByColumn(date_column, Qt.SortOrder.DescendingOrder)
+        series.setToolTip("Series of the selected study")
+        images.setToolTip("Instances of the selected series")
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(series)
+        lower.addWidget(images)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(studies)
+        self.splitter.addWidget(lower)
+        self.splitter.setSizes([400, 200])
+        move = QPushButton("Retrieve (C-MOVE)")
+        move.setToolTip("The PACS sends the selection to our listener")
+        move.clicked.connect(lambda: self.retrieve_selection("move"))
+        get = QPushButton("Retrieve (C-GET)")
+        get.setToolTip("The selection comes back on the same association")
+        get.clicked.connect(lambda: self.retrieve_selection("get"))
+        bar = QHBoxLayout()
+        bar.addWidget(self.count, 1)
+        bar.addWidget(move)
+        bar.addWidget(get)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form)
+        layout.addLayout(bar)
+        layout.addWidget(self.splitter, 1)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
+
+    # -- searching ---------------------------------------------------------------
+    def search(self) -> None:
+        query = self.form.query()
+        node = self._node()
+        if query is None:
+            return
+        if node is None:
+            self.form.message.setText("Choose a node first (left panel)")
+            return
+        for level in self.models:
+            self.models[level].clear()
+        self._start(QueryLevel.STUDY, node, query)
+
+    def _start(self, level: QueryLevel, node: RemoteNode, query: QueryFilter) -> None:
+        previous = self._tasks.pop(level, None)
+        if previous is not None:
+            previous.cancel()
+        search_id, task = self.bridge.find(node, self._local(), level, query)
+        self._search_ids[level] = search_id
+        self._tasks[level] = task
+        if level is QueryLevel.STUDY:
+            self.form.set_running(True)
+            self.count.setText(f"Searching {node.name}…")
+        spawn(self._finish(level, node, task))
+
+    async def _finish(self, level: QueryLevel, node: RemoteNode, task: FindTask) -> None:
+        try:
+            result = await task.done
+        except AssociationFailure as exc:
+            self.count.setText(f"Search failed: {exc.message}")
+            self.failed.emit(exc, node)
+            return
+        except Exception as exc:  # shown, never swallowed silently
+            _LOGGER.exception("search failed")
+            self.count.setText(f"Search failed: {exc}")
+            return
+        finally:
+            if self._tasks.get(level) is task:
+                del self._tasks[level]
+                if level is QueryLevel.STUDY:
+                    self.form.set_running(False)
+        if level is QueryLevel.STUDY:
+            words = f"{result.count} stud{'y' if result.count == 1 else 'ies'}"
+            extra = " (cancelled)" if result.cancelled else ""
+            self.count.setText(f"{words} on {node.name} in {result.seconds:.2f} s{extra}")
+            self.status.emit(f"{words} found")
+            await self._mark_local()
+
+    async def _mark_local(self) -> None:
+        model = self.models[QueryLevel.STUDY]
+        uids = [r.study_uid for r in model.records if isinstance(r, StudyRecord)]
+        store = InstanceStore(self._local().storage_folder)
+        counts = await asyncio.get_event_loop().run_in_executor(None, store.count_local, uids)
+        model.set_local_counts(counts)
+
+    def refresh_local_marks(self) -> None:
+        spawn(self._mark_local())
+
+    def cancel(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+
+    def _records_arrived(self, search_id: int, records: list[Record]) -> None:
+        for level, current in self._search_ids.items():
+            if current == search_id:
+                self.models[level].append(records)
+                if level is QueryLevel.STUDY:
+                    self.count.setText(f"{len(self.models[level].records)} studies so far…")
+
+    # -- drill-down ----------------------------------------------------------------
+    def _selected(self, level: QueryLevel) -> list[Record]:
+        view, proxy = self.views[level], self.proxies[level]
+        rows = sorted({proxy.mapToSource(i).row() for i in view.selectionModel().selectedRows()})
+        return [self.models[level].records[r] for r in rows]
+
+    def _set_active(self, level: QueryLevel) -> None:
+        self.active_level = level
+
+    def _study_selected(self, *_args: object) -> None:
+        self._set_active(QueryLevel.STUDY)
+        studies = self._selected(QueryLevel.STUDY)
+        self.models[QueryLevel.SERIES].clear()
+        self.models[QueryLevel.IMAGE].clear()
+        node = self._node()
+        if len(studies) == 1 and node is not None and isinstance(studies[0], StudyRecord):
+            study = studies[0]
+            self._start(QueryLevel.SERIES, node,
+                        QueryFilter(study_uid=study.study_uid, patient_id=study.patient_id))
+
+    def _series_selected(self, *_args: object) -> None:
+        self._set_active(QueryLevel.SERIES)
+        series = self._selected(QueryLevel.SERIES)
+        self.models[QueryLevel.IMAGE].clear()
+        study = self._selected(QueryLevel.STUDY)
+        node = self._node()
+        if (len(series) == 1 and node is not None and isinstance(series[0], SeriesRecord)
+                and study and isinstance(study[0], StudyRecord)):
+            self._start(QueryLevel.IMAGE, node, QueryFilter(
+                study_uid=study[0].study_uid, series_uid=series[0].series_uid,
+                patient_id=study[0].patient_id))
+
+    # -- retrieving ----------------------------------------------------------------
+    def scopes(self, level: QueryLevel | None = None) -> list[RetrieveScope]:
+        """What the selection asks for, at the level the user last worked in."""
+        level = level or self.active_level
+        studies = [s for s in self._selected(QueryLevel.STUDY) if isinstance(s, StudyRecord)]
+        if not studies:
+            return []
+        study = studies[0]
+        common = dict(patient_id=study.patient_id, sop_classes=study.sop_classes,
+                      modalities=study.modalities)
+        if level is QueryLevel.IMAGE:
+            series = self._selected(QueryLevel.SERIES)
+            images = [i for i in self._selected(QueryLevel.IMAGE)
+                      if isinstance(i, InstanceRecord)]
+            if images and series and isinstance(series[0], SeriesRecord):
+                classes = tuple(dict.fromkeys(i.sop_class_uid for i in images))
+                return [RetrieveScope.instances(
+                    study.study_uid, series[0].series_uid,
+                    *[i.sop_instance_uid for i in images],
+                    patient_id=study.patient_id, sop_classes=classes)]
+        if level in (QueryLevel.SERIES, QueryLevel.IMAGE):
+            series = [s for s in self._selected(QueryLevel.SERIES)
+                      if isinstance(s, SeriesRecord)]
+            if series:
+                return [RetrieveScope.series(study.study_uid, *[s.series_uid for s in series],
+                                             **common)]
+        return [RetrieveScope.study(s.study_uid, patient_id=s.patient_id,
+                                    sop_classes=s.sop_classes, modalities=s.modalities)
+                for s in studies]
+
+    def retrieve_selection(self, method: str = "") -> None:
+        scopes = self.scopes()
+        if not scopes:
+            self.status.emit("Select a study, series or instances to retrieve")
+            return
+        studies = {s.study_uid: s for s in self._selected(QueryLevel.STUDY)
+                   if isinstance(s, StudyRecord)}
+        self.retrieve_requested.emit([(scope, _label(scope, studies.get(scope.study_uid)))
+                                      for scope in scopes], method)
+
+    def _retrieve_level(self, level: QueryLevel, method: str) -> None:
+        self._set_active(level)
+        self.retrieve_selection(method)
+
+    def _context_menu(self, view: QTableView, level: QueryLevel, pos: object) -> None:
+        self._set_active(level)
+        menu = QMenu(view)
+        for text, method in (("Retrieve with C-MOVE", "move"), ("Retrieve with C-GET", "get")):
+            action = QAction(text, menu)
+            action.triggered.connect(lambda _=False, m=method: self.retrieve_selection(m))
+            menu.addAction(action)
+        menu.exec(view.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
+
+    def select_first_study(self) -> None:
+        view = self.views[QueryLevel.STUDY]
+        if self.proxies[QueryLevel.STUDY].rowCount():
+            view.selectRow(0)
+
+    def index_of(self, level: QueryLevel, row: int) -> QModelIndex:
+        return self.proxies[level].index(row, 0)
