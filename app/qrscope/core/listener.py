@@ -116,6 +116,9 @@ class StorageListener:
             return
         # Accept any storage SOP class, even private ones, in the transfer
         # syntax the sender proposes first (pynetdicom's unrestricted mode).
+        # The switch is process-wide in pynetdicom: every storage SCP in this
+        # process (the demo PACS's C-GET role contexts included) negotiates
+        # the same way from now on, which is what qrscope wants everywhere.
         _config.UNRESTRICTED_STORAGE_SERVICE = True
         ae = AE(ae_title=self.local.ae_title)
         ae.add_supported_context(Verification)

@@ -83,13 +83,14 @@ class CoreBridge(QObject):
         self._search_ids = iter(range(1, 1 << 62))
         self.jobs: dict[str, RetrieveJob] = {}
 
-    def _run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run a blocking core call in a worker thread; await the result."""
         return asyncio.get_event_loop().run_in_executor(self._executor, fn, *args)
 
     # -- operations ------------------------------------------------------------
     async def verify(self, node: RemoteNode, local: LocalAE) -> EchoResult:
         """C-ECHO; raises ``AssociationFailure``."""
-        return await self._run(verify, node, local, self.log)
+        return await self.run(verify, node, local, self.log)
 
     def find(self, node: RemoteNode, local: LocalAE, level: QueryLevel, query: QueryFilter,
              limit: int | None = None) -> tuple[int, FindTask]:
@@ -104,7 +105,7 @@ class CoreBridge(QObject):
             finally:
                 batcher.flush()
 
-        return search_id, FindTask(operation, self._run(work))
+        return search_id, FindTask(operation, self.run(work))
 
     def start_retrieve(self, node: RemoteNode, local: LocalAE, scope: RetrieveScope,
                        method: RetrieveMethod, listener: StorageListener | None,
@@ -121,7 +122,7 @@ class CoreBridge(QObject):
             self.job_finished.emit(job.job_id, outcome)
             return outcome
 
-        return job, self._run(work)
+        return job, self.run(work)
 
     def _progress_throttle(self) -> Callable[[RetrieveProgress], None]:
         """At most ~10 progress signals a second per job, but always the final one."""

@@ -40,6 +40,9 @@ class DemoPacsBehaviour:
         Seconds to pause before each C-STORE sub-operation, like a PACS that
         fetches each image from a slow archive; lets a user watch progress
         and cancel.
+    match_delay : float
+        Seconds to pause before each C-FIND match, like a PACS searching a
+        slow database; lets a user watch matches arrive and cancel.
     honour_cancel : bool
         Stop a retrieve on C-CANCEL (PS3.4 C.4.2.3.2). Some servers ignore
         it; switching this off shows how qrscope still ends the retrieve.
@@ -51,4 +54,5 @@ class DemoPacsBehaviour:
     network_timeout: float = 60.0
     connection_timeout: float = 10.0
     sub_operation_delay: float = 0.0
+    match_delay: float = 0.0
     honour_cancel: bool = True

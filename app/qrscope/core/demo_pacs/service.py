@@ -150,6 +150,9 @@ class QueryRetrieveService:
             return
         count = 0
         for response in responses:
+            if self._behaviour.match_delay:
+                time.sleep(self._behaviour.match_delay)
+            _wait_until_sent(event.assoc, self._behaviour.dimse_timeout)
             if event.is_cancelled:
                 _LOGGER.info("C-FIND from %s cancelled after %d matches", _peer(event), count)
                 yield _Status.CANCEL, None
@@ -345,6 +348,23 @@ def _storage_contexts(records: list[InstanceRecord]) -> list[PresentationContext
         build_context(sop_class, syntaxes)
         for (sop_class, _), syntaxes in list(wanted.items())[:_MAX_CONTEXTS]
     ]
+
+
+def _wait_until_sent(assoc: Association, timeout: float) -> None:
+    """Wait until the previous response has left, so a C-CANCEL can be read.
+
+    pynetdicom's DUL thread either sends one queued PDU *or* reads the
+    socket on each turn of its loop, sending first. A C-FIND handler that
+    yields faster than the DUL sends keeps that queue full, so a C-CANCEL
+    is only read after the last match has gone, i.e. never honoured. A
+    PACS on a real network gets this flow control from TCP; here it also
+    keeps a large result from piling up in memory. The wait is bounded so a
+    peer that stops reading is left to the network timeout.
+    """
+    pending = assoc.dul.to_provider_queue
+    deadline = time.monotonic() + timeout
+    while not pending.empty() and time.monotonic() < deadline:
+        time.sleep(0.0005)
 
 
 def _read_for_sending(record: InstanceRecord) -> Dataset:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -205,7 +204,7 @@ class SearchPanel(QWidget):
         model = self.models[QueryLevel.STUDY]
         uids = [r.study_uid for r in model.records if isinstance(r, StudyRecord)]
         store = InstanceStore(self._local().storage_folder)
-        counts = await asyncio.get_event_loop().run_in_executor(None, store.count_local, uids)
+        counts = await self.bridge.run(store.count_local, uids)
         model.set_local_counts(counts)
 
     def refresh_local_marks(self) -> None:

@@ -1,0 +1,106 @@
+"""The window against the built-in demo PACS, driven as a user would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from qrscope.core.records import QueryLevel
+from qrscope.core.session import DEMO_NODE_NAME
+
+
+def _search(qtbot, window, **fields) -> int:
+    form = window.search.form
+    for name, text in fields.items():
+        getattr(form, name).setText(text)
+    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
+                    and "so far" not in window.search.count.text(), timeout=15000)
+    return window.search.proxies[QueryLevel.STUDY].rowCount()
+
+
+def test_first_start_preselects_the_demo_pacs_and_search_streams_results(qtbot, window):
+    assert window.editor.current_node().name == DEMO_NODE_NAME
+    assert "running" in window.jobs.listener_label.text()
+    count = _search(qtbot, window)
+    assert count == len({i.text("StudyInstanceUID") for i in window.session.demo_pacs.instances})
+    assert f"{count} studies" in window.search.count.text()
+
+
+def test_filters_narrow_the_results(qtbot, window):
+    everything = _search(qtbot, window)
+    mr = _search(qtbot, window, modalities="MR")
+    assert 0 < mr < everything
+    model = window.search.models[QueryLevel.STUDY]
+    assert all("MR" in r.modalities for r in model.records)
+    window.search.form.modalities.clear()
+    assert _search(qtbot, window, patient_name="Mü*") == 2
+
+
+def test_invalid_input_is_shown_under_the_form_not_sent(qtbot, window):
+    window.search.form.modalities.setText("C T!")
+    qtbot.mouseClick(window.search.form.search, Qt.MouseButton.LeftButton)
+    assert "modality" in window.search.form.message.text()
+    assert window.search.form.search.isEnabled()
+
+
+def test_drill_down_from_study_to_series_to_instances(qtbot, window):
+    _search(qtbot, window, modalities="CT")
+    window.search.views[QueryLevel.STUDY].selectRow(0)
+    series = window.search.proxies[QueryLevel.SERIES]
+    qtbot.waitUntil(lambda: series.rowCount() > 0, timeout=10000)
+    window.search.views[QueryLevel.SERIES].selectRow(0)
+    images = window.search.proxies[QueryLevel.IMAGE]
+    qtbot.waitUntil(lambda: images.rowCount() > 0, timeout=10000)
+    first_series = window.search.models[QueryLevel.SERIES].records[
+        series.mapToSource(series.index(0, 0)).row()]
+    assert images.rowCount() == first_series.number_of_instances
+
+
+def _retrieve(qtbot, window, button_text: str):
+    _search(qtbot, window)
+    window.search.views[QueryLevel.STUDY].selectRow(0)
+    button = next(b for b in window.search.findChildren(type(window.search.form.search))
+                  if b.text() == button_text)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: rows and rows[-1].state.is_final, timeout=30000)
+    return rows[-1]
+
+
+def test_retrieve_by_c_move_shows_both_associations(qtbot, window):
+    row = _retrieve(qtbot, window, "Retrieve (C-MOVE)")
+    assert row.state.value == "success", row.why
+    assert row.outcome.stored and all(Path(f).exists() for f in row.outcome.files)
+    assert "received" in row.why
+    qtbot.waitUntil(lambda: any(e.direction.value == "incoming"
+                                for e in window.log_panel.model.events), timeout=5000)
+    kinds = {(e.direction.value, e.kind) for e in window.log_panel.model.events}
+    assert ("outgoing", "dimse-sent") in kinds and ("incoming", "instance-stored") in kinds
+    study = window.search.models[QueryLevel.STUDY]
+    qtbot.waitUntil(lambda: any(study.local_counts.values()), timeout=5000)
+
+
+def test_retrieve_by_c_get(qtbot, window):
+    row = _retrieve(qtbot, window, "Retrieve (C-GET)")
+    assert row.state.value == "success", row.why
+    assert row.method == "C-GET" and row.outcome.incoming_associations == []
+
+
+def test_log_filter_by_text_and_association(qtbot, window):
+    _search(qtbot, window)
+    log = window.log_panel
+    qtbot.waitUntil(lambda: log.proxy.rowCount() > 0, timeout=5000)
+    log.filter.setText("C-FIND-RQ")
+    assert log.proxy.rowCount() >= 1
+    assert all("C-FIND-RQ" in e.summary for e in log.visible_events())
+    log.filter.clear()
+    first = log.model.events[0].association_id
+    log.association.setText(first)
+    assert {e.association_id for e in log.visible_events()} == {first}
+
+
+def test_about_names_the_library_versions(window):
+    text = window.about_text()
+    assert "pynetdicom" in text and "pydicom" in text and "Qt" in text

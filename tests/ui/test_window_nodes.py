@@ -1,0 +1,97 @@
+"""The profile editor, Verify, hints for unreachable nodes, and cancelling a slow retrieve."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+from tests.demo_site import free_port, start_demo_site
+
+from qrscope.core.demo_pacs import DemoPacsBehaviour
+from qrscope.core.records import QueryLevel
+
+
+def _fill_node(qtbot, editor, name: str, aet: str, port: int) -> None:
+    editor.add_node()
+    for field, text in ((editor.f_name, name), (editor.f_aet, aet), (editor.f_host, "127.0.0.1")):
+        field.widget.selectAll()
+        qtbot.keyClicks(field.widget, text)
+    editor.f_port.widget.setValue(port)
+
+
+def _verify_button(editor) -> QPushButton:
+    return next(b for b in editor.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
+
+
+def test_adding_a_node_validates_inline_and_is_saved(qtbot, window, tmp_path):
+    editor = window.editor
+    editor.add_node()
+    editor.f_aet.widget.selectAll()
+    qtbot.keyClicks(editor.f_aet.widget, "WAY_TOO_LONG_AE_TITLE")
+    assert "at most 16" in editor.f_aet.message.text() and editor.f_aet.message.isVisible()
+    editor.f_aet.widget.selectAll()
+    qtbot.keyClicks(editor.f_aet.widget, "ORTHANC")
+    assert not editor.f_aet.message.isVisible()
+    saved = json.loads(window.session.store.path.read_text())
+    assert any(n["ae_title"] == "ORTHANC" for n in saved["nodes"])
+    assert all(n["name"] != "Demo PACS (built in)" for n in saved["nodes"])
+
+
+def test_verify_shows_the_round_trip_time(qtbot, window):
+    qtbot.mouseClick(_verify_button(window.editor), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "OK" in window.editor.verify_result.text(), timeout=10000)
+    assert " ms" in window.editor.verify_result.text()
+
+
+def test_unreachable_node_gets_a_hint_with_its_port_and_a_fix(qtbot, window):
+    port = free_port()
+    _fill_node(qtbot, window.editor, "Nowhere", "PACS", port)
+    qtbot.mouseClick(_verify_button(window.editor), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.hints.isVisible(), timeout=10000)
+    assert window.hints.hint.id == "connection-refused"
+    assert str(port) in window.hints.summary.text()
+    fix = next(b for b in window.hints.findChildren(QPushButton)
+               if b.text() == "Check the port of the node")
+    qtbot.mouseClick(fix, Qt.MouseButton.LeftButton)
+    assert window.editor.f_port.widget.hasFocus() or window.focusWidget() is not None
+
+
+def test_wrong_called_ae_title_hint_names_it(qtbot, window, sample_folder, tmp_path):
+    strict = start_demo_site(sample_folder, tmp_path / "strict",
+                             DemoPacsBehaviour(require_called_ae_title=True))
+    try:
+        _fill_node(qtbot, window.editor, "Typo", "NOTDEMO", strict.pacs.port)
+        qtbot.mouseClick(_verify_button(window.editor), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.hints.isVisible(), timeout=10000)
+    finally:
+        strict.pacs.stop()
+    assert window.hints.hint.id == "association-rejected-called-aet"
+    assert "NOTDEMO" in window.hints.title.text()
+
+
+def test_cancel_a_running_retrieve(qtbot, window, sample_folder, tmp_path):
+    slow = start_demo_site(sample_folder, tmp_path / "slow",
+                           DemoPacsBehaviour(sub_operation_delay=0.4))
+    slow.pacs.add_destination("QRSCOPE", "127.0.0.1", window.session.listener.port)
+    try:
+        _fill_node(qtbot, window.editor, "Slow PACS", slow.pacs.ae_title, slow.pacs.port)
+        window.search.form.modalities.setText("CT")
+        qtbot.mouseClick(window.search.form.search, Qt.MouseButton.LeftButton)
+        studies = window.search.proxies[QueryLevel.STUDY]
+        qtbot.waitUntil(lambda: studies.rowCount() > 0 and window.search.form.search.isEnabled(),
+                        timeout=10000)
+        window.search.views[QueryLevel.STUDY].selectRow(0)
+        window.search.retrieve_selection("move")
+        rows = window.jobs.model.rows
+        qtbot.waitUntil(lambda: rows and rows[-1].progress and rows[-1].progress.received >= 1,
+                        timeout=15000)
+        window.jobs.view.selectRow(len(rows) - 1)
+        assert window.jobs.cancel.isEnabled()
+        qtbot.mouseClick(window.jobs.cancel, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: rows[-1].state.is_final, timeout=15000)
+        assert rows[-1].state.value == "cancelled"
+        assert "cancelled" in rows[-1].why
+        assert window.jobs.retry.isEnabled() is False or rows[-1].outcome.failed_uids == []
+    finally:
+        slow.pacs.stop()
