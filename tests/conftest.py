@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import qasync
 
 from qrscope.core.demo_pacs import build_sample_studies
 from tests.demo_site import DemoSite, start_demo_site
@@ -23,3 +25,12 @@ def demo(sample_folder: Path, tmp_path: Path) -> Iterator[DemoSite]:
     site = start_demo_site(sample_folder, tmp_path / "received")
     yield site
     site.pacs.stop()
+
+
+@pytest.fixture
+def qt_loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+    loop.close()  # now, while its Qt objects exist; at exit they are gone

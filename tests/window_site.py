@@ -1,0 +1,26 @@
+"""The real window, offscreen, with its own profiles, settings and ports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+from qrscope.core.profile_store import Profiles, ProfileStore
+from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.ui.app import build_window
+from qrscope.ui.main_window import MainWindow
+from tests.demo_site import free_port
+
+
+def make_window(qtbot, tmp_path: Path, nodes: list[RemoteNode] | None = None,
+                listener_port: int | None = None) -> MainWindow:
+    store = ProfileStore(tmp_path / "profiles.json")
+    local = LocalAE(listener_port=listener_port or free_port(), bind_address="127.0.0.1",
+                    storage_folder=tmp_path / "received")
+    store.save(Profiles(local=local, nodes=list(nodes or [])))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = build_window(store, settings)
+    qtbot.addWidget(window)
+    window.show()
+    return window
