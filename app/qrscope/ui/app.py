@@ -48,4 +48,9 @@ def run_gui(argv: list[str] | None = None) -> int:
     window.show()
     with loop:
         loop.run_until_complete(closing.wait())
+    # Tear the Qt objects down while Python is still whole: left to the
+    # interpreter's final garbage collection, PySide6 may crash on exit.
+    window.deleteLater()
+    app.processEvents()
+    del window
     return 0

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom.uid import UID
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
@@ -36,6 +37,11 @@ def _number(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+def _uid_name(value: str) -> str:
+    name = UID(value).name if value else ""
+    return name or value
+
+
 COLUMNS: dict[QueryLevel, list[Column]] = {
     QueryLevel.STUDY: [
         Column("local", "Local", tip="Instances already in the storage folder"),
@@ -61,7 +67,7 @@ COLUMNS: dict[QueryLevel, list[Column]] = {
     ],
     QueryLevel.IMAGE: [
         Column("instance_number", "#", _number),
-        Column("sop_class_uid", "SOP class"),
+        Column("sop_class_uid", "SOP class", _uid_name),
         Column("sop_instance_uid", "SOP Instance UID"),
     ],
 }

@@ -38,8 +38,9 @@ class LogPanel(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(20)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((95, 70, 55, 190, 120)):
+        for column, width in enumerate((95, 95, 75, 200, 125)):
             self.view.setColumnWidth(column, width)
         self.view.selectionModel().currentRowChanged.connect(self._show_detail)
         self.detail = QPlainTextEdit()

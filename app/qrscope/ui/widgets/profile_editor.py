@@ -142,7 +142,8 @@ class ProfileEditor(QWidget):
         verify = QPushButton("Verify (C-ECHO)")
         verify.setToolTip("Check that the node answers, and how fast (Ctrl+E)")
         verify.clicked.connect(self.request_verify)
-        form.addRow(verify, self.verify_result)
+        form.addRow(verify)
+        form.addRow(self.verify_result)
         self.node_box = box
         return box
 

@@ -127,6 +127,10 @@ class SearchPanel(QWidget):
         date_column = next(i for i, c in enumerate(self.models[QueryLevel.STUDY].columns)
                            if c.key == "study_date")
         studies.sortByColumn(date_column, Qt.SortOrder.DescendingOrder)
+        # Qt's default sort indicator is descending; series and instances read
+        # best in acquisition order.
+        series.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        images.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         series.setToolTip("Series of the selected study")
         images.setToolTip("Instances of the selected series")
         lower = QSplitter(Qt.Orientation.Horizontal)

@@ -1,0 +1,111 @@
+"""Take the README's screenshots of the real window (run by make-screenshots.sh under Xvfb).
+
+Drives the window as a user would against the built-in demo PACS and saves
+what the screen shows, so the pictures in docs/ are of the current code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from qrscope.core.profile_store import ProfileStore
+from qrscope.core.records import QueryLevel
+from qrscope.ui.app import build_window
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
+    for _ in range(int(seconds * 20)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the window did not get there in time")
+
+
+def shoot(name: str) -> None:
+    """The X screen as the user sees it (window decorations aside)."""
+    QApplication.processEvents()
+    subprocess.run(["import", "-window", "root", str(OUT / name)], check=True)
+    print(f"saved {OUT / name}")
+
+
+async def tour(app: QApplication, home: Path) -> None:
+    store = ProfileStore(home / "profiles.json")
+    window = build_window(store, QSettings(str(home / "s.ini"), QSettings.Format.IniFormat))
+    window.resize(1400, 900)
+    window.move(0, 0)
+    window.show()
+    await asyncio.sleep(0.5)
+    search = window.search
+    search.search()
+    await until(lambda: search.form.search.isEnabled()
+                and search.proxies[QueryLevel.STUDY].rowCount() > 0)
+    search.views[QueryLevel.STUDY].selectRow(1)
+    await until(lambda: search.proxies[QueryLevel.SERIES].rowCount() > 0)
+    search.views[QueryLevel.SERIES].selectRow(0)
+    await until(lambda: search.proxies[QueryLevel.IMAGE].rowCount() > 0)
+    await asyncio.sleep(0.3)
+    shoot("browser.png")
+
+    search.views[QueryLevel.STUDY].selectRow(1)
+    search.retrieve_selection("move")
+    search.views[QueryLevel.STUDY].selectRow(2)
+    search.retrieve_selection("get")
+    rows = window.jobs.model.rows
+    await until(lambda: len(rows) == 2 and all(r.state.is_final for r in rows))
+    window.jobs.view.selectRow(0)
+    await asyncio.sleep(0.3)
+    shoot("retrieve.png")
+
+    window.bottom.setCurrentIndex(1)
+    log = window.log_panel
+    await asyncio.sleep(0.3)
+    incoming = next(r for r in range(log.proxy.rowCount())
+                    if "C-STORE-RQ received" in log.visible_events()[r].summary)
+    log.follow.setChecked(False)
+    log.view.selectRow(incoming)
+    log.view.scrollTo(log.proxy.index(incoming, 0))
+    await asyncio.sleep(0.3)
+    shoot("log.png")
+
+    editor = window.editor
+    editor.add_node()
+    editor.f_name.widget.setText("Hospital PACS")
+    editor.f_aet.widget.setText("HOSPACS")
+    editor.f_host.widget.setText("127.0.0.1")
+    editor.f_port.widget.setValue(1)  # nothing listens on port 1
+    editor._node_edited()
+    editor.request_verify()
+    await until(lambda: window.hints.isVisible())
+    await asyncio.sleep(0.3)
+    shoot("hint.png")
+    window.close()
+    app.quit()
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory() as home, loop:
+        loop.run_until_complete(tour(app, Path(home)))
+    sys.stdout.flush()
+    # The pictures are saved; skip the interpreter's final garbage collection,
+    # where PySide6 6.12 can abort after a window was driven from a coroutine.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
