@@ -52,10 +52,11 @@ def test_drill_down_from_study_to_series_to_instances(qtbot, window):
     qtbot.waitUntil(lambda: series.rowCount() > 0, timeout=10000)
     window.search.views[QueryLevel.SERIES].selectRow(0)
     images = window.search.proxies[QueryLevel.IMAGE]
-    qtbot.waitUntil(lambda: images.rowCount() > 0, timeout=10000)
     first_series = window.search.models[QueryLevel.SERIES].records[
         series.mapToSource(series.index(0, 0)).row()]
-    assert images.rowCount() == first_series.number_of_instances
+    # Results stream in batches: wait for them all, not the first.
+    qtbot.waitUntil(lambda: images.rowCount() == first_series.number_of_instances,
+                    timeout=10000)
 
 
 def _retrieve(qtbot, window, button_text: str):

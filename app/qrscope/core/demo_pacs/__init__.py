@@ -1,7 +1,16 @@
 """The embedded demo PACS: sample studies and a Query/Retrieve SCP that serves them."""
 
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
+from qrscope.core.demo_pacs.index import InstanceRecord
 from qrscope.core.demo_pacs.samples import build_sample_studies
 from qrscope.core.demo_pacs.server import DEMO_AE_TITLE, DemoPacs
+from qrscope.core.demo_pacs.service import MoveDestinations
 
-__all__ = ["DEMO_AE_TITLE", "DemoPacs", "DemoPacsBehaviour", "build_sample_studies"]
+__all__ = [
+    "DEMO_AE_TITLE",
+    "DemoPacs",
+    "DemoPacsBehaviour",
+    "InstanceRecord",
+    "MoveDestinations",
+    "build_sample_studies",
+]

@@ -67,12 +67,14 @@ class DemoPacs:
 
     @property
     def port(self) -> int:
+        """The port listened on (the real one once started, even if 0 was asked)."""
         if self._server is not None:
             return int(self._server.server_address[1])
         return self._requested_port
 
     @property
     def is_running(self) -> bool:
+        """Whether the PACS is listening."""
         return self._server is not None
 
     @property
@@ -81,9 +83,11 @@ class DemoPacs:
         return self._index.instances if self._index is not None else ()
 
     def add_destination(self, ae_title: str, host: str, port: int) -> None:
+        """Allow C-MOVE to `ae_title` at `host`:`port`; applies to the next C-MOVE."""
         self.destinations.add(ae_title, host, port)
 
     def remove_destination(self, ae_title: str) -> None:
+        """Forget the C-MOVE destination `ae_title` (no error if unknown)."""
         self.destinations.remove(ae_title)
 
     def start(self) -> None:
@@ -95,14 +99,15 @@ class DemoPacs:
             self._own_folder = Path(tempfile.mkdtemp(prefix="qrscope-demo-pacs-"))
             build_sample_studies(self._own_folder)
             folder = self._own_folder
-        self._index = InstanceIndex.load(folder)
-        service = QueryRetrieveService(self._index, self.ae_title, self.destinations,
-                                       self.behaviour)
         try:
+            self._index = InstanceIndex.load(folder)
+            service = QueryRetrieveService(self._index, self.ae_title, self.destinations,
+                                           self.behaviour)
             self._server = self._make_ae().start_server(
                 (self.host, self._requested_port), block=False,
                 evt_handlers=service.evt_handlers())
-        except OSError:
+        except BaseException:
+            # Never leave a generated folder behind when start() fails.
             self._remove_own_folder()
             raise
         _LOGGER.info("demo PACS %s on %s:%d with %d instances", self.ae_title, self.host,
@@ -128,6 +133,7 @@ class DemoPacs:
         return ae
 
     def stop(self) -> None:
+        """Stop listening and remove the generated samples; safe to call twice."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
