@@ -105,3 +105,30 @@ def test_log_filter_by_text_and_association(qtbot, window):
 def test_about_names_the_library_versions(window):
     text = window.about_text()
     assert "pynetdicom" in text and "pydicom" in text and "Qt" in text
+
+
+def test_debug_level_shows_pdus_of_both_directions(qtbot, window):
+    log = window.log_panel
+    log.debug.setChecked(True)
+    _retrieve(qtbot, window, "Retrieve (C-MOVE)")
+    qtbot.waitUntil(lambda: any(e.kind == "pdu-received" and e.direction.value == "incoming"
+                                for e in log.model.events), timeout=5000)
+    assert any(e.kind == "pdu-sent" and e.direction.value == "outgoing"
+               for e in log.visible_events())
+    log.debug.setChecked(False)
+    assert not any(e.kind.startswith("pdu-") for e in log.visible_events())
+
+
+def test_last_search_and_node_survive_a_restart(qtbot, qt_loop, tmp_path):
+    from tests.window_site import make_window
+
+    first = make_window(qtbot, tmp_path)
+    first.search.form.patient_name.setText("Doe*")
+    first.search.form.preset.setCurrentText("Last 30 days")
+    first.close()
+    second = make_window(qtbot, tmp_path)
+    try:
+        assert second.search.form.patient_name.text() == "Doe*"
+        assert second.search.form.preset.currentText() == "Last 30 days"
+    finally:
+        second.close()

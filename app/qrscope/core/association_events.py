@@ -104,9 +104,10 @@ class AssociationRecorder:
             (evt.EVT_ESTABLISHED, self._on_established),
             (evt.EVT_DIMSE_SENT, self._on_dimse),
             (evt.EVT_DIMSE_RECV, self._on_dimse),
+            # Always bound, so that debug can be switched on for a running server.
+            (evt.EVT_PDU_SENT, self._on_pdu),
+            (evt.EVT_PDU_RECV, self._on_pdu),
         ]
-        if self.debug:
-            bound += [(evt.EVT_PDU_SENT, self._on_pdu), (evt.EVT_PDU_RECV, self._on_pdu)]
         return bound
 
     def association_id(self, assoc: Any) -> str:
@@ -288,6 +289,8 @@ class AssociationRecorder:
             return None
 
     def _on_pdu(self, event: Any) -> None:
+        if not self.debug:
+            return
         sent = event.event is evt.EVT_PDU_SENT
         pdu = event.pdu
         name = type(pdu).__name__.replace("_", "-")

@@ -94,6 +94,10 @@ class StorageListener:
         self.unexpected: list[ReceivedInstance] = []
         self.received = 0
 
+    def set_debug(self, on: bool) -> None:
+        """Record PDUs of incoming associations too (takes effect for new events)."""
+        self._recorder.debug = on
+
     # -- lifecycle -----------------------------------------------------------
     @property
     def is_running(self) -> bool:

@@ -82,6 +82,8 @@ class CoreBridge(QObject):
         self._listener_unsubscribe: Callable[[], None] | None = None
         self._search_ids = iter(range(1, 1 << 62))
         self.jobs: dict[str, RetrieveJob] = {}
+        self.debug = False
+        """Record PDUs and full identifiers for operations started from now on."""
 
     def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Run a blocking core call in a worker thread; await the result."""
@@ -90,13 +92,14 @@ class CoreBridge(QObject):
     # -- operations ------------------------------------------------------------
     async def verify(self, node: RemoteNode, local: LocalAE) -> EchoResult:
         """C-ECHO; raises ``AssociationFailure``."""
-        return await self.run(verify, node, local, self.log)
+        return await self.run(lambda: verify(node, local, self.log, debug=self.debug))
 
     def find(self, node: RemoteNode, local: LocalAE, level: QueryLevel, query: QueryFilter,
              limit: int | None = None) -> tuple[int, FindTask]:
         """Start a search; records arrive in batches through :attr:`records_arrived`."""
         search_id = next(self._search_ids)
-        operation = FindOperation(node, local, self.log, level, query, limit=limit)
+        operation = FindOperation(node, local, self.log, level, query, limit=limit,
+                                  debug=self.debug)
         batcher = _Batcher(lambda batch: self.records_arrived.emit(search_id, batch))
 
         def work() -> FindResult:
@@ -114,7 +117,7 @@ class CoreBridge(QObject):
         job = RetrieveJob(node, local, self.log, scope, method=method,
                           listener=listener if method is RetrieveMethod.MOVE else None,
                           store=listener.store if listener else None,
-                          on_progress=self._progress_throttle())
+                          on_progress=self._progress_throttle(), debug=self.debug)
         self.jobs[job.job_id] = job
 
         def work() -> RetrieveOutcome:

@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.jobs.retry_requested.connect(self.retry_job)
         self.jobs.listener_toggle_requested.connect(self.toggle_listener)
         self.hints.action_requested.connect(self._hint_action)
+        self.log_panel.debug.toggled.connect(self._set_debug)
 
     def _menus(self) -> None:
         bar = self.menuBar()
@@ -146,6 +147,13 @@ class MainWindow(QMainWindow):
         return (f"<b>qrscope {__version__}</b><br>DICOM query/retrieve that explains "
                 f"failures.<br><br>Qt {qVersion()} (PySide6 {pyside_version})<br>"
                 f"pynetdicom {pynetdicom.__version__}<br>pydicom {pydicom.__version__}")
+
+    def _set_debug(self, on: bool) -> None:
+        """PDU-level recording for what starts from now on (the listener too)."""
+        self.bridge.debug = on
+        listener = self.session.listener
+        if listener is not None:
+            listener.set_debug(on)
 
     # -- nodes and listener ------------------------------------------------------
     def _node_changed(self, node: RemoteNode | None) -> None:
