@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Headless everywhere: the window tests build real widgets offscreen.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path

@@ -145,6 +145,7 @@ class RetrieveJob:
         self._expired: str | None = None
         self._incoming_before = 0
         self._child: RetrieveJob | None = None
+        self._ending = threading.Lock()  # the watchdog and the worker may both end it
 
     # -- public ----------------------------------------------------------------
     @property
@@ -349,6 +350,10 @@ class RetrieveJob:
 
     def _expire(self, out: OutgoingAssociation, reason: str) -> None:
         """The watchdog fired: end the association so that the worker returns."""
+        with self._ending:
+            self._expire_locked(out, reason)
+
+    def _expire_locked(self, out: OutgoingAssociation, reason: str) -> None:
         self._expired = reason
         if reason == "cancel-grace":
             self._step(out, "cancel-timeout",
@@ -374,10 +379,13 @@ class RetrieveJob:
     def _close(self, out: OutgoingAssociation) -> None:
         with self._lock:
             self._out = None
-        if out.assoc.is_established:
-            out.assoc.release()
-        if out.assoc.is_established:
-            out.assoc.abort()
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        with self._ending:
+            if out.assoc.is_established:
+                out.assoc.release()
+            if out.assoc.is_established:
+                out.assoc.abort()
 
     def _step(self, out: OutgoingAssociation, kind: str, summary: str) -> None:
         self.log.record(out.association_id, Direction.OUTGOING, kind, summary,
