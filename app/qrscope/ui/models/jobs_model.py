@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveState
+from qrscope.ui.models.table_base import Index, ListTableModel
 
 __all__ = ["JobRow", "JobTableModel"]
 
-_Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Job", "What", "Node", "Method", "State", "Progress", "Rate", "Left", "Why")
 PROGRESS_COLUMN = 5
 
@@ -57,7 +57,9 @@ class JobRow:
         return ", ".join(parts)
 
 
-class JobTableModel(QAbstractTableModel):
+class JobTableModel(ListTableModel):
+    headers = HEADERS
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.rows: list[JobRow] = []
@@ -78,19 +80,10 @@ class JobTableModel(QAbstractTableModel):
             setattr(self.rows[number], key, value)
         self.dataChanged.emit(self.index(number, 0), self.index(number, len(HEADERS) - 1))
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
+    def row_list(self) -> list[Any]:
+        return self.rows
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         row = self.rows[index.row()]

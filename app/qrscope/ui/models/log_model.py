@@ -10,9 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -20,15 +18,17 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from qrscope.core.association_log import AssociationEvent, Direction, EventLevel
+from qrscope.ui.models.table_base import Index, ListTableModel
 
 __all__ = ["LogFilterModel", "LogTableModel"]
 
-_Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Time", "Association", "Direction", "Peer", "Event", "Summary")
 MAX_ROWS = 200_000
 
 
-class LogTableModel(QAbstractTableModel):
+class LogTableModel(ListTableModel):
+    headers = HEADERS
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.events: list[AssociationEvent] = []
@@ -57,19 +57,10 @@ class LogTableModel(QAbstractTableModel):
         self.events = []
         self.endResetModel()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.events)
+    def row_list(self) -> list[Any]:
+        return self.events
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         event = self.events[index.row()]
@@ -112,7 +103,7 @@ class LogFilterModel(QSortFilterProxyModel):
         self.show_debug, self.association, self.text = show_debug, association, text.lower()
         self.invalidateFilter()
 
-    def filterAcceptsRow(self, row: int, parent: _Index) -> bool:
+    def filterAcceptsRow(self, row: int, parent: Index) -> bool:
         model = self.sourceModel()
         assert isinstance(model, LogTableModel)
         event = model.events[row]

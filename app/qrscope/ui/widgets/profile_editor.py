@@ -85,6 +85,8 @@ class ProfileEditor(QWidget):
         self.list.currentRowChanged.connect(self._show_node)
         self.verify_result = QLabel()
         self.verify_result.setWordWrap(True)
+        # Room for two lines: a form row does not grow with a wrapped label.
+        self.verify_result.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Remote nodes</b>"))
         layout.addWidget(self.list, 1)
