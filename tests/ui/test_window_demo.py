@@ -132,3 +132,14 @@ def test_last_search_and_node_survive_a_restart(qtbot, qt_loop, tmp_path):
         assert second.search.form.preset.currentText() == "Last 30 days"
     finally:
         second.close()
+
+
+def test_a_move_nobody_receives_says_why_next_to_the_job(qtbot, window):
+    editor = window.editor
+    editor.f_dest.widget.setText("ELSEWHERE")
+    editor._node_edited()
+    row = _retrieve(qtbot, window, "Retrieve (C-MOVE)")
+    assert row.state.value == "failed"
+    assert "0xA801" in row.why and "never connected to our listener" in row.why
+    window.jobs.view.selectRow(0)
+    assert window.jobs.retry.isEnabled() and not window.jobs.cancel.isEnabled()
