@@ -91,6 +91,9 @@ def test_move_to_unknown_destination_fails_with_a801(demo, capsys, tmp_path):
     result = _json(capsys)
     assert code == 4
     assert result["status"] == "failed" and result["final_status"]["code"] == "0xA801"
+    assert result["hints"] == ["move-destination-mismatch", "move-destination-unknown"]
+    details = result["hint_details"][1]
+    assert "ELSEWHERE" in details["summary"] and details["actions"]
 
 
 def _run(args: list[str], env_home: Path) -> subprocess.Popen:

@@ -143,3 +143,5 @@ def test_a_move_nobody_receives_says_why_next_to_the_job(qtbot, window):
     assert "0xA801" in row.why and "never connected to our listener" in row.why
     window.jobs.view.selectRow(0)
     assert window.jobs.retry.isEnabled() and not window.jobs.cancel.isEnabled()
+    assert window.hints.isVisible() and window.hints.hint.id == "move-destination-mismatch"
+    assert window.hints.job_id == row.job_id

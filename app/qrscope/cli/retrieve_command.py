@@ -20,7 +20,8 @@ from qrscope.cli.options import (
     print_json,
 )
 from qrscope.core.association_log import AssociationLog
-from qrscope.core.diagnosis.hints import hint_for_failure, hint_for_listener_error
+from qrscope.core.diagnosis.hints import Hint, hint_for_listener_error
+from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
@@ -69,7 +70,8 @@ def _progress_printer(enabled: bool) -> object:
 
 def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
                   scope: RetrieveScope, *, move_destination: str | None = None,
-                  show_progress: bool = True, debug: bool = False) -> RetrieveOutcome:
+                  show_progress: bool = True, debug: bool = False,
+                  ) -> tuple[RetrieveOutcome, list[Hint]]:
     """Start what the retrieve needs (listener for C-MOVE to us), run it, stop it again.
 
     Ctrl-C cancels the retrieve properly (C-CANCEL, bounded wait, release).
@@ -91,12 +93,16 @@ def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
             job.cancel()
         previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        return job.run()
+        outcome = job.run()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         if listener is not None:
             listener.stop()
+    hints = hints_for_retrieve(outcome, node, local,
+                               listener_port=listener.port if listener else None,
+                               unexpected=listener.unexpected if listener else None)
+    return outcome, hints
 
 
 def run_retrieve(args: argparse.Namespace) -> int:
@@ -114,7 +120,7 @@ def run_retrieve(args: argparse.Namespace) -> int:
     scope = _scope(args)
     log = build_log(args, local)
     try:
-        outcome = retrieve_once(node, local, log, scope, move_destination=dest,
+        outcome, hints = retrieve_once(node, local, log, scope, move_destination=dest,
                                 show_progress=not args.json and sys.stderr.isatty(),
                                 debug=args.verbose >= 2)
     except ListenerError as exc:
@@ -125,7 +131,6 @@ def run_retrieve(args: argparse.Namespace) -> int:
                         "hints": [hint.id], "hint_details": [hint.to_dict()]})
             return EXIT["listener"]
         raise CliError(f"{exc.message}\n{hint.as_text()}", EXIT["listener"]) from None
-    hints = [hint_for_failure(outcome.failure, node, local)] if outcome.failure else []
     if args.json:
         print_json({**outcome.to_dict(), "hints": [h.id for h in hints],
                     "hint_details": [h.to_dict() for h in hints]})

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from qrscope import __version__
 from qrscope.core.connection import AssociationFailure
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
+from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
@@ -259,8 +260,11 @@ class MainWindow(QMainWindow):
                                folder=folders[0] if folders else "")
         self.update_listener_status()
         self.search.refresh_local_marks()
-        if outcome.failure is not None:
-            self.show_failure(outcome.failure, node)
+        listener = self.session.listener
+        hints = hints_for_retrieve(outcome, node, self.session.local,
+                                   listener_port=listener.port if listener else None)
+        if hints:
+            self.hints.show_hint(hints[0], job_id)
         self.statusBar().showMessage(f"{job_id}: {outcome.status}, "
                                      f"{len(outcome.stored)} received")
 
@@ -296,6 +300,13 @@ class MainWindow(QMainWindow):
         elif action.kind == "retry":
             self.hints.clear()
             self.editor.request_verify()
+        elif action.kind == "retry-job" and self.hints.job_id:
+            self.hints.clear()
+            self.retry_job(self.hints.job_id)
+        elif action.kind == "switch-to-get" and self.hints.job_id:
+            node, scope, _method = self._retry_scopes[self.hints.job_id]
+            self.hints.clear()
+            self.start_job(node, scope, RetrieveMethod.GET, f"{describe_scope(scope)} by C-GET")
 
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:

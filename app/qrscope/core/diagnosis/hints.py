@@ -25,7 +25,8 @@ class Action:
     """Something to do about a hint; ``kind`` tells a front end whether it can do it.
 
     Kinds the GUI acts on: ``edit-node`` (with ``field``), ``edit-local``
-    (with ``field``), ``retry``, ``copy`` (with ``value``). Others are advice.
+    (with ``field``), ``retry`` (verify again), ``retry-job``, ``switch-to-get``
+    and ``copy`` (with ``value``). Others are advice.
     """
 
     label: str

@@ -27,6 +27,8 @@ class HintBar(QFrame):
         self.setStyleSheet("#hintBar { background: palette(alternate-base); "
                            "border-left: 4px solid #ef6c00; }")
         self.hint: Hint | None = None
+        self.job_id = ""
+        """The retrieve job the hint is about, for actions that act on it."""
         self.title = QLabel()
         self.title.setStyleSheet("font-weight: bold;")
         self.title.setWordWrap(True)
@@ -48,8 +50,9 @@ class HintBar(QFrame):
         layout.addLayout(row)
         self.hide()
 
-    def show_hint(self, hint: Hint) -> None:
+    def show_hint(self, hint: Hint, job_id: str = "") -> None:
         self.hint = hint
+        self.job_id = job_id
         self.title.setText(hint.title)
         self.summary.setText(hint.summary)
         self.causes.setText("\n".join(f"• {cause}" for cause in hint.causes))

@@ -1,0 +1,57 @@
+"""The entry a PACS administrator must add so that C-MOVE can reach us, per product.
+
+DICOM defines no way for a PACS to learn a move destination: each product has
+its own table (PS3.4 C.4.2.1.4 leaves the mapping to the SCP). These are the
+ready-to-paste lines for the common ones, filled with our AE title, the
+address at which the PACS reaches us, and the listener port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MoveDestinationEntry"]
+
+
+@dataclass(frozen=True)
+class MoveDestinationEntry:
+    ae_title: str
+    address: str
+    port: int
+    tls: bool = False
+
+    def orthanc(self) -> str:
+        return (f'"DicomModalities" : {{\n  "{self.ae_title.lower()}" : '
+                f'[ "{self.ae_title}", "{self.address}", {self.port} ]\n}}')
+
+    def dcmqrscp(self) -> str:
+        return (f"HostTable BEGIN\n{self.ae_title.lower()} = ({self.ae_title}, {self.address}, "
+                f"{self.port})\nHostTable END")
+
+    def conquest(self) -> str:
+        return f"{self.ae_title:<16} {self.address:<16} {self.port:<6} un"
+
+    def dcm4chee(self) -> str:
+        return (f"In the archive UI, Configuration: create a device for this workstation "
+                f"with a network connection {self.address}:{self.port} and a network AE "
+                f"'{self.ae_title}' on it; the archive then accepts {self.ae_title} as a "
+                "move destination")
+
+    def horos(self) -> str:
+        return (f"Preferences > Locations > DICOM Nodes: + ; AE Title {self.ae_title}, "
+                f"Address {self.address}, Port {self.port}, Q&R and Send enabled")
+
+    def snippets(self) -> dict[str, str]:
+        return {
+            "Orthanc (orthanc.json)": self.orthanc(),
+            "DCMTK dcmqrscp (dcmqrscp.cfg)": self.dcmqrscp(),
+            "Conquest (acrnema.map)": self.conquest(),
+            "dcm4chee-arc": self.dcm4chee(),
+            "Horos / OsiriX": self.horos(),
+        }
+
+    def card(self) -> str:
+        """The plain text an administrator needs, whatever the product."""
+        return (f"Please add this DICOM node as a move destination (C-MOVE SCP table):\n"
+                f"  AE title : {self.ae_title}\n  IP address: {self.address}\n"
+                f"  Port     : {self.port}\n  TLS      : {'yes' if self.tls else 'no'}")
