@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the demo PACS's AE title (default DEMOPACS)")
     demo.add_argument("--data", metavar="DIR",
                       help="serve the DICOM files in DIR instead of the bundled samples")
+    from qrscope.core.demo_pacs.faults import FAULTS
+
+    demo.add_argument("--fault", choices=sorted(FAULTS), metavar="NAME",
+                      help="misbehave on purpose: " + "; ".join(
+                          f"{name}: {text}" for name, text in FAULTS.items()))
     demo.add_argument("--dest", action="append", metavar="AET=HOST:PORT",
                       help="a move destination it knows (repeatable); our own AE at "
                       "127.0.0.1 and the listener port is always known")

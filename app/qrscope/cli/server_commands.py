@@ -95,7 +95,7 @@ def parse_destination(text: str) -> tuple[str, str, int]:
 
 
 def run_demo_pacs(args: argparse.Namespace) -> int:
-    from qrscope.core.demo_pacs import DemoPacs
+    from qrscope.core.demo_pacs import FAULTS, DemoPacs, configure
 
     try:
         ae_title = check_ae_title(args.aet_pacs, "--pacs-aet")
@@ -110,16 +110,19 @@ def run_demo_pacs(args: argparse.Namespace) -> int:
         aet, host, dest_port = parse_destination(text)
         destinations[aet] = (host, dest_port)
     data = Path(args.data).expanduser() if args.data else None
+    behaviour, destinations = configure(args.fault, destinations)
     pacs = DemoPacs(data_folder=data, ae_title=ae_title, host=bind, port=port,
-                    destinations=destinations)
+                    destinations=destinations, behaviour=behaviour)
     try:
         pacs.start()
     except OSError as exc:
         raise CliError(f"the demo PACS cannot listen on {bind}:{port}: {exc.strerror}",
                        EXIT["listener"]) from None
     known = ", ".join(f"{a}={h}:{p}" for a, (h, p) in destinations.items())
+    fault = f"; fault: {args.fault} ({FAULTS[args.fault]})" if args.fault else ""
     print(f"demo PACS {ae_title} on {bind}:{pacs.port} with {len(pacs.instances)} instances; "
-          f"move destinations: {known} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+          f"move destinations: {known or 'none'}{fault} (Ctrl-C to stop)", file=sys.stderr,
+          flush=True)
     try:
         _wait_for_interrupt()
     finally:

@@ -1,6 +1,7 @@
 """The embedded demo PACS: sample studies and a Query/Retrieve SCP that serves them."""
 
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
+from qrscope.core.demo_pacs.faults import FAULTS, configure
 from qrscope.core.demo_pacs.index import InstanceRecord
 from qrscope.core.demo_pacs.samples import build_sample_studies
 from qrscope.core.demo_pacs.server import DEMO_AE_TITLE, DemoPacs
@@ -8,9 +9,11 @@ from qrscope.core.demo_pacs.service import MoveDestinations
 
 __all__ = [
     "DEMO_AE_TITLE",
+    "FAULTS",
     "DemoPacs",
     "DemoPacsBehaviour",
     "InstanceRecord",
     "MoveDestinations",
     "build_sample_studies",
+    "configure",
 ]

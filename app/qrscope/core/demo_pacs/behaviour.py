@@ -56,3 +56,9 @@ class DemoPacsBehaviour:
     sub_operation_delay: float = 0.0
     match_delay: float = 0.0
     honour_cancel: bool = True
+    allowed_calling_ae_titles: tuple[str, ...] = ()
+    """Only these callers may associate (empty: anyone), like a hospital PACS."""
+    offer_get: bool = True
+    """Accept the C-GET models; many PACS do not."""
+    abort_after: int | None = None
+    """Abort the retrieve's association after this many sub-operations."""

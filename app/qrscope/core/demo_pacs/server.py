@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
@@ -123,8 +124,11 @@ class DemoPacs:
         ae.connection_timeout = b.connection_timeout
         ae.maximum_associations = 16
         ae.add_supported_context(Verification)
+        if b.allowed_calling_ae_titles:
+            ae.require_calling_aet = list(b.allowed_calling_ae_titles)
         for model in QR_SOP_CLASSES:
-            ae.add_supported_context(model)
+            if b.offer_get or "Get" not in (UID(model).keyword or ""):
+                ae.add_supported_context(model)
         # For C-GET the peer proposes storage contexts in which it takes the
         # SCP role; accept them in every syntax so files go out as stored.
         for context in StoragePresentationContexts:

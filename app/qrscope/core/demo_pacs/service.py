@@ -238,7 +238,11 @@ class QueryRetrieveService:
             yield _Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
             return
         yield len(records)
-        for record in records:
+        for number, record in enumerate(records):
+            if self._behaviour.abort_after is not None and number >= self._behaviour.abort_after:
+                _LOGGER.warning("Aborting the retrieve from %s on purpose (fault)", _peer(event))
+                event.assoc.abort()
+                return
             if self._behaviour.sub_operation_delay:
                 time.sleep(self._behaviour.sub_operation_delay)
             if event.is_cancelled and self._behaviour.honour_cancel:

@@ -174,6 +174,15 @@ def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, port
 def _common_hints(outcome: RetrieveOutcome, node: RemoteNode) -> list[Hint]:
     final = outcome.final_status
     hints: list[Hint] = []
+    if final is None and not outcome.timed_out:
+        hints.append(Hint(
+            id="association-aborted", title=f"'{node.name}' ended the retrieve without an answer",
+            summary=f"The association closed after {len(outcome.stored)} instance(s) and "
+                    f"{outcome.responses} response(s), before the final response.",
+            evidence=_evidence(outcome),
+            causes=["the PACS aborted (an internal error, or a limit on transfer size)",
+                    "a network device cut the connection"],
+            actions=[Action("Retry what is missing", "retry-job")]))
     if outcome.timed_out:
         hints.append(Hint(
             id="dimse-timeout", title=f"'{node.name}' stopped making progress",

@@ -1,0 +1,101 @@
+"""Each demo PACS fault, provoked for real, gives the right hint id on the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from qrscope.cli.main import main
+from qrscope.core.demo_pacs import DemoPacs, configure
+from tests.demo_site import free_port
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def _faulty(fault: str, sample_folder, listener_port: int) -> DemoPacs:
+    behaviour, destinations = configure(fault, {"QRSCOPE": ("127.0.0.1", listener_port)})
+    pacs = DemoPacs(data_folder=sample_folder, destinations=destinations, behaviour=behaviour)
+    pacs.start()
+    return pacs
+
+
+def _largest_study(pacs: DemoPacs) -> str:
+    counts: dict[str, int] = {}
+    for instance in pacs.instances:
+        uid = instance.text("StudyInstanceUID")
+        counts[uid] = counts.get(uid, 0) + 1
+    return max(counts, key=counts.__getitem__)
+
+
+def _run(capsys, pacs: DemoPacs, *args: str) -> tuple[int, dict]:
+    code = main([*args, "--host", "127.0.0.1", "--port", str(pacs.port),
+                 "--called-aet", pacs.ae_title, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    ("fault", "command", "expected"),
+    [
+        ("unknown-destination", "retrieve", "move-destination-unknown"),
+        ("reject-calling-aet", "echo", "association-rejected-calling-aet"),
+        ("no-cget", "retrieve-get", "no-accepted-context"),
+        ("abort-mid-transfer", "retrieve-get", "association-aborted"),
+    ],
+)
+def test_fault_gives_its_hint(fault, command, expected, sample_folder, tmp_path, capsys):
+    listener_port = free_port()
+    pacs = _faulty(fault, sample_folder, listener_port)
+    try:
+        if command == "echo":
+            code, result = _run(capsys, pacs, "echo")
+        else:
+            method = "get" if command == "retrieve-get" else "move"
+            code, result = _run(capsys, pacs, "retrieve", "--study", _largest_study(pacs),
+                                "--method", method, "--listen-port", str(listener_port),
+                                "--out", str(tmp_path / "out"))
+    finally:
+        pacs.stop()
+    assert code != 0
+    assert expected in result["hints"], result
+
+
+def test_reject_called_aet_names_the_title(sample_folder, capsys):
+    pacs = _faulty("reject-called-aet", sample_folder, free_port())
+    try:
+        code = main(["echo", "--host", "127.0.0.1", "--port", str(pacs.port), "--called-aet",
+                     "TYPO", "--json"])
+        result = json.loads(capsys.readouterr().out)
+    finally:
+        pacs.stop()
+    assert code == 3 and result["hints"] == ["association-rejected-called-aet"]
+    assert "TYPO" in result["hint_details"][0]["title"]
+
+
+def test_unreachable_destination_shows_the_pacs_could_not_reach_us(sample_folder, tmp_path,
+                                                                     capsys):
+    listener_port = free_port()
+    pacs = _faulty("unreachable-destination", sample_folder, listener_port)
+    try:
+        code, result = _run(capsys, pacs, "retrieve", "--study", _largest_study(pacs),
+                            "--listen-port", str(listener_port), "--out", str(tmp_path))
+    finally:
+        pacs.stop()
+    assert code == 4 and result["received"] == 0
+    assert result["incoming_associations"] == []
+    # pynetdicom-based servers answer 0xA801 when the destination does not
+    # answer, exactly as for an unknown one: the hint names both causes.
+    assert result["hints"][0] in ("move-destination-unknown", "reverse-connection-failed")
+
+
+def test_demo_pacs_help_lists_the_faults(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo-pacs", "--help"])
+    out = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # undo wrapping
+    for name in ("unknown-destination", "reject-calling-aet", "abort-mid-transfer"):
+        assert name in out
