@@ -94,6 +94,8 @@ def test_listener_port_in_use_is_reported(capsys, tmp_path):
     assert out["error"]["reason"] == "listener-port-in-use"
     assert str(port) in out["error"]["message"]
     assert out["hints"] == ["listener-port-in-use"]
+    # The port is held by this very test process: the hint names it.
+    assert f"process {os.getpid()}" in out["hint_details"][0]["summary"]
 
 
 def _unprivileged_command() -> list[str]:

@@ -6,10 +6,10 @@ import json
 import re
 
 import pytest
+from tests.demo_site import free_port
 
 from qrscope.cli.main import main
 from qrscope.core.demo_pacs import DemoPacs, configure
-from tests.demo_site import free_port
 
 
 @pytest.fixture(autouse=True)

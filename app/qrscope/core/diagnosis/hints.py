@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qrscope.core.connection import AssociationFailure, FailureReason
+from qrscope.core.diagnosis.port_owner import find_port_owner
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode
 
@@ -208,11 +209,15 @@ def hint_for_listener_error(error: ListenerError, local: LocalAE) -> Hint:
     """The hint for a listener that could not start."""
     port = local.listener_port
     if error.reason == "listener-port-in-use":
+        owner = find_port_owner(port)
+        who = (f"'{owner.name}' (process {owner.pid}: {owner.command[:80]})" if owner
+               else "another program (this system does not say which)")
         return Hint(
             id="listener-port-in-use", title=f"Port {port} is taken by another program",
-            summary=f"Our storage listener cannot start on port {port}: another program "
-                    "already listens there, and it would receive the images a C-MOVE sends.",
-            evidence=error.evidence,
+            summary=f"Our storage listener cannot start on port {port}: {who} already "
+                    "listens there, and it would receive the images a C-MOVE sends.",
+            evidence={**error.evidence, **({"pid": owner.pid, "program": owner.name}
+                                           if owner else {})},
             causes=["another DICOM program (a viewer, storescp, a second qrscope) is running",
                     "a previous qrscope did not exit"],
             actions=[Action("Choose another listener port (and tell the PACS)", "edit-local",
