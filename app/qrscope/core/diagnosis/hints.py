@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qrscope.core.connection import AssociationFailure, FailureReason
+from qrscope.core.diagnosis.catalogue import catalogue_ids
 from qrscope.core.diagnosis.port_owner import find_port_owner
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode
@@ -44,6 +45,10 @@ class Hint:
     evidence: dict[str, Any] = field(default_factory=dict)
     causes: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.id not in catalogue_ids():
+            raise ValueError(f"hint id '{self.id}' is not in the catalogue")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,7 +193,7 @@ def _assoc_timeout(f: AssociationFailure, node: RemoteNode, local: LocalAE,
 
 def _generic(f: AssociationFailure, node: RemoteNode, local: LocalAE,
              ev: dict[str, Any]) -> Hint:
-    return Hint(id=f.reason.value, title=f"Cannot talk to '{node.name}'", summary=f.message,
+    return Hint(id="connection-failed", title=f"Cannot talk to '{node.name}'", summary=f.message,
                 evidence=ev, actions=[Action("Try again", "retry")])
 
 
@@ -229,6 +234,6 @@ def hint_for_listener_error(error: ListenerError, local: LocalAE) -> Hint:
             causes=["ports below 1024, such as 104, are reserved for the system"],
             actions=[Action("Use a port above 1024, such as 11112", "edit-local",
                             "listener_port")])
-    return Hint(id=error.reason, title="The storage listener cannot start",
+    return Hint(id="listener-not-running", title="The storage listener cannot start",
                 summary=error.message, evidence=error.evidence,
                 actions=[Action("Check the listener settings", "edit-local", "bind_address")])

@@ -1,0 +1,147 @@
+"""Every hint id qrscope can give, with its meaning: the source of docs/TROUBLESHOOTING.md.
+
+A :class:`~qrscope.core.diagnosis.hints.Hint` can only be built with an id
+listed here, and the troubleshooting page is generated from this table
+(``scripts/gen-troubleshooting.py``; a test fails when the page is stale), so
+the app and the docs cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CATALOGUE", "CatalogueEntry", "catalogue_ids", "troubleshooting_markdown"]
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    id: str
+    title: str
+    meaning: str
+    evidence: str
+    fix: str
+
+
+def _e(id_: str, title: str, meaning: str, evidence: str, fix: str) -> CatalogueEntry:
+    return CatalogueEntry(id_, title, meaning, evidence, fix)
+
+
+CATALOGUE: tuple[CatalogueEntry, ...] = (
+    _e("host-not-found", "The host name does not resolve",
+       "The node's host name could not be turned into an IP address.",
+       "the resolver's error for the name",
+       "Correct the host name, use the IP address, or connect the VPN that knows the name."),
+    _e("connection-refused", "Nothing listens at the node's port",
+       "The computer answered, but refused the TCP connection at once.",
+       "errno ECONNREFUSED, host and port",
+       "Check the port; check that the PACS service runs; check the PACS's own firewall."),
+    _e("connection-timeout", "No answer from the node",
+       "The TCP connection got no answer within the connect timeout: packets are dropped.",
+       "the timeout, host and port",
+       "Check the address, the route or VPN, and firewalls between here and the PACS."),
+    _e("connection-failed", "The connection failed for another reason",
+       "The TCP connection failed with an error other than refused or timed out.",
+       "the operating system's error", "Read the error; check the network."),
+    _e("association-rejected-called-aet", "The PACS does not answer to that AE title",
+       "A-ASSOCIATE-RJ, service user, 'called AE title not recognised'.",
+       "result, source and diagnostic of the rejection; the called AE title sent",
+       "Correct the node's AE title (case-sensitive)."),
+    _e("association-rejected-calling-aet", "The PACS does not know our AE title",
+       "A-ASSOCIATE-RJ, service user, 'calling AE title not recognised'.",
+       "the calling AE title we sent",
+       "Ask the PACS administrator to register our AE title (with our IP address), or use "
+       "the title the PACS already knows."),
+    _e("association-rejected", "The PACS rejected the association",
+       "A-ASSOCIATE-RJ for another reason (busy, protocol, no reason given).",
+       "the decoded result, source and diagnostic", "Retry later; check the PACS's logs."),
+    _e("association-aborted", "The association was aborted",
+       "A-ABORT or the connection closed, during negotiation or during a retrieve. Some "
+       "PACS (Orthanc) abort instead of rejecting an unknown calling AE title.",
+       "abort source and reason; how far the retrieve got",
+       "Check that the PACS knows our AE title; retry what is missing."),
+    _e("no-accepted-context", "The PACS does not offer the service we need",
+       "The association was accepted but the presentation context for the operation (e.g. "
+       "C-GET, Patient Root) was refused.",
+       "the SOP class wanted and the ones accepted",
+       "Use what the PACS accepted: C-MOVE instead of C-GET, Study Root instead of "
+       "Patient Root."),
+    _e("move-destination-unknown", "The PACS does not know the move destination",
+       "C-MOVE needs the PACS to look up the destination AE title in its own table; it "
+       "found nothing (0xA801, or Orthanc's 0xC000 without counts).",
+       "final status, counts, time, and that no association came back to our listener",
+       "Ask the PACS administrator to add our AE title, IP address and listener port; "
+       "qrscope gives the entry for Orthanc, dcmqrscp, Conquest, dcm4chee-arc and Horos."),
+    _e("reverse-connection-failed", "The PACS could not connect back to us",
+       "The PACS knows the destination but its connection to our listener was refused, "
+       "dropped or went elsewhere (wrong registered address or port, firewall, NAT).",
+       "final status (0xA702, 0xC000, or 0xB000 with all failed), the time it took (about "
+       "10 s for Orthanc when packets are dropped) and no incoming association",
+       "Open the listener port in the firewall, correct the address registered on the "
+       "PACS, forward the port through NAT, or retrieve with C-GET."),
+    _e("move-destination-mismatch", "The move destination is not our AE title",
+       "The C-MOVE named another destination than the AE title our listener answers to.",
+       "the destination sent and our AE title",
+       "Clear the node's move destination (it then defaults to our AE title)."),
+    _e("listener-port-in-use", "The listener port is taken",
+       "Another program listens on our port; it would receive the images of a C-MOVE.",
+       "the port and, where the system says, the program holding it",
+       "Stop that program or choose another port (and tell the PACS)."),
+    _e("listener-port-privileged", "The listener port needs administrator rights",
+       "Ports below 1024 (such as 104) can only be opened with special rights.",
+       "the port", "Use a port above 1024, such as 11112, and tell the PACS."),
+    _e("listener-not-running", "Our listener is not running",
+       "A C-MOVE to us needs our storage listener; it is stopped or could not start (the "
+       "bind address is not on this machine, the storage folder cannot be created).",
+       "the listener's error", "Start the listener; correct its bind address or folder."),
+    _e("listener-loopback-only", "The listener only accepts local connections",
+       "Bound to 127.0.0.1 while the PACS is on another host: its connection cannot arrive.",
+       "the bind address and the PACS host", "Listen on 0.0.0.0 (all interfaces)."),
+    _e("images-after-final-response", "Images arrived after the final response",
+       "The PACS sent its final C-MOVE response before the images (not allowed by DICOM); "
+       "qrscope waits a grace period and keeps them.",
+       "the instances that arrived after the final response",
+       "Nothing for this retrieve; tools that stop listening at the final response lose "
+       "images with this PACS."),
+    _e("fewer-images-than-reported", "The PACS sent more than arrived here",
+       "The PACS reports N sub-operations completed but our listener received fewer for "
+       "this job: another program listens as our AE title, or the PACS has another "
+       "address registered for it.",
+       "completed count against received count",
+       "Ask the PACS administrator which address is registered for our AE title."),
+    _e("unexpected-instance", "An instance arrived that no retrieve asked for",
+       "Our listener stored an instance that matches no running job (kept, not dropped).",
+       "sender, address and UIDs", "Check which program sends to our AE title."),
+    _e("suboperations-failed", "Some instances could not be sent",
+       "The PACS reported failed sub-operations (Failed SOP Instance UID List).",
+       "the failed UIDs and the final status", "Retry the failed instances."),
+    _e("out-of-resources", "The PACS is out of resources",
+       "0xA7xx: the PACS could not start or finish the operation.",
+       "the status", "Retry later, or retrieve smaller parts."),
+    _e("dimse-timeout", "The PACS stopped making progress",
+       "No response and no instance within the idle limit; qrscope ended the retrieve.",
+       "the limit and how far it got", "Raise the idle limit for slow archives; retry."),
+    _e("get-store-rejected", "Instances received by C-GET could not be stored",
+       "qrscope could not write or parse received data (full disk, unreadable data, kept in "
+       "quarantine).", "the UIDs and errors", "Free disk space; check the storage folder."),
+)
+
+
+def catalogue_ids() -> frozenset[str]:
+    return frozenset(entry.id for entry in CATALOGUE)
+
+
+def troubleshooting_markdown() -> str:
+    """docs/TROUBLESHOOTING.md, generated: one section per hint id."""
+    lines = [
+        "# Troubleshooting: every hint qrscope gives",
+        "",
+        "Generated from `app/qrscope/core/diagnosis/catalogue.py` by",
+        "`scripts/gen-troubleshooting.py`; do not edit by hand. The window and",
+        "`--json` output name hints by these ids, with the real AE titles, addresses",
+        "and ports filled in.",
+        "",
+    ]
+    for entry in CATALOGUE:
+        lines += [f"## `{entry.id}`: {entry.title}", "", entry.meaning, "",
+                  f"**Evidence:** {entry.evidence}.", "", f"**What to do:** {entry.fix}", ""]
+    return "\n".join(lines)
