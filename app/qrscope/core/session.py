@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 
 from qrscope.core.association_log import AssociationLog
-from qrscope.core.demo_pacs import DemoPacs
+from qrscope.core.demo_pacs import DemoPacs, configure
 from qrscope.core.listener import StorageListener
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode
@@ -35,6 +35,7 @@ class Session:
             mask_patient_identifiers=self.profiles.local.mask_patient_identifiers)
         self.listener: StorageListener | None = None
         self.demo_pacs: DemoPacs | None = None
+        self.demo_fault: str | None = None
 
     @property
     def local(self) -> LocalAE:
@@ -65,14 +66,24 @@ class Session:
         if self.listener is not None:
             self.listener.stop()
 
-    def start_demo_pacs(self) -> RemoteNode:
-        """Start the embedded demo PACS (knowing our AE at our listener) and add it as a node."""
+    def start_demo_pacs(self, fault: str | None = None) -> RemoteNode:
+        """Start the embedded demo PACS (knowing our AE at our listener) and add it as a node.
+
+        With *fault*, a running demo PACS is replaced by one that shows that
+        failure (see ``qrscope.core.demo_pacs.faults``).
+        """
+        if self.demo_pacs is not None and fault != self.demo_fault:
+            self.demo_pacs.stop()
+            self.demo_pacs = None
         if self.demo_pacs is None:
-            pacs = DemoPacs(host="127.0.0.1", port=0, destinations={
-                self.local.ae_title: ("127.0.0.1", self.listener.port if self.listener
-                                      else self.local.listener_port)})
+            port = self.listener.port if self.listener else self.local.listener_port
+            behaviour, destinations = configure(
+                fault, {self.local.ae_title: ("127.0.0.1", port)})
+            pacs = DemoPacs(host="127.0.0.1", port=0, destinations=destinations,
+                            behaviour=behaviour)
             pacs.start()
             self.demo_pacs = pacs
+            self.demo_fault = fault
         pacs = self.demo_pacs
         node = RemoteNode(name=DEMO_NODE_NAME, ae_title=pacs.ae_title, host="127.0.0.1",
                           port=pacs.port)
@@ -82,6 +93,8 @@ class Session:
 
     def demo_knows_listener(self) -> None:
         """Tell the demo PACS where our listener really is (after a port change)."""
+        if self.demo_fault in ("unknown-destination", "unreachable-destination"):
+            return  # those faults are about the PACS *not* knowing it
         if self.demo_pacs is not None and self.listener is not None:
             self.demo_pacs.add_destination(self.local.ae_title, "127.0.0.1", self.listener.port)
 

@@ -10,7 +10,7 @@ import pydicom
 import pynetdicom
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QSettings, Qt, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from qrscope import __version__
 from qrscope.core.connection import AssociationFailure
+from qrscope.core.demo_pacs import FAULTS
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import ListenerError
@@ -125,8 +126,30 @@ class MainWindow(QMainWindow):
         view.addAction(self.bottom_dock.toggleViewAction())
         self._action(view, "Association log", lambda: self._show_tab(1), "Ctrl+L")
         self._action(view, "Retrieve jobs", lambda: self._show_tab(0), "Ctrl+J")
+        self._demo_menu(bar.addMenu("&Demo"))
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "About qrscope", self.about)
+
+    def _demo_menu(self, menu: Any) -> None:
+        """Make the built-in demo PACS misbehave on purpose, to learn each failure."""
+        menu.setToolTipsVisible(True)
+        group = QActionGroup(self)
+        self.fault_actions: dict[str | None, QAction] = {}
+        for fault, text in ((None, "Behave like a good PACS"), *FAULTS.items()):
+            action = QAction(fault or text, self, checkable=True)
+            action.setToolTip(text)
+            action.setChecked(fault is None)
+            action.triggered.connect(lambda _=False, f=fault: self.use_demo_fault(f))
+            group.addAction(action)
+            menu.addAction(action)
+            self.fault_actions[fault] = action
+
+    def use_demo_fault(self, fault: str | None) -> None:
+        node = self.session.start_demo_pacs(fault)
+        self.editor.refresh(select=node.name)
+        self.hints.clear()
+        self.statusBar().showMessage(
+            f"Demo PACS: {FAULTS[fault]}" if fault else "Demo PACS behaves normally")
 
     def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
         action = QAction(text, self)

@@ -1,0 +1,53 @@
+"""The Demo menu's faults, shown in the window as their hints."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from qrscope.core.records import QueryLevel
+
+
+def _retrieve_first_study(qtbot, window, method: str):
+    form = window.search.form
+    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
+    studies = window.search.proxies[QueryLevel.STUDY]
+    qtbot.waitUntil(lambda: studies.rowCount() > 0 and form.search.isEnabled(), timeout=10000)
+    window.search.views[QueryLevel.STUDY].selectRow(0)
+    window.search.retrieve_selection(method)
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: rows and rows[-1].state.is_final, timeout=30000)
+    return rows[-1]
+
+
+@pytest.mark.parametrize(("fault", "method", "hint"), [
+    ("unknown-destination", "move", "move-destination-unknown"),
+    ("abort-mid-transfer", "get", "association-aborted"),
+])
+def test_retrieve_fault_shows_its_hint(qtbot, window, fault, method, hint):
+    window.fault_actions[fault].trigger()
+    row = _retrieve_first_study(qtbot, window, method)
+    assert row.state.value in ("failed", "partial")
+    qtbot.waitUntil(window.hints.isVisible, timeout=5000)
+    assert window.hints.hint.id == hint
+
+
+@pytest.mark.parametrize(("fault", "hint"), [
+    ("reject-calling-aet", "association-rejected-calling-aet"),
+    ("no-cget", "no-accepted-context"),
+])
+def test_association_fault_shows_its_hint(qtbot, window, fault, hint):
+    window.fault_actions[fault].trigger()
+    if fault == "no-cget":
+        _retrieve_first_study(qtbot, window, "get")
+    else:
+        window.editor.request_verify()
+    qtbot.waitUntil(window.hints.isVisible, timeout=10000)
+    assert window.hints.hint.id == hint
+
+
+def test_switching_back_to_a_good_pacs(qtbot, window):
+    window.fault_actions["unknown-destination"].trigger()
+    window.fault_actions[None].trigger()
+    row = _retrieve_first_study(qtbot, window, "move")
+    assert row.state.value == "success", row.why
