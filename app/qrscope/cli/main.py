@@ -94,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="port of our listener for C-MOVE (default from profile, 11112)")
     how.add_argument("--out", metavar="DIR", help="storage folder for received files")
 
+    doctor = sub.add_parser("doctor", help="check a node end to end: why C-MOVE fails",
+                            epilog=_EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_node_options(doctor)
+    add_local_options(doctor)
+    _common(doctor)
+    doctor.add_argument("--listen-port", type=int, metavar="PORT",
+                        help="port of our listener for the test C-MOVE (default 11112)")
+
     listen = sub.add_parser("listen", help="run the storage listener in the foreground",
                             epilog=_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,7 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT["usage"]
-    from qrscope.cli import query_commands, retrieve_command, server_commands, tour
+    from qrscope.cli import (
+        doctor_command,
+        query_commands,
+        retrieve_command,
+        server_commands,
+        tour,
+    )
 
     handlers = {
         "echo": query_commands.run_echo,
@@ -170,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "listen": server_commands.run_listen,
         "demo-pacs": server_commands.run_demo_pacs,
         "demo": tour.run_tour,
+        "doctor": doctor_command.run_doctor_command,
     }
     try:
         return handlers[args.command](args)

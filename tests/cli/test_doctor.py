@@ -1,0 +1,68 @@
+"""qrscope doctor against the demo PACS, healthy and misconfigured on purpose."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.demo_site import free_port
+
+from qrscope.cli.main import main
+from qrscope.core.demo_pacs import DemoPacs, configure
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def _doctor(capsys, fault, sample_folder) -> tuple[int, dict]:
+    listener_port = free_port()
+    behaviour, destinations = configure(fault, {"QRSCOPE": ("127.0.0.1", listener_port)})
+    pacs = DemoPacs(data_folder=sample_folder, destinations=destinations, behaviour=behaviour)
+    pacs.start()
+    try:
+        code = main(["doctor", "--host", "127.0.0.1", "--port", str(pacs.port),
+                     "--called-aet", pacs.ae_title, "--listen-port", str(listener_port),
+                     "--json"])
+    finally:
+        pacs.stop()
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _steps(report: dict) -> dict[str, str]:
+    return {step["name"]: step["status"] for step in report["steps"]}
+
+
+def test_healthy_node_passes_every_step(capsys, sample_folder):
+    code, report = _doctor(capsys, None, sample_folder)
+    assert code == 0 and report["ok"] and report["hints"] == []
+    assert set(_steps(report).values()) == {"pass"}
+    assert "control C-MOVE to an unknown AE title" not in _steps(report)
+
+
+def test_unknown_destination_is_the_verdict_and_c_get_still_works(capsys, sample_folder):
+    code, report = _doctor(capsys, "unknown-destination", sample_folder)
+    steps = _steps(report)
+    assert code == 4 and report["hints"] == ["move-destination-unknown"]
+    assert steps["C-MOVE to our listener"] == "fail"
+    assert steps["control C-MOVE to an unknown AE title"] == "pass"
+    assert steps["C-GET (the fallback)"] == "pass"
+    assert "QRSCOPE" in report["verdict"]["summary"]
+
+
+def test_no_c_get_is_reported_as_skipped(capsys, sample_folder):
+    code, report = _doctor(capsys, "no-cget", sample_folder)
+    assert code == 0
+    assert _steps(report)["C-GET (the fallback)"] == "skipped"
+
+
+def test_unreachable_node_stops_at_the_tcp_step(capsys):
+    port = free_port()
+    code = main(["doctor", "--host", "127.0.0.1", "--port", str(port), "--called-aet", "PACS",
+                 "--listen-port", str(free_port()), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 4 and _steps(report)["TCP connection"] == "fail"
+    assert report["hints"] == ["connection-refused"]
+    assert list(_steps(report))[-1] == "TCP connection"
