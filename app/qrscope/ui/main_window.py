@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from qrscope import __version__
 from qrscope.core.connection import AssociationFailure
 from qrscope.core.demo_pacs import FAULTS
+from qrscope.core.diagnosis.doctor import run_doctor
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import ListenerError
@@ -32,6 +33,7 @@ from qrscope.core.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.job_words import describe_outcome, describe_scope
 from qrscope.ui.models.jobs_model import JobRow
+from qrscope.ui.widgets.doctor_dialog import DoctorDialog
 from qrscope.ui.widgets.hint_bar import HintBar
 from qrscope.ui.widgets.log_panel import LogPanel
 from qrscope.ui.widgets.profile_editor import ProfileEditor
@@ -89,6 +91,7 @@ class MainWindow(QMainWindow):
         self.editor.verify_requested.connect(
             lambda node: spawn(self.verify(node)))
         self.editor.local_changed.connect(self.apply_local)
+        self.editor.doctor_requested.connect(self.open_doctor)
         self.editor.nodes_changed.connect(self._save_soon)
         self.editor.current_node_changed.connect(self._node_changed)
         self.search.retrieve_requested.connect(self.retrieve)
@@ -111,6 +114,7 @@ class MainWindow(QMainWindow):
         node = bar.addMenu("&Node")
         self._action(node, "Add node", self.editor.add_node, "Ctrl+N")
         self._action(node, "Verify (C-ECHO)", self.editor.request_verify, "Ctrl+E")
+        self._action(node, "C-MOVE doctor…", self.open_doctor, "Ctrl+D")
         search = bar.addMenu("&Search")
         self._action(search, "Search", self.search.search, "Ctrl+F")
         self._action(search, "Cancel search", self.search.cancel)
@@ -198,6 +202,28 @@ class MainWindow(QMainWindow):
         self.editor.show_verify_result(text, ok)
         if ok:
             self.hints.clear()
+
+    def open_doctor(self) -> DoctorDialog | None:
+        """Check the selected node end to end in a dialog (the listener must run)."""
+        node = self.editor.current_node()
+        if node is None or ((self.session.listener is None or not
+                            self.session.listener.is_running) and not self.start_listener()):
+            return None
+        dialog = DoctorDialog(node.name, self)
+        dialog.show()
+        listener = self.session.listener
+        assert listener is not None
+
+        async def run() -> None:
+            report = await self.bridge.run(lambda: run_doctor(
+                node, self.session.local, self.session.log, listener,
+                on_step=dialog.step_done.emit))
+            dialog.show_report(report)
+            if report.verdict is not None:
+                self.hints.show_hint(report.verdict)
+
+        spawn(run())
+        return dialog
 
     def start_listener(self) -> bool:
         try:

@@ -76,6 +76,7 @@ class ProfileEditor(QWidget):
     local_changed = Signal(object)
     verify_requested = Signal(object)
     current_node_changed = Signal(object)
+    doctor_requested = Signal()
 
     def __init__(self, profiles: Profiles, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,7 +145,13 @@ class ProfileEditor(QWidget):
         verify = QPushButton("Verify (C-ECHO)")
         verify.setToolTip("Check that the node answers, and how fast (Ctrl+E)")
         verify.clicked.connect(self.request_verify)
-        form.addRow(verify)
+        doctor = QPushButton("C-MOVE doctor…")
+        doctor.setToolTip("Check everything a C-MOVE needs, step by step (Ctrl+D)")
+        doctor.clicked.connect(self.doctor_requested)
+        row = QHBoxLayout()
+        row.addWidget(verify)
+        row.addWidget(doctor)
+        form.addRow(row)
         form.addRow(self.verify_result)
         self.node_box = box
         return box

@@ -1,0 +1,22 @@
+"""The C-MOVE doctor dialog: steps appear as they run, the verdict reaches the hint bar."""
+
+from __future__ import annotations
+
+
+def test_doctor_dialog_on_a_healthy_demo(qtbot, window):
+    dialog = window.open_doctor()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=30000)
+    statuses = [dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())]
+    assert statuses and set(statuses) == {"pass"}
+    assert "works" in dialog.verdict.text()
+    assert "C-MOVE to our listener" in dialog.report_text()
+    dialog.close()
+
+
+def test_doctor_dialog_names_an_unknown_destination(qtbot, window):
+    window.fault_actions["unknown-destination"].trigger()
+    dialog = window.open_doctor()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=30000)
+    assert "move-destination-unknown" in dialog.verdict.text()
+    assert window.hints.hint.id == "move-destination-unknown"
+    dialog.close()
