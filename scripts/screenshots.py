@@ -90,6 +90,16 @@ async def tour(app: QApplication, home: Path) -> None:
     await until(lambda: window.hints.isVisible())
     await asyncio.sleep(0.3)
     shoot("hint.png")
+    window.hints.clear()
+    editor.select_node("Demo PACS (built in)")
+    window.fault_actions["unknown-destination"].trigger()
+    dialog = window.open_doctor()
+    assert dialog is not None
+    dialog.move(250, 150)
+    await until(lambda: dialog.report is not None, 60)
+    await asyncio.sleep(0.5)
+    shoot("doctor.png")
+    dialog.close()
     window.close()
     app.quit()
 

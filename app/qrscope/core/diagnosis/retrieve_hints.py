@@ -53,13 +53,12 @@ def _evidence(outcome: RetrieveOutcome, **extra: Any) -> dict[str, Any]:
 
 
 def _entry_actions(entry: MoveDestinationEntry, node: RemoteNode) -> list[Action]:
-    actions = [Action(f"Ask the administrator of '{node.name}' to add: AE {entry.ae_title}, "
-                      f"IP {entry.address}, port {entry.port}", "copy", value=entry.card())]
+    actions = [Action("Copy the request for the PACS administrator", "copy",
+                      value=entry.card())]
     actions += [Action(f"Copy the {name} entry", "copy", value=text)
                 for name, text in entry.snippets().items()]
     if node.retrieve_method is RetrieveMethod.MOVE:
-        actions.append(Action("Retrieve with C-GET instead (no reverse connection)",
-                              "switch-to-get"))
+        actions.append(Action("Retrieve with C-GET instead", "switch-to-get"))
     return actions
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from qrscope.core.diagnosis.hints import Action, Hint
 
@@ -37,15 +46,19 @@ class HintBar(QFrame):
         self.causes = QLabel()
         self.causes.setWordWrap(True)
         self.buttons = QHBoxLayout()
-        close = QPushButton("Dismiss")
+        close = QToolButton()
+        close.setText("✕")
         close.setToolTip("Hide this explanation")
         close.clicked.connect(self.clear)
+        heading = QHBoxLayout()
+        heading.addWidget(self.title, 1)
+        heading.addWidget(close)
         row = QHBoxLayout()
         row.addLayout(self.buttons)
         row.addStretch(1)
-        row.addWidget(close)
         layout = QVBoxLayout(self)
-        for widget in (self.title, self.summary, self.causes):
+        layout.addLayout(heading)
+        for widget in (self.summary, self.causes):
             layout.addWidget(widget)
         layout.addLayout(row)
         self.hide()
@@ -61,8 +74,14 @@ class HintBar(QFrame):
             item = self.buttons.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
-        for action in hint.actions:
+        snippets = [a for a in hint.actions if a.kind == "copy" and a.label.endswith(" entry")]
+        others = [a for a in hint.actions if a not in snippets]
+        # Two buttons at most, the rest in a menu: the bar must never make the
+        # window wider than the screen.
+        for action in others[:2]:
             self.buttons.addWidget(self._button(action))
+        if others[2:] or snippets:
+            self.buttons.addWidget(self._menu_button(others[2:], snippets))
         evidence = ", ".join(f"{k}: {v}" for k, v in hint.evidence.items())
         self.setToolTip(f"{hint.id}\n{evidence}" if evidence else hint.id)
         self.show()
@@ -72,8 +91,27 @@ class HintBar(QFrame):
             label = QLabel(f"→ {action.label}")
             label.setWordWrap(True)
             return label
-        button = QPushButton(action.label)
+        button = QPushButton(action.label if len(action.label) <= 48
+                             else action.label[:46] + "…")
+        button.setToolTip(action.value or action.label)
         button.clicked.connect(lambda _=False, a=action: self._act(a))
+        return button
+
+    def _menu_button(self, actions: list[Action], snippets: list[Action]) -> QWidget:
+        button = QToolButton()
+        button.setText("More…")
+        button.setToolTip("More things to do, and the entry to paste on the PACS")
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(button)
+        for action in actions:
+            item = menu.addAction(action.label)
+            item.triggered.connect(lambda _=False, a=action: self._act(a))
+        if snippets:
+            sub = menu.addMenu("Copy the PACS entry for")
+            for action in snippets:
+                item = sub.addAction(action.label.removeprefix("Copy the ").removesuffix(" entry"))
+                item.triggered.connect(lambda _=False, a=action: self._act(a))
+        button.setMenu(menu)
         return button
 
     def _act(self, action: Action) -> None:
