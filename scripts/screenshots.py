@@ -59,6 +59,8 @@ async def tour(app: QApplication, home: Path) -> None:
     shoot("browser.png")
 
     search.views[QueryLevel.STUDY].selectRow(1)
+    search.views[QueryLevel.STUDY].setFocus()
+    search.active_level = QueryLevel.STUDY
     search.retrieve_selection("move")
     search.views[QueryLevel.STUDY].selectRow(2)
     search.retrieve_selection("get")
@@ -67,6 +69,9 @@ async def tour(app: QApplication, home: Path) -> None:
     window.jobs.view.selectRow(0)
     await asyncio.sleep(0.3)
     shoot("retrieve.png")
+    sequence = window.show_sequence(rows[0].job_id)
+    sequence.export("png", str(OUT / "sequence.png"))
+    sequence.close()
 
     window.bottom.setCurrentIndex(1)
     log = window.log_panel

@@ -87,7 +87,8 @@ def test_retrieve_verbose_prints_both_associations(demo, capsys, tmp_path):
 def test_move_to_unknown_destination_fails_with_a801(demo, capsys, tmp_path):
     study_uid, _ = _a_study(demo)
     code = main(["retrieve", *_node_args(demo), "--study", study_uid, "--dest-aet", "ELSEWHERE",
-                 "--out", str(tmp_path), "--json"])
+                 "--out", str(tmp_path), "--json", "--diagram", str(tmp_path / "seq.mmd")])
+    assert "no association from the PACS to our listener" in (tmp_path / "seq.mmd").read_text()
     result = _json(capsys)
     assert code == 4
     assert result["status"] == "failed" and result["final_status"]["code"] == "0xA801"

@@ -145,3 +145,14 @@ def test_a_move_nobody_receives_says_why_next_to_the_job(qtbot, window):
     assert window.jobs.retry.isEnabled() and not window.jobs.cancel.isEnabled()
     assert window.hints.isVisible() and window.hints.hint.id == "move-destination-mismatch"
     assert window.hints.job_id == row.job_id
+
+
+def test_sequence_of_a_move_shows_and_exports(qtbot, window, tmp_path):
+    row = _retrieve(qtbot, window, "Retrieve (C-MOVE)")
+    dialog = window.show_sequence(row.job_id)
+    assert dialog.diagram.has_reverse_association
+    dialog.export("svg", str(tmp_path / "s.svg"))
+    dialog.export("png", str(tmp_path / "s.png"))
+    assert (tmp_path / "s.svg").read_text().startswith("<svg")
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dialog.close()

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--listen-port", type=int, metavar="PORT",
                      help="port of our listener for C-MOVE (default from profile, 11112)")
     how.add_argument("--out", metavar="DIR", help="storage folder for received files")
+    how.add_argument("--diagram", metavar="FILE",
+                     help="write the sequence of both associations: .svg, or Mermaid text "
+                     "(.mmd/.md)")
 
     doctor = sub.add_parser("doctor", help="check a node end to end: why C-MOVE fails",
                             epilog=_EPILOG,

@@ -22,6 +22,7 @@ from qrscope.cli.options import (
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.diagnosis.hints import Hint, hint_for_listener_error
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
@@ -131,6 +132,11 @@ def run_retrieve(args: argparse.Namespace) -> int:
                         "hints": [hint.id], "hint_details": [hint.to_dict()]})
             return EXIT["listener"]
         raise CliError(f"{exc.message}\n{hint.as_text()}", EXIT["listener"]) from None
+    if args.diagram:
+        diagram = build_sequence(log, outcome.job_id, f"{outcome.method.value} from {node.name}")
+        target = Path(args.diagram)
+        target.write_text(diagram.svg() if target.suffix.lower() == ".svg"
+                          else diagram.mermaid(), encoding="utf-8")
     if args.json:
         print_json({**outcome.to_dict(), "hints": [h.id for h in hints],
                     "hint_details": [h.to_dict() for h in hints]})

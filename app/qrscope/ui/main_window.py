@@ -26,6 +26,7 @@ from qrscope.core.demo_pacs import FAULTS
 from qrscope.core.diagnosis.doctor import run_doctor
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
@@ -39,6 +40,7 @@ from qrscope.ui.widgets.log_panel import LogPanel
 from qrscope.ui.widgets.profile_editor import ProfileEditor
 from qrscope.ui.widgets.retrieve_panel import RetrievePanel
 from qrscope.ui.widgets.search_panel import SearchPanel
+from qrscope.ui.widgets.sequence_dialog import SequenceDialog
 
 __all__ = ["MainWindow"]
 
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
         self.search.status.connect(self.statusBar().showMessage)
         self.jobs.cancel_requested.connect(self.cancel_job)
         self.jobs.retry_requested.connect(self.retry_job)
+        self.jobs.diagram_requested.connect(self.show_sequence)
         self.jobs.listener_toggle_requested.connect(self.toggle_listener)
         self.hints.action_requested.connect(self._hint_action)
         self.log_panel.debug.toggled.connect(self._set_debug)
@@ -333,6 +336,13 @@ class MainWindow(QMainWindow):
                                             patient_id=scope.patient_id,
                                             sop_classes=scope.sop_classes)
         self.start_job(node, scope, method, f"retry of {job_id}")
+
+    def show_sequence(self, job_id: str) -> SequenceDialog:
+        row = self.jobs.model.rows[self.jobs.model.row_of(job_id)]
+        diagram = build_sequence(self.session.log, job_id, f"{job_id}: {row.what}")
+        dialog = SequenceDialog(diagram, self)
+        dialog.show()
+        return dialog
 
     # -- hints ---------------------------------------------------------------------
     def show_failure(self, failure: AssociationFailure, node: RemoteNode) -> None:

@@ -47,6 +47,7 @@ class RetrievePanel(QWidget):
 
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    diagram_requested = Signal(str)
     listener_toggle_requested = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -75,6 +76,9 @@ class RetrievePanel(QWidget):
         self.retry = QPushButton("Retry failed")
         self.retry.setToolTip("Retrieve again only what did not arrive")
         self.retry.clicked.connect(lambda: self._emit_for_selected(self.retry_requested))
+        self.diagram = QPushButton("Sequence…")
+        self.diagram.setToolTip("Both associations of the retrieve on one time axis")
+        self.diagram.clicked.connect(lambda: self._emit_for_selected(self.diagram_requested))
         self.open = QPushButton("Open folder")
         self.open.setToolTip("Show the received files")
         self.open.clicked.connect(self.open_folder)
@@ -82,7 +86,7 @@ class RetrievePanel(QWidget):
         top.addWidget(self.listener_label, 1)
         top.addWidget(self.listener_button)
         buttons = QHBoxLayout()
-        for button in (self.cancel, self.retry, self.open):
+        for button in (self.cancel, self.retry, self.diagram, self.open):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -116,6 +120,7 @@ class RetrievePanel(QWidget):
                                                or row.outcome.status in ("failed", "partial")))
         self.retry.setEnabled(bool(row and row.state.is_final and failed))
         self.open.setEnabled(bool(row and row.folder))
+        self.diagram.setEnabled(bool(row and row.state.is_final))
 
     def open_folder(self) -> None:
         row = self.selected()
