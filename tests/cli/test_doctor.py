@@ -66,3 +66,32 @@ def test_unreachable_node_stops_at_the_tcp_step(capsys):
     assert code == 4 and _steps(report)["TCP connection"] == "fail"
     assert report["hints"] == ["connection-refused"]
     assert list(_steps(report))[-1] == "TCP connection"
+
+
+def test_doctor_writes_a_support_bundle_with_identifiers_masked(capsys, sample_folder,
+                                                                tmp_path):
+    import zipfile
+
+    listener_port = free_port()
+    behaviour, destinations = configure("unknown-destination",
+                                        {"QRSCOPE": ("127.0.0.1", listener_port)})
+    pacs = DemoPacs(data_folder=sample_folder, destinations=destinations, behaviour=behaviour)
+    pacs.start()
+    bundle = tmp_path / "support.zip"
+    try:
+        main(["doctor", "--host", "127.0.0.1", "--port", str(pacs.port), "--called-aet",
+              pacs.ae_title, "--listen-port", str(listener_port), "--json",
+              "--bundle", str(bundle), "-vv"])
+    finally:
+        pacs.stop()
+    capsys.readouterr()
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+        log = archive.read("association-log.jsonl").decode()
+        doctor = json.loads(archive.read("doctor.json"))
+    assert {"association-log.jsonl", "settings.json", "versions.json", "doctor.json",
+            "hints.json", "README.txt"} <= names
+    assert doctor["hints"] == ["move-destination-unknown"]
+    assert '"PatientName": "***"' in log or '"PatientID": "***"' in log
+    for name in ("Doe^Jane", "Müller", "QRS-1001"):
+        assert name not in log

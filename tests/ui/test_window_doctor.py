@@ -20,3 +20,16 @@ def test_doctor_dialog_names_an_unknown_destination(qtbot, window):
     assert "move-destination-unknown" in dialog.verdict.text()
     assert window.hints.hint.id == "move-destination-unknown"
     dialog.close()
+
+
+def test_support_bundle_from_the_window(qtbot, window, tmp_path):
+    import zipfile
+
+    dialog = window.open_doctor()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=30000)
+    dialog.close()
+    path = window.save_support_bundle(str(tmp_path / "bundle.zip"))
+    with zipfile.ZipFile(path) as archive:
+        versions = archive.read("versions.json").decode()
+        assert "doctor.json" in archive.namelist()
+    assert '"Qt"' in versions and '"pynetdicom"' in versions

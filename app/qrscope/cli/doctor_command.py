@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from qrscope.cli.options import (
     EXIT,
@@ -17,6 +18,7 @@ from qrscope.cli.options import (
 )
 from qrscope.core.diagnosis.doctor import DoctorStep, run_doctor
 from qrscope.core.diagnosis.hints import hint_for_listener_error
+from qrscope.core.diagnosis.support_bundle import write_support_bundle
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.validation import InvalidValue, check_port
 
@@ -51,6 +53,9 @@ def run_doctor_command(args: argparse.Namespace) -> int:
         report = run_doctor(node, local, log, listener, on_step=show)
     finally:
         listener.stop()
+    if args.bundle:
+        write_support_bundle(Path(args.bundle), log, local, node, doctor=report,
+                             hints=[report.verdict] if report.verdict else [])
     if args.json:
         print_json(report.to_dict())
     elif report.verdict is not None:

@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(doctor)
     doctor.add_argument("--listen-port", type=int, metavar="PORT",
                         help="port of our listener for the test C-MOVE (default 11112)")
+    doctor.add_argument("--bundle", metavar="FILE.zip",
+                        help="also write a support bundle (log with patient identifiers "
+                        "masked, settings, the doctor's result, versions)")
 
     listen = sub.add_parser("listen", help="run the storage listener in the foreground",
                             epilog=_EPILOG,

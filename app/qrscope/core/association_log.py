@@ -95,6 +95,8 @@ _PATIENT_KEYWORDS = frozenset(
         "IssuerOfPatientID",
         "AccessionNumber",
         "ReferringPhysicianName",
+        # Received files are filed under the Patient ID: their paths identify too.
+        "path",
     }
 )
 MASK = "***"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -13,6 +14,7 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFileDialog,
     QMainWindow,
     QMessageBox,
     QTabWidget,
@@ -23,10 +25,11 @@ from PySide6.QtWidgets import (
 from qrscope import __version__
 from qrscope.core.connection import AssociationFailure
 from qrscope.core.demo_pacs import FAULTS
-from qrscope.core.diagnosis.doctor import run_doctor
+from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.diagnosis.sequence import build_sequence
+from qrscope.core.diagnosis.support_bundle import write_support_bundle
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
@@ -61,6 +64,7 @@ class MainWindow(QMainWindow):
         self.jobs = RetrievePanel()
         self.log_panel = LogPanel()
         self._retry_scopes: dict[str, tuple[RemoteNode, RetrieveScope, RetrieveMethod]] = {}
+        self.last_doctor: DoctorReport | None = None
         self._build()
         self._connect()
         self._menus()
@@ -135,6 +139,7 @@ class MainWindow(QMainWindow):
         self._action(view, "Retrieve jobs", lambda: self._show_tab(0), "Ctrl+J")
         self._demo_menu(bar.addMenu("&Demo"))
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Save support bundle…", lambda: self.save_support_bundle())
         self._action(help_menu, "About qrscope", self.about)
 
     def _demo_menu(self, menu: Any) -> None:
@@ -222,6 +227,7 @@ class MainWindow(QMainWindow):
                 node, self.session.local, self.session.log, listener,
                 on_step=dialog.step_done.emit))
             dialog.show_report(report)
+            self.last_doctor = report
             if report.verdict is not None:
                 self.hints.show_hint(report.verdict)
 
@@ -336,6 +342,22 @@ class MainWindow(QMainWindow):
                                             patient_id=scope.patient_id,
                                             sop_classes=scope.sop_classes)
         self.start_job(node, scope, method, f"retry of {job_id}")
+
+    def save_support_bundle(self, path: str = "") -> str:
+        """The log, settings, last doctor run, the selected job's sequence, versions."""
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Save support bundle",
+                                                  "qrscope-support.zip", "Zip (*.zip)")
+        if not path:
+            return ""
+        job = self.jobs.selected()
+        write_support_bundle(
+            Path(path), self.session.log, self.session.local, self.editor.current_node(),
+            doctor=self.last_doctor, job_id=job.job_id if job else None,
+            hints=[self.hints.hint] if self.hints.hint else [],
+            extra_versions={"Qt": qVersion(), "PySide6": pyside_version})
+        self.statusBar().showMessage(f"Support bundle saved to {path}")
+        return path
 
     def show_sequence(self, job_id: str) -> SequenceDialog:
         row = self.jobs.model.rows[self.jobs.model.row_of(job_id)]
