@@ -62,3 +62,5 @@ class DemoPacsBehaviour:
     """Accept the C-GET models; many PACS do not."""
     abort_after: int | None = None
     """Abort the retrieve's association after this many sub-operations."""
+    final_before_images: bool = False
+    """Answer a C-MOVE as complete, then send its images (non-conformant, seen in the field)."""

@@ -22,6 +22,7 @@ FAULTS: dict[str, str] = {
     "no-cget": "offers C-FIND and C-MOVE but not C-GET",
     "slow-responses": "pauses before each match and each image, like a slow archive",
     "abort-mid-transfer": "aborts the retrieve after two images",
+    "final-before-images": "answers a C-MOVE as complete, then sends the images",
 }
 
 
@@ -52,4 +53,5 @@ _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {
     "no-cget": {"offer_get": False},
     "slow-responses": {"sub_operation_delay": 1.0, "match_delay": 0.3},
     "abort-mid-transfer": {"abort_after": 2},
+    "final-before-images": {"final_before_images": True},
 }

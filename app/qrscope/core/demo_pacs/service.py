@@ -37,6 +37,7 @@ from pynetdicom.sop_class import Verification
 
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
 from qrscope.core.demo_pacs.index import InformationModel, InstanceIndex, InstanceRecord
+from qrscope.core.demo_pacs.late_sender import LateSender
 from qrscope.core.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
 
 __all__ = ["MoveDestinations", "QueryRetrieveService"]
@@ -180,11 +181,16 @@ class QueryRetrieveService:
             yield None, None
             return
         records, error = self._resolve(event)
-        sub_association = _MoveStoreAssociation(event.assoc.requestor.ae_title)
         contexts = _storage_contexts(records) or [build_context(Verification)]
+        if self._behaviour.final_before_images:
+            established: Any = LateSender(
+                self._ae_title, destination, event.move_destination, contexts,
+                event.assoc.requestor.ae_title, len(records)).on_established
+        else:
+            established = _MoveStoreAssociation(event.assoc.requestor.ae_title).on_established
         yield destination[0], destination[1], {
             "contexts": contexts,
-            "evt_handlers": [(evt.EVT_ESTABLISHED, sub_association.on_established)],
+            "evt_handlers": [(evt.EVT_ESTABLISHED, established)],
         }
         _LOGGER.info(
             "C-MOVE from %s: %d instances to %s at %s:%d",
