@@ -95,3 +95,29 @@ def test_cancel_a_running_retrieve(qtbot, window, sample_folder, tmp_path):
         assert window.jobs.retry.isEnabled() is False or rows[-1].outcome.failed_uids == []
     finally:
         slow.pacs.stop()
+
+
+def test_busy_listener_port_hint_restarts_the_listener_elsewhere(qtbot, qt_loop, tmp_path):
+    import socket
+
+    from qrscope.core.profiles import RemoteNode
+    from tests.window_site import make_window
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        node = RemoteNode(name="Some PACS", ae_title="PACS", host="127.0.0.1", port=104)
+        window = make_window(qtbot, tmp_path, nodes=[node], listener_port=port)
+        try:
+            assert window.hints.isVisible() and window.hints.hint.id == "listener-port-in-use"
+            assert "error" in window.jobs.listener_label.text()
+            fix = next(b for b in window.hints.findChildren(QPushButton)
+                       if b.text() == "Restart the listener on a free port")
+            qtbot.mouseClick(fix, Qt.MouseButton.LeftButton)
+            assert window.session.listener.is_running
+            assert window.session.listener.port != port
+            assert "running" in window.jobs.listener_label.text()
+            assert window.editor.l_port.widget.value() == window.session.listener.port
+        finally:
+            window.close()

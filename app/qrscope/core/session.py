@@ -62,6 +62,14 @@ class Session:
         self.listener = listener
         return listener
 
+    def free_listener_port(self) -> int:
+        """A port nothing listens on now, on the listener's bind address."""
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind((self.local.bind_address, 0))
+            return int(probe.getsockname()[1])
+
     def stop_listener(self) -> None:
         if self.listener is not None:
             self.listener.stop()

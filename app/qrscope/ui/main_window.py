@@ -381,6 +381,15 @@ class MainWindow(QMainWindow):
         elif action.kind == "retry":
             self.hints.clear()
             self.editor.request_verify()
+        elif action.kind == "listener-free-port":
+            self.hints.clear()
+            local = replace(self.session.local, listener_port=self.session.free_listener_port())
+            self.editor.show_local(local)
+            self.apply_local(local)
+            if not (self.session.listener and self.session.listener.is_running):
+                self.start_listener()
+            self.statusBar().showMessage(
+                f"Listener moved to port {local.listener_port}: tell the PACS administrator")
         elif action.kind == "retry-job" and self.hints.job_id:
             self.hints.clear()
             self.retry_job(self.hints.job_id)

@@ -27,8 +27,8 @@ class Action:
     """Something to do about a hint; ``kind`` tells a front end whether it can do it.
 
     Kinds the GUI acts on: ``edit-node`` (with ``field``), ``edit-local``
-    (with ``field``), ``retry`` (verify again), ``retry-job``, ``switch-to-get``
-    and ``copy`` (with ``value``). Others are advice.
+    (with ``field``), ``retry`` (verify again), ``retry-job``, ``switch-to-get``,
+    ``listener-free-port`` and ``copy`` (with ``value``). Others are advice.
     """
 
     label: str
@@ -225,7 +225,8 @@ def hint_for_listener_error(error: ListenerError, local: LocalAE) -> Hint:
                                            if owner else {})},
             causes=["another DICOM program (a viewer, storescp, a second qrscope) is running",
                     "a previous qrscope did not exit"],
-            actions=[Action("Choose another listener port (and tell the PACS)", "edit-local",
+            actions=[Action("Restart the listener on a free port", "listener-free-port"),
+                     Action("Choose another listener port (and tell the PACS)", "edit-local",
                             "listener_port")])
     if error.reason == "listener-port-privileged":
         return Hint(

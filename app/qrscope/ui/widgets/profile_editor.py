@@ -361,6 +361,10 @@ class ProfileEditor(QWidget):
         self.verify_result.setText(f"<span style='color:{colour}'>{text}</span>")
 
     # -- local AE --------------------------------------------------------------
+    def show_local(self, local: LocalAE) -> None:
+        """Show settings changed elsewhere (e.g. by a hint's action)."""
+        self._load_local(local)
+
     def _load_local(self, local: LocalAE) -> None:
         self.l_aet.widget.setText(local.ae_title)
         self.l_port.widget.setValue(max(1, local.listener_port))
