@@ -326,13 +326,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def echo_status(
-    ae_title: str, port: int, calling_ae_title: str = WORKSTATION_AE_TITLE
+    ae_title: str, port: int, calling_ae_title: str = WORKSTATION_AE_TITLE, host: str = HOST
 ) -> int | None:
-    """Status of a C-ECHO to ``ae_title`` on loopback, or None without an answer."""
+    """Status of a C-ECHO to ``ae_title`` at ``host`` (loopback), or None without an answer."""
     ae = AE(calling_ae_title)
     ae.add_requested_context(Verification)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = NETWORK_TIMEOUT
-    assoc = ae.associate(HOST, port, ae_title=ae_title)
+    assoc = ae.associate(host, port, ae_title=ae_title)
     if not assoc.is_established:
         return None
     try:
@@ -343,11 +343,12 @@ def echo_status(
 
 
 def _wait_for_echo(
-    process: subprocess.Popen[bytes], ae_title: str, port: int, log_path: Path
+    process: subprocess.Popen[bytes], ae_title: str, port: int, log_path: Path,
+    host: str = HOST,
 ) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if echo_status(ae_title, port) == 0x0000:
+        if echo_status(ae_title, port, host=host) == 0x0000:
             return
         try:
             process.wait(timeout=0.05)  # the poll interval, and it notices a crash
@@ -386,7 +387,9 @@ def _storescu_profile(instances: Sequence[StoredInstance]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _store(instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path) -> None:
+def _store(
+    instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path, host: str = HOST
+) -> None:
     """Send the files with storescu; it stops at the first file not stored and
     then exits non-zero (only without --no-halt does the exit code say so)."""
     profile = folder / "storescu-profile.cfg"
@@ -399,7 +402,7 @@ def _store(instances: Sequence[StoredInstance], ae_title: str, port: int, folder
         "--aetitle", LOADER_AE_TITLE,
         "--call", ae_title,
         "--config-file", str(profile), "AsStored",
-        HOST, str(port),
+        host, str(port),
         *(str(i.path) for i in instances),
     ]  # fmt: skip
     with log_path.open("wb") as log:
@@ -419,7 +422,8 @@ def _store(instances: Sequence[StoredInstance], ae_title: str, port: int, folder
 
 
 def _stored_sop_instance_uids(
-    ae_title: str, port: int, instances: Sequence[StoredInstance], log_path: Path
+    ae_title: str, port: int, instances: Sequence[StoredInstance], log_path: Path,
+    host: str = HOST,
 ) -> set[str]:
     """SOP Instance UIDs the server lists for the studies of ``instances``.
 
@@ -431,7 +435,7 @@ def _stored_sop_instance_uids(
     ae = AE(WORKSTATION_AE_TITLE)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = NETWORK_TIMEOUT
-    assoc = ae.associate(HOST, port, ae_title=ae_title)
+    assoc = ae.associate(host, port, ae_title=ae_title)
     if not assoc.is_established:
         raise _failure(f"{ae_title} refused the association to list the stored files", log_path)
     query = Dataset()
@@ -453,11 +457,12 @@ def _stored_sop_instance_uids(
 
 
 def _load(
-    instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path, log_path: Path
+    instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path, log_path: Path,
+    host: str = HOST,
 ) -> None:
     """Store ``instances`` and check by C-FIND that the server lists every one."""
-    _store(instances, ae_title, port, folder)
-    listed = _stored_sop_instance_uids(ae_title, port, instances, log_path)
+    _store(instances, ae_title, port, folder, host)
+    listed = _stored_sop_instance_uids(ae_title, port, instances, log_path, host)
     missing = sorted(str(i.path) for i in instances if i.sop_instance_uid not in listed)
     if missing:
         raise _failure(
@@ -517,9 +522,14 @@ def _orthanc_configuration(
 
 @contextlib.contextmanager
 def running_orthanc(
-    folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination]
+    folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination],
+    host: str = HOST, prefix: Sequence[str] = (),
 ) -> Iterator[PeerServer]:
-    """Orthanc on loopback holding ``files``; ``destinations`` are its DicomModalities."""
+    """Orthanc holding ``files``; ``destinations`` are its DicomModalities.
+
+    On loopback by default; ``prefix`` (e.g. ``ip netns exec NS``) runs it
+    elsewhere, reachable at ``host``.
+    """
     instances = describe(files)
     dicom_port, http_port = free_ports(2)
     config_path = folder / "orthanc.json"
@@ -528,14 +538,15 @@ def running_orthanc(
     )
     log_path = folder / "orthanc.log"
     # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
-    command = [_required(find_binary("Orthanc"), "Orthanc"), "--verbose", str(config_path)]
+    command = [*prefix, _required(find_binary("Orthanc"), "Orthanc"), "--verbose",
+               str(config_path)]
     with _server_process(command, log_path) as process:
-        _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path)
-        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder, log_path)
+        _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path, host)
+        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder, log_path, host)
         yield PeerServer(
             kind="orthanc",
             ae_title=ORTHANC_AE_TITLE,
-            host=HOST,
+            host=host,
             port=dicom_port,
             folder=folder,
             log_path=log_path,

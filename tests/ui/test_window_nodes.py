@@ -100,8 +100,9 @@ def test_cancel_a_running_retrieve(qtbot, window, sample_folder, tmp_path):
 def test_busy_listener_port_hint_restarts_the_listener_elsewhere(qtbot, qt_loop, tmp_path):
     import socket
 
-    from qrscope.core.profiles import RemoteNode
     from tests.window_site import make_window
+
+    from qrscope.core.profiles import RemoteNode
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -1,0 +1,85 @@
+"""C-MOVE across a real network path: Orthanc on a second host, with and without a firewall.
+
+The firewall drops the PACS's connection back to our listener, as a
+workstation firewall or a network ACL does: Orthanc gives up after its
+DicomScuTimeout (10 s) and answers 0xC000, and qrscope must say that the
+reverse connection was blocked, not that the PACS does not know us.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve_types import RetrieveScope
+from tests.demo_site import free_port
+
+from . import netns, peers
+
+
+@pytest.fixture(scope="module")
+def remote_orthanc(
+    tmp_path_factory, interop_files
+) -> Iterator[tuple[peers.PeerServer, int, netns.TestHost]]:
+    problem = netns.missing_tools() or (
+        "" if peers.find_binary("Orthanc") else "Orthanc not installed")
+    if problem:
+        if os.environ.get("QRSCOPE_REQUIRE_INTEROP") == "1":
+            pytest.fail(f"{problem} and QRSCOPE_REQUIRE_INTEROP=1", pytrace=False)
+        pytest.skip(problem)
+    listener_port = free_port()
+    with netns.test_host() as host:
+        destinations = (peers.MoveDestination("QRSCOPE", host.workstation_address,
+                                              listener_port),)
+        folder = tmp_path_factory.mktemp("remote-orthanc")
+        with peers.running_orthanc(folder, interop_files[:12], destinations,
+                                   host=host.address, prefix=host.prefix) as server:
+            yield server, listener_port, host
+
+
+def _setup(remote_orthanc, tmp_path):
+    server, listener_port, host = remote_orthanc
+    node = RemoteNode(name="Remote Orthanc", ae_title=server.ae_title, host=server.host,
+                      port=server.port)
+    local = LocalAE(ae_title="QRSCOPE", listener_port=listener_port, bind_address="0.0.0.0",
+                    storage_folder=tmp_path)
+    return server, host, node, local
+
+
+def test_move_across_the_link_reaches_our_listener(remote_orthanc, tmp_path):
+    server, host, node, local = _setup(remote_orthanc, tmp_path)
+    log = AssociationLog()
+    with StorageListener(local, log) as listener:
+        outcome = RetrieveJob(node, local, log, RetrieveScope.study(server.study_uids[0]),
+                              listener=listener).run()
+    assert outcome.status == "success", outcome.to_dict()
+    assert outcome.local_address == host.workstation_address
+    assert outcome.incoming_associations[0].address == host.address
+
+
+def test_firewall_dropping_the_reverse_connection_is_named(remote_orthanc, tmp_path):
+    server, host, node, local = _setup(remote_orthanc, tmp_path)
+    host.drop_connections_to(local.listener_port)
+    log = AssociationLog()
+    with StorageListener(local, log) as listener:
+        outcome = RetrieveJob(node, local, log, RetrieveScope.study(server.study_uids[0]),
+                              listener=listener).run()
+        got = RetrieveJob(node, local, log, RetrieveScope.study(server.study_uids[0]),
+                          method=RetrieveMethod.GET).run()
+    hints = hints_for_retrieve(outcome, node, local, listener_port=local.listener_port)
+    assert outcome.status == "failed" and outcome.incoming_associations == []
+    assert outcome.seconds >= 8, "Orthanc waits DicomScuTimeout before giving up"
+    assert hints[0].id == "reverse-connection-failed"
+    assert "firewall" in hints[0].causes[0]
+    assert host.workstation_address in hints[0].evidence["our_listener"]
+    # The entry for the PACS names the address it can reach us at, not loopback.
+    card = next(a.value for a in hints[0].actions if a.kind == "copy")
+    assert host.workstation_address in card
+    assert got.status == "success"  # C-GET needs no reverse connection
