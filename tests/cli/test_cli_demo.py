@@ -154,3 +154,11 @@ def test_demo_tour_runs_end_to_end(tmp_path, capsys):
     assert code == 0
     assert "C-MOVE of study" in out and "C-GET of series" in out
     assert list((tmp_path / "tour").rglob("*.dcm"))
+
+
+def test_refused_search_gives_the_find_failed_hint(demo, capsys):
+    # Study Root has no PATIENT level: the demo PACS answers 0xA900, as PS3.4 wants.
+    code = main(["find", *_node_args(demo), "--level", "patient", "--json"])
+    result = _json(capsys)
+    assert code == 4 and result["hints"] == ["find-failed"]
+    assert "0xA900" in result["hint_details"][0]["summary"]

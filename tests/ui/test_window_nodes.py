@@ -122,3 +122,22 @@ def test_busy_listener_port_hint_restarts_the_listener_elsewhere(qtbot, qt_loop,
             assert window.editor.l_port.widget.value() == window.session.listener.port
         finally:
             window.close()
+
+
+def test_images_from_an_unknown_sender_are_kept_and_explained(qtbot, window):
+    import pydicom
+    from pynetdicom import AE
+    from pynetdicom.sop_class import CTImageStorage
+
+    ct = next(i for i in window.session.demo_pacs.instances
+              if i.sop_class_uid == CTImageStorage and not i.transfer_syntax.is_compressed)
+    sender = AE(ae_title="STRANGER")
+    sender.add_requested_context(CTImageStorage, ct.transfer_syntax)
+    assoc = sender.associate("127.0.0.1", window.session.listener.port, ae_title="QRSCOPE")
+    assert assoc.is_established
+    assert assoc.send_c_store(pydicom.dcmread(ct.path)).Status == 0
+    assoc.release()
+    qtbot.waitUntil(window.hints.isVisible, timeout=5000)
+    assert window.hints.hint.id == "unexpected-sender"
+    assert "STRANGER" in window.hints.title.text()
+    assert window.session.listener.unexpected[0].ok

@@ -17,6 +17,7 @@ from qrscope.cli.options import (
 )
 from qrscope.core.connection import AssociationFailure
 from qrscope.core.diagnosis.hints import hint_for_failure
+from qrscope.core.diagnosis.retrieve_hints import hint_for_find
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import QueryLevel, Record, record_to_dict
@@ -136,6 +137,7 @@ def run_find(args: argparse.Namespace) -> int:
         operation.cancel()
         return EXIT["cancelled"]
     failed = result.status is not None and result.status.category is StatusCategory.FAILURE
+    hints = [hint_for_find(result.status, node)] if failed and result.status else []
     if args.json:
         print_json({
             "status": "failed" if failed else ("cancelled" if result.cancelled else "success"),
@@ -145,11 +147,12 @@ def run_find(args: argparse.Namespace) -> int:
             "final_status": None if result.status is None else str(result.status),
             "seconds": round(result.seconds, 3),
             "results": [record_to_dict(r) for r in records],
-            "hints": [],
+            "hints": [h.id for h in hints],
+            "hint_details": [h.to_dict() for h in hints],
         })
     else:
         more = f" (limit {args.limit} reached)" if result.truncated else ""
         print(f"{result.count} match(es) in {result.seconds:.2f} s{more}", file=sys.stderr)
-        if failed:
-            print(f"qrscope: C-FIND failed: {result.status}", file=sys.stderr)
+        for hint in hints:
+            print(hint.as_text(), file=sys.stderr)
     return EXIT["failed"] if failed else EXIT["success"]

@@ -27,11 +27,16 @@ from qrscope.core.connection import AssociationFailure
 from qrscope.core.demo_pacs import FAULTS
 from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
-from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.core.diagnosis.retrieve_hints import (
+    hint_for_find,
+    hint_for_unexpected,
+    hints_for_retrieve,
+)
 from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.diagnosis.support_bundle import write_support_bundle
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
@@ -93,7 +98,7 @@ class MainWindow(QMainWindow):
         self.bridge.event_logged.connect(self.log_panel.add)
         self.bridge.job_progress.connect(self._job_progress)
         self.bridge.job_finished.connect(self._job_finished)
-        self.bridge.instance_received.connect(lambda _i: self.update_listener_status())
+        self.bridge.instance_received.connect(self._instance_received)
         self.editor.verify_requested.connect(
             lambda node: spawn(self.verify(node)))
         self.editor.local_changed.connect(self.apply_local)
@@ -102,6 +107,8 @@ class MainWindow(QMainWindow):
         self.editor.current_node_changed.connect(self._node_changed)
         self.search.retrieve_requested.connect(self.retrieve)
         self.search.failed.connect(self.show_failure)
+        self.search.find_failed.connect(
+            lambda status, node: self.hints.show_hint(hint_for_find(status, node)))
         self.search.status.connect(self.statusBar().showMessage)
         self.jobs.cancel_requested.connect(self.cancel_job)
         self.jobs.retry_requested.connect(self.retry_job)
@@ -183,6 +190,12 @@ class MainWindow(QMainWindow):
         return (f"<b>qrscope {__version__}</b><br>DICOM query/retrieve that explains "
                 f"failures.<br><br>Qt {qVersion()} (PySide6 {pyside_version})<br>"
                 f"pynetdicom {pynetdicom.__version__}<br>pydicom {pydicom.__version__}")
+
+    def _instance_received(self, instance: ReceivedInstance) -> None:
+        self.update_listener_status()
+        if instance.job_id is None:
+            known = {n.ae_title for n in self.session.profiles.nodes}
+            self.hints.show_hint(hint_for_unexpected(instance, known))
 
     def _set_debug(self, on: bool) -> None:
         """PDU-level recording for what starts from now on (the listener too)."""

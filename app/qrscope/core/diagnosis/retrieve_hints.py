@@ -18,9 +18,9 @@ from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve_types import RetrieveOutcome
-from qrscope.core.status import StatusCategory
+from qrscope.core.status import StatusCategory, StatusInfo
 
-__all__ = ["hints_for_retrieve"]
+__all__ = ["hint_for_find", "hint_for_unexpected", "hints_for_retrieve"]
 
 # Orthanc gives up on a reverse connection after DicomScuTimeout (10 s by
 # default); an answer that slow means packets were dropped, not refused.
@@ -237,14 +237,31 @@ def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalA
     hints = _move_hints(outcome, node, local, port, observable) \
         if outcome.method is RetrieveMethod.MOVE else []
     hints += _common_hints(outcome, node)
-    for item in unexpected or []:
-        hints.append(Hint(
-            id="unexpected-instance",
-            title=f"'{item.calling_ae}' sent an instance no retrieve asked for",
-            summary=f"{item.sop_instance_uid} from {item.calling_ae} at {item.peer_address} "
-                    "was stored, but matches no running retrieve.",
-            evidence={"calling_ae": item.calling_ae, "address": item.peer_address},
-            causes=["another program sends to our AE title",
-                    "a retrieve that was cancelled is still being sent"]))
-        break
+    if unexpected:
+        hints.append(hint_for_unexpected(unexpected[0], {node.ae_title}))
     return hints
+
+
+def hint_for_unexpected(item: ReceivedInstance, known_ae_titles: set[str]) -> Hint:
+    """An instance our listener kept although no job asked for it."""
+    known = item.calling_ae in known_ae_titles
+    return Hint(
+        id="unexpected-instance" if known else "unexpected-sender",
+        title=(f"'{item.calling_ae}' sent an instance no retrieve asked for" if known else
+               f"An unknown sender, '{item.calling_ae}', sent us images"),
+        summary=f"{item.sop_instance_uid} from {item.calling_ae} at {item.peer_address} was "
+                "stored, but matches no running retrieve.",
+        evidence={"calling_ae": item.calling_ae, "address": item.peer_address,
+                  "originator": item.originator_ae or "none"},
+        causes=["a retrieve that was cancelled or timed out is still being sent"] if known
+        else ["another program or PACS sends to our AE title and port",
+              "a colleague's retrieve names our AE title as its destination"])
+
+
+def hint_for_find(status: StatusInfo, node: RemoteNode) -> Hint:
+    return Hint(id="find-failed", title=f"'{node.name}' refused the search",
+                summary=f"The PACS answered the C-FIND with {status}.",
+                evidence={"status": f"0x{status.code:04X}", "meaning": status.meaning},
+                causes=["the search matches too much for the PACS's limits",
+                        "a key or value the PACS does not support"],
+                actions=[Action("Narrow the search (a date range, a modality)")])
