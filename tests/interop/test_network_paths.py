@@ -16,9 +16,11 @@ import pytest
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import StorageListener
+from qrscope.core.profile_store import ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.session import Session
 from tests.demo_site import free_port
 
 from . import netns, peers
@@ -62,6 +64,9 @@ def test_move_across_the_link_reaches_our_listener(remote_orthanc, tmp_path):
     assert outcome.status == "success", outcome.to_dict()
     assert outcome.local_address == host.workstation_address
     assert outcome.incoming_associations[0].address == host.address
+    # The admin card's address: the interface towards the PACS, not loopback.
+    session = Session(ProfileStore(tmp_path / "profiles.json"))
+    assert session.address_towards(node) == host.workstation_address
 
 
 def test_firewall_dropping_the_reverse_connection_is_named(remote_orthanc, tmp_path):

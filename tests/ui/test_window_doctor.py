@@ -33,3 +33,13 @@ def test_support_bundle_from_the_window(qtbot, window, tmp_path):
         versions = archive.read("versions.json").decode()
         assert "doctor.json" in archive.namelist()
     assert '"Qt"' in versions and '"pynetdicom"' in versions
+
+
+def test_admin_card_names_our_ae_address_and_port(qtbot, window):
+    dialog = window.open_admin_card()
+    text = dialog.current_text()
+    port = window.session.listener.port
+    assert "QRSCOPE" in text and "127.0.0.1" in text and str(port) in text
+    assert dialog.tabs.count() == 6  # the card and five products
+    assert "DicomModalities" in dialog.html() and "HostTable" in dialog.html()
+    dialog.close()

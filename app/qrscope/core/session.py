@@ -62,6 +62,22 @@ class Session:
         self.listener = listener
         return listener
 
+    def address_towards(self, node: RemoteNode) -> str:
+        """Our address on the interface that carries traffic to *node*.
+
+        A UDP "connect" sends nothing; it only asks the kernel which local
+        address it would route from. That is the address the PACS must
+        register for us, not 127.0.0.1 when the PACS is elsewhere.
+        """
+        import socket
+
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect((node.host, node.port))
+                return str(probe.getsockname()[0])
+        except OSError:
+            return self.local.bind_address
+
     def free_listener_port(self) -> int:
         """A port nothing listens on now, on the listener's bind address."""
         import socket

@@ -27,6 +27,7 @@ from qrscope.core.connection import AssociationFailure
 from qrscope.core.demo_pacs import FAULTS
 from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
+from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.core.diagnosis.retrieve_hints import (
     hint_for_find,
     hint_for_unexpected,
@@ -42,6 +43,7 @@ from qrscope.core.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.job_words import describe_outcome, describe_scope
 from qrscope.ui.models.jobs_model import JobRow
+from qrscope.ui.widgets.admin_card import AdminCardDialog
 from qrscope.ui.widgets.doctor_dialog import DoctorDialog
 from qrscope.ui.widgets.hint_bar import HintBar
 from qrscope.ui.widgets.log_panel import LogPanel
@@ -129,6 +131,7 @@ class MainWindow(QMainWindow):
         self._action(node, "Add node", self.editor.add_node, "Ctrl+N")
         self._action(node, "Verify (C-ECHO)", self.editor.request_verify, "Ctrl+E")
         self._action(node, "C-MOVE doctor…", self.open_doctor, "Ctrl+D")
+        self._action(node, "Admin card…", self.open_admin_card)
         search = bar.addMenu("&Search")
         self._action(search, "Search", self.search.search, "Ctrl+F")
         self._action(search, "Cancel search", self.search.cancel)
@@ -245,6 +248,21 @@ class MainWindow(QMainWindow):
                 self.hints.show_hint(report.verdict)
 
         spawn(run())
+        return dialog
+
+    def open_admin_card(self) -> AdminCardDialog | None:
+        """The entry the selected node's administrator must add, with our real address."""
+        node = self.editor.current_node()
+        if node is None:
+            return None
+        address = self.session.address_towards(node)
+        listener = self.session.listener
+        port = listener.port if listener and listener.is_running else \
+            self.session.local.listener_port
+        entry = MoveDestinationEntry(node.move_destination or self.session.local.ae_title,
+                                     address, port)
+        dialog = AdminCardDialog(entry, node.name, self)
+        dialog.show()
         return dialog
 
     def start_listener(self) -> bool:
