@@ -146,6 +146,7 @@ class RetrieveJob:
         self._incoming_before = 0
         self._child: RetrieveJob | None = None
         self._ending = threading.Lock()  # the watchdog and the worker may both end it
+        self._ended = threading.Event()  # the association ended under us
 
     # -- public ----------------------------------------------------------------
     @property
@@ -235,9 +236,13 @@ class RetrieveJob:
                 self.scope = learn_sop_classes(self.scope, self.node, self.local, self.log)
             contexts, roles = get_storage_contexts(model, self.scope.sop_classes,
                                                    self.scope.modalities, self.only_syntax)
-            handlers = [(evt.EVT_C_STORE, self._on_get_store)]
+            handlers: list[tuple[Any, Any]] = [(evt.EVT_C_STORE, self._on_get_store)]
         else:
             contexts, roles, handlers = [build_context(model)], [], []
+        # With no DIMSE timeout (see _exchange), a peer's abort or a dropped
+        # connection must wake the reader itself; pynetdicom does not in
+        # every state.
+        handlers += [(evt.EVT_ABORTED, self._on_ended), (evt.EVT_CONN_CLOSE, self._on_ended)]
         out = open_association(self._ae, self.node, self.log, contexts, ext_neg=roles,
                                job_id=self.job_id, debug=self.debug, extra_handlers=handlers)
         outcome.association_id = out.association_id
@@ -376,13 +381,26 @@ class RetrieveJob:
             out.assoc.abort()
         out.assoc.dimse.msg_queue.put((None, None))
 
+    def _on_ended(self, event: Any) -> None:
+        """The association ended under us (peer abort, connection closed).
+
+        Wakes the reader, and spares _close a release nobody would answer:
+        pynetdicom may still report the association as established for a
+        moment after the peer's A-ABORT.
+        """
+        self._ended.set()
+        event.assoc.dimse.msg_queue.put((None, None))
+
     def _close(self, out: OutgoingAssociation) -> None:
         with self._lock:
             self._out = None
         if self._watchdog is not None:
             self._watchdog.stop()
         with self._ending:
+            if self._ended.is_set():
+                return
             if out.assoc.is_established:
+                out.assoc.acse_timeout = min(self.node.timeouts.association, 10.0)
                 out.assoc.release()
             if out.assoc.is_established:
                 out.assoc.abort()
