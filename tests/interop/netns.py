@@ -33,10 +33,18 @@ class TestHost:
     def run(self, *command: str) -> None:
         subprocess.run([*self.prefix, *command], check=True, capture_output=True)
 
-    def drop_connections_to(self, port: int) -> None:
+    def _drop_rule(self, port: int) -> list[str]:
+        return ["OUTPUT", "-p", "tcp", "-d", self.workstation_address, "--dport", str(port),
+                "--syn", "-j", "DROP"]
+
+    @contextlib.contextmanager
+    def dropping_connections_to(self, port: int) -> Iterator[None]:
         """A firewall that silently drops the host's new connections to our port."""
-        self.run("iptables", "-A", "OUTPUT", "-p", "tcp", "-d", self.workstation_address,
-                 "--dport", str(port), "--syn", "-j", "DROP")
+        self.run("iptables", "-A", *self._drop_rule(port))
+        try:
+            yield
+        finally:
+            self.run("iptables", "-D", *self._drop_rule(port))
 
 
 def missing_tools() -> str:

@@ -9,6 +9,7 @@ reverse connection was blocked, not that the PACS does not know us.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Iterator
 
 import pytest
@@ -71,9 +72,9 @@ def test_move_across_the_link_reaches_our_listener(remote_orthanc, tmp_path):
 
 def test_firewall_dropping_the_reverse_connection_is_named(remote_orthanc, tmp_path):
     server, host, node, local = _setup(remote_orthanc, tmp_path)
-    host.drop_connections_to(local.listener_port)
     log = AssociationLog()
-    with StorageListener(local, log) as listener:
+    with host.dropping_connections_to(local.listener_port), \
+            StorageListener(local, log) as listener:
         outcome = RetrieveJob(node, local, log, RetrieveScope.study(server.study_uids[0]),
                               listener=listener).run()
         got = RetrieveJob(node, local, log, RetrieveScope.study(server.study_uids[0]),
@@ -88,3 +89,15 @@ def test_firewall_dropping_the_reverse_connection_is_named(remote_orthanc, tmp_p
     card = next(a.value for a in hints[0].actions if a.kind == "copy")
     assert host.workstation_address in card
     assert got.status == "success"  # C-GET needs no reverse connection
+
+
+def test_listener_on_loopback_cannot_be_reached_from_another_host(remote_orthanc, tmp_path):
+    server, _host, node, local = _setup(remote_orthanc, tmp_path)
+    local = replace(local, bind_address="127.0.0.1")  # the port the PACS has for us
+    log = AssociationLog()
+    with StorageListener(local, log) as listener:
+        outcome = RetrieveJob(node, local, log, RetrieveScope.study(server.study_uids[0]),
+                              listener=listener).run()
+    hints = hints_for_retrieve(outcome, node, local, listener_port=listener.port)
+    assert outcome.status == "failed"
+    assert hints[0].id == "listener-loopback-only"

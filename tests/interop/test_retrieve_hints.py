@@ -50,3 +50,43 @@ def test_nobody_listening_at_our_port_is_a_failed_reverse_connection(qr_server, 
         assert ids == ["move-destination-unknown", "reverse-connection-failed"]
     else:
         assert ids[0] == "reverse-connection-failed"
+
+
+def test_another_program_at_the_registered_port_gets_the_images(qr_server, tmp_path):
+    """DCMTK storescp answers as QRSCOPE where the PACS sends; our listener is elsewhere."""
+    import subprocess
+    import time
+
+    from qrscope.core.listener import StorageListener
+    from tests.demo_site import free_port
+
+    from . import peers
+
+    storescp = peers.find_dcmtk_tool("storescp")
+    assert storescp, "DCMTK storescp is needed"
+    (tmp_path / "other").mkdir()
+    other = subprocess.Popen([storescp, "--aetitle", "QRSCOPE", "-od", str(tmp_path / "other"),
+                              str(qr_server.peer_listener_port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while peers.echo_status("QRSCOPE", qr_server.peer_listener_port) != 0:
+            assert time.monotonic() < deadline, "storescp did not start"
+            time.sleep(0.05)
+        node = RemoteNode(name=qr_server.kind, ae_title=qr_server.ae_title,
+                          host=qr_server.host, port=qr_server.port)
+        local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(),
+                        bind_address="127.0.0.1", storage_folder=tmp_path / "ours")
+        log = AssociationLog()
+        with StorageListener(local, log) as listener:
+            outcome = RetrieveJob(node, local, log, RetrieveScope.study(qr_server.study_uids[0]),
+                                  listener=listener, grace_after_final=1.0).run()
+        hints = hints_for_retrieve(outcome, node, local, listener_port=listener.port)
+    finally:
+        other.terminate()
+        other.wait(timeout=10)
+    assert outcome.completed > 0 and not outcome.stored
+    assert outcome.status == "failed"
+    # (storescp refuses compressed syntaxes by default: those fail on top.)
+    assert hints[0].id == "fewer-images-than-reported", [h.id for h in hints]
+    assert list((tmp_path / "other").iterdir()), "the other program received them"

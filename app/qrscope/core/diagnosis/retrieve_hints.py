@@ -107,8 +107,8 @@ def _reverse_failed(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, 
         causes=causes, actions=_entry_actions(entry, node))
 
 
-def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, port: int,
-                observable: bool) -> list[Hint]:
+def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
+                port: int) -> list[Hint]:
     final = outcome.final_status
     hints: list[Hint] = []
     failed_here = final is not None and final.category is StatusCategory.FAILURE
@@ -156,7 +156,8 @@ def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, port
             actions=[Action("Nothing to do for this retrieve; other programs may stop "
                             "listening too early with this PACS")]))
     arrived = len(outcome.stored)
-    if observable and to_us and outcome.completed > arrived and not outcome.cancelled:
+    # Whatever the PACS counted as sent to our AE title must be here by now.
+    if to_us and outcome.completed > arrived and not outcome.cancelled:
         hints.append(Hint(
             id="fewer-images-than-reported",
             title=f"The PACS reports {outcome.completed} sent, {arrived} arrived here",
@@ -232,9 +233,7 @@ def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalA
     if outcome.cancelled:
         return []
     port = listener_port or local.listener_port
-    observable = outcome.method is RetrieveMethod.GET or bool(outcome.incoming_associations) \
-        or bool(outcome.stored)
-    hints = _move_hints(outcome, node, local, port, observable) \
+    hints = _move_hints(outcome, node, local, port) \
         if outcome.method is RetrieveMethod.MOVE else []
     hints += _common_hints(outcome, node)
     if unexpected:
