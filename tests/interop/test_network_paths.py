@@ -9,8 +9,8 @@ reverse connection was blocked, not that the PACS does not know us.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
