@@ -47,6 +47,7 @@ def _run(capsys, pacs: DemoPacs, *args: str) -> tuple[int, dict]:
         ("no-cget", "retrieve-get", "no-accepted-context"),
         ("abort-mid-transfer", "retrieve-get", "association-aborted"),
         ("final-before-images", "retrieve", "images-after-final-response"),
+        ("fewer-images", "retrieve", "fewer-images-than-reported"),
     ],
 )
 def test_fault_gives_its_hint(fault, command, expected, sample_folder, tmp_path, capsys):

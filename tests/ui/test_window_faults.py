@@ -22,12 +22,15 @@ def _retrieve_first_study(qtbot, window, method: str):
 
 @pytest.mark.parametrize(("fault", "method", "hint"), [
     ("unknown-destination", "move", "move-destination-unknown"),
+    ("unreachable-destination", "move", "move-destination-unknown"),
     ("abort-mid-transfer", "get", "association-aborted"),
+    ("final-before-images", "move", "images-after-final-response"),
+    ("fewer-images", "move", "fewer-images-than-reported"),
 ])
 def test_retrieve_fault_shows_its_hint(qtbot, window, fault, method, hint):
     window.fault_actions[fault].trigger()
     row = _retrieve_first_study(qtbot, window, method)
-    assert row.state.value in ("failed", "partial")
+    assert row.state.value in ("failed", "partial", "success")
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)
     assert window.hints.hint.id == hint
 
@@ -51,3 +54,24 @@ def test_switching_back_to_a_good_pacs(qtbot, window):
     window.fault_actions[None].trigger()
     row = _retrieve_first_study(qtbot, window, "move")
     assert row.state.value == "success", row.why
+
+
+def test_wrong_called_ae_title_on_a_strict_pacs(qtbot, window):
+    window.fault_actions["reject-called-aet"].trigger()
+    editor = window.editor
+    editor.f_aet.widget.setText("TYPO")
+    editor._node_edited()
+    editor.request_verify()
+    qtbot.waitUntil(window.hints.isVisible, timeout=10000)
+    assert window.hints.hint.id == "association-rejected-called-aet"
+
+
+def test_slow_pacs_beyond_the_idle_limit_is_stopped_and_explained(qtbot, window):
+    window.fault_actions["slow-responses"].trigger()
+    idle = window.editor.f_timeouts.widget.spins["retrieve_idle"]
+    idle.setValue(0.5)  # the slow PACS pauses 1 s before each image
+    assert window.editor.current_node().timeouts.retrieve_idle == 0.5
+    row = _retrieve_first_study(qtbot, window, "get")
+    assert row.outcome.timed_out == "idle"
+    qtbot.waitUntil(window.hints.isVisible, timeout=5000)
+    assert window.hints.hint.id == "dimse-timeout"

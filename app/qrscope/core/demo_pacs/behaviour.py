@@ -64,3 +64,5 @@ class DemoPacsBehaviour:
     """Abort the retrieve's association after this many sub-operations."""
     final_before_images: bool = False
     """Answer a C-MOVE as complete, then send its images (non-conformant, seen in the field)."""
+    deliver_half: bool = False
+    """Count every C-MOVE image as sent but deliver only every other one."""

@@ -23,6 +23,7 @@ FAULTS: dict[str, str] = {
     "slow-responses": "pauses before each match and each image, like a slow archive",
     "abort-mid-transfer": "aborts the retrieve after two images",
     "final-before-images": "answers a C-MOVE as complete, then sends the images",
+    "fewer-images": "counts every image of a C-MOVE as sent, delivers only half of them",
 }
 
 
@@ -54,4 +55,5 @@ _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {
     "slow-responses": {"sub_operation_delay": 1.0, "match_delay": 0.3},
     "abort-mid-transfer": {"abort_after": 2},
     "final-before-images": {"final_before_images": True},
+    "fewer-images": {"deliver_half": True},
 }

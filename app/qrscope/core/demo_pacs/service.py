@@ -37,8 +37,8 @@ from pynetdicom.sop_class import Verification
 
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
 from qrscope.core.demo_pacs.index import InformationModel, InstanceIndex, InstanceRecord
-from qrscope.core.demo_pacs.late_sender import LateSender
 from qrscope.core.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
+from qrscope.core.demo_pacs.store_faults import LateSender, PartialSender
 
 __all__ = ["MoveDestinations", "QueryRetrieveService"]
 
@@ -186,6 +186,8 @@ class QueryRetrieveService:
             established: Any = LateSender(
                 self._ae_title, destination, event.move_destination, contexts,
                 event.assoc.requestor.ae_title, len(records)).on_established
+        elif self._behaviour.deliver_half:
+            established = PartialSender(event.assoc.requestor.ae_title).on_established
         else:
             established = _MoveStoreAssociation(event.assoc.requestor.ae_title).on_established
         yield destination[0], destination[1], {

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.profile_store import Profiles, ProfileStore
-from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod, Timeouts
 from qrscope.core.session import DEMO_NODE_NAME
 from qrscope.core.validation import InvalidValue
 
@@ -63,6 +64,44 @@ def _port(tip: str) -> _Field:
     spin = QSpinBox()
     spin.setRange(1, 65535)
     return _Field(spin, tip)
+
+
+class _TimeoutsEditor(QWidget):
+    """Connect, response and retrieve-idle timeouts of a node, in seconds."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.spins: dict[str, QDoubleSpinBox] = {}
+        for name, label, tip, top in (
+            ("connect", "connect", "TCP connection", 600),
+            ("response", "response", "each C-ECHO/C-FIND response", 3600),
+            ("retrieve_idle", "idle", "a retrieve with no response and no image (a slow "
+             "archive may need minutes)", 86400),
+        ):
+            spin = QDoubleSpinBox()
+            spin.setRange(0.1, top)
+            spin.setDecimals(1)
+            spin.setPrefix(f"{label} ")
+            spin.setToolTip(f"Seconds to wait for {tip}")
+            spin.valueChanged.connect(self.changed)
+            row.addWidget(spin)
+            self.spins[name] = spin
+
+    def set_timeouts(self, timeouts: Timeouts) -> None:
+        for name, spin in self.spins.items():
+            spin.blockSignals(True)
+            spin.setValue(getattr(timeouts, name))
+            spin.blockSignals(False)
+
+    def timeouts(self, base: Timeouts) -> Timeouts:
+        return replace(base, **{name: spin.value() for name, spin in self.spins.items()})
+
+    def setFocus(self, *args: object) -> None:
+        self.spins["retrieve_idle"].setFocus()
 
 
 class ProfileEditor(QWidget):
@@ -137,6 +176,11 @@ class ProfileEditor(QWidget):
                              ("Move destination", self.f_dest)):
             form.addRow(label, field.widget)
             form.addRow("", field.message)
+        self.f_timeouts = _Field(_TimeoutsEditor(), "Seconds to wait: connect, each response, "
+                                 "and a retrieve without any progress")
+        form.addRow("Timeouts (s)", self.f_timeouts.widget)
+        form.addRow("", self.f_timeouts.message)
+        self.f_timeouts.widget.changed.connect(self._node_edited)
         for field in (self.f_name, self.f_aet, self.f_host, self.f_dest):
             field.widget.textEdited.connect(self._node_edited)
         self.f_port.widget.valueChanged.connect(self._node_edited)
@@ -217,7 +261,8 @@ class ProfileEditor(QWidget):
             self.current_node_changed.emit(None)
             return
         widgets = [f.widget for f in (self.f_name, self.f_aet, self.f_host, self.f_port,
-                                      self.f_model, self.f_method, self.f_dest)]
+                                      self.f_model, self.f_method, self.f_dest,
+                                      self.f_timeouts)]
         for widget in widgets:
             widget.blockSignals(True)
         self.f_name.widget.setText(node.name)
@@ -229,6 +274,7 @@ class ProfileEditor(QWidget):
         self.f_method.widget.setCurrentIndex(
             1 if node.retrieve_method is RetrieveMethod.GET else 0)
         self.f_dest.widget.setText(node.move_destination)
+        self.f_timeouts.widget.set_timeouts(node.timeouts)
         for widget in widgets:
             widget.blockSignals(False)
         self._show_problems(node)
@@ -246,6 +292,7 @@ class ProfileEditor(QWidget):
             retrieve_method=(RetrieveMethod.GET if self.f_method.widget.currentIndex()
                              else RetrieveMethod.MOVE),
             move_destination=self.f_dest.widget.text(),
+            timeouts=self.f_timeouts.widget.timeouts(base.timeouts),
         )
 
     def _node_edited(self, *_args: object) -> None:
@@ -276,6 +323,7 @@ class ProfileEditor(QWidget):
         fields = {"name": self.f_name, "ae_title": self.f_aet, "host": self.f_host,
                   "port": self.f_port, "query_model": self.f_model,
                   "retrieve_method": self.f_method, "move_destination": self.f_dest,
+                  "timeouts": self.f_timeouts,
                   "listener_port": self.l_port, "local_ae_title": self.l_aet,
                   "bind_address": self.l_bind}
         field = fields.get(name)

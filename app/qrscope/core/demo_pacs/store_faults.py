@@ -1,6 +1,6 @@
-"""The 'final-before-images' fault: answer the C-MOVE first, send the images afterwards.
+"""C-MOVE faults in the sending: images after the final answer, images gone elsewhere.
 
-Some servers in the field report "N sub-operations completed" and only then
+'final-before-images': some servers in the field report "N sub-operations completed" and only then
 start sending (not allowed: PS3.4 C.4.2.3.1 says the final response comes
 after the sub-operations). To show it, the C-MOVE's own C-STOREs are
 accepted on the spot without being sent; once all are queued, a thread waits
@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.events import Event
 
-__all__ = ["LateSender"]
+__all__ = ["LateSender", "PartialSender"]
 
 _LOGGER = logging.getLogger("qrscope.demo_pacs")
 
@@ -65,3 +65,32 @@ class LateSender:
                                originator_id=originator_id)
         assoc.release()
         _LOGGER.info("sent %d instance(s) after the final response (fault)", len(self._queued))
+
+
+class PartialSender:
+    """The 'fewer-images' fault: every other image is counted as sent but goes nowhere.
+
+    Shows what a user sees when the PACS delivers part of a retrieve to
+    another program registered under our AE title: the PACS reports them
+    completed, our listener never gets them.
+    """
+
+    def __init__(self, originator: str) -> None:
+        self._originator = originator
+        self._count = 0
+
+    def on_established(self, event: Event) -> None:
+        send = event.assoc.send_c_store
+
+        def every_other(dataset: Dataset, msg_id: int = 1, priority: int = 2,
+                        originator_aet: str | None = None,
+                        originator_id: int | None = None) -> Dataset:
+            self._count += 1
+            if self._count % 2 == 0:
+                status = Dataset()
+                status.Status = 0x0000
+                return status
+            return send(dataset, msg_id=msg_id, priority=priority,
+                        originator_aet=self._originator, originator_id=originator_id)
+
+        event.assoc.send_c_store = every_other  # type: ignore[method-assign]
