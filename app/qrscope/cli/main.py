@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from qrscope import __version__
 from qrscope.cli.options import EXIT, CliError, add_local_options, add_node_options
@@ -39,6 +40,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="profiles file (default: the user's config folder)")
 
 
+def _command(sub: Any, name: str, help_text: str, *, node: bool = False,
+             local: bool = False) -> argparse.ArgumentParser:
+    """A subcommand with the exit codes in its help and the options every command has."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    if node:
+        add_node_options(parser)
+    if local:
+        add_local_options(parser)
+    _common(parser)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qrscope", description="DICOM query/retrieve client that explains failures.",
@@ -46,17 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qrscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    echo = sub.add_parser("echo", help="verify a node with C-ECHO", epilog=_EPILOG,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_node_options(echo)
-    add_local_options(echo)
-    _common(echo)
+    _command(sub, "echo", "verify a node with C-ECHO", node=True, local=True)
 
-    find = sub.add_parser("find", help="search a node with C-FIND", epilog=_EPILOG,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_node_options(find)
-    add_local_options(find)
-    _common(find)
+    find = _command(sub, "find", "search a node with C-FIND", node=True, local=True)
     keys = find.add_argument_group("matching keys (empty matches everything)")
     keys.add_argument("--level", default="study",
                       choices=["patient", "study", "series", "image"])
@@ -72,12 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--series", help="Series Instance UID (image level)")
     keys.add_argument("--limit", type=int, help="stop after this many results (C-CANCEL)")
 
-    retrieve = sub.add_parser("retrieve", help="retrieve with C-MOVE or C-GET",
-                              epilog=_EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_node_options(retrieve)
-    add_local_options(retrieve)
-    _common(retrieve)
+    retrieve = _command(sub, "retrieve", "retrieve with C-MOVE or C-GET", node=True, local=True)
     what = retrieve.add_argument_group("what to retrieve")
     what.add_argument("--study", metavar="UID", help="Study Instance UID (required)")
     what.add_argument("--series", metavar="UID", action="append",
@@ -97,31 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the sequence of both associations: .svg, or Mermaid text "
                      "(.mmd/.md)")
 
-    doctor = sub.add_parser("doctor", help="check a node end to end: why C-MOVE fails",
-                            epilog=_EPILOG,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_node_options(doctor)
-    add_local_options(doctor)
-    _common(doctor)
+    doctor = _command(sub, "doctor", "check a node end to end: why C-MOVE fails",
+                      node=True, local=True)
     doctor.add_argument("--listen-port", type=int, metavar="PORT",
                         help="port of our listener for the test C-MOVE (default 11112)")
     doctor.add_argument("--bundle", metavar="FILE.zip",
                         help="also write a support bundle (log with patient identifiers "
                         "masked, settings, the doctor's result, versions)")
 
-    listen = sub.add_parser("listen", help="run the storage listener in the foreground",
-                            epilog=_EPILOG,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_local_options(listen)
-    _common(listen)
+    listen = _command(sub, "listen", "run the storage listener in the foreground", local=True)
     listen.add_argument("--port", type=int, help="listener port (default from profile, 11112)")
     listen.add_argument("--bind", help="address to bind (default 0.0.0.0: all interfaces)")
     listen.add_argument("--out", metavar="DIR", help="storage folder for received files")
 
-    demo = sub.add_parser("demo-pacs", help="run the embedded demo PACS",
-                          epilog=_EPILOG,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(demo)
+    demo = _command(sub, "demo-pacs", "run the embedded demo PACS")
     demo.add_argument("--port", type=int, help="DICOM port (default 11113)")
     demo.add_argument("--bind", default="127.0.0.1", help="address (default 127.0.0.1)")
     demo.add_argument("--pacs-aet", dest="aet_pacs", default="DEMOPACS",
