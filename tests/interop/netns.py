@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TestHost", "missing_tools", "test_host"]
+__all__ = ["NatSite", "TestHost", "missing_tools", "nat_site", "test_host"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,73 @@ def test_host(index: int = 1) -> Iterator[TestHost]:
         subprocess.run(["ip", "link", "del", outside], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         shutil.rmtree(resolv, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class NatSite:
+    """A workstation namespace behind a NAT router namespace, in front of the PACS host.
+
+    workstation (ws) --- router (rt, MASQUERADE) --- PACS host
+    The PACS sees every connection from the router's outside address, which
+    is all it can register for us, as in a hospital reaching a home office.
+    """
+
+    workstation: str
+    router: str
+    workstation_address: str
+    router_outside: str
+    router_outside_interface: str
+    pacs_address: str
+    """The PACS host's address on the router's side."""
+
+    def forward_port(self, port: int) -> None:
+        """The fix: the router forwards the listener port to the workstation."""
+        subprocess.run(["ip", "netns", "exec", self.router, "iptables", "-t", "nat", "-A",
+                        "PREROUTING", "-i", self.router_outside_interface, "-p", "tcp",
+                        "--dport", str(port), "-j", "DNAT", "--to-destination",
+                        f"{self.workstation_address}:{port}"], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def nat_site(pacs: TestHost) -> Iterator[NatSite]:
+    """Add a router and a workstation in front of *pacs* (see :class:`NatSite`)."""
+    octet = pacs.address.split(".")[2]
+    router, ws = f"{pacs.namespace}rt", f"{pacs.namespace}ws"
+    outside, pacs_side = f"vq{octet}ro", f"vq{octet}pr"
+    inside, ws_side = f"vq{octet}ri", f"vq{octet}wr"
+    r_out, p_in = f"10.216.{octet}.1", f"10.216.{octet}.2"
+    r_in, w_addr = f"10.217.{octet}.1", f"10.217.{octet}.2"
+    created: list[str] = []
+    try:
+        for name in (router, ws):
+            _ip("netns", "add", name)
+            created.append(name)
+        _ip("link", "add", outside, "netns", router, "type", "veth", "peer", "name", pacs_side,
+            "netns", pacs.namespace)
+        _ip("link", "add", inside, "netns", router, "type", "veth", "peer", "name", ws_side,
+            "netns", ws)
+        commands = [
+            (router, ["ip", "addr", "add", f"{r_out}/30", "dev", outside]),
+            (router, ["ip", "addr", "add", f"{r_in}/30", "dev", inside]),
+            (pacs.namespace, ["ip", "addr", "add", f"{p_in}/30", "dev", pacs_side]),
+            (ws, ["ip", "addr", "add", f"{w_addr}/30", "dev", ws_side]),
+            (router, ["ip", "link", "set", outside, "up"]),
+            (router, ["ip", "link", "set", inside, "up"]),
+            (router, ["ip", "link", "set", "lo", "up"]),
+            (pacs.namespace, ["ip", "link", "set", pacs_side, "up"]),
+            (ws, ["ip", "link", "set", ws_side, "up"]),
+            (ws, ["ip", "link", "set", "lo", "up"]),
+            (ws, ["ip", "route", "add", "default", "via", r_in]),
+            (router, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]),
+            (router, ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", outside,
+                      "-j", "MASQUERADE"]),
+        ]
+        for namespace, command in commands:
+            subprocess.run(["ip", "netns", "exec", namespace, *command], check=True,
+                           capture_output=True)
+        yield NatSite(workstation=ws, router=router, workstation_address=w_addr,
+                      router_outside=r_out, router_outside_interface=outside,
+                      pacs_address=p_in)
+    finally:
+        for name in created:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
