@@ -5,13 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import pydicom
-import pynetdicom
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QSettings, Qt, qVersion
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -22,7 +19,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope import __version__
 from qrscope.core.connection import AssociationFailure
 from qrscope.core.demo_pacs import FAULTS
 from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
@@ -42,6 +38,7 @@ from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, Retri
 from qrscope.core.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.job_words import describe_outcome, describe_scope
+from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
 from qrscope.ui.widgets.admin_card import AdminCardDialog
 from qrscope.ui.widgets.doctor_dialog import DoctorDialog
@@ -74,7 +71,7 @@ class MainWindow(QMainWindow):
         self.last_doctor: DoctorReport | None = None
         self._build()
         self._connect()
-        self._menus()
+        self.fault_actions = install_menus(self)
         self.statusBar().showMessage("Ready")
 
     # -- layout ------------------------------------------------------------------
@@ -119,53 +116,6 @@ class MainWindow(QMainWindow):
         self.hints.action_requested.connect(self._hint_action)
         self.log_panel.debug.toggled.connect(self._set_debug)
 
-    def _menus(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._action(file, "Import nodes…", self.editor.import_nodes)
-        self._action(file, "Export node…", self.editor.export_nodes)
-        self._action(file, "Export log…", self.log_panel.export)
-        file.addSeparator()
-        self._action(file, "Quit", self.close, QKeySequence.StandardKey.Quit)
-        node = bar.addMenu("&Node")
-        self._action(node, "Add node", self.editor.add_node, "Ctrl+N")
-        self._action(node, "Verify (C-ECHO)", self.editor.request_verify, "Ctrl+E")
-        self._action(node, "C-MOVE doctor…", self.open_doctor, "Ctrl+D")
-        self._action(node, "Admin card…", self.open_admin_card)
-        search = bar.addMenu("&Search")
-        self._action(search, "Search", self.search.search, "Ctrl+F")
-        self._action(search, "Cancel search", self.search.cancel)
-        retrieve = bar.addMenu("&Retrieve")
-        self._action(retrieve, "Retrieve selection", lambda: self.search.retrieve_selection(""),
-                     "Ctrl+R")
-        self._action(retrieve, "Retrieve with C-MOVE",
-                     lambda: self.search.retrieve_selection("move"), "Ctrl+M")
-        self._action(retrieve, "Retrieve with C-GET",
-                     lambda: self.search.retrieve_selection("get"), "Ctrl+G")
-        view = bar.addMenu("&View")
-        view.addAction(self.nodes_dock.toggleViewAction())
-        view.addAction(self.bottom_dock.toggleViewAction())
-        self._action(view, "Association log", lambda: self._show_tab(1), "Ctrl+L")
-        self._action(view, "Retrieve jobs", lambda: self._show_tab(0), "Ctrl+J")
-        self._demo_menu(bar.addMenu("&Demo"))
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "Save support bundle…", lambda: self.save_support_bundle())
-        self._action(help_menu, "About qrscope", self.about)
-
-    def _demo_menu(self, menu: Any) -> None:
-        """Make the built-in demo PACS misbehave on purpose, to learn each failure."""
-        menu.setToolTipsVisible(True)
-        group = QActionGroup(self)
-        self.fault_actions: dict[str | None, QAction] = {}
-        for fault, text in ((None, "Behave like a good PACS"), *FAULTS.items()):
-            action = QAction(fault or text, self, checkable=True)
-            action.setToolTip(text)
-            action.setChecked(fault is None)
-            action.triggered.connect(lambda _=False, f=fault: self.use_demo_fault(f))
-            group.addAction(action)
-            menu.addAction(action)
-            self.fault_actions[fault] = action
-
     def use_demo_fault(self, fault: str | None) -> None:
         node = self.session.start_demo_pacs(fault)
         self.editor.refresh(select=node.name)
@@ -173,26 +123,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Demo PACS: {FAULTS[fault]}" if fault else "Demo PACS behaves normally")
 
-    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(lambda _=False: slot())
-        menu.addAction(action)
-        return action
-
-    def _show_tab(self, index: int) -> None:
+    def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
         self.bottom.setCurrentIndex(index)
 
     def about(self) -> None:
-        QMessageBox.about(self, "About qrscope", self.about_text())
+        QMessageBox.about(self, "About qrscope", about_text())
 
     @staticmethod
     def about_text() -> str:
-        return (f"<b>qrscope {__version__}</b><br>DICOM query/retrieve that explains "
-                f"failures.<br><br>Qt {qVersion()} (PySide6 {pyside_version})<br>"
-                f"pynetdicom {pynetdicom.__version__}<br>pydicom {pydicom.__version__}")
+        return about_text()
 
     def _instance_received(self, instance: ReceivedInstance) -> None:
         self.update_listener_status()
@@ -320,7 +260,7 @@ class MainWindow(QMainWindow):
         method = RetrieveMethod(method_name) if method_name else node.retrieve_method
         for scope, label in scopes:
             self.start_job(node, scope, method, label)
-        self._show_tab(0)
+        self.show_tab(0)
 
     def start_job(self, node: RemoteNode, scope: RetrieveScope, method: RetrieveMethod,
                   label: str = "") -> str:

@@ -4,104 +4,31 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from qrscope.core.profile_store import Profiles, ProfileStore
-from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod, Timeouts
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.session import DEMO_NODE_NAME
 from qrscope.core.validation import InvalidValue
+from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
 
 __all__ = ["ProfileEditor"]
-
-_ERROR_STYLE = "color: #c62828;"
-
-
-class _Field:
-    """An input with an inline message under it (no dialog per keystroke)."""
-
-    def __init__(self, widget: QWidget, tip: str) -> None:
-        # Any: the field is a line edit, spin box or combo box; each caller
-        # knows which, and Qt checks the calls at run time.
-        self.widget: Any = widget
-        widget.setToolTip(tip)
-        self.message = QLabel()
-        self.message.setStyleSheet(_ERROR_STYLE)
-        self.message.setWordWrap(True)
-        self.message.hide()
-
-    def show_error(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
-
-
-def _line(tip: str, placeholder: str = "") -> _Field:
-    edit = QLineEdit()
-    edit.setPlaceholderText(placeholder)
-    return _Field(edit, tip)
-
-
-def _port(tip: str) -> _Field:
-    spin = QSpinBox()
-    spin.setRange(1, 65535)
-    return _Field(spin, tip)
-
-
-class _TimeoutsEditor(QWidget):
-    """Connect, response and retrieve-idle timeouts of a node, in seconds."""
-
-    changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.spins: dict[str, QDoubleSpinBox] = {}
-        for name, label, tip, top in (
-            ("connect", "connect", "TCP connection", 600),
-            ("response", "response", "each C-ECHO/C-FIND response", 3600),
-            ("retrieve_idle", "idle", "a retrieve with no response and no image (a slow "
-             "archive may need minutes)", 86400),
-        ):
-            spin = QDoubleSpinBox()
-            spin.setRange(0.1, top)
-            spin.setDecimals(1)
-            spin.setPrefix(f"{label} ")
-            spin.setToolTip(f"Seconds to wait for {tip}")
-            spin.valueChanged.connect(self.changed)
-            row.addWidget(spin)
-            self.spins[name] = spin
-
-    def set_timeouts(self, timeouts: Timeouts) -> None:
-        for name, spin in self.spins.items():
-            spin.blockSignals(True)
-            spin.setValue(getattr(timeouts, name))
-            spin.blockSignals(False)
-
-    def timeouts(self, base: Timeouts) -> Timeouts:
-        return replace(base, **{name: spin.value() for name, spin in self.spins.items()})
-
-    def setFocus(self, *args: object) -> None:
-        self.spins["retrieve_idle"].setFocus()
 
 
 class ProfileEditor(QWidget):
@@ -158,17 +85,17 @@ class ProfileEditor(QWidget):
     def _node_form(self) -> QGroupBox:
         box = QGroupBox("Node")
         form = QFormLayout(box)
-        self.f_name = _line("A name you recognise, e.g. 'Hospital PACS'")
-        self.f_aet = _line("The PACS's AE title (case-sensitive, at most 16 characters)",
+        self.f_name = line_field("A name you recognise, e.g. 'Hospital PACS'")
+        self.f_aet = line_field("The PACS's AE title (case-sensitive, at most 16 characters)",
                            "e.g. ORTHANC")
-        self.f_host = _line("Host name or IP address of the PACS", "e.g. pacs.example.org")
-        self.f_port = _port("DICOM port of the PACS (often 104, 4242 or 11112)")
-        self.f_model = _Field(QComboBox(), "Query/Retrieve information model the PACS offers")
+        self.f_host = line_field("Host name or IP address of the PACS", "e.g. pacs.example.org")
+        self.f_port = port_field("DICOM port of the PACS (often 104, 4242 or 11112)")
+        self.f_model = Field(QComboBox(), "Query/Retrieve information model the PACS offers")
         self.f_model.widget.addItems(["Study Root", "Patient Root"])
-        self.f_method = _Field(QComboBox(), "C-MOVE: the PACS connects back to our listener. "
+        self.f_method = Field(QComboBox(), "C-MOVE: the PACS connects back to our listener. "
                                "C-GET: images come back on the same connection.")
         self.f_method.widget.addItems(["C-MOVE", "C-GET"])
-        self.f_dest = _line("AE title sent as move destination; empty means our own AE title",
+        self.f_dest = line_field("AE title sent as move destination; empty means our own AE title",
                             "our AE title")
         for label, field in (("Name", self.f_name), ("AE title", self.f_aet),
                              ("Host", self.f_host), ("Port", self.f_port),
@@ -176,7 +103,7 @@ class ProfileEditor(QWidget):
                              ("Move destination", self.f_dest)):
             form.addRow(label, field.widget)
             form.addRow("", field.message)
-        self.f_timeouts = _Field(_TimeoutsEditor(), "Seconds to wait: connect, each response, "
+        self.f_timeouts = Field(TimeoutsEditor(), "Seconds to wait: connect, each response, "
                                  "and a retrieve without any progress")
         form.addRow("Timeouts (s)", self.f_timeouts.widget)
         form.addRow("", self.f_timeouts.message)
@@ -203,10 +130,11 @@ class ProfileEditor(QWidget):
     def _local_form(self) -> QGroupBox:
         box = QGroupBox("This workstation (our AE and listener)")
         form = QFormLayout(box)
-        self.l_aet = _line("Our AE title: the PACS must know it, with our IP and listener port")
-        self.l_port = _port("Port of our storage listener (the C-MOVE destination)")
-        self.l_bind = _line("Address to listen on; 0.0.0.0 means every interface")
-        self.l_folder = _line("Where received images are stored")
+        self.l_aet = line_field("Our AE title: the PACS must know it, with our IP and "
+                                "listener port")
+        self.l_port = port_field("Port of our storage listener (the C-MOVE destination)")
+        self.l_bind = line_field("Address to listen on; 0.0.0.0 means every interface")
+        self.l_folder = line_field("Where received images are stored")
         self.l_mask = QCheckBox("Mask patient identifiers in the log")
         self.l_mask.setToolTip("Hide names, IDs and birth dates in the association log and "
                                "its exports")
@@ -398,7 +326,7 @@ class ProfileEditor(QWidget):
             return
         problems = node.problems()
         if problems:
-            self.verify_result.setText(f"<span style='{_ERROR_STYLE}'>Fix first: "
+            self.verify_result.setText(f"<span style='{ERROR_STYLE}'>Fix first: "
                                        f"{problems[0]}</span>")
             return
         self.verify_result.setText("Verifying…")

@@ -1,0 +1,88 @@
+"""The window's menus: every action with its shortcut, so each is found in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pydicom
+import pynetdicom
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import qVersion
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+
+from qrscope import __version__
+from qrscope.core.demo_pacs import FAULTS
+
+if TYPE_CHECKING:
+    from qrscope.ui.main_window import MainWindow
+
+__all__ = ["about_text", "install_menus"]
+
+
+def about_text() -> str:
+    return (f"<b>qrscope {__version__}</b><br>DICOM query/retrieve that explains "
+            f"failures.<br><br>Qt {qVersion()} (PySide6 {pyside_version})<br>"
+            f"pynetdicom {pynetdicom.__version__}<br>pydicom {pydicom.__version__}")
+
+
+def _action(window: MainWindow, menu: Any, text: str, slot: Callable[[], object],
+            shortcut: Any = None) -> QAction:
+    action = QAction(text, window)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    action.triggered.connect(lambda _=False: slot())
+    menu.addAction(action)
+    return action
+
+
+def install_menus(w: MainWindow) -> dict[str | None, QAction]:
+    """Build the menu bar; returns the Demo menu's fault actions by fault name."""
+    bar = w.menuBar()
+    file = bar.addMenu("&File")
+    _action(w, file, "Import nodes…", w.editor.import_nodes)
+    _action(w, file, "Export node…", w.editor.export_nodes)
+    _action(w, file, "Export log…", w.log_panel.export)
+    file.addSeparator()
+    _action(w, file, "Quit", w.close, QKeySequence.StandardKey.Quit)
+    node = bar.addMenu("&Node")
+    _action(w, node, "Add node", w.editor.add_node, "Ctrl+N")
+    _action(w, node, "Verify (C-ECHO)", w.editor.request_verify, "Ctrl+E")
+    _action(w, node, "C-MOVE doctor…", w.open_doctor, "Ctrl+D")
+    _action(w, node, "Admin card…", w.open_admin_card)
+    search = bar.addMenu("&Search")
+    _action(w, search, "Search", w.search.search, "Ctrl+F")
+    _action(w, search, "Cancel search", w.search.cancel)
+    retrieve = bar.addMenu("&Retrieve")
+    _action(w, retrieve, "Retrieve selection", lambda: w.search.retrieve_selection(""),
+            "Ctrl+R")
+    _action(w, retrieve, "Retrieve with C-MOVE", lambda: w.search.retrieve_selection("move"),
+            "Ctrl+M")
+    _action(w, retrieve, "Retrieve with C-GET", lambda: w.search.retrieve_selection("get"),
+            "Ctrl+G")
+    view = bar.addMenu("&View")
+    view.addAction(w.nodes_dock.toggleViewAction())
+    view.addAction(w.bottom_dock.toggleViewAction())
+    _action(w, view, "Association log", lambda: w.show_tab(1), "Ctrl+L")
+    _action(w, view, "Retrieve jobs", lambda: w.show_tab(0), "Ctrl+J")
+    faults = _demo_menu(w, bar.addMenu("&Demo"))
+    help_menu = bar.addMenu("&Help")
+    _action(w, help_menu, "Save support bundle…", lambda: w.save_support_bundle())
+    _action(w, help_menu, "About qrscope", w.about)
+    return faults
+
+
+def _demo_menu(w: MainWindow, menu: Any) -> dict[str | None, QAction]:
+    """Make the built-in demo PACS misbehave on purpose, to learn each failure."""
+    menu.setToolTipsVisible(True)
+    group = QActionGroup(w)
+    actions: dict[str | None, QAction] = {}
+    for fault, text in ((None, "Behave like a good PACS"), *FAULTS.items()):
+        action = QAction(fault or text, w, checkable=True)
+        action.setToolTip(text)
+        action.setChecked(fault is None)
+        action.triggered.connect(lambda _=False, f=fault: w.use_demo_fault(f))
+        group.addAction(action)
+        menu.addAction(action)
+        actions[fault] = action
+    return actions

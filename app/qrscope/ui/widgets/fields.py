@@ -1,0 +1,83 @@
+"""Form fields with inline messages, and the timeouts editor, for the profile editor."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QWidget
+
+from qrscope.core.profiles import Timeouts
+
+__all__ = ["ERROR_STYLE", "Field", "TimeoutsEditor", "line_field", "port_field"]
+
+ERROR_STYLE = "color: #c62828;"
+
+
+class Field:
+    """An input with an inline message under it (no dialog per keystroke)."""
+
+    def __init__(self, widget: QWidget, tip: str) -> None:
+        # Any: the field is a line edit, spin box or combo box; each caller
+        # knows which, and Qt checks the calls at run time.
+        self.widget: Any = widget
+        widget.setToolTip(tip)
+        self.message = QLabel()
+        self.message.setStyleSheet(ERROR_STYLE)
+        self.message.setWordWrap(True)
+        self.message.hide()
+
+    def show_error(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+
+def line_field(tip: str, placeholder: str = "") -> Field:
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    return Field(edit, tip)
+
+
+def port_field(tip: str) -> Field:
+    spin = QSpinBox()
+    spin.setRange(1, 65535)
+    return Field(spin, tip)
+
+
+class TimeoutsEditor(QWidget):
+    """Connect, response and retrieve-idle timeouts of a node, in seconds."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.spins: dict[str, QDoubleSpinBox] = {}
+        for name, label, tip, top in (
+            ("connect", "connect", "TCP connection", 600),
+            ("response", "response", "each C-ECHO/C-FIND response", 3600),
+            ("retrieve_idle", "idle", "a retrieve with no response and no image (a slow "
+             "archive may need minutes)", 86400),
+        ):
+            spin = QDoubleSpinBox()
+            spin.setRange(0.1, top)
+            spin.setDecimals(1)
+            spin.setPrefix(f"{label} ")
+            spin.setToolTip(f"Seconds to wait for {tip}")
+            spin.valueChanged.connect(self.changed)
+            row.addWidget(spin)
+            self.spins[name] = spin
+
+    def set_timeouts(self, timeouts: Timeouts) -> None:
+        for name, spin in self.spins.items():
+            spin.blockSignals(True)
+            spin.setValue(getattr(timeouts, name))
+            spin.blockSignals(False)
+
+    def timeouts(self, base: Timeouts) -> Timeouts:
+        return replace(base, **{name: spin.value() for name, spin in self.spins.items()})
+
+    def setFocus(self, *args: object) -> None:
+        self.spins["retrieve_idle"].setFocus()
