@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 # Headless everywhere: the window tests build real widgets offscreen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -39,3 +41,16 @@ def qt_loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
     yield loop
     asyncio.set_event_loop(None)
     loop.close()  # now, while its Qt objects exist; at exit they are gone
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 256 KiB filesystem, so 'disk full' is the kernel's answer, not a mock."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root")
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+                   check=True)
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)

@@ -1,8 +1,5 @@
 """Received files: safe paths, atomic writes, no silent overwrite, quarantine, full disk."""
 
-import os
-import shutil
-import subprocess
 from io import BytesIO
 
 import pydicom
@@ -95,19 +92,6 @@ def test_unparseable_data_is_quarantined_not_lost(tmp_path):
     assert info.value.quarantined is not None
     assert info.value.quarantined.parent == tmp_path / QUARANTINE
     assert info.value.quarantined.read_bytes() == garbage
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 256 KiB filesystem, so 'disk full' is the kernel's answer, not a mock."""
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a small tmpfs needs root")
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-                   check=True)
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def test_full_disk_gives_a_clear_error_and_leaves_no_partial_file(tiny_disk):

@@ -66,3 +66,5 @@ class DemoPacsBehaviour:
     """Answer a C-MOVE as complete, then send its images (non-conformant, seen in the field)."""
     deliver_half: bool = False
     """Count every C-MOVE image as sent but deliver only every other one."""
+    max_associations: int = 16
+    """Associations served at once; more are rejected as 'local limit exceeded'."""

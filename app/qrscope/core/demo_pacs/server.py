@@ -122,7 +122,7 @@ class DemoPacs:
         ae.dimse_timeout = b.dimse_timeout
         ae.network_timeout = b.network_timeout
         ae.connection_timeout = b.connection_timeout
-        ae.maximum_associations = 16
+        ae.maximum_associations = b.max_associations
         ae.add_supported_context(Verification)
         if b.allowed_calling_ae_titles:
             ae.require_calling_aet = list(b.allowed_calling_ae_titles)
