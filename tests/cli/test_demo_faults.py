@@ -48,6 +48,8 @@ def _run(capsys, pacs: DemoPacs, *args: str) -> tuple[int, dict]:
         ("abort-mid-transfer", "retrieve-get", "association-aborted"),
         ("final-before-images", "retrieve", "images-after-final-response"),
         ("fewer-images", "retrieve", "fewer-images-than-reported"),
+        ("out-of-resources", "retrieve", "out-of-resources"),
+        ("slow-responses", "retrieve-get-idle", "dimse-timeout"),
     ],
 )
 def test_fault_gives_its_hint(fault, command, expected, sample_folder, tmp_path, capsys):
@@ -57,10 +59,11 @@ def test_fault_gives_its_hint(fault, command, expected, sample_folder, tmp_path,
         if command == "echo":
             code, result = _run(capsys, pacs, "echo")
         else:
-            method = "get" if command == "retrieve-get" else "move"
+            method = "get" if command.startswith("retrieve-get") else "move"
+            extra = ["--idle-timeout", "0.5"] if command.endswith("idle") else []
             code, result = _run(capsys, pacs, "retrieve", "--study", _largest_study(pacs),
                                 "--method", method, "--listen-port", str(listener_port),
-                                "--out", str(tmp_path / "out"))
+                                "--out", str(tmp_path / "out"), *extra)
     finally:
         pacs.stop()
     if fault == "final-before-images":

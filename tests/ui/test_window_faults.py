@@ -26,6 +26,7 @@ def _retrieve_first_study(qtbot, window, method: str):
     ("abort-mid-transfer", "get", "association-aborted"),
     ("final-before-images", "move", "images-after-final-response"),
     ("fewer-images", "move", "fewer-images-than-reported"),
+    ("out-of-resources", "move", "out-of-resources"),
 ])
 def test_retrieve_fault_shows_its_hint(qtbot, window, fault, method, hint):
     window.fault_actions[fault].trigger()

@@ -47,6 +47,9 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
                        help="query/retrieve information model (default: study root)")
     group.add_argument("--timeout", type=float, metavar="SECONDS",
                        help="connection and response timeout")
+    group.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                       help="end a retrieve after this long without any progress "
+                       "(default 300)")
 
 
 def add_local_options(parser: argparse.ArgumentParser) -> None:
@@ -99,9 +102,12 @@ def node_from_args(args: argparse.Namespace, profiles: Profiles) -> RemoteNode:
         if args.model:
             changes["query_model"] = (QueryModel.PATIENT_ROOT if args.model == "patient"
                                       else QueryModel.STUDY_ROOT)
+        timeouts = node.timeouts
         if args.timeout:
-            changes["timeouts"] = replace(node.timeouts, connect=args.timeout,
-                                          response=args.timeout)
+            timeouts = replace(timeouts, connect=args.timeout, response=args.timeout)
+        if args.idle_timeout:
+            timeouts = replace(timeouts, retrieve_idle=args.idle_timeout)
+        changes["timeouts"] = timeouts
         if getattr(args, "method", None):
             changes["retrieve_method"] = RetrieveMethod(args.method)
         return replace(node, **changes).validated()

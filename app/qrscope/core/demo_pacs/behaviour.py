@@ -68,3 +68,5 @@ class DemoPacsBehaviour:
     """Count every C-MOVE image as sent but deliver only every other one."""
     max_associations: int = 16
     """Associations served at once; more are rejected as 'local limit exceeded'."""
+    refuse_retrieves_with: int | None = None
+    """Answer every C-MOVE/C-GET with this failure status (e.g. 0xA701, out of resources)."""

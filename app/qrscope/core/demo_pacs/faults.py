@@ -24,6 +24,7 @@ FAULTS: dict[str, str] = {
     "abort-mid-transfer": "aborts the retrieve after two images",
     "final-before-images": "answers a C-MOVE as complete, then sends the images",
     "fewer-images": "counts every image of a C-MOVE as sent, delivers only half of them",
+    "out-of-resources": "refuses every retrieve: out of resources (0xA701)",
 }
 
 
@@ -56,4 +57,5 @@ _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {
     "abort-mid-transfer": {"abort_after": 2},
     "final-before-images": {"final_before_images": True},
     "fewer-images": {"deliver_half": True},
+    "out-of-resources": {"refuse_retrieves_with": 0xA701},
 }

@@ -245,6 +245,11 @@ class QueryRetrieveService:
             yield 1
             yield _Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
             return
+        refusal = self._behaviour.refuse_retrieves_with
+        if refusal is not None:
+            yield 1  # (as above: pynetdicom forwards a status only after a count)
+            yield refusal, None
+            return
         yield len(records)
         for number, record in enumerate(records):
             if self._behaviour.abort_after is not None and number >= self._behaviour.abort_after:

@@ -123,8 +123,11 @@ def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
             evidence=_evidence(outcome), causes=["a stale move destination in the node"],
             actions=[Action("Clear the node's move destination", "edit-node",
                             "move_destination")]))
+    resources = final is not None and 0xA700 <= final.code <= 0xA7FF and final.code != 0xA702
     if final is not None and final.code == 0xA801:
         hints.append(_destination_unknown(outcome, node, local, port))
+    elif resources:
+        pass  # the PACS never tried to send: out-of-resources says why (_common_hints)
     elif nothing and (failed_here or (outcome.failed and not outcome.completed)):
         generic = final is not None and 0xC000 <= final.code <= 0xCFFF
         filtered = outcome.seconds >= FILTERED_AFTER_SECONDS
