@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NatSite", "TestHost", "missing_tools", "nat_site", "test_host"]
+__all__ = [
+    "NatSite",
+    "TestHost",
+    "bare_namespace",
+    "missing_tools",
+    "nat_site",
+    "require",
+    "test_host",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,17 @@ def missing_tools() -> str:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (apt-get install iproute2 iptables)"
     return ""
+
+
+def require() -> None:
+    """Skip without the tools, or fail when CI requires the interop tests."""
+    import pytest
+
+    problem = missing_tools()
+    if problem:
+        if os.environ.get("QRSCOPE_REQUIRE_INTEROP") == "1":
+            pytest.fail(f"{problem} and QRSCOPE_REQUIRE_INTEROP=1", pytrace=False)
+        pytest.skip(problem)
 
 
 def _ip(*args: str) -> None:
@@ -156,3 +175,15 @@ def nat_site(pacs: TestHost) -> Iterator[NatSite]:
     finally:
         for name in created:
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def bare_namespace() -> Iterator[str]:
+    """A namespace with only loopback: every other address is unreachable from it."""
+    name = f"qrsbare{os.getpid() % 1000}"
+    _ip("netns", "add", name)
+    try:
+        _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)

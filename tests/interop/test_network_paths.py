@@ -101,3 +101,21 @@ def test_listener_on_loopback_cannot_be_reached_from_another_host(remote_orthanc
     hints = hints_for_retrieve(outcome, node, local, listener_port=listener.port)
     assert outcome.status == "failed"
     assert hints[0].id == "listener-loopback-only"
+
+
+def test_no_route_to_the_pacs_is_a_connection_failure(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    netns.require()
+    with netns.bare_namespace() as name:
+        # 10.213.1.2: a test-host address, unreachable from a namespace with no route.
+        result = subprocess.run(
+            ["ip", "netns", "exec", name, sys.executable, "-m", "qrscope", "echo", "--host",
+             "10.213.1.2", "--port", "104", "--called-aet", "PACS", "--json"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+    out = json.loads(result.stdout)
+    assert result.returncode == 3 and out["hints"] == ["connection-failed"]
+    assert "unreachable" in out["error"]["message"].lower()
