@@ -120,3 +120,4 @@ def test_privileged_listener_port_is_explained(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 5
     assert "port 104 is below 1024" in result.stderr and "11112" in result.stderr
+    assert "[listener-port-privileged]" in result.stderr  # the hint, by its id

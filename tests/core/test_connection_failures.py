@@ -73,6 +73,7 @@ def full_backlog():
 def test_dropped_packets_are_connection_timeout(full_backlog):
     failure, _ = _fail(_node(full_backlog, connect=1.0))
     assert failure.reason is FailureReason.CONNECTION_TIMEOUT
+    assert hint_for_failure(failure, _node(full_backlog), LocalAE()).id == "connection-timeout"
     assert "1 s" in failure.message
 
 

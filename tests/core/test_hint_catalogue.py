@@ -37,3 +37,13 @@ def test_troubleshooting_page_is_generated_from_the_catalogue():
 def test_a_hint_outside_the_catalogue_cannot_be_made():
     with pytest.raises(ValueError, match="not in the catalogue"):
         Hint(id="made-up", title="", summary="")
+
+
+def test_every_hint_id_is_asserted_by_a_test_that_provokes_it():
+    """Each id appears, quoted, in a test other than this one."""
+    tests = Path(__file__).resolve().parents[1]
+    sources = "".join(p.read_text(encoding="utf-8") for p in tests.rglob("test_*.py")
+                      if p.name != Path(__file__).name)
+    missing = sorted(i for i in catalogue_ids() if f'"{i}"' not in sources
+                     and f"[{i}]" not in sources)
+    assert missing == []
