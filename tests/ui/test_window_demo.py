@@ -66,7 +66,7 @@ def _retrieve(qtbot, window, button_text: str):
                   if b.text() == button_text)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: rows and rows[-1].state.is_final, timeout=30000)
+    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     return rows[-1]
 
 

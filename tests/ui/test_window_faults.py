@@ -16,7 +16,7 @@ def _retrieve_first_study(qtbot, window, method: str):
     window.search.views[QueryLevel.STUDY].selectRow(0)
     window.search.retrieve_selection(method)
     rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: rows and rows[-1].state.is_final, timeout=30000)
+    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     return rows[-1]
 
 
@@ -76,3 +76,34 @@ def test_slow_pacs_beyond_the_idle_limit_is_stopped_and_explained(qtbot, window)
     assert row.outcome.timed_out == "idle"
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)
     assert window.hints.hint.id == "dimse-timeout"
+
+
+def test_no_c_get_offers_c_move_and_it_works(qtbot, window):
+    from PySide6.QtWidgets import QPushButton
+
+    window.fault_actions["no-cget"].trigger()
+    _retrieve_first_study(qtbot, window, "get")
+    qtbot.waitUntil(window.hints.isVisible, timeout=5000)
+    assert window.hints.hint.id == "no-accepted-context", window.hints.hint
+    switch = next(b for b in window.hints.findChildren(QPushButton)
+                  if b.text() == "Retrieve with C-MOVE instead")
+    qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: len(rows) == 2 and rows[-1].outcome is not None,
+                    timeout=30000)
+    assert rows[-1].method == "C-MOVE" and rows[-1].state.value == "success", rows[-1].why
+
+
+def test_unknown_destination_offers_c_get_and_it_works(qtbot, window):
+    from PySide6.QtWidgets import QPushButton
+
+    window.fault_actions["unknown-destination"].trigger()
+    _retrieve_first_study(qtbot, window, "move")
+    qtbot.waitUntil(window.hints.isVisible, timeout=5000)
+    switch = next(b for b in window.hints.findChildren(QPushButton)
+                  if b.text() == "Retrieve with C-GET instead")
+    qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: len(rows) == 2 and rows[-1].outcome is not None,
+                    timeout=30000)
+    assert rows[-1].method == "C-GET" and rows[-1].state.value == "success", rows[-1].why

@@ -364,10 +364,13 @@ class MainWindow(QMainWindow):
         elif action.kind == "retry-job" and self.hints.job_id:
             self.hints.clear()
             self.retry_job(self.hints.job_id)
-        elif action.kind == "switch-to-get" and self.hints.job_id:
+        elif action.kind in ("switch-to-get", "switch-to-move") and self.hints.job_id:
             node, scope, _method = self._retry_scopes[self.hints.job_id]
+            method = RetrieveMethod.GET if action.kind == "switch-to-get" else \
+                RetrieveMethod.MOVE
             self.hints.clear()
-            self.start_job(node, scope, RetrieveMethod.GET, f"{describe_scope(scope)} by C-GET")
+            self.start_job(node, scope, method,
+                           f"{describe_scope(scope)} by C-{method.value.upper()}")
 
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:

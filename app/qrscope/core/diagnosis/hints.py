@@ -28,6 +28,7 @@ class Action:
 
     Kinds the GUI acts on: ``edit-node`` (with ``field``), ``edit-local``
     (with ``field``), ``retry`` (verify again), ``retry-job``, ``switch-to-get``,
+    ``switch-to-move``,
     ``listener-free-port`` and ``copy`` (with ``value``). Others are advice.
     """
 
@@ -169,8 +170,11 @@ def _no_context(f: AssociationFailure, node: RemoteNode, local: LocalAE,
                 ev: dict[str, Any]) -> Hint:
     accepted = str(ev.get("accepted", ""))
     advice = []
-    if "Get" in str(ev.get("wanted", "")) and "Move" in accepted:
-        advice.append(Action("Retrieve with C-MOVE instead", "edit-node", "retrieve_method"))
+    if str(ev.get("wanted", "")).upper().endswith("GET"):
+        # C-MOVE is what almost every PACS offers; the C-GET association did not
+        # propose it, so its absence from "accepted" says nothing.
+        advice.append(Action("Retrieve with C-MOVE instead", "switch-to-move"))
+        advice.append(Action("Make C-MOVE the node's method", "edit-node", "retrieve_method"))
     if "Patient Root" in str(ev.get("wanted", "")) and "Study Root" in accepted:
         advice.append(Action("Use the Study Root model", "edit-node", "query_model"))
     return Hint(
