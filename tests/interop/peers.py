@@ -643,9 +643,13 @@ def _dcmqrscp_profiles(instances: Sequence[StoredInstance]) -> str:
 
 @contextlib.contextmanager
 def running_dcmqrscp(
-    folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination]
+    folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination],
+    host: str = HOST, prefix: Sequence[str] = (),
 ) -> Iterator[PeerServer]:
-    """DCMTK dcmqrscp on loopback holding ``files``; ``destinations`` are its HostTable.
+    """DCMTK dcmqrscp holding ``files``; ``destinations`` are its HostTable.
+
+    On loopback by default; ``prefix`` (e.g. ``ip netns exec NS``) runs it
+    elsewhere, reachable at ``host``.
 
     It is loaded with the subset of ``files`` it can move unchanged (see
     :func:`one_syntax_per_sop_class`); ``PeerServer.instances`` lists them.
@@ -660,6 +664,7 @@ def running_dcmqrscp(
     profiles_path.write_text(_dcmqrscp_profiles(instances))
     log_path = folder / "dcmqrscp.log"
     command = [
+        *prefix,
         _required(find_dcmtk_tool("dcmqrscp"), "DCMTK dcmqrscp"),
         # Not --single-process: Debian's 3.6.7 build (3.6.7-9~deb12u4) crashes
         # with SIGSEGV in ASC_dropAssociation after the first association in
@@ -678,12 +683,12 @@ def running_dcmqrscp(
         "--verbose",
     ]  # fmt: skip
     with _server_process(command, log_path) as process:
-        _wait_for_echo(process, DCMQRSCP_AE_TITLE, port, log_path)
-        _load(instances, DCMQRSCP_AE_TITLE, port, folder, log_path)
+        _wait_for_echo(process, DCMQRSCP_AE_TITLE, port, log_path, host)
+        _load(instances, DCMQRSCP_AE_TITLE, port, folder, log_path, host)
         yield PeerServer(
             kind="dcmqrscp",
             ae_title=DCMQRSCP_AE_TITLE,
-            host=HOST,
+            host=host,
             port=port,
             folder=folder,
             log_path=log_path,

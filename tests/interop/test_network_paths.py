@@ -18,7 +18,7 @@ from qrscope.core.association_log import AssociationLog
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import StorageListener
 from qrscope.core.profile_store import ProfileStore
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod, Timeouts
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve_types import RetrieveScope
 from qrscope.core.session import Session
@@ -119,3 +119,32 @@ def test_no_route_to_the_pacs_is_a_connection_failure(tmp_path):
     out = json.loads(result.stdout)
     assert result.returncode == 3 and out["hints"] == ["connection-failed"]
     assert "unreachable" in out["error"]["message"].lower()
+
+
+def test_dcmqrscp_behind_a_firewall_never_answers_and_qrscope_ends_it(tmp_path_factory,
+                                                                       interop_files, tmp_path):
+    """dcmqrscp's connection to us hangs on the dropped SYN and it sends nothing at all;
+    the idle limit ends the retrieve and the hint still names the blocked path."""
+    netns.require()
+    if not peers.find_dcmtk_tool("dcmqrscp"):
+        pytest.skip("DCMTK not installed")
+    listener_port = free_port()
+    with netns.test_host(index=3) as host:
+        destinations = (peers.MoveDestination("QRSCOPE", host.workstation_address,
+                                              listener_port),)
+        with peers.running_dcmqrscp(tmp_path_factory.mktemp("fw-dcmqrscp"), interop_files[:6],
+                                    destinations, host=host.address,
+                                    prefix=host.prefix) as server, \
+                host.dropping_connections_to(listener_port):
+            node = RemoteNode(name="dcmqrscp", ae_title=server.ae_title, host=server.host,
+                              port=server.port, timeouts=Timeouts(retrieve_idle=4.0))
+            local = LocalAE(ae_title="QRSCOPE", listener_port=listener_port,
+                            bind_address="0.0.0.0", storage_folder=tmp_path)
+            log = AssociationLog()
+            with StorageListener(local, log) as listener:
+                outcome = RetrieveJob(node, local, log,
+                                      RetrieveScope.study(server.study_uids[0]),
+                                      listener=listener).run()
+    hints = hints_for_retrieve(outcome, node, local, listener_port=listener_port)
+    assert outcome.timed_out == "idle" and outcome.responses == 0
+    assert [h.id for h in hints][:2] == ["reverse-connection-failed", "dimse-timeout"]

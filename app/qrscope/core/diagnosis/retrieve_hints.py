@@ -128,6 +128,10 @@ def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
         hints.append(_destination_unknown(outcome, node, local, port))
     elif resources:
         pass  # the PACS never tried to send: out-of-resources says why (_common_hints)
+    elif outcome.timed_out and nothing and outcome.responses == 0 and to_us:
+        # Not one response, nobody came: dcmqrscp does this while its connection
+        # to us hangs in a dropped SYN (the OS gives up after about two minutes).
+        hints.append(_reverse_failed(outcome, node, local, port, True, to_us))
     elif nothing and (failed_here or (outcome.failed and not outcome.completed)):
         generic = final is not None and 0xC000 <= final.code <= 0xCFFF
         filtered = outcome.seconds >= FILTERED_AFTER_SECONDS
