@@ -64,11 +64,12 @@ def missing_tools() -> str:
     return ""
 
 
-def require() -> None:
-    """Skip without the tools, or fail when CI requires the interop tests."""
+def require(needs: str = "") -> None:
+    """Skip without the tools (or the server *needs*), or fail when CI requires them."""
     import pytest
 
-    problem = missing_tools()
+    problem = missing_tools() or (
+        f"{needs} is not installed" if needs and shutil.which(needs) is None else "")
     if problem:
         if os.environ.get("QRSCOPE_REQUIRE_INTEROP") == "1":
             pytest.fail(f"{problem} and QRSCOPE_REQUIRE_INTEROP=1", pytrace=False)

@@ -24,12 +24,7 @@ LISTENER_PORT = 11112
 @pytest.fixture(scope="module")
 def behind_nat(tmp_path_factory, interop_files) -> Iterator[tuple[peers.PeerServer,
                                                                  netns.NatSite]]:
-    problem = netns.missing_tools() or (
-        "" if peers.find_binary("Orthanc") else "Orthanc not installed")
-    if problem:
-        if os.environ.get("QRSCOPE_REQUIRE_INTEROP") == "1":
-            pytest.fail(f"{problem} and QRSCOPE_REQUIRE_INTEROP=1", pytrace=False)
-        pytest.skip(problem)
+    netns.require(needs="Orthanc")
     with netns.test_host(index=7) as pacs_host, netns.nat_site(pacs_host) as site:
         destinations = (peers.MoveDestination("QRSCOPE", site.router_outside, LISTENER_PORT),)
         folder = tmp_path_factory.mktemp("nat-orthanc")

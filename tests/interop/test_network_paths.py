@@ -31,12 +31,7 @@ from . import netns, peers
 def remote_orthanc(
     tmp_path_factory, interop_files
 ) -> Iterator[tuple[peers.PeerServer, int, netns.TestHost]]:
-    problem = netns.missing_tools() or (
-        "" if peers.find_binary("Orthanc") else "Orthanc not installed")
-    if problem:
-        if os.environ.get("QRSCOPE_REQUIRE_INTEROP") == "1":
-            pytest.fail(f"{problem} and QRSCOPE_REQUIRE_INTEROP=1", pytrace=False)
-        pytest.skip(problem)
+    netns.require(needs="Orthanc")
     listener_port = free_port()
     with netns.test_host() as host:
         destinations = (peers.MoveDestination("QRSCOPE", host.workstation_address,

@@ -78,32 +78,18 @@ def test_slow_pacs_beyond_the_idle_limit_is_stopped_and_explained(qtbot, window)
     assert window.hints.hint.id == "dimse-timeout"
 
 
-def test_no_c_get_offers_c_move_and_it_works(qtbot, window):
+@pytest.mark.parametrize(("fault", "method", "button", "then"), [
+    ("no-cget", "get", "Retrieve with C-MOVE instead", "C-MOVE"),
+    ("unknown-destination", "move", "Retrieve with C-GET instead", "C-GET"),
+])
+def test_the_hint_switches_the_method_and_it_works(qtbot, window, fault, method, button, then):
     from PySide6.QtWidgets import QPushButton
 
-    window.fault_actions["no-cget"].trigger()
-    _retrieve_first_study(qtbot, window, "get")
+    window.fault_actions[fault].trigger()
+    _retrieve_first_study(qtbot, window, method)
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)
-    assert window.hints.hint.id == "no-accepted-context", window.hints.hint
-    switch = next(b for b in window.hints.findChildren(QPushButton)
-                  if b.text() == "Retrieve with C-MOVE instead")
+    switch = next(b for b in window.hints.findChildren(QPushButton) if b.text() == button)
     qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
     rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: len(rows) == 2 and rows[-1].outcome is not None,
-                    timeout=30000)
-    assert rows[-1].method == "C-MOVE" and rows[-1].state.value == "success", rows[-1].why
-
-
-def test_unknown_destination_offers_c_get_and_it_works(qtbot, window):
-    from PySide6.QtWidgets import QPushButton
-
-    window.fault_actions["unknown-destination"].trigger()
-    _retrieve_first_study(qtbot, window, "move")
-    qtbot.waitUntil(window.hints.isVisible, timeout=5000)
-    switch = next(b for b in window.hints.findChildren(QPushButton)
-                  if b.text() == "Retrieve with C-GET instead")
-    qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
-    rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: len(rows) == 2 and rows[-1].outcome is not None,
-                    timeout=30000)
-    assert rows[-1].method == "C-GET" and rows[-1].state.value == "success", rows[-1].why
+    qtbot.waitUntil(lambda: len(rows) == 2 and rows[-1].outcome is not None, timeout=30000)
+    assert rows[-1].method == then and rows[-1].state.value == "success", rows[-1].why
