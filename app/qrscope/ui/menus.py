@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import pydicom
-import pynetdicom
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from qrscope import __version__
 from qrscope.core.demo_pacs import FAULTS
+from qrscope.core.diagnosis.support_bundle import versions
 
 if TYPE_CHECKING:
     from qrscope.ui.main_window import MainWindow
@@ -21,9 +19,10 @@ __all__ = ["about_text", "install_menus"]
 
 
 def about_text() -> str:
-    return (f"<b>qrscope {__version__}</b><br>DICOM query/retrieve that explains "
+    found = versions()  # the core's list, so the widgets need not import pynetdicom
+    return (f"<b>qrscope {found['qrscope']}</b><br>DICOM query/retrieve that explains "
             f"failures.<br><br>Qt {qVersion()} (PySide6 {pyside_version})<br>"
-            f"pynetdicom {pynetdicom.__version__}<br>pydicom {pydicom.__version__}")
+            f"pynetdicom {found['pynetdicom']}<br>pydicom {found['pydicom']}")
 
 
 def _action(window: MainWindow, menu: Any, text: str, slot: Callable[[], object],
