@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -121,7 +121,6 @@ class _Negotiation:
     connected: bool = False
     reject: Any = None
     abort: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handlers(self) -> list[tuple[Any, Any]]:
         return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACSE_RECV, self._on_acse)]

@@ -13,7 +13,7 @@ import errno
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -242,7 +242,7 @@ class StorageListener:
         best = max(claims, key=lambda c: c.claim_score(instance, self.local.ae_title),
                    default=None)
         if best is not None and best.claim_score(instance, self.local.ae_title) > 0:
-            instance = _with_job(instance, best.job_id)
+            instance = replace(instance, job_id=best.job_id)
             best.deliver(instance)
         else:
             with self._lock:
@@ -277,9 +277,3 @@ class StorageListener:
                 "unexpected": instance.job_id is None,
             },
         )
-
-
-def _with_job(instance: ReceivedInstance, job_id: str) -> ReceivedInstance:
-    from dataclasses import replace
-
-    return replace(instance, job_id=job_id)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE
+from pynetdicom import AE, build_context
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
@@ -216,10 +215,6 @@ class FindOperation:
         result.seconds = time.monotonic() - started
         return result
 
-    def __iter__(self) -> Iterator[Record]:
-        """Records as they arrive, for scripts (blocking)."""
-        yield from self.run().records
-
     def _needs_patient_step(self) -> bool:
         """Patient Root below PATIENT level needs a single Patient ID (PS3.4 C.4.1.2.2)."""
         if self.node.query_model is not QueryModel.PATIENT_ROOT:
@@ -246,7 +241,7 @@ class FindOperation:
             return
         model = find_model_uid(self.node.query_model)
         identifier = build_identifier(level, query)
-        out = open_association(self._ae, self.node, self.log, [_find_context(model)],
+        out = open_association(self._ae, self.node, self.log, [build_context(model)],
                                debug=self.debug)
         try:
             require_context(out, self.node, model, "C-FIND", "searching")
@@ -284,12 +279,6 @@ class FindOperation:
                     self._send_cancel()
             elif info.is_final:
                 result.status = info
-
-
-def _find_context(model: str) -> Any:
-    from pynetdicom import build_context
-
-    return build_context(model)
 
 
 def _force_abort(out: OutgoingAssociation) -> None:

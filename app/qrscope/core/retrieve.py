@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -324,10 +324,7 @@ class RetrieveJob:
     def _on_get_store(self, event: Any) -> int:
         out = self._out
         association_id = out.association_id if out else "out-?"
-        instance = receive_store(event, self.store, association_id)
-        from dataclasses import replace
-
-        instance = replace(instance, job_id=self.job_id)
+        instance = replace(receive_store(event, self.store, association_id), job_id=self.job_id)
         self.log.record(association_id, Direction.OUTGOING, "instance-stored",
                         f"instance {instance.sop_instance_uid} "
                         + ("stored" if instance.ok else f"NOT stored: {instance.error}"),

@@ -104,11 +104,6 @@ class InstanceStore:
             counts[study_uid] = sum(1 for _ in self.root.glob(f"*/{component}/*/*.dcm"))
         return counts
 
-    def contains(self, sop_instance_uid: str) -> bool:
-        """Whether an instance with this UID is stored (used to mark browser rows)."""
-        name = f"{_uid_component(sop_instance_uid)}.dcm"
-        return any(self.root.glob(f"*/*/*/{name}"))
-
     def store(self, data: bytes, sop_instance_uid: str = "", sop_class_uid: str = "") -> \
             StoredInstance:
         """File a DICOM Part 10 byte string (preamble, meta, data set).

@@ -68,9 +68,6 @@ class Watchdog:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
 
-    def idle_seconds(self) -> float:
-        return time.monotonic() - self._last
-
     def _next(self) -> tuple[float, str]:
         candidates: list[tuple[float, str]] = []
         if self.idle:

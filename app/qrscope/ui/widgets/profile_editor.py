@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
-from qrscope.core.session import DEMO_NODE_NAME
 from qrscope.core.validation import InvalidValue
 from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
 
@@ -374,6 +373,3 @@ class ProfileEditor(QWidget):
             return None
         self.local_changed.emit(local)
         return local
-
-    def is_demo(self, node: RemoteNode | None) -> bool:
-        return node is not None and node.name == DEMO_NODE_NAME

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -313,11 +313,3 @@ class SearchPanel(QWidget):
             action.triggered.connect(lambda _=False, m=method: self.retrieve_selection(m))
             menu.addAction(action)
         menu.exec(view.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
-
-    def select_first_study(self) -> None:
-        view = self.views[QueryLevel.STUDY]
-        if self.proxies[QueryLevel.STUDY].rowCount():
-            view.selectRow(0)
-
-    def index_of(self, level: QueryLevel, row: int) -> QModelIndex:
-        return self.proxies[level].index(row, 0)
