@@ -15,10 +15,6 @@ from dataclasses import dataclass, field, replace
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context
-from pynetdicom.sop_class import (
-    PatientRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelFind,
-)
 
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.connection import (
@@ -29,12 +25,13 @@ from qrscope.core.connection import (
     require_context,
 )
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
+from qrscope.core.qr_models import Operation, model_uid
 from qrscope.core.records import QueryLevel, Record, record_from_identifier
 from qrscope.core.status import Service, StatusCategory, StatusInfo, decode_status
 from qrscope.core.validation import InvalidValue, check_date_range
 from qrscope.core.watchdog import Watchdog
 
-__all__ = ["FindOperation", "FindResult", "QueryFilter", "build_identifier", "find_model_uid"]
+__all__ = ["FindOperation", "FindResult", "QueryFilter", "build_identifier"]
 
 # Return keys each level asks for (PS3.4 C.6), beyond the matching keys.
 _RETURN_KEYS: dict[QueryLevel, tuple[str, ...]] = {
@@ -89,12 +86,6 @@ class QueryFilter:
             study_date=check_date_range(self.study_date, "study_date"),
             modalities=modalities,
         )
-
-
-def find_model_uid(model: QueryModel) -> str:
-    if model is QueryModel.PATIENT_ROOT:
-        return str(PatientRootQueryRetrieveInformationModelFind)
-    return str(StudyRootQueryRetrieveInformationModelFind)
 
 
 def build_identifier(level: QueryLevel, query: QueryFilter) -> Dataset:
@@ -239,7 +230,7 @@ class FindOperation:
                  emit: Callable[[Record], None]) -> None:
         if self._cancel.is_set():
             return
-        model = find_model_uid(self.node.query_model)
+        model = model_uid(self.node.query_model, Operation.FIND)
         identifier = build_identifier(level, query)
         out = open_association(self._ae, self.node, self.log, [build_context(model)],
                                debug=self.debug)

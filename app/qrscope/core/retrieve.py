@@ -21,12 +21,6 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, evt
-from pynetdicom.sop_class import (
-    PatientRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-)
 
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.connection import (
@@ -39,7 +33,8 @@ from qrscope.core.connection import (
 )
 from qrscope.core.get_contexts import get_storage_contexts
 from qrscope.core.listener import StorageListener
-from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.qr_models import model_uid
 from qrscope.core.reception import ReceivedInstance, receive_store
 from qrscope.core.retrieve_plan import learn_sop_classes
 from qrscope.core.retrieve_types import (
@@ -58,12 +53,6 @@ __all__ = ["RetrieveJob", "RetrieveOutcome", "RetrieveProgress", "RetrieveScope"
 _LOGGER = logging.getLogger(__name__)
 _JOB_NUMBERS = itertools.count(1)
 
-_MODELS = {
-    (QueryModel.STUDY_ROOT, RetrieveMethod.MOVE): StudyRootQueryRetrieveInformationModelMove,
-    (QueryModel.PATIENT_ROOT, RetrieveMethod.MOVE): PatientRootQueryRetrieveInformationModelMove,
-    (QueryModel.STUDY_ROOT, RetrieveMethod.GET): StudyRootQueryRetrieveInformationModelGet,
-    (QueryModel.PATIENT_ROOT, RetrieveMethod.GET): PatientRootQueryRetrieveInformationModelGet,
-}
 
 
 @dataclass
@@ -230,7 +219,7 @@ class RetrieveJob:
 
     # -- internals -------------------------------------------------------------
     def _perform(self, outcome: RetrieveOutcome) -> None:
-        model = str(_MODELS[(self.node.query_model, self.method)])
+        model = model_uid(self.node.query_model, self.method)
         if self.method is RetrieveMethod.GET:
             if not self.scope.sop_classes:
                 self.scope = learn_sop_classes(self.scope, self.node, self.local, self.log)

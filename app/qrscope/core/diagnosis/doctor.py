@@ -18,15 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynetdicom import build_context
-from pynetdicom.sop_class import (
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-    Verification,
-)
+from pynetdicom.sop_class import Verification
 
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.connection import (
@@ -39,6 +31,7 @@ from qrscope.core.diagnosis.hints import Hint, hint_for_failure
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.qr_models import QR_MODELS, model_name
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, StudyRecord
 from qrscope.core.retrieve import RetrieveJob
@@ -48,14 +41,6 @@ from qrscope.core.verify import verify
 __all__ = ["DoctorReport", "DoctorStep", "run_doctor"]
 
 PASS, FAIL, SKIP = "pass", "fail", "skipped"
-_MODELS = {
-    "Study Root FIND": StudyRootQueryRetrieveInformationModelFind,
-    "Study Root MOVE": StudyRootQueryRetrieveInformationModelMove,
-    "Study Root GET": StudyRootQueryRetrieveInformationModelGet,
-    "Patient Root FIND": PatientRootQueryRetrieveInformationModelFind,
-    "Patient Root MOVE": PatientRootQueryRetrieveInformationModelMove,
-    "Patient Root GET": PatientRootQueryRetrieveInformationModelGet,
-}
 
 
 @dataclass
@@ -146,13 +131,13 @@ class _Doctor:
         step.evidence["echo_ms"] = round(result.echo_ms, 2)
 
     def services(self, step: DoctorStep) -> None:
-        contexts = [build_context(uid) for uid in _MODELS.values()]
+        contexts = [build_context(uid) for uid in QR_MODELS.values()]
         out = open_association(make_ae(self.local, self.node), self.node, self.log, contexts)
         try:
             accepted = {cx.abstract_syntax for cx in out.assoc.accepted_contexts}
         finally:
             out.close()
-        self.accepted = [name for name, uid in _MODELS.items() if uid in accepted]
+        self.accepted = [model_name(*key) for key, uid in QR_MODELS.items() if uid in accepted]
         step.summary = "accepts: " + (", ".join(self.accepted) or "none of FIND/MOVE/GET")
         step.evidence["accepted"] = self.accepted
         if not any("FIND" in name for name in self.accepted):
