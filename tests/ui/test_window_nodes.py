@@ -33,6 +33,7 @@ def test_adding_a_node_validates_inline_and_is_saved(qtbot, window, tmp_path):
     editor.f_aet.widget.selectAll()
     qtbot.keyClicks(editor.f_aet.widget, "ORTHANC")
     assert not editor.f_aet.message.isVisible()
+    qtbot.waitUntil(lambda: '"ORTHANC"' in window.session.store.path.read_text(), timeout=3000)
     saved = json.loads(window.session.store.path.read_text())
     assert any(n["ae_title"] == "ORTHANC" for n in saved["nodes"])
     assert all(n["name"] != "Demo PACS (built in)" for n in saved["nodes"])

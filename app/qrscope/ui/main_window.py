@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QByteArray, QSettings, Qt, qVersion
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel()
         self._retry_scopes: dict[str, tuple[RemoteNode, RetrieveScope, RetrieveMethod]] = {}
         self.last_doctor: DoctorReport | None = None
+        self._save_timer = QTimer(self, singleShot=True, interval=500)
+        self._save_timer.timeout.connect(self.save_profiles)
         self._build()
         self._connect()
         self.fault_actions = install_menus(self)
@@ -247,6 +249,10 @@ class MainWindow(QMainWindow):
         self._save_soon()
 
     def _save_soon(self) -> None:
+        """Save once typing pauses: one file write per edit, not one per keystroke."""
+        self._save_timer.start()
+
+    def save_profiles(self) -> None:
         try:
             self.session.store.save(self.session.nodes_to_save())
         except OSError as exc:
