@@ -36,7 +36,9 @@ def test_support_bundle_from_the_window(qtbot, window, tmp_path):
 
 
 def test_admin_card_names_our_ae_address_and_port(qtbot, window):
-    dialog = window.open_admin_card()
+    window.open_admin_card()
+    qtbot.waitUntil(lambda: window.admin_card is not None, timeout=5000)
+    dialog = window.admin_card
     text = dialog.current_text()
     port = window.session.listener.port
     assert "QRSCOPE" in text and "127.0.0.1" in text and str(port) in text

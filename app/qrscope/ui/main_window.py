@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel()
         self._retry_scopes: dict[str, tuple[RemoteNode, RetrieveScope, RetrieveMethod]] = {}
         self.last_doctor: DoctorReport | None = None
+        self.admin_card: AdminCardDialog | None = None
         self._save_timer = QTimer(self, singleShot=True, interval=500)
         self._save_timer.timeout.connect(self.save_profiles)
         self._build()
@@ -192,20 +193,27 @@ class MainWindow(QMainWindow):
         spawn(run())
         return dialog
 
-    def open_admin_card(self) -> AdminCardDialog | None:
-        """The entry the selected node's administrator must add, with our real address."""
+    def open_admin_card(self) -> None:
+        """The entry the selected node's administrator must add, with our real address.
+
+        Finding that address may resolve the node's host name, so it runs in
+        a worker; the dialog opens when it is known (``self.admin_card``).
+        """
         node = self.editor.current_node()
         if node is None:
-            return None
-        address = self.session.address_towards(node)
+            return
         listener = self.session.listener
         port = listener.port if listener and listener.is_running else \
             self.session.local.listener_port
-        entry = MoveDestinationEntry(node.move_destination or self.session.local.ae_title,
-                                     address, port)
-        dialog = AdminCardDialog(entry, node.name, self)
-        dialog.show()
-        return dialog
+        ae_title = node.move_destination or self.session.local.ae_title
+
+        async def show() -> None:
+            address = await self.bridge.run(self.session.address_towards, node)
+            self.admin_card = AdminCardDialog(MoveDestinationEntry(ae_title, address, port),
+                                              node.name, self)
+            self.admin_card.show()
+
+        spawn(show())
 
     def start_listener(self) -> bool:
         try:
