@@ -98,6 +98,7 @@ async def tour(app: QApplication, home: Path) -> None:
     window.hints.clear()
     editor.select_node("Demo PACS (built in)")
     window.fault_actions["unknown-destination"].trigger()
+    await until(lambda: not window.demo_switching)
     dialog = window.open_doctor()
     assert dialog is not None
     dialog.move(250, 150)

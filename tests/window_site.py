@@ -24,3 +24,9 @@ def make_window(qtbot, tmp_path: Path, nodes: list[RemoteNode] | None = None,
     qtbot.addWidget(window)
     window.show()
     return window
+
+
+def use_fault(qtbot, window: MainWindow, fault: str | None) -> None:
+    """Pick a fault in the Demo menu and wait until the demo PACS has restarted."""
+    window.fault_actions[fault].trigger()
+    qtbot.waitUntil(lambda: not window.demo_switching, timeout=10000)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.window_site import use_fault
+
 
 def test_doctor_dialog_on_a_healthy_demo(qtbot, window):
     dialog = window.open_doctor()
@@ -14,7 +16,7 @@ def test_doctor_dialog_on_a_healthy_demo(qtbot, window):
 
 
 def test_doctor_dialog_names_an_unknown_destination(qtbot, window):
-    window.fault_actions["unknown-destination"].trigger()
+    use_fault(qtbot, window, "unknown-destination")
     dialog = window.open_doctor()
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=30000)
     assert "move-destination-unknown" in dialog.verdict.text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from tests.window_site import use_fault
 
 from qrscope.core.records import QueryLevel
 
@@ -29,7 +30,7 @@ def _retrieve_first_study(qtbot, window, method: str):
     ("out-of-resources", "move", "out-of-resources"),
 ])
 def test_retrieve_fault_shows_its_hint(qtbot, window, fault, method, hint):
-    window.fault_actions[fault].trigger()
+    use_fault(qtbot, window, fault)
     row = _retrieve_first_study(qtbot, window, method)
     assert row.state.value in ("failed", "partial", "success")
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)
@@ -41,7 +42,7 @@ def test_retrieve_fault_shows_its_hint(qtbot, window, fault, method, hint):
     ("no-cget", "no-accepted-context"),
 ])
 def test_association_fault_shows_its_hint(qtbot, window, fault, hint):
-    window.fault_actions[fault].trigger()
+    use_fault(qtbot, window, fault)
     if fault == "no-cget":
         _retrieve_first_study(qtbot, window, "get")
     else:
@@ -51,14 +52,14 @@ def test_association_fault_shows_its_hint(qtbot, window, fault, hint):
 
 
 def test_switching_back_to_a_good_pacs(qtbot, window):
-    window.fault_actions["unknown-destination"].trigger()
-    window.fault_actions[None].trigger()
+    use_fault(qtbot, window, "unknown-destination")
+    use_fault(qtbot, window, None)
     row = _retrieve_first_study(qtbot, window, "move")
     assert row.state.value == "success", row.why
 
 
 def test_wrong_called_ae_title_on_a_strict_pacs(qtbot, window):
-    window.fault_actions["reject-called-aet"].trigger()
+    use_fault(qtbot, window, "reject-called-aet")
     editor = window.editor
     editor.f_aet.widget.setText("TYPO")
     editor._node_edited()
@@ -68,7 +69,7 @@ def test_wrong_called_ae_title_on_a_strict_pacs(qtbot, window):
 
 
 def test_slow_pacs_beyond_the_idle_limit_is_stopped_and_explained(qtbot, window):
-    window.fault_actions["slow-responses"].trigger()
+    use_fault(qtbot, window, "slow-responses")
     idle = window.editor.f_timeouts.widget.spins["retrieve_idle"]
     idle.setValue(0.5)  # the slow PACS pauses 1 s before each image
     assert window.editor.current_node().timeouts.retrieve_idle == 0.5
@@ -85,7 +86,7 @@ def test_slow_pacs_beyond_the_idle_limit_is_stopped_and_explained(qtbot, window)
 def test_the_hint_switches_the_method_and_it_works(qtbot, window, fault, method, button, then):
     from PySide6.QtWidgets import QPushButton
 
-    window.fault_actions[fault].trigger()
+    use_fault(qtbot, window, fault)
     _retrieve_first_study(qtbot, window, method)
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)
     switch = next(b for b in window.hints.findChildren(QPushButton) if b.text() == button)

@@ -111,8 +111,9 @@ class Session:
         pacs = self.demo_pacs
         node = RemoteNode(name=DEMO_NODE_NAME, ae_title=pacs.ae_title, host="127.0.0.1",
                           port=pacs.port)
-        self.profiles.nodes = [n for n in self.profiles.nodes if n.name != DEMO_NODE_NAME]
-        self.profiles.nodes.insert(0, node)
+        # One assignment: the window may read the list while this runs in a worker.
+        self.profiles.nodes = [node, *(n for n in self.profiles.nodes
+                                       if n.name != DEMO_NODE_NAME)]
         return node
 
     def demo_knows_listener(self) -> None:

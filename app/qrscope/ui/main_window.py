@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self._retry_scopes: dict[str, tuple[RemoteNode, RetrieveScope, RetrieveMethod]] = {}
         self.last_doctor: DoctorReport | None = None
         self.admin_card: AdminCardDialog | None = None
+        self.demo_switching = False
         self._save_timer = QTimer(self, singleShot=True, interval=500)
         self._save_timer.timeout.connect(self.save_profiles)
         self._build()
@@ -120,11 +121,22 @@ class MainWindow(QMainWindow):
         self.log_panel.debug.toggled.connect(self._set_debug)
 
     def use_demo_fault(self, fault: str | None) -> None:
-        node = self.session.start_demo_pacs(fault)
-        self.editor.refresh(select=node.name)
-        self.hints.clear()
-        self.statusBar().showMessage(
-            f"Demo PACS: {FAULTS[fault]}" if fault else "Demo PACS behaves normally")
+        """Restart the demo PACS with *fault*, in a worker: stopping a server and
+        writing its samples takes most of a second."""
+        self.demo_switching = True
+        self.statusBar().showMessage("Restarting the demo PACS…")
+
+        async def switch() -> None:
+            try:
+                node = await self.bridge.run(self.session.start_demo_pacs, fault)
+            finally:
+                self.demo_switching = False
+            self.editor.refresh(select=node.name)
+            self.hints.clear()
+            self.statusBar().showMessage(
+                f"Demo PACS: {FAULTS[fault]}" if fault else "Demo PACS behaves normally")
+
+        spawn(switch())
 
     def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
