@@ -19,7 +19,7 @@ from qrscope.core.demo_pacs import DemoPacsBehaviour
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import RetrieveMethod, Timeouts
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveScope, RetrieveState
+from qrscope.core.retrieve.types import RetrieveScope, RetrieveState
 
 
 def _studies(demo) -> dict[str, list]:

@@ -19,7 +19,7 @@ from qrscope.core.diagnosis.retrieve_hints import hint_for_unexpected, hints_for
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.verify import verify
 
 

@@ -8,7 +8,7 @@ from qrscope.core.diagnosis.sequence import LISTENER, build_sequence
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 
 
 def _study(demo) -> str:

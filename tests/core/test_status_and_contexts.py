@@ -10,7 +10,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet,
 )
 
-from qrscope.core.get_contexts import MAX_CONTEXTS, get_storage_contexts, storage_classes_for
+from qrscope.core.retrieve.contexts import MAX_CONTEXTS, get_storage_contexts, storage_classes_for
 from qrscope.core.status import (
     Service,
     StatusCategory,

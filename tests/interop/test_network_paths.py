@@ -20,7 +20,7 @@ from qrscope.core.listener import StorageListener
 from qrscope.core.profile_store import ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod, Timeouts
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.session import Session
 from tests.demo_site import free_port
 

@@ -21,8 +21,8 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import QueryLevel, StudyRecord
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_plan import learn_sop_classes
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.plan import learn_sop_classes
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.verify import verify
 
 

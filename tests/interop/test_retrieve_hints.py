@@ -11,7 +11,7 @@ from qrscope.core.association_log import AssociationLog
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 
 
 def _move(server, tmp_path, destination: str):

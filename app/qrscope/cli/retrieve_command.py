@@ -26,7 +26,7 @@ from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.storage import InstanceStore
 from qrscope.core.validation import InvalidValue, check_ae_title, check_port
 

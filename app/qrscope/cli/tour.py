@@ -20,7 +20,7 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import QueryLevel, SeriesRecord, StudyRecord
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.verify import verify
 
 __all__ = ["run_tour", "run_without_arguments"]

@@ -24,7 +24,7 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, FindResult, QueryFilter
 from qrscope.core.records import QueryLevel, Record
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.verify import EchoResult, verify
 
 __all__ = ["CoreBridge", "FindTask", "spawn"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qrscope.core.records import QueryLevel
-from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveScope
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 
 __all__ = ["describe_outcome", "describe_scope"]
 

@@ -34,7 +34,7 @@ from qrscope.core.diagnosis.support_bundle import write_support_bundle
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
-from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.job_words import describe_outcome, describe_scope

@@ -35,7 +35,7 @@ from qrscope.core.qr_models import QR_MODELS, model_name
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, StudyRecord
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveScope
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 from qrscope.core.verify import verify
 
 __all__ = ["DoctorReport", "DoctorStep", "run_doctor"]

@@ -17,7 +17,7 @@ from qrscope.core.diagnosis.hints import Action, Hint, hint_for_failure
 from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
-from qrscope.core.retrieve_types import RetrieveOutcome
+from qrscope.core.retrieve.types import RetrieveOutcome
 from qrscope.core.status import StatusCategory, StatusInfo
 
 __all__ = ["hint_for_find", "hint_for_unexpected", "hints_for_retrieve"]

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from qrscope.core.retrieve_types import RetrieveOutcome, RetrieveProgress, RetrieveState
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveState
 from qrscope.ui.models.table_base import Index, ListTableModel
 
 __all__ = ["JobRow", "JobTableModel"]

@@ -24,7 +24,7 @@ from qrscope.core.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query import QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.status import StatusCategory
 from qrscope.core.storage import InstanceStore
 from qrscope.ui.bridge import CoreBridge, FindTask, spawn

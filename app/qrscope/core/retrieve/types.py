@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from qrscope.core.listener import IncomingConnection
     from qrscope.core.reception import ReceivedInstance
 
-__all__ = ["RetrieveOutcome", "RetrieveProgress", "RetrieveScope", "RetrieveState",
-           "outcome_status"]
+__all__ = ["MissingInstance", "MissingReason", "RetrieveOutcome", "RetrieveProgress",
+           "RetrieveScope", "RetrieveState", "outcome_status"]
 
 
 class RetrieveState(StrEnum):
@@ -113,6 +113,37 @@ class RetrieveScope:
         return 10
 
 
+class MissingReason(StrEnum):
+    """Why an instance the PACS holds for the scope did not arrive."""
+
+    NO_CONTEXT = "no-context"
+    """C-GET: we proposed no context the PACS could send its SOP class or syntax on."""
+    FAILED_AT_PACS = "failed-at-pacs"
+    """The PACS counted the sub-operation as failed (Failed SOP Instance UID List)."""
+    NOT_STORED = "not-stored"
+    """It arrived, but we could not store it (disk full, unreadable data)."""
+    NOT_SENT = "not-sent"
+    """Listed by C-FIND, never arrived, and the PACS did not say it failed."""
+    CANCELLED = "cancelled"
+    """The retrieve was cancelled before it arrived."""
+
+
+@dataclass(frozen=True)
+class MissingInstance:
+    """One instance of the scope that is not on disk after the retrieve, and why."""
+
+    sop_instance_uid: str
+    reason: MissingReason
+    detail: str = ""
+    sop_class_uid: str = ""
+    series_uid: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sop_instance_uid": self.sop_instance_uid, "reason": self.reason.value,
+                "detail": self.detail, "sop_class_uid": self.sop_class_uid,
+                "series_uid": self.series_uid}
+
+
 @dataclass(frozen=True)
 class RetrieveProgress:
     """A snapshot for progress bars; counts are the PACS's, ``received`` is ours."""
@@ -173,6 +204,13 @@ class RetrieveOutcome:
     local_address: str = ""
     recovered: list[str] = field(default_factory=list)
     """C-GET instances that failed at first and arrived when asked again."""
+    peer_aborted: bool = False
+    """The PACS aborted the association (A-ABORT, or closed the connection) before
+    its final response; an abort of ours (timeout, cancel) does not count."""
+    expected: int | None = None
+    """How many instances the C-FIND listed for the scope, when it was asked."""
+    missing: list[MissingInstance] = field(default_factory=list)
+    """Every instance of the scope known to be absent after the retrieve, with why."""
 
     @property
     def stored(self) -> list[ReceivedInstance]:
@@ -200,6 +238,9 @@ class RetrieveOutcome:
             "duplicates": sum(1 for r in self.stored if r.stored and r.stored.duplicate),
             "late_instances": len(self.late),
             "recovered_sop_instance_uids": self.recovered,
+            "expected": self.expected,
+            "missing": [m.to_dict() for m in self.missing],
+            "peer_aborted": self.peer_aborted,
             "final_status": None if self.final_status is None else {
                 "code": f"0x{self.final_status.code:04X}",
                 "category": self.final_status.category.value,

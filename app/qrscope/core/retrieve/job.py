@@ -31,13 +31,13 @@ from qrscope.core.connection import (
     open_association,
     require_context,
 )
-from qrscope.core.get_contexts import get_storage_contexts
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.qr_models import model_uid
 from qrscope.core.reception import ReceivedInstance, receive_store
-from qrscope.core.retrieve_plan import learn_sop_classes
-from qrscope.core.retrieve_types import (
+from qrscope.core.retrieve.contexts import get_storage_contexts
+from qrscope.core.retrieve.plan import learn_sop_classes
+from qrscope.core.retrieve.types import (
     RetrieveOutcome,
     RetrieveProgress,
     RetrieveScope,
@@ -136,6 +136,8 @@ class RetrieveJob:
         self._child: RetrieveJob | None = None
         self._ending = threading.Lock()  # the watchdog and the worker may both end it
         self._ended = threading.Event()  # the association ended under us
+        self._aborting = False  # set before we release or abort: tells the peer's apart
+        self._peer_aborted = False
 
     # -- public ----------------------------------------------------------------
     @property
@@ -299,7 +301,7 @@ class RetrieveJob:
         if (self.method is not RetrieveMethod.GET or self.only_syntax is not None
                 or not failed or self._cancel.is_set()):
             return
-        from qrscope.core.get_recovery import recover_failed_instances
+        from qrscope.core.retrieve.recovery import recover_failed_instances
 
         recovered = recover_failed_instances(self, failed)
         with self._lock:
@@ -353,6 +355,7 @@ class RetrieveJob:
             try:
                 # The release gets the same bounded wait, then we abort.
                 out.assoc.acse_timeout = self.node.timeouts.cancel_grace
+                self._aborting = True
                 out.assoc.release()
             except Exception:
                 _LOGGER.debug("release after cancel failed", exc_info=True)
@@ -364,6 +367,7 @@ class RetrieveJob:
                        reason == "idle" else f"total limit of {limit:g} s reached; aborting")
         if not out.assoc.is_released:
             self._step(out, "abort-sent", "aborting the association")
+            self._aborting = True
             out.assoc.abort()
         out.assoc.dimse.msg_queue.put((None, None))
 
@@ -374,6 +378,8 @@ class RetrieveJob:
         pynetdicom may still report the association as established for a
         moment after the peer's A-ABORT.
         """
+        if not self._aborting and self._counts.final is None:
+            self._peer_aborted = True
         self._ended.set()
         event.assoc.dimse.msg_queue.put((None, None))
 
@@ -387,6 +393,7 @@ class RetrieveJob:
                 return
             if out.assoc.is_established:
                 out.assoc.acse_timeout = min(self.node.timeouts.association, 10.0)
+                self._aborting = True
                 out.assoc.release()
             if out.assoc.is_established:
                 out.assoc.abort()
@@ -432,6 +439,7 @@ class RetrieveJob:
             outcome.first_response_seconds = counts.first_response
         outcome.seconds = time.monotonic() - self._started
         outcome.cancelled = self._cancel.is_set()
+        outcome.peer_aborted = self._peer_aborted
         outcome.timed_out = self._expired if self._expired in ("idle", "total") else None
         if self.to_our_listener and self.listener is not None:
             outcome.incoming_associations = [

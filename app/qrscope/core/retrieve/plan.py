@@ -1,7 +1,7 @@
 """Learn what a retrieve will bring before asking for it.
 
 C-GET must propose a storage context for every SOP class the PACS will send
-(see :mod:`qrscope.core.get_contexts`), so before a C-GET whose scope does
+(see :mod:`qrscope.core.retrieve.contexts`), so before a C-GET whose scope does
 not say which classes to expect, we ask: SOP Classes in Study first (one
 response), then the instances' SOP Class UIDs when the PACS does not support
 that key. A failed look-up is not an error: the broad default set is used.
@@ -17,7 +17,7 @@ from qrscope.core.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, Record, StudyRecord
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 
 __all__ = ["learn_sop_classes"]
 

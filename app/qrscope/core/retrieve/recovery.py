@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from qrscope.core.association_log import Direction
 from qrscope.core.connection import AssociationFailure
-from qrscope.core.get_contexts import COMPRESSED
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel
-from qrscope.core.retrieve_types import RetrieveScope
+from qrscope.core.retrieve.contexts import COMPRESSED
+from qrscope.core.retrieve.types import RetrieveScope
 
 if TYPE_CHECKING:
     from qrscope.core.retrieve import RetrieveJob
