@@ -34,7 +34,7 @@ def _job(scope):
 
 def test_originator_fields_win_over_uids():
     job = _job(RetrieveScope.study("9.9.9"))
-    job._msg_id = 42
+    job._message_ids.add(42)
     assert job.claim_score(_instance(originator="QRSCOPE", msg=42), "QRSCOPE") == 100
     assert job.claim_score(_instance(originator="QRSCOPE", msg=41), "QRSCOPE") == 0
     assert job.claim_score(_instance(originator="SOMEONE", msg=42), "QRSCOPE") == 0

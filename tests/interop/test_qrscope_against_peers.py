@@ -21,7 +21,6 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import QueryLevel, StudyRecord
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve.plan import learn_sop_classes
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.verify import verify
 
@@ -92,9 +91,10 @@ def test_every_study_arrives_whole_by_c_get(qr_server, tmp_path):
     local = _local(qr_server, tmp_path / "got")
     node = _node(qr_server)
     for study_uid in qr_server.study_uids:
-        scope = learn_sop_classes(RetrieveScope.study(study_uid), node, local, log)
-        outcome = RetrieveJob(node, local, log, scope, method=RetrieveMethod.GET).run()
+        outcome = RetrieveJob(node, local, log, RetrieveScope.study(study_uid),
+                              method=RetrieveMethod.GET).run()
         assert outcome.status == "success", json.dumps(outcome.to_dict(), indent=1)
+        assert outcome.missing == [] and outcome.expected == len(qr_server.study(study_uid))
         _assert_identical([Path(f) for f in outcome.files], qr_server, study_uid)
 
 

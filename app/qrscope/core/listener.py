@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
 
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.profiles import LocalAE
-from qrscope.core.reception import ReceivedInstance, receive_store
+from qrscope.core.reception import ReceivedInstance, accept_every_storage_class, receive_store
 from qrscope.core.storage import InstanceStore
 
 __all__ = ["IncomingConnection", "ListenerError", "RetrieveClaim", "StorageListener"]
@@ -118,12 +118,9 @@ class StorageListener:
         """Bind and serve in background threads; raises :class:`ListenerError`."""
         if self._server is not None:
             return
-        # Accept any storage SOP class, even private ones, in the transfer
-        # syntax the sender proposes first (pynetdicom's unrestricted mode).
-        # The switch is process-wide in pynetdicom: every storage SCP in this
-        # process (the demo PACS's C-GET role contexts included) negotiates
-        # the same way from now on, which is what qrscope wants everywhere.
-        _config.UNRESTRICTED_STORAGE_SERVICE = True
+        # Any storage SOP class, even private ones, in the transfer syntax
+        # the sender proposes first.
+        accept_every_storage_class()
         ae = AE(ae_title=self.local.ae_title)
         ae.add_supported_context(Verification)
         ae.maximum_pdu_size = 0

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pynetdicom import _config
+
 from qrscope.core.storage import InstanceStore, StorageError, StoredInstance, UnparseableInstance
 
-__all__ = ["ReceivedInstance", "receive_store"]
+__all__ = ["ReceivedInstance", "accept_every_storage_class", "receive_store"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,6 +56,20 @@ class ReceivedInstance:
     @property
     def series_uid(self) -> str:
         return self.stored.series_uid if self.stored else ""
+
+
+def accept_every_storage_class() -> None:
+    """Handle C-STOREs of every SOP class, private and retired ones included.
+
+    Without this, pynetdicom answers a C-STORE of a class it has no service
+    class for with 0x0122 (SOP class not supported), both at the listener and
+    inside a C-GET, and the instance is lost (Orthanc sends a study's private
+    objects like any other). The switch is process-wide in pynetdicom
+    (``_config.UNRESTRICTED_STORAGE_SERVICE``): every storage SCP in this
+    process, the demo PACS's C-GET role included, then negotiates and
+    handles storage the same way, which is what qrscope wants everywhere.
+    """
+    _config.UNRESTRICTED_STORAGE_SERVICE = True
 
 
 def receive_store(event: Any, store: InstanceStore, association_id: str) -> ReceivedInstance:

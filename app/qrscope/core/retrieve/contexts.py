@@ -34,9 +34,13 @@ from pydicom.uid import (
 from pynetdicom import build_context, build_role
 from pynetdicom import sop_class as sc
 
-__all__ = ["MAX_CONTEXTS", "get_storage_contexts", "storage_classes_for"]
+__all__ = ["MAX_CLASSES", "MAX_CONTEXTS", "get_storage_contexts", "is_image_class",
+           "storage_classes_for"]
 
 MAX_CONTEXTS = 128
+# Every class gets an explicit and an implicit little endian context, and the
+# retrieve model takes one: this many classes fit in one C-GET association.
+MAX_CLASSES = (MAX_CONTEXTS - 1) // 2
 UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 # Ordered by how often PACS store them; the tail is dropped first.
 COMPRESSED = [JPEG2000Lossless, JPEGLosslessSV1, JPEGBaseline8Bit, JPEGLSLossless, RLELossless,
@@ -78,13 +82,17 @@ _NON_IMAGE_KEYWORD_PARTS = ("SR", "PresentationState", "KeyObject", "RTPlan", "R
 
 
 def storage_classes_for(sop_classes: Iterable[str] = (),
-                        modalities: Iterable[str] = ()) -> list[UID]:
+                        modalities: Iterable[str] = (), exact: bool = False) -> list[UID]:
     """The storage classes to offer, most certain first.
 
-    SOP Classes in Study (or instance-level SOP Class UIDs) are exact; the
-    modality table is a good guess; with neither, offer the common classes.
+    With *exact* (the PACS listed every instance's SOP Class UID), exactly
+    *sop_classes*, private and retired ones included. Otherwise SOP Classes
+    in Study come first, the modality table adds good guesses, and with
+    neither, the common classes are offered.
     """
     chosen: list[UID] = [UID(s) for s in sop_classes if s]
+    if exact:
+        return list(dict.fromkeys(chosen))
     for modality in modalities:
         chosen.extend(_BY_MODALITY.get(modality.upper(), ()))
     if not chosen:
@@ -95,34 +103,37 @@ def storage_classes_for(sop_classes: Iterable[str] = (),
     return list(dict.fromkeys(chosen))
 
 
-def _is_image(uid: UID) -> bool:
-    keyword = uid.keyword or ""
+def is_image_class(uid: str) -> bool:
+    """False for classes that are never compressed (SR, RT objects, waveforms, PDF...)."""
+    keyword = UID(uid).keyword or ""
     return not any(part in keyword for part in _NON_IMAGE_KEYWORD_PARTS)
 
 
 def get_storage_contexts(retrieve_model: str, sop_classes: Iterable[str] = (),
                          modalities: Iterable[str] = (), only_syntax: str | None = None,
-                         ) -> tuple[list[Any], list[Any]]:
+                         exact: bool = False) -> tuple[list[Any], list[Any]]:
     """Contexts and role-selection items for a C-GET association.
 
     Returns ``(contexts, roles)``: the retrieve model's context first, then
-    storage contexts within :data:`MAX_CONTEXTS`. With *only_syntax*, image
+    storage contexts within :data:`MAX_CONTEXTS` (the first
+    :data:`MAX_CLASSES` classes; the caller splits a longer list). With
+    *only_syntax*, image
     classes are offered in that one syntax alone: some SCPs (DCMTK's) send
     each instance on the first accepted context of its class and fail when
     they cannot convert to it, so a retry must leave them no other choice.
     """
     if only_syntax is not None:
-        chosen = storage_classes_for(sop_classes, modalities)[: MAX_CONTEXTS - 1]
+        chosen = storage_classes_for(sop_classes, modalities, exact)[: MAX_CONTEXTS - 1]
         contexts = [build_context(retrieve_model)]
-        contexts += [build_context(uid, only_syntax if _is_image(uid) else UNCOMPRESSED)
+        contexts += [build_context(uid, only_syntax if is_image_class(uid) else UNCOMPRESSED)
                      for uid in chosen]
         return contexts, [build_role(uid, scp_role=True) for uid in chosen]
     # Explicit and implicit little endian get a context each, so that the
     # PACS can send a file in the syntax it was stored in (a shared context
     # would be accepted with one of them and force a conversion).
-    classes = storage_classes_for(sop_classes, modalities)[: (MAX_CONTEXTS - 1) // 2]
+    classes = storage_classes_for(sop_classes, modalities, exact)[: MAX_CLASSES]
     budget = MAX_CONTEXTS - 1 - 2 * len(classes)
-    images = [uid for uid in classes if _is_image(uid)]
+    images = [uid for uid in classes if is_image_class(uid)]
     per_image = min(len(COMPRESSED), budget // len(images)) if images else 0
     contexts = [build_context(retrieve_model)]
     for uid in classes:

@@ -1,12 +1,20 @@
-"""C-MOVE and C-GET retrieves: one :class:`RetrieveJob` per request.
+"""A retrieve as the user sees it: plan, request, recover, one outcome.
 
-A job joins two sources of truth: what the PACS says in its responses
-(remaining/completed/failed/warning) and what actually reached us (instances
-the listener matched to this job, or the C-STOREs inside a C-GET). The
-outcome names every instance that arrived and every one that failed, and
-keeps the evidence (statuses, counts, timings, incoming associations) that
-the diagnosis needs. Waiting is governed by a :class:`Watchdog` that
-progress pushes back, so a long retrieve is never cut off while it moves.
+:class:`RetrieveJob` composes the steps of :mod:`qrscope.core.retrieve` and
+is the one owner of what the user sees of them: cancel (one call reaches
+whatever step runs), progress (one stream of snapshots) and the outcome.
+
+* **C-GET**: learn what the PACS holds (:class:`RetrievePlanner`), ask for it
+  with exactly the storage classes found (one request, or one per series
+  when the classes do not fit in one association), then ask again for what
+  did not arrive in other syntaxes (:mod:`~qrscope.core.retrieve.recovery`).
+* **C-MOVE**: one request; the instances arrive at our
+  :class:`~qrscope.core.listener.StorageListener`, which hands each to the
+  job it belongs to (:meth:`RetrieveJob.claim_score`). When the move ends
+  incomplete, the plan is learnt afterwards to name what is missing.
+
+The outcome joins two sources of truth: what the PACS says in its
+responses, and what actually reached us.
 """
 
 from __future__ import annotations
@@ -16,27 +24,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
-from pydicom.dataset import Dataset
-from pynetdicom import AE, build_context, evt
+from pynetdicom import AE
 
 from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.connection import (
-    AssociationFailure,
-    OutgoingAssociation,
-    make_ae,
-    next_message_id,
-    open_association,
-    require_context,
-)
+from qrscope.core.connection import AssociationFailure, FailureReason, make_ae
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.qr_models import model_uid
-from qrscope.core.reception import ReceivedInstance, receive_store
-from qrscope.core.retrieve.contexts import get_storage_contexts
-from qrscope.core.retrieve.plan import learn_sop_classes
+from qrscope.core.reception import ReceivedInstance
+from qrscope.core.retrieve.contexts import MAX_CLASSES, get_storage_contexts
+from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
+from qrscope.core.retrieve.recovery import (
+    missing_instances,
+    recovery_steps,
+    worth_asking_again,
+)
+from qrscope.core.retrieve.request import RequestCounts, RetrieveRequest
 from qrscope.core.retrieve.types import (
     RetrieveOutcome,
     RetrieveProgress,
@@ -44,31 +49,27 @@ from qrscope.core.retrieve.types import (
     RetrieveState,
     outcome_status,
 )
-from qrscope.core.status import Service, StatusCategory, decode_status
+from qrscope.core.status import StatusCategory
 from qrscope.core.storage import InstanceStore
-from qrscope.core.watchdog import Watchdog
 
-__all__ = ["RetrieveJob", "RetrieveOutcome", "RetrieveProgress", "RetrieveScope"]
+__all__ = ["RetrieveJob"]
 
 _LOGGER = logging.getLogger(__name__)
 _JOB_NUMBERS = itertools.count(1)
+# Failures that no other request could get past: the PACS is not there.
+_UNREACHABLE = {FailureReason.HOST_NOT_FOUND, FailureReason.CONNECTION_REFUSED,
+                FailureReason.CONNECTION_TIMEOUT, FailureReason.CONNECTION_FAILED}
 
 
-
-@dataclass
-class _Counts:
-    remaining: int | None = None
-    completed: int = 0
-    failed: int = 0
-    warning: int = 0
-    responses: int = 0
-    first_response: float | None = None
-    final: Any = None
-    failed_uids: list[str] = field(default_factory=list)
+class _Cancelled(Exception):
+    pass
 
 
 class RetrieveJob:
     """One retrieve of a study, series or instances from one node.
+
+    Call :meth:`run` in a worker thread; :meth:`cancel` and :meth:`progress`
+    from any thread.
 
     Parameters
     ----------
@@ -81,8 +82,10 @@ class RetrieveJob:
         every received instance, from worker or listener threads.
     grace_after_final : float
         Seconds to keep waiting for instances after the final C-MOVE
-        response when fewer arrived than the PACS reported: some servers
-        send the final response first (non-conformant, but seen in the field).
+        response while fewer arrived than the PACS reported, or when it
+        reported none at all: some servers send the final response first
+        (non-conformant, but seen in the field). Each late arrival starts
+        the wait again.
     """
 
     def __init__(
@@ -100,12 +103,8 @@ class RetrieveJob:
         grace_after_final: float = 5.0,
         ae: AE | None = None,
         debug: bool = False,
-        only_syntax: str | None = None,
-        parent: RetrieveJob | None = None,
     ) -> None:
-        self.parent = parent
-        self.job_id = parent.job_id if parent else f"job-{next(_JOB_NUMBERS)}"
-        self.only_syntax = only_syntax
+        self.job_id = f"job-{next(_JOB_NUMBERS)}"
         self.node = node
         self.local = local
         self.log = log
@@ -118,26 +117,22 @@ class RetrieveJob:
         self.on_progress = on_progress
         self.grace_after_final = grace_after_final
         self.debug = debug
+        self.plan: RetrievePlan | None = None
         self._ae = ae or make_ae(local, node)
+        self._planner = RetrievePlanner(node, local, log, debug=debug)
         self._lock = threading.Condition()
         self._cancel = threading.Event()
-        self._counts = _Counts()
+        self._state = RetrieveState.PENDING
+        self._started = time.monotonic()
+        self._first: list[RetrieveRequest] = []  # the requests for the whole scope
+        self._requests: list[RetrieveRequest] = []  # every request, recovery included
+        self._current: RetrieveRequest | None = None
+        self._message_ids: set[int] = set()
         self._received: list[ReceivedInstance] = []
         self._late: list[ReceivedInstance] = []
-        self._final_at: float | None = None
-        self._started = time.monotonic()
-        self._state = RetrieveState.PENDING
-        self._out: OutgoingAssociation | None = None
-        self._msg_id: int | None = None
-        self._context_id: int | None = None
-        self._watchdog: Watchdog | None = None
-        self._expired: str | None = None
+        self._recovered: set[str] = set()
+        self._last_arrival = 0.0
         self._incoming_before = 0
-        self._child: RetrieveJob | None = None
-        self._ending = threading.Lock()  # the watchdog and the worker may both end it
-        self._ended = threading.Event()  # the association ended under us
-        self._aborting = False  # set before we release or abort: tells the peer's apart
-        self._peer_aborted = False
 
     # -- public ----------------------------------------------------------------
     @property
@@ -146,6 +141,7 @@ class RetrieveJob:
 
     @property
     def to_our_listener(self) -> bool:
+        """C-MOVE with our listener watching: what arrives can be counted."""
         return self.method is RetrieveMethod.MOVE and self.listener is not None
 
     @property
@@ -153,25 +149,17 @@ class RetrieveJob:
         return self._cancel.is_set()
 
     def cancel(self) -> None:
-        """C-CANCEL now; if the peer has not ended the retrieve after the grace: release, abort."""
+        """Stop whatever step runs: the look-up, the request (C-CANCEL), or a retry."""
         if self._cancel.is_set():
             return
         self._cancel.set()
         self._set_state(RetrieveState.CANCELLING)
-        if self._child is not None:
-            self._child.cancel()
+        self._planner.cancel()
         with self._lock:
-            out, msg_id, cx_id = self._out, self._msg_id, self._context_id
+            current = self._current
             self._lock.notify_all()
-        if out is None or msg_id is None:
-            return
-        self._step(out, "cancel-sent", f"C-CANCEL sent for message {msg_id}")
-        try:
-            out.assoc.send_c_cancel(msg_id, cx_id)
-        except RuntimeError:
-            return
-        if self._watchdog is not None:
-            self._watchdog.expire_in(self.node.timeouts.cancel_grace, "cancel-grace")
+        if current is not None:
+            current.cancel()
 
     def run(self) -> RetrieveOutcome:
         """Perform the retrieve (blocking; run it in a worker thread)."""
@@ -179,243 +167,265 @@ class RetrieveJob:
         outcome = RetrieveOutcome(job_id=self.job_id, method=self.method,
                                   move_destination=self.move_destination
                                   if self.method is RetrieveMethod.MOVE else "")
-        if self.to_our_listener and self.listener is not None:
+        attached = self.to_our_listener
+        if attached and self.listener is not None:
             self._incoming_before = len(self.listener.connections)
             self.listener.attach(self)
         try:
             self._set_state(RetrieveState.CONNECTING)
-            if self._cancel.is_set():
-                raise _Cancelled
-            self._perform(outcome)
-            self._recover(outcome)
+            if self.method is RetrieveMethod.GET:
+                self._get()
+            else:
+                self._move()
         except _Cancelled:
             pass
         except AssociationFailure as exc:
             outcome.failure = exc
         finally:
-            if self._watchdog is not None:
-                self._watchdog.stop()
-            if self.to_our_listener and self.listener is not None:
-                self._await_stragglers()
+            if attached and self.listener is not None:
+                if outcome.failure is None:
+                    self._await_stragglers()
                 self.listener.detach(self)
+        if outcome.failure is None and not self._cancel.is_set():
+            self._learn_what_is_missing()
         return self._finish(outcome)
-
-    # -- RetrieveClaim (called from listener threads) ------------------------
-    def claim_score(self, instance: ReceivedInstance, our_ae: str) -> int:
-        if (self._msg_id is not None and instance.originator_message_id == self._msg_id
-                and instance.originator_ae == self.local.ae_title):
-            return 100
-        return self.scope.match_score(instance)
-
-    def deliver(self, instance: ReceivedInstance) -> None:
-        with self._lock:
-            if self._final_at is not None and self.to_our_listener:
-                self._late.append(instance)
-            self._received.append(instance)
-            self._lock.notify_all()
-        if self._watchdog is not None:
-            self._watchdog.touch()
-        if self.parent is not None:
-            self.parent.deliver(instance)
-        self._report()
-
-    # -- internals -------------------------------------------------------------
-    def _perform(self, outcome: RetrieveOutcome) -> None:
-        model = model_uid(self.node.query_model, self.method)
-        if self.method is RetrieveMethod.GET:
-            if not self.scope.sop_classes:
-                self.scope = learn_sop_classes(self.scope, self.node, self.local, self.log)
-            contexts, roles = get_storage_contexts(model, self.scope.sop_classes,
-                                                   self.scope.modalities, self.only_syntax)
-            handlers: list[tuple[Any, Any]] = [(evt.EVT_C_STORE, self._on_get_store)]
-        else:
-            contexts, roles, handlers = [build_context(model)], [], []
-        # With no DIMSE timeout (see _exchange), a peer's abort or a dropped
-        # connection must wake the reader itself; pynetdicom does not in
-        # every state.
-        handlers += [(evt.EVT_ABORTED, self._on_ended), (evt.EVT_CONN_CLOSE, self._on_ended)]
-        out = open_association(self._ae, self.node, self.log, contexts, ext_neg=roles,
-                               job_id=self.job_id, debug=self.debug, extra_handlers=handlers)
-        outcome.association_id = out.association_id
-        outcome.local_address = out.local_address
-        try:
-            purpose = "C-GET" if self.method is RetrieveMethod.GET else "C-MOVE"
-            require_context(out, self.node, model, purpose, f"retrieving with {purpose}")
-            self._exchange(out, model)
-        finally:
-            self._close(out)
-
-    def _exchange(self, out: OutgoingAssociation, model: str) -> None:
-        # The watchdog governs waiting from here on (see module docstring).
-        out.assoc.dimse_timeout = None
-        identifier = self.scope.identifier(self.node.query_model)
-        msg_id = next_message_id()
-        cx_id = next(cx.context_id for cx in out.assoc.accepted_contexts
-                     if cx.abstract_syntax == model)
-        timeouts = self.node.timeouts
-        self._watchdog = Watchdog(timeouts.retrieve_idle, timeouts.retrieve_total,
-                                  lambda reason: self._expire(out, reason))
-        if self.method is RetrieveMethod.GET:
-            responses = out.assoc.send_c_get(identifier, model, msg_id=msg_id)
-        else:
-            responses = out.assoc.send_c_move(identifier, self.move_destination, model,
-                                              msg_id=msg_id)
-        with self._lock:
-            self._out, self._msg_id, self._context_id = out, msg_id, cx_id
-        self._set_state(RetrieveState.RUNNING)
-        self._watchdog.start()
-        if self._cancel.is_set():
-            self._cancel.clear()
-            self.cancel()
-        self._consume(responses)
-
-    def _consume(self, responses: Any) -> None:
-        service = Service.GET if self.method is RetrieveMethod.GET else Service.MOVE
-        for status, identifier in responses:
-            if "Status" not in status:
-                break  # aborted (by us after a timeout, or by the peer)
-            if self._watchdog is not None:
-                self._watchdog.touch()
-            info = decode_status(service, int(status.Status))
-            with self._lock:
-                counts = self._counts
-                counts.responses += 1
-                if counts.first_response is None:
-                    counts.first_response = time.monotonic() - self._started
-                for name in ("remaining", "completed", "failed", "warning"):
-                    value = status.get(f"NumberOf{name.capitalize()}Suboperations")
-                    if value is not None:
-                        setattr(counts, name, int(value))
-                if info.is_final:
-                    counts.final = info
-                    counts.failed_uids = _failed_uids(identifier)
-                    self._final_at = time.monotonic()
-            self._report()
-            if info.category is not StatusCategory.PENDING:
-                break
-
-    def _recover(self, outcome: RetrieveOutcome) -> None:
-        """Ask again for C-GET instances that failed, offering other syntaxes."""
-        with self._lock:
-            failed = list(self._counts.failed_uids)
-        if (self.method is not RetrieveMethod.GET or self.only_syntax is not None
-                or not failed or self._cancel.is_set()):
-            return
-        from qrscope.core.retrieve.recovery import recover_failed_instances
-
-        recovered = recover_failed_instances(self, failed)
-        with self._lock:
-            counts = self._counts
-            counts.failed_uids = [uid for uid in counts.failed_uids if uid not in recovered]
-            counts.failed -= len(recovered)
-            counts.completed += len(recovered)
-        outcome.recovered = sorted(recovered)
-        self._report()
-
-    def _on_get_store(self, event: Any) -> int:
-        out = self._out
-        association_id = out.association_id if out else "out-?"
-        instance = replace(receive_store(event, self.store, association_id), job_id=self.job_id)
-        self.log.record(association_id, Direction.OUTGOING, "instance-stored",
-                        f"instance {instance.sop_instance_uid} "
-                        + ("stored" if instance.ok else f"NOT stored: {instance.error}"),
-                        job_id=self.job_id, peer_ae=self.node.ae_title,
-                        local_ae=self.local.ae_title, peer_address=instance.peer_address,
-                        detail={"sop_instance_uid": instance.sop_instance_uid,
-                                "transfer_syntax": instance.transfer_syntax,
-                                "path": str(instance.stored.path) if instance.stored else "",
-                                "status": instance.status})
-        self.deliver(instance)
-        return instance.status
-
-    def _await_stragglers(self) -> None:
-        """After the final response, wait briefly for instances still on their way."""
-        deadline = time.monotonic() + self.grace_after_final
-        with self._lock:
-            while not self._cancel.is_set() and self._counts.final is not None:
-                expected = self._counts.completed + self._counts.warning
-                if len([r for r in self._received if r.ok]) >= expected:
-                    return
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._lock.wait(timeout=remaining)
-
-    def _expire(self, out: OutgoingAssociation, reason: str) -> None:
-        """The watchdog fired: end the association so that the worker returns."""
-        with self._ending:
-            self._expire_locked(out, reason)
-
-    def _expire_locked(self, out: OutgoingAssociation, reason: str) -> None:
-        self._expired = reason
-        if reason == "cancel-grace":
-            self._step(out, "cancel-timeout",
-                       f"no final response {self.node.timeouts.cancel_grace:g} s after "
-                       "C-CANCEL; releasing")
-            try:
-                # The release gets the same bounded wait, then we abort.
-                out.assoc.acse_timeout = self.node.timeouts.cancel_grace
-                self._aborting = True
-                out.assoc.release()
-            except Exception:
-                _LOGGER.debug("release after cancel failed", exc_info=True)
-        else:
-            limit = (self.node.timeouts.retrieve_idle if reason == "idle"
-                     else self.node.timeouts.retrieve_total)
-            self._step(out, "retrieve-timeout",
-                       f"no progress for {limit:g} s ({reason} limit); aborting" if
-                       reason == "idle" else f"total limit of {limit:g} s reached; aborting")
-        if not out.assoc.is_released:
-            self._step(out, "abort-sent", "aborting the association")
-            self._aborting = True
-            out.assoc.abort()
-        out.assoc.dimse.msg_queue.put((None, None))
-
-    def _on_ended(self, event: Any) -> None:
-        """The association ended under us (peer abort, connection closed).
-
-        Wakes the reader, and spares _close a release nobody would answer:
-        pynetdicom may still report the association as established for a
-        moment after the peer's A-ABORT.
-        """
-        if not self._aborting and self._counts.final is None:
-            self._peer_aborted = True
-        self._ended.set()
-        event.assoc.dimse.msg_queue.put((None, None))
-
-    def _close(self, out: OutgoingAssociation) -> None:
-        with self._lock:
-            self._out = None
-        if self._watchdog is not None:
-            self._watchdog.stop()
-        with self._ending:
-            if self._ended.is_set():
-                return
-            if out.assoc.is_established:
-                out.assoc.acse_timeout = min(self.node.timeouts.association, 10.0)
-                self._aborting = True
-                out.assoc.release()
-            if out.assoc.is_established:
-                out.assoc.abort()
-
-    def _step(self, out: OutgoingAssociation, kind: str, summary: str) -> None:
-        self.log.record(out.association_id, Direction.OUTGOING, kind, summary,
-                        job_id=self.job_id, local_ae=self.local.ae_title,
-                        peer_ae=self.node.ae_title)
-
-    def _set_state(self, state: RetrieveState) -> None:
-        self._state = state
-        self._report()
 
     def progress(self) -> RetrieveProgress:
         with self._lock:
-            counts = self._counts
+            counts = self._merged_counts()
             received = sum(1 for r in self._received if r.ok)
             return RetrieveProgress(
                 job_id=self.job_id, state=self._state, remaining=counts.remaining,
                 completed=counts.completed, failed=counts.failed, warning=counts.warning,
                 received=received, elapsed=time.monotonic() - self._started,
                 last_status=counts.final)
+
+    # -- RetrieveClaim (called from listener threads) ------------------------
+    def claim_score(self, instance: ReceivedInstance, our_ae: str) -> int:
+        """How surely *instance* is ours (0: not at all).
+
+        The Move Originator fields (PS3.7 9.3.1.1) decide whenever the sender
+        fills them in: our AE title and one of our requests' Message IDs is
+        a certain match, anything else names another request, ours or
+        another workstation's. Only a sender that leaves both empty is
+        matched by the UIDs of the scope.
+        """
+        originator, message_id = instance.originator_ae, instance.originator_message_id
+        if originator and originator != self.local.ae_title:
+            return 0
+        if message_id is not None:
+            with self._lock:
+                ours = message_id in self._message_ids
+            if not ours:
+                return 0
+            return 100 if originator or self.scope.match_score(instance) else 0
+        return self.scope.match_score(instance)
+
+    def deliver(self, instance: ReceivedInstance) -> None:
+        instance = replace(instance, job_id=self.job_id)
+        with self._lock:
+            first_final = any(r.counts.final is not None for r in self._first)
+            if first_final and self.method is RetrieveMethod.MOVE:
+                self._late.append(instance)
+            if instance.ok and self._current is not None and self._current not in self._first:
+                self._recovered.add(instance.sop_instance_uid)
+            self._received.append(instance)
+            self._last_arrival = time.monotonic()
+            current = self._current
+            self._lock.notify_all()
+        if current is not None:
+            current.touch()
+        self._report()
+
+    # -- C-GET -------------------------------------------------------------------
+    def _get(self) -> None:
+        try:
+            self.plan = self._planner.learn(self.scope)
+        except AssociationFailure as exc:
+            if exc.reason in _UNREACHABLE:
+                raise
+            # The PACS does not let us search (e.g. a C-GET-only service):
+            # the C-GET itself may still work, with the broad set of classes.
+            _LOGGER.info("could not list the scope before C-GET: %s", exc)
+            self.plan = RetrievePlan(self.scope)
+        self._check_cancel()
+        plan = self.plan
+        if plan.classes_exact and len(plan.sop_classes) > MAX_CLASSES:
+            # More classes than one association can carry: a request per series.
+            for series_uid, items in plan.by_series().items():
+                scope = RetrieveScope.series(
+                    plan.scope.study_uid, series_uid, patient_id=plan.scope.patient_id,
+                    sop_classes=tuple(dict.fromkeys(i.sop_class_uid for i in items)))
+                self._run(self._get_request(scope), first=True)
+        else:
+            self._run(self._get_request(plan.request_scope()), first=True)
+        self._recover()
+
+    def _get_request(self, scope: RetrieveScope, syntax: str | None = None,
+                     ) -> RetrieveRequest:
+        """A C-GET of *scope* proposing its classes (exact, or guessed from modalities)."""
+        exact = self.plan is not None and self.plan.classes_exact
+        model = model_uid(self.node.query_model, RetrieveMethod.GET)
+        contexts, roles = get_storage_contexts(model, scope.sop_classes,
+                                               () if exact else scope.modalities, syntax, exact)
+        return self._request(scope, contexts=contexts, roles=roles)
+
+    def _recover(self) -> None:
+        """Ask again, in other syntaxes, for instances that another proposal may bring."""
+        plan = self.plan
+        if plan is None or not plan.instances:
+            return
+        accepted = self._accepted()
+        with self._lock:
+            received = list(self._received)
+        if any(not r.ok and r.status == 0xA700 for r in received):
+            return  # our disk is full: asking again would only fail again
+        wanted = worth_asking_again(plan, received, accepted)
+        for _syntax, steps in recovery_steps(plan, wanted):
+            for step in steps:
+                self._check_cancel()
+                self.log.record(self.log.new_association_id(Direction.OUTGOING),
+                                Direction.OUTGOING, "get-retry", step.description,
+                                job_id=self.job_id, peer_ae=self.node.ae_title,
+                                detail={"syntax": step.syntax,
+                                        "instances": list(step.scope.instance_uids)})
+                self._run(self._get_request(step.scope, step.syntax))
+            with self._lock:
+                arrived = {r.sop_instance_uid for r in self._received}
+            wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
+
+    def _accepted(self) -> dict[str, set[str]]:
+        accepted: dict[str, set[str]] = {}
+        for request in self._requests:
+            for abstract, syntaxes in request.accepted.items():
+                accepted.setdefault(abstract, set()).update(syntaxes)
+        return accepted
+
+    # -- C-MOVE ------------------------------------------------------------------
+    def _move(self) -> None:
+        self._run(self._request(self.scope), first=True)
+
+    def _await_stragglers(self) -> None:
+        """After the final response, wait for instances still on their way.
+
+        Until as many arrived as the PACS reported sent; and when it reported
+        nothing at all, for the whole grace period, because a non-conformant
+        PACS may answer first and send afterwards. Each arrival starts the
+        wait again.
+        """
+        if not self.to_our_listener:
+            return
+        with self._lock:
+            self._last_arrival = max(self._last_arrival, time.monotonic())
+            while not self._cancel.is_set():
+                counts = self._merged_counts()
+                if counts.final is None:
+                    return
+                if counts.final.category is StatusCategory.FAILURE and not self._received:
+                    return
+                sent = counts.completed + counts.warning
+                arrived = sum(1 for r in self._received if r.ok)
+                nothing_reported = sent + counts.failed == 0
+                if arrived >= sent and not (nothing_reported and self.grace_after_final):
+                    return
+                remaining = self._last_arrival + self.grace_after_final - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._lock.wait(timeout=remaining)
+
+    def _learn_what_is_missing(self) -> None:
+        """A C-MOVE that ended short: ask the PACS what the scope holds, to name the gaps."""
+        if self.method is not RetrieveMethod.MOVE or self.plan is not None:
+            return
+        counts = self._merged_counts()
+        arrived = sum(1 for r in self._received if r.ok)
+        short = (counts.failed > 0 or (counts.remaining or 0) > 0
+                 or (self.to_our_listener and arrived < counts.completed + counts.warning)
+                 or counts.completed + counts.warning + counts.failed == 0)
+        nothing_sent = (counts.final is not None and counts.completed + counts.warning == 0
+                        and counts.final.category is StatusCategory.FAILURE)
+        if not short or counts.final is None or nothing_sent:
+            # A move refused outright (unknown destination...) is missing
+            # everything for the one reason its hint names: no look-up needed.
+            return
+        try:
+            self.plan = self._planner.learn(self.scope)
+        except AssociationFailure as exc:
+            _LOGGER.info("could not list the scope after an incomplete C-MOVE: %s", exc)
+
+    # -- requests ------------------------------------------------------------------
+    def _request(self, scope: RetrieveScope, **kw: list) -> RetrieveRequest:
+        request = RetrieveRequest(
+            self.node, self.local, self.log, scope, self.method, job_id=self.job_id,
+            ae=self._ae, store=self.store, move_destination=self.move_destination,
+            on_response=lambda _counts: self._report(),
+            on_instance=self.deliver, debug=self.debug, **kw)
+        with self._lock:
+            # Known before the request is sent: the first C-STORE may overtake it.
+            self._message_ids.add(request.message_id)
+        return request
+
+    def _run(self, request: RetrieveRequest, first: bool = False) -> None:
+        self._check_cancel()
+        with self._lock:
+            self._current = request
+            self._requests.append(request)
+            if first:
+                self._first.append(request)
+        if self._cancel.is_set():
+            request.cancel()
+        try:
+            self._set_state(RetrieveState.RUNNING)
+            request.run()
+        finally:
+            with self._lock:
+                self._current = None
+        self._check_cancel()
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
+
+    # -- state -------------------------------------------------------------------
+    def _merged_counts(self) -> RequestCounts:
+        """The first round's counts, with what the recovery brought moved to completed."""
+        merged = RequestCounts()
+        finals = []
+        for request in self._first:
+            c = request.counts
+            merged.completed += c.completed
+            merged.failed += c.failed
+            merged.warning += c.warning
+            merged.responses += c.responses
+            merged.failed_uids += c.failed_uids
+            if c.remaining is not None:
+                merged.remaining = (merged.remaining or 0) + c.remaining
+            if merged.first_response is None:
+                merged.first_response = c.first_response
+            if c.final is not None:
+                finals.append(c.final)
+        if self._first and len(finals) == len(self._first):
+            # The worst final status stands for the round.
+            order = [StatusCategory.FAILURE, StatusCategory.WARNING, StatusCategory.CANCEL]
+            merged.final = next((f for cat in order for f in finals if f.category is cat),
+                                finals[-1])
+        if self._recovered:
+            # What the recovery brought had been counted failed, or left remaining.
+            listed = set(merged.failed_uids) & self._recovered
+            was_failed = len(listed) if merged.failed_uids else len(self._recovered)
+            was_failed = min(was_failed, merged.failed)
+            merged.failed -= was_failed
+            if merged.remaining:
+                merged.remaining = max(0, merged.remaining - (len(self._recovered) - was_failed))
+            merged.completed += len(self._recovered)
+            merged.failed_uids = [u for u in merged.failed_uids if u not in self._recovered]
+        return merged
+
+    def _set_state(self, state: RetrieveState) -> None:
+        if self._cancel.is_set() and not state.is_final:
+            state = RetrieveState.CANCELLING
+        self._state = state
+        self._report()
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -426,42 +436,41 @@ class RetrieveJob:
 
     def _finish(self, outcome: RetrieveOutcome) -> RetrieveOutcome:
         with self._lock:
-            counts = self._counts
+            counts = self._merged_counts()
             outcome.received = list(self._received)
             outcome.late = list(self._late)
-            outcome.final_status = counts.final
-            outcome.remaining = counts.remaining
-            outcome.completed = counts.completed
-            outcome.failed = counts.failed
-            outcome.warning = counts.warning
-            outcome.failed_uids = list(counts.failed_uids)
-            outcome.responses = counts.responses
-            outcome.first_response_seconds = counts.first_response
+            outcome.recovered = sorted(self._recovered)
+            requests = list(self._requests)
+        first = requests[0] if requests else None
+        outcome.final_status = counts.final
+        outcome.remaining = counts.remaining
+        outcome.completed = counts.completed
+        outcome.failed = counts.failed
+        outcome.warning = counts.warning
+        outcome.failed_uids = counts.failed_uids
+        outcome.responses = counts.responses
+        outcome.first_response_seconds = counts.first_response
+        if first is not None:
+            outcome.association_id = first.association_id
+            outcome.local_address = first.local_address
+        outcome.peer_aborted = any(r.peer_aborted for r in requests)
+        outcome.timed_out = next((r.expired for r in requests
+                                  if r.expired in ("idle", "total")), None)
         outcome.seconds = time.monotonic() - self._started
         outcome.cancelled = self._cancel.is_set()
-        outcome.peer_aborted = self._peer_aborted
-        outcome.timed_out = self._expired if self._expired in ("idle", "total") else None
         if self.to_our_listener and self.listener is not None:
-            outcome.incoming_associations = [
-                c for c in self.listener.connections[self._incoming_before:]]
-        outcome.status = outcome_status(outcome, self.to_our_listener or
-                                        self.method is RetrieveMethod.GET)
+            outcome.incoming_associations = list(
+                self.listener.connections[self._incoming_before:])
+        outcome.expected = self.plan.expected if self.plan is not None else None
+        observable = self.to_our_listener or self.method is RetrieveMethod.GET
+        if observable or outcome.failed_uids:
+            all_failed = {u for r in requests for u in r.counts.failed_uids}
+            outcome.missing = missing_instances(
+                self.plan if observable else None, outcome.received,
+                all_failed - self._recovered,
+                self._accepted() if self.method is RetrieveMethod.GET else None,
+                outcome.cancelled)
+        outcome.status = outcome_status(outcome, observable)
         self._state = RetrieveState(outcome.status)
         self._report()
         return outcome
-
-
-class _Cancelled(Exception):
-    pass
-
-
-def _failed_uids(identifier: Dataset | None) -> list[str]:
-    """PS3.4 C.4.2.1.4: Failed SOP Instance UID List in the final response's identifier."""
-    if identifier is None or "FailedSOPInstanceUIDList" not in identifier:
-        return []
-    value = identifier.FailedSOPInstanceUIDList
-    if isinstance(value, str):
-        return [v for v in value.split("\\") if v]
-    return [str(v) for v in value if v]
-
-

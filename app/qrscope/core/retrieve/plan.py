@@ -1,56 +1,209 @@
-"""Learn what a retrieve will bring before asking for it.
+"""What the PACS holds for a retrieve scope, learnt level by level before a C-GET.
 
 C-GET must propose a storage context for every SOP class the PACS will send
-(see :mod:`qrscope.core.retrieve.contexts`), so before a C-GET whose scope does
-not say which classes to expect, we ask: SOP Classes in Study first (one
-response), then the instances' SOP Class UIDs when the PACS does not support
-that key. A failed look-up is not an error: the broad default set is used.
+(see :mod:`qrscope.core.retrieve.contexts`), and the outcome of any retrieve
+should name each instance that did not arrive. Both need the list of
+instances, which a conformant SCU learns as PS3.4 C.4.1.2.2 (hierarchical
+search) allows: the study, then its series, then each series' instances,
+every query carrying only the unique keys of the levels above, each with a
+single value. ``SOP Classes in Study`` would be one query, but few servers
+support it (DCMTK's dcmqrscp does not), and it cannot say which instance is
+which.
+
+Not every server returns SOP Class UID at IMAGE level (DCMTK's dcmqrscp
+indexes only SOP Instance UID and Instance Number there), and a look-up the
+PACS refuses is not an error: the classes then fall back to what the
+study-level answer and each series' Modality suggest
+(:func:`~qrscope.core.retrieve.contexts.storage_classes_for`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import threading
+from dataclasses import dataclass, field, replace
 
 from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import AssociationFailure
-from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import InstanceRecord, QueryLevel, Record, StudyRecord
+from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.status import StatusCategory
 
-__all__ = ["learn_sop_classes"]
+__all__ = ["PlannedInstance", "RetrievePlan", "RetrievePlanner"]
 
 _LOGGER = logging.getLogger(__name__)
 INSTANCE_LOOKUP_LIMIT = 20_000
 
 
-def learn_sop_classes(scope: RetrieveScope, node: RemoteNode, local: LocalAE,
-                      log: AssociationLog) -> RetrieveScope:
-    """*scope* with ``sop_classes`` and ``modalities`` filled from C-FIND where possible."""
-    if scope.sop_classes:
-        return scope
-    base = QueryFilter(study_uid=scope.study_uid, patient_id=scope.patient_id)
-    try:
-        studies = _find(node, local, log, QueryLevel.STUDY, base, 1)
-        study = next((s for s in studies if isinstance(s, StudyRecord)), None)
-        if study is not None:
-            scope = replace(scope, modalities=scope.modalities or study.modalities)
-            if study.sop_classes and scope.level is QueryLevel.STUDY:
-                return replace(scope, sop_classes=study.sop_classes)
-        narrowed = replace(base, series_uid="\\".join(scope.series_uids),
-                           sop_instance_uid="\\".join(scope.instance_uids))
-        instances = _find(node, local, log, QueryLevel.IMAGE, narrowed, INSTANCE_LOOKUP_LIMIT)
-    except AssociationFailure as exc:
-        _LOGGER.info("could not learn SOP classes before C-GET: %s", exc)
-        return scope
-    classes = tuple(dict.fromkeys(
-        r.sop_class_uid for r in instances if isinstance(r, InstanceRecord) and r.sop_class_uid
-    ))
-    return replace(scope, sop_classes=classes) if classes else scope
+@dataclass(frozen=True)
+class PlannedInstance:
+    """One instance the PACS listed for the scope."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_uid: str
 
 
-def _find(node: RemoteNode, local: LocalAE, log: AssociationLog, level: QueryLevel,
-          query: QueryFilter, limit: int) -> list[Record]:
-    result = FindOperation(node, local, log, level, query, limit=limit).run()
-    return result.records
+@dataclass(frozen=True)
+class RetrievePlan:
+    """The scope with what the PACS said it holds for it.
+
+    ``complete`` is true when every series of the scope was listed down to
+    its instances: only then are ``instances`` all there is. The classes are
+    exact (:attr:`classes_exact`) when, besides, every instance came with its
+    SOP Class UID.
+    """
+
+    scope: RetrieveScope
+    instances: tuple[PlannedInstance, ...] = ()
+    complete: bool = False
+    series_modalities: dict[str, str] = field(default_factory=dict)
+    study_instances: int | None = None
+    """NumberOfStudyRelatedInstances from the study-level answer, when asked."""
+
+    @property
+    def classes_exact(self) -> bool:
+        return self.complete and all(i.sop_class_uid for i in self.instances)
+
+    @property
+    def sop_classes(self) -> tuple[str, ...]:
+        """The classes known: exact when :attr:`classes_exact`, else all we were told of."""
+        listed = tuple(dict.fromkeys(i.sop_class_uid for i in self.instances
+                                     if i.sop_class_uid))
+        if self.classes_exact:
+            return listed
+        return tuple(dict.fromkeys((*listed, *self.scope.sop_classes)))
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        found = tuple(m for m in self.series_modalities.values() if m)
+        return tuple(dict.fromkeys((*self.scope.modalities, *found)))
+
+    def request_scope(self) -> RetrieveScope:
+        """The scope to ask for, with the classes and modalities learnt."""
+        return replace(self.scope, sop_classes=self.sop_classes, modalities=self.modalities)
+
+    @property
+    def expected(self) -> int | None:
+        """How many instances the PACS listed for the scope (None: not known)."""
+        if self.complete:
+            return len(self.instances)
+        if self.scope.level is QueryLevel.STUDY:
+            return self.study_instances
+        return None
+
+    def by_series(self, instances: list[PlannedInstance] | None = None,
+                  ) -> dict[str, list[PlannedInstance]]:
+        grouped: dict[str, list[PlannedInstance]] = {}
+        for item in self.instances if instances is None else instances:
+            grouped.setdefault(item.series_uid, []).append(item)
+        return grouped
+
+    def find(self, sop_instance_uid: str) -> PlannedInstance | None:
+        return next((i for i in self.instances if i.sop_instance_uid == sop_instance_uid),
+                    None)
+
+
+class RetrievePlanner:
+    """Learns a :class:`RetrievePlan` with C-FIND; :meth:`cancel` stops it from any thread."""
+
+    def __init__(self, node: RemoteNode, local: LocalAE, log: AssociationLog,
+                 debug: bool = False) -> None:
+        self.node = node
+        self.local = local
+        self.log = log
+        self.debug = debug
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._current: FindOperation | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        with self._lock:
+            current = self._current
+        if current is not None:
+            current.cancel()
+
+    def learn(self, scope: RetrieveScope) -> RetrievePlan:
+        """The plan for *scope*. Raises ``AssociationFailure`` if the PACS cannot be reached."""
+        patient_id, study_instances = scope.patient_id, None
+        if scope.level is QueryLevel.STUDY or (
+                self.node.query_model is QueryModel.PATIENT_ROOT and not patient_id):
+            study = self._study(scope)
+            if study is not None:
+                patient_id = patient_id or study.patient_id
+                study_instances = study.number_of_instances
+                scope = replace(
+                    scope, patient_id=patient_id,
+                    modalities=scope.modalities or study.modalities,
+                    sop_classes=scope.sop_classes or study.sop_classes)
+        # The series level gives each series' Modality, the fallback for
+        # servers that do not return SOP Class UIDs.
+        listed = self._series(scope)
+        modalities = {s.series_uid: s.modality for s in listed or ()}
+        if scope.level is QueryLevel.STUDY:
+            if listed is None:
+                return RetrievePlan(scope, study_instances=study_instances)
+            series_uids = list(modalities)
+        else:
+            series_uids = list(scope.series_uids)
+            modalities = {uid: modalities.get(uid, "") for uid in series_uids}
+        instances: list[PlannedInstance] = []
+        complete = True
+        for series_uid in series_uids:
+            found = self._instances(scope, series_uid)
+            if found is None:
+                complete = False
+                continue
+            instances += found
+        if scope.instance_uids:
+            wanted = set(scope.instance_uids)
+            instances = [i for i in instances if i.sop_instance_uid in wanted]
+            complete = complete and len(instances) == len(wanted)
+        return RetrievePlan(scope, tuple(instances), complete, modalities, study_instances)
+
+    # -- one level at a time ---------------------------------------------------------
+    def _study(self, scope: RetrieveScope) -> StudyRecord | None:
+        records = self._find(QueryLevel.STUDY, QueryFilter(study_uid=scope.study_uid,
+                                                            patient_id=scope.patient_id), 1)
+        return next((r for r in records or () if isinstance(r, StudyRecord)), None)
+
+    def _series(self, scope: RetrieveScope) -> list[SeriesRecord] | None:
+        records = self._find(QueryLevel.SERIES, QueryFilter(study_uid=scope.study_uid,
+                                                             patient_id=scope.patient_id))
+        if records is None:
+            return None
+        return [r for r in records if isinstance(r, SeriesRecord) and r.series_uid]
+
+    def _instances(self, scope: RetrieveScope, series_uid: str) -> list[PlannedInstance] | None:
+        records = self._find(QueryLevel.IMAGE, QueryFilter(
+            study_uid=scope.study_uid, series_uid=series_uid, patient_id=scope.patient_id),
+            INSTANCE_LOOKUP_LIMIT)
+        if records is None:
+            return None
+        return [PlannedInstance(r.sop_instance_uid, r.sop_class_uid, r.series_uid or series_uid)
+                for r in records if isinstance(r, InstanceRecord) and r.sop_instance_uid]
+
+    def _find(self, level: QueryLevel, query: QueryFilter,
+              limit: int | None = None) -> list[Record] | None:
+        """The records, or None when the PACS refused, truncated or we were cancelled."""
+        if self._cancel.is_set():
+            return None
+        operation = FindOperation(self.node, self.local, self.log, level, query, limit=limit,
+                                  debug=self.debug)
+        with self._lock:
+            self._current = operation
+        try:
+            result = operation.run()
+        finally:
+            with self._lock:
+                self._current = None
+        status = result.status
+        if (result.cancelled or result.truncated or status is None
+                or status.category is not StatusCategory.SUCCESS):
+            _LOGGER.info("%s-level look-up before the retrieve gave %s", level.value,
+                         "no answer" if status is None else status)
+            return None
+        return result.records
+

@@ -1,87 +1,139 @@
-"""A second chance for C-GET sub-operations that failed over a transfer syntax.
+"""What is missing after a retrieve, why, and what to ask for again.
 
-With C-GET we propose the storage contexts, and an SCP must pick, for each
-instance, an accepted context it can send the instance on. DCMTK's
-``dcmqrscp`` (and PACS built on its libraries) takes the first accepted
-context of the instance's SOP class whatever its syntax, and fails the
-sub-operation when it cannot convert, e.g. an RLE image offered on an
-explicit little endian context (DCMTK dcmqrdb ``dcmqrcbg.cc``). No single
-proposal suits both compressed and uncompressed instances of one class, so
-the instances that failed are asked for again, series by series, offering
-one compressed syntax at a time, until they arrive or the syntaxes run out.
+After the first C-GET, the instances the plan lists but that did not arrive
+fall in a few groups, and only some are worth asking for again:
+
+* refused by us (disk full, unreadable data): asking again would fail the
+  same way and load the PACS for nothing;
+* failed at the PACS, or left ``remaining`` at its final response: often a
+  transfer syntax question. With C-GET we propose the contexts, and an SCP
+  must pick, for each instance, an accepted context it can send it on.
+  DCMTK's ``dcmqrscp`` (and PACS built on its libraries) takes the first
+  accepted context of the instance's SOP class whatever its syntax, and
+  fails the sub-operation when it cannot convert (DCMTK dcmqrdb
+  ``dcmqrcbg.cc``): no single proposal suits both compressed and
+  uncompressed instances of one class. Those instances are asked for again,
+  series by series, offering their classes in one compressed syntax at a
+  time, until they arrive or the syntaxes run out;
+* of a class the PACS did not accept a context for: nothing we can offer
+  will change that.
+
+:func:`missing_instances` names each instance still absent at the end with
+its reason, for the outcome, the hints and a retry of exactly what is missing.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from qrscope.core.association_log import Direction
-from qrscope.core.connection import AssociationFailure
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import InstanceRecord, QueryLevel
-from qrscope.core.retrieve.contexts import COMPRESSED
-from qrscope.core.retrieve.types import RetrieveScope
+from pydicom.uid import UID
 
-if TYPE_CHECKING:
-    from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.reception import ReceivedInstance
+from qrscope.core.retrieve.contexts import COMPRESSED, is_image_class
+from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
+from qrscope.core.retrieve.types import MissingInstance, MissingReason, RetrieveScope
 
-__all__ = ["recover_failed_instances"]
-
-_LOGGER = logging.getLogger(__name__)
+__all__ = ["RecoveryStep", "missing_instances", "recovery_steps", "worth_asking_again"]
 
 
-def _locate(job: RetrieveJob, uids: list[str]) -> dict[str, InstanceRecord]:
-    """Series and SOP class of each failed instance (the IMAGE-level retry needs both)."""
-    query = QueryFilter(study_uid=job.scope.study_uid, patient_id=job.scope.patient_id,
-                        sop_instance_uid="\\".join(uids))
-    found = FindOperation(job.node, job.local, job.log, QueryLevel.IMAGE, query).run()
-    return {r.sop_instance_uid: r for r in found.records if isinstance(r, InstanceRecord)
-            and r.sop_instance_uid in uids}
+@dataclass(frozen=True)
+class RecoveryStep:
+    """One more C-GET: some instances of one series, offering one compressed syntax."""
+
+    scope: RetrieveScope
+    syntax: str
+
+    @property
+    def description(self) -> str:
+        count = len(self.scope.instance_uids)
+        return (f"asking again for {count} instance(s) that did not arrive, offering only "
+                f"{UID(self.syntax).name}")
 
 
-def recover_failed_instances(job: RetrieveJob, failed_uids: list[str]) -> set[str]:
-    """Retry *failed_uids* of *job* one compressed syntax at a time.
+def worth_asking_again(plan: RetrievePlan, received: Iterable[ReceivedInstance],
+                       accepted: dict[str, set[str]]) -> list[PlannedInstance]:
+    """The planned instances that did not arrive and that another proposal might bring.
 
-    Instances that arrive are delivered to *job* as usual. Returns the SOP
-    Instance UIDs recovered.
+    Left out: instances we refused ourselves (they reached us), and those of
+    a class the PACS accepted no context for. Only image classes: a syntax
+    question does not arise for objects that are never compressed. An
+    instance whose class the PACS did not tell us is asked for again.
     """
-    try:
-        remaining = _locate(job, failed_uids)
-    except AssociationFailure as exc:
-        _LOGGER.info("cannot locate failed instances for a retry: %s", exc)
-        return set()
-    recovered: set[str] = set()
+    seen = {r.sop_instance_uid for r in received}
+    return [i for i in plan.instances if i.sop_instance_uid not in seen and (
+        not i.sop_class_uid
+        or (i.sop_class_uid in accepted and is_image_class(i.sop_class_uid)))]
+
+
+def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
+                   ) -> Iterator[tuple[str, list[RecoveryStep]]]:
+    """Per compressed syntax, one step per series of *wanted*.
+
+    The caller drops from *wanted* what has arrived before it takes the next
+    syntax (the list is read again at each one), and stops on cancel.
+    """
     for syntax in COMPRESSED:
-        if not remaining or job.cancelled:
-            break
-        by_series: dict[str, list[InstanceRecord]] = defaultdict(list)
-        for record in remaining.values():
-            by_series[record.series_uid or ""].append(record)
-        for series_uid, records in by_series.items():
-            got = _retry(job, series_uid, records, str(syntax))
-            recovered |= got
-            for uid in got:
-                remaining.pop(uid, None)
-    return recovered
+        if not wanted:
+            return
+        steps = [RecoveryStep(RetrieveScope.instances(
+                    plan.scope.study_uid, series_uid, *[i.sop_instance_uid for i in items],
+                    patient_id=plan.scope.patient_id,
+                    sop_classes=tuple(dict.fromkeys(i.sop_class_uid for i in items
+                                                    if i.sop_class_uid)),
+                    modalities=tuple(filter(None, [plan.series_modalities.get(series_uid)]))),
+                    str(syntax))
+                 for series_uid, items in plan.by_series(wanted).items()]
+        yield str(syntax), steps
 
 
-def _retry(job: RetrieveJob, series_uid: str, records: list[InstanceRecord],
-           syntax: str) -> set[str]:
-    from pydicom.uid import UID
+def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInstance],
+                      reported_failed: Iterable[str], accepted: dict[str, set[str]] | None,
+                      cancelled: bool) -> list[MissingInstance]:
+    """Every instance of the scope that is not on disk, with the reason.
 
-    from qrscope.core.retrieve import RetrieveJob
+    *plan* lists what the PACS holds (None or incomplete: only what the PACS
+    reported as failed, and what reached us unstored, can be named);
+    *accepted* is what the PACS accepted per storage class (C-GET), None for
+    C-MOVE, where the sender proposes.
+    """
+    received = list(received)
+    stored = {r.sop_instance_uid for r in received if r.ok}
+    refused = {r.sop_instance_uid: r for r in received if not r.ok}
+    failed = set(reported_failed)
+    missing: dict[str, MissingInstance] = {}
 
-    uids = [r.sop_instance_uid for r in records]
-    classes = tuple(dict.fromkeys(r.sop_class_uid for r in records if r.sop_class_uid))
-    job.log.record(job.log.new_association_id(Direction.OUTGOING), Direction.OUTGOING,
-                   "get-retry", f"asking again for {len(uids)} instance(s) that failed, "
-                   f"offering only {UID(syntax).name}", job_id=job.job_id,
-                   peer_ae=job.node.ae_title, detail={"syntax": syntax, "instances": uids})
-    scope = RetrieveScope.instances(job.scope.study_uid, series_uid, *uids,
-                                    patient_id=job.scope.patient_id, sop_classes=classes)
-    child = RetrieveJob(job.node, job.local, job.log, scope, method=job.method,
-                        store=job.store, only_syntax=syntax, parent=job, debug=job.debug)
-    outcome = child.run()
-    return {r.sop_instance_uid for r in outcome.stored}
+    def add(uid: str, sop_class: str = "", series: str = "") -> None:
+        if uid in stored or uid in missing:
+            return
+        reason, detail = _reason(uid, sop_class, refused, failed, accepted, cancelled)
+        missing[uid] = MissingInstance(uid, reason, detail, sop_class, series)
+
+    for item in plan.instances if plan is not None else ():
+        add(item.sop_instance_uid, item.sop_class_uid, item.series_uid)
+    for uid, item in refused.items():
+        add(uid, item.sop_class_uid, item.series_uid)
+    for uid in failed:
+        planned = plan.find(uid) if plan is not None else None
+        add(uid, planned.sop_class_uid if planned else "",
+            planned.series_uid if planned else "")
+    return list(missing.values())
+
+
+def _reason(uid: str, sop_class: str, refused: dict[str, ReceivedInstance], failed: set[str],
+            accepted: dict[str, set[str]] | None, cancelled: bool,
+            ) -> tuple[MissingReason, str]:
+    name = UID(sop_class).name if sop_class else "its SOP class"
+    if uid in refused:
+        return MissingReason.NOT_STORED, f"it arrived but was not stored: {refused[uid].error}"
+    if accepted is not None and sop_class and sop_class not in accepted:
+        return (MissingReason.NO_CONTEXT,
+                f"the PACS accepted no presentation context for {name}")
+    if uid in failed:
+        return (MissingReason.FAILED_AT_PACS,
+                "the PACS reported that sending it failed"
+                + (" in every transfer syntax we offered" if accepted is not None else ""))
+    if cancelled:
+        return MissingReason.CANCELLED, "the retrieve was cancelled before it arrived"
+    return (MissingReason.NOT_SENT,
+            "the PACS listed it but never sent it, and did not report it as failed")

@@ -278,11 +278,15 @@ def outcome_status(outcome: RetrieveOutcome, observable: bool) -> str:
     if final.category is StatusCategory.FAILURE and not all_recovered:
         return "partial" if got or outcome.completed else "failed"
     if observable:
-        if got == 0 and (outcome.completed or outcome.failed):
+        # Nothing arrived is never a success, not even when the PACS answered
+        # "success" with zero sub-operations: the hint says why.
+        if got == 0:
             return "failed"
-        if got < outcome.completed or problems:
+        if got < outcome.completed or problems or outcome.missing:
             return "partial"
         return "success"
+    if outcome.completed + outcome.warning == 0:
+        return "failed"
     if problems or (final.category is StatusCategory.WARNING and not all_recovered):
         return "partial" if outcome.completed else "failed"
     return "success"
