@@ -717,8 +717,7 @@ def running_dcmqrscp(
         "--bit-preserving",
         # Strictly hierarchical, as PS3.4 C.4.1.2.2 asks: refuse (0xA900) a
         # C-FIND or C-MOVE identifier with keys other than the unique keys of
-        # the levels above, or a list where one value is required. Checked for
-        # C-GET too: dcmqrscp runs C-GET through its C-MOVE checks.
+        # the levels above, or a list where one value is required.
         "--check-find",
         "--check-move",
         # Every association and DIMSE message in the log.
