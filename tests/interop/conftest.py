@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from qrscope.core.demo_pacs import build_sample_studies
+from qrscope.core.demo_pacs.clinical import build_clinical_studies
 
 from . import peers
 
@@ -62,8 +63,14 @@ def move_destinations(peer_listener_port: int) -> tuple[peers.MoveDestination, .
 
 @pytest.fixture(scope="session")
 def interop_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The demo PACS sample studies, written once per session."""
-    return build_sample_studies(tmp_path_factory.mktemp("interop-data"))
+    """The demo PACS sample studies and the clinical set (RT, SR, ECG, PDF,
+    private and retired classes, Big Endian, four character sets), written
+    once per session."""
+    folder = tmp_path_factory.mktemp("interop-data")
+    return [
+        *build_sample_studies(folder / "samples"),
+        *build_clinical_studies(folder / "clinical"),
+    ]
 
 
 @pytest.fixture(scope="session")

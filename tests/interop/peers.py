@@ -11,9 +11,10 @@ The servers are configured like a hospital PACS: they know the workstation by
 one AE title (:data:`WORKSTATION_AE_TITLE`), which is both the calling AE of
 queries and a move destination; they refuse what a real PACS refuses.
 
-Orthanc holds every file. dcmqrscp holds, per SOP class, only the files of one
-transfer syntax group, because it moves each SOP class in one syntax and
-cannot decompress (:func:`one_syntax_per_sop_class`).
+Orthanc holds every file. dcmqrscp holds no private SOP class
+(:func:`known_to_dcmtk`) and, per SOP class, only the files of one transfer
+syntax group, because it moves each SOP class in one syntax and cannot
+decompress (:func:`one_syntax_per_sop_class`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import pydicom
 from pydicom import uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE
+from pynetdicom.association import Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
 
 HOST = "127.0.0.1"
@@ -55,6 +57,10 @@ NETWORK_TIMEOUT = 5.0
 MAX_CONTEXTS = 128
 
 UNCOMPRESSED = (uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian)
+# Native (uncompressed) syntaxes DCMTK converts between when it sends, so one
+# outgoing context in UNCOMPRESSED serves them all. Explicit VR Big Endian is
+# retired (PS3.5 A.3) but still in the archives; dcmqrscp sends it as little endian.
+NATIVE = (*UNCOMPRESSED, uid.ExplicitVRBigEndian)
 # Everything dcmqrscp may be asked to store, uncompressed first: an acceptor
 # profile picks, per presentation context, the first of these that was proposed.
 STORABLE = (
@@ -238,13 +244,13 @@ def one_syntax_per_sop_class(instances: Sequence[StoredInstance]) -> tuple[Store
     dcmqrscp moves every instance of a SOP class on the first accepted
     context for that class and cannot decompress (see _dcmqrscp_profiles), so
     a class held in two compressed syntaxes, or compressed and uncompressed,
-    cannot all be moved unchanged. Uncompressed syntaxes count as one group:
-    DCMTK converts between them.
+    cannot all be moved unchanged. Uncompressed syntaxes (:data:`NATIVE`,
+    Big Endian included) count as one group: DCMTK converts between them.
     """
 
     def group(instance: StoredInstance) -> str:
         ts = instance.transfer_syntax_uid
-        return "uncompressed" if ts in UNCOMPRESSED else ts
+        return "uncompressed" if ts in NATIVE else ts
 
     by_class: dict[str, dict[str, int]] = {}
     for instance in instances:
@@ -252,6 +258,18 @@ def one_syntax_per_sop_class(instances: Sequence[StoredInstance]) -> tuple[Store
         counts[group(instance)] = counts.get(group(instance), 0) + 1
     chosen = {sop: max(counts, key=lambda g: (counts[g], g)) for sop, counts in by_class.items()}
     return tuple(i for i in instances if group(i) == chosen[i.sop_class_uid])
+
+
+def known_to_dcmtk(instances: Sequence[StoredInstance]) -> tuple[StoredInstance, ...]:
+    """Drop instances of private SOP classes, which dcmqrscp cannot hold.
+
+    dcmqrscp 3.6.7 accepts the presentation context (the Incoming profile
+    lists the class) but its storeSCP refuses every data set whose class
+    ``dcmIsaStorageSOPClassUID`` does not know, writing it to /dev/null; the
+    C-STORE-RSP is 0xC000 "Cannot understand", logged as "Bad image file:
+    /dev/null" (dcmqrdb/libsrc/dcmqrsrv.cc). Retired standard classes are known.
+    """
+    return tuple(i for i in instances if not uid.UID(i.sop_class_uid).is_private)
 
 
 def _storage_pairs(instances: Iterable[StoredInstance]) -> list[tuple[str, str]]:
@@ -425,12 +443,15 @@ def _stored_sop_instance_uids(
     ae_title: str, port: int, instances: Sequence[StoredInstance], log_path: Path,
     host: str = HOST,
 ) -> set[str]:
-    """SOP Instance UIDs the server lists for the studies of ``instances``.
+    """SOP Instance UIDs the server lists for the series of ``instances``.
 
-    One IMAGE-level C-FIND with a list of study UIDs (PS3.4 C.2.2.2.2) and a
-    universal series UID, which both servers answer. One request, because each
-    pynetdicom request with an identifier costs ~45 ms on loopback: pynetdicom
-    leaves Nagle's algorithm on and sends command and identifier apart.
+    One IMAGE-level C-FIND per series, with its study and series UID each
+    single-valued: the only identifier a strictly hierarchical SCP
+    (``dcmqrscp --check-find``) accepts below the top level (PS3.4
+    C.4.1.2.2.1); a list of study UIDs there is answered with 0xA900. Each
+    request costs ~45 ms on loopback (pynetdicom leaves Nagle's algorithm on
+    and sends command and identifier apart), so a few dozen series take a
+    second or two.
     """
     ae = AE(WORKSTATION_AE_TITLE)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
@@ -438,15 +459,25 @@ def _stored_sop_instance_uids(
     assoc = ae.associate(host, port, ae_title=ae_title)
     if not assoc.is_established:
         raise _failure(f"{ae_title} refused the association to list the stored files", log_path)
-    query = Dataset()
-    query.QueryRetrieveLevel = "IMAGE"
-    query.StudyInstanceUID = list(dict.fromkeys(i.study_instance_uid for i in instances))
-    query.SeriesInstanceUID = ""
-    query.SOPInstanceUID = ""
+    series = dict.fromkeys((i.study_instance_uid, i.series_instance_uid) for i in instances)
+    listed: set[str] = set()
     try:
-        responses = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+        for study_uid, series_uid in series:
+            listed |= _series_instance_uids(assoc, study_uid, series_uid, ae_title, log_path)
     finally:
         assoc.release()
+    return listed
+
+
+def _series_instance_uids(
+    assoc: Association, study_uid: str, series_uid: str, ae_title: str, log_path: Path
+) -> set[str]:
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = study_uid
+    query.SeriesInstanceUID = series_uid
+    query.SOPInstanceUID = ""
+    responses = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
     final = responses[-1][0] if responses else Dataset()
     if final.get("Status") != 0x0000:
         status = f"0x{final.Status:04X}" if "Status" in final else "no response"
@@ -512,6 +543,10 @@ def _orthanc_configuration(
             d.ae_title.lower(): {"AET": d.ae_title, "Host": d.host, "Port": d.port}
             for d in destinations
         },
+        # Store instances of SOP classes DCMTK does not know (private classes
+        # of planning systems, scanners' raw data): a hospital archive must keep
+        # them, and Orthanc 1.10 refuses them by default ("promiscuous mode").
+        "UnknownSopClassAccepted": True,
         # Keep every file in the transfer syntax it arrived in.
         "StorageCompression": False,
         # Throw-away storage: skip fsync and job persistence, both slow.
@@ -608,7 +643,7 @@ def _dcmqrscp_profiles(instances: Sequence[StoredInstance]) -> str:
     outgoing: list[tuple[str, str]] = []
     for sop_class in sop_classes:
         syntaxes = {ts for sop, ts in pairs if sop == sop_class}
-        if syntaxes <= set(UNCOMPRESSED):
+        if syntaxes <= set(NATIVE):
             outgoing.append((sop_class, "Uncompressed"))
         else:
             # one_syntax_per_sop_class() left a single compressed syntax.
@@ -651,10 +686,11 @@ def running_dcmqrscp(
     On loopback by default; ``prefix`` (e.g. ``ip netns exec NS``) runs it
     elsewhere, reachable at ``host``.
 
-    It is loaded with the subset of ``files`` it can move unchanged (see
+    It is loaded with the subset of ``files`` it can hold (see
+    :func:`known_to_dcmtk`) and move unchanged (see
     :func:`one_syntax_per_sop_class`); ``PeerServer.instances`` lists them.
     """
-    instances = one_syntax_per_sop_class(describe(files))
+    instances = one_syntax_per_sop_class(known_to_dcmtk(describe(files)))
     (port,) = free_ports(1)
     database = folder / "database"
     database.mkdir()
@@ -679,6 +715,11 @@ def running_dcmqrscp(
         "--assoc-config-file", str(profiles_path), "Incoming", "Outgoing",
         # Write each received data set to disk exactly as it came.
         "--bit-preserving",
+        # Strictly hierarchical, as PS3.4 C.4.1.2.2 asks: refuse (0xA900) a
+        # C-FIND or C-MOVE identifier with keys other than the unique keys of
+        # the levels above, or a list where one value is required.
+        "--check-find",
+        "--check-move",
         # Every association and DIMSE message in the log.
         "--verbose",
     ]  # fmt: skip

@@ -17,7 +17,7 @@ something, while the older studies keep fixed dates.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,16 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, PYDICOM_ROOT_UID, UID, gener
 
 from qrscope.core.demo_pacs.synthetic import synthetic_cr, synthetic_dx
 
-__all__ = ["build_sample_studies"]
+__all__ = [
+    "Patient",
+    "Series",
+    "Study",
+    "build_sample_studies",
+    "load_source",
+    "reidentify",
+    "sample_uid",
+    "write_studies",
+]
 
 # generate_uid() hashes prefix + entropy; the pydicom root keeps the UIDs
 # valid (registered root) and the fixed entropy keeps them stable.
@@ -58,93 +67,96 @@ _SourceLoader = Callable[[int], Dataset]
 
 
 @dataclass(frozen=True)
-class _Patient:
+class Patient:
     name: str
     patient_id: str
     birth_date: str
     sex: str
     # ISO_IR 192 (UTF-8) for the patient whose name needs it; the others use
     # ISO_IR 100 (Latin-1), still the most common declaration in the field.
-    character_set: str = "ISO_IR 100"
+    # A tuple is a multi-valued (0008,0005), e.g. ("", "ISO 2022 IR 87").
+    character_set: str | tuple[str, ...] = "ISO_IR 100"
 
 
 @dataclass(frozen=True)
-class _Series:
+class Series:
     number: int
     modality: str
     description: str
     source: str
     count: int
     body_part: str = ""
+    # Store the copy under another SOP class whose IOD its content fits.
+    sop_class: str = ""
 
 
 @dataclass(frozen=True)
-class _Study:
+class Study:
     key: str
-    patient: _Patient
+    patient: Patient
     # A fixed "YYYYMMDD" date, or the number of days before ``today``.
     date: str | int
     time: str
     accession: str
     description: str
     referring: str
-    series: tuple[_Series, ...]
+    series: tuple[Series, ...]
 
 
-_DOE = _Patient("Doe^Jane", "QRS-1001", "19700412", "F")
-_MUELLER = _Patient("Müller^Jürgen", "QRS-1002", "19581130", "M", "ISO_IR 192")
-_SMITH = _Patient("Smith^John", "QRS-1003", "19851203", "M")
-_TANAKA = _Patient("Tanaka^Yuki", "QRS-1004", "19920707", "F")
+_DOE = Patient("Doe^Jane", "QRS-1001", "19700412", "F")
+_MUELLER = Patient("Müller^Jürgen", "QRS-1002", "19581130", "M", "ISO_IR 192")
+_SMITH = Patient("Smith^John", "QRS-1003", "19851203", "M")
+_TANAKA = Patient("Tanaka^Yuki", "QRS-1004", "19920707", "F")
 
-_STUDIES: tuple[_Study, ...] = (
-    _Study(
+_STUDIES: tuple[Study, ...] = (
+    Study(
         "ct-chest", _DOE, 3, "081512", "ACC1001", "CT CHEST W/O CONTRAST", "House^Gregory",
         (
-            _Series(1, "CT", "Axial 5mm", "CT_small.dcm", 12, "CHEST"),
-            _Series(2, "CT", "Localizer JPEG 2000", "693_J2KI.dcm", 4, "CHEST"),
-            _Series(3, "SR", "Dose report", "reportsi.dcm", 1),
+            Series(1, "CT", "Axial 5mm", "CT_small.dcm", 12, "CHEST"),
+            Series(2, "CT", "Localizer JPEG 2000", "693_J2KI.dcm", 4, "CHEST"),
+            Series(3, "SR", "Dose report", "reportsi.dcm", 1),
         ),
     ),
-    _Study(
+    Study(
         "mr-brain", _DOE, "20190314", "142000", "ACC1002", "MR BRAIN", "Grey^Meredith",
         (
-            _Series(1, "MR", "T1 SE", "MR_small.dcm", 6, "HEAD"),
-            _Series(2, "MR", "T2 TSE", "MR_small_implicit.dcm", 6, "HEAD"),
-            _Series(3, "MR", "DWI", "MR_small_RLE.dcm", 4, "HEAD"),
+            Series(1, "MR", "T1 SE", "MR_small.dcm", 6, "HEAD"),
+            Series(2, "MR", "T2 TSE", "MR_small_implicit.dcm", 6, "HEAD"),
+            Series(3, "MR", "DWI", "MR_small_RLE.dcm", 4, "HEAD"),
         ),
     ),
-    _Study(
+    Study(
         "mr-knee", _MUELLER, 12, "093000", "ACC1003", "MR KNIE RECHTS", "Schäfer^Anna",
         (
-            _Series(1, "MR", "PD FS", "MR_small_jp2klossless.dcm", 6, "KNEE"),
-            _Series(2, "MR", "T1 COR", "MR_small_jpeg_ls_lossless.dcm", 6, "KNEE"),
+            Series(1, "MR", "PD FS", "MR_small_jp2klossless.dcm", 6, "KNEE"),
+            Series(2, "MR", "T1 COR", "MR_small_jpeg_ls_lossless.dcm", 6, "KNEE"),
         ),
     ),
-    _Study(
+    Study(
         "dx-chest", _MUELLER, "20210602", "101500", "ACC1004", "XR THORAX 2 EBENEN",
         "Schäfer^Anna",
         (
-            _Series(1, "DX", "Thorax PA", "synthetic:dx-pa", 1, "CHEST"),
-            _Series(2, "DX", "Thorax lateral", "synthetic:dx-lat", 1, "CHEST"),
+            Series(1, "DX", "Thorax PA", "synthetic:dx-pa", 1, "CHEST"),
+            Series(2, "DX", "Thorax lateral", "synthetic:dx-lat", 1, "CHEST"),
         ),
     ),
-    _Study(
+    Study(
         "sc-import", _SMITH, 1, "161045", "ACC1005", "OUTSIDE IMAGES IMPORT", "Wilson^James",
         (
-            _Series(1, "OT", "Photos", "SC_rgb_jpeg_dcmtk.dcm", 3),
-            _Series(2, "OT", "Scanned film", "JPEG-lossy.dcm", 2),
-            _Series(3, "OT", "Scanned film J2K", "JPEG2000.dcm", 1),
+            Series(1, "OT", "Photos", "SC_rgb_jpeg_dcmtk.dcm", 3),
+            Series(2, "OT", "Scanned film", "JPEG-lossy.dcm", 2),
+            Series(3, "OT", "Scanned film J2K", "JPEG2000.dcm", 1),
         ),
     ),
-    _Study(
+    Study(
         "rt-plan", _SMITH, "20171120", "113000", "ACC1006", "RT PROSTATE PLAN", "Cuddy^Lisa",
-        (_Series(1, "RTPLAN", "Plan v1", "rtplan.dcm", 1),),
+        (Series(1, "RTPLAN", "Plan v1", "rtplan.dcm", 1),),
     ),
-    _Study(
+    Study(
         "cr-hand", _TANAKA, 45, "083000", "ACC1007", "XR HAND LEFT", "Wilson^James",
         (
-            _Series(1, "CR", "Hand PA", "synthetic:cr-hand", 2, "HAND"),
-            _Series(2, "SR", "Radiology report", "test-SR.dcm", 1),
+            Series(1, "CR", "Hand PA", "synthetic:cr-hand", 2, "HAND"),
+            Series(2, "SR", "Radiology report", "test-SR.dcm", 1),
         ),
     ),
 )
@@ -182,14 +194,32 @@ def build_sample_studies(folder: Path, today: dt.date | None = None) -> list[Pat
     Endian, JPEG Baseline, JPEG Extended, JPEG 2000 (lossy and lossless),
     JPEG-LS Lossless and RLE Lossless. UIDs are the same on every build.
     """
-    today = today or dt.date.today()
+    return write_studies(folder, _STUDIES, today or dt.date.today())
+
+
+def write_studies(
+    folder: Path,
+    studies: Sequence[Study],
+    today: dt.date,
+    load: Callable[[str, int], Dataset] | None = None,
+    finish: Callable[[Dataset, Study, Series, int], None] | None = None,
+) -> list[Path]:
+    """Write ``studies`` into ``folder`` as ``<PatientID>/<study>/sNN/NNNN.dcm``.
+
+    ``load`` makes each source data set (default :func:`load_source`);
+    ``finish``, when given, adjusts each copy after :func:`reidentify`, for
+    example to link the objects of one study to each other.
+    """
+    load = load or load_source
     written: list[Path] = []
-    for study in _STUDIES:
+    for study in studies:
         study_date = _study_date(study, today)
         for series in study.series:
             for index in range(series.count):
-                ds = _load_source(series.source, index)
-                _reidentify(ds, study, series, index, study_date)
+                ds = load(series.source, index)
+                reidentify(ds, study, series, index, study_date)
+                if finish is not None:
+                    finish(ds, study, series, index)
                 path = (
                     folder
                     / study.patient.patient_id
@@ -203,13 +233,13 @@ def build_sample_studies(folder: Path, today: dt.date | None = None) -> list[Pat
     return written
 
 
-def _study_date(study: _Study, today: dt.date) -> str:
+def _study_date(study: Study, today: dt.date) -> str:
     if isinstance(study.date, str):
         return study.date
     return (today - dt.timedelta(days=study.date)).strftime("%Y%m%d")
 
 
-def _load_source(source: str, index: int) -> Dataset:
+def load_source(source: str, index: int) -> Dataset:
     """Read a pydicom test file, or draw a synthetic image, as a fresh dataset."""
     if source in _SYNTHETIC:
         return _SYNTHETIC[source](index)
@@ -225,17 +255,19 @@ def _load_source(source: str, index: int) -> Dataset:
     return ds
 
 
-def _uid(*parts: object) -> UID:
+def sample_uid(*parts: object) -> UID:
+    """A UID under the pydicom root, the same on every build for the same parts."""
     entropy = [_UID_ENTROPY_ROOT, *(str(part) for part in parts)]
     return generate_uid(prefix=PYDICOM_ROOT_UID, entropy_srcs=entropy)
 
 
-def _reidentify(
-    ds: Dataset, study: _Study, series: _Series, index: int, study_date: str
+def reidentify(
+    ds: Dataset, study: Study, series: Series, index: int, study_date: str
 ) -> None:
     """Give one copy its new patient, study, series and instance identity."""
     patient = study.patient
-    ds.SpecificCharacterSet = patient.character_set
+    charset = patient.character_set
+    ds.SpecificCharacterSet = list(charset) if isinstance(charset, tuple) else charset
     for keyword in _DROPPED_PATIENT_DETAILS:
         if keyword in ds:
             delattr(ds, keyword)
@@ -245,7 +277,7 @@ def _reidentify(
     ds.PatientSex = patient.sex
     ds.PatientAge = _age(patient.birth_date, study_date)
 
-    ds.StudyInstanceUID = _uid(study.key)
+    ds.StudyInstanceUID = sample_uid(study.key)
     ds.StudyDate = study_date
     ds.StudyTime = study.time
     ds.StudyID = study.accession[-4:]
@@ -254,16 +286,18 @@ def _reidentify(
     ds.ReferringPhysicianName = study.referring
     ds.InstitutionName = "qrscope Demo Hospital"
 
-    ds.SeriesInstanceUID = _uid(study.key, series.number)
+    ds.SeriesInstanceUID = sample_uid(study.key, series.number)
     ds.SeriesNumber = series.number
     ds.SeriesDescription = series.description
     ds.Modality = series.modality
     if series.body_part:
         ds.BodyPartExamined = series.body_part
     if "FrameOfReferenceUID" in ds:
-        ds.FrameOfReferenceUID = _uid(study.key, series.number, "frame-of-reference")
+        ds.FrameOfReferenceUID = sample_uid(study.key, series.number, "frame-of-reference")
 
-    sop_instance_uid = _uid(study.key, series.number, index + 1)
+    if series.sop_class:
+        ds.SOPClassUID = series.sop_class
+    sop_instance_uid = sample_uid(study.key, series.number, index + 1)
     ds.SOPInstanceUID = sop_instance_uid
     ds.InstanceNumber = index + 1
     # Content times step by a second so instances sort the way they were made.

@@ -1,7 +1,8 @@
-"""Projection radiographs drawn with numpy for the demo PACS samples.
+"""Images drawn with numpy for the demo PACS samples.
 
-pydicom ships no CR or DX file, yet plain radiographs are the bread and
-butter of any PACS, so two small phantoms are drawn here. The drawings use
+pydicom ships no CR, DX or ultrasound file, yet plain radiographs are the
+bread and butter of any PACS and old ultrasound archives are in every one,
+so small phantoms are drawn here. The drawings use
 only closed-form numpy expressions (no random numbers), so every build
 writes the same pixels.
 """
@@ -12,10 +13,14 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
-__all__ = ["synthetic_cr", "synthetic_dx"]
+__all__ = ["ULTRASOUND_IMAGE_STORAGE_RETIRED", "synthetic_cr", "synthetic_dx", "synthetic_us"]
 
 _DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 _CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
+# Retired in 1996 (PS3.4 2003 still lists it), yet archives migrated from
+# old PACS hold plenty of it.
+ULTRASOUND_IMAGE_STORAGE_RETIRED = "1.2.840.10008.5.1.4.1.1.6"
+_US_SIZE = 128
 _SIZE = 256
 _BITS_STORED = 12
 _MAX_VALUE = (1 << _BITS_STORED) - 1
@@ -67,9 +72,32 @@ def synthetic_cr(variant: int) -> Dataset:
     return ds
 
 
-def _grid() -> tuple[np.ndarray, np.ndarray]:
+def synthetic_us() -> Dataset:
+    """Return a 128x128 8-bit sector scan in Ultrasound Image Storage (Retired).
+
+    A fan of speckle-like bands with a dark, round "cyst" in it; Explicit VR
+    Little Endian, MONOCHROME2.
+    """
+    y, x = _grid(_US_SIZE)
+    radius = np.hypot(x, y + 1.0)
+    angle = np.arctan2(x, y + 1.0)
+    fan = (np.abs(angle) < 0.6) & (radius > 0.2) & (radius < 1.9)
+    texture = 0.55 + 0.25 * np.cos(40.0 * radius) * np.cos(23.0 * angle)
+    cyst = _ellipse(x, y, 0.1, 0.1, 0.18, 0.15)
+    image = fan * texture * ~cyst
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ULTRASOUND_IMAGE_STORAGE_RETIRED
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "ABDOMINAL"]
+    pixels = (np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    ds.set_pixel_data(pixels, "MONOCHROME2", 8, generate_instance_uid=False)
+    return ds
+
+
+def _grid(size: int = _SIZE) -> tuple[np.ndarray, np.ndarray]:
     """Return (y, x) coordinates spanning -1..1 over the image."""
-    axis = np.linspace(-1.0, 1.0, _SIZE)
+    axis = np.linspace(-1.0, 1.0, size)
     y, x = np.meshgrid(axis, axis, indexing="ij")
     return y, x
 
