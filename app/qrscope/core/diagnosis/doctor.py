@@ -230,7 +230,8 @@ def _move_steps(doctor: _Doctor, scope: RetrieveScope) -> None:
             step.evidence.update(_outcome_evidence(outcome))
             step.summary = (f"{len(outcome.stored)} instance arrived over "
                             f"{len(outcome.incoming_associations)} incoming association(s)")
-            if outcome.status != "success":
+            # A "success" that brought nothing proves nothing about the path.
+            if outcome.status != "success" or not outcome.stored:
                 step.status = FAIL
 
         if doctor.step("C-MOVE to our listener", move_step).status == FAIL and real:
@@ -251,8 +252,10 @@ def _move_steps(doctor: _Doctor, scope: RetrieveScope) -> None:
                                   store=doctor.listener.store).run()
             step.evidence.update(_outcome_evidence(outcome))
             step.summary = f"C-GET: {outcome.status}, {len(outcome.stored)} instance"
-            if outcome.status != "success":
+            if outcome.status != "success" or not outcome.stored:
                 step.status = FAIL
+                doctor.report.verdict = doctor.report.verdict or next(iter(hints_for_retrieve(
+                    outcome, doctor.node, doctor.local)), None)
 
         doctor.step("C-GET (the fallback)", get_step)
     else:
