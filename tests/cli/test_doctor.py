@@ -95,3 +95,25 @@ def test_doctor_writes_a_support_bundle_with_identifiers_masked(capsys, sample_f
     assert '"PatientName": "***"' in log or '"PatientID": "***"' in log
     for name in ("Doe^Jane", "Müller", "QRS-1001"):
         assert name not in log
+
+
+def test_unreachable_destination_is_not_called_unknown_by_the_doctor(capsys, sample_folder):
+    """The demo PACS knows QRSCOPE at a dead port and answers 0xA801, as for a made-up
+    title: the control cannot tell the causes apart, so the verdict ranks both."""
+    code, report = _doctor(capsys, "unreachable-destination", sample_folder)
+    steps = {step["name"]: step for step in report["steps"]}
+    control = steps["control C-MOVE to an unknown AE title"]["evidence"]
+    real = steps["C-MOVE to our listener"]["evidence"]
+    assert code == 4 and real["final_status"] == control["final_status"] == "0xA801"
+    assert report["hints"] == ["move-destination-unknown"]
+    verdict = report["verdict"]
+    assert "has no entry" not in verdict["title"]
+    assert "made-up AE title gets the same answer" in verdict["summary"]
+    assert "has no entry" in verdict["causes"][0]
+    assert "nothing answered at the address" in verdict["causes"][1]
+
+
+def test_empty_success_is_the_doctors_verdict(capsys, sample_folder):
+    code, report = _doctor(capsys, "empty-success", sample_folder)
+    assert report["hints"] == ["success-with-nothing-sent"], report
+    assert code != 0 and not report["ok"]

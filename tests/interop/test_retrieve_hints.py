@@ -14,10 +14,10 @@ from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
 
 
-def _move(server, tmp_path, destination: str):
+def _move(server, tmp_path, destination: str, calling: str = "QRSCOPE"):
     node = RemoteNode(name=server.kind, ae_title=server.ae_title, host=server.host,
                       port=server.port)
-    local = LocalAE(ae_title="QRSCOPE", listener_port=server.peer_listener_port,
+    local = LocalAE(ae_title=calling, listener_port=server.peer_listener_port,
                     bind_address="127.0.0.1", storage_folder=tmp_path)
     outcome = RetrieveJob(node, local, AssociationLog(),
                           RetrieveScope.study(server.study_uids[0]),
@@ -46,12 +46,66 @@ def test_nobody_listening_at_our_port_is_a_failed_reverse_connection(qr_server, 
     assert str(qr_server.peer_listener_port) in reverse.summary
     assert reverse.evidence["incoming_associations"] == 0
     if qr_server.kind == "orthanc":
-        # 0xC000 at once: Orthanc's answer for "unknown" and for "refused" alike.
+        # 0xC000 at once: Orthanc's answer for "unknown" and for "refused" alike,
+        # so neither hint may state the PACS knows, or does not know, QRSCOPE.
         assert ids == ["move-destination-unknown", "reverse-connection-failed"]
+        assert "does not tell which" in hints[0].summary
+        assert reverse.summary.startswith("If the PACS knows 'QRSCOPE'")
     else:
         assert ids[0] == "reverse-connection-failed"
         # dcmqrscp counts every instance as failed and lists them.
         assert "suboperations-failed" in ids
+
+
+def test_known_destination_where_nobody_listens(qr_server, tmp_path):
+    """NOWHERE is in both servers' tables, at a port where nothing listens."""
+    outcome, hints = _move(qr_server, tmp_path, "NOWHERE")
+    ids = [h.id for h in hints]
+    assert outcome.status == "failed" and not outcome.incoming_associations
+    if qr_server.kind == "orthanc":
+        # 0xC000 at once, as for an unknown title: both causes, "unknown" not asserted.
+        assert outcome.final_status.code == 0xC000 and outcome.seconds < 2
+        assert ids[:2] == ["move-destination-mismatch", "move-destination-unknown"]
+        unknown = hints[1]
+        assert "does not tell which" in unknown.summary
+        assert any("nothing answered at the address" in c for c in unknown.causes)
+    else:
+        # dcmqrscp: 0xA702 and every instance failed; it knows NOWHERE.
+        assert outcome.final_status.code == 0xA702 and outcome.failed > 0
+        assert "reverse-connection-failed" in ids and "move-destination-unknown" not in ids
+        assert hints[ids.index("reverse-connection-failed")].summary.startswith(
+            "The PACS knows 'NOWHERE'")
+
+
+def test_orthanc_aborting_an_unknown_caller_names_the_entry_to_add(orthanc, tmp_path):
+    """Orthanc accepts STRANGER's association, then aborts right after the C-MOVE-RQ."""
+    outcome, hints = _move(orthanc, tmp_path, "STRANGER", calling="STRANGER")
+    assert outcome.peer_aborted and outcome.final_status is None and outcome.responses == 0
+    assert outcome.seconds < 2
+    assert [h.id for h in hints] == ["calling-aet-not-allowed"]
+    hint = hints[0]
+    assert "STRANGER" in hint.title and "is not registered" in hint.causes[0]
+    copied = {a.label: a.value for a in hint.actions if a.kind == "copy"}
+    assert '"STRANGER", "127.0.0.1"' in copied["Copy the Orthanc (orthanc.json) entry"]
+    assert "HostTable" in copied["Copy the DCMTK dcmqrscp (dcmqrscp.cfg) entry"]
+    assert {"Copy the Conquest (acrnema.map) entry", "Copy the dcm4chee-arc entry",
+            "Copy the Horos / OsiriX entry"} <= set(copied)
+
+
+def test_orthanc_aborting_an_unknown_callers_find_is_not_an_empty_result(orthanc):
+    from qrscope.core.diagnosis.retrieve_hints import hint_for_find_aborted
+    from qrscope.core.query import FindOperation, QueryFilter
+    from qrscope.core.records import QueryLevel
+
+    node = RemoteNode(name="orthanc", ae_title=orthanc.ae_title, host=orthanc.host,
+                      port=orthanc.port)
+    local = LocalAE(ae_title="STRANGER", bind_address="127.0.0.1")
+    result = FindOperation(node, local, AssociationLog(), QueryLevel.STUDY,
+                           QueryFilter()).run()
+    # What the find path gives today: no record, and no status at all (not 0x0000).
+    assert result.records == [] and result.status is None and not result.cancelled
+    hint = hint_for_find_aborted(node, local, result.seconds)
+    assert hint.id == "calling-aet-not-allowed" and "not an empty result" in hint.summary
 
 
 def test_another_program_at_the_registered_port_gets_the_images(qr_server, tmp_path):

@@ -7,10 +7,11 @@ turn a fault name into the behaviour and move-destination table that show it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
+from qrscope.core.demo_pacs.store_faults import EmptySuccessBehaviour
 
 __all__ = ["FAULTS", "configure"]
 
@@ -23,6 +24,10 @@ FAULTS: dict[str, str] = {
     "slow-responses": "pauses before each match and each image, like a slow archive",
     "abort-mid-transfer": "aborts the retrieve after two images",
     "final-before-images": "answers a C-MOVE as complete, then sends the images",
+    "empty-success": "answers every C-MOVE and C-GET with success and no sub-operations, "
+                     "sends nothing",
+    "empty-success-then-images": "answers a C-MOVE with success and no sub-operations, then "
+                                 "sends the images a second later",
     "fewer-images": "counts every image of a C-MOVE as sent, delivers only half of them",
     "out-of-resources": "refuses every retrieve: out of resources (0xA701)",
 }
@@ -46,7 +51,14 @@ def configure(fault: str | None, destinations: Mapping[str, tuple[str, int]],
     if fault == "unreachable-destination":
         # Port 9 (discard) on loopback: nothing listens there on a normal machine.
         return base, {aet: (host, 9) for aet, (host, _port) in table.items()}
+    if fault.startswith("empty-success"):
+        later = 1.0 if fault == "empty-success-then-images" else None
+        return EmptySuccessBehaviour(**_fields(base), images_after=later), table
     return replace(base, **_BEHAVIOUR_CHANGES[fault]), table
+
+
+def _fields(behaviour: DemoPacsBehaviour) -> dict[str, Any]:
+    return {f.name: getattr(behaviour, f.name) for f in fields(DemoPacsBehaviour)}
 
 
 _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {

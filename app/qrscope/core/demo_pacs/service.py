@@ -38,7 +38,11 @@ from pynetdicom.sop_class import Verification
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
 from qrscope.core.demo_pacs.index import InformationModel, InstanceIndex, InstanceRecord
 from qrscope.core.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
-from qrscope.core.demo_pacs.store_faults import LateSender, PartialSender
+from qrscope.core.demo_pacs.store_faults import (
+    EmptySuccessBehaviour,
+    LateSender,
+    PartialSender,
+)
 
 __all__ = ["MoveDestinations", "QueryRetrieveService"]
 
@@ -182,6 +186,9 @@ class QueryRetrieveService:
             return
         records, error = self._resolve(event)
         contexts = _storage_contexts(records) or [build_context(Verification)]
+        if isinstance(self._behaviour, EmptySuccessBehaviour):
+            yield from self._empty_success(event, destination, records, contexts)
+            return
         if self._behaviour.final_before_images:
             established: Any = LateSender(
                 self._ae_title, destination, event.move_destination, contexts,
@@ -200,6 +207,21 @@ class QueryRetrieveService:
         )
         yield from self._sub_operations(event, records, error)
 
+    def _empty_success(self, event: Event, destination: tuple[str, int],
+                       records: list[InstanceRecord],
+                       contexts: list[PresentationContext]) -> Iterator[Any]:
+        """The 'empty-success' faults: success with no sub-operations, images maybe later."""
+        yield destination[0], destination[1], {"contexts": contexts}
+        delay = self._behaviour.images_after  # type: ignore[attr-defined]
+        _LOGGER.warning("C-MOVE from %s answered success with no sub-operations (fault)%s",
+                        _peer(event), f"; images follow in {delay:g} s" if delay else "")
+        if delay is not None and records:
+            sender = LateSender(self._ae_title, destination, event.move_destination, contexts,
+                                event.assoc.requestor.ae_title, len(records), delay=delay)
+            sender.send_later([_read_for_sending(r) for r in records], event.request.MessageID)
+        # pynetdicom answers a count of 0 with Success at once, never associating.
+        yield 0
+
     def on_get(self, event: Event) -> Iterator[Any]:
         """Send the matching instances back over the C-GET association.
 
@@ -209,6 +231,11 @@ class QueryRetrieveService:
         log says which context was missing.
         """
         records, error = self._resolve(event)
+        if isinstance(self._behaviour, EmptySuccessBehaviour):
+            _LOGGER.warning("C-GET from %s answered success with no sub-operations (fault)",
+                            _peer(event))
+            yield 0
+            return
         _LOGGER.info("C-GET from %s: %d instances", _peer(event), len(records))
         for record in records:
             reason = unsendable_reason(event.assoc.accepted_contexts, record)

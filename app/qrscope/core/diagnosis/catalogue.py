@@ -59,18 +59,34 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
        "PACS (Orthanc) abort instead of rejecting an unknown calling AE title.",
        "abort source and reason; how far the retrieve got",
        "Check that the PACS knows our AE title; retry what is missing."),
+    _e("calling-aet-not-allowed", "The PACS does not let our AE title query or retrieve",
+       "The PACS accepted the association, then aborted it right after our C-FIND, C-MOVE "
+       "or C-GET request, without any response. Orthanc does exactly this when the calling "
+       "AE title is not in its DicomModalities (unless DicomAlwaysAllowFind/Move/Get is "
+       "set).",
+       "that the PACS aborted (not us), no response at all, nothing received, and how fast",
+       "Ask the PACS administrator to register our AE title and IP address (qrscope gives "
+       "the entry for Orthanc, dcmqrscp, Conquest, dcm4chee-arc and Horos), or use the AE "
+       "title the PACS already knows."),
     _e("no-accepted-context", "The PACS does not offer the service we need",
        "The association was accepted but the presentation context for the operation (e.g. "
        "C-GET, Patient Root) was refused.",
        "the SOP class wanted and the ones accepted",
        "Use what the PACS accepted: C-MOVE instead of C-GET, Study Root instead of "
        "Patient Root."),
-    _e("move-destination-unknown", "The PACS does not know the move destination",
-       "C-MOVE needs the PACS to look up the destination AE title in its own table; it "
-       "found nothing (0xA801, or Orthanc's 0xC000 without counts).",
-       "final status, counts, time, and that no association came back to our listener",
-       "Ask the PACS administrator to add our AE title, IP address and listener port; "
-       "qrscope gives the entry for Orthanc, dcmqrscp, Conquest, dcm4chee-arc and Horos."),
+    _e("move-destination-unknown", "The PACS answered that it cannot find the move destination",
+       "C-MOVE needs the PACS to look up the destination AE title in its own table. The "
+       "answer 0xA801 (or Orthanc's immediate 0xC000 without counts) says it found nothing, "
+       "but pynetdicom-based servers answer 0xA801, and Orthanc 0xC000, also when they know "
+       "the destination and nothing answers at its address. Unless the doctor's control "
+       "C-MOVE to a made-up AE title tells the two apart, qrscope names both, most likely "
+       "first, with what to do for each.",
+       "final status, counts, time, that no association came back to our listener, and "
+       "(doctor) the answer to a made-up AE title",
+       "Ask the PACS administrator whether our AE title is in its table of move "
+       "destinations: if not, add it (qrscope gives the entry for Orthanc, dcmqrscp, "
+       "Conquest, dcm4chee-arc and Horos); if it is, correct the address and port "
+       "registered for it."),
     _e("reverse-connection-failed", "The PACS could not connect back to us",
        "The PACS knows the destination but its connection to our listener was refused, "
        "dropped or went elsewhere (wrong registered address or port, firewall, NAT).",
@@ -96,6 +112,16 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     _e("listener-loopback-only", "The listener only accepts local connections",
        "Bound to 127.0.0.1 while the PACS is on another host: its connection cannot arrive.",
        "the bind address and the PACS host", "Listen on 0.0.0.0 (all interfaces)."),
+    _e("success-with-nothing-sent", "The PACS answered success but sent nothing",
+       "The final response was success with zero sub-operations, and no instance arrived. "
+       "Most often the identifier matched nothing on the PACS (a Patient ID that differs "
+       "from the PACS's with Patient Root, or a study its index lists but its storage "
+       "lacks); a non-conformant PACS may also answer first and send afterwards (qrscope "
+       "keeps listening for a grace period).",
+       "final status, sub-operation counts, instances received (also after the final "
+       "response) and how many the C-FIND listed",
+       "Search the study again at image level; check the Patient ID (or use Study Root); "
+       "ask the PACS administrator whether the study's files are online."),
     _e("images-after-final-response", "Images arrived after the final response",
        "The PACS sent its final C-MOVE response before the images (not allowed by DICOM); "
        "qrscope waits a grace period and keeps them.",

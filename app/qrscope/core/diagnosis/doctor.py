@@ -28,7 +28,7 @@ from qrscope.core.connection import (
     open_association,
 )
 from qrscope.core.diagnosis.hints import Hint, hint_for_failure
-from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.core.diagnosis.retrieve_hints import hint_for_find_aborted, hints_for_retrieve
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.qr_models import QR_MODELS, model_name
@@ -144,8 +144,17 @@ class _Doctor:
             step.status = FAIL
 
     def first_instance(self, step: DoctorStep) -> tuple[StudyRecord, InstanceRecord] | None:
-        studies = FindOperation(self.node, self.local, self.log, QueryLevel.STUDY,
-                                QueryFilter(), limit=1).run().records
+        result = FindOperation(self.node, self.local, self.log, QueryLevel.STUDY,
+                               QueryFilter(), limit=1).run()
+        studies = result.records
+        if result.status is None and not studies and not result.cancelled:
+            # No final response at all: the PACS aborted (Orthanc does so for a
+            # caller it does not know); an empty archive would answer success.
+            step.status = FAIL
+            step.summary = "the PACS ended the C-FIND without any response"
+            self.report.verdict = self.report.verdict or hint_for_find_aborted(
+                self.node, self.local, result.seconds, self.local_address)
+            return None
         if not studies or not isinstance(studies[0], StudyRecord):
             step.status, step.summary = FAIL, "the PACS returned no study to test with"
             return None
@@ -221,7 +230,8 @@ def _move_steps(doctor: _Doctor, scope: RetrieveScope) -> None:
             step.evidence.update(_outcome_evidence(outcome))
             step.summary = (f"{len(outcome.stored)} instance arrived over "
                             f"{len(outcome.incoming_associations)} incoming association(s)")
-            if outcome.status != "success":
+            # A "success" that brought nothing proves nothing about the path.
+            if outcome.status != "success" or not outcome.stored:
                 step.status = FAIL
 
         if doctor.step("C-MOVE to our listener", move_step).status == FAIL and real:
@@ -242,8 +252,10 @@ def _move_steps(doctor: _Doctor, scope: RetrieveScope) -> None:
                                   store=doctor.listener.store).run()
             step.evidence.update(_outcome_evidence(outcome))
             step.summary = f"C-GET: {outcome.status}, {len(outcome.stored)} instance"
-            if outcome.status != "success":
+            if outcome.status != "success" or not outcome.stored:
                 step.status = FAIL
+                doctor.report.verdict = doctor.report.verdict or next(iter(hints_for_retrieve(
+                    outcome, doctor.node, doctor.local)), None)
 
         doctor.step("C-GET (the fallback)", get_step)
     else:
@@ -276,19 +288,26 @@ def _outcome_evidence(outcome: RetrieveOutcome) -> dict[str, Any]:
 
 def _verdict(doctor: _Doctor, real: RetrieveOutcome,
              control: RetrieveOutcome | None) -> Hint | None:
-    """Compare the real move with the control: same answer means "we are unknown too"."""
+    """Compare the real move with the control to a made-up AE title.
+
+    Another answer for the made-up title (code, or time: Orthanc takes its
+    DicomScuTimeout for a dropped connection, and nothing for an unknown
+    title) proves the PACS knows our destination and could not reach it. The
+    same answer proves nothing: pynetdicom-based servers and Orthanc answer
+    an unreachable known destination like an unknown one, so the verdict
+    then ranks both causes.
+    """
+    known: bool | None = None
+    if control is not None and real.final_status is not None \
+            and control.final_status is not None:
+        same = (real.final_status.code == control.final_status.code
+                and abs(real.seconds - control.seconds) < 2.0
+                and not real.incoming_associations)
+        known = not same
     hints = hints_for_retrieve(real, doctor.node, doctor.local,
-                               listener_port=doctor.listener.port)
+                               listener_port=doctor.listener.port, destination_known=known)
     if not hints:
         return None
-    same = (control is not None and real.final_status is not None
-            and control.final_status is not None
-            and real.final_status.code == control.final_status.code
-            and abs(real.seconds - control.seconds) < 2.0 and not real.incoming_associations)
     ids = [h.id for h in hints]
-    if same and "move-destination-unknown" in ids:
-        return hints[ids.index("move-destination-unknown")]
-    if not same and "reverse-connection-failed" in ids:
-        return hints[ids.index("reverse-connection-failed")]
-    return hints[0]
-
+    preferred = "reverse-connection-failed" if known else "move-destination-unknown"
+    return hints[ids.index(preferred)] if preferred in ids else hints[0]

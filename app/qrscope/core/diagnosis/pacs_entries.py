@@ -1,6 +1,12 @@
-"""The entry a PACS administrator must add so that C-MOVE can reach us, per product.
+"""The entries a PACS administrator must add for us, per product.
 
-DICOM defines no way for a PACS to learn a move destination: each product has
+Two tables matter: the move destinations (where C-MOVE sends our images) and,
+on PACS that only serve AE titles they know, the callers allowed to query and
+retrieve. Most products use one table for both (Orthanc's DicomModalities,
+dcmqrscp's HostTable with the storage area's peer list).
+
+
+For move destinations: DICOM defines no way for a PACS to learn a move destination: each product has
 its own table (PS3.4 C.4.2.1.4 leaves the mapping to the SCP). These are the
 ready-to-paste lines for the common ones, filled with our AE title, the
 address at which the PACS reaches us, and the listener port.
@@ -10,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MoveDestinationEntry"]
+__all__ = ["CallingAeEntry", "MoveDestinationEntry"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +61,44 @@ class MoveDestinationEntry:
         return (f"Please add this DICOM node as a move destination (C-MOVE SCP table):\n"
                 f"  AE title : {self.ae_title}\n  IP address: {self.address}\n"
                 f"  Port     : {self.port}\n  TLS      : {'yes' if self.tls else 'no'}")
+
+
+@dataclass(frozen=True)
+class CallingAeEntry:
+    """What lets our AE title query and retrieve on a PACS that serves only callers it knows.
+
+    The address is the one our association comes from; the port is our
+    listener's, so the same entry also serves as the C-MOVE destination.
+    """
+
+    ae_title: str
+    address: str
+    port: int
+
+    def snippets(self) -> dict[str, str]:
+        name = self.ae_title.lower()
+        return {
+            "Orthanc (orthanc.json)":
+                f'"DicomModalities" : {{\n  "{name}" : [ "{self.ae_title}", "{self.address}", '
+                f"{self.port} ]\n}}",
+            "DCMTK dcmqrscp (dcmqrscp.cfg)":
+                f"HostTable BEGIN\n{name} = ({self.ae_title}, {self.address}, {self.port})\n"
+                f"HostTable END\n# and name {name} (or ANY) in the Peers column of the "
+                "storage area's line in the AETable",
+            "Conquest (acrnema.map)":
+                f"{self.ae_title:<16} {self.address:<16} {self.port:<6} un",
+            "dcm4chee-arc":
+                f"In the archive UI, Configuration: create a device with a network AE "
+                f"'{self.ae_title}' at {self.address}:{self.port}; if the archive AE lists "
+                f"Accepted Calling AE Titles, add '{self.ae_title}' there",
+            "Horos / OsiriX":
+                f"Preferences > Locations > DICOM Nodes: + ; AE Title {self.ae_title}, Address "
+                f"{self.address}, Port {self.port}, Q&R enabled (Horos refuses unknown "
+                "callers when the listener accepts only known nodes)",
+        }
+
+    def card(self) -> str:
+        """The plain text an administrator needs, whatever the product."""
+        return (f"Please allow this DICOM node to query and retrieve (C-FIND, C-MOVE, C-GET), "
+                f"and register it as a move destination:\n  AE title : {self.ae_title}\n"
+                f"  IP address: {self.address}\n  Port     : {self.port}")

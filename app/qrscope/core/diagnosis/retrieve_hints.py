@@ -14,17 +14,20 @@ import ipaddress
 from typing import Any
 
 from qrscope.core.diagnosis.hints import Action, Hint, hint_for_failure
-from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.diagnosis.pacs_entries import CallingAeEntry, MoveDestinationEntry
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveOutcome
 from qrscope.core.status import StatusCategory, StatusInfo
 
-__all__ = ["hint_for_find", "hint_for_unexpected", "hints_for_retrieve"]
+__all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_unexpected",
+           "hints_for_retrieve"]
 
 # Orthanc gives up on a reverse connection after DicomScuTimeout (10 s by
 # default); an answer that slow means packets were dropped, not refused.
 FILTERED_AFTER_SECONDS = 8.0
+# Orthanc aborts a caller it does not know within milliseconds of the request.
+REFUSED_CALLER_WITHIN_SECONDS = 2.0
 
 
 def _is_loopback(host: str) -> bool:
@@ -63,22 +66,38 @@ def _entry_actions(entry: MoveDestinationEntry, node: RemoteNode) -> list[Action
 
 
 def _destination_unknown(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
-                         port: int, ranked_second: str = "") -> Hint:
-    entry = MoveDestinationEntry(outcome.move_destination, _our_address(outcome, local), port)
-    causes = [f"'{node.name}' has no entry for the AE title '{outcome.move_destination}' in "
-              "its table of move destinations"]
-    if outcome.move_destination != local.ae_title:
-        causes.append(f"the move destination '{outcome.move_destination}' in the node's "
-                      f"settings is not our AE title '{local.ae_title}'")
-    if ranked_second:
-        causes.append(ranked_second)
+                         port: int, same_as_made_up: bool = False) -> Hint:
+    """The PACS answered "destination unknown" (or what looks like it).
+
+    The status is all there is: pynetdicom-based servers (0xA801) and Orthanc
+    (0xC000) give it also for a known destination that does not answer. So
+    "has no entry" is one of two ranked causes, never a finding.
+    *same_as_made_up*: the doctor's C-MOVE to a made-up AE title got the same
+    answer, which still does not tell the two apart.
+    """
+    dest = outcome.move_destination
+    address = _our_address(outcome, local)
+    entry = MoveDestinationEntry(dest, address, port)
+    unknown = f"'{node.name}' has no entry for the AE title '{dest}' in its table of move " \
+              "destinations: add it (the entry is below)"
+    unreachable = (f"it has an entry for '{dest}', but nothing answered at the address and "
+                   f"port registered there: correct them to {address}:{port}"
+                   + (" (see the next hint)" if dest == local.ae_title else ""))
+    causes = [unknown, unreachable]
+    if dest != local.ae_title:
+        causes.insert(1, f"the move destination '{dest}' in the node's settings is not our AE "
+                         f"title '{local.ae_title}'")
+    final = outcome.final_status
+    code = f"0x{final.code:04X}" if final else "no status"
+    told = (" A made-up AE title gets the same answer, so this PACS's answer cannot tell the "
+            "two apart." if same_as_made_up else "")
     return Hint(
         id="move-destination-unknown",
-        title=f"'{node.name}' does not know where '{outcome.move_destination}' is",
-        summary=f"The PACS refused to send: it has to look up the AE title "
-                f"'{outcome.move_destination}' to open a connection back to us, and it "
-                f"could not. It must be told: AE {entry.ae_title}, IP {entry.address}, "
-                f"port {entry.port}.",
+        title=f"'{node.name}' cannot send to '{dest}'",
+        summary=f"The PACS refused to send ({code}): to connect back it looks up the AE title "
+                f"'{dest}' in its own table, and either it has no entry for it, or the entry "
+                f"leads nowhere; the answer alone does not tell which.{told} It must have: "
+                f"AE {entry.ae_title}, IP {entry.address}, port {entry.port}.",
         evidence=_evidence(outcome), causes=causes,
         actions=[*_entry_actions(entry, node),
                  Action("Check the move destination of the node", "edit-node",
@@ -86,7 +105,7 @@ def _destination_unknown(outcome: RetrieveOutcome, node: RemoteNode, local: Loca
 
 
 def _reverse_failed(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, port: int,
-                    filtered: bool, to_us: bool) -> Hint:
+                    filtered: bool, to_us: bool, certain: bool = True) -> Hint:
     address = _our_address(outcome, local)
     how = ("the connection attempt timed out: packets are dropped on the way" if filtered
            else "the connection was refused or never arrived")
@@ -102,13 +121,14 @@ def _reverse_failed(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, 
     return Hint(
         id="reverse-connection-failed",
         title=f"'{node.name}' could not connect to '{outcome.move_destination}'",
-        summary=f"The PACS knows '{outcome.move_destination}' but {how}{seen}.",
+        summary=(f"The PACS knows '{outcome.move_destination}' but {how}{seen}." if certain
+                 else f"If the PACS knows '{outcome.move_destination}', {how}{seen}."),
         evidence=_evidence(outcome, our_listener=f"{address}:{port}" if to_us else "n/a"),
         causes=causes, actions=_entry_actions(entry, node))
 
 
 def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
-                port: int) -> list[Hint]:
+                port: int, destination_known: bool | None) -> list[Hint]:
     final = outcome.final_status
     hints: list[Hint] = []
     failed_here = final is not None and final.category is StatusCategory.FAILURE
@@ -124,8 +144,21 @@ def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
             actions=[Action("Clear the node's move destination", "edit-node",
                             "move_destination")]))
     resources = final is not None and 0xA700 <= final.code <= 0xA7FF and final.code != 0xA702
-    if final is not None and final.code == 0xA801:
-        hints.append(_destination_unknown(outcome, node, local, port))
+    generic = final is not None and 0xC000 <= final.code <= 0xCFFF
+    filtered = outcome.seconds >= FILTERED_AFTER_SECONDS
+    no_counts = outcome.completed + outcome.failed + outcome.warning == 0
+    # "Unknown" as far as the answer goes: 0xA801, or Orthanc's 0xC000 at once.
+    looks_unknown = nothing and final is not None and (
+        final.code == 0xA801 or (generic and no_counts and not filtered))
+    if looks_unknown and destination_known:
+        # The doctor's made-up AE title got another answer: the PACS knows ours.
+        hints.append(_reverse_failed(outcome, node, local, port, filtered, to_us))
+    elif looks_unknown:
+        hints.append(_destination_unknown(outcome, node, local, port,
+                                          same_as_made_up=destination_known is False))
+        if to_us:
+            hints.append(_reverse_failed(outcome, node, local, port, filtered, to_us,
+                                         certain=False))
     elif resources:
         pass  # the PACS never tried to send: out-of-resources says why (_common_hints)
     elif outcome.timed_out and nothing and outcome.responses == 0 and to_us:
@@ -133,15 +166,6 @@ def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
         # to us hangs in a dropped SYN (the OS gives up after about two minutes).
         hints.append(_reverse_failed(outcome, node, local, port, True, to_us))
     elif nothing and (failed_here or (outcome.failed and not outcome.completed)):
-        generic = final is not None and 0xC000 <= final.code <= 0xCFFF
-        filtered = outcome.seconds >= FILTERED_AFTER_SECONDS
-        no_counts = outcome.completed + outcome.failed + outcome.warning == 0
-        if generic and no_counts and not filtered:
-            # Orthanc: 0xC000 at once means "unknown" or "refused"; rank both.
-            hints.append(_destination_unknown(
-                outcome, node, local, port,
-                ranked_second="or it knows the destination, but nothing answered at the "
-                              "address it has for it (see the next hint)"))
         hints.append(_reverse_failed(outcome, node, local, port, filtered, to_us))
     if to_us and not _is_loopback(node.host) and _is_loopback(local.bind_address):
         hints.insert(0, Hint(
@@ -178,18 +202,12 @@ def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
     return hints
 
 
-def _common_hints(outcome: RetrieveOutcome, node: RemoteNode) -> list[Hint]:
+def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> list[Hint]:
     final = outcome.final_status
     hints: list[Hint] = []
     if final is None and not outcome.timed_out:
-        hints.append(Hint(
-            id="association-aborted", title=f"'{node.name}' ended the retrieve without an answer",
-            summary=f"The association closed after {len(outcome.stored)} instance(s) and "
-                    f"{outcome.responses} response(s), before the final response.",
-            evidence=_evidence(outcome),
-            causes=["the PACS aborted (an internal error, or a limit on transfer size)",
-                    "a network device cut the connection"],
-            actions=[Action("Retry what is missing", "retry-job")]))
+        hints.append(_refused_caller(outcome, node, local) if _looks_like_refused_caller(outcome)
+                     else _aborted(outcome, node, local))
     if outcome.timed_out:
         hints.append(Hint(
             id="dimse-timeout", title=f"'{node.name}' stopped making progress",
@@ -221,6 +239,100 @@ def _common_hints(outcome: RetrieveOutcome, node: RemoteNode) -> list[Hint]:
     return hints
 
 
+def _looks_like_refused_caller(outcome: RetrieveOutcome) -> bool:
+    """The PACS aborted at once, before any response or instance: it refused the caller.
+
+    Orthanc accepts the association of an AE title it does not know, then
+    answers its C-FIND/C-MOVE/C-GET with A-ABORT within milliseconds
+    (docs/PACS-BEHAVIOUR.md). An abort after responses or instances, or after
+    a long wait, is something else (a limit, a crash, the network).
+    """
+    return (outcome.peer_aborted and outcome.responses == 0 and not outcome.received
+            and not outcome.incoming_associations
+            and outcome.seconds < REFUSED_CALLER_WITHIN_SECONDS)
+
+
+def _refused_caller(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
+    address = _our_address(outcome, local)
+    entry = CallingAeEntry(local.ae_title, address, local.listener_port)
+    request = "C-GET" if outcome.method is RetrieveMethod.GET else "C-MOVE"
+    return Hint(
+        id="calling-aet-not-allowed",
+        title=f"'{node.name}' does not let '{local.ae_title}' retrieve",
+        summary=f"The PACS accepted the association, then aborted it "
+                f"{outcome.seconds:.2f} s after our {request} request, without a single "
+                "response: what a PACS does when it serves only AE titles it knows "
+                f"(Orthanc: DicomModalities), and '{local.ae_title}' is not one of them.",
+        evidence=_evidence(outcome, aborted_by="the PACS", request=request),
+        causes=[f"'{local.ae_title}' is not registered on '{node.name}' as a node allowed "
+                "to query and retrieve",
+                f"it is registered with another IP address than {address}, and the PACS "
+                "checks the address (Orthanc: DicomCheckModalityHost)",
+                "the PACS failed on the request itself (its log says which)"],
+        actions=[Action("Copy the request for the PACS administrator", "copy",
+                        value=entry.card()),
+                 *[Action(f"Copy the {name} entry", "copy", value=text)
+                   for name, text in entry.snippets().items()],
+                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
+
+
+def _aborted(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
+    by = "the PACS aborted" if outcome.peer_aborted else "the association closed"
+    causes = ["the PACS aborted (an internal error, or a limit on transfer size)",
+              "a network device cut the connection"]
+    if outcome.peer_aborted and outcome.responses == 0 and not outcome.received:
+        causes.insert(1, f"the PACS does not let '{local.ae_title}' retrieve (it answered "
+                         f"after {outcome.seconds:.1f} s, slower than a refusal usually is)")
+    return Hint(
+        id="association-aborted", title=f"'{node.name}' ended the retrieve without an answer",
+        summary=f"{by.capitalize()} after {len(outcome.stored)} instance(s) and "
+                f"{outcome.responses} response(s), before the final response.",
+        evidence=_evidence(outcome, aborted_by="the PACS" if outcome.peer_aborted
+                           else "unknown"),
+        causes=causes, actions=[Action("Retry what is missing", "retry-job")])
+
+
+def _success_with_nothing(outcome: RetrieveOutcome, node: RemoteNode,
+                          local: LocalAE) -> Hint | None:
+    """Final success with zero sub-operations and nothing here: never a silent success."""
+    final = outcome.final_status
+    if (final is None or final.category is not StatusCategory.SUCCESS or outcome.received
+            or outcome.late or outcome.completed + outcome.failed + outcome.warning):
+        return None
+    listed = outcome.expected
+    causes: list[str] = []
+    if listed:
+        causes.append(f"the PACS's index lists {listed} instance(s) for it, but it found none "
+                      "to send: the files are missing from its storage (deleted, offline, a "
+                      "broken migration)")
+    if node.query_model is QueryModel.PATIENT_ROOT:
+        causes.append("with Patient Root the Patient ID is part of the request: one that "
+                      "differs from the PACS's (another issuer, a typing error) matches "
+                      "nothing")
+    causes.append("the identifier matched nothing on the PACS (the study is not, or no "
+                  "longer, there)" if listed is None else
+                  "the PACS holds no instance for it" if listed == 0 else
+                  "the PACS resolves the request differently from its C-FIND")
+    if outcome.method is RetrieveMethod.MOVE:
+        if outcome.move_destination == local.ae_title:
+            causes.append("a non-conformant PACS that answers first and sends later: qrscope "
+                          "keeps listening for a grace period, and keeps what comes in it")
+        else:
+            causes.insert(0, f"the move destination '{outcome.move_destination}' is not us: "
+                             "what the PACS sends goes there, where qrscope cannot see it")
+    actions = [Action("Search the study again at image level to see what the PACS lists"),
+               Action("Retry", "retry-job")]
+    if node.query_model is QueryModel.PATIENT_ROOT:
+        actions.insert(0, Action("Use the Study Root model", "edit-node", "query_model"))
+    return Hint(
+        id="success-with-nothing-sent",
+        title=f"'{node.name}' answered success but sent nothing",
+        summary=f"The final response was {final} with zero sub-operations, and no instance "
+                "arrived" + (f", although the search listed {listed}." if listed else "."),
+        evidence=_evidence(outcome, expected=listed if listed is not None else "not asked"),
+        causes=causes, actions=actions)
+
+
 def _store_rejected(items: list[ReceivedInstance], hint_id: str) -> Hint:
     return Hint(
         id=hint_id, title=f"{len(items)} received instance(s) could not be stored",
@@ -233,16 +345,25 @@ def _store_rejected(items: list[ReceivedInstance], hint_id: str) -> Hint:
 
 def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
                        listener_port: int | None = None,
-                       unexpected: list[ReceivedInstance] | None = None) -> list[Hint]:
-    """The hints for *outcome*, most likely cause first; empty for a clean success."""
+                       unexpected: list[ReceivedInstance] | None = None,
+                       destination_known: bool | None = None) -> list[Hint]:
+    """The hints for *outcome*, most likely cause first; empty for a clean success.
+
+    *destination_known* is what a control C-MOVE to a made-up AE title showed
+    (the doctor): ``True`` when it got another answer than ours (so the PACS
+    knows our destination), ``False`` when it got the same; ``None``: not asked.
+    """
     if outcome.failure is not None:
         return [hint_for_failure(outcome.failure, node, local)]
     if outcome.cancelled:
         return []
     port = listener_port or local.listener_port
-    hints = _move_hints(outcome, node, local, port) \
+    hints = _move_hints(outcome, node, local, port, destination_known) \
         if outcome.method is RetrieveMethod.MOVE else []
-    hints += _common_hints(outcome, node)
+    hints += _common_hints(outcome, node, local)
+    empty = _success_with_nothing(outcome, node, local)
+    if empty is not None:
+        hints.insert(0, empty)
     if unexpected:
         hints.append(hint_for_unexpected(unexpected[0], {node.ae_title}))
     return hints
@@ -271,3 +392,32 @@ def hint_for_find(status: StatusInfo, node: RemoteNode) -> Hint:
                 causes=["the search matches too much for the PACS's limits",
                         "a key or value the PACS does not support"],
                 actions=[Action("Narrow the search (a date range, a modality)")])
+
+
+def hint_for_find_aborted(node: RemoteNode, local: LocalAE, seconds: float,
+                          our_address: str = "") -> Hint:
+    """A C-FIND that ended without any response (not even a failure status).
+
+    Orthanc answers the C-FIND of a caller it does not know with A-ABORT
+    right after the request; shown as an empty result it would read as "no
+    such study".
+    """
+    entry = CallingAeEntry(local.ae_title, our_address or local.bind_address,
+                           local.listener_port)
+    quick = seconds < REFUSED_CALLER_WITHIN_SECONDS
+    refused = (f"'{local.ae_title}' is not registered on '{node.name}' as a node allowed to "
+               "query (Orthanc: DicomModalities)")
+    crashed = "the PACS failed on the search itself (its log says which)"
+    return Hint(
+        id="calling-aet-not-allowed",
+        title=f"'{node.name}' ended the search without an answer",
+        summary=f"The PACS accepted the association, then closed it {seconds:.2f} s after "
+                "our C-FIND request without a single response. This is not an empty "
+                "result: a PACS that serves only AE titles it knows does this.",
+        evidence={"responses": 0, "seconds": round(seconds, 2), "calling_ae": local.ae_title},
+        causes=[refused, crashed] if quick else [crashed, refused],
+        actions=[Action("Copy the request for the PACS administrator", "copy",
+                        value=entry.card()),
+                 *[Action(f"Copy the {name} entry", "copy", value=text)
+                   for name, text in entry.snippets().items()],
+                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
