@@ -97,9 +97,6 @@ def test_empty_success_ranks_the_causes_and_says_nothing_arrived(sample_folder, 
     assert "answers first and sends later" in causes
 
 
-@pytest.mark.xfail(reason="the retrieve engine does not yet keep listening for the grace "
-                          "period after a final success with zero sub-operations",
-                   strict=False)
 def test_images_a_second_after_an_empty_success_are_kept(sample_folder, tmp_path, capsys):
     listener_port = free_port()
     pacs = _faulty("empty-success-then-images", sample_folder, listener_port)

@@ -30,6 +30,9 @@ from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, Retri
 from qrscope.core.storage import InstanceStore
 from qrscope.core.validation import InvalidValue, check_ae_title, check_port
 
+# The human output lists this many missing instances; --json lists every one.
+MISSING_SHOWN = 20
+
 __all__ = ["retrieve_once", "run_retrieve"]
 
 
@@ -162,10 +165,18 @@ def _print_outcome(outcome: RetrieveOutcome, node: RemoteNode) -> None:
         print(f"  final status from {node.name}: {outcome.final_status}")
     if outcome.timed_out:
         print(f"  stopped: the {outcome.timed_out} time limit passed without progress")
+    if outcome.expected is not None:
+        print(f"  the PACS lists {outcome.expected} instance(s) for this retrieve")
+    named = {m.sop_instance_uid for m in outcome.missing}
+    for item in outcome.missing[:MISSING_SHOWN]:
+        print(f"  missing: {item.sop_instance_uid} ({item.reason.value}: {item.detail})")
+    if len(outcome.missing) > MISSING_SHOWN:
+        print(f"  ... and {len(outcome.missing) - MISSING_SHOWN} more missing (--json lists all)")
     for uid in outcome.failed_uids:
-        print(f"  failed: {uid}")
+        if uid not in named:
+            print(f"  failed: {uid}")
     for item in outcome.received:
-        if not item.ok:
+        if not item.ok and item.sop_instance_uid not in named:
             print(f"  not stored: {item.sop_instance_uid}: {item.error}")
     if stored:
         folders = sorted({str(r.stored.path.parent) for r in stored if r.stored})

@@ -332,13 +332,12 @@ class MainWindow(QMainWindow):
         node, scope, method = self._retry_scopes[job_id]
         row = self.jobs.model.rows[self.jobs.model.row_of(job_id)]
         outcome = row.outcome
-        if outcome is not None and outcome.failed_uids and scope.series_uids and \
-                len(scope.series_uids) == 1:
-            scope = RetrieveScope.instances(scope.study_uid, scope.series_uids[0],
-                                            *outcome.failed_uids,
-                                            patient_id=scope.patient_id,
-                                            sop_classes=scope.sop_classes)
-        self.start_job(node, scope, method, f"retry of {job_id}")
+        # Exactly what is missing, series by series (the whole scope when unknown).
+        scopes = outcome.retry_scopes(scope) if outcome is not None else [scope]
+        for part in scopes:
+            what = (f"{len(part.instance_uids)} missing instance(s)"
+                    if part is not scope else describe_scope(scope))
+            self.start_job(node, part, method, f"retry of {job_id}: {what}")
 
     def save_support_bundle(self, path: str = "") -> str:
         """The log, settings, last doctor run, the selected job's sequence, versions."""

@@ -465,11 +465,12 @@ class RetrieveJob:
         observable = self.to_our_listener or self.method is RetrieveMethod.GET
         if observable or outcome.failed_uids:
             all_failed = {u for r in requests for u in r.counts.failed_uids}
+            unnamed = max(0, outcome.failed - len(outcome.failed_uids))
             outcome.missing = missing_instances(
                 self.plan if observable else None, outcome.received,
                 all_failed - self._recovered,
                 self._accepted() if self.method is RetrieveMethod.GET else None,
-                outcome.cancelled)
+                outcome.cancelled, unnamed)
         outcome.status = outcome_status(outcome, observable)
         self._state = RetrieveState(outcome.status)
         self._report()

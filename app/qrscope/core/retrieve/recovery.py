@@ -89,13 +89,15 @@ def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
 
 def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInstance],
                       reported_failed: Iterable[str], accepted: dict[str, set[str]] | None,
-                      cancelled: bool) -> list[MissingInstance]:
+                      cancelled: bool, unnamed_failures: int = 0) -> list[MissingInstance]:
     """Every instance of the scope that is not on disk, with the reason.
 
     *plan* lists what the PACS holds (None or incomplete: only what the PACS
     reported as failed, and what reached us unstored, can be named);
     *accepted* is what the PACS accepted per storage class (C-GET), None for
-    C-MOVE, where the sender proposes.
+    C-MOVE, where the sender proposes. *unnamed_failures* is how many
+    sub-operations the PACS counted as failed without listing them (Orthanc
+    sends no Failed SOP Instance UID List).
     """
     received = list(received)
     stored = {r.sop_instance_uid for r in received if r.ok}
@@ -107,6 +109,10 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
         if uid in stored or uid in missing:
             return
         reason, detail = _reason(uid, sop_class, refused, failed, accepted, cancelled)
+        if reason is MissingReason.NOT_SENT and unnamed_failures:
+            reason = MissingReason.FAILED_AT_PACS
+            detail = (f"the PACS counted {unnamed_failures} sub-operation(s) as failed without "
+                      "naming them; this instance is one it did not send")
         missing[uid] = MissingInstance(uid, reason, detail, sop_class, series)
 
     for item in plan.instances if plan is not None else ():

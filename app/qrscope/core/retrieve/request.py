@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom import AE, build_context, evt
 
 from qrscope.core.association_log import AssociationLog, Direction
@@ -30,6 +31,7 @@ from qrscope.core.connection import (
     require_context,
 )
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.pynetdicom_private import grant_scp_role, wake_reader
 from qrscope.core.qr_models import model_uid
 from qrscope.core.reception import ReceivedInstance, accept_every_storage_class, receive_store
 from qrscope.core.retrieve.types import RetrieveScope
@@ -140,12 +142,23 @@ class RetrieveRequest:
         self.local_address = out.local_address
         for cx in out.assoc.accepted_contexts:
             self.accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
+        if self.method is RetrieveMethod.GET:
+            self._take_scp_role(out)
         try:
             purpose = "C-GET" if self.method is RetrieveMethod.GET else "C-MOVE"
             require_context(out, self.node, self.model, purpose, f"retrieving with {purpose}")
             self._exchange(out)
         finally:
             self._close(out)
+
+    def _take_scp_role(self, out: OutgoingAssociation) -> None:
+        proposed = {str(r.sop_class_uid) for r in self.roles}
+        taken = grant_scp_role(out.assoc, proposed)
+        if taken:
+            names = ", ".join(UID(uid).name for uid in taken[:5])
+            self.step(out, "role-assumed",
+                      f"the PACS did not grant us the SCP role for {len(taken)} SOP class(es) "
+                      f"({names}); accepting its C-STOREs of them anyway")
 
     def cancel(self) -> None:
         """C-CANCEL the request in flight; release, then abort, if the peer ignores it."""
@@ -259,7 +272,7 @@ class RetrieveRequest:
                 self.step(out, "abort-sent", "aborting the association")
                 self._we_end = True
                 out.assoc.abort()
-            out.assoc.dimse.msg_queue.put((None, None))
+            wake_reader(out.assoc)
 
     def _on_ended(self, event: Any) -> None:
         """The association ended under us (peer abort, connection closed).
@@ -271,7 +284,7 @@ class RetrieveRequest:
         if not self._we_end and self.counts.final is None:
             self.peer_aborted = True
         self._ended.set()
-        event.assoc.dimse.msg_queue.put((None, None))
+        wake_reader(event.assoc)
 
     def _close(self, out: OutgoingAssociation) -> None:
         with self._lock:

@@ -220,6 +220,28 @@ class RetrieveOutcome:
     def files(self) -> list[str]:
         return [str(r.stored.path) for r in self.received if r.stored is not None]
 
+    def retry_scopes(self, scope: RetrieveScope) -> list[RetrieveScope]:
+        """What a retry of *scope* should ask for: exactly what is missing.
+
+        One instance-level scope per series of the missing instances; the
+        whole *scope* again when the gaps cannot be placed in a series.
+        """
+        if not self.missing:
+            return [scope]
+        by_series: dict[str, list[MissingInstance]] = {}
+        for item in self.missing:
+            series = item.series_uid or (scope.series_uids[0] if len(scope.series_uids) == 1
+                                         else "")
+            if not series:
+                return [scope]
+            by_series.setdefault(series, []).append(item)
+        return [RetrieveScope.instances(
+                    scope.study_uid, series, *[m.sop_instance_uid for m in items],
+                    patient_id=scope.patient_id, modalities=scope.modalities,
+                    sop_classes=tuple(dict.fromkeys(m.sop_class_uid for m in items
+                                                    if m.sop_class_uid)) or scope.sop_classes)
+                for series, items in by_series.items()]
+
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` shape (hints are added by the caller)."""
         return {

@@ -1,0 +1,40 @@
+"""The few places where qrscope reaches into pynetdicom's private state.
+
+Each is here, and nowhere else, with the reason it cannot be done through a
+public API; ``tests/core/test_pynetdicom_private.py`` fails loudly when a new
+pynetdicom release moves them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["grant_scp_role", "wake_reader"]
+
+
+def wake_reader(assoc: Any) -> None:
+    """Unblock a thread waiting in pynetdicom for the next DIMSE message.
+
+    With the DIMSE timeout switched off (a retrieve's waits belong to our
+    watchdog), pynetdicom does not wake the reader on every kind of abort or
+    dropped connection; an empty message does.
+    """
+    assoc.dimse.msg_queue.put((None, None))
+
+
+def grant_scp_role(assoc: Any, sop_classes: set[str]) -> list[str]:
+    """Take the SCP role on accepted contexts of *sop_classes* the peer did not grant it on.
+
+    PS3.7 D.3.3.4: when the acceptor of a C-GET association leaves a role
+    selection unanswered, the default roles apply and we are only SCU, so
+    pynetdicom refuses the peer's C-STOREs on those contexts (0x0122). Orthanc
+    1.10 does exactly that for SOP classes it does not know (private ones),
+    and sends them all the same; being liberal in what we receive keeps the
+    instance. Returns the classes the role was taken for, for the log.
+    """
+    taken = []
+    for context in assoc.accepted_contexts:
+        if context.abstract_syntax in sop_classes and not context.as_scp:
+            context._as_scp = True
+            taken.append(str(context.abstract_syntax))
+    return taken

@@ -1,0 +1,46 @@
+"""The private pynetdicom details qrscope relies on are still where they were."""
+
+from __future__ import annotations
+
+import inspect
+import queue
+
+from pynetdicom import build_context
+from pynetdicom.association import Association
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.presentation import PresentationContext
+
+from qrscope.core.pynetdicom_private import grant_scp_role, wake_reader
+
+
+def test_presentation_contexts_keep_their_role_in_as_scp():
+    context = build_context("1.2.3.4")
+    assert isinstance(context, PresentationContext)
+    assert context.as_scp is None  # nothing negotiated yet
+    context._as_scp = False
+    assert context.as_scp is False
+
+
+def test_grant_scp_role_takes_the_role_only_where_it_was_missing():
+    granted, denied = build_context("1.2.3.4"), build_context("1.2.3.5")
+    granted._as_scp, denied._as_scp = True, False
+
+    class Assoc:
+        accepted_contexts = [granted, denied]
+
+    assert grant_scp_role(Assoc(), {"1.2.3.4", "1.2.3.5"}) == ["1.2.3.5"]
+    assert denied.as_scp is True
+
+
+def test_the_dimse_reader_waits_on_a_message_queue():
+    assert "self.msg_queue" in inspect.getsource(DIMSEServiceProvider.__init__)
+    assert "dimse" in inspect.getsource(Association.__init__)
+
+    class Dimse:
+        msg_queue: queue.Queue = queue.Queue()
+
+    class Assoc:
+        dimse = Dimse()
+
+    wake_reader(Assoc())
+    assert Assoc.dimse.msg_queue.get_nowait() == (None, None)
