@@ -28,6 +28,9 @@ _TAG = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?$")
 _RANGE_VRS = frozenset({"DA", "TM", "DT"})
 # VRs whose values may hold the * and ? wildcards (PS3.4 C.2.2.2.4).
 _WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+# Binary numbers: the value is written as text and sent as a number.
+_NUMBERS = {**dict.fromkeys(("US", "SS", "UL", "SL", "UV", "SV"), int),
+            **dict.fromkeys(("FL", "FD"), float)}
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,11 @@ class QueryKey:
         if self.vr == "SQ":
             ds.add_new(self.tag, "SQ", [])
             return
-        ds.add_new(self.tag, self.vr, self.value or None)
+        value: object = self.value or None
+        if value is not None and self.vr in _NUMBERS:
+            numbers = [_NUMBERS[self.vr](item) for item in self.value.split("\\")]
+            value = numbers[0] if len(numbers) == 1 else numbers
+        ds.add_new(self.tag, self.vr, value)
 
 
 def parse_query_key(text: str) -> QueryKey:
@@ -119,7 +126,8 @@ def _check_value(key: QueryKey, item: str) -> None:
         if not part:
             continue
         try:
-            validate_value(key.vr, part, config.RAISE)
+            number = _NUMBERS.get(key.vr)
+            validate_value(key.vr, number(part) if number else part, config.RAISE)
         except (ValueError, TypeError) as exc:
             raise InvalidValue("-k", f"{key.name}: '{item}' is not a valid {key.vr} value "
                                f"({exc})") from None
