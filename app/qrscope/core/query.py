@@ -192,9 +192,13 @@ def build_identifier(level: QueryLevel, query: QueryFilter,
 
 
 def _path(model: QueryModel, level: QueryLevel) -> list[QueryLevel]:
-    """The levels from the model's top down to *level*."""
+    """The levels from the model's top down to *level*.
+
+    PATIENT level under Study Root is not a level of the model; it is sent
+    as asked, and the server's refusal (0xA900) is what the user sees.
+    """
     top = QueryLevel.PATIENT if model is QueryModel.PATIENT_ROOT else QueryLevel.STUDY
-    return [lv for lv in QueryLevel if top.rank <= lv.rank <= level.rank]
+    return [lv for lv in QueryLevel if top.rank <= lv.rank <= level.rank] or [level]
 
 
 @dataclass
