@@ -15,7 +15,8 @@ from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.validation import InvalidValue, check_ae_title, check_port
 
-__all__ = ["EXIT", "CliError", "add_local_options", "add_node_options", "build_log",
+__all__ = ["EXIT", "CliError", "add_find_options", "add_local_options", "add_node_options",
+           "build_log",
            "load_profiles", "local_from_args", "node_from_args", "print_json"]
 
 EXIT = {
@@ -50,6 +51,28 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                        help="end a retrieve after this long without any progress "
                        "(default 300)")
+    # The find command's parser is built with the node options; its own
+    # keys by tag belong with it (see add_find_options).
+    if parser.prog.split()[-1] == "find":
+        add_find_options(parser)
+
+
+def add_find_options(parser: argparse.ArgumentParser) -> None:
+    """``-k KEY[=VALUE]``, as DCMTK findscu and pynetdicom's findscu take it."""
+    group = parser.add_argument_group(
+        "keys by tag (as in DCMTK and pynetdicom findscu)",
+        # The find parser keeps its descriptions as written (exit code table).
+        "-k adds any matching or return key to the identifier. KEY is a keyword\n"
+        "(PatientName) or a tag (0010,0010 or (0010,0010)). With =VALUE it is a\n"
+        "matching key (wildcards, ranges and UID lists as PS3.4 C.2.2.2 allows),\n"
+        "without it a return key. A -k value overrides the option for the same\n"
+        "attribute; -k QueryRetrieveLevel=SERIES sets --level. Searches are\n"
+        "hierarchical (PS3.4 C.4.1.2.2): a matching key of a level above --level\n"
+        "is applied by a search at that level first, and return keys must belong\n"
+        "to --level. --json lists every attribute each response returned.")
+    group.add_argument("-k", "--key", dest="keys", action="append", default=[],
+                       metavar="KEY[=VALUE]", help="e.g. -k PatientName=DOE* -k 0008,0061 "
+                       "-k StationName (repeatable)")
 
 
 def add_local_options(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,8 @@ from qrscope.core.diagnosis.hints import hint_for_failure
 from qrscope.core.diagnosis.retrieve_hints import hint_for_find
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import QueryLevel, Record, record_to_dict
+from qrscope.core.query_keys import QueryKey, parse_query_key
+from qrscope.core.records import QueryLevel, Record, identifier_to_dict, record_to_dict
 from qrscope.core.status import StatusCategory
 from qrscope.core.validation import InvalidValue
 from qrscope.core.verify import verify
@@ -91,7 +92,27 @@ def _row(record: Record, level: QueryLevel) -> list[str]:
     return cells
 
 
-def query_filter_from_args(args: argparse.Namespace) -> QueryFilter:
+def _keys_from_args(args: argparse.Namespace) -> tuple[QueryLevel, tuple[QueryKey, ...]]:
+    """The ``-k`` keys, and the level (``-k QueryRetrieveLevel=X`` overrides --level)."""
+    level_text = args.level
+    keys: list[QueryKey] = []
+    try:
+        for text in getattr(args, "keys", None) or []:
+            key = parse_query_key(text)
+            if key.keyword == "QueryRetrieveLevel":
+                level_text = key.value or level_text
+                continue
+            keys = [k for k in keys if k.tag != key.tag] + [key]
+        return QueryLevel(level_text.strip().upper()), tuple(keys)
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
+    except ValueError:
+        raise CliError(f"-k QueryRetrieveLevel: '{level_text}' is not one of PATIENT, STUDY, "
+                       "SERIES, IMAGE", EXIT["usage"]) from None
+
+
+def query_filter_from_args(args: argparse.Namespace,
+                           keys: tuple[QueryKey, ...] = ()) -> QueryFilter:
     modalities: list[str] = []
     for item in args.modality or []:
         modalities.extend(m for m in item.replace("\\", ",").split(",") if m.strip())
@@ -102,18 +123,23 @@ def query_filter_from_args(args: argparse.Namespace) -> QueryFilter:
             study_date=args.date or "", modalities=tuple(modalities),
             study_description=args.description or "",
             referring_physician=args.referring or "", study_uid=args.study or "",
-            series_uid=args.series or "",
+            series_uid=args.series or "", keys=keys,
         ).validated()
     except InvalidValue as exc:
         raise CliError(str(exc), EXIT["usage"]) from None
+
+
+def _result_json(record: Record) -> dict[str, Any]:
+    """The record's typed fields, and under "attributes" every attribute the response held."""
+    return record_to_dict(record) | {"attributes": identifier_to_dict(record.identifier)}
 
 
 def run_find(args: argparse.Namespace) -> int:
     profiles = load_profiles(args)
     local = local_from_args(args, profiles)
     node = node_from_args(args, profiles)
-    query = query_filter_from_args(args)
-    level = QueryLevel(args.level.upper())
+    level, keys = _keys_from_args(args)
+    query = query_filter_from_args(args, keys)
     log = build_log(args, local)
     records: list[Record] = []
 
@@ -122,10 +148,13 @@ def run_find(args: argparse.Namespace) -> int:
         if not args.json:
             print("  ".join(_row(record, level)), flush=True)
 
+    try:
+        operation = FindOperation(node, local, log, level, query, limit=args.limit,
+                                  debug=args.verbose >= 2)
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
     if not args.json:
         print("  ".join(c.upper() for c in _COLUMNS[level]))
-    operation = FindOperation(node, local, log, level, query, limit=args.limit,
-                              debug=args.verbose >= 2)
     try:
         result = operation.run(on_record=show)
     except AssociationFailure as exc:
@@ -146,7 +175,7 @@ def run_find(args: argparse.Namespace) -> int:
             "truncated": result.truncated,
             "final_status": None if result.status is None else str(result.status),
             "seconds": round(result.seconds, 3),
-            "results": [record_to_dict(r) for r in records],
+            "results": [_result_json(r) for r in records],
             "hints": [h.id for h in hints],
             "hint_details": [h.to_dict() for h in hints],
         })

@@ -26,28 +26,31 @@ from qrscope.core.connection import (
 )
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.qr_models import Operation, model_uid
-from qrscope.core.records import QueryLevel, Record, record_from_identifier
+from qrscope.core.query_keys import QueryKey
+from qrscope.core.records import QueryLevel, Record, key_level, record_from_identifier
 from qrscope.core.status import Service, StatusCategory, StatusInfo, decode_status
 from qrscope.core.validation import InvalidValue, check_date_range
 from qrscope.core.watchdog import Watchdog
 
-__all__ = ["FindOperation", "FindResult", "QueryFilter", "build_identifier"]
+__all__ = ["FindOperation", "FindResult", "QueryFilter", "build_identifier", "check_keys"]
 
-# Return keys each level asks for (PS3.4 C.6), beyond the matching keys.
+# Return keys each level asks for (PS3.4 C.6.1 and C.6.2), beyond the matching
+# keys: only keys of the level itself, because hierarchical search allows no
+# other (PS3.4 C.4.1.2.2). Study Root holds the patient's attributes at STUDY
+# level; Patient Root answers them at PATIENT level, and the search fills the
+# study rows in from that step.
+_PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
 _RETURN_KEYS: dict[QueryLevel, tuple[str, ...]] = {
-    QueryLevel.PATIENT: ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-                         "NumberOfPatientRelatedStudies"),
-    QueryLevel.STUDY: ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-                       "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber",
+    QueryLevel.PATIENT: (*_PATIENT_KEYS, "NumberOfPatientRelatedStudies"),
+    QueryLevel.STUDY: ("StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber",
                        "StudyID", "StudyDescription", "ReferringPhysicianName",
                        "ModalitiesInStudy", "SOPClassesInStudy",
                        "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances"),
-    QueryLevel.SERIES: ("StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesNumber",
-                        "SeriesDescription", "SeriesDate", "BodyPartExamined",
-                        "NumberOfSeriesRelatedInstances"),
-    QueryLevel.IMAGE: ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-                       "SOPClassUID", "InstanceNumber"),
+    QueryLevel.SERIES: ("SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
+                        "SeriesDate", "BodyPartExamined", "NumberOfSeriesRelatedInstances"),
+    QueryLevel.IMAGE: ("SOPInstanceUID", "SOPClassUID", "InstanceNumber"),
 }
+_WILDCARDS = frozenset("*?")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ class QueryFilter:
 
     ``patient_name`` accepts DICOM wildcards (``*``, ``?``); dates accept
     ``YYYYMMDD`` and ranges ``A-B``, ``-B``, ``A-``; UIDs may be lists
-    separated by backslashes.
+    separated by backslashes. ``keys`` are further keys by tag (``-k``),
+    matching keys where they have a value; one overrides the field for the
+    same attribute.
     """
 
     patient_name: str = ""
@@ -70,6 +75,7 @@ class QueryFilter:
     study_uid: str = ""
     series_uid: str = ""
     sop_instance_uid: str = ""
+    keys: tuple[QueryKey, ...] = ()
 
     def validated(self) -> QueryFilter:
         modalities = tuple(m.strip().upper() for m in self.modalities if m.strip())
@@ -87,41 +93,112 @@ class QueryFilter:
             modalities=modalities,
         )
 
+    def matching(self, level: QueryLevel, model: QueryModel,
+                 search: QueryLevel | None = None) -> dict[str, str]:
+        """The matching keys with a value that belong to *level*, by keyword.
 
-def build_identifier(level: QueryLevel, query: QueryFilter) -> Dataset:
-    """The C-FIND identifier: matching keys from *query* plus the level's return keys."""
+        The modality filter is ModalitiesInStudy when the *search* (by
+        default *level*) is at STUDY level, and Modality of the series when
+        it goes deeper.
+        """
+        search = search or level
+        study_root = model is QueryModel.STUDY_ROOT
+        keys = {
+            "PatientName": self.patient_name, "PatientID": self.patient_id,
+            "PatientBirthDate": self.birth_date, "AccessionNumber": self.accession_number,
+            "StudyDate": self.study_date, "StudyDescription": self.study_description,
+            "ReferringPhysicianName": self.referring_physician,
+            "StudyInstanceUID": self.study_uid, "SeriesInstanceUID": self.series_uid,
+            "SOPInstanceUID": self.sop_instance_uid,
+        }
+        wanted = {k: v for k, v in keys.items() if v and key_level(k, study_root) is level}
+        if self.modalities:
+            if level is search is QueryLevel.STUDY:
+                wanted["ModalitiesInStudy"] = "\\".join(self.modalities)
+            elif level is QueryLevel.SERIES:
+                wanted["Modality"] = "\\".join(self.modalities)
+        for key in self.keys:
+            if key.value and key.keyword and key_level(key.keyword, study_root) is level:
+                wanted[key.keyword] = key.value
+        return wanted
+
+
+def check_keys(level: QueryLevel, query: QueryFilter, model: QueryModel) -> None:
+    """Refuse keys a hierarchical search at *level* cannot carry (PS3.4 C.4.1.2.2).
+
+    A matching key of a level above is fine (the search applies it at that
+    level); a return key of another level, or any key of a level below, is
+    not.
+
+    Raises
+    ------
+    InvalidValue
+    """
+    study_root = model is QueryModel.STUDY_ROOT
+    below = {"series_uid": QueryLevel.SERIES, "sop_instance_uid": QueryLevel.IMAGE}
+    for name, key_level_ in below.items():
+        if getattr(query, name) and key_level_.rank > level.rank:
+            raise InvalidValue(name, f"narrows only {key_level_} level searches and below, "
+                               f"not {level} level ones")
+    for key in query.keys:
+        belongs = key_level(key.keyword, study_root) if key.keyword else None
+        if belongs is None or belongs is level:
+            continue
+        if belongs.rank > level.rank:
+            raise InvalidValue("-k", f"{key.name} is a {belongs} level key; a {level} level "
+                               "search cannot carry it (PS3.4 C.4.1.2.2)")
+        if key.value is None:
+            raise InvalidValue("-k", f"{key.name} is a {belongs} level key: a {level} level "
+                               f"search returns only {level} level keys (PS3.4 C.4.1.2.2); "
+                               f"ask for it with --level {belongs.value.lower()}")
+
+
+def build_identifier(level: QueryLevel, query: QueryFilter,
+                     model: QueryModel = QueryModel.STUDY_ROOT,
+                     above: dict[str, str] | None = None,
+                     search: QueryLevel | None = None) -> Dataset:
+    """The C-FIND identifier of a hierarchical search (PS3.4 C.4.1.2.2).
+
+    It holds the unique key of each level above *level* in *model*, single
+    valued (*above*, by keyword; taken from *query* when not given), plus the
+    return keys and the matching keys of *level* itself, then the ``-k``
+    keys of *level* (or of no known level), which override the others.
+    """
+    study_root = model is QueryModel.STUDY_ROOT
     ds = Dataset()
     ds.QueryRetrieveLevel = level.value
-    for keyword in _RETURN_KEYS[level]:
+    if above is None:
+        above = {lv.unique_key: query.matching(lv, model).get(lv.unique_key, "")
+                 for lv in _path(model, level)[:-1]}
+    for keyword, value in above.items():
+        setattr(ds, keyword, value)
+    return_keys = _RETURN_KEYS[level]
+    if level is QueryLevel.STUDY and study_root:
+        return_keys = (*_PATIENT_KEYS, *return_keys)
+    for keyword in return_keys:
         setattr(ds, keyword, "")
-    matching = {
-        "PatientName": query.patient_name,
-        "PatientID": query.patient_id,
-        "PatientBirthDate": query.birth_date,
-        "StudyInstanceUID": query.study_uid,
-        "SeriesInstanceUID": query.series_uid,
-        "SOPInstanceUID": query.sop_instance_uid,
-    }
-    if level is not QueryLevel.PATIENT:
-        matching |= {
-            "AccessionNumber": query.accession_number,
-            "StudyDate": query.study_date,
-            "StudyDescription": query.study_description,
-            "ReferringPhysicianName": query.referring_physician,
-        }
-        modalities = "\\".join(query.modalities)
-        if level is QueryLevel.STUDY:
-            matching["ModalitiesInStudy"] = modalities
-        elif level is QueryLevel.SERIES:
-            matching["Modality"] = modalities
-    for keyword, value in matching.items():
-        if value:
-            setattr(ds, keyword, value)
+    for keyword, value in query.matching(level, model, search).items():
+        setattr(ds, keyword, value)
+    for key in query.keys:
+        belongs = key_level(key.keyword, study_root) if key.keyword else None
+        if belongs is None or belongs is level:
+            key.add_to(ds)
     # PS3.4 C.4.1.1.3.1: the identifier declares its character set, and
     # servers that convert responses (DCMTK's dcmqrscp) convert to the one of
     # the request: without this, "Müller" comes back as "M?ller".
-    ds.SpecificCharacterSet = "ISO_IR 192"
+    if "SpecificCharacterSet" not in ds:
+        ds.SpecificCharacterSet = "ISO_IR 192"
     return ds
+
+
+def _path(model: QueryModel, level: QueryLevel) -> list[QueryLevel]:
+    """The levels from the model's top down to *level*.
+
+    PATIENT level under Study Root is not a level of the model; it is sent
+    as asked, and the server's refusal (0xA900) is what the user sees.
+    """
+    top = QueryLevel.PATIENT if model is QueryModel.PATIENT_ROOT else QueryLevel.STUDY
+    return [lv for lv in QueryLevel if top.rank <= lv.rank <= level.rank] or [level]
 
 
 @dataclass
@@ -138,7 +215,15 @@ class FindResult:
 
 
 class FindOperation:
-    """One C-FIND (or the patient-root two-step search) against one node.
+    """A hierarchical search (PS3.4 C.4.1.2.2) of one node at one level.
+
+    A conformant identifier below the model's top carries a single value of
+    the unique key of each level above. Where the query does not name one
+    (Patient Root without a Patient ID, an IMAGE level search without a
+    series), or filters a level above by other keys (a patient's name for a
+    series search), or names several (two series), the search walks down:
+    it asks the level above for its matches and then searches each, all
+    over one association. Results of the asked level stream to the caller.
 
     Call :meth:`run` in a worker thread; call :meth:`cancel` from any thread.
 
@@ -146,8 +231,13 @@ class FindOperation:
     ----------
     limit : int, optional
         Stop (with C-CANCEL) after this many records; ``FindResult.truncated`` is set.
-    parent : QueryFilter fields
-        Drill-down keys (e.g. ``study_uid`` for series) belong in *query* too.
+    query : QueryFilter
+        Drill-down keys (e.g. ``study_uid`` for series) belong in it too.
+
+    Raises
+    ------
+    InvalidValue
+        From the constructor, for a value or key the search cannot use.
     """
 
     def __init__(self, node: RemoteNode, local: LocalAE, log: AssociationLog,
@@ -158,9 +248,11 @@ class FindOperation:
         self.log = log
         self.level = level
         self.query = query.validated()
+        check_keys(level, self.query, node.query_model)
         self.limit = limit
         self.debug = debug
         self._ae = ae or make_ae(local, node)
+        self._path = _path(node.query_model, level)
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._in_flight: tuple[OutgoingAssociation, int, int] | None = None
@@ -194,61 +286,75 @@ class FindOperation:
         result = FindResult(level=self.level)
         started = time.monotonic()
         emit = on_record or result.records.append
-        try:
-            if self._needs_patient_step():
-                self._run_two_step(result, emit)
-            else:
-                self._run_one(self.level, self.query, result, emit)
-        finally:
-            if self._watchdog:
-                self._watchdog.stop()
-        result.cancelled = self._cancel.is_set() and not result.truncated
-        result.seconds = time.monotonic() - started
-        return result
-
-    def _needs_patient_step(self) -> bool:
-        """Patient Root below PATIENT level needs a single Patient ID (PS3.4 C.4.1.2.2)."""
-        if self.node.query_model is not QueryModel.PATIENT_ROOT:
-            return False
-        if self.level is QueryLevel.PATIENT:
-            return False
-        pid = self.query.patient_id
-        return not pid or any(c in pid for c in "*?\\")
-
-    def _run_two_step(self, result: FindResult, emit: Callable[[Record], None]) -> None:
-        patients: list[Record] = []
-        step = FindResult(level=QueryLevel.PATIENT)
-        self._run_one(QueryLevel.PATIENT, self.query, step, patients.append)
-        for patient in patients:
-            if self._cancel.is_set() or result.truncated:
-                break
-            narrowed = replace(self.query, patient_id=patient.patient_id)  # type: ignore[union-attr]
-            self._run_one(self.level, narrowed, result, emit)
-        result.status = result.status or step.status
-
-    def _run_one(self, level: QueryLevel, query: QueryFilter, result: FindResult,
-                 emit: Callable[[Record], None]) -> None:
-        if self._cancel.is_set():
-            return
         model = model_uid(self.node.query_model, Operation.FIND)
-        identifier = build_identifier(level, query)
         out = open_association(self._ae, self.node, self.log, [build_context(model)],
                                debug=self.debug)
         try:
             require_context(out, self.node, model, "C-FIND", "searching")
-            self._collect(out, model, identifier, level, query, result, emit)
+            self._walk(_Walk(out, model, result, emit), 0, {}, Dataset())
         finally:
             with self._lock:
                 self._in_flight = None
+            if self._watchdog:
+                self._watchdog.stop()
             out.close()
+        result.cancelled = self._cancel.is_set() and not result.truncated
+        result.seconds = time.monotonic() - started
+        return result
 
-    def _collect(self, out: OutgoingAssociation, model: str, identifier: Dataset,
-                 level: QueryLevel, query: QueryFilter, result: FindResult,
-                 emit: Callable[[Record], None]) -> None:
+    def _walk(self, walk: _Walk, depth: int, above: dict[str, str], context: Dataset) -> None:
+        level = self._path[depth]
+        if level is self.level:
+            self._request(walk, level, above, context, walk.result, walk.emit)
+            return
+        for value, found in self._entities(walk, level, above, context):
+            if self._cancel.is_set() or walk.result.truncated or walk.failed:
+                return
+            self._walk(walk, depth + 1, above | {level.unique_key: value}, found)
+
+    def _entities(self, walk: _Walk, level: QueryLevel, above: dict[str, str],
+                  context: Dataset) -> list[tuple[str, Dataset]]:
+        """The unique key values of *level* to search under, each with what is known of it.
+
+        Plain values of the unique key are used as they are, with no request,
+        unless the level has other matching keys, or (Patient Root, STUDY
+        level) the study rows need the patient's name and sex.
+        """
+        matching = self.query.matching(level, self.node.query_model, self.level)
+        values = [v for v in matching.pop(level.unique_key, "").split("\\") if v]
+        plain = values and not any(_WILDCARDS & set(v) for v in values)
+        wants_patient = level is QueryLevel.PATIENT and self.level is QueryLevel.STUDY
+        if plain and not matching and not wants_patient:
+            return [(value, context) for value in values]
+        step = FindResult(level=level)
+        found: list[Record] = []
+        self._request(walk, level, above, context, step, found.append)
+        if _is_failure(step.status):
+            walk.result.status, walk.failed = step.status, True
+        elif walk.result.status is None:
+            walk.result.status = step.status
+        entities = []
+        for record in found:
+            value = str(record.identifier.get(level.unique_key, "") or "")
+            if value:
+                merged = Dataset()
+                merged.update(context)
+                merged.update(record.identifier)
+                entities.append((value, merged))
+        return list({value: (value, ds) for value, ds in entities}.values())
+
+    def _request(self, walk: _Walk, level: QueryLevel, above: dict[str, str],
+                 context: Dataset, result: FindResult, emit: Callable[[Record], None]) -> None:
+        if self._cancel.is_set():
+            return
+        identifier = build_identifier(level, self.query, self.node.query_model, above,
+                                      search=self.level)
+        counted = level is self.level
+        out = walk.out
         msg_id = next_message_id()
         context_id = next(cx.context_id for cx in out.assoc.accepted_contexts
-                          if cx.abstract_syntax == model)
-        responses = out.assoc.send_c_find(identifier, model, msg_id=msg_id)
+                          if cx.abstract_syntax == walk.model)
+        responses = out.assoc.send_c_find(identifier, walk.model, msg_id=msg_id)
         with self._lock:
             self._in_flight = (out, msg_id, context_id)
         if self._cancel.is_set():
@@ -260,16 +366,33 @@ class FindOperation:
             if info.category is StatusCategory.PENDING and ds is not None:
                 if self._cancel.is_set():
                     continue  # draining after C-CANCEL
-                if not _matches_modalities(level, query, ds):
+                if not _matches_modalities(level, self.query, ds):
                     continue
                 result.count += 1
-                emit(record_from_identifier(level, ds))
-                if self.limit is not None and result.count >= self.limit:
+                emit(record_from_identifier(level, ds, context))
+                if counted and self.limit is not None and result.count >= self.limit:
                     result.truncated = True
                     self._cancel.set()
                     self._send_cancel()
-            elif info.is_final:
-                result.status = info
+            elif info.is_final and not _is_failure(result.status):
+                result.status = info  # the first failure of several requests is kept
+        with self._lock:
+            self._in_flight = None
+
+
+@dataclass
+class _Walk:
+    """The association and the result one search's requests share."""
+
+    out: OutgoingAssociation
+    model: str
+    result: FindResult
+    emit: Callable[[Record], None]
+    failed: bool = False
+
+
+def _is_failure(status: StatusInfo | None) -> bool:
+    return status is not None and status.category is StatusCategory.FAILURE
 
 
 def _force_abort(out: OutgoingAssociation) -> None:

@@ -9,19 +9,25 @@ replacement characters rather than failing the whole query.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 __all__ = [
+    "EVERY_LEVEL_KEYS",
+    "KEY_LEVELS",
+    "UNIQUE_KEYS",
     "InstanceRecord",
     "PatientRecord",
     "QueryLevel",
     "Record",
     "SeriesRecord",
     "StudyRecord",
+    "identifier_to_dict",
+    "key_level",
     "record_from_identifier",
 ]
 
@@ -31,6 +37,85 @@ class QueryLevel(StrEnum):
     STUDY = "STUDY"
     SERIES = "SERIES"
     IMAGE = "IMAGE"
+
+    @property
+    def rank(self) -> int:
+        """Depth in the hierarchy: PATIENT is 0, IMAGE is 3."""
+        return list(QueryLevel).index(self)
+
+    @property
+    def unique_key(self) -> str:
+        """Keyword of the level's unique key (PS3.4 C.6.1.1 and C.6.2.1)."""
+        return UNIQUE_KEYS[self]
+
+
+UNIQUE_KEYS = {
+    QueryLevel.PATIENT: "PatientID",
+    QueryLevel.STUDY: "StudyInstanceUID",
+    QueryLevel.SERIES: "SeriesInstanceUID",
+    QueryLevel.IMAGE: "SOPInstanceUID",
+}
+
+# The level each key belongs to (PS3.4 C.6.1.1 and C.6.2.1, Patient Root). A
+# keyword that is not listed has no known level; query clients send it at
+# the level they ask, and servers treat it as an optional key of that level.
+KEY_LEVELS: dict[str, QueryLevel] = {
+    **dict.fromkeys(
+        (
+            "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate",
+            "PatientBirthTime", "PatientSex", "OtherPatientIDs", "OtherPatientNames",
+            "EthnicGroup", "PatientComments", "NumberOfPatientRelatedStudies",
+            "NumberOfPatientRelatedSeries", "NumberOfPatientRelatedInstances",
+        ),
+        QueryLevel.PATIENT,
+    ),
+    **dict.fromkeys(
+        (
+            "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
+            "StudyDescription", "ReferringPhysicianName", "PatientAge", "PatientSize",
+            "PatientWeight", "Occupation", "AdditionalPatientHistory",
+            "NameOfPhysiciansReadingStudy", "OtherStudyNumbers", "ModalitiesInStudy",
+            "SOPClassesInStudy", "NumberOfStudyRelatedSeries",
+            "NumberOfStudyRelatedInstances",
+        ),
+        QueryLevel.STUDY,
+    ),
+    **dict.fromkeys(
+        (
+            "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
+            "SeriesDate", "SeriesTime", "BodyPartExamined", "ProtocolName", "Laterality",
+            "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
+            "PerformedProcedureStepID", "Manufacturer", "InstitutionName", "StationName",
+            "OperatorsName", "NumberOfSeriesRelatedInstances",
+        ),
+        QueryLevel.SERIES,
+    ),
+    **dict.fromkeys(
+        (
+            "SOPInstanceUID", "SOPClassUID", "InstanceNumber", "ContentDate",
+            "ContentTime", "AcquisitionNumber", "AvailableTransferSyntaxUID",
+        ),
+        QueryLevel.IMAGE,
+    ),
+}
+
+# Keys that mean the same at every level (PS3.4 C.4.1.1.3 and C.4.1.1.3.2).
+EVERY_LEVEL_KEYS = frozenset({
+    "QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle", "InstanceAvailability",
+    "TimezoneOffsetFromUTC", "QueryRetrieveView",
+})
+
+
+def key_level(keyword: str, study_root: bool) -> QueryLevel | None:
+    """The level *keyword* belongs to in the model, ``None`` if every or no known level.
+
+    Study Root has no PATIENT level: the patient attributes are attributes
+    of the study there (PS3.4 C.6.2.1), so they belong to STUDY.
+    """
+    level = KEY_LEVELS.get(keyword)
+    if level is QueryLevel.PATIENT and study_root:
+        return QueryLevel.STUDY
+    return level
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -182,9 +267,51 @@ _BY_LEVEL: dict[QueryLevel, Any] = {
 }
 
 
-def record_from_identifier(level: QueryLevel, ds: Dataset) -> Record:
-    record: Record = _BY_LEVEL[level].from_identifier(ds)
-    return record
+def record_from_identifier(level: QueryLevel, ds: Dataset,
+                           context: Dataset | None = None) -> Record:
+    """The typed record of one C-FIND response.
+
+    *context* holds what the levels above already answered (e.g. the
+    patient's name, which a Patient Root STUDY level query may not ask for,
+    PS3.4 C.4.1.2.2): it fills the fields the response leaves out, while the
+    record's ``identifier`` stays the response itself.
+    """
+    source = ds
+    if context is not None and len(context):
+        source = Dataset()
+        source.update(context)
+        source.update(ds)
+    record: Record = _BY_LEVEL[level].from_identifier(source)
+    return record if source is ds else replace(record, identifier=ds)
+
+
+def identifier_to_dict(ds: Dataset) -> dict[str, Any]:
+    """Every attribute of *ds*, by keyword (or ``(gggg,eeee)`` for private and unknown ones).
+
+    Values are strings, lists of strings for several values, and lists of
+    such dicts for sequences; ``""`` when empty.
+    """
+    out: dict[str, Any] = {}
+    for element in ds:
+        name = element.keyword or f"({element.tag.group:04X},{element.tag.element:04X})"
+        out[name] = _element_value(element)
+    return out
+
+
+def _element_value(element: DataElement) -> Any:
+    if element.VR == "SQ":
+        return [identifier_to_dict(item) for item in element.value or []]
+    try:
+        value = element.value
+    except Exception:  # undecodable bytes: say so rather than drop the answer
+        return "?"
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return [str(v) for v in value]
+    return str(value)
 
 
 def record_to_dict(record: Record) -> dict[str, Any]:

@@ -13,6 +13,9 @@ real PACS implement and query clients rely on:
 A key with several values matches when any of its values matches any of the
 stored values; that one rule gives both UID lists and multi-valued stored
 attributes such as *Modalities in Study* their standard meaning.
+
+:func:`check_hierarchy` decides, before any matching, whether an identifier
+is one a hierarchical search may send at all (PS3.4 C.4.1.2.2).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-__all__ = ["matches", "value_strings"]
+from qrscope.core.records import EVERY_LEVEL_KEYS, QueryLevel, key_level
+
+__all__ = ["check_hierarchy", "matches", "value_strings"]
 
 # VRs whose values may contain the * and ? wildcards (PS3.4 C.2.2.2.4).
 _WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
@@ -55,6 +60,49 @@ def value_strings(value: object) -> tuple[str, ...]:
         values = [value]
     strings = (str(item).strip() for item in values if item is not None)
     return tuple(item for item in strings if item)
+
+
+def check_hierarchy(keys: dict[str, tuple[str, ...]], level: QueryLevel,
+                    study_root: bool) -> str:
+    """Return why an identifier breaks hierarchical search, ``""`` if it does not.
+
+    The rules of PS3.4 C.4.1.2.2, as DCMTK ``dcmqrscp --check-find`` applies
+    them: below the model's top (PATIENT, or STUDY in Study Root), each level
+    above the query level is named by its unique key with a single value and
+    by no other key; no key of a level below the query level is present.
+    Keys of no known level, and those meaningful at every level, pass.
+
+    Parameters
+    ----------
+    keys : dict of str to tuple of str
+        The identifier's keys by keyword, with their values (see :func:`value_strings`).
+    level : QueryLevel
+        The identifier's Query/Retrieve Level.
+    study_root : bool
+        Whether the request uses Study Root, where patient keys are study keys.
+    """
+    for keyword in keys:
+        belongs = None if keyword in EVERY_LEVEL_KEYS else key_level(keyword, study_root)
+        if belongs is None or belongs is level:
+            continue
+        if belongs.rank > level.rank:
+            return f"{keyword} is a {belongs} level key, below the {level} level of the query"
+        if keyword != belongs.unique_key:
+            return (f"{keyword} is a {belongs} level key: above the {level} level of the "
+                    f"query only the unique key {belongs.unique_key} is allowed")
+    top = QueryLevel.STUDY if study_root else QueryLevel.PATIENT
+    for above in QueryLevel:
+        if not top.rank <= above.rank < level.rank:
+            continue
+        values = keys.get(above.unique_key, ())
+        if not values:
+            return (f"no {above.unique_key} value: a query at {level} level needs the "
+                    f"unique key of the {above} level above it")
+        if len(values) > 1 or any(c in values[0] for c in "*?"):
+            given = "\\".join(values)
+            return (f"{above.unique_key} must be a single value above the {level} level "
+                    f"of the query, not {given!r}")
+    return ""
 
 
 def matches(vr: str, query: tuple[str, ...], stored: tuple[str, ...]) -> bool:

@@ -3,11 +3,14 @@
 The rules follow PS3.4 C.2.2 and C.4, read loosely where real PACS are
 loose, because qrscope must work against those:
 
-* Unique keys of the levels above the query level are optional (a strict
-  hierarchical SCP would require them); when present they filter.
-* Keys of the query level and of every level above it are matched and
-  returned. Keys of lower levels, and keys of unknown meaning, are returned
-  empty and ignored for matching, which PS3.4 allows for unsupported keys.
+* C-FIND is strictly hierarchical (PS3.4 C.4.1.2.2), as DCMTK's
+  ``dcmqrscp --check-find`` is: below the model's top, the identifier
+  must hold the unique key of every level above, each with a single value,
+  and no other key of a level above or below the query level (in Study
+  Root the patient's attributes are study attributes). Anything else is
+  refused with 0xA900, and the reason is logged. Keys of no known level
+  are optional keys of the query level: matched at IMAGE level, returned
+  empty above it, as PS3.4 allows for unsupported keys.
 * Sequence keys are returned as empty sequences and never matched.
 * The level's unique key is returned even when the request forgot it, as
   Orthanc and dcm4chee do, so that a client can always drill down.
@@ -29,47 +32,11 @@ from qrscope.core.demo_pacs.index import (
     InstanceRecord,
     QueryLevel,
 )
-from qrscope.core.demo_pacs.matching import matches, value_strings
+from qrscope.core.demo_pacs.matching import check_hierarchy, matches, value_strings
+from qrscope.core.records import EVERY_LEVEL_KEYS, key_level
+from qrscope.core.records import QueryLevel as KeyLevel
 
 __all__ = ["InvalidIdentifier", "find", "parse_level", "resolve_retrieve"]
-
-# The level each key belongs to (PS3.4 C.6.1.1 and C.6.2.1). A keyword that
-# is not listed is treated as an IMAGE level attribute, so any attribute in
-# a file can be asked for at IMAGE level.
-_KEY_LEVELS: dict[str, QueryLevel] = {
-    **dict.fromkeys(
-        (
-            "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate",
-            "PatientBirthTime", "PatientSex", "OtherPatientIDs", "OtherPatientNames",
-            "EthnicGroup", "PatientComments", "NumberOfPatientRelatedStudies",
-            "NumberOfPatientRelatedSeries", "NumberOfPatientRelatedInstances",
-            # Meaningful at every level (PS3.4 C.4.1.1.3.2), so the top one.
-            "InstanceAvailability",
-        ),
-        QueryLevel.PATIENT,
-    ),
-    **dict.fromkeys(
-        (
-            "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
-            "StudyDescription", "ReferringPhysicianName", "PatientAge", "PatientSize",
-            "PatientWeight", "Occupation", "AdditionalPatientHistory",
-            "NameOfPhysiciansReadingStudy", "OtherStudyNumbers", "ModalitiesInStudy",
-            "SOPClassesInStudy", "NumberOfStudyRelatedSeries",
-            "NumberOfStudyRelatedInstances",
-        ),
-        QueryLevel.STUDY,
-    ),
-    **dict.fromkeys(
-        (
-            "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
-            "SeriesDate", "SeriesTime", "BodyPartExamined", "ProtocolName", "Laterality",
-            "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
-            "PerformedProcedureStepID", "Manufacturer", "InstitutionName", "StationName",
-            "OperatorsName", "NumberOfSeriesRelatedInstances",
-        ),
-        QueryLevel.SERIES,
-    ),
-}
 
 # Keys the response carries for every request, set by the caller or here.
 _RESPONSE_CONTROL_TAGS = frozenset(
@@ -141,11 +108,19 @@ def find(
     Raises
     ------
     InvalidIdentifier
-        From :func:`parse_level`, raised by the call itself (not on the
-        first iteration), so the caller can answer 0xA900 up front.
+        From :func:`parse_level`, or for an identifier that breaks the rules
+        of hierarchical search; raised by the call itself (not on the first
+        iteration), so the caller can answer 0xA900 up front.
     """
     level = parse_level(identifier, model)
     keys = _request_keys(identifier, level)
+    reason = check_hierarchy(
+        {key.keyword: key.query for key in keys if key.keyword},
+        KeyLevel(level.value),
+        model is InformationModel.STUDY_ROOT,
+    )
+    if reason:
+        raise InvalidIdentifier(reason)
     return _responses(index, identifier, keys, level, model, retrieve_ae_title)
 
 
@@ -244,11 +219,11 @@ def _entity_values(
 
 
 def _is_supported(keyword: str, level: QueryLevel, model: InformationModel) -> bool:
-    key_level = _KEY_LEVELS.get(keyword, QueryLevel.IMAGE)
-    if model is InformationModel.STUDY_ROOT and key_level is QueryLevel.PATIENT:
-        # Study Root folds the patient attributes into the study level.
-        key_level = QueryLevel.STUDY
-    return key_level.rank <= level.rank
+    if keyword in EVERY_LEVEL_KEYS:
+        return True
+    # Study Root folds the patient attributes into the study level.
+    belongs = key_level(keyword, model is InformationModel.STUDY_ROOT) or KeyLevel.IMAGE
+    return belongs.rank <= level.rank
 
 
 def _response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.connection import AssociationFailure
-from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query import QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
 from qrscope.core.retrieve.types import RetrieveScope
@@ -245,9 +246,9 @@ class SearchPanel(QWidget):
         self.models[QueryLevel.IMAGE].clear()
         node = self._node()
         if len(studies) == 1 and node is not None and isinstance(studies[0], StudyRecord):
-            study = studies[0]
-            self._start(QueryLevel.SERIES, node,
-                        QueryFilter(study_uid=study.study_uid, patient_id=study.patient_id))
+            # Hierarchical search (PS3.4 C.4.1.2.2): the study's unique key, and
+            # no other study key; the search adds the Patient ID under Patient Root.
+            self._start(QueryLevel.SERIES, node, self._below(node, studies[0]))
 
     def _series_selected(self, *_args: object) -> None:
         self._set_active(QueryLevel.SERIES)
@@ -257,9 +258,20 @@ class SearchPanel(QWidget):
         node = self._node()
         if (len(series) == 1 and node is not None and isinstance(series[0], SeriesRecord)
                 and study and isinstance(study[0], StudyRecord)):
-            self._start(QueryLevel.IMAGE, node, QueryFilter(
-                study_uid=study[0].study_uid, series_uid=series[0].series_uid,
-                patient_id=study[0].patient_id))
+            self._start(QueryLevel.IMAGE, node, replace(
+                self._below(node, study[0]), series_uid=series[0].series_uid))
+
+    @staticmethod
+    def _below(node: RemoteNode, study: StudyRecord) -> QueryFilter:
+        """The keys that name *study* to a search of its series or instances.
+
+        Under Patient Root the Patient ID is the unique key of the level
+        above the study; under Study Root it is a study attribute, which a
+        SERIES or IMAGE level query may not carry.
+        """
+        patient_root = node.query_model is QueryModel.PATIENT_ROOT
+        return QueryFilter(study_uid=study.study_uid,
+                           patient_id=study.patient_id if patient_root else "")
 
     # -- retrieving ----------------------------------------------------------------
     def scopes(self, level: QueryLevel | None = None) -> list[RetrieveScope]:

@@ -1,0 +1,124 @@
+"""Queries against DCMTK dcmqrscp in strict mode (``--check-find``).
+
+dcmqrscp --check-find answers 0xA900 to any identifier that breaks
+hierarchical search (PS3.4 C.4.1.2.2): a key of another level, or a missing
+or empty unique key of a level above. Study, series and image level finds
+in both models, the window's drill-down, and the instance look-ups of
+retrieve planning must all succeed against it.
+
+The server is started here, not by the shared fixture, so that it runs with
+--check-find whatever that fixture does; it is loaded with storescu and not
+checked by the fixture's own listing query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
+from qrscope.core.query import FindOperation, QueryFilter
+from qrscope.core.records import InstanceRecord, QueryLevel, SeriesRecord, StudyRecord
+from qrscope.ui.widgets.search_panel import SearchPanel
+
+from . import peers
+from .conftest import require
+
+
+@contextlib.contextmanager
+def _strict_dcmqrscp(folder: Path, files: list[Path]) -> Iterator[tuple[int, list]]:
+    instances = peers.one_syntax_per_sop_class(peers.describe(files))
+    (port, nobody) = peers.free_ports(2)
+    database = folder / "database"
+    database.mkdir()
+    config = folder / "dcmqrscp.cfg"
+    config.write_text(peers._dcmqrscp_configuration(
+        port, database, [peers.MoveDestination("QRSCOPE", peers.HOST, nobody)]))
+    profiles = folder / "profiles.cfg"
+    profiles.write_text(peers._dcmqrscp_profiles(instances))
+    log_path = folder / "dcmqrscp.log"
+    command = [
+        peers.find_dcmtk_tool("dcmqrscp") or "dcmqrscp", "--config", str(config),
+        "--disable-host-lookup", "--assoc-config-file", str(profiles), "Incoming", "Outgoing",
+        "--check-find", "--verbose",
+    ]
+    with peers._server_process(command, log_path) as process:
+        peers._wait_for_echo(process, peers.DCMQRSCP_AE_TITLE, port, log_path)
+        peers._store(instances, peers.DCMQRSCP_AE_TITLE, port, folder)
+        yield port, list(instances)
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory, interop_files):
+    require(peers.find_dcmtk_tool("dcmqrscp"), "DCMTK not installed (apt-get install dcmtk)")
+    require(peers.find_dcmtk_tool("storescu"), "DCMTK not installed (apt-get install dcmtk)")
+    with _strict_dcmqrscp(tmp_path_factory.mktemp("strict"), interop_files) as running:
+        yield running
+
+
+def _site(strict, model: QueryModel, tmp_path: Path):
+    port, instances = strict
+    node = RemoteNode(name="strict", ae_title=peers.DCMQRSCP_AE_TITLE, host=peers.HOST,
+                      port=port, query_model=model)
+    local = LocalAE(ae_title="QRSCOPE", storage_folder=tmp_path)
+    return node, local, AssociationLog(), instances
+
+
+def _find(node, local, log, level, **keys):
+    result = FindOperation(node, local, log, level, QueryFilter(**keys)).run()
+    assert result.status is not None and result.status.code == 0, result.status
+    return result.records
+
+
+MODELS = [QueryModel.STUDY_ROOT, QueryModel.PATIENT_ROOT]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_study_series_and_image_finds_succeed(strict, tmp_path, model):
+    node, local, log, instances = _site(strict, model, tmp_path)
+    studies = _find(node, local, log, QueryLevel.STUDY)
+    assert {s.study_uid for s in studies} == {i.study_instance_uid for i in instances}
+    assert all(isinstance(s, StudyRecord) and s.patient_name for s in studies)
+    study = studies[0]
+    series = _find(node, local, log, QueryLevel.SERIES, study_uid=study.study_uid,
+                   patient_id=study.patient_id)
+    assert series and all(isinstance(s, SeriesRecord) and s.modality for s in series)
+    images = _find(node, local, log, QueryLevel.IMAGE, study_uid=study.study_uid,
+                   series_uid=series[0].series_uid, patient_id=study.patient_id)
+    # dcmqrscp returns no SOP Class UID: the key is not in its table of supported keys.
+    assert images and all(isinstance(i, InstanceRecord) and i.sop_instance_uid and
+                          i.series_uid == series[0].series_uid for i in images)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_windows_drill_down_succeeds(strict, tmp_path, model):
+    node, local, log, _ = _site(strict, model, tmp_path)
+    study = _find(node, local, log, QueryLevel.STUDY)[0]
+    below = SearchPanel._below(node, study)
+    series = FindOperation(node, local, log, QueryLevel.SERIES, below).run()
+    assert series.status.code == 0 and series.records
+    images = FindOperation(node, local, log, QueryLevel.IMAGE, replace(
+        below, series_uid=series.records[0].series_uid)).run()
+    assert images.status.code == 0 and images.records
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_instances_of_several_series_or_of_a_whole_study_are_found(strict, tmp_path, model):
+    # What retrieve planning asks before a C-GET, and the doctor before its test move.
+    node, local, log, instances = _site(strict, model, tmp_path)
+    by_study: dict[str, set[str]] = {}
+    for instance in instances:
+        by_study.setdefault(instance.study_instance_uid, set()).add(instance.sop_instance_uid)
+    study = _find(node, local, log, QueryLevel.STUDY)[0]
+    whole = _find(node, local, log, QueryLevel.IMAGE, study_uid=study.study_uid,
+                  patient_id=study.patient_id)
+    assert {i.sop_instance_uid for i in whole} == by_study[study.study_uid]
+    series = sorted({i.series_uid for i in whole if isinstance(i, InstanceRecord)})
+    two = _find(node, local, log, QueryLevel.IMAGE, study_uid=study.study_uid,
+                patient_id=study.patient_id, series_uid="\\".join(series[:2]))
+    assert {i.series_uid for i in two} == set(series[:2])
