@@ -261,8 +261,11 @@ def test_series_find_matches_a_list_of_uids(pacs):
     series = sorted({i.text("SeriesInstanceUID")
                      for i in _instances(pacs, StudyInstanceUID=study_uid)})
     wanted = series[:2]
+    # Patient Root: the Patient ID is the unique key above the study (PS3.4 C.4.1.2.2).
+    patient_id = _instances(pacs, StudyInstanceUID=study_uid)[0].text("PatientID")
     matches, status = _find(pacs, _identifier(
-        "SERIES", StudyInstanceUID=study_uid, SeriesInstanceUID=wanted, Modality="",
+        "SERIES", PatientID=patient_id, StudyInstanceUID=study_uid, SeriesInstanceUID=wanted,
+        Modality="",
         SeriesNumber=None, NumberOfSeriesRelatedInstances=None), model="PATIENT_ROOT")
     assert status == 0x0000
     assert sorted(ds.SeriesInstanceUID for ds in matches) == wanted
@@ -313,11 +316,15 @@ def test_find_stops_on_c_cancel(sample_folder):
                     behaviour=DemoPacsBehaviour(match_delay=0.05))
     model = StudyRootQueryRetrieveInformationModelFind
     with slow:
-        total = len(slow.instances)
+        # A conformant IMAGE-level search names its study and series.
+        first_ct = _instances(slow, AccessionNumber="ACC1001", SeriesNumber="1")
+        total = len(first_ct)
+        where = {"StudyInstanceUID": first_ct[0].text("StudyInstanceUID"),
+                 "SeriesInstanceUID": first_ct[0].text("SeriesInstanceUID")}
         assoc = _associate(slow, model)
         try:
-            responses = assoc.send_c_find(_identifier("IMAGE", SOPInstanceUID=""), model,
-                                          msg_id=7)
+            responses = assoc.send_c_find(_identifier("IMAGE", SOPInstanceUID="", **where),
+                                          model, msg_id=7)
             # Cancel only once the PACS is answering: pynetdicom's SCP drops a
             # C-CANCEL that arrives before it starts handling the request.
             first, _ = next(responses)

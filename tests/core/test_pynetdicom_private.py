@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import queue
+from types import SimpleNamespace
 
 from pynetdicom import build_context
 from pynetdicom.association import Association
@@ -25,10 +26,8 @@ def test_grant_scp_role_takes_the_role_only_where_it_was_missing():
     granted, denied = build_context("1.2.3.4"), build_context("1.2.3.5")
     granted._as_scp, denied._as_scp = True, False
 
-    class Assoc:
-        accepted_contexts = [granted, denied]
-
-    assert grant_scp_role(Assoc(), {"1.2.3.4", "1.2.3.5"}) == ["1.2.3.5"]
+    assoc = SimpleNamespace(accepted_contexts=[granted, denied])
+    assert grant_scp_role(assoc, {"1.2.3.4", "1.2.3.5"}) == ["1.2.3.5"]
     assert denied.as_scp is True
 
 

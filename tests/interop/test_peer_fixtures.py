@@ -15,6 +15,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, build_role, evt
 from pynetdicom.association import Association
+from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind as STUDY_ROOT_FIND,
 )
@@ -24,6 +25,7 @@ from pynetdicom.sop_class import (
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove as STUDY_ROOT_MOVE,
 )
+from pynetdicom.sop_class import uid_to_service_class
 
 from .peers import (
     HOST,
@@ -85,8 +87,14 @@ def _study_to_retrieve(server: PeerServer) -> list[StoredInstance]:
         sop_classes = [sop_class for sop_class, _ in _pairs(instances)]
         return len(sop_classes) == len(set(sop_classes))
 
+    def standard_classes_only(instances: list[StoredInstance]) -> bool:
+        # A plain pynetdicom SCP refuses classes it has no service class for.
+        return all(uid_to_service_class(i.sop_class_uid) is StorageServiceClass
+                   for i in instances)
+
     studies = [server.study(uid) for uid in server.study_uids]
-    candidates = [s for s in studies if holds_one_syntax_per_sop_class(s)]
+    candidates = [s for s in studies if holds_one_syntax_per_sop_class(s)
+                  and standard_classes_only(s)]
     assert candidates, "no loaded study holds a single transfer syntax per SOP class"
     return max(
         candidates,

@@ -6,15 +6,11 @@ or empty unique key of a level above. Study, series and image level finds
 in both models, the window's drill-down, and the instance look-ups of
 retrieve planning must all succeed against it.
 
-The server is started here, not by the shared fixture, so that it runs with
---check-find whatever that fixture does; it is loaded with storescu and not
-checked by the fixture's own listing query.
+The server is the shared dcmqrscp fixture, which runs in that mode.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,38 +23,12 @@ from qrscope.core.records import InstanceRecord, QueryLevel, SeriesRecord, Study
 from qrscope.ui.widgets.search_panel import SearchPanel
 
 from . import peers
-from .conftest import require
-
-
-@contextlib.contextmanager
-def _strict_dcmqrscp(folder: Path, files: list[Path]) -> Iterator[tuple[int, list]]:
-    instances = peers.one_syntax_per_sop_class(peers.describe(files))
-    (port, nobody) = peers.free_ports(2)
-    database = folder / "database"
-    database.mkdir()
-    config = folder / "dcmqrscp.cfg"
-    config.write_text(peers._dcmqrscp_configuration(
-        port, database, [peers.MoveDestination("QRSCOPE", peers.HOST, nobody)]))
-    profiles = folder / "profiles.cfg"
-    profiles.write_text(peers._dcmqrscp_profiles(instances))
-    log_path = folder / "dcmqrscp.log"
-    command = [
-        peers.find_dcmtk_tool("dcmqrscp") or "dcmqrscp", "--config", str(config),
-        "--disable-host-lookup", "--assoc-config-file", str(profiles), "Incoming", "Outgoing",
-        "--check-find", "--verbose",
-    ]
-    with peers._server_process(command, log_path) as process:
-        peers._wait_for_echo(process, peers.DCMQRSCP_AE_TITLE, port, log_path)
-        peers._store(instances, peers.DCMQRSCP_AE_TITLE, port, folder)
-        yield port, list(instances)
 
 
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory, interop_files):
-    require(peers.find_dcmtk_tool("dcmqrscp"), "DCMTK not installed (apt-get install dcmtk)")
-    require(peers.find_dcmtk_tool("storescu"), "DCMTK not installed (apt-get install dcmtk)")
-    with _strict_dcmqrscp(tmp_path_factory.mktemp("strict"), interop_files) as running:
-        yield running
+def strict(dcmqrscp: peers.PeerServer) -> tuple[int, list]:
+    """The shared dcmqrscp fixture, which runs with --check-find and --check-move."""
+    return dcmqrscp.port, list(dcmqrscp.instances)
 
 
 def _site(strict, model: QueryModel, tmp_path: Path):

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from qrscope import __version__
-from qrscope.cli.options import EXIT, CliError, add_local_options, add_node_options
+from qrscope.cli.options import (
+    EXIT,
+    CliError,
+    add_find_options,
+    add_local_options,
+    add_node_options,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -64,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "echo", "verify a node with C-ECHO", node=True, local=True)
 
     find = _command(sub, "find", "search a node with C-FIND", node=True, local=True)
+    add_find_options(find)
     keys = find.add_argument_group("matching keys (empty matches everything)")
     keys.add_argument("--level", default="study",
                       choices=["patient", "study", "series", "image"])

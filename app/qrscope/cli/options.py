@@ -51,10 +51,6 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                        help="end a retrieve after this long without any progress "
                        "(default 300)")
-    # The find command's parser is built with the node options; its own
-    # keys by tag belong with it (see add_find_options).
-    if parser.prog.split()[-1] == "find":
-        add_find_options(parser)
 
 
 def add_find_options(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from qrscope.core.connection import (
     require_context,
 )
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
+from qrscope.core.pynetdicom_private import wake_reader
 from qrscope.core.qr_models import Operation, model_uid
 from qrscope.core.query_keys import QueryKey
 from qrscope.core.records import QueryLevel, Record, key_level, record_from_identifier
@@ -398,7 +399,7 @@ def _is_failure(status: StatusInfo | None) -> bool:
 def _force_abort(out: OutgoingAssociation) -> None:
     """End an association whose peer ignored C-CANCEL, unblocking the reader."""
     out.assoc.abort()
-    out.assoc.dimse.msg_queue.put((None, None))
+    wake_reader(out.assoc)
 
 
 def _matches_modalities(level: QueryLevel, query: QueryFilter, ds: Dataset) -> bool:

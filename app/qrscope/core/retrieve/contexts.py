@@ -47,32 +47,71 @@ COMPRESSED = [JPEG2000Lossless, JPEGLosslessSV1, JPEGBaseline8Bit, JPEGLSLossles
               JPEG2000, JPEGExtended12Bit, JPEGLossless, JPEGLSNearLossless,
               DeflatedExplicitVRLittleEndian]
 
+# Retired classes that archives still hold (pynetdicom names only current ones).
+_US_RETIRED = (UID("1.2.840.10008.5.1.4.1.1.6"), UID("1.2.840.10008.5.1.4.1.1.3"))
+_NM_RETIRED = (UID("1.2.840.10008.5.1.4.1.1.5"),)
+
+# The classes each Modality (PS3.3 C.7.3.1.1.1) is usually stored as: the
+# guess for servers that do not return SOP Class UIDs (DCMTK's dcmqrscp).
 _BY_MODALITY: dict[str, tuple[UID, ...]] = {
     "CT": (sc.CTImageStorage, sc.EnhancedCTImageStorage),
-    "MR": (sc.MRImageStorage, sc.EnhancedMRImageStorage),
+    "MR": (sc.MRImageStorage, sc.EnhancedMRImageStorage, sc.MRSpectroscopyStorage),
     "CR": (sc.ComputedRadiographyImageStorage,),
     "DX": (sc.DigitalXRayImageStorageForPresentation,
            sc.DigitalXRayImageStorageForProcessing),
     "MG": (sc.DigitalMammographyXRayImageStorageForPresentation,
            sc.BreastTomosynthesisImageStorage),
-    "US": (sc.UltrasoundImageStorage, sc.UltrasoundMultiFrameImageStorage),
-    "NM": (sc.NuclearMedicineImageStorage,),
+    "IO": (sc.DigitalIntraOralXRayImageStorageForPresentation,),
+    "PX": (sc.DigitalXRayImageStorageForPresentation,),
+    "US": (sc.UltrasoundImageStorage, sc.UltrasoundMultiFrameImageStorage, *_US_RETIRED),
+    "NM": (sc.NuclearMedicineImageStorage, *_NM_RETIRED),
     "PT": (sc.PositronEmissionTomographyImageStorage, sc.EnhancedPETImageStorage),
-    "XA": (sc.XRayAngiographicImageStorage,),
-    "RF": (sc.XRayRadiofluoroscopicImageStorage,),
-    "OT": (sc.SecondaryCaptureImageStorage,),
+    "XA": (sc.XRayAngiographicImageStorage, sc.EnhancedXAImageStorage),
+    "RF": (sc.XRayRadiofluoroscopicImageStorage, sc.EnhancedXRFImageStorage),
+    "OT": (sc.SecondaryCaptureImageStorage,
+           sc.MultiFrameTrueColorSecondaryCaptureImageStorage,
+           sc.MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+           sc.EncapsulatedPDFStorage),
     "SC": (sc.SecondaryCaptureImageStorage,
            sc.MultiFrameTrueColorSecondaryCaptureImageStorage),
-    "SR": (sc.BasicTextSRStorage, sc.EnhancedSRStorage, sc.ComprehensiveSRStorage),
-    "PR": (sc.GrayscaleSoftcopyPresentationStateStorage,),
+    "SR": (sc.BasicTextSRStorage, sc.EnhancedSRStorage, sc.ComprehensiveSRStorage,
+           sc.Comprehensive3DSRStorage, sc.XRayRadiationDoseSRStorage),
+    "PR": (sc.GrayscaleSoftcopyPresentationStateStorage,
+           sc.ColorSoftcopyPresentationStateStorage),
     "KO": (sc.KeyObjectSelectionDocumentStorage,),
-    "DOC": (sc.EncapsulatedPDFStorage,),
+    "DOC": (sc.EncapsulatedPDFStorage, sc.EncapsulatedCDAStorage),
     "SEG": (sc.SegmentationStorage,),
-    "RTPLAN": (sc.RTPlanStorage,),
+    "REG": (sc.SpatialRegistrationStorage, sc.DeformableSpatialRegistrationStorage),
+    "RTPLAN": (sc.RTPlanStorage, sc.RTIonPlanStorage),
     "RTDOSE": (sc.RTDoseStorage,),
     "RTSTRUCT": (sc.RTStructureSetStorage,),
     "RTIMAGE": (sc.RTImageStorage,),
+    "RTRECORD": (sc.RTBeamsTreatmentRecordStorage, sc.RTBrachyTreatmentRecordStorage,
+                 sc.RTTreatmentSummaryRecordStorage, sc.RTIonBeamsTreatmentRecordStorage),
+    "ECG": (sc.TwelveLeadECGWaveformStorage, sc.GeneralECGWaveformStorage,
+            sc.AmbulatoryECGWaveformStorage, sc.General32bitECGWaveformStorage),
+    "HD": (sc.HemodynamicWaveformStorage,),
+    "EPS": (sc.CardiacElectrophysiologyWaveformStorage,),
+    "RESP": (sc.RespiratoryWaveformStorage, sc.MultichannelRespiratoryWaveformStorage),
+    "AU": (sc.BasicVoiceAudioWaveformStorage, sc.GeneralAudioWaveformStorage),
+    "EEG": (sc.RoutineScalpElectroencephalogramWaveformStorage,
+            sc.SleepElectroencephalogramWaveformStorage),
+    "EMG": (sc.ElectromyogramWaveformStorage,),
+    "EOG": (sc.ElectrooculogramWaveformStorage,),
+    "XC": (sc.VLPhotographicImageStorage, sc.VideoPhotographicImageStorage),
+    "ES": (sc.VLEndoscopicImageStorage, sc.VideoEndoscopicImageStorage),
+    "GM": (sc.VLMicroscopicImageStorage, sc.VideoMicroscopicImageStorage),
+    "SM": (sc.VLWholeSlideMicroscopyImageStorage, sc.VLSlideCoordinatesMicroscopicImageStorage),
+    "OP": (sc.OphthalmicPhotography8BitImageStorage,
+           sc.OphthalmicPhotography16BitImageStorage),
+    "OPT": (sc.OphthalmicTomographyImageStorage,),
 }
+# With nothing known at all: the classes most studies are made of.
+_COMMON = tuple(dict.fromkeys(
+    uid for modality in ("CT", "MR", "CR", "DX", "MG", "US", "NM", "PT", "XA", "RF", "OT",
+                         "SR", "PR", "KO", "DOC", "SEG", "RTPLAN", "RTDOSE", "RTSTRUCT",
+                         "RTIMAGE", "ECG")
+    for uid in _BY_MODALITY[modality]))
 # Objects that ride along in most studies whatever the modality.
 _COMPANIONS = (sc.SecondaryCaptureImageStorage, sc.GrayscaleSoftcopyPresentationStateStorage,
                sc.KeyObjectSelectionDocumentStorage, sc.BasicTextSRStorage,
@@ -96,8 +135,7 @@ def storage_classes_for(sop_classes: Iterable[str] = (),
     for modality in modalities:
         chosen.extend(_BY_MODALITY.get(modality.upper(), ()))
     if not chosen:
-        for classes in _BY_MODALITY.values():
-            chosen.extend(classes)
+        chosen.extend(_COMMON)
     if not sop_classes:
         chosen.extend(_COMPANIONS)
     return list(dict.fromkeys(chosen))

@@ -164,22 +164,26 @@ class RetrievePlanner:
         return RetrievePlan(scope, tuple(instances), complete, modalities, study_instances)
 
     # -- one level at a time ---------------------------------------------------------
+    def _patient_id(self, scope: RetrieveScope) -> str:
+        """The Patient ID only where it is a unique key above the study (Patient Root)."""
+        return scope.patient_id if self.node.query_model is QueryModel.PATIENT_ROOT else ""
+
     def _study(self, scope: RetrieveScope) -> StudyRecord | None:
-        records = self._find(QueryLevel.STUDY, QueryFilter(study_uid=scope.study_uid,
-                                                            patient_id=scope.patient_id), 1)
+        records = self._find(QueryLevel.STUDY, QueryFilter(
+            study_uid=scope.study_uid, patient_id=self._patient_id(scope)), 1)
         return next((r for r in records or () if isinstance(r, StudyRecord)), None)
 
     def _series(self, scope: RetrieveScope) -> list[SeriesRecord] | None:
-        records = self._find(QueryLevel.SERIES, QueryFilter(study_uid=scope.study_uid,
-                                                             patient_id=scope.patient_id))
+        records = self._find(QueryLevel.SERIES, QueryFilter(
+            study_uid=scope.study_uid, patient_id=self._patient_id(scope)))
         if records is None:
             return None
         return [r for r in records if isinstance(r, SeriesRecord) and r.series_uid]
 
     def _instances(self, scope: RetrieveScope, series_uid: str) -> list[PlannedInstance] | None:
         records = self._find(QueryLevel.IMAGE, QueryFilter(
-            study_uid=scope.study_uid, series_uid=series_uid, patient_id=scope.patient_id),
-            INSTANCE_LOOKUP_LIMIT)
+            study_uid=scope.study_uid, series_uid=series_uid,
+            patient_id=self._patient_id(scope)), INSTANCE_LOOKUP_LIMIT)
         if records is None:
             return None
         return [PlannedInstance(r.sop_instance_uid, r.sop_class_uid, r.series_uid or series_uid)

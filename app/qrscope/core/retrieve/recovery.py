@@ -113,6 +113,10 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
             reason = MissingReason.FAILED_AT_PACS
             detail = (f"the PACS counted {unnamed_failures} sub-operation(s) as failed without "
                       "naming them; this instance is one it did not send")
+        if reason is MissingReason.FAILED_AT_PACS and accepted is not None and not sop_class:
+            detail += ("; the PACS does not say which SOP class it is (no SOP Class UID in its "
+                       "C-FIND answers), so it may be a class we could not guess and offer: "
+                       "C-MOVE does not need to know")
         missing[uid] = MissingInstance(uid, reason, detail, sop_class, series)
 
     for item in plan.instances if plan is not None else ():

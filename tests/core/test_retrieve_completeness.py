@@ -1,0 +1,124 @@
+"""A retrieve brings the whole scope or names what is missing, and each instance finds its job.
+
+Against the demo PACS (pynetdicom, which fills the Move Originator fields of
+its sub-operations); the real servers are in tests/interop.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from tests.core.test_job_matching import _instance
+
+from qrscope.core.association_log import Direction
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import RetrieveMethod
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve.types import (
+    MissingInstance,
+    MissingReason,
+    RetrieveOutcome,
+    RetrieveScope,
+)
+
+
+def _largest_study(demo) -> str:
+    return max({i.text("StudyInstanceUID") for i in demo.pacs.instances},
+               key=lambda uid: sum(i.text("StudyInstanceUID") == uid
+                                   for i in demo.pacs.instances))
+
+
+def _instances_of(demo, study_uid: str) -> set[str]:
+    return {i.text("SOPInstanceUID") for i in demo.pacs.instances
+            if i.text("StudyInstanceUID") == study_uid}
+
+
+def test_two_retrieves_of_one_study_on_one_listener_each_get_their_own(demo):
+    study = _largest_study(demo)
+    outcomes: dict[str, RetrieveOutcome] = {}
+    with StorageListener(demo.local, demo.log) as listener:
+        jobs = [RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study),
+                            listener=listener) for _ in range(2)]
+        threads = [threading.Thread(target=lambda j=j: outcomes.__setitem__(j.job_id, j.run()))
+                   for j in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert listener.unexpected == []
+    expected = _instances_of(demo, study)
+    for job in jobs:
+        outcome = outcomes[job.job_id]
+        assert outcome.status == "success", outcome.to_dict()
+        assert {r.sop_instance_uid for r in outcome.stored} == expected
+        # Each instance was credited by the Message ID of the request that caused it.
+        assert {r.originator_message_id for r in outcome.stored} <= job._message_ids
+        assert all(r.job_id == job.job_id for r in outcome.received)
+
+
+def test_an_instance_naming_another_request_is_not_claimed_by_scope(demo):
+    study = _largest_study(demo)
+    job = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study))
+    request = job._request(job.scope)  # made, not yet sent
+    instance = next(i for i in demo.pacs.instances if i.text("StudyInstanceUID") == study)
+    ours = _instance(sop=instance.text("SOPInstanceUID"), study=study,
+                     series=instance.text("SeriesInstanceUID"),
+                     originator="QRSCOPE", msg=request.message_id)
+    theirs = replace(ours, originator_message_id=request.message_id + 1)
+    elsewhere = replace(ours, originator_ae="OTHERWS")
+    assert job.claim_score(ours, "QRSCOPE") == 100  # known before the request left
+    assert job.claim_score(theirs, "QRSCOPE") == 0  # same study, another request
+    assert job.claim_score(elsewhere, "QRSCOPE") == 0  # another workstation's move
+    anonymous = replace(ours, originator_ae="", originator_message_id=None)
+    assert job.claim_score(anonymous, "QRSCOPE") > 0  # only then do the UIDs decide
+
+
+def test_full_disk_during_c_get_is_not_asked_for_again(demo, tiny_disk):
+    local = replace(demo.local, storage_folder=tiny_disk)
+    study = _largest_study(demo)
+    job = RetrieveJob(demo.node, local, demo.log, RetrieveScope.study(study),
+                      method=RetrieveMethod.GET)
+    outcome = job.run()
+    gets = [e for e in demo.log.events(job_id=job.job_id)
+            if e.direction is Direction.OUTGOING and e.kind == "dimse-sent"
+            and "C-GET" in e.summary]
+    assert len(gets) == 1, [e.summary for e in gets]
+    assert not [e for e in demo.log.events(job_id=job.job_id) if e.kind == "get-retry"]
+    reasons = {m.reason for m in outcome.missing}
+    assert MissingReason.NOT_STORED in reasons
+    assert {m.sop_instance_uid for m in outcome.missing} == \
+        _instances_of(demo, study) - {r.sop_instance_uid for r in outcome.stored}
+
+
+def test_c_get_learns_the_instances_level_by_level_and_names_none_missing(demo):
+    study = _largest_study(demo)
+    job = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study),
+                      method=RetrieveMethod.GET)
+    outcome = job.run()
+    assert outcome.status == "success", outcome.to_dict()
+    assert job.plan is not None and job.plan.classes_exact
+    assert outcome.expected == len(_instances_of(demo, study)) == len(outcome.stored)
+    assert outcome.missing == []
+    finds = [e for e in demo.log.events() if e.kind == "dimse-sent" and "C-FIND" in e.summary]
+    assert len(finds) >= 3, "study, series and instances were looked up first"
+
+
+def test_a_retry_asks_for_exactly_what_is_missing():
+    scope = RetrieveScope.study("1.2.3", patient_id="P1", modalities=("CT",))
+    outcome = RetrieveOutcome(job_id="job-x", method=RetrieveMethod.GET, missing=[
+        MissingInstance("1.2.3.1.1", MissingReason.FAILED_AT_PACS, "", "1.2.840.10008.5.1.4.1.1.2",
+                        "1.2.3.1"),
+        MissingInstance("1.2.3.1.2", MissingReason.NOT_SENT, "", "1.2.840.10008.5.1.4.1.1.2",
+                        "1.2.3.1"),
+        MissingInstance("1.2.3.2.1", MissingReason.NOT_STORED, "", "1.2.840.10008.5.1.4.1.1.4",
+                        "1.2.3.2"),
+    ])
+    scopes = outcome.retry_scopes(scope)
+    assert [(s.series_uids, s.instance_uids) for s in scopes] == [
+        (("1.2.3.1",), ("1.2.3.1.1", "1.2.3.1.2")), (("1.2.3.2",), ("1.2.3.2.1",))]
+    assert all(s.patient_id == "P1" for s in scopes)
+    assert scopes[1].sop_classes == ("1.2.840.10008.5.1.4.1.1.4",)
+    # Gaps that cannot be placed in a series: the whole scope again.
+    unplaced = replace(outcome, missing=[MissingInstance("1.2.3.9", MissingReason.FAILED_AT_PACS)])
+    assert unplaced.retry_scopes(scope) == [scope]
