@@ -92,20 +92,21 @@ def test_orthanc_aborting_an_unknown_caller_names_the_entry_to_add(orthanc, tmp_
             "Copy the Horos / OsiriX entry"} <= set(copied)
 
 
-def test_orthanc_aborting_an_unknown_callers_find_is_not_an_empty_result(orthanc):
-    from qrscope.core.diagnosis.retrieve_hints import hint_for_find_aborted
-    from qrscope.core.query import FindOperation, QueryFilter
-    from qrscope.core.records import QueryLevel
+def test_orthanc_aborting_an_unknown_callers_find_is_not_an_empty_result(orthanc, capsys):
+    import json
 
-    node = RemoteNode(name="orthanc", ae_title=orthanc.ae_title, host=orthanc.host,
-                      port=orthanc.port)
-    local = LocalAE(ae_title="STRANGER", bind_address="127.0.0.1")
-    result = FindOperation(node, local, AssociationLog(), QueryLevel.STUDY,
-                           QueryFilter()).run()
-    # What the find path gives today: no record, and no status at all (not 0x0000).
-    assert result.records == [] and result.status is None and not result.cancelled
-    hint = hint_for_find_aborted(node, local, result.seconds)
-    assert hint.id == "calling-aet-not-allowed" and "not an empty result" in hint.summary
+    from qrscope.cli.main import main
+
+    code = main(["find", "--host", orthanc.host, "--port", str(orthanc.port),
+                 "--called-aet", orthanc.ae_title, "--aet", "STRANGER", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    # Orthanc sends no response at all, not even a failure status: without the
+    # hint this would read as "no such study".
+    assert code == 4 and report["status"] == "failed" and report["results"] == []
+    assert report["hints"] == ["calling-aet-not-allowed"]
+    hint = report["hint_details"][0]
+    assert "not an empty result" in hint["summary"]
+    assert any("Orthanc" in action["label"] for action in hint["actions"])
 
 
 def test_another_program_at_the_registered_port_gets_the_images(qr_server, tmp_path):

@@ -17,12 +17,11 @@ from qrscope.cli.options import (
 )
 from qrscope.core.connection import AssociationFailure
 from qrscope.core.diagnosis.hints import hint_for_failure
-from qrscope.core.diagnosis.retrieve_hints import hint_for_find
+from qrscope.core.diagnosis.retrieve_hints import hint_for_find_result
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.query_keys import QueryKey, parse_query_key
 from qrscope.core.records import QueryLevel, Record, identifier_to_dict, record_to_dict
-from qrscope.core.status import StatusCategory
 from qrscope.core.validation import InvalidValue
 from qrscope.core.verify import verify
 
@@ -165,8 +164,9 @@ def run_find(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         operation.cancel()
         return EXIT["cancelled"]
-    failed = result.status is not None and result.status.category is StatusCategory.FAILURE
-    hints = [hint_for_find(result.status, node)] if failed and result.status else []
+    failed = result.failed
+    hint = hint_for_find_result(result, node, local)
+    hints = [hint] if hint is not None else []
     if args.json:
         print_json({
             "status": "failed" if failed else ("cancelled" if result.cancelled else "success"),

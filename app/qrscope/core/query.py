@@ -214,6 +214,19 @@ class FindResult:
     seconds: float = 0.0
     records: list[Record] = field(default_factory=list)
 
+    @property
+    def unanswered(self) -> bool:
+        """Ended without a final status we did not cause (the PACS aborted, or went silent).
+
+        Not an empty result: Orthanc aborts the C-FIND of a caller it does not know.
+        """
+        return self.status is None and not self.cancelled and not self.truncated
+
+    @property
+    def failed(self) -> bool:
+        return self.unanswered or (self.status is not None
+                                   and self.status.category is StatusCategory.FAILURE)
+
 
 class FindOperation:
     """A hierarchical search (PS3.4 C.4.1.2.2) of one node at one level.

@@ -25,7 +25,7 @@ from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
 from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
 from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.core.diagnosis.retrieve_hints import (
-    hint_for_find,
+    hint_for_find_result,
     hint_for_unexpected,
     hints_for_retrieve,
 )
@@ -111,7 +111,8 @@ class MainWindow(QMainWindow):
         self.search.retrieve_requested.connect(self.retrieve)
         self.search.failed.connect(self.show_failure)
         self.search.find_failed.connect(
-            lambda status, node: self.hints.show_hint(hint_for_find(status, node)))
+            lambda result, node: self.hints.show_hint(
+                hint_for_find_result(result, node, self.session.local)))
         self.search.status.connect(self.statusBar().showMessage)
         self.jobs.cancel_requested.connect(self.cancel_job)
         self.jobs.retry_requested.connect(self.retry_job)

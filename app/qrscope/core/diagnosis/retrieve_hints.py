@@ -16,11 +16,12 @@ from typing import Any
 from qrscope.core.diagnosis.hints import Action, Hint, hint_for_failure
 from qrscope.core.diagnosis.pacs_entries import CallingAeEntry, MoveDestinationEntry
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.query import FindResult
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveOutcome
 from qrscope.core.status import StatusCategory, StatusInfo
 
-__all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_unexpected",
+__all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_find_result", "hint_for_unexpected",
            "hints_for_retrieve"]
 
 # Orthanc gives up on a reverse connection after DicomScuTimeout (10 s by
@@ -383,6 +384,15 @@ def hint_for_unexpected(item: ReceivedInstance, known_ae_titles: set[str]) -> Hi
         causes=["a retrieve that was cancelled or timed out is still being sent"] if known
         else ["another program or PACS sends to our AE title and port",
               "a colleague's retrieve names our AE title as its destination"])
+
+
+def hint_for_find_result(result: FindResult, node: RemoteNode, local: LocalAE) -> Hint | None:
+    """The hint for a search that failed or went unanswered; None when it did neither."""
+    if result.unanswered:
+        return hint_for_find_aborted(node, local, result.seconds)
+    if result.failed and result.status is not None:
+        return hint_for_find(result.status, node)
+    return None
 
 
 def hint_for_find(status: StatusInfo, node: RemoteNode) -> Hint:

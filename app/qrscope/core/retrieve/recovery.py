@@ -139,11 +139,12 @@ def _reason(uid: str, sop_class: str, refused: dict[str, ReceivedInstance], fail
     if accepted is not None and sop_class and sop_class not in accepted:
         return (MissingReason.NO_CONTEXT,
                 f"the PACS accepted no presentation context for {name}")
+    if cancelled:
+        return (MissingReason.CANCELLED, "the retrieve was cancelled before it arrived"
+                + (" (the PACS had reported a failure for it)" if uid in failed else ""))
     if uid in failed:
         return (MissingReason.FAILED_AT_PACS,
                 "the PACS reported that sending it failed"
                 + (" in every transfer syntax we offered" if accepted is not None else ""))
-    if cancelled:
-        return MissingReason.CANCELLED, "the retrieve was cancelled before it arrived"
     return (MissingReason.NOT_SENT,
             "the PACS listed it but never sent it, and did not report it as failed")

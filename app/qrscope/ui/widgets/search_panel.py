@@ -26,7 +26,6 @@ from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query import QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.status import StatusCategory
 from qrscope.core.storage import InstanceStore
 from qrscope.ui.bridge import CoreBridge, FindTask, spawn
 from qrscope.ui.models.results_model import RecordTableModel
@@ -88,7 +87,7 @@ class SearchPanel(QWidget):
 
     retrieve_requested = Signal(list, str)  # [(RetrieveScope, label)], method
     failed = Signal(object, object)
-    find_failed = Signal(object, object)  # StatusInfo, RemoteNode
+    find_failed = Signal(object, object)  # FindResult, RemoteNode
     status = Signal(str)
 
     def __init__(self, bridge: CoreBridge, node: Callable[[], RemoteNode | None],
@@ -200,8 +199,8 @@ class SearchPanel(QWidget):
                 del self._tasks[level]
                 if level is QueryLevel.STUDY:
                     self.form.set_running(False)
-        if result.status is not None and result.status.category is StatusCategory.FAILURE:
-            self.find_failed.emit(result.status, node)
+        if result.failed:
+            self.find_failed.emit(result, node)
         if level is QueryLevel.STUDY:
             words = f"{result.count} stud{'y' if result.count == 1 else 'ies'}"
             extra = " (cancelled)" if result.cancelled else ""
