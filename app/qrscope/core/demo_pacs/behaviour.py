@@ -70,3 +70,9 @@ class DemoPacsBehaviour:
     """Associations served at once; more are rejected as 'local limit exceeded'."""
     refuse_retrieves_with: int | None = None
     """Answer every C-MOVE/C-GET with this failure status (e.g. 0xA701, out of resources)."""
+    empty_success: bool = False
+    """Answer every C-MOVE/C-GET success with zero sub-operations: a PACS whose index
+    lists a study its storage lacks, or one that answers first and sends afterwards."""
+    images_after: float | None = None
+    """With *empty_success*: send the images this many seconds after the final
+    response, on a new association (PS3.4 C.4.2.3.1 forbids both halves)."""

@@ -7,11 +7,10 @@ turn a fault name into the behaviour and move-destination table that show it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
-from qrscope.core.demo_pacs.store_faults import EmptySuccessBehaviour
 
 __all__ = ["FAULTS", "configure"]
 
@@ -51,14 +50,7 @@ def configure(fault: str | None, destinations: Mapping[str, tuple[str, int]],
     if fault == "unreachable-destination":
         # Port 9 (discard) on loopback: nothing listens there on a normal machine.
         return base, {aet: (host, 9) for aet, (host, _port) in table.items()}
-    if fault.startswith("empty-success"):
-        later = 1.0 if fault == "empty-success-then-images" else None
-        return EmptySuccessBehaviour(**_fields(base), images_after=later), table
     return replace(base, **_BEHAVIOUR_CHANGES[fault]), table
-
-
-def _fields(behaviour: DemoPacsBehaviour) -> dict[str, Any]:
-    return {f.name: getattr(behaviour, f.name) for f in fields(DemoPacsBehaviour)}
 
 
 _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {
@@ -69,5 +61,7 @@ _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {
     "abort-mid-transfer": {"abort_after": 2},
     "final-before-images": {"final_before_images": True},
     "fewer-images": {"deliver_half": True},
+    "empty-success": {"empty_success": True},
+    "empty-success-then-images": {"empty_success": True, "images_after": 1.0},
     "out-of-resources": {"refuse_retrieves_with": 0xA701},
 }

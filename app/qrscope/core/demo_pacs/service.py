@@ -39,7 +39,6 @@ from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
 from qrscope.core.demo_pacs.index import InformationModel, InstanceIndex, InstanceRecord
 from qrscope.core.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
 from qrscope.core.demo_pacs.store_faults import (
-    EmptySuccessBehaviour,
     LateSender,
     PartialSender,
 )
@@ -186,7 +185,7 @@ class QueryRetrieveService:
             return
         records, error = self._resolve(event)
         contexts = _storage_contexts(records) or [build_context(Verification)]
-        if isinstance(self._behaviour, EmptySuccessBehaviour):
+        if self._behaviour.empty_success:
             yield from self._empty_success(event, destination, records, contexts)
             return
         if self._behaviour.final_before_images:
@@ -212,7 +211,7 @@ class QueryRetrieveService:
                        contexts: list[PresentationContext]) -> Iterator[Any]:
         """The 'empty-success' faults: success with no sub-operations, images maybe later."""
         yield destination[0], destination[1], {"contexts": contexts}
-        delay = self._behaviour.images_after  # type: ignore[attr-defined]
+        delay = self._behaviour.images_after
         _LOGGER.warning("C-MOVE from %s answered success with no sub-operations (fault)%s",
                         _peer(event), f"; images follow in {delay:g} s" if delay else "")
         if delay is not None and records:
@@ -231,7 +230,7 @@ class QueryRetrieveService:
         log says which context was missing.
         """
         records, error = self._resolve(event)
-        if isinstance(self._behaviour, EmptySuccessBehaviour):
+        if self._behaviour.empty_success:
             _LOGGER.warning("C-GET from %s answered success with no sub-operations (fault)",
                             _peer(event))
             yield 0

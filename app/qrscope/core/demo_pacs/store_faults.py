@@ -12,31 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.events import Event
 
-from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
-
-__all__ = ["EmptySuccessBehaviour", "LateSender", "PartialSender"]
+__all__ = ["LateSender", "PartialSender"]
 
 _LOGGER = logging.getLogger("qrscope.demo_pacs")
-
-
-@dataclass(frozen=True)
-class EmptySuccessBehaviour(DemoPacsBehaviour):
-    """The 'empty-success' faults: a C-MOVE answered success with zero sub-operations.
-
-    Seen in the field from PACS whose index lists a study their storage
-    lacks, and from ones that answer first and send afterwards. With
-    *images_after* set, the images follow that many seconds after the final
-    response, on a new association (PS3.4 C.4.2.3.1 forbids both halves).
-    """
-
-    images_after: float | None = None
 
 
 class LateSender:
