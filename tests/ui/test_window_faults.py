@@ -94,3 +94,20 @@ def test_the_hint_switches_the_method_and_it_works(qtbot, window, fault, method,
     rows = window.jobs.model.rows
     qtbot.waitUntil(lambda: len(rows) == 2 and rows[-1].outcome is not None, timeout=30000)
     assert rows[-1].method == then and rows[-1].state.value == "success", rows[-1].why
+
+
+def test_retry_asks_for_exactly_the_missing_instances(qtbot, window):
+    # The PACS reports every image sent but delivers every other one.
+    use_fault(qtbot, window, "fewer-images")
+    row = _retrieve_first_study(qtbot, window, "move")
+    assert row.state.value == "partial", row.why
+    missing = {m.sop_instance_uid for m in row.outcome.missing}
+    arrived = {r.sop_instance_uid for r in row.outcome.stored}
+    assert missing and not missing & arrived
+    before = len(window.jobs.model.rows)
+    window.retry_job(row.job_id)
+    retries = window.jobs.model.rows[before:]
+    assert retries and all("missing instance" in r.what for r in retries)
+    asked = {uid for r in retries for uid in window._retry_scopes[r.job_id][1].instance_uids}
+    assert asked == missing
+    qtbot.waitUntil(lambda: all(r.outcome is not None for r in retries), timeout=30000)
