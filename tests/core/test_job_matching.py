@@ -10,7 +10,7 @@ from qrscope.core.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 from qrscope.core.storage import StoredInstance
 
 STUDY, SERIES, OTHER_SERIES = "1.2.3", "1.2.3.1", "1.2.3.2"
@@ -49,3 +49,20 @@ def test_without_originator_the_most_specific_scope_wins():
     assert scores == sorted(scores) and scores[0] > 0
     assert series_job.claim_score(_instance(series=OTHER_SERIES), "QRSCOPE") == 0
     assert study_job.claim_score(_instance(study="7.7.7"), "QRSCOPE") == 0
+
+
+def test_without_originator_a_second_copy_goes_to_the_job_that_lacks_it():
+    first, second = _job(RetrieveScope.study(STUDY)), _job(RetrieveScope.study(STUDY))
+    item = _instance()
+    assert first.claim_score(item, "QRSCOPE") == second.claim_score(item, "QRSCOPE") > 0
+    first.deliver(item)
+    assert first.claim_score(item, "QRSCOPE") == 0
+    assert second.claim_score(item, "QRSCOPE") > 0
+
+
+def test_a_finished_job_claims_nothing():
+    job = _job(RetrieveScope.study(STUDY))
+    job._message_ids.add(42)
+    outcome = job._finish(RetrieveOutcome(job_id=job.job_id, method=job.method))
+    assert outcome.status == "failed"
+    assert job.claim_score(_instance(originator="QRSCOPE", msg=42), "QRSCOPE") == 0

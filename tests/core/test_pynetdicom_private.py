@@ -43,3 +43,16 @@ def test_the_dimse_reader_waits_on_a_message_queue():
 
     wake_reader(Assoc())
     assert Assoc.dimse.msg_queue.get_nowait() == (None, None)
+
+
+def test_abort_primitives_keep_source_and_reason_where_we_read_them():
+    from pynetdicom.pdu_primitives import A_ABORT, A_P_ABORT
+
+    from qrscope.core.pynetdicom_private import abort_source_and_reason
+
+    user = A_ABORT()
+    user.abort_source = 0
+    provider = A_P_ABORT()
+    provider.provider_reason = 2
+    assert abort_source_and_reason(user) == (0, None)
+    assert abort_source_and_reason(provider) == (2, 2)

@@ -122,3 +122,41 @@ def test_a_retry_asks_for_exactly_what_is_missing():
     # Gaps that cannot be placed in a series: the whole scope again.
     unplaced = replace(outcome, missing=[MissingInstance("1.2.3.9", MissingReason.FAILED_AT_PACS)])
     assert unplaced.retry_scopes(scope) == [scope]
+
+
+def test_a_c_get_the_pacs_refuses_outright_is_not_asked_for_again(sample_folder, tmp_path):
+    from tests.demo_site import start_demo_site
+
+    from qrscope.core.demo_pacs import DemoPacsBehaviour
+
+    site = start_demo_site(sample_folder, tmp_path, DemoPacsBehaviour(refuse_retrieves_with=0xA701))
+    try:
+        study = _largest_study(site)
+        job = RetrieveJob(site.node, site.local, site.log, RetrieveScope.study(study),
+                          method=RetrieveMethod.GET)
+        outcome = job.run()
+    finally:
+        site.pacs.stop()
+    assert outcome.status == "failed" and outcome.final_status.code == 0xA701
+    gets = [e for e in site.log.events(job_id=job.job_id)
+            if e.kind == "dimse-sent" and "C-GET" in e.summary]
+    assert len(gets) == 1
+
+
+def test_a_long_uid_from_the_pacs_does_not_stop_a_c_get(demo):
+    # A look-up the planner cannot make leaves the plan incomplete; the C-GET still runs.
+    from qrscope.core.retrieve.plan import RetrievePlanner
+
+    study = _largest_study(demo)
+    planner = RetrievePlanner(demo.node, demo.local, demo.log)
+    scope = RetrieveScope.series(study, "1." + "2" * 70)
+    plan = planner.learn(scope)
+    assert not plan.complete and plan.instances == ()
+
+
+def test_cancel_after_the_end_changes_nothing(demo):
+    job = RetrieveJob(demo.node, demo.local, demo.log,
+                      RetrieveScope.study(_largest_study(demo)), method=RetrieveMethod.GET)
+    outcome = job.run()
+    job.cancel()
+    assert job.state.value == outcome.status == "success"

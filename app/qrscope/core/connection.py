@@ -28,6 +28,7 @@ from pynetdicom.presentation import PresentationContext
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.pynetdicom_private import abort_source_and_reason
 from qrscope.core.status import decode_abort, decode_reject
 
 __all__ = [
@@ -267,8 +268,7 @@ def _classify(node: RemoteNode, ae: AE, address: str, negotiation: _Negotiation,
     if negotiation.reject is not None:
         return _rejection(node, ae.ae_title, negotiation.reject)
     if negotiation.abort is not None:
-        source = getattr(negotiation.abort, "_abort_source", 2)
-        reason = getattr(negotiation.abort, "_provider_reason", None)
+        source, reason = abort_source_and_reason(negotiation.abort)
         return AssociationFailure(
             FailureReason.ABORTED,
             f"'{node.name}' aborted the association during negotiation: "

@@ -236,9 +236,9 @@ class StorageListener:
             for conn in self.connections:
                 if conn.association_id == association_id:
                     conn.instances += 1
-        best = max(claims, key=lambda c: c.claim_score(instance, self.local.ae_title),
-                   default=None)
-        if best is not None and best.claim_score(instance, self.local.ae_title) > 0:
+        scored = [(c.claim_score(instance, self.local.ae_title), c) for c in claims]
+        score, best = max(scored, key=lambda pair: pair[0], default=(0, None))
+        if best is not None and score > 0:
             instance = replace(instance, job_id=best.job_id)
             best.deliver(instance)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["grant_scp_role", "wake_reader"]
+__all__ = ["abort_source_and_reason", "grant_scp_role", "wake_reader"]
 
 
 def wake_reader(assoc: Any) -> None:
@@ -38,3 +38,15 @@ def grant_scp_role(assoc: Any, sop_classes: set[str]) -> list[str]:
             context._as_scp = True
             taken.append(str(context.abstract_syntax))
     return taken
+
+
+def abort_source_and_reason(primitive: Any) -> tuple[int, int | None]:
+    """Source and provider reason of an A-ABORT or A-P-ABORT primitive (PS3.8 9.3.8).
+
+    The public properties raise when a value was never set (an A-P-ABORT has
+    no source; a user's A-ABORT no reason), so the private fields are read:
+    an unset source counts as the service provider (2).
+    """
+    source = getattr(primitive, "_abort_source", None)
+    reason = getattr(primitive, "_provider_reason", None)
+    return (2 if source is None else int(source)), reason

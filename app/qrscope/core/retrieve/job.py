@@ -33,7 +33,7 @@ from qrscope.core.connection import AssociationFailure, FailureReason, make_ae
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.qr_models import model_uid
-from qrscope.core.reception import ReceivedInstance
+from qrscope.core.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
 from qrscope.core.retrieve.contexts import MAX_CLASSES, get_storage_contexts
 from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.recovery import (
@@ -56,6 +56,8 @@ __all__ = ["RetrieveJob"]
 
 _LOGGER = logging.getLogger(__name__)
 _JOB_NUMBERS = itertools.count(1)
+# PS3.4 C.4.3.1.4: "Refused: Out of resources - Unable to perform sub-operations".
+SUBOPERATIONS_FAILED = 0xA702
 # Failures that no other request could get past: the PACS is not there.
 _UNREACHABLE = {FailureReason.HOST_NOT_FOUND, FailureReason.CONNECTION_REFUSED,
                 FailureReason.CONNECTION_TIMEOUT, FailureReason.CONNECTION_FAILED}
@@ -133,6 +135,8 @@ class RetrieveJob:
         self._recovered: set[str] = set()
         self._last_arrival = 0.0
         self._incoming_before = 0
+        self._asked_again: set[str] = set()
+        self._closed = False  # the outcome is made: instances go to others, or unexpected
 
     # -- public ----------------------------------------------------------------
     @property
@@ -150,8 +154,8 @@ class RetrieveJob:
 
     def cancel(self) -> None:
         """Stop whatever step runs: the look-up, the request (C-CANCEL), or a retry."""
-        if self._cancel.is_set():
-            return
+        if self._cancel.is_set() or self._state.is_final:
+            return  # a click that raced the end of the retrieve changes nothing
         self._cancel.set()
         self._set_state(RetrieveState.CANCELLING)
         self._planner.cancel()
@@ -211,7 +215,7 @@ class RetrieveJob:
         matched by the UIDs of the scope.
         """
         originator, message_id = instance.originator_ae, instance.originator_message_id
-        if originator and originator != self.local.ae_title:
+        if self._closed or (originator and originator != self.local.ae_title):
             return 0
         if message_id is not None:
             with self._lock:
@@ -219,7 +223,11 @@ class RetrieveJob:
             if not ours:
                 return 0
             return 100 if originator or self.scope.match_score(instance) else 0
-        return self.scope.match_score(instance)
+        with self._lock:
+            # Two jobs of one scope tie on UIDs: a copy goes to the one that lacks it.
+            held = any(r.ok and r.sop_instance_uid == instance.sop_instance_uid
+                       for r in self._received)
+        return 0 if held else self.scope.match_score(instance)
 
     def deliver(self, instance: ReceivedInstance) -> None:
         instance = replace(instance, job_id=self.job_id)
@@ -252,11 +260,17 @@ class RetrieveJob:
         plan = self.plan
         if plan.classes_exact and len(plan.sop_classes) > MAX_CLASSES:
             # More classes than one association can carry: a request per series.
+            failures: list[AssociationFailure] = []
             for series_uid, items in plan.by_series().items():
                 scope = RetrieveScope.series(
                     plan.scope.study_uid, series_uid, patient_id=plan.scope.patient_id,
                     sop_classes=tuple(dict.fromkeys(i.sop_class_uid for i in items)))
-                self._run(self._get_request(scope), first=True)
+                try:
+                    self._run(self._get_request(scope), first=True)
+                except AssociationFailure as exc:
+                    failures.append(exc)  # the other series may still come
+            if failures and not self._received:
+                raise failures[0]
         else:
             self._run(self._get_request(plan.request_scope()), first=True)
         self._recover()
@@ -278,8 +292,18 @@ class RetrieveJob:
         accepted = self._accepted()
         with self._lock:
             received = list(self._received)
-        if any(not r.ok and r.status == 0xA700 for r in received):
+            counts = self._merged_counts()
+        if any(not r.ok and r.status == STATUS_OUT_OF_RESOURCES for r in received):
             return  # our disk is full: asking again would only fail again
+        refused = (counts.final is not None and counts.final.category is StatusCategory.FAILURE
+                   and counts.final.code != SUBOPERATIONS_FAILED
+                   and counts.completed + counts.warning == 0 and not received)
+        if refused:
+            # Nothing came, and the status is not "unable to perform
+            # sub-operations" (dcmqrscp's answer when none could be sent on our
+            # contexts): the PACS refused the retrieve itself, and asking again
+            # in other syntaxes changes nothing. The hint says why.
+            return
         wanted = worth_asking_again(plan, received, accepted)
         for _syntax, steps in recovery_steps(plan, wanted):
             for step in steps:
@@ -289,7 +313,13 @@ class RetrieveJob:
                                 job_id=self.job_id, peer_ae=self.node.ae_title,
                                 detail={"syntax": step.syntax,
                                         "instances": list(step.scope.instance_uids)})
-                self._run(self._get_request(step.scope, step.syntax))
+                self._asked_again.update(step.scope.instance_uids)
+                try:
+                    self._run(self._get_request(step.scope, step.syntax))
+                except AssociationFailure as exc:
+                    # What the first round brought stands; the outcome names the rest.
+                    _LOGGER.info("asking again failed, recovery stops: %s", exc)
+                    return
             with self._lock:
                 arrived = {r.sop_instance_uid for r in self._received}
             wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
@@ -335,8 +365,9 @@ class RetrieveJob:
 
     def _learn_what_is_missing(self) -> None:
         """A C-MOVE that ended short: ask the PACS what the scope holds, to name the gaps."""
-        if self.method is not RetrieveMethod.MOVE or self.plan is not None:
-            return
+        if (self.method is not RetrieveMethod.MOVE or self.plan is not None
+                or not self.to_our_listener or self.move_destination != self.local.ae_title):
+            return  # only what reaches our listener can be compared with the plan
         counts = self._merged_counts()
         arrived = sum(1 for r in self._received if r.ok)
         short = (counts.failed > 0 or (counts.remaining or 0) > 0
@@ -422,6 +453,8 @@ class RetrieveJob:
         return merged
 
     def _set_state(self, state: RetrieveState) -> None:
+        if self._state.is_final:
+            return
         if self._cancel.is_set() and not state.is_final:
             state = RetrieveState.CANCELLING
         self._state = state
@@ -436,6 +469,7 @@ class RetrieveJob:
 
     def _finish(self, outcome: RetrieveOutcome) -> RetrieveOutcome:
         with self._lock:
+            self._closed = True
             counts = self._merged_counts()
             outcome.received = list(self._received)
             outcome.late = list(self._late)
@@ -470,7 +504,7 @@ class RetrieveJob:
                 self.plan if observable else None, outcome.received,
                 all_failed - self._recovered,
                 self._accepted() if self.method is RetrieveMethod.GET else None,
-                outcome.cancelled, unnamed)
+                outcome.cancelled, unnamed, self._asked_again)
         outcome.status = outcome_status(outcome, observable)
         self._state = RetrieveState(outcome.status)
         self._report()

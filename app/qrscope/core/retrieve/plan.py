@@ -29,6 +29,7 @@ from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.status import StatusCategory
+from qrscope.core.validation import InvalidValue
 
 __all__ = ["PlannedInstance", "RetrievePlan", "RetrievePlanner"]
 
@@ -194,10 +195,18 @@ class RetrievePlanner:
         """The records, or None when the PACS refused, truncated or we were cancelled."""
         if self._cancel.is_set():
             return None
-        operation = FindOperation(self.node, self.local, self.log, level, query, limit=limit,
-                                  debug=self.debug)
+        try:
+            operation = FindOperation(self.node, self.local, self.log, level, query,
+                                      limit=limit, debug=self.debug)
+        except InvalidValue as exc:
+            # A UID the PACS gave us that we will not send back (too long, not
+            # digits and dots): that part of the plan stays unknown.
+            _LOGGER.info("cannot look up %s: %s", level.value, exc)
+            return None
         with self._lock:
             self._current = operation
+        if self._cancel.is_set():  # a cancel() that came before _current was published
+            operation.cancel()
         try:
             result = operation.run()
         finally:

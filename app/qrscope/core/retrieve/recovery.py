@@ -89,7 +89,8 @@ def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
 
 def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInstance],
                       reported_failed: Iterable[str], accepted: dict[str, set[str]] | None,
-                      cancelled: bool, unnamed_failures: int = 0) -> list[MissingInstance]:
+                      cancelled: bool, unnamed_failures: int = 0,
+                      asked_again: set[str] | None = None) -> list[MissingInstance]:
     """Every instance of the scope that is not on disk, with the reason.
 
     *plan* lists what the PACS holds (None or incomplete: only what the PACS
@@ -97,8 +98,12 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
     *accepted* is what the PACS accepted per storage class (C-GET), None for
     C-MOVE, where the sender proposes. *unnamed_failures* is how many
     sub-operations the PACS counted as failed without listing them (Orthanc
-    sends no Failed SOP Instance UID List).
+    sends no Failed SOP Instance UID List): that many of the instances it
+    never sent are named as failed. *asked_again* are the instances a
+    recovery step asked for.
     """
+    unnamed_left = unnamed_failures
+    asked_again = asked_again or set()
     received = list(received)
     stored = {r.sop_instance_uid for r in received if r.ok}
     refused = {r.sop_instance_uid: r for r in received if not r.ok}
@@ -108,11 +113,15 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
     def add(uid: str, sop_class: str = "", series: str = "") -> None:
         if uid in stored or uid in missing:
             return
+        nonlocal unnamed_left
         reason, detail = _reason(uid, sop_class, refused, failed, accepted, cancelled)
-        if reason is MissingReason.NOT_SENT and unnamed_failures:
+        if reason is MissingReason.NOT_SENT and unnamed_left:
+            unnamed_left -= 1
             reason = MissingReason.FAILED_AT_PACS
             detail = (f"the PACS counted {unnamed_failures} sub-operation(s) as failed without "
                       "naming them; this instance is one it did not send")
+        if reason is MissingReason.FAILED_AT_PACS and uid in asked_again:
+            detail += ", also when asked again in other transfer syntaxes"
         if reason is MissingReason.FAILED_AT_PACS and accepted is not None and not sop_class:
             detail += ("; the PACS does not say which SOP class it is (no SOP Class UID in its "
                        "C-FIND answers), so it may be a class we could not guess and offer: "
@@ -143,8 +152,6 @@ def _reason(uid: str, sop_class: str, refused: dict[str, ReceivedInstance], fail
         return (MissingReason.CANCELLED, "the retrieve was cancelled before it arrived"
                 + (" (the PACS had reported a failure for it)" if uid in failed else ""))
     if uid in failed:
-        return (MissingReason.FAILED_AT_PACS,
-                "the PACS reported that sending it failed"
-                + (" in every transfer syntax we offered" if accepted is not None else ""))
+        return MissingReason.FAILED_AT_PACS, "the PACS reported that sending it failed"
     return (MissingReason.NOT_SENT,
             "the PACS listed it but never sent it, and did not report it as failed")

@@ -250,6 +250,8 @@ class RetrieveRequest:
     def _expire(self, out: OutgoingAssociation, reason: str) -> None:
         """The watchdog fired: end the association so that the worker returns."""
         with self._ending:
+            if self.counts.final is not None and reason != "cancel-grace":
+                return  # the final response came first: nothing to end
             self.expired = reason
             if reason == "cancel-grace":
                 self.step(out, "cancel-timeout",

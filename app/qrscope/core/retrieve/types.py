@@ -304,7 +304,7 @@ def outcome_status(outcome: RetrieveOutcome, observable: bool) -> str:
         # "success" with zero sub-operations: the hint says why.
         if got == 0:
             return "failed"
-        if got < outcome.completed or problems or outcome.missing:
+        if got < outcome.completed or problems or outcome.missing or outcome.remaining:
             return "partial"
         return "success"
     if outcome.completed + outcome.warning == 0:
