@@ -16,6 +16,7 @@ from typing import Any
 
 import platformdirs
 
+from qrscope.core.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.validation import (
     InvalidValue,
     check_ae_title,
@@ -94,6 +95,8 @@ class RemoteNode:
     retrieve_method: RetrieveMethod = RetrieveMethod.MOVE
     move_destination: str = ""
     timeouts: Timeouts = field(default_factory=Timeouts)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    identity: UserIdentity = field(default_factory=UserIdentity)
 
     def problems(self, resolve: bool = False) -> list[InvalidValue]:
         """Every problem with this node, each naming its field; empty when usable."""
@@ -140,6 +143,8 @@ class RemoteNode:
         data = asdict(self)
         data["query_model"] = self.query_model.value
         data["retrieve_method"] = self.retrieve_method.value
+        data["tls"] = self.tls.to_dict()
+        data["identity"] = self.identity.to_dict()
         return data
 
     @classmethod
@@ -160,6 +165,8 @@ class RemoteNode:
             ),
             move_destination=str(data.get("move_destination", "") or ""),
             timeouts=timeouts,
+            tls=TlsSettings.from_dict(data.get("tls")),
+            identity=UserIdentity.from_dict(data.get("identity")),
         )
 
 
@@ -181,6 +188,9 @@ class LocalAE:
     bind_address: str = "0.0.0.0"
     storage_folder: Path = field(default_factory=default_storage_folder)
     mask_patient_identifiers: bool = False
+    accept: AcceptPolicy = AcceptPolicy.KNOWN
+    """Which callers the listener stores from (see :class:`AcceptPolicy`)."""
+    listener_tls: TlsSettings = field(default_factory=TlsSettings)
 
     def problems(self) -> list[InvalidValue]:
         found: list[InvalidValue] = []
@@ -212,6 +222,8 @@ class LocalAE:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["storage_folder"] = str(self.storage_folder)
+        data["accept"] = self.accept.value
+        data["listener_tls"] = self.listener_tls.to_dict()
         return data
 
     @classmethod
@@ -223,6 +235,8 @@ class LocalAE:
             bind_address=str(data.get("bind_address", default.bind_address)),
             storage_folder=Path(str(data.get("storage_folder", default.storage_folder))),
             mask_patient_identifiers=bool(data.get("mask_patient_identifiers", False)),
+            accept=AcceptPolicy(data.get("accept", AcceptPolicy.KNOWN.value)),
+            listener_tls=TlsSettings.from_dict(data.get("listener_tls")),
         )
 
 
