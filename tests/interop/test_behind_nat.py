@@ -62,5 +62,5 @@ def test_behind_nat_move_fails_get_works_and_a_port_forward_fixes_move(behind_na
 
     site.forward_port(LISTENER_PORT)
     forwarded = _retrieve(server, site, tmp_path / "again", "move")
-    assert forwarded["status"] == "success", forwarded
+    assert forwarded["status"] == "success", json.dumps(forwarded, indent=1)[:3000]
     assert forwarded["incoming_associations"][0]["calling_ae"] == "ORTHANC"

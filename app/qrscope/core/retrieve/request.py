@@ -221,6 +221,10 @@ class RetrieveRequest:
                     if value is not None:
                         setattr(counts, name, int(value))
                 if info.is_final:
+                    if "NumberOfRemainingSuboperations" not in status:
+                        # PS3.4 C.4.2.1.6: the final response may leave it out
+                        # (Orthanc does); what the last pending one said is stale.
+                        counts.remaining = 0
                     counts.final = info
                     counts.final_at = time.monotonic()
                     counts.failed_uids = failed_uids(identifier)
