@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import queue
+from pathlib import Path
 from types import SimpleNamespace
 
 from pynetdicom import build_context
@@ -56,3 +57,17 @@ def test_abort_primitives_keep_source_and_reason_where_we_read_them():
     provider.provider_reason = 2
     assert abort_source_and_reason(user) == (0, None)
     assert abort_source_and_reason(provider) == (2, 2)
+
+
+def test_pynetdicom_makes_received_data_set_files_with_the_name_we_replace(tmp_path):
+    from pynetdicom import _config, dimse_messages
+
+    from qrscope.core.pynetdicom_private import receive_data_sets_into
+
+    source = inspect.getsource(dimse_messages.DIMSEMessage.decode_msg)
+    assert "NamedTemporaryFile(" in source and "STORE_RECV_CHUNKED_DATASET" in source
+    receive_data_sets_into(tmp_path / "incoming")
+    assert _config.STORE_RECV_CHUNKED_DATASET is True
+    with dimse_messages.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm") as fh:
+        name = fh.name
+    assert Path(name).parent == tmp_path / "incoming"

@@ -12,7 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "create_exclusive"]
+__all__ = ["atomic_write", "create_exclusive", "place_exclusive"]
+
+_CHUNK = 1 << 20  # copying a received file: 1 MiB at a time, never the whole file
 
 
 def _write_temp(folder: Path, data: bytes | bytearray | memoryview, suffix: str) -> Path:
@@ -44,6 +46,63 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+def _copy_temp(folder: Path, source: Path, suffix: str) -> Path:
+    """A flushed copy of *source* in *folder*: a hard link where the filesystem allows."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=suffix)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def place_exclusive(path: Path, source: Path) -> bool:
+    """Give the complete file *source* the name *path* unless it exists; return whether it did.
+
+    *source* stays where it is (its owner removes it). On the same
+    filesystem this is a hard link after an fsync, so a large instance is
+    neither copied nor held in memory; elsewhere it is copied a chunk at a
+    time to a temporary file beside *path* first. As with
+    :func:`create_exclusive`, an existing *path* is never replaced.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with source.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.link(source, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        pass  # another filesystem, or no hard links: copy
+    tmp = _copy_temp(path.parent, source, ".part")
+    try:
+        return _link_or_rename(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _link_or_rename(tmp: Path, path: Path) -> bool:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:
+        # Filesystems without hard links (some network shares, FAT).
+        if path.exists():
+            return False
+        os.replace(tmp, path)
+    return True
+
+
 def create_exclusive(path: Path, data: bytes | bytearray | memoryview) -> bool:
     """Create *path* with *data* unless it already exists; return whether it was created.
 
@@ -54,17 +113,7 @@ def create_exclusive(path: Path, data: bytes | bytearray | memoryview) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _write_temp(path.parent, data, ".part")
     try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError:
-            # Filesystems without hard links (some network shares, FAT).
-            if path.exists():
-                return False
-            os.replace(tmp, path)
-            return True
-        return True
+        return _link_or_rename(tmp, path)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -23,12 +23,16 @@ from pynetdicom.sop_class import Verification
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.profiles import LocalAE
-from qrscope.core.reception import ReceivedInstance, accept_every_storage_class, receive_store
+from qrscope.core.pynetdicom_private import abandon_incoming
+from qrscope.core.reception import ReceivedInstance, prepare_to_receive, receive_store
 from qrscope.core.storage import InstanceStore
 
 __all__ = ["IncomingConnection", "ListenerError", "RetrieveClaim", "StorageListener"]
 
 _LOGGER = logging.getLogger(__name__)
+# The largest PDU we accept: 256 KiB, big enough that a data set needs few
+# round trips, small enough that memory per association stays bounded.
+MAX_PDU_SIZE = 262_144
 
 
 class ListenerError(Exception):
@@ -119,11 +123,13 @@ class StorageListener:
         if self._server is not None:
             return
         # Any storage SOP class, even private ones, in the transfer syntax
-        # the sender proposes first.
-        accept_every_storage_class()
+        # the sender proposes first, streamed to disk.
+        prepare_to_receive(self.store)
         ae = AE(ae_title=self.local.ae_title)
         ae.add_supported_context(Verification)
-        ae.maximum_pdu_size = 0
+        # Finite: a peer may send no PDU larger than this, so a data set arrives
+        # in pieces that are written to disk as they come (PS3.8 9.3.1).
+        ae.maximum_pdu_size = MAX_PDU_SIZE
         ae.network_timeout = 120
         ae.dimse_timeout = 120
         ae.maximum_associations = 32
@@ -220,6 +226,7 @@ class StorageListener:
             ))
 
     def _on_closed(self, event: Any) -> None:
+        abandon_incoming()  # a data set the peer never finished
         association_id = self._recorder.association_id(event.assoc)
         with self._lock:
             for conn in self.connections:

@@ -7,9 +7,22 @@ pynetdicom release moves them.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import tempfile
+import threading
+from pathlib import Path
 from typing import Any
 
-__all__ = ["abort_source_and_reason", "grant_scp_role", "wake_reader"]
+__all__ = [
+    "IncomingFile",
+    "abort_source_and_reason",
+    "finish_incoming",
+    "grant_scp_role",
+    "receive_data_sets_into",
+    "wake_reader",
+]
 
 
 def wake_reader(assoc: Any) -> None:
@@ -50,3 +63,115 @@ def abort_source_and_reason(primitive: Any) -> tuple[int, int | None]:
     source = getattr(primitive, "_abort_source", None)
     reason = getattr(primitive, "_provider_reason", None)
     return (2 if source is None else int(source)), reason
+
+
+class IncomingFile:
+    """The file pynetdicom writes a received data set into, which never raises.
+
+    pynetdicom writes each fragment from its reader thread; an ``OSError``
+    there (a full disk) would kill the association with a traceback and
+    leave the partial file behind, holding the space. Instead the first
+    error is kept, the partial file removed, the rest of the data set read
+    and dropped, and the C-STORE handler, seeing :func:`finish_incoming`,
+    answers "out of resources" (0xA700) as for any full disk.
+    """
+
+    def __init__(self, folder: Path, **options: Any) -> None:
+        options.pop("dir", None)
+        options.pop("prefix", None)
+        # Not a context manager: pynetdicom keeps writing to it after we return.
+        self._fh = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            dir=str(folder), prefix=".incoming-", **options)
+        self.name = self._fh.name
+        self.thread = threading.get_ident()  # the association's reader thread
+        self.error: OSError | None = None
+        self.file = self  # pynetdicom calls ``.file.flush()``
+        _OPEN[self.name] = self
+
+    def write(self, data: bytes) -> int:
+        if self.error is None:
+            try:
+                return self._fh.write(data)
+            except OSError as exc:
+                self._fail(exc)
+        return len(data)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._fh.flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def close(self) -> None:
+        _OPEN.pop(self.name, None)
+        with contextlib.suppress(OSError):
+            self._fh.close()
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = exc
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.name)
+
+    def __enter__(self) -> IncomingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_OPEN: dict[str, IncomingFile] = {}
+
+
+def abandon_incoming() -> int:
+    """Close and remove the files this thread's association left unfinished.
+
+    Called when an association ends (from its reader thread, where pynetdicom
+    fires the event): a peer that aborts in the middle of a data set must not
+    leave an open file and a partial file behind. Returns how many.
+    """
+    me = threading.get_ident()
+    left = [f for f in list(_OPEN.values()) if f.thread == me]
+    for incoming in left:
+        incoming.close()
+        with contextlib.suppress(OSError):
+            os.unlink(incoming.name)
+    return len(left)
+
+
+def finish_incoming(path: Path) -> OSError | None:
+    """Close the file pynetdicom wrote *path* through; the error that stopped it, if any.
+
+    Called by the C-STORE handler once the data set is complete. pynetdicom
+    closes the file itself after a listener's C-STORE, but not after one
+    inside a C-GET, where it would stay open until garbage collection.
+    """
+    incoming = _OPEN.get(str(path))
+    if incoming is None:
+        return None
+    incoming.close()
+    return incoming.error
+
+
+def receive_data_sets_into(folder: Path) -> None:
+    """Have pynetdicom write each incoming C-STORE data set to a file in *folder*.
+
+    ``_config.STORE_RECV_CHUNKED_DATASET`` (public) makes pynetdicom write a
+    data set to a temporary Part 10 file as its fragments arrive instead of
+    holding it in memory. It creates that file with ``NamedTemporaryFile`` in
+    the system's temporary folder, which may be another filesystem (or RAM,
+    on a tmpfs), and lets a write error escape in its reader thread. There is
+    no public setting for either, so the name ``NamedTemporaryFile`` in
+    ``pynetdicom.dimse_messages`` is replaced by :class:`IncomingFile` in
+    *folder*, beside the storage, where the handler files it by a hard link
+    instead of a copy. Process-wide, like the switch itself: the folder of
+    the last store wins, and a store elsewhere falls back to a chunked copy.
+    """
+    from pynetdicom import _config, dimse_messages
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
+        IncomingFile, folder)

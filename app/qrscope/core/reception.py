@@ -7,16 +7,28 @@ both store identically and report the same facts.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pynetdicom import _config
 
+from qrscope.core.pynetdicom_private import finish_incoming, receive_data_sets_into
 from qrscope.core.storage import InstanceStore, StorageError, StoredInstance, UnparseableInstance
 
-__all__ = ["ReceivedInstance", "accept_every_storage_class", "receive_store"]
+__all__ = ["INCOMING_FOLDER", "ReceivedInstance", "prepare_to_receive", "receive_store"]
+
+# Where data sets are written as they arrive, inside the storage folder so
+# that filing one is a hard link (see pynetdicom_private.receive_data_sets_into).
+INCOMING_FOLDER = ".incoming"
+# A file there untouched this long belongs to a transfer that died (an abort
+# mid-instance leaves it behind): safe to remove.
+STALE_AFTER_SECONDS = 600.0
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,18 +70,37 @@ class ReceivedInstance:
         return self.stored.series_uid if self.stored else ""
 
 
-def accept_every_storage_class() -> None:
-    """Handle C-STOREs of every SOP class, private and retired ones included.
+def prepare_to_receive(store: InstanceStore) -> None:
+    """Get pynetdicom ready to receive into *store*: every class, streamed to disk.
 
-    Without this, pynetdicom answers a C-STORE of a class it has no service
-    class for with 0x0122 (SOP class not supported), both at the listener and
-    inside a C-GET, and the instance is lost (Orthanc sends a study's private
-    objects like any other). The switch is process-wide in pynetdicom
-    (``_config.UNRESTRICTED_STORAGE_SERVICE``): every storage SCP in this
-    process, the demo PACS's C-GET role included, then negotiates and
-    handles storage the same way, which is what qrscope wants everywhere.
+    Every SOP class, private and retired ones included: without
+    ``_config.UNRESTRICTED_STORAGE_SERVICE``, pynetdicom answers a C-STORE of
+    a class it has no service class for with 0x0122 (SOP class not
+    supported), both at the listener and inside a C-GET, and the instance is
+    lost (Orthanc sends a study's private objects like any other). Streamed:
+    each data set is written to a file as it arrives, so a 300 MB instance
+    costs a few PDUs of memory, not its size twice over. Both switches are
+    process-wide in pynetdicom; every storage SCP in this process, the demo
+    PACS's included, then negotiates and receives the same way, which is
+    what qrscope wants everywhere.
     """
     _config.UNRESTRICTED_STORAGE_SERVICE = True
+    incoming = store.root / INCOMING_FOLDER
+    receive_data_sets_into(incoming)
+    remove_stale_incoming(incoming)
+
+
+def remove_stale_incoming(folder: Path, older_than: float = STALE_AFTER_SECONDS) -> int:
+    """Remove what dead transfers left in *folder*; returns how many files."""
+    removed = 0
+    cutoff = time.time() - older_than
+    with contextlib.suppress(OSError):
+        for item in folder.glob(".incoming-*"):
+            with contextlib.suppress(OSError):
+                if item.stat().st_mtime < cutoff:
+                    item.unlink()
+                    removed += 1
+    return removed
 
 
 def receive_store(event: Any, store: InstanceStore, association_id: str) -> ReceivedInstance:
@@ -95,13 +126,41 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
         originator_ae=str(request.MoveOriginatorApplicationEntityTitle or "").strip(),
         originator_message_id=int(originator_id) if originator_id is not None else None,
     )
+    path = _received_file(event)
     try:
-        data = event.encoded_dataset(include_meta=True)
-        stored = store.store(data, base["sop_instance_uid"], base["sop_class_uid"])
+        if path is not None:
+            failed = finish_incoming(path)
+            if failed is not None:
+                reason = "the disk is full" if failed.errno == errno.ENOSPC else (
+                    failed.strerror or str(failed))
+                raise StorageError(failed.errno or 0,
+                                   f"cannot write the incoming data set: {reason}")
+            stored = store.store_file(path, base["sop_instance_uid"], base["sop_class_uid"])
+        else:
+            data = event.encoded_dataset(include_meta=True)
+            stored = store.store(data, base["sop_instance_uid"], base["sop_class_uid"])
     except UnparseableInstance as exc:
         where = f"; kept in {exc.quarantined}" if exc.quarantined else ""
         return ReceivedInstance(**base, status=STATUS_CANNOT_UNDERSTAND, error=f"{exc}{where}")
     except StorageError as exc:
         _LOGGER.error("storing %s failed: %s", base["sop_instance_uid"], exc)
         return ReceivedInstance(**base, status=STATUS_OUT_OF_RESOURCES, error=str(exc))
+    finally:
+        if path is not None:
+            # Filed by a link (or copied): the name in the incoming folder goes.
+            # pynetdicom removes it after a listener's C-STORE but not after
+            # one inside a C-GET.
+            with contextlib.suppress(OSError):
+                path.unlink()
     return ReceivedInstance(**base, stored=stored)
+
+
+def _received_file(event: Any) -> Path | None:
+    """The file pynetdicom wrote the data set to, when it streams to disk."""
+    if not _config.STORE_RECV_CHUNKED_DATASET:
+        return None
+    try:
+        path = event.dataset_path
+    except AttributeError:
+        return None
+    return Path(path) if isinstance(path, str | Path) else None

@@ -13,14 +13,16 @@ from __future__ import annotations
 import errno
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from qrscope.core.files import create_exclusive
+from qrscope.core.files import create_exclusive, place_exclusive
 
 __all__ = ["InstanceStore", "StorageError", "StoredInstance", "UnparseableInstance",
            "is_valid_uid", "sanitise_component"]
@@ -31,6 +33,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
              *(f"LPT{i}" for i in range(1, 10))}
 QUARANTINE = "_quarantine"
+_CHUNK = 1 << 20
 
 
 def is_valid_uid(value: str) -> bool:
@@ -85,6 +88,62 @@ class StoredInstance:
 _KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 
 
+class _Payload:
+    """A received instance as bytes in memory, or as a complete Part 10 file on disk.
+
+    Large instances arrive as files (pynetdicom writes the data set to disk
+    as it arrives, see :mod:`qrscope.core.reception`): they are parsed up to
+    the pixel data, compared and hashed a chunk at a time, and filed by a
+    hard link where the filesystem allows, so their size never has to fit in
+    memory.
+    """
+
+    def __init__(self, data: bytes | None = None, path: Path | None = None) -> None:
+        self.data, self.path = data, path
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.path.stat().st_size  # type: ignore[union-attr]
+
+    def source(self) -> Any:
+        return BytesIO(self.data) if self.data is not None else self.path
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.data is not None:
+            yield self.data
+            return
+        with self.path.open("rb") as fh:  # type: ignore[union-attr]
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        for chunk in self.chunks():
+            sha.update(chunk)
+        return sha.hexdigest()
+
+    def place(self, target: Path) -> bool:
+        if self.data is not None:
+            return create_exclusive(target, self.data)
+        return place_exclusive(target, self.path)  # type: ignore[arg-type]
+
+    def same_as(self, path: Path) -> bool:
+        """Byte for byte the same as the file at *path* (compared a chunk at a time)."""
+        try:
+            if path.stat().st_size != self.size:
+                return False
+            with path.open("rb") as other:
+                for chunk in self.chunks():
+                    view = memoryview(chunk)
+                    for start in range(0, len(view), _CHUNK):
+                        part = view[start:start + _CHUNK]
+                        if other.read(len(part)) != part:
+                            return False
+            return True
+        except OSError:
+            return False
+
+
 class InstanceStore:
     """Files received instances under *root*."""
 
@@ -118,11 +177,23 @@ class InstanceStore:
         StorageError
             Writing failed (e.g. disk full); no partial file remains.
         """
-        keys = self._read_keys(data)
+        return self._file(_Payload(data=data), sop_instance_uid, sop_class_uid)
+
+    def store_file(self, path: Path, sop_instance_uid: str = "", sop_class_uid: str = "") -> \
+            StoredInstance:
+        """File a complete DICOM Part 10 file that the caller removes afterwards.
+
+        As :meth:`store`, but the instance is never read whole into memory.
+        """
+        return self._file(_Payload(path=Path(path)), sop_instance_uid, sop_class_uid)
+
+    def _file(self, payload: _Payload, sop_instance_uid: str, sop_class_uid: str) -> \
+            StoredInstance:
+        keys = self._read_keys(payload)
         sop_uid = str(keys.get("SOPInstanceUID") or sop_instance_uid)
         if not is_valid_uid(sop_uid):
             # Nothing identifies this object: filing it would invent a name.
-            path = self.quarantine(data)
+            path = self._quarantine(payload)
             raise UnparseableInstance("received data has no valid SOP Instance UID", path)
         target = self.path_for(str(keys.get("PatientID", "")), str(keys.get("StudyInstanceUID",
                                "")), str(keys.get("SeriesInstanceUID", "")), sop_uid)
@@ -132,51 +203,43 @@ class InstanceStore:
             study_uid=str(keys.get("StudyInstanceUID", "")),
             series_uid=str(keys.get("SeriesInstanceUID", "")),
             patient_id=str(keys.get("PatientID", "")),
-            size=len(data),
+            size=payload.size,
         )
-        if self._write_new(target, data):
+        if self._write_new(target, payload):
             return StoredInstance(path=target, **stored)
-        if _same_content(target, data):
+        if payload.same_as(target):
             return StoredInstance(path=target, duplicate=True, **stored)
-        digest = hashlib.sha256(data).hexdigest()[:12]
-        variant = target.with_name(f"{target.stem}~{digest}.dcm")
-        created = self._write_new(variant, data)
+        variant = target.with_name(f"{target.stem}~{payload.digest()[:12]}.dcm")
+        created = self._write_new(variant, payload)
         return StoredInstance(path=variant, duplicate=not created, conflict=True, **stored)
 
-    def _write_new(self, target: Path, data: bytes) -> bool:
+    def _write_new(self, target: Path, payload: _Payload) -> bool:
         try:
-            return create_exclusive(target, data)
+            return payload.place(target)
         except OSError as exc:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else (
                 exc.strerror or str(exc))
             raise StorageError(exc.errno or 0, f"cannot write {target}: {reason}") from exc
 
-    def _read_keys(self, data: bytes) -> dict[str, str]:
+    def _read_keys(self, payload: _Payload) -> dict[str, str]:
         try:
-            ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True,
+            ds = pydicom.dcmread(payload.source(), stop_before_pixels=True,
                                  specific_tags=list(_KEYS))
             return {k: str(ds.get(k, "") or "") for k in _KEYS}
         except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError,
                 AttributeError, OverflowError, NotImplementedError) as exc:
-            path = self.quarantine(data)
+            path = self._quarantine(payload)
             raise UnparseableInstance(f"received data could not be parsed ({exc})",
                                       path) from exc
 
     def quarantine(self, data: bytes) -> Path | None:
         """Keep bytes we cannot file, named by their hash, for later inspection."""
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.root / QUARANTINE / f"{digest}.bin"
+        return self._quarantine(_Payload(data=data))
+
+    def _quarantine(self, payload: _Payload) -> Path | None:
+        target = self.root / QUARANTINE / f"{payload.digest()}.bin"
         try:
-            create_exclusive(target, data)
+            payload.place(target)
         except OSError:
             return None
         return target
-
-
-def _same_content(path: Path, data: bytes) -> bool:
-    try:
-        if path.stat().st_size != len(data):
-            return False
-        return path.read_bytes() == data
-    except OSError:
-        return False

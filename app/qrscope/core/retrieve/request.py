@@ -31,9 +31,9 @@ from qrscope.core.connection import (
     require_context,
 )
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.pynetdicom_private import grant_scp_role, wake_reader
+from qrscope.core.pynetdicom_private import abandon_incoming, grant_scp_role, wake_reader
 from qrscope.core.qr_models import model_uid
-from qrscope.core.reception import ReceivedInstance, accept_every_storage_class, receive_store
+from qrscope.core.reception import ReceivedInstance, prepare_to_receive, receive_store
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.status import Service, StatusCategory, StatusInfo, decode_status
 from qrscope.core.storage import InstanceStore
@@ -129,7 +129,7 @@ class RetrieveRequest:
             return
         handlers: list[tuple[Any, Any]] = []
         if self.method is RetrieveMethod.GET:
-            accept_every_storage_class()
+            prepare_to_receive(self.store)
             handlers.append((evt.EVT_C_STORE, self._on_get_store))
         # With no DIMSE timeout (see _exchange), a peer's abort or a dropped
         # connection must wake the reader itself; pynetdicom does not in
@@ -287,6 +287,7 @@ class RetrieveRequest:
         pynetdicom may still report the association as established for a
         moment after the peer's A-ABORT.
         """
+        abandon_incoming()  # a data set the peer never finished (when in its reader thread)
         if not self._we_end and self.counts.final is None:
             self.peer_aborted = True
         self._ended.set()

@@ -1,0 +1,130 @@
+"""Received data sets stream to disk: a large instance costs little memory, and a
+transfer that dies half way leaves nothing behind."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pynetdicom import AE
+from tests.demo_site import free_port
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import LocalAE
+from qrscope.core.reception import INCOMING_FOLDER
+from qrscope.core.security import AcceptPolicy
+
+MEGABYTE = 1 << 20
+
+
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _big_instance(path: Path, megabytes: int) -> Path:
+    ds = Dataset()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientID, ds.Modality = "BIG", "OT"
+    ds.Rows, ds.Columns = 1024, megabytes * 512
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = bytes(megabytes * MEGABYTE)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _listener(tmp_path: Path) -> StorageListener:
+    local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
+                    storage_folder=tmp_path / "store", accept=AcceptPolicy.ANY)
+    return StorageListener(local, AssociationLog())
+
+
+_SENDER = textwrap.dedent("""
+    import sys
+    from pydicom import dcmread
+    from pynetdicom import AE
+    from pynetdicom.sop_class import SecondaryCaptureImageStorage
+    ae = AE("SENDER")
+    ae.add_requested_context(SecondaryCaptureImageStorage)
+    assoc = ae.associate("127.0.0.1", int(sys.argv[1]), ae_title="QRSCOPE")
+    status = assoc.send_c_store(sys.argv[2])
+    assoc.release()
+    print(f"0x{status.Status:04X}")
+""")
+
+
+def test_a_large_instance_streams_to_disk_in_little_memory(tmp_path):
+    source = _big_instance(tmp_path / "big.dcm", 64)
+    with _listener(tmp_path) as listener:
+        baseline, peak, done = _rss(), [0], threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _rss())
+                time.sleep(0.01)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            # The sender is another process: only the receiver's memory counts.
+            result = subprocess.run([sys.executable, "-c", _SENDER, str(listener.port),
+                                     str(source)], capture_output=True, text=True, timeout=120)
+        finally:
+            done.set()
+            sampler.join()
+    assert result.stdout.strip() == "0x0000", result.stderr[-2000:]
+    stored = list((tmp_path / "store").rglob("*.dcm"))
+    assert len(stored) == 1
+    # The data set as sent (the file meta is the receiver's own).
+    got, sent = pydicom.dcmread(stored[0]), pydicom.dcmread(source)
+    assert got.SOPInstanceUID == sent.SOPInstanceUID and got.PixelData == sent.PixelData
+    # Held whole in memory it would cost 64 MB at least, twice over before.
+    assert peak[0] - baseline < 24 * MEGABYTE, (peak[0] - baseline) / MEGABYTE
+    assert not list((tmp_path / "store" / INCOMING_FOLDER).iterdir())
+
+
+def test_a_connection_lost_in_the_middle_of_a_data_set_leaves_nothing_behind(tmp_path):
+    source = pydicom.dcmread(_big_instance(tmp_path / "big.dcm", 16))
+    with _listener(tmp_path) as listener:
+        ae = AE("SENDER")
+        ae.add_requested_context(SecondaryCaptureImageStorage)
+        ae.maximum_pdu_size = 16384  # many PDUs: the abort lands in the middle
+        assoc = ae.associate("127.0.0.1", listener.port, ae_title="QRSCOPE")
+        assert assoc.is_established
+        incoming = tmp_path / "store" / INCOMING_FOLDER
+        # A slow link: 2 ms per PDU, so that the abort lands half way.
+        send = assoc.dul.socket.send
+        assoc.dul.socket.send = lambda data: (time.sleep(0.002), send(data))[1]
+        sender = threading.Thread(target=lambda: assoc.send_c_store(source))
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not list(incoming.glob(".incoming-*")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert list(incoming.glob(".incoming-*")), "the data set started to arrive"
+        # The connection dies under the sender (pynetdicom would queue an
+        # A-ABORT behind the data it is still sending).
+        assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+        sender.join(timeout=10)
+        deadline = time.monotonic() + 5
+        while list(incoming.glob(".incoming-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not list(incoming.glob(".incoming-*"))
+        assert not list((tmp_path / "store").rglob("*.dcm"))
