@@ -7,6 +7,7 @@ duplicates, cancel (honoured or ignored by the PACS) and the idle timeout.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -20,6 +21,7 @@ from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import RetrieveMethod, Timeouts
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope, RetrieveState
+from qrscope.core.security import AcceptPolicy
 
 
 def _studies(demo) -> dict[str, list]:
@@ -92,23 +94,88 @@ def test_retrieving_twice_stores_no_second_copy(demo):
     assert len(files) == len(members)
 
 
-def test_instance_nobody_asked_for_is_stored_and_reported(demo, sample_folder):
+def _send_as(listener, ae_title: str, path, source: str = "127.0.0.1"):
+    sender = AE(ae_title=ae_title)
+    sender.add_requested_context(CTImageStorage, [str(t) for t in (
+        pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian)])
+    assoc = sender.associate("127.0.0.1", listener.port, ae_title="QRSCOPE",
+                             bind_address=(source, 0))
+    if not assoc.is_established:
+        return assoc, None
+    status = assoc.send_c_store(pydicom.dcmread(path))
+    assoc.release()
+    return assoc, status
+
+
+def _plain_ct(demo):
+    return next(i for i in demo.pacs.instances if i.sop_class_uid == CTImageStorage
+                and not i.transfer_syntax.is_compressed)
+
+
+def test_a_stranger_is_refused_by_default_and_named(demo):
     with StorageListener(demo.local, demo.log) as listener:
-        sender = AE(ae_title="STRANGER")
-        sender.add_requested_context(CTImageStorage, [str(t) for t in (
-            pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian)])
-        ct = next(i for i in demo.pacs.instances if i.sop_class_uid == CTImageStorage
-                  and not i.transfer_syntax.is_compressed)
-        assoc = sender.associate("127.0.0.1", listener.port, ae_title="QRSCOPE")
-        assert assoc.is_established
-        status = assoc.send_c_store(pydicom.dcmread(ct.path))
-        assoc.release()
+        assoc, status = _send_as(listener, "STRANGER", _plain_ct(demo).path)
+    assert status is None and assoc.is_rejected
+    assert not list(Path(demo.local.storage_folder).rglob("*.dcm"))
+    (refused,) = listener.refused
+    assert refused.calling_ae == "STRANGER" and "not a known node" in refused.reason
+    assert any(e.kind == "caller-refused" for e in demo.log.events())
+
+
+def test_a_configured_node_may_store_from_its_host_only(demo):
+    node = replace(demo.node, name="Modality", ae_title="CT01", host="127.0.0.1")
+    with StorageListener(demo.local, demo.log, known_nodes=lambda: [node]) as listener:
+        _, status = _send_as(listener, "CT01", _plain_ct(demo).path)
+        elsewhere, refused = _send_as(listener, "CT01", _plain_ct(demo).path, "127.0.0.2")
+    assert status.Status == 0x0000 and refused is None and elsewhere.is_rejected
+    assert "not 127.0.0.2" in listener.refused[0].reason
+
+
+def test_instance_nobody_asked_for_is_stored_and_reported(demo):
+    local = replace(demo.local, accept=AcceptPolicy.ANY)
+    with StorageListener(local, demo.log) as listener:
+        _, status = _send_as(listener, "STRANGER", _plain_ct(demo).path)
     assert status.Status == 0x0000
     assert len(listener.unexpected) == 1
     stray = listener.unexpected[0]
     assert stray.calling_ae == "STRANGER" and stray.job_id is None and stray.ok
     assert any(e.kind == "instance-stored" and e.detail.get("unexpected")
                for e in demo.log.events())
+
+
+@pytest.mark.parametrize("accept", [AcceptPolicy.KNOWN, AcceptPolicy.ANY])
+def test_a_forged_instance_sent_during_a_retrieve_is_never_counted(
+        sample_folder, tmp_path, accept):
+    """A fourth program stores a copy of the study being retrieved, under the
+    PACS's own AE title but from another address, while the C-MOVE runs."""
+    site = start_demo_site(sample_folder, tmp_path / "r",
+                           DemoPacsBehaviour(sub_operation_delay=0.1))
+    local = replace(site.local, accept=accept)
+    study_uid, members = _largest_study(site)
+    forged = pydicom.dcmread(next(m.path for m in members
+                                  if m.sop_class_uid == CTImageStorage
+                                  and not m.transfer_syntax.is_compressed))
+    forged.SOPInstanceUID = pydicom.uid.generate_uid()
+    forged_path = tmp_path / "forged.dcm"
+    forged.save_as(forged_path)
+    try:
+        with StorageListener(local, site.log) as listener:
+            job = RetrieveJob(site.node, local, site.log, RetrieveScope.study(study_uid),
+                              listener=listener)
+            result: list = []
+            worker = threading.Thread(target=lambda: result.append(job.run()))
+            worker.start()
+            while job.progress().received == 0 and worker.is_alive():
+                threading.Event().wait(0.02)
+            _send_as(listener, site.pacs.ae_title, forged_path, "127.0.0.2")
+            worker.join(timeout=60)
+    finally:
+        site.pacs.stop()
+    outcome = result[0]
+    assert outcome.status == "success", outcome.to_dict()
+    assert len(outcome.stored) == outcome.completed == len(members)
+    assert str(forged.SOPInstanceUID) not in {r.sop_instance_uid for r in outcome.received}
+    assert not any(str(forged.SOPInstanceUID) in f for f in outcome.files)
 
 
 @pytest.fixture

@@ -62,7 +62,8 @@ def test_listener_on_an_address_of_no_interface_is_not_running(tmp_path):
 
 
 def test_images_moved_to_us_by_someone_else_are_kept_and_explained(demo):
-    with StorageListener(demo.local, demo.log) as listener:
+    # The PACS is a configured node, so it may store to us; no job of ours asked.
+    with StorageListener(demo.local, demo.log, known_nodes=lambda: [demo.node]) as listener:
         other = AE(ae_title="OTHERWS")
         other.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
         assoc = other.associate("127.0.0.1", demo.pacs.port, ae_title=demo.pacs.ae_title)

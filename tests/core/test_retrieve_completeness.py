@@ -62,9 +62,10 @@ def test_an_instance_naming_another_request_is_not_claimed_by_scope(demo):
     job = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study))
     request = job._request(job.scope)  # made, not yet sent
     instance = next(i for i in demo.pacs.instances if i.text("StudyInstanceUID") == study)
-    ours = _instance(sop=instance.text("SOPInstanceUID"), study=study,
-                     series=instance.text("SeriesInstanceUID"),
-                     originator="QRSCOPE", msg=request.message_id)
+    ours = replace(_instance(sop=instance.text("SOPInstanceUID"), study=study,
+                             series=instance.text("SeriesInstanceUID"),
+                             originator="QRSCOPE", msg=request.message_id),
+                   calling_ae=demo.node.ae_title)
     theirs = replace(ours, originator_message_id=request.message_id + 1)
     elsewhere = replace(ours, originator_ae="OTHERWS")
     assert job.claim_score(ours, "QRSCOPE") == 100  # known before the request left
@@ -72,6 +73,8 @@ def test_an_instance_naming_another_request_is_not_claimed_by_scope(demo):
     assert job.claim_score(elsewhere, "QRSCOPE") == 0  # another workstation's move
     anonymous = replace(ours, originator_ae="", originator_message_id=None)
     assert job.claim_score(anonymous, "QRSCOPE") > 0  # only then do the UIDs decide
+    stranger = replace(anonymous, calling_ae="FORGER")
+    assert job.claim_score(stranger, "QRSCOPE") == 0  # and only from our node
 
 
 def test_full_disk_during_c_get_is_not_asked_for_again(demo, tiny_disk):

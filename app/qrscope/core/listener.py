@@ -12,7 +12,8 @@ from __future__ import annotations
 import errno
 import logging
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,12 +23,19 @@ from pynetdicom.sop_class import Verification
 
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.profiles import LocalAE
+from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abandon_incoming
-from qrscope.core.reception import ReceivedInstance, prepare_to_receive, receive_store
+from qrscope.core.reception import (
+    ReceivedInstance,
+    prepare_to_receive,
+    receive_store,
+    refuse_store,
+)
+from qrscope.core.senders import STATUS_NOT_AUTHORIZED, SenderPolicy, host_matches
 from qrscope.core.storage import InstanceStore
 
-__all__ = ["IncomingConnection", "ListenerError", "RetrieveClaim", "StorageListener"]
+__all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
+           "StorageListener"]
 
 _LOGGER = logging.getLogger(__name__)
 # The largest PDU we accept: 256 KiB, big enough that a data set needs few
@@ -49,6 +57,13 @@ class RetrieveClaim(Protocol):
     """What a retrieve job tells the listener so that its instances find it."""
 
     job_id: str
+    node: RemoteNode
+    """The node the retrieve talks to: it may store to us while the job runs."""
+
+    def accepts_sender(self, calling_ae: str, address: str, originator_ae: str,
+                       originator_message_id: int | None) -> bool:
+        """Whether a C-STORE from this caller is this job's node sending for it."""
+        ...
 
     def claim_score(self, instance: ReceivedInstance, our_ae: str) -> int:
         """0 when the instance is not this job's; higher is a more certain match."""
@@ -71,6 +86,30 @@ class IncomingConnection:
     opened: datetime = field(default_factory=lambda: datetime.now(UTC))
     instances: int = 0
     closed: datetime | None = None
+    sequence: int = 0
+    """Counts up from 1 over the listener's life: a job asks for those since a mark."""
+    job_ids: set[str] = field(default_factory=set)
+    """The jobs that instances of this association were credited to."""
+    refused: str = ""
+    """Why the association or its stores were refused (empty: accepted)."""
+
+
+@dataclass(frozen=True)
+class RefusedCaller:
+    """A caller the accept policy turned away, for the log, the hints and the window."""
+
+    calling_ae: str
+    called_ae: str
+    address: str
+    reason: str
+    association_id: str
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+# How much history the listener keeps: it runs for days, its lists must not grow.
+CONNECTIONS_KEPT = 1000
+UNEXPECTED_KEPT = 1000
+REFUSED_KEPT = 200
 
 
 class StorageListener:
@@ -85,18 +124,50 @@ class StorageListener:
     """
 
     def __init__(self, local: LocalAE, log: AssociationLog, store: InstanceStore | None = None,
-                 debug: bool = False) -> None:
+                 debug: bool = False,
+                 known_nodes: Callable[[], Iterable[RemoteNode]] = tuple) -> None:
         self.local = local
         self.log = log
         self.store = store or InstanceStore(local.storage_folder)
+        self.senders = SenderPolicy(local.accept, known_nodes)
         self._recorder = AssociationRecorder(log, Direction.INCOMING, debug=debug)
         self._server: Any = None
         self._lock = threading.Lock()
         self._claims: list[RetrieveClaim] = []
         self._subscribers: list[Callable[[ReceivedInstance], None]] = []
-        self.connections: list[IncomingConnection] = []
-        self.unexpected: list[ReceivedInstance] = []
+        self._refused_subscribers: list[Callable[[RefusedCaller], None]] = []
+        self._connections: deque[IncomingConnection] = deque(maxlen=CONNECTIONS_KEPT)
+        self._unexpected: deque[ReceivedInstance] = deque(maxlen=UNEXPECTED_KEPT)
+        self._refused: deque[RefusedCaller] = deque(maxlen=REFUSED_KEPT)
+        self._sequence = 0
+        self._provisional: set[str] = set()  # association ids let in for a retrieve's host
         self.received = 0
+
+    # -- what happened (bounded: the most recent only) ------------------------------
+    @property
+    def connections(self) -> list[IncomingConnection]:
+        with self._lock:
+            return list(self._connections)
+
+    @property
+    def unexpected(self) -> list[ReceivedInstance]:
+        """Instances stored although no running retrieve claimed them (most recent)."""
+        with self._lock:
+            return list(self._unexpected)
+
+    @property
+    def refused(self) -> list[RefusedCaller]:
+        with self._lock:
+            return list(self._refused)
+
+    def mark(self) -> int:
+        """A point in the listener's history; :meth:`connections_since` it later."""
+        with self._lock:
+            return self._sequence
+
+    def connections_since(self, mark: int) -> list[IncomingConnection]:
+        with self._lock:
+            return [c for c in self._connections if c.sequence > mark]
 
     def set_debug(self, on: bool) -> None:
         """Record PDUs of incoming associations too (takes effect for new events)."""
@@ -136,6 +207,7 @@ class StorageListener:
         handlers = [
             *self._recorder.handlers(),
             (evt.EVT_ACSE_RECV, self._on_acse_received),
+            (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_CONN_CLOSE, self._on_closed),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, lambda _event: 0x0000),
@@ -188,6 +260,8 @@ class StorageListener:
 
     # -- jobs ------------------------------------------------------------------
     def attach(self, claim: RetrieveClaim) -> None:
+        """Match incoming instances to *claim*; its node may store to us meanwhile."""
+        self.senders.retrieving_from(id(claim), claim.node)
         with self._lock:
             self._claims.append(claim)
 
@@ -195,6 +269,20 @@ class StorageListener:
         with self._lock:
             if claim in self._claims:
                 self._claims.remove(claim)
+        self.senders.retrieving_from(id(claim), None)
+
+    def subscribe_refused(self, callback: Callable[[RefusedCaller], None]) -> \
+            Callable[[], None]:
+        """Call *callback* for every caller the accept policy turns away."""
+        with self._lock:
+            self._refused_subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._refused_subscribers:
+                    self._refused_subscribers.remove(callback)
+
+        return unsubscribe
 
     def subscribe(self, callback: Callable[[ReceivedInstance], None]) -> Callable[[], None]:
         """Call *callback* for every received instance, claimed or not."""
@@ -217,32 +305,105 @@ class StorageListener:
             return
         rq = event.assoc.requestor
         with self._lock:
-            self.connections.append(IncomingConnection(
+            self._sequence += 1
+            self._connections.append(IncomingConnection(
                 association_id=self._recorder.association_id(event.assoc),
                 calling_ae=str(primitive.calling_ae_title).strip(),
                 called_ae=str(primitive.called_ae_title).strip(),
                 address=rq.address,
                 port=rq.port,
+                sequence=self._sequence,
             ))
+
+    def _on_requested(self, event: Any) -> None:
+        """Who may associate: the accept policy, before anything is negotiated.
+
+        pynetdicom lets an ``EVT_REQUESTED`` handler answer with
+        A-ASSOCIATE-RJ; a refused caller can then send nothing at all.
+        """
+        assoc = event.assoc
+        primitive = assoc.requestor.primitive
+        calling = str(primitive.calling_ae_title).strip()
+        called = str(primitive.called_ae_title).strip()
+        address = assoc.requestor.address
+        association_id = self._recorder.association_id(assoc)
+        if called != self.local.ae_title:
+            # Like Orthanc's DicomCheckCalledAet: a sender that means someone else.
+            self._refuse(assoc, calling, called, address, association_id,
+                         f"it called '{called}', but we are '{self.local.ae_title}'",
+                         diagnostic=0x07)
+            return
+        if _only_verification(primitive):
+            return  # anyone may check that we answer (the doctor does)
+        decision = self.senders.decide(calling, address)
+        if decision.allowed:
+            return
+        with self._lock:
+            claims = list(self._claims)
+        if any(host_matches(c.node.host, address) for c in claims):
+            # The host of a node we are retrieving from, under another AE title:
+            # let it in; each C-STORE must then name one of our requests.
+            with self._lock:
+                self._provisional.add(association_id)
+            return
+        self._refuse(assoc, calling, called, address, association_id, decision.reason)
+
+    def _refuse(self, assoc: Any, calling: str, called: str, address: str,
+                association_id: str, reason: str, diagnostic: int = 0x03) -> None:
+        # PS3.8 9.3.4: rejected-permanent (1), service-user (1), calling (3) or
+        # called (7) AE title not recognised.
+        self._note_refused(RefusedCaller(calling, called, address, reason, association_id))
+        assoc.acse.send_reject(0x01, 0x01, diagnostic)
+        # As pynetdicom's own rejections do: wait until the A-ASSOCIATE-RJ is out
+        # and the peer has closed (bounded by the ARTIM timer), or the socket
+        # would be shut before the answer is sent.
+        assoc.kill()
+
+    def _note_refused(self, refused: RefusedCaller) -> None:
+        with self._lock:
+            self._refused.append(refused)
+            for conn in self._connections:
+                if conn.association_id == refused.association_id:
+                    conn.refused = refused.reason
+            subscribers = list(self._refused_subscribers)
+        self.log.record(refused.association_id, Direction.INCOMING, "caller-refused",
+                        f"refused '{refused.calling_ae}' at {refused.address}: "
+                        f"{refused.reason}", peer_ae=refused.calling_ae,
+                        local_ae=refused.called_ae, peer_address=refused.address,
+                        detail={"reason": refused.reason})
+        for callback in subscribers:
+            try:
+                callback(refused)
+            except Exception:
+                _LOGGER.exception("listener subscriber failed")
 
     def _on_closed(self, event: Any) -> None:
         abandon_incoming()  # a data set the peer never finished
         association_id = self._recorder.association_id(event.assoc)
         with self._lock:
-            for conn in self.connections:
+            self._provisional.discard(association_id)
+            for conn in self._connections:
                 if conn.association_id == association_id and conn.closed is None:
                     conn.closed = datetime.now(UTC)
 
     def _on_store(self, event: Any) -> int:
         association_id = self._recorder.association_id(event.assoc)
-        instance = receive_store(event, self.store, association_id)
         with self._lock:
             claims = list(self._claims)
+            provisional = association_id in self._provisional
+        if provisional and not self._sent_for_a_claim(event, claims):
+            reason = (f"'{event.assoc.requestor.ae_title.strip()}' is not a known node, and "
+                      "this instance names none of our requests")
+            instance = refuse_store(event, association_id, STATUS_NOT_AUTHORIZED, reason)
+            self._note_refused(RefusedCaller(instance.calling_ae, instance.called_ae,
+                                             event.assoc.requestor.address, reason,
+                                             association_id))
+            self._record(instance)
+            return instance.status
+        instance = receive_store(event, self.store, association_id)
+        with self._lock:
             subscribers = list(self._subscribers)
             self.received += 1 if instance.ok else 0
-            for conn in self.connections:
-                if conn.association_id == association_id:
-                    conn.instances += 1
         scored = [(c.claim_score(instance, self.local.ae_title), c) for c in claims]
         score, best = max(scored, key=lambda pair: pair[0], default=(0, None))
         if best is not None and score > 0:
@@ -250,7 +411,13 @@ class StorageListener:
             best.deliver(instance)
         else:
             with self._lock:
-                self.unexpected.append(instance)
+                self._unexpected.append(instance)
+        with self._lock:
+            for conn in self._connections:
+                if conn.association_id == association_id:
+                    conn.instances += 1
+                    if instance.job_id:
+                        conn.job_ids.add(instance.job_id)
         self._record(instance)
         for callback in subscribers:
             try:
@@ -258,6 +425,15 @@ class StorageListener:
             except Exception:
                 _LOGGER.exception("listener subscriber failed")
         return instance.status
+
+    @staticmethod
+    def _sent_for_a_claim(event: Any, claims: list[RetrieveClaim]) -> bool:
+        request, peer = event.request, event.assoc.requestor
+        originator = str(request.MoveOriginatorApplicationEntityTitle or "").strip()
+        message_id = request.MoveOriginatorMessageID
+        return any(c.accepts_sender(str(peer.ae_title).strip(), peer.address, originator,
+                                    None if message_id is None else int(message_id))
+                   for c in claims)
 
     def _record(self, instance: ReceivedInstance) -> None:
         if instance.ok and instance.stored is not None:
@@ -281,3 +457,8 @@ class StorageListener:
                 "unexpected": instance.job_id is None,
             },
         )
+
+
+def _only_verification(primitive: Any) -> bool:
+    contexts = primitive.presentation_context_definition_list or []
+    return bool(contexts) and all(cx.abstract_syntax == Verification for cx in contexts)

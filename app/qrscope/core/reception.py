@@ -21,7 +21,8 @@ from pynetdicom import _config
 from qrscope.core.pynetdicom_private import finish_incoming, receive_data_sets_into
 from qrscope.core.storage import InstanceStore, StorageError, StoredInstance, UnparseableInstance
 
-__all__ = ["INCOMING_FOLDER", "ReceivedInstance", "prepare_to_receive", "receive_store"]
+__all__ = ["INCOMING_FOLDER", "ReceivedInstance", "prepare_to_receive", "receive_store",
+           "refuse_store"]
 
 # Where data sets are written as they arrive, inside the storage folder so
 # that filing one is a hard link (see pynetdicom_private.receive_data_sets_into).
@@ -103,19 +104,13 @@ def remove_stale_incoming(folder: Path, older_than: float = STALE_AFTER_SECONDS)
     return removed
 
 
-def receive_store(event: Any, store: InstanceStore, association_id: str) -> ReceivedInstance:
-    """Handle pynetdicom's ``EVT_C_STORE``: write the instance, return what happened.
-
-    The data set is written as received (no transcoding): pynetdicom gives
-    us the encoded bytes with a file meta header built from the negotiated
-    transfer syntax.
-    """
+def _describe(event: Any, association_id: str) -> dict[str, Any]:
     request = event.request
     assoc = event.assoc
     peer = assoc.requestor if assoc.is_acceptor else assoc.acceptor
     local = assoc.acceptor if assoc.is_acceptor else assoc.requestor
     originator_id = request.MoveOriginatorMessageID
-    base = dict(
+    return dict(
         sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
         sop_class_uid=str(request.AffectedSOPClassUID or ""),
         transfer_syntax=str(event.context.transfer_syntax),
@@ -126,6 +121,27 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
         originator_ae=str(request.MoveOriginatorApplicationEntityTitle or "").strip(),
         originator_message_id=int(originator_id) if originator_id is not None else None,
     )
+
+
+def refuse_store(event: Any, association_id: str, status: int, reason: str) -> \
+        ReceivedInstance:
+    """Answer a C-STORE with *status* without filing it; what arrived is removed."""
+    path = _received_file(event)
+    if path is not None:
+        finish_incoming(path)
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return ReceivedInstance(**_describe(event, association_id), status=status, error=reason)
+
+
+def receive_store(event: Any, store: InstanceStore, association_id: str) -> ReceivedInstance:
+    """Handle pynetdicom's ``EVT_C_STORE``: write the instance, return what happened.
+
+    The data set is written as received (no transcoding): pynetdicom gives
+    us the encoded bytes with a file meta header built from the negotiated
+    transfer syntax.
+    """
+    base = _describe(event, association_id)
     path = _received_file(event)
     try:
         if path is not None:

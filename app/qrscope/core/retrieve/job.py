@@ -49,6 +49,7 @@ from qrscope.core.retrieve.types import (
     RetrieveState,
     outcome_status,
 )
+from qrscope.core.senders import host_matches
 from qrscope.core.status import StatusCategory
 from qrscope.core.storage import InstanceStore
 
@@ -136,6 +137,7 @@ class RetrieveJob:
         self._last_arrival = 0.0
         self._incoming_before = 0
         self._asked_again: set[str] = set()
+        self._aliases: set[str] = set()  # AE titles our node was seen sending under
         self._closed = False  # the outcome is made: instances go to others, or unexpected
 
     # -- public ----------------------------------------------------------------
@@ -173,7 +175,7 @@ class RetrieveJob:
                                   if self.method is RetrieveMethod.MOVE else "")
         attached = self.to_our_listener
         if attached and self.listener is not None:
-            self._incoming_before = len(self.listener.connections)
+            self._incoming_before = self.listener.mark()
             self.listener.attach(self)
         try:
             self._set_state(RetrieveState.CONNECTING)
@@ -217,6 +219,8 @@ class RetrieveJob:
         originator, message_id = instance.originator_ae, instance.originator_message_id
         if self._closed or (originator and originator != self.local.ae_title):
             return 0
+        if not self._from_our_node(instance.calling_ae, _address(instance.peer_address)):
+            return 0  # a stranger's copy of the study is never part of this retrieve
         if message_id is not None:
             with self._lock:
                 ours = message_id in self._message_ids
@@ -228,6 +232,32 @@ class RetrieveJob:
             held = any(r.ok and r.sop_instance_uid == instance.sop_instance_uid
                        for r in self._received)
         return 0 if held else self.scope.match_score(instance)
+
+    def accepts_sender(self, calling_ae: str, address: str, originator_ae: str,
+                       originator_message_id: int | None) -> bool:
+        """Whether a C-STORE from *calling_ae* at *address* is our node sending for us.
+
+        Our node's AE title from its host; or, from its host, another AE title
+        with a Move Originator that names one of our requests: some PACS send
+        their C-MOVE sub-operations under a storage AE title of their own. That
+        title is remembered (and reported) for the rest of this retrieve.
+        """
+        if self._from_our_node(calling_ae, address):
+            return True
+        with self._lock:
+            ours = originator_message_id is not None and \
+                originator_message_id in self._message_ids
+        if (ours and originator_ae in ("", self.local.ae_title)
+                and host_matches(self.node.host, address)):
+            with self._lock:
+                self._aliases.add(calling_ae.strip())
+            return True
+        return False
+
+    def _from_our_node(self, calling_ae: str, address: str) -> bool:
+        calling_ae = calling_ae.strip()
+        return (calling_ae == self.node.ae_title or calling_ae in self._aliases) and \
+            host_matches(self.node.host, address)
 
     def deliver(self, instance: ReceivedInstance) -> None:
         instance = replace(instance, job_id=self.job_id)
@@ -493,8 +523,15 @@ class RetrieveJob:
         outcome.seconds = time.monotonic() - self._started
         outcome.cancelled = self._cancel.is_set()
         if self.to_our_listener and self.listener is not None:
-            outcome.incoming_associations = list(
-                self.listener.connections[self._incoming_before:])
+            # Ours: those our instances came on, and those of our node that
+            # brought nothing (a failed reverse connection is evidence too);
+            # not another job's.
+            outcome.incoming_associations = [
+                c for c in self.listener.connections_since(self._incoming_before)
+                if self.job_id in c.job_ids or (not c.job_ids and (
+                    self._from_our_node(c.calling_ae, c.address)
+                    or host_matches(self.node.host, c.address)))]
+        outcome.sender_aliases = sorted(self._aliases)
         outcome.expected = self.plan.expected if self.plan is not None else None
         observable = self.to_our_listener or self.method is RetrieveMethod.GET
         if observable or outcome.failed_uids:
@@ -509,3 +546,8 @@ class RetrieveJob:
         self._state = RetrieveState(outcome.status)
         self._report()
         return outcome
+
+
+def _address(peer_address: str) -> str:
+    """The IP of ``address:port`` (IPv6 addresses contain colons themselves)."""
+    return peer_address.rsplit(":", 1)[0]

@@ -211,6 +211,8 @@ class RetrieveOutcome:
     """How many instances the C-FIND listed for the scope, when it was asked."""
     missing: list[MissingInstance] = field(default_factory=list)
     """Every instance of the scope known to be absent after the retrieve, with why."""
+    sender_aliases: list[str] = field(default_factory=list)
+    """AE titles other than the node's that its C-MOVE sub-operations came under."""
 
     @property
     def stored(self) -> list[ReceivedInstance]:
@@ -263,6 +265,7 @@ class RetrieveOutcome:
             "expected": self.expected,
             "missing": [m.to_dict() for m in self.missing],
             "peer_aborted": self.peer_aborted,
+            "sender_aliases": self.sender_aliases,
             "final_status": None if self.final_status is None else {
                 "code": f"0x{self.final_status.code:04X}",
                 "category": self.final_status.category.value,
