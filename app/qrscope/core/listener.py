@@ -22,6 +22,7 @@ from pynetdicom.sop_class import Verification
 
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
+from qrscope.core.listener_guard import ListenerGuard, start_guarded_server
 from qrscope.core.profiles import LocalAE
 from qrscope.core.reception import ReceivedInstance, accept_every_storage_class, receive_store
 from qrscope.core.storage import InstanceStore
@@ -123,10 +124,10 @@ class StorageListener:
         accept_every_storage_class()
         ae = AE(ae_title=self.local.ae_title)
         ae.add_supported_context(Verification)
-        ae.maximum_pdu_size = 0
         ae.network_timeout = 120
         ae.dimse_timeout = 120
-        ae.maximum_associations = 32
+        # Deadlines, connection limits and PDU sizes (docs/RELIABILITY.md).
+        self.guard = ListenerGuard()
         handlers = [
             *self._recorder.handlers(),
             (evt.EVT_ACSE_RECV, self._on_acse_received),
@@ -141,8 +142,8 @@ class StorageListener:
                                 f"cannot create the storage folder {self.store.root}: "
                                 f"{exc.strerror}", folder=str(self.store.root)) from exc
         try:
-            self._server = ae.start_server(
-                (self.local.bind_address, self.local.listener_port), block=False,
+            self._server = start_guarded_server(
+                ae, (self.local.bind_address, self.local.listener_port), self.guard,
                 evt_handlers=handlers)
         except OSError as exc:
             raise self._bind_error(exc) from exc

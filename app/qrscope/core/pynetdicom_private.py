@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["abort_source_and_reason", "grant_scp_role", "wake_reader"]
+__all__ = ["abort_source_and_reason", "end_wait_for_request", "grant_scp_role", "peer_socket",
+           "register_server", "wake_reader"]
 
 
 def wake_reader(assoc: Any) -> None:
@@ -50,3 +51,35 @@ def abort_source_and_reason(primitive: Any) -> tuple[int, int | None]:
     source = getattr(primitive, "_abort_source", None)
     reason = getattr(primitive, "_provider_reason", None)
     return (2 if source is None else int(source)), reason
+
+
+def register_server(ae: Any, server: Any) -> None:
+    """Record a server we started ourselves in the AE, as ``AE.start_server`` does.
+
+    ``AE.start_server`` takes no server class, so the listener builds its
+    guarded server with the public ``AE.make_server`` and runs it itself;
+    ``AssociationServer.shutdown`` then removes the server from the AE's
+    private ``_servers`` list and fails if it is not there.
+    """
+    ae._servers.append(server)
+
+
+def end_wait_for_request(assoc: Any) -> None:
+    """End an acceptor's wait for the A-ASSOCIATE-RQ, as if the ACSE timeout had expired.
+
+    ``Association.run_reactor`` waits on the DUL's ``to_user_queue`` for the
+    request for the whole ACSE timeout, even after the connection is gone;
+    a ``None`` there is what a timeout returns, so it kills the association
+    through pynetdicom's own path.
+    """
+    assoc.dul.to_user_queue.put(None)
+
+
+def peer_socket(assoc: Any) -> Any:
+    """The socket object pynetdicom reads an association's PDUs from.
+
+    For the listener that is the guard's ``PeerConnection`` (handed over by
+    ``AssociationServer.get_request``); EVT_CONN_OPEN gives the association
+    but not its socket, which sits in ``assoc.dul.socket.socket``.
+    """
+    return assoc.dul.socket.socket
