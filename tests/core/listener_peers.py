@@ -130,8 +130,9 @@ def store(port: int, datasets: list[Dataset], source: str = SENDER,
           timeout: float = 5.0) -> list[int]:
     """C-STORE every data set on one association; the statuses (-1 when none came)."""
     ae = _ae(timeout)
-    for sop_class in {str(ds.SOPClassUID) for ds in datasets}:
-        ae.add_requested_context(sop_class, [str(datasets[0].file_meta.TransferSyntaxUID)])
+    for sop_class, syntax in {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+                              for ds in datasets}:
+        ae.add_requested_context(sop_class, [syntax])
     assoc = ae.associate(LISTENER_HOST, port, ae_title="QRSCOPE", bind_address=(source, 0))
     if not assoc.is_established:
         return [-1] * len(datasets)

@@ -381,11 +381,16 @@ class GuardedAssociationServer(ThreadedAssociationServer):
 
 
 def configure_ae(ae: AE, limits: ListenerLimits) -> None:
-    """Set the AE values the guard depends on: a finite PDU size, a backstop on associations."""
+    """Set the AE values the guard depends on: PDU size, ACSE timeout, association backstop."""
     ae.maximum_pdu_size = limits.max_pdu_length
-    # The guard admits at most connections_total; pynetdicom's own count
-    # (threads, checked at A-ASSOCIATE-RQ) is only a backstop above it.
-    ae.maximum_associations = 2 * limits.connections_total
+    # An acceptor whose A-ASSOCIATE-RQ never decodes waits this long for it
+    # after its connection is gone: no longer than the handshake deadline.
+    ae.acse_timeout = limits.handshake_seconds
+    # The guard admits at most connections_total. pynetdicom counts threads,
+    # including those still ending after the guard closed their connection
+    # (up to acse_timeout each under a flood), so its limit would refuse
+    # good senders: it is set far above the guard's, as a last backstop.
+    ae.maximum_associations = 25 * limits.connections_total
 
 
 def start_guarded_server(ae: AE, address: tuple[str, int], guard: ListenerGuard,
