@@ -71,3 +71,60 @@ def test_pynetdicom_makes_received_data_set_files_with_the_name_we_replace(tmp_p
     with dimse_messages.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm") as fh:
         name = fh.name
     assert Path(name).parent == tmp_path / "incoming"
+
+
+def test_the_server_we_start_ourselves_is_registered_where_shutdown_looks():
+    from pynetdicom import AE
+    from pynetdicom.transport import AssociationServer
+
+    from qrscope.core.pynetdicom_private import register_server
+
+    assert "self._servers.append(server)" in inspect.getsource(AE.start_server)
+    assert "self.ae._servers.remove(" in inspect.getsource(AssociationServer.shutdown)
+    ae = AE()
+    marker = object()
+    register_server(ae, marker)
+    assert marker in ae._servers
+
+
+def test_an_acceptor_waits_for_its_request_on_the_dul_queue():
+    from pynetdicom.dul import DULServiceProvider
+
+    from qrscope.core.pynetdicom_private import end_wait_for_request
+
+    source = inspect.getsource(Association.run_reactor)
+    assert "self.dul.receive_pdu(wait=True, timeout=self.acse_timeout)" in source
+    assert "if primitive is None:" in source
+    assert "self.to_user_queue.get(" in inspect.getsource(DULServiceProvider.receive_pdu)
+
+    assoc = SimpleNamespace(dul=SimpleNamespace(to_user_queue=queue.Queue()))
+    end_wait_for_request(assoc)
+    assert assoc.dul.to_user_queue.get_nowait() is None
+
+
+def test_the_socket_pynetdicom_reads_is_reachable_from_the_association():
+    from pynetdicom.transport import AssociationSocket, RequestHandler
+
+    from qrscope.core.pynetdicom_private import peer_socket
+
+    assert "AssociationSocket(assoc, client_socket=self.request)" in inspect.getsource(
+        RequestHandler._create_association)
+    assert "self.dul.socket = " in inspect.getsource(Association.set_socket)
+    assert "self.socket = client_socket" in inspect.getsource(AssociationSocket.__init__)
+    marker = object()
+    assoc = SimpleNamespace(dul=SimpleNamespace(socket=SimpleNamespace(socket=marker)))
+    assert peer_socket(assoc) is marker
+
+
+def test_pynetdicom_reads_whole_pdus_through_the_socket_recv_the_guard_wraps():
+    # The guard bounds PDUs by reading their headers as they pass through
+    # the socket's recv; if pynetdicom stops reading through recv, or starts
+    # reading ahead, the guard no longer sees them.
+    from pynetdicom.dul import DULServiceProvider
+    from pynetdicom.transport import AssociationSocket
+
+    read = inspect.getsource(DULServiceProvider._read_pdu_data)
+    assert "self.socket.recv(6)" in read and "self.socket.recv(pdu_length)" in read
+    assert "self.socket.recv(bufsize)" in inspect.getsource(AssociationSocket.recv)
+    assert "isinstance(self.socket, ssl.SSLSocket)" in inspect.getsource(
+        AssociationSocket.ready.fget)

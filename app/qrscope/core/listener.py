@@ -23,6 +23,7 @@ from pynetdicom.sop_class import Verification
 
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
+from qrscope.core.listener_guard import ListenerGuard, start_guarded_server
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abandon_incoming
 from qrscope.core.reception import (
@@ -31,16 +32,18 @@ from qrscope.core.reception import (
     receive_store,
     refuse_store,
 )
-from qrscope.core.senders import STATUS_NOT_AUTHORIZED, SenderPolicy, host_matches
+from qrscope.core.senders import (
+    STATUS_NOT_AUTHORIZED,
+    SenderPolicy,
+    host_matches,
+    node_addresses,
+)
 from qrscope.core.storage import InstanceStore
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
            "StorageListener"]
 
 _LOGGER = logging.getLogger(__name__)
-# The largest PDU we accept: 256 KiB, big enough that a data set needs few
-# round trips, small enough that memory per association stays bounded.
-MAX_PDU_SIZE = 262_144
 
 
 class ListenerError(Exception):
@@ -130,6 +133,8 @@ class StorageListener:
         self.log = log
         self.store = store or InstanceStore(local.storage_folder)
         self.senders = SenderPolicy(local.accept, known_nodes)
+        self.guard = ListenerGuard()
+        self._reserved: dict[int, list[str]] = {}
         self._recorder = AssociationRecorder(log, Direction.INCOMING, debug=debug)
         self._server: Any = None
         self._lock = threading.Lock()
@@ -198,12 +203,10 @@ class StorageListener:
         prepare_to_receive(self.store)
         ae = AE(ae_title=self.local.ae_title)
         ae.add_supported_context(Verification)
-        # Finite: a peer may send no PDU larger than this, so a data set arrives
-        # in pieces that are written to disk as they come (PS3.8 9.3.1).
-        ae.maximum_pdu_size = MAX_PDU_SIZE
         ae.network_timeout = 120
         ae.dimse_timeout = 120
-        ae.maximum_associations = 32
+        # Deadlines, connection limits and PDU sizes (docs/RELIABILITY.md);
+        # the guard lives as long as the listener object, with its reservations.
         handlers = [
             *self._recorder.handlers(),
             (evt.EVT_ACSE_RECV, self._on_acse_received),
@@ -219,8 +222,8 @@ class StorageListener:
                                 f"cannot create the storage folder {self.store.root}: "
                                 f"{exc.strerror}", folder=str(self.store.root)) from exc
         try:
-            self._server = ae.start_server(
-                (self.local.bind_address, self.local.listener_port), block=False,
+            self._server = start_guarded_server(
+                ae, (self.local.bind_address, self.local.listener_port), self.guard,
                 evt_handlers=handlers)
         except OSError as exc:
             raise self._bind_error(exc) from exc
@@ -260,15 +263,27 @@ class StorageListener:
 
     # -- jobs ------------------------------------------------------------------
     def attach(self, claim: RetrieveClaim) -> None:
-        """Match incoming instances to *claim*; its node may store to us meanwhile."""
+        """Match incoming instances to *claim*; its node may store to us meanwhile.
+
+        Its node also gets room kept among the listener's connections
+        (:meth:`ListenerGuard.reserve_for`), so a flood from elsewhere cannot
+        lock out the PACS we are waiting for.
+        """
         self.senders.retrieving_from(id(claim), claim.node)
+        addresses = sorted(node_addresses(claim.node.host))
+        for address in addresses:
+            self.guard.reserve_for(address)
         with self._lock:
             self._claims.append(claim)
+            self._reserved[id(claim)] = addresses
 
     def detach(self, claim: RetrieveClaim) -> None:
         with self._lock:
             if claim in self._claims:
                 self._claims.remove(claim)
+            addresses = self._reserved.pop(id(claim), [])
+        for address in addresses:
+            self.guard.release(address)
         self.senders.retrieving_from(id(claim), None)
 
     def subscribe_refused(self, callback: Callable[[RefusedCaller], None]) -> \

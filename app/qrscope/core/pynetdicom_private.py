@@ -17,10 +17,14 @@ from typing import Any
 
 __all__ = [
     "IncomingFile",
+    "abandon_incoming",
     "abort_source_and_reason",
+    "end_wait_for_request",
     "finish_incoming",
     "grant_scp_role",
+    "peer_socket",
     "receive_data_sets_into",
+    "register_server",
     "wake_reader",
 ]
 
@@ -175,3 +179,35 @@ def receive_data_sets_into(folder: Path) -> None:
     _config.STORE_RECV_CHUNKED_DATASET = True
     dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
         IncomingFile, folder)
+
+
+def register_server(ae: Any, server: Any) -> None:
+    """Record a server we started ourselves in the AE, as ``AE.start_server`` does.
+
+    ``AE.start_server`` takes no server class, so the listener builds its
+    guarded server with the public ``AE.make_server`` and runs it itself;
+    ``AssociationServer.shutdown`` then removes the server from the AE's
+    private ``_servers`` list and fails if it is not there.
+    """
+    ae._servers.append(server)
+
+
+def end_wait_for_request(assoc: Any) -> None:
+    """End an acceptor's wait for the A-ASSOCIATE-RQ, as if the ACSE timeout had expired.
+
+    ``Association.run_reactor`` waits on the DUL's ``to_user_queue`` for the
+    request for the whole ACSE timeout, even after the connection is gone;
+    a ``None`` there is what a timeout returns, so it kills the association
+    through pynetdicom's own path.
+    """
+    assoc.dul.to_user_queue.put(None)
+
+
+def peer_socket(assoc: Any) -> Any:
+    """The socket object pynetdicom reads an association's PDUs from.
+
+    For the listener that is the guard's ``PeerConnection`` (handed over by
+    ``AssociationServer.get_request``); EVT_CONN_OPEN gives the association
+    but not its socket, which sits in ``assoc.dul.socket.socket``.
+    """
+    return assoc.dul.socket.socket

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from qrscope.core.profiles import RemoteNode
 from qrscope.core.security import AcceptPolicy
 
-__all__ = ["STATUS_NOT_AUTHORIZED", "SenderDecision", "SenderPolicy", "host_matches"]
+__all__ = ["STATUS_NOT_AUTHORIZED", "SenderDecision", "SenderPolicy", "host_matches",
+           "node_addresses"]
 
 # PS3.7 C.5 (general status codes): "Refused: Not authorized".
 STATUS_NOT_AUTHORIZED = 0x0124
@@ -67,6 +68,11 @@ def _addresses(host: str) -> frozenset[str]:
     with _resolved_lock:
         _resolved[host] = (now, found)
     return found
+
+
+def node_addresses(host: str) -> frozenset[str]:
+    """The addresses a node's host stands for (resolved, cached)."""
+    return _addresses(host)
 
 
 def host_matches(host: str, address: str) -> bool:

@@ -1,0 +1,410 @@
+"""The storage listener's network guard: deadlines, connection limits and PDU sizes.
+
+The listener is a service on a hospital network, so it must outlast
+scanners, half-open sockets and broken peers. pynetdicom cannot be told to:
+it starts an association thread for every TCP connection, counts those
+threads against ``maximum_associations`` before a single byte arrives, runs
+no timer while it waits for the A-ASSOCIATE-RQ or while a PDU is being
+read, and reads a whole PDU into memory at the length its header claims
+(``DULServiceProvider._read_pdu_data`` calls ``AssociationSocket.recv``
+with the PDU length, which loops until that many bytes came).
+
+So the guard works from our side of two public seams of
+:class:`pynetdicom.transport.AssociationServer` (a ``socketserver`` server):
+
+- ``verify_request`` refuses a connection at accept time when its address
+  has used its share, or when only the room kept for a retrieve's node is
+  left. The socket is closed before pynetdicom sees it: no thread, no reply.
+- ``get_request`` hands pynetdicom a :class:`PeerConnection` instead of the
+  bare socket. It reads the PDU framing as the bytes pass, so it sees each
+  header before pynetdicom asks for the body, and it refuses a PDU longer
+  than the limit for its type with an A-ABORT (PS3.8 9.3.8) before one body
+  byte is read: no PDU beyond the limit is ever buffered.
+
+A watchdog thread closes connections that miss a deadline: the
+A-ASSOCIATE-RQ must be in within ``handshake_seconds`` of the connection
+(PS3.8 9.1.4 gives the same job to the ARTIM timer on the requestor side),
+and any PDU once begun must be complete within ``pdu_seconds``. Closing the
+socket is what pynetdicom sees as the peer going away, so its threads end
+through its own paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
+
+from qrscope.core.pynetdicom_private import (
+    end_wait_for_request,
+    peer_socket,
+    register_server,
+)
+
+__all__ = ["GuardedAssociationServer", "ListenerGuard", "ListenerLimits", "PeerConnection",
+           "start_guarded_server"]
+
+_LOGGER = logging.getLogger(__name__)
+
+A_ASSOCIATE_RQ, P_DATA_TF = 0x01, 0x04
+PDU_TYPES = range(0x01, 0x08)  # PS3.8 9.3.1: A-ASSOCIATE-RQ (1) ... A-ABORT (7)
+
+# A-ABORT reasons, PS3.8 Table 9-26 (source 2: the service provider).
+UNRECOGNIZED_PDU, UNEXPECTED_PDU, INVALID_PARAMETER_VALUE = 0x01, 0x02, 0x06
+
+
+@dataclass(frozen=True)
+class ListenerLimits:
+    """What one peer, and all of them together, may cost the listener.
+
+    Attributes
+    ----------
+    handshake_seconds : float
+        From connect to the last byte of the A-ASSOCIATE-RQ. A PACS sends it
+        at once (milliseconds); 5 s is generous for a slow WAN and short
+        enough that idle or trickling sockets cannot hold slots.
+    pdu_seconds : float
+        From a PDU's first byte to its last, once associated: 256 KiB at
+        64 kbit/s takes 33 s, so 60 s only catches senders that stall.
+        Idle time *between* PDUs is the AE's network timeout's business.
+    max_pdu_length : int
+        The Maximum Length we announce (PS3.8 D.1) and the largest P-DATA-TF
+        we accept. 256 KiB: large enough that per-PDU overhead is a small
+        part of a transfer (DCMTK caps its own at 128 KiB, Orthanc and
+        pynetdicom send 16 KiB by default), small enough that 40 full
+        connections buffer 10 MiB at most.
+    max_request_length : int
+        The largest A-ASSOCIATE-RQ and other non-data PDU. 128 presentation
+        contexts with 16 transfer syntaxes each and a large user identity
+        item stay well under 256 KiB.
+    connections_total : int
+        Open connections at once, associated or not.
+    connections_per_address : int
+        Open connections from one peer address: a PACS that sends a C-MOVE's
+        sub-operations on several associations in parallel rarely uses more
+        than four.
+    reserved_per_node : int
+        Connections kept free for each address :meth:`ListenerGuard.reserve_for`
+        names (the node a retrieve is running against).
+    """
+
+    handshake_seconds: float = 5.0
+    pdu_seconds: float = 60.0
+    max_pdu_length: int = 256 * 1024
+    max_request_length: int = 256 * 1024
+    connections_total: int = 40
+    connections_per_address: int = 8
+    reserved_per_node: int = 8
+
+
+class PeerConnection:
+    """A peer's socket as pynetdicom sees it, with the PDU framing checked on the way in.
+
+    Everything but ``recv`` and ``close`` is the wrapped socket's own (a
+    plain or a TLS socket). ``__class__`` answers as the wrapped socket's so
+    that pynetdicom's ``isinstance(sock, ssl.SSLSocket)`` test in
+    ``AssociationSocket.ready`` still finds TLS-buffered data.
+    """
+
+    def __init__(self, sock: socket.socket, address: str, guard: ListenerGuard) -> None:
+        self._sock = sock
+        self.address = address
+        self._guard = guard
+        self.opened = time.monotonic()
+        self.associated = False  # the A-ASSOCIATE-RQ is fully in
+        self.pdu_started: float | None = None
+        self.dropped: str | None = None  # why we ended it
+        self.dropped_at = 0.0
+        self._header = bytearray()
+        self._pdu_type = 0
+        self._body_left = 0
+        self.assoc: Any = None  # pynetdicom's Association, once it has one
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._sock)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    # -- reading -----------------------------------------------------------------------
+    def recv(self, bufsize: int, *flags: int) -> bytes:
+        if self.dropped:
+            return b""
+        data = self._sock.recv(bufsize, *flags)
+        if not data:
+            self._wake_acceptor()
+            return data
+        try:
+            self._follow(data)
+        except _Refused as refused:
+            self._abort(refused.reason, refused.kind, str(refused))
+            return b""  # to pynetdicom: the peer went away (Evt17)
+        return data
+
+    def _follow(self, data: bytes) -> None:
+        """Track PDU boundaries across *data*; raise :class:`_Refused` at a bad header."""
+        pos, size = 0, len(data)
+        while pos < size:
+            if self._body_left:
+                step = min(self._body_left, size - pos)
+                self._body_left -= step
+                pos += step
+                if not self._body_left:
+                    self._pdu_complete()
+                continue
+            step = min(6 - len(self._header), size - pos)
+            self._header += data[pos:pos + step]
+            pos += step
+            if len(self._header) == 6:
+                pdu_type, _, length = struct.unpack(">BBL", self._header)
+                self._header.clear()
+                self._begin_pdu(pdu_type, length)
+
+    def _begin_pdu(self, pdu_type: int, length: int) -> None:
+        limits = self._guard.limits
+        if pdu_type not in PDU_TYPES:
+            raise _Refused(UNRECOGNIZED_PDU, "unknown PDU type", f"0x{pdu_type:02X}")
+        if not self.associated and pdu_type != A_ASSOCIATE_RQ:
+            raise _Refused(UNEXPECTED_PDU, "PDU before the A-ASSOCIATE-RQ",
+                           f"type 0x{pdu_type:02X}")
+        limit = limits.max_pdu_length if pdu_type == P_DATA_TF else limits.max_request_length
+        if length > limit:
+            raise _Refused(INVALID_PARAMETER_VALUE, "PDU too long",
+                           f"type 0x{pdu_type:02X}, {length} bytes, limit {limit}")
+        self._pdu_type, self._body_left = pdu_type, length
+        self.pdu_started = time.monotonic()
+        if not length:
+            self._pdu_complete()
+
+    def _pdu_complete(self) -> None:
+        self.pdu_started = None
+        if self._pdu_type == A_ASSOCIATE_RQ:
+            self.associated = True
+
+    # -- ending ------------------------------------------------------------------------
+    def _abort(self, reason: int, kind: str, detail: str) -> None:
+        """Send an A-ABORT (source: service provider) and close, from the reading thread."""
+        with contextlib.suppress(OSError):
+            self._sock.sendall(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, reason))
+        self.drop(kind, detail)
+
+    def drop(self, kind: str, detail: str = "") -> None:
+        """End the connection; safe from any thread (a blocked ``recv`` returns)."""
+        if self.dropped:
+            return
+        self.dropped, self.dropped_at = kind, time.monotonic()
+        _LOGGER.warning("listener dropped a connection from %s: %s%s", self.address, kind,
+                        f" ({detail})" if detail else "")
+        self._guard.count(kind)
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._wake_acceptor()
+
+    def _wake_acceptor(self) -> None:
+        # pynetdicom's acceptor thread waits for the A-ASSOCIATE-RQ for the
+        # whole ACSE timeout even when the connection is gone, and counts
+        # against maximum_associations meanwhile: end that wait now.
+        if not self.associated and self.assoc is not None:
+            end_wait_for_request(self.assoc)
+
+    def shutdown(self, how: int) -> None:
+        # pynetdicom closes the socket only if shutdown succeeds; after our
+        # own shutdown a second one can fail with ENOTCONN.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(how)
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        finally:
+            self._guard.forget(self)
+
+    def is_closed(self) -> bool:
+        return self._sock.fileno() == -1
+
+
+class _Refused(Exception):
+    def __init__(self, reason: int, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.kind = reason, kind
+
+
+class ListenerGuard:
+    """Admits connections within :class:`ListenerLimits` and ends those that overstay.
+
+    Parameters
+    ----------
+    limits : ListenerLimits, optional
+        Defaults to ``ListenerLimits()``.
+
+    Notes
+    -----
+    :meth:`reserve_for` and :meth:`release` are for the code that runs a
+    retrieve: while it runs, ``reserved_per_node`` connections stay free for
+    the node's address whatever strangers do. Counts of what was refused or
+    dropped, by reason, are in :attr:`refused`.
+    """
+
+    def __init__(self, limits: ListenerLimits | None = None) -> None:
+        self.limits = limits or ListenerLimits()
+        self._lock = threading.Lock()
+        self._open: list[PeerConnection] = []
+        self._reserved: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    # -- the API for retrieves -----------------------------------------------------------
+    def reserve_for(self, address: str) -> None:
+        """Keep room for connections from *address* (calls nest: one release each)."""
+        with self._lock:
+            self._reserved[address] += 1
+
+    def release(self, address: str) -> None:
+        """Undo one :meth:`reserve_for` of *address*."""
+        with self._lock:
+            self._reserved[address] -= 1
+            if self._reserved[address] <= 0:
+                del self._reserved[address]
+
+    # -- admission (server thread) -------------------------------------------------------
+    def admit(self, conn: PeerConnection) -> bool:
+        """Count *conn* in when it fits the limits; False (and counted as refused) if not."""
+        with self._lock:
+            reason = self._refusal(conn.address)
+            if reason is None:
+                self._open.append(conn)
+        if reason:
+            _LOGGER.warning("listener refused a connection from %s: %s", conn.address, reason)
+            self.count(reason)
+        return reason is None
+
+    def _refusal(self, address: str) -> str | None:
+        limits = self.limits
+        per_address = Counter(conn.address for conn in self._open)
+        if len(self._open) >= limits.connections_total:
+            return "too many connections"
+        if per_address[address] >= limits.connections_per_address:
+            return "too many connections from this address"
+        kept = sum(max(0, limits.reserved_per_node - per_address[node])
+                   for node in self._reserved if node != address)
+        if len(self._open) + kept >= limits.connections_total:
+            return "only the room kept for a retrieve is left"
+        return None
+
+    def forget(self, conn: PeerConnection) -> None:
+        with self._lock:
+            if conn in self._open:
+                self._open.remove(conn)
+
+    def count(self, reason: str) -> None:
+        with self._lock:
+            self.refused[reason] += 1
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    # -- the watchdog ----------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._watchdog = threading.Thread(target=self._watch, name="ListenerGuard",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join(2)
+
+    def _watch(self) -> None:
+        # Four sweeps a second: a deadline is kept to within 0.25 s.
+        while not self._stop.wait(0.25):
+            self.sweep(time.monotonic())
+
+    def sweep(self, now: float) -> None:
+        """Drop connections past a deadline; forget those pynetdicom has closed."""
+        limits = self.limits
+        with self._lock:
+            conns = list(self._open)
+        for conn in conns:
+            if conn.is_closed() or (conn.dropped and now - conn.dropped_at > 1):
+                # Closed by pynetdicom, or shut down by us and no longer
+                # using anything but the thread that is ending it.
+                self.forget(conn)
+            elif not conn.associated and now - conn.opened > limits.handshake_seconds:
+                conn.drop("no A-ASSOCIATE-RQ in time", f"{limits.handshake_seconds:g} s")
+            elif conn.pdu_started is not None and now - conn.pdu_started > limits.pdu_seconds:
+                conn.drop("PDU too slow", f"over {limits.pdu_seconds:g} s")
+
+
+class GuardedAssociationServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server with a :class:`ListenerGuard` at the door."""
+
+    def __init__(self, *args: Any, guard: ListenerGuard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+        self.bind(evt.EVT_CONN_OPEN, self._on_connection_open)
+
+    def _on_connection_open(self, event: Any) -> None:
+        # The one public moment that has both the association and its
+        # socket: pynetdicom's AssociationSocket holds our PeerConnection.
+        conn = peer_socket(event.assoc)
+        if isinstance(conn, PeerConnection):
+            conn.assoc = event.assoc
+            if conn.dropped:
+                conn._wake_acceptor()
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        return PeerConnection(sock, address[0], self.guard), address
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        # A refused socket is closed by socketserver; pynetdicom never sees it.
+        return self.guard.admit(request)
+
+    def shutdown(self) -> None:
+        self.guard.stop()
+        super().shutdown()
+
+
+def configure_ae(ae: AE, limits: ListenerLimits) -> None:
+    """Set the AE values the guard depends on: PDU size, ACSE timeout, association backstop."""
+    ae.maximum_pdu_size = limits.max_pdu_length
+    # An acceptor whose A-ASSOCIATE-RQ never decodes waits this long for it
+    # after its connection is gone: no longer than the handshake deadline.
+    ae.acse_timeout = limits.handshake_seconds
+    # The guard admits at most connections_total. pynetdicom counts threads,
+    # including those still ending after the guard closed their connection
+    # (up to acse_timeout each under a flood), so its limit would refuse
+    # good senders: it is set far above the guard's, as a last backstop.
+    ae.maximum_associations = 25 * limits.connections_total
+
+
+def start_guarded_server(ae: AE, address: tuple[str, int], guard: ListenerGuard,
+                         evt_handlers: list[Any] | None = None,
+                         ssl_context: ssl.SSLContext | None = None) -> GuardedAssociationServer:
+    """``ae.start_server(address, block=False, ...)`` with *guard* at the door.
+
+    Returns the running server; ``server.shutdown()`` stops it and the guard.
+    """
+    configure_ae(ae, guard.limits)
+    server = ae.make_server(address, ssl_context=ssl_context, evt_handlers=evt_handlers,
+                            server_class=GuardedAssociationServer, guard=guard)
+    guard.start()
+    thread = threading.Thread(target=server.serve_forever, name="AcceptorServer", daemon=True)
+    thread.start()
+    register_server(ae, server)
+    return server

@@ -1,0 +1,192 @@
+"""Well-behaved and hostile peers of the storage listener, all on loopback.
+
+Every connection goes to 127.0.0.1. Hostile peers connect *from* other
+loopback addresses (127.0.0.2 and up, which Linux routes without any
+set-up) so that the per-address limits can tell them from the sender we
+want to keep serving, as they would tell a scanner from the PACS.
+Everything here is bounded in count and time and closes what it opens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_context
+from pynetdicom.pdu import A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
+from pynetdicom.sop_class import Verification
+from pynetdicom.transport import AddressInformation
+
+LISTENER_HOST = "127.0.0.1"
+SENDER = "127.0.0.1"
+ATTACKER = "127.0.0.2"
+
+
+def require_loopback_sources(*addresses: str) -> None:
+    """Skip when this system cannot send from the given loopback addresses (macOS)."""
+    for address in addresses:
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, 0))
+            except OSError:
+                pytest.skip(f"cannot send from {address} on this system")
+
+
+def connect(port: int, source: str = ATTACKER, timeout: float = 2.0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.bind((source, 0))
+    sock.connect((LISTENER_HOST, port))
+    return sock
+
+
+def is_closed_by_peer(sock: socket.socket, within: float) -> bool:
+    """True when the listener closes *sock* (EOF or reset) within *within* seconds.
+
+    Anything it sends first (an A-ABORT) is read and ignored.
+    """
+    deadline = time.monotonic() + within
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if not sock.recv(65536):
+                return True
+        except TimeoutError:
+            return False
+        except OSError:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def open_connections(port: int, count: int,
+                     source: str = ATTACKER) -> Iterator[list[socket.socket]]:
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            socks.append(connect(port, source))
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+# -- PDUs ------------------------------------------------------------------------------
+def association_request(port: int, called: str = "QRSCOPE", calling: str = "FUZZER") -> bytes:
+    """The bytes of a valid A-ASSOCIATE-RQ proposing Verification."""
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
+    primitive.calling_ae_title = calling
+    primitive.called_ae_title = called
+    primitive.calling_presentation_address = AddressInformation("127.0.0.2", 0)
+    primitive.called_presentation_address = AddressInformation(LISTENER_HOST, port)
+    context = build_context(Verification)
+    context.context_id = 1
+    primitive.presentation_context_definition_list = [context]
+    item = MaximumLengthNotification()
+    item.maximum_length_received = 16382
+    primitive.user_information = [item]
+    pdu = A_ASSOCIATE_RQ()
+    pdu.from_primitive(primitive)
+    return bytes(pdu.encode())
+
+
+def pdu_header(pdu_type: int, length: int) -> bytes:
+    return struct.pack(">BBL", pdu_type, 0, length)
+
+
+# -- well-behaved sender ---------------------------------------------------------------
+def _ae(timeout: float) -> AE:
+    ae = AE(ae_title="SENDER")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    return ae
+
+
+def echo(port: int, source: str = SENDER, timeout: float = 3.0) -> bool:
+    """One C-ECHO; True when the listener answered success."""
+    ae = _ae(timeout)
+    ae.add_requested_context(Verification)
+    assoc = ae.associate(LISTENER_HOST, port, ae_title="QRSCOPE", bind_address=(source, 0))
+    if not assoc.is_established:
+        return False
+    try:
+        status = assoc.send_c_echo()
+        return bool(status) and status.Status == 0x0000
+    finally:
+        assoc.release()
+
+
+def store(port: int, datasets: list[Dataset], source: str = SENDER,
+          timeout: float = 5.0) -> list[int]:
+    """C-STORE every data set on one association; the statuses (-1 when none came)."""
+    ae = _ae(timeout)
+    for sop_class, syntax in {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+                              for ds in datasets}:
+        ae.add_requested_context(sop_class, [syntax])
+    assoc = ae.associate(LISTENER_HOST, port, ae_title="QRSCOPE", bind_address=(source, 0))
+    if not assoc.is_established:
+        return [-1] * len(datasets)
+    statuses = []
+    try:
+        for ds in datasets:
+            status = assoc.send_c_store(ds)
+            statuses.append(int(status.Status) if status and "Status" in status else -1)
+    finally:
+        assoc.release()
+    return statuses
+
+
+def first_recovery(check, within: float = 1.0) -> float | None:
+    """Seconds until *check()* first succeeds, trying for *within* seconds; None if never."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if check():
+            return time.monotonic() - started
+    return None
+
+
+def load_study(folder: Path) -> list[Dataset]:
+    """The instances of the first study in a folder built by ``build_sample_studies``."""
+    files = sorted(folder.rglob("*.dcm"))
+    study = str(dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    chosen = [dcmread(path) for path in files]
+    return [ds for ds in chosen if str(ds.StudyInstanceUID) == study]
+
+
+# -- memory ----------------------------------------------------------------------------
+class PeakMemory:
+    """Samples this process's resident set size every 10 ms while it runs."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.start_rss = self._process.memory_info().rss
+        self.peak_rss = self.start_rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="PeakMemory", daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak_rss - self.start_rss) / 2**20
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(1)
+        self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)

@@ -1,0 +1,191 @@
+"""Fuzz and flood the listener while a real sender stores a study (issue 11, "Done when").
+
+Hostile peers on 127.0.0.2 and up send mutated, truncated, oversized and
+random PDUs and hold idle and trickling connections; the sender on
+127.0.0.1 is the node a retrieve runs against, so the guard keeps room for
+it. The inputs come from a seeded generator: the seed is printed, and
+``QRSCOPE_FUZZ_SEED=<n>`` replays a run. The figures the test prints are
+the ones docs/RELIABILITY.md quotes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from tests.core.listener_peers import (
+    PeakMemory,
+    association_request,
+    connect,
+    first_recovery,
+    load_study,
+    pdu_header,
+    require_loopback_sources,
+    store,
+)
+from tests.demo_site import free_port
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.listener import StorageListener
+from qrscope.core.listener_guard import ListenerLimits
+from qrscope.core.profiles import LocalAE
+from qrscope.core.security import AcceptPolicy
+
+SEED = int(os.environ.get("QRSCOPE_FUZZ_SEED", "20240611"))
+ATTACK_SECONDS = 12.0
+INPUTS = 600  # fuzzed connections per fuzzing thread, spread over the attackers
+FUZZERS = 4
+ATTACKERS = [f"127.0.0.{n}" for n in range(2, 12)]
+MEMORY_BOUND_MB = 96  # peak RSS above the start, for the whole run
+LIMITS = ListenerLimits()
+
+
+def _files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def listener(tmp_path) -> Iterator[StorageListener]:
+    require_loopback_sources(*ATTACKERS)
+    local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
+                    storage_folder=tmp_path / "received", accept=AcceptPolicy.ANY)
+    with StorageListener(local, AssociationLog()) as running:
+        yield running
+
+
+# -- the inputs ------------------------------------------------------------------------
+def _mutated_request(rng: random.Random, request: bytes) -> bytes:
+    data = bytearray(request)
+    for _ in range(rng.randint(1, 4)):
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    return bytes(data)
+
+
+def _inputs(rng: random.Random, port: int) -> Iterator[tuple[str, bytes]]:
+    """(kind, bytes to send) for each fuzzed connection, from *rng* only."""
+    request = association_request(port)
+    kinds = ["mutated A-ASSOCIATE-RQ", "truncated PDU", "oversized length field",
+             "P-DATA before association", "garbage"]
+    for _ in range(INPUTS):
+        kind = rng.choice(kinds)
+        if kind == "mutated A-ASSOCIATE-RQ":
+            data = _mutated_request(rng, request)
+        elif kind == "truncated PDU":
+            data = request[:rng.randrange(1, len(request))]
+        elif kind == "oversized length field":
+            limit = LIMITS.max_pdu_length if rng.random() < 0.5 else LIMITS.max_request_length
+            pdu_type = rng.choice([1, 4]) if limit == LIMITS.max_pdu_length else rng.randint(1, 7)
+            data = pdu_header(pdu_type, rng.randint(limit + 1, 0xFFFFFFFF)) + rng.randbytes(
+                rng.choice([0, 1024, 1 << 20]))
+        elif kind == "P-DATA before association":
+            body = rng.randbytes(rng.randint(0, 2048))
+            data = pdu_header(0x04, len(body)) + body
+        else:
+            data = rng.randbytes(rng.randint(1, 4096))
+        yield kind, data
+
+
+def _fire(port: int, source: str, data: bytes) -> None:
+    try:
+        with connect(port, source, timeout=1.0) as sock:
+            sock.sendall(data)
+            sock.settimeout(0.1)
+            while sock.recv(65536):
+                pass
+    except OSError:
+        pass
+
+
+def _fuzzer(port: int, rng: random.Random, tried: Counter, stop: threading.Event) -> None:
+    for n, (kind, data) in enumerate(_inputs(rng, port)):
+        if stop.is_set():
+            return
+        _fire(port, ATTACKERS[n % len(ATTACKERS)], data)
+        tried[kind] += 1
+
+
+def _holders(port: int, tried: Counter, stop: threading.Event) -> None:
+    """Idle and trickling connections, opened again as the listener drops them."""
+    request = association_request(port)
+    while not stop.is_set():
+        socks = []
+        for n in range(24):
+            try:
+                socks.append(connect(port, ATTACKERS[n % len(ATTACKERS)]))
+                tried["idle or trickling connection"] += 1
+            except OSError:
+                pass
+        for byte in request[:7]:  # 7 s: longer than the handshake deadline
+            for sock in socks[::2]:  # every other one trickles a byte a second
+                with contextlib.suppress(OSError):
+                    sock.send(bytes([byte]))
+            if stop.wait(1.0):
+                break
+        for sock in socks:
+            sock.close()
+
+
+def _in_background(target: Callable[..., None], *args: object) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_listener_survives_fuzzing_and_floods_while_a_study_arrives(
+        listener, sample_folder, tmp_path):
+    print(f"\nfuzz seed {SEED} (replay with QRSCOPE_FUZZ_SEED={SEED})")
+    study = load_study(sample_folder)
+    before = _files(tmp_path)
+    listener.guard.reserve_for("127.0.0.1")  # as a running retrieve does
+    tried: Counter[str] = Counter()
+    stop = threading.Event()
+    sender_statuses: list[int] = []
+    started = time.monotonic()
+
+    with PeakMemory() as memory:
+        attacks = [_in_background(_fuzzer, listener.port, random.Random(SEED + n), tried, stop)
+                   for n in range(FUZZERS)]
+        attacks.append(_in_background(_holders, listener.port, tried, stop))
+        while time.monotonic() - started < ATTACK_SECONDS:
+            sender_statuses += store(listener.port, study, timeout=10)
+        stop.set()
+        for thread in attacks:
+            thread.join(5)
+        ended = time.monotonic()
+        recovery = first_recovery(lambda: store(listener.port, study[:1]) == [0])
+        recovered_at = time.monotonic() - ended
+
+    stored = _files(listener.store.root)
+    outside = _files(tmp_path) - before - stored
+    figures = {
+        "seed": SEED, "attack_seconds": round(ended - started, 1),
+        "inputs": dict(tried), "connections": sum(tried.values()),
+        "refused_or_dropped": dict(listener.guard.refused),
+        "study_instances": len(study), "stores_during_attack": len(sender_statuses),
+        "failed_stores": sum(status != 0 for status in sender_statuses),
+        "peak_rss_mb": round(memory.peak_rss / 2**20), "rss_growth_mb": round(memory.growth_mb),
+        "recovery_seconds": None if recovery is None else round(recovered_at, 3),
+        "files_outside": len(outside),
+    }
+    print(json.dumps(figures, indent=1))
+
+    assert all(t.is_alive() is False for t in attacks), "an attack did not stop"
+    assert listener.is_running and listener._server is not None
+    assert any(t.name == "AcceptorServer" and t.is_alive() for t in threading.enumerate())
+    stored_uids = {str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+                   for path in stored}
+    lost = {str(ds.SOPInstanceUID) for ds in study} - stored_uids
+    assert not lost, f"{len(lost)} instances lost"
+    assert sender_statuses and set(sender_statuses) == {0}, Counter(sender_statuses)
+    assert recovery is not None, "no store succeeded within 1 s of the attack ending"
+    assert memory.growth_mb < MEMORY_BOUND_MB, f"memory grew {memory.growth_mb:.0f} MB"
+    assert not outside, sorted(outside)[:5]
