@@ -25,6 +25,7 @@ from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.profiles import LocalAE
 from qrscope.core.reception import ReceivedInstance, accept_every_storage_class, receive_store
 from qrscope.core.storage import InstanceStore
+from qrscope.core.tls import listener_ssl_context
 
 __all__ = ["IncomingConnection", "ListenerError", "RetrieveClaim", "StorageListener"]
 
@@ -143,7 +144,8 @@ class StorageListener:
         try:
             self._server = ae.start_server(
                 (self.local.bind_address, self.local.listener_port), block=False,
-                evt_handlers=handlers)
+                evt_handlers=handlers,
+                ssl_context=listener_ssl_context(self.local.listener_tls))
         except OSError as exc:
             raise self._bind_error(exc) from exc
         _LOGGER.info("listener %s on %s:%s", self.local.ae_title, self.address, self.port)
