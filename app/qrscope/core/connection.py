@@ -389,7 +389,11 @@ def _classify(node: RemoteNode, ae: AE, address: str, negotiation: _Negotiation,
             return _identity_rejected(node, ae.ae_title, negotiation.reject)
         return _rejection(node, ae.ae_title, negotiation.reject)
     # Closed or aborted without an answer: with TLS 1.3 a refused client
-    # certificate shows only now; without TLS the port may expect TLS.
+    # certificate shows only now; without TLS the port may expect TLS. A peer
+    # that stayed silent until our timeout is no TLS server (those close at
+    # once on a plain request), and probing it would only double the wait.
+    if elapsed >= node.timeouts.association * 0.9:
+        return _closed_or_aborted(node, ae, negotiation, elapsed)
     if security.tls_args:
         tls_failure = _tls_failure(node, address, security)
         if tls_failure is not None:
