@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -92,6 +93,34 @@ class MoveDestination:
     ae_title: str
     host: str
     port: int
+    use_tls: bool = False
+    """Orthanc's ``UseDicomTls``: its C-MOVE sub-associations to this AE use TLS."""
+
+
+@dataclass(frozen=True)
+class OrthancTls:
+    """DICOM TLS for Orthanc (1.9+): its certificate and key, the CAs it trusts, and the
+    client certificate the fixture itself uses to load and check the data."""
+
+    certificate: Path
+    private_key: Path
+    trusted: Path
+    client_certificate: Path
+    client_key: Path
+    remote_certificate_required: bool = True
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.trusted))
+        context.load_cert_chain(str(self.client_certificate), str(self.client_key))
+        return context
+
+    def tls_args(self, host: str) -> tuple[ssl.SSLContext, str]:
+        return self.client_context(), host
+
+    def storescu_options(self) -> list[str]:
+        # DCMTK: +tls takes the private key first, then the certificate.
+        return ["+tls", str(self.client_key), str(self.client_certificate),
+                "+cf", str(self.trusted)]
 
 
 @dataclass(frozen=True)
@@ -119,6 +148,7 @@ class PeerServer:
     move_destinations: tuple[MoveDestination, ...]
     instances: tuple[StoredInstance, ...]
     http_port: int | None = None
+    tls: OrthancTls | None = None
 
     @property
     def files(self) -> list[Path]:
@@ -344,13 +374,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def echo_status(
-    ae_title: str, port: int, calling_ae_title: str = WORKSTATION_AE_TITLE, host: str = HOST
+    ae_title: str, port: int, calling_ae_title: str = WORKSTATION_AE_TITLE, host: str = HOST,
+    tls: OrthancTls | None = None,
 ) -> int | None:
     """Status of a C-ECHO to ``ae_title`` at ``host`` (loopback), or None without an answer."""
     ae = AE(calling_ae_title)
     ae.add_requested_context(Verification)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = NETWORK_TIMEOUT
-    assoc = ae.associate(host, port, ae_title=ae_title)
+    assoc = ae.associate(host, port, ae_title=ae_title,
+                         tls_args=tls.tls_args(host) if tls else None)
     if not assoc.is_established:
         return None
     try:
@@ -362,11 +394,11 @@ def echo_status(
 
 def _wait_for_echo(
     process: subprocess.Popen[bytes], ae_title: str, port: int, log_path: Path,
-    host: str = HOST,
+    host: str = HOST, tls: OrthancTls | None = None,
 ) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if echo_status(ae_title, port, host=host) == 0x0000:
+        if echo_status(ae_title, port, host=host, tls=tls) == 0x0000:
             return
         try:
             process.wait(timeout=0.05)  # the poll interval, and it notices a crash
@@ -406,7 +438,8 @@ def _storescu_profile(instances: Sequence[StoredInstance]) -> str:
 
 
 def _store(
-    instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path, host: str = HOST
+    instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path, host: str = HOST,
+    tls: OrthancTls | None = None,
 ) -> None:
     """Send the files with storescu; it stops at the first file not stored and
     then exits non-zero (only without --no-halt does the exit code say so)."""
@@ -420,6 +453,7 @@ def _store(
         "--aetitle", LOADER_AE_TITLE,
         "--call", ae_title,
         "--config-file", str(profile), "AsStored",
+        *(tls.storescu_options() if tls else []),
         host, str(port),
         *(str(i.path) for i in instances),
     ]  # fmt: skip
@@ -441,7 +475,7 @@ def _store(
 
 def _stored_sop_instance_uids(
     ae_title: str, port: int, instances: Sequence[StoredInstance], log_path: Path,
-    host: str = HOST,
+    host: str = HOST, tls: OrthancTls | None = None,
 ) -> set[str]:
     """SOP Instance UIDs the server lists for the series of ``instances``.
 
@@ -456,7 +490,8 @@ def _stored_sop_instance_uids(
     ae = AE(WORKSTATION_AE_TITLE)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = NETWORK_TIMEOUT
-    assoc = ae.associate(host, port, ae_title=ae_title)
+    assoc = ae.associate(host, port, ae_title=ae_title,
+                         tls_args=tls.tls_args(host) if tls else None)
     if not assoc.is_established:
         raise _failure(f"{ae_title} refused the association to list the stored files", log_path)
     series = dict.fromkeys((i.study_instance_uid, i.series_instance_uid) for i in instances)
@@ -489,11 +524,11 @@ def _series_instance_uids(
 
 def _load(
     instances: Sequence[StoredInstance], ae_title: str, port: int, folder: Path, log_path: Path,
-    host: str = HOST,
+    host: str = HOST, tls: OrthancTls | None = None,
 ) -> None:
     """Store ``instances`` and check by C-FIND that the server lists every one."""
-    _store(instances, ae_title, port, folder, host)
-    listed = _stored_sop_instance_uids(ae_title, port, instances, log_path, host)
+    _store(instances, ae_title, port, folder, host, tls)
+    listed = _stored_sop_instance_uids(ae_title, port, instances, log_path, host, tls)
     missing = sorted(str(i.path) for i in instances if i.sop_instance_uid not in listed)
     if missing:
         raise _failure(
@@ -505,11 +540,38 @@ def _load(
 # --- Orthanc ----------------------------------------------------------------
 
 
+def _orthanc_tls_configuration(tls: OrthancTls | None) -> dict[str, object]:
+    """Orthanc 1.9+ DICOM TLS options (names as in Debian's /etc/orthanc/orthanc.json).
+
+    With ``DicomTlsEnabled`` the DICOM port speaks only TLS; the same
+    certificate and trusted list serve its SCU side (C-MOVE sub-associations
+    to modalities with ``UseDicomTls``).
+    """
+    if tls is None:
+        return {"DicomTlsEnabled": False}
+    return {
+        "DicomTlsEnabled": True,
+        "DicomTlsCertificate": str(tls.certificate),
+        "DicomTlsPrivateKey": str(tls.private_key),
+        "DicomTlsTrustedCertificates": str(tls.trusted),
+        "DicomTlsRemoteCertificateRequired": tls.remote_certificate_required,
+    }
+
+
+def _modality(d: MoveDestination) -> dict[str, object]:
+    entry: dict[str, object] = {"AET": d.ae_title, "Host": d.host, "Port": d.port}
+    if d.use_tls:
+        entry["UseDicomTls"] = True
+    return entry
+
+
 def _orthanc_configuration(
-    folder: Path, dicom_port: int, http_port: int, destinations: Sequence[MoveDestination]
+    folder: Path, dicom_port: int, http_port: int, destinations: Sequence[MoveDestination],
+    tls: OrthancTls | None = None,
 ) -> dict[str, object]:
     storage = folder / "storage"
     return {
+        **_orthanc_tls_configuration(tls),
         "Name": "qrscope-interop",
         "StorageDirectory": str(storage),
         "IndexDirectory": str(storage),
@@ -539,10 +601,7 @@ def _orthanc_configuration(
         "DicomAlwaysAllowFindWorklist": False,
         "DicomAlwaysAllowGet": False,
         "DicomAlwaysAllowMove": False,
-        "DicomModalities": {
-            d.ae_title.lower(): {"AET": d.ae_title, "Host": d.host, "Port": d.port}
-            for d in destinations
-        },
+        "DicomModalities": {d.ae_title.lower(): _modality(d) for d in destinations},
         # Store instances of SOP classes DCMTK does not know (private classes
         # of planning systems, scanners' raw data): a hospital archive must keep
         # them, and Orthanc 1.10 refuses them by default ("promiscuous mode").
@@ -558,26 +617,26 @@ def _orthanc_configuration(
 @contextlib.contextmanager
 def running_orthanc(
     folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination],
-    host: str = HOST, prefix: Sequence[str] = (),
+    host: str = HOST, prefix: Sequence[str] = (), tls: OrthancTls | None = None,
 ) -> Iterator[PeerServer]:
     """Orthanc holding ``files``; ``destinations`` are its DicomModalities.
 
     On loopback by default; ``prefix`` (e.g. ``ip netns exec NS``) runs it
-    elsewhere, reachable at ``host``.
+    elsewhere, reachable at ``host``. With ``tls`` its DICOM port speaks only
+    DICOM over TLS, and the fixture loads and checks the data over TLS too.
     """
     instances = describe(files)
     dicom_port, http_port = free_ports(2)
     config_path = folder / "orthanc.json"
-    config_path.write_text(
-        json.dumps(_orthanc_configuration(folder, dicom_port, http_port, destinations), indent=2)
-    )
+    configuration = _orthanc_configuration(folder, dicom_port, http_port, destinations, tls)
+    config_path.write_text(json.dumps(configuration, indent=2))
     log_path = folder / "orthanc.log"
     # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
     command = [*prefix, _required(find_binary("Orthanc"), "Orthanc"), "--verbose",
                str(config_path)]
     with _server_process(command, log_path) as process:
-        _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path, host)
-        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder, log_path, host)
+        _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path, host, tls)
+        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder, log_path, host, tls)
         yield PeerServer(
             kind="orthanc",
             ae_title=ORTHANC_AE_TITLE,
@@ -588,6 +647,7 @@ def running_orthanc(
             move_destinations=tuple(destinations),
             instances=instances,
             http_port=http_port,
+            tls=tls,
         )
 
 

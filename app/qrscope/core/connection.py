@@ -6,6 +6,12 @@ has a different fix: the name did not resolve, nothing listens at that port
 (refused), something drops the packets (timeout), the PACS rejected our AE
 titles (and which one), or it aborted. :func:`open_association` raises
 :class:`AssociationFailure` carrying that reason and its evidence.
+
+It also carries a node's security settings onto the association: DICOM
+over TLS (PS3.15 B.1, :mod:`qrscope.core.tls`), with the TLS failure reasons
+(unknown CA, name mismatch, expired, one side without TLS), and User
+Identity Negotiation (PS3.7 D.3.3.7), with the passcode taken from the
+keyring (:mod:`qrscope.core.secrets`) at the moment the request is built.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import errno
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -23,12 +30,15 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
+from qrscope.core import secrets, tls
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abort_source_and_reason
+from qrscope.core.security import IdentityKind
 from qrscope.core.status import decode_abort, decode_reject
 
 __all__ = [
@@ -69,6 +79,15 @@ class FailureReason(StrEnum):
     ABORTED = "association-aborted"
     ASSOCIATION_TIMEOUT = "association-timeout"
     NO_ACCEPTED_CONTEXT = "no-accepted-context"
+    TLS_UNKNOWN_CA = tls.TlsReason.UNKNOWN_CA.value
+    TLS_NAME_MISMATCH = tls.TlsReason.NAME_MISMATCH.value
+    TLS_EXPIRED = tls.TlsReason.EXPIRED.value
+    TLS_NOT_OFFERED = tls.TlsReason.NOT_OFFERED.value
+    TLS_REQUIRED = tls.TlsReason.REQUIRED.value
+    TLS_HANDSHAKE_FAILED = tls.TlsReason.HANDSHAKE_FAILED.value
+    TLS_SETTINGS = tls.TlsReason.SETTINGS.value
+    USER_IDENTITY_REJECTED = "user-identity-rejected"
+    PASSCODE_MISSING = "user-identity-passcode-missing"
 
 
 class AssociationFailure(Exception):
@@ -208,6 +227,57 @@ def _rejection(node: RemoteNode, calling: str, primitive: Any) -> AssociationFai
                               f"'{node.name}' rejected the association: {meaning}", **evidence)
 
 
+@dataclass(frozen=True)
+class _Security:
+    """What a node's settings put on the association: TLS and the identity we send."""
+
+    tls_args: tuple[ssl.SSLContext, str | None] | None = None
+    identity: UserIdentityNegotiation | None = None
+
+    @property
+    def identity_sent(self) -> bool:
+        return self.identity is not None
+
+
+def _security(node: RemoteNode) -> _Security:
+    """Build the SSL context and identity item, or raise the failure that prevents them."""
+    tls_args = None
+    if node.tls.enabled:
+        try:
+            context = tls.client_context(node.tls)
+        except tls.TlsSettingsError as exc:
+            raise AssociationFailure(
+                FailureReason.TLS_SETTINGS,
+                f"the TLS settings of '{node.name}' cannot be used: {exc.message}",
+                field=exc.field) from None
+        tls_args = (context, tls.server_hostname(node.tls, node.host))
+    return _Security(tls_args, _identity_item(node))
+
+
+def _identity_item(node: RemoteNode) -> UserIdentityNegotiation | None:
+    """PS3.7 D.3.3.7: type 1 (username) or 2 (username and passcode)."""
+    identity = node.identity
+    if identity.kind is IdentityKind.NONE:
+        return None
+    item = UserIdentityNegotiation()
+    item.user_identity_type = 1 if identity.kind is IdentityKind.USERNAME else 2
+    item.primary_field = identity.username.encode("utf-8")
+    item.positive_response_requested = identity.ask_for_response
+    if identity.kind is IdentityKind.USERNAME_PASSCODE:
+        try:
+            passcode = secrets.passcode_for(node.name)
+        except secrets.SecretStoreError as exc:
+            raise AssociationFailure(FailureReason.PASSCODE_MISSING, str(exc),
+                                     username=identity.username, keyring=str(exc)) from None
+        if not passcode:
+            raise AssociationFailure(
+                FailureReason.PASSCODE_MISSING,
+                f"no passcode for '{node.name}' in the system keyring (user "
+                f"'{identity.username}')", username=identity.username)
+        item.secondary_field = passcode.encode("utf-8")
+    return item
+
+
 def open_association(
     ae: AE,
     node: RemoteNode,
@@ -221,6 +291,10 @@ def open_association(
 ) -> OutgoingAssociation:
     """Associate with *node*, recording every step in *log*.
 
+    The node's TLS settings wrap the connection; its user identity is added
+    to *ext_neg*. The log records whether TLS was used and whether the node
+    confirmed the identity, never the passcode.
+
     Raises
     ------
     AssociationFailure
@@ -230,6 +304,11 @@ def open_association(
     association_id = log.new_association_id(Direction.OUTGOING)
     recorder = AssociationRecorder(log, Direction.OUTGOING, job_id=job_id, debug=debug,
                                    association_id=association_id)
+    try:
+        security = _security(node)
+    except AssociationFailure as failure:
+        _record_failure(log, association_id, ae, node, node.host, job_id, failure)
+        raise
     address = _resolve(node, log, association_id)
     negotiation = _Negotiation()
     capture = _SocketErrorCapture()
@@ -237,6 +316,7 @@ def open_association(
     if transport_logger.getEffectiveLevel() > logging.ERROR:
         transport_logger.setLevel(logging.ERROR)  # or the socket error never reaches us
     transport_logger.addHandler(capture)
+    items = [*(ext_neg or ()), *([security.identity] if security.identity else [])]
     started = time.monotonic()
     try:
         assoc = ae.associate(
@@ -244,29 +324,90 @@ def open_association(
             node.port,
             contexts=list(contexts) if contexts else None,
             ae_title=node.ae_title,
-            ext_neg=list(ext_neg) if ext_neg else None,
+            ext_neg=items or None,
             evt_handlers=[*negotiation.handlers(), *recorder.handlers(), *extra_handlers],
+            tls_args=security.tls_args,  # type: ignore[arg-type]
         )
     finally:
         transport_logger.removeHandler(capture)
     elapsed = time.monotonic() - started
     if assoc.is_established:
+        _record_security(log, association_id, node, assoc, job_id)
         local = assoc.requestor.address
         return OutgoingAssociation(assoc, association_id, recorder, local)
-    failure = _classify(node, ae, address, negotiation, capture.error, elapsed)
+    failure = _classify(node, ae, address, negotiation, capture.error, elapsed, security)
+    _record_failure(log, association_id, ae, node, address, job_id, failure)
+    raise failure
+
+
+def _record_failure(log: AssociationLog, association_id: str, ae: AE, node: RemoteNode,
+                    address: str, job_id: str | None, failure: AssociationFailure) -> None:
     log.record(association_id, Direction.OUTGOING, "connection-failed", failure.message,
                local_ae=ae.ae_title, peer_ae=node.ae_title,
                peer_address=f"{address}:{node.port}", job_id=job_id,
                detail={"reason": failure.reason.value, **_plain(failure.evidence)})
-    raise failure
+
+
+def _record_security(log: AssociationLog, association_id: str, node: RemoteNode,
+                     assoc: Association, job_id: str | None) -> None:
+    """One line for TLS and one for the identity, so the log shows what protected the call."""
+    where = dict(peer_ae=node.ae_title, peer_address=f"{node.host}:{node.port}", job_id=job_id)
+    if node.tls.enabled:
+        checked = ("certificate chain and host name checked" if node.tls.verify
+                   else "certificate NOT checked (verification is off)")
+        log.record(association_id, Direction.OUTGOING, "tls", f"DICOM over TLS: {checked}",
+                   detail={"verify": node.tls.verify}, **where)
+    identity = node.identity
+    if identity.kind is IdentityKind.NONE:
+        return
+    # PS3.7 D.3.3.7.2: an acceptor that does not check identities accepts
+    # without a response; only a requested and returned response confirms it.
+    confirmed = assoc.acceptor.user_identity is not None
+    if identity.ask_for_response:
+        outcome = ("the node confirmed it" if confirmed else
+                   "the node accepted without confirming it (it may not check identities)")
+    else:
+        outcome = "no confirmation asked for"
+    log.record(association_id, Direction.OUTGOING, "user-identity",
+               f"user identity '{identity.username}' ({identity.kind.value}) sent: {outcome}",
+               detail={"username": identity.username, "kind": identity.kind.value,
+                       "confirmation_requested": identity.ask_for_response,
+                       "confirmed": confirmed}, **where)
 
 
 def _classify(node: RemoteNode, ae: AE, address: str, negotiation: _Negotiation,
-              socket_error: str | None, elapsed: float) -> AssociationFailure:
+              socket_error: str | None, elapsed: float,
+              security: _Security | None = None) -> AssociationFailure:
+    security = security or _Security()
     if not negotiation.connected:
-        return _tcp_failure(node, address, socket_error, elapsed)
+        failure = _tcp_failure(node, address, socket_error, elapsed)
+        if security.tls_args and failure.reason is FailureReason.CONNECTION_FAILED:
+            return _tls_failure(node, address, security) or failure
+        return failure
     if negotiation.reject is not None:
+        if security.identity_sent and _may_be_identity(negotiation.reject):
+            return _identity_rejected(node, ae.ae_title, negotiation.reject)
         return _rejection(node, ae.ae_title, negotiation.reject)
+    # Closed or aborted without an answer: with TLS 1.3 a refused client
+    # certificate shows only now; without TLS the port may expect TLS. A peer
+    # that stayed silent until our timeout is no TLS server (those close at
+    # once on a plain request), and probing it would only double the wait.
+    if elapsed >= node.timeouts.association * 0.9:
+        return _closed_or_aborted(node, ae, negotiation, elapsed)
+    if security.tls_args:
+        tls_failure = _tls_failure(node, address, security)
+        if tls_failure is not None:
+            return tls_failure
+    elif tls.speaks_tls(address, node.port, node.timeouts.connect):
+        return AssociationFailure(
+            FailureReason.TLS_REQUIRED,
+            f"'{node.name}' expects DICOM over TLS on port {node.port}; we called without TLS",
+            host=node.host, port=node.port)
+    return _closed_or_aborted(node, ae, negotiation, elapsed)
+
+
+def _closed_or_aborted(node: RemoteNode, ae: AE, negotiation: _Negotiation,
+                       elapsed: float) -> AssociationFailure:
     if negotiation.abort is not None:
         source, reason = abort_source_and_reason(negotiation.abort)
         return AssociationFailure(
@@ -284,6 +425,45 @@ def _classify(node: RemoteNode, ae: AE, address: str, negotiation: _Negotiation,
         FailureReason.ABORTED,
         f"the connection to '{node.name}' closed during association negotiation",
         calling_ae=ae.ae_title, called_ae=node.ae_title, seconds=elapsed)
+
+
+def _tls_failure(node: RemoteNode, address: str, security: _Security) -> AssociationFailure | None:
+    """Shake hands again on our own socket to learn why TLS failed; None if it now works."""
+    assert security.tls_args is not None
+    context, hostname = security.tls_args
+    error = tls.probe_handshake(address, node.port, context, hostname, node.timeouts.connect)
+    if error is None or (isinstance(error, OSError) and not isinstance(error, ssl.SSLError)
+                         and not isinstance(error, ConnectionResetError | BrokenPipeError)):
+        return None
+    problem = tls.classify_handshake_error(error)
+    return AssociationFailure(
+        FailureReason(problem.reason.value),
+        f"TLS with '{node.name}' ({node.host}:{node.port}) failed: {problem.message}",
+        host=node.host, port=node.port, ca_file=node.tls.ca_file,
+        cert_file=node.tls.cert_file, **problem.evidence())
+
+
+def _may_be_identity(primitive: Any) -> bool:
+    """A rejection that is not about AE titles or load may be the identity's.
+
+    PS3.7 D.3.3.7 leaves the rejection's diagnostic to the acceptor:
+    pynetdicom answers "transient, service provider (ACSE), no reason given",
+    DCMTK-based servers "permanent, service user, no reason given".
+    """
+    about_titles = primitive.result_source == 1 and primitive.diagnostic in (2, 3, 7)
+    about_load = primitive.result_source == 3
+    return not about_titles and not about_load
+
+
+def _identity_rejected(node: RemoteNode, calling: str, primitive: Any) -> AssociationFailure:
+    meaning = decode_reject(primitive.result, primitive.result_source, primitive.diagnostic)
+    return AssociationFailure(
+        FailureReason.USER_IDENTITY_REJECTED,
+        f"'{node.name}' rejected the association we made as user '{node.identity.username}': "
+        f"{meaning}",
+        result=primitive.result, source=primitive.result_source,
+        diagnostic=primitive.diagnostic, meaning=meaning, username=node.identity.username,
+        kind=node.identity.kind.value, calling_ae=calling, called_ae=node.ae_title)
 
 
 def _plain(evidence: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from qrscope.core.senders import (
     node_addresses,
 )
 from qrscope.core.storage import InstanceStore
+from qrscope.core.tls import listener_ssl_context
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
            "StorageListener"]
@@ -222,9 +223,12 @@ class StorageListener:
                                 f"cannot create the storage folder {self.store.root}: "
                                 f"{exc.strerror}", folder=str(self.store.root)) from exc
         try:
+            # The TLS handshake happens in each association's own thread
+            # (tls.listener_ssl_context), under the guard's deadline.
             self._server = start_guarded_server(
                 ae, (self.local.bind_address, self.local.listener_port), self.guard,
-                evt_handlers=handlers)
+                evt_handlers=handlers,
+                ssl_context=listener_ssl_context(self.local.listener_tls))
         except OSError as exc:
             raise self._bind_error(exc) from exc
         _LOGGER.info("listener %s on %s:%s", self.local.ae_title, self.address, self.port)

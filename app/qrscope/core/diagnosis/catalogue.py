@@ -74,6 +74,64 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
        "the SOP class wanted and the ones accepted",
        "Use what the PACS accepted: C-MOVE instead of C-GET, Study Root instead of "
        "Patient Root."),
+    _e("tls-unknown-ca", "The node's certificate is not from a CA we trust",
+       "DICOM over TLS (PS3.15 B.1): the node's certificate chain does not lead to a "
+       "certificate in our CA file (or, without one, the system's trusted CAs). Often a "
+       "PACS with a hospital-internal or self-signed certificate.",
+       "OpenSSL's verify code and message, the CA file used",
+       "Ask the PACS administrator for the CA certificate that signed the PACS's "
+       "certificate (PEM) and set it as the node's CA file."),
+    _e("tls-name-mismatch", "The node's certificate is for another host",
+       "The certificate is valid but names neither the host name nor the IP address "
+       "configured for the node, so it may belong to another server.",
+       "OpenSSL's verify message, the host we called",
+       "Call the node by a name its certificate lists (ask the administrator which), or "
+       "have the certificate reissued with this name."),
+    _e("tls-certificate-expired", "The node's certificate has expired",
+       "The certificate is outside its validity period (expired, or not valid yet: check "
+       "this computer's clock too).",
+       "OpenSSL's verify message",
+       "Ask the PACS administrator to renew the certificate; check the date and time here."),
+    _e("tls-not-offered", "The node does not speak TLS on that port",
+       "We started a TLS handshake and the node answered in plain DICOM or closed the "
+       "connection: the port is a plain DICOM port, or TLS is off on the node.",
+       "OpenSSL's error (e.g. wrong version number, unexpected end of file)",
+       "Use the node's TLS port (often 2762), or switch TLS off for this node if the "
+       "network is trusted."),
+    _e("tls-required", "The node expects TLS",
+       "We called without TLS and the connection closed; a TLS handshake on the same port "
+       "succeeds, so the port expects DICOM over TLS.",
+       "that the connection closed without a DICOM answer and the port completes a TLS "
+       "handshake",
+       "Switch TLS on for the node (with the CA that signed its certificate)."),
+    _e("tls-handshake-failed", "The TLS handshake failed",
+       "The TLS handshake failed for another reason: most often the node wants a client "
+       "certificate we did not send, or refused ours, or no TLS version or cipher is "
+       "common to both.",
+       "OpenSSL's error or the node's TLS alert",
+       "Set our certificate and key for the node (signed by a CA the node trusts); ask "
+       "the PACS administrator which TLS versions it accepts."),
+    _e("tls-settings-invalid", "A TLS file cannot be used",
+       "The CA file, certificate or key set for the node is missing, not PEM, or the key "
+       "does not belong to the certificate; nothing was sent.",
+       "the setting and the file", "Correct the file in the node's TLS settings."),
+    _e("listener-tls-invalid", "The listener's TLS settings cannot be used",
+       "The listener's certificate or key is missing or they do not belong together, so "
+       "the listener cannot start with TLS.",
+       "the setting and the file", "Correct the listener's certificate and key."),
+    _e("user-identity-rejected", "The node rejected our user identity",
+       "We sent a user identity (PS3.7 D.3.3.7) and the node rejected the association; "
+       "our AE titles were not the reason it gave. pynetdicom-based servers answer "
+       "'transient, service provider, no reason given'; others 'permanent, service user'.",
+       "the rejection's result, source and diagnostic; the user name (never the passcode)",
+       "Check the user name and passcode for this node (the passcode is in the system "
+       "keyring); ask the PACS administrator whether the account may use DICOM."),
+    _e("user-identity-passcode-missing", "No passcode for the node",
+       "The node is set to send a user name and passcode, but the system keyring has no "
+       "passcode for it (or the keyring cannot be opened); nothing was sent.",
+       "the user name and the keyring's error",
+       "Enter the passcode in the node's settings (it is kept in the system keyring), or "
+       "type it for this session."),
     _e("move-destination-unknown", "The PACS answered that it cannot find the move destination",
        "C-MOVE needs the PACS to look up the destination AE title in its own table. The "
        "answer 0xA801 (or Orthanc's immediate 0xC000 without counts) says it found nothing, "

@@ -201,6 +201,119 @@ def _generic(f: AssociationFailure, node: RemoteNode, local: LocalAE,
                 evidence=ev, actions=[Action("Try again", "retry")])
 
 
+def _tls_trust(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+               ev: dict[str, Any]) -> Hint:
+    trusted = (f"the CA file {node.tls.ca_file}" if node.tls.ca_file
+               else "the system's trusted CAs (no CA file is set)")
+    return Hint(
+        id="tls-unknown-ca", title=f"'{node.name}' has a certificate we do not trust",
+        summary=f"The certificate of {_where(node)} is not signed by {trusted}. "
+                f"OpenSSL: {ev.get('tls_error', '')}.",
+        evidence=ev,
+        causes=["the PACS uses a hospital-internal or self-signed CA",
+                "the CA file is for another server",
+                "something between here and the PACS intercepts the connection"],
+        actions=[Action("Set the CA that signed the PACS's certificate", "edit-node", "tls"),
+                 Action("Ask the PACS administrator for its CA certificate (PEM)")])
+
+
+def _tls_name(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+              ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="tls-name-mismatch", title=f"The certificate of '{node.name}' is for another host",
+        summary=f"We called {node.host}, but the certificate it presented does not name "
+                f"{node.host}. OpenSSL: {ev.get('tls_error', '')}.",
+        evidence=ev,
+        causes=["the node is configured by IP address or an alias its certificate lacks",
+                "another server answers at that address"],
+        actions=[Action("Use the host name the certificate names", "edit-node", "host"),
+                 Action("Ask for a certificate that includes this name")])
+
+
+def _tls_expired(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                 ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="tls-certificate-expired", title=f"The certificate of '{node.name}' is not valid now",
+        summary=f"{_where(node)} presented a certificate outside its validity period. "
+                f"OpenSSL: {ev.get('tls_error', '')}.",
+        evidence=ev,
+        causes=["the PACS's certificate has expired", "this computer's clock is wrong"],
+        actions=[Action("Ask the PACS administrator to renew the certificate"),
+                 Action("Verify again", "retry")])
+
+
+def _tls_not_offered(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                     ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="tls-not-offered", title=f"'{node.name}' does not speak TLS on port {node.port}",
+        summary=f"We started TLS with {_where(node)}; it answered without TLS or closed. "
+                f"OpenSSL: {ev.get('tls_error', '')}.",
+        evidence=ev,
+        causes=["this is the plain DICOM port; the TLS port is another (often 2762)",
+                "TLS is switched off on the PACS"],
+        actions=[Action("Use the node's TLS port", "edit-node", "port"),
+                 Action("Switch TLS off for this node", "edit-node", "tls")])
+
+
+def _tls_required(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                  ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="tls-required", title=f"'{node.name}' expects TLS on port {node.port}",
+        summary=f"{_where(node)} closed our plain DICOM connection, and it completes a TLS "
+                "handshake: the port expects DICOM over TLS.",
+        evidence=ev, causes=["the node is a TLS port but TLS is off in its settings"],
+        actions=[Action("Switch TLS on for this node", "edit-node", "tls")])
+
+
+def _tls_handshake(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                   ev: dict[str, Any]) -> Hint:
+    error = str(ev.get("tls_error", ""))
+    wants_cert = "CERTIFICATE" in error.upper() and not node.tls.cert_file
+    return Hint(
+        id="tls-handshake-failed", title=f"TLS with '{node.name}' failed",
+        summary=(f"{_where(node)} refused the TLS handshake: it wants a client certificate "
+                 f"and we have none set. OpenSSL: {error}." if wants_cert else
+                 f"{f.message}."),
+        evidence=ev,
+        causes=["the node requires a client certificate, or refused ours",
+                "no TLS version (1.2 or later) or cipher is common to both"],
+        actions=[Action("Set our certificate and key for this node", "edit-node", "tls"),
+                 Action("Ask the PACS administrator which CA it trusts for clients")])
+
+
+def _tls_settings(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                  ev: dict[str, Any]) -> Hint:
+    return Hint(id="tls-settings-invalid", title=f"The TLS settings of '{node.name}' are unusable",
+                summary=f.message + "; nothing was sent.", evidence=ev,
+                actions=[Action("Correct the TLS files of the node", "edit-node", "tls")])
+
+
+def _identity_rejected(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                       ev: dict[str, Any]) -> Hint:
+    user = node.identity.username
+    return Hint(
+        id="user-identity-rejected", title=f"'{node.name}' rejected user '{user}'",
+        summary=f"{f.message}. We sent the user identity '{user}' "
+                f"({node.identity.kind.value}); AE titles were not the reason given.",
+        evidence=ev,
+        causes=["the passcode is wrong or has changed", f"the account '{user}' is unknown "
+                "to the node or may not use DICOM",
+                "the node wants a user name and passcode and got only a user name"],
+        actions=[Action("Check the user name and passcode", "edit-node", "identity"),
+                 Action("Verify again", "retry")])
+
+
+def _passcode_missing(f: AssociationFailure, node: RemoteNode, local: LocalAE,
+                      ev: dict[str, Any]) -> Hint:
+    return Hint(
+        id="user-identity-passcode-missing", title=f"No passcode for '{node.name}'",
+        summary=f"{f.message}; nothing was sent.", evidence=ev,
+        causes=["the passcode was never entered on this computer",
+                "the system keyring is locked or not available"],
+        actions=[Action("Enter the passcode (kept in the system keyring)", "edit-node",
+                        "identity")])
+
+
 _BUILDERS = {
     FailureReason.CONNECTION_REFUSED: _refused,
     FailureReason.CONNECTION_TIMEOUT: _timeout,
@@ -211,6 +324,15 @@ _BUILDERS = {
     FailureReason.ABORTED: _aborted,
     FailureReason.ASSOCIATION_TIMEOUT: _assoc_timeout,
     FailureReason.NO_ACCEPTED_CONTEXT: _no_context,
+    FailureReason.TLS_UNKNOWN_CA: _tls_trust,
+    FailureReason.TLS_NAME_MISMATCH: _tls_name,
+    FailureReason.TLS_EXPIRED: _tls_expired,
+    FailureReason.TLS_NOT_OFFERED: _tls_not_offered,
+    FailureReason.TLS_REQUIRED: _tls_required,
+    FailureReason.TLS_HANDSHAKE_FAILED: _tls_handshake,
+    FailureReason.TLS_SETTINGS: _tls_settings,
+    FailureReason.USER_IDENTITY_REJECTED: _identity_rejected,
+    FailureReason.PASSCODE_MISSING: _passcode_missing,
 }
 
 
@@ -239,6 +361,11 @@ def hint_for_listener_error(error: ListenerError, local: LocalAE) -> Hint:
             causes=["ports below 1024, such as 104, are reserved for the system"],
             actions=[Action("Use a port above 1024, such as 11112", "edit-local",
                             "listener_port")])
+    if error.reason == "listener-tls-invalid":
+        return Hint(id="listener-tls-invalid", title="The listener's TLS settings are unusable",
+                    summary=error.message, evidence=error.evidence,
+                    actions=[Action("Correct the listener's certificate and key",
+                                    "edit-local", "listener_tls")])
     return Hint(id="listener-not-running", title="The storage listener cannot start",
                 summary=error.message, evidence=error.evidence,
                 actions=[Action("Check the listener settings", "edit-local", "bind_address")])

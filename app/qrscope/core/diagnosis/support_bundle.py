@@ -1,8 +1,11 @@
 """One zip a user can attach to a ticket: the log, the settings, the doctor, the picture.
 
 Patient identifiers in the log are always masked here, whatever the log's own
-setting: the bundle leaves the hospital. Settings carry no secrets (qrscope
-stores none yet; when TLS keys and user identities arrive they stay out).
+setting: the bundle leaves the hospital. Settings carry no secrets: a
+node's passcode is in the system keyring, and TLS settings are file paths
+(never the key itself). As a second line of defence, the node's passcode,
+where the keyring has one, is replaced by ``[hidden]`` in every file of the
+bundle, should any message ever have quoted it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pydicom
 import pynetdicom
 
 from qrscope import __version__
+from qrscope.core import secrets
 from qrscope.core.association_log import AssociationLog, mask_identifiers
 from qrscope.core.diagnosis.doctor import DoctorReport
 from qrscope.core.diagnosis.hints import Hint
@@ -48,7 +52,9 @@ def write_support_bundle(path: Path, log: AssociationLog, local: LocalAE,
               "settings.json          the node and our AE",
               "versions.json          qrscope, pynetdicom, pydicom, Qt, Python"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+    hidden = _known_passcode(node)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as raw:
+        bundle = _Redacting(raw, hidden)
         bundle.writestr("association-log.jsonl", AssociationLog.to_json_lines(events))
         bundle.writestr("settings.json", json.dumps(settings, indent=2, default=str))
         bundle.writestr("versions.json", json.dumps(versions(extra_versions), indent=2))
@@ -66,3 +72,25 @@ def write_support_bundle(path: Path, log: AssociationLog, local: LocalAE,
             readme.append("sequence.svg/.mmd      both associations of the retrieve")
         bundle.writestr("README.txt", "\n".join(readme) + "\n")
     return path
+
+
+def _known_passcode(node: RemoteNode | None) -> str:
+    if node is None:
+        return ""
+    try:
+        return secrets.passcode_for(node.name) or ""
+    except secrets.SecretStoreError:
+        return ""
+
+
+class _Redacting:
+    """Writes text into the zip with the passcode (if any) replaced."""
+
+    def __init__(self, bundle: zipfile.ZipFile, passcode: str) -> None:
+        self.bundle = bundle
+        self.passcode = passcode
+
+    def writestr(self, name: str, text: str) -> None:
+        if self.passcode:
+            text = text.replace(self.passcode, "[hidden]")
+        self.bundle.writestr(name, text)

@@ -22,10 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from qrscope.core import secrets
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.validation import InvalidValue
 from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
+from qrscope.ui.widgets.security_fields import IdentityEditor, TlsEditor
 
 __all__ = ["ProfileEditor"]
 
@@ -107,6 +109,13 @@ class ProfileEditor(QWidget):
         form.addRow("Timeouts (s)", self.f_timeouts.widget)
         form.addRow("", self.f_timeouts.message)
         self.f_timeouts.widget.changed.connect(self._node_edited)
+        self.f_tls = Field(TlsEditor(), "DICOM over TLS to this node")
+        self.f_identity = Field(IdentityEditor(), "The user identity sent to this node")
+        for label, field in (("TLS", self.f_tls), ("Identity", self.f_identity)):
+            form.addRow(label, field.widget)
+            form.addRow("", field.message)
+            field.widget.changed.connect(self._node_edited)
+        self.f_identity.widget.passcode_entered.connect(self._store_passcode)
         for field in (self.f_name, self.f_aet, self.f_host, self.f_dest):
             field.widget.textEdited.connect(self._node_edited)
         self.f_port.widget.valueChanged.connect(self._node_edited)
@@ -151,6 +160,10 @@ class ProfileEditor(QWidget):
         form.addRow("Storage folder", folder_row)
         form.addRow("", self.l_folder.message)
         form.addRow("", self.l_mask)
+        self.l_tls = Field(TlsEditor(for_listener=True), "DICOM over TLS for callers of our "
+                           "listener (a PACS sending C-MOVE results)")
+        form.addRow("Listener TLS", self.l_tls.widget)
+        form.addRow("", self.l_tls.message)
         apply = QPushButton("Apply")
         apply.setToolTip("Use these settings (restarts the listener if it runs)")
         apply.clicked.connect(self.apply_local)
@@ -189,7 +202,7 @@ class ProfileEditor(QWidget):
             return
         widgets = [f.widget for f in (self.f_name, self.f_aet, self.f_host, self.f_port,
                                       self.f_model, self.f_method, self.f_dest,
-                                      self.f_timeouts)]
+                                      self.f_timeouts, self.f_tls, self.f_identity)]
         for widget in widgets:
             widget.blockSignals(True)
         self.f_name.widget.setText(node.name)
@@ -202,6 +215,9 @@ class ProfileEditor(QWidget):
             1 if node.retrieve_method is RetrieveMethod.GET else 0)
         self.f_dest.widget.setText(node.move_destination)
         self.f_timeouts.widget.set_timeouts(node.timeouts)
+        self.f_tls.widget.set_tls(node.tls)
+        self.f_identity.widget.set_identity(node.identity, bool(self._passcode_stored(node.name)))
+        self.f_identity.show_error("")
         for widget in widgets:
             widget.blockSignals(False)
         self._show_problems(node)
@@ -220,6 +236,8 @@ class ProfileEditor(QWidget):
                              else RetrieveMethod.MOVE),
             move_destination=self.f_dest.widget.text(),
             timeouts=self.f_timeouts.widget.timeouts(base.timeouts),
+            tls=self.f_tls.widget.tls(),
+            identity=self.f_identity.widget.identity(),
         )
 
     def _node_edited(self, *_args: object) -> None:
@@ -228,6 +246,8 @@ class ProfileEditor(QWidget):
         if node is None:
             return
         edited = self._form_node(node)
+        if edited.name != node.name:
+            self._keyring(secrets.rename_passcode, node.name, edited.name)
         self.profiles.nodes[row] = edited
         self.list.item(row).setText(edited.name)
         self._show_problems(edited)
@@ -245,12 +265,37 @@ class ProfileEditor(QWidget):
                            ("move_destination", self.f_dest)):
             field.show_error(problems.get(key, ""))
 
+    # -- passcodes (system keyring) ------------------------------------------------
+    def _keyring(self, action, *args: str) -> object:
+        """Run a keyring call; a keyring that cannot be used is said under the field."""
+        try:
+            return action(*args)
+        except secrets.SecretStoreError as exc:
+            self.f_identity.show_error(str(exc))
+            return None
+
+    def _passcode_stored(self, name: str) -> bool | None:
+        try:
+            return secrets.passcode_for(name) is not None
+        except secrets.SecretStoreError:
+            return None
+
+    def _store_passcode(self, passcode: str) -> None:
+        """Keep the typed passcode in the keyring under the node's name; never in profiles."""
+        node = self.current_node()
+        if node is None:
+            return
+        self.f_identity.show_error("")
+        self._keyring(secrets.store_passcode, node.name, passcode)
+        self.f_identity.widget.show_passcode_state(self._passcode_stored(node.name))
+
     def focus_field(self, name: str) -> None:
         """Put the cursor in the node field a hint says to change."""
         fields = {"name": self.f_name, "ae_title": self.f_aet, "host": self.f_host,
                   "port": self.f_port, "query_model": self.f_model,
                   "retrieve_method": self.f_method, "move_destination": self.f_dest,
-                  "timeouts": self.f_timeouts,
+                  "timeouts": self.f_timeouts, "tls": self.f_tls,
+                  "identity": self.f_identity, "listener_tls": self.l_tls,
                   "listener_port": self.l_port, "local_ae_title": self.l_aet,
                   "bind_address": self.l_bind}
         field = fields.get(name)
@@ -283,6 +328,8 @@ class ProfileEditor(QWidget):
                 QMessageBox.StandardButton.Yes:
             return
         del self.profiles.nodes[self.list.currentRow()]
+        if all(n.name != node.name for n in self.profiles.nodes):
+            self._keyring(secrets.forget_passcode, node.name)
         self.refresh()
         self.nodes_changed.emit()
 
@@ -346,6 +393,7 @@ class ProfileEditor(QWidget):
         self.l_bind.widget.setText(local.bind_address)
         self.l_folder.widget.setText(str(local.storage_folder))
         self.l_mask.setChecked(local.mask_patient_identifiers)
+        self.l_tls.widget.set_tls(local.listener_tls)
 
     def _browse_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Storage folder",
@@ -354,12 +402,15 @@ class ProfileEditor(QWidget):
             self.l_folder.widget.setText(folder)
 
     def apply_local(self) -> LocalAE | None:
-        local = LocalAE(
+        # replace(): settings this form does not show (the accept policy) are kept.
+        local = replace(
+            self.profiles.local,
             ae_title=self.l_aet.widget.text(),
             listener_port=self.l_port.widget.value(),
             bind_address=self.l_bind.widget.text(),
             storage_folder=Path(self.l_folder.widget.text()),
             mask_patient_identifiers=self.l_mask.isChecked(),
+            listener_tls=self.l_tls.widget.tls(),
         )
         problems = {p.field: p.message for p in local.problems()}
         for key, field in (("ae_title", self.l_aet), ("listener_port", self.l_port),
