@@ -57,7 +57,9 @@ class Session:
         """Start the listener on the local AE settings; raises ``ListenerError``."""
         if self.listener is not None and self.listener.is_running:
             return self.listener
-        listener = StorageListener(self.local, self.log, InstanceStore(self.local.storage_folder))
+        # The nodes as they are at each C-STORE: a node added meanwhile may send.
+        listener = StorageListener(self.local, self.log, InstanceStore(self.local.storage_folder),
+                                   known_nodes=lambda: list(self.profiles.nodes))
         listener.start()
         self.listener = listener
         return listener

@@ -73,6 +73,7 @@ class CoreBridge(QObject):
     job_progress = Signal(object)  # RetrieveProgress
     job_finished = Signal(str, object)  # job id, RetrieveOutcome
     instance_received = Signal(object)  # ReceivedInstance (listener)
+    caller_refused = Signal(object)  # RefusedCaller (listener's accept policy)
 
     def __init__(self, log: AssociationLog, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -142,7 +143,14 @@ class CoreBridge(QObject):
     def watch_listener(self, listener: StorageListener) -> None:
         if self._listener_unsubscribe is not None:
             self._listener_unsubscribe()
-        self._listener_unsubscribe = listener.subscribe(self.instance_received.emit)
+        stop_instances = listener.subscribe(self.instance_received.emit)
+        stop_refused = listener.subscribe_refused(self.caller_refused.emit)
+
+        def unsubscribe() -> None:
+            stop_instances()
+            stop_refused()
+
+        self._listener_unsubscribe = unsubscribe
 
     def shutdown(self) -> None:
         """Cancel running jobs and stop the workers (window closing)."""

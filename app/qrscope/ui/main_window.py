@@ -26,6 +26,7 @@ from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_list
 from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.core.diagnosis.retrieve_hints import (
     hint_for_find_result,
+    hint_for_refused_caller,
     hint_for_unexpected,
     hints_for_retrieve,
 )
@@ -102,6 +103,8 @@ class MainWindow(QMainWindow):
         self.bridge.job_progress.connect(self._job_progress)
         self.bridge.job_finished.connect(self._job_finished)
         self.bridge.instance_received.connect(self._instance_received)
+        self.bridge.caller_refused.connect(
+            lambda refused: self.hints.show_hint(hint_for_refused_caller(refused)))
         self.editor.verify_requested.connect(
             lambda node: spawn(self.verify(node)))
         self.editor.local_changed.connect(self.apply_local)
@@ -254,7 +257,7 @@ class MainWindow(QMainWindow):
         state = "running" if running else ("error" if error else "stopped")
         port = listener.port if running and listener else local.listener_port
         self.jobs.show_listener(local.ae_title, local.bind_address, port, state,
-                                listener.received if listener else 0)
+                                listener.received if listener else 0, local.accept.value)
 
     def apply_local(self, local: LocalAE) -> None:
         try:
@@ -390,6 +393,15 @@ class MainWindow(QMainWindow):
         elif action.kind == "retry-job" and self.hints.job_id:
             self.hints.clear()
             self.retry_job(self.hints.job_id)
+        elif action.kind == "add-sender":
+            self.hints.clear()
+            self._add_sender(*action.value.rsplit("@", 1))
+        elif action.kind == "allow-sender" and self.session.listener is not None:
+            self.hints.clear()
+            calling, address = action.value.rsplit("@", 1)
+            self.session.listener.senders.allow(calling, address)
+            self.statusBar().showMessage(
+                f"'{calling}' at {address} may send to us until the listener stops")
         elif action.kind in ("switch-to-get", "switch-to-move") and self.hints.job_id:
             node, scope, _method = self._retry_scopes[self.hints.job_id]
             method = RetrieveMethod.GET if action.kind == "switch-to-get" else \
@@ -397,6 +409,19 @@ class MainWindow(QMainWindow):
             self.hints.clear()
             self.start_job(node, scope, method,
                            f"{describe_scope(scope)} by C-{method.value.upper()}")
+
+    def _add_sender(self, ae_title: str, address: str) -> None:
+        """A caller the listener refused becomes a node: it may send from now on."""
+        profiles = self.session.profiles
+        node = RemoteNode(name=profiles.unique_name(ae_title), ae_title=ae_title, host=address,
+                          port=104)
+        profiles.nodes.append(node)
+        self.editor.refresh(select=node.name)
+        self.nodes_dock.show()
+        self._save_soon()
+        self.statusBar().showMessage(
+            f"'{ae_title}' at {address} added as a node and may send to us; set its port "
+            "to query it")
 
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:

@@ -195,10 +195,20 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     _e("unexpected-instance", "An instance arrived that no retrieve asked for",
        "Our listener stored an instance that matches no running job (kept, not dropped).",
        "sender, address and UIDs", "Check which program sends to our AE title."),
-    _e("unexpected-sender", "An unknown program sent us images",
-       "An association from an AE title that is none of our nodes delivered instances no "
-       "retrieve asked for (kept, not dropped).",
-       "the calling AE title and address", "Find out who sends to our AE title and port."),
+    _e("unexpected-sender", "An unknown program tried to send us images",
+       "A caller that is none of our nodes (AE title, from the node's host) associated with "
+       "our listener. With the listener accepting known nodes only (the default), it was "
+       "refused with A-ASSOCIATE-RJ and nothing was stored; accepting any caller, its "
+       "instances were kept but credited to no retrieve.",
+       "the calling AE title, its address, and why it was refused",
+       "Add it as a node if it is a modality or PACS you expect, allow it for this session, "
+       "or find out who sends to our AE title and port."),
+    _e("move-sender-other-aet", "The PACS sends under another AE title",
+       "The C-MOVE's images came from the PACS's host under an AE title other than the "
+       "node's; they named our request (Move Originator), so they were accepted.",
+       "the node's AE title, the one the images came under, and the host",
+       "Nothing is needed for retrieves; add that AE title as a node so that images it "
+       "sends at other times (routing, pushes) are accepted too."),
     _e("find-failed", "The search failed",
        "The PACS answered the C-FIND with a failure status.",
        "the status and its meaning",

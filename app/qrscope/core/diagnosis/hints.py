@@ -28,8 +28,9 @@ class Action:
 
     Kinds the GUI acts on: ``edit-node`` (with ``field``), ``edit-local``
     (with ``field``), ``retry`` (verify again), ``retry-job``, ``switch-to-get``,
-    ``switch-to-move``,
-    ``listener-free-port`` and ``copy`` (with ``value``). Others are advice.
+    ``switch-to-move``, ``listener-free-port``, ``copy`` (with ``value``),
+    ``add-sender`` and ``allow-sender`` (with ``value`` = "AE title@address").
+    Others are advice.
     """
 
     label: str

@@ -15,13 +15,15 @@ from typing import Any
 
 from qrscope.core.diagnosis.hints import Action, Hint, hint_for_failure
 from qrscope.core.diagnosis.pacs_entries import CallingAeEntry, MoveDestinationEntry
+from qrscope.core.listener import RefusedCaller
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindResult
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveOutcome
 from qrscope.core.status import StatusCategory, StatusInfo
 
-__all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_find_result", "hint_for_unexpected",
+__all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_find_result",
+           "hint_for_refused_caller", "hint_for_sender_alias", "hint_for_unexpected",
            "hints_for_retrieve"]
 
 # Orthanc gives up on a reverse connection after DicomScuTimeout (10 s by
@@ -367,6 +369,8 @@ def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalA
         hints.insert(0, empty)
     if unexpected:
         hints.append(hint_for_unexpected(unexpected[0], {node.ae_title}))
+    if outcome.sender_aliases:
+        hints.append(hint_for_sender_alias(outcome, node))
     return hints
 
 
@@ -384,6 +388,38 @@ def hint_for_unexpected(item: ReceivedInstance, known_ae_titles: set[str]) -> Hi
         causes=["a retrieve that was cancelled or timed out is still being sent"] if known
         else ["another program or PACS sends to our AE title and port",
               "a colleague's retrieve names our AE title as its destination"])
+
+
+def hint_for_refused_caller(refused: RefusedCaller) -> Hint:
+    """A caller our listener turned away (accept policy: known nodes only)."""
+    who = f"{refused.calling_ae}@{refused.address}"
+    return Hint(
+        id="unexpected-sender",
+        title=f"'{refused.calling_ae}' at {refused.address} was not allowed to send to us",
+        summary=f"Our listener refused the association: {refused.reason}. Nothing it sent "
+                "was stored.",
+        evidence={"calling_ae": refused.calling_ae, "address": refused.address,
+                  "called_ae": refused.called_ae, "reason": refused.reason},
+        causes=["a modality, PACS or router that should send to us and is not configured "
+                "as a node (or is, with another AE title or host)",
+                "a program on the network that sends to our AE title and port"],
+        actions=[Action(f"Add '{refused.calling_ae}' ({refused.address}) as a node",
+                        "add-sender", value=who),
+                 Action("Allow it until the listener stops", "allow-sender", value=who)])
+
+
+def hint_for_sender_alias(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
+    aliases = ", ".join(f"'{a}'" for a in outcome.sender_aliases)
+    return Hint(
+        id="move-sender-other-aet",
+        title=f"'{node.name}' sends its images as {aliases}",
+        summary=f"The images of this C-MOVE came from {node.host} under {aliases}, not "
+                f"'{node.ae_title}'. They named our request, so they were accepted.",
+        evidence={"node_ae_title": node.ae_title, "sent_as": outcome.sender_aliases,
+                  "host": node.host},
+        causes=["the PACS uses a separate AE title for sending (a storage SCU)"],
+        actions=[Action(f"Add {aliases} as a node so that it may send at other times too",
+                        "add-sender", value=f"{outcome.sender_aliases[0]}@{node.host}")])
 
 
 def hint_for_find_result(result: FindResult, node: RemoteNode, local: LocalAE) -> Hint | None:

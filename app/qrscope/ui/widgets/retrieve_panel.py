@@ -96,11 +96,15 @@ class RetrievePanel(QWidget):
         self._update_buttons()
 
     def show_listener(self, ae_title: str, address: str, port: int, state: str,
-                      received: int) -> None:
+                      received: int, accept: str = "known") -> None:
         self._listening = state == "running"
         colour = {"running": "#2e7d32", "error": "#c62828"}.get(state, "#757575")
+        where = {"0.0.0.0": "all interfaces", "::": "all interfaces",
+                 "127.0.0.1": "this computer only", "::1": "this computer only"}.get(
+                     address, address)
+        who = "known nodes" if accept == "known" else "any caller"
         self.listener_label.setText(
-            f"Listener <b>{ae_title}</b> on {address}:{port} — "
+            f"Listener <b>{ae_title}</b> on {where} ({address}:{port}), storing from {who} — "
             f"<span style='color:{colour}'><b>{state}</b></span> — {received} received")
         self.listener_button.setText("Stop listener" if self._listening else "Start listener")
 
