@@ -1,17 +1,24 @@
-"""Checks for the values a user types: AE titles, ports, hosts, dates.
+"""Checks for the values a user types or a hand-edited file holds.
 
 Each check raises :class:`InvalidValue` naming the field and saying what is
 wrong and what would be right, so the CLI and the GUI can show the message
-as it is, next to the field it concerns.
+as it is, next to the field it concerns. :class:`FieldReader` reads stored
+settings with the same care: nothing is coerced into a type it is not.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import socket
+from collections.abc import Callable, Mapping
 from datetime import date
+from enum import StrEnum
+from typing import Any, TypeVar
 
 __all__ = [
+    "FieldReader",
     "InvalidValue",
     "check_ae_title",
     "check_date_range",
@@ -58,6 +65,89 @@ def check_ae_title(value: str, field: str = "AE title") -> str:
                 "spaces and punctuation are allowed",
             )
     return stripped
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+_Value = TypeVar("_Value")
+_REQUIRED: Any = object()
+
+
+def _as_written(value: Any) -> str:
+    """*value* as the file spells it (``null``, ``"false"``, ``Infinity``), shortened."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class FieldReader:
+    """Reads the fields of one stored JSON object, strictly.
+
+    A missing field takes its default. A field of the wrong type is a
+    problem named by its field (``listener_tls.verify``) and also takes the
+    default, so the caller decides whether to use the rest or to keep the
+    object as it was written. Nothing is coerced: ``"false"`` is not false,
+    ``null`` is not text, ``true`` is not a port and ``1e999`` is not a
+    number.
+    """
+
+    def __init__(self, data: Mapping[str, Any], prefix: str = "",
+                 problems: list[InvalidValue] | None = None) -> None:
+        self.data = data
+        self.prefix = prefix
+        self.problems: list[InvalidValue] = [] if problems is None else problems
+
+    @classmethod
+    def strictly(cls, data: Any, read: Callable[[FieldReader], _Value]) -> _Value:
+        """``read(reader)`` over *data* (``None``: all defaults); raise the first problem."""
+        if data is not None and not isinstance(data, Mapping):
+            raise InvalidValue("settings", f"{_as_written(data)} is not an object")
+        reader = cls(data or {})
+        value = read(reader)
+        if reader.problems:
+            raise reader.problems[0]
+        return value
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(InvalidValue(self.prefix + name, message))
+
+    def _get(self, name: str, default: Any, fits: Callable[[Any], bool], wanted: str) -> Any:
+        if name not in self.data:
+            if default is _REQUIRED:
+                self.problem(name, "is missing")
+            return default
+        value = self.data[name]
+        if fits(value):
+            return value
+        self.problem(name, f"{_as_written(value)} is not {wanted}")
+        return default
+
+    def text(self, name: str, default: str = _REQUIRED) -> str:
+        return str(self._get(name, default, lambda v: isinstance(v, str), "text"))
+
+    def whole_number(self, name: str, default: int) -> int:
+        return int(self._get(
+            name, default, lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "a whole number"))
+
+    def number(self, name: str, default: float) -> float:
+        return float(self._get(
+            name, default,
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+            and math.isfinite(v),
+            "a finite number"))
+
+    def flag(self, name: str, default: bool) -> bool:
+        return bool(self._get(name, default, lambda v: isinstance(v, bool), "true or false"))
+
+    def choice(self, name: str, kind: type[_Choice], default: _Choice) -> _Choice:
+        allowed = [member.value for member in kind]
+        value = self._get(name, default.value, lambda v: v in allowed and isinstance(v, str),
+                          "one of " + ", ".join(allowed))
+        return kind(value)
+
+    def section(self, name: str) -> FieldReader:
+        """A reader over the object under *name*; problems are reported with this one's."""
+        value = self._get(name, {}, lambda v: isinstance(v, Mapping), "an object")
+        return FieldReader(value, f"{self.prefix}{name}.", self.problems)
 
 
 def check_port(value: int | str, field: str = "port") -> int:
