@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import socket
+import tempfile
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
@@ -22,8 +25,12 @@ __all__ = [
     "InvalidValue",
     "check_ae_title",
     "check_date_range",
+    "check_folder",
     "check_host",
     "check_port",
+    "check_seconds",
+    "check_writable_file",
+    "check_writable_folder",
     "resolve_host",
 ]
 
@@ -152,13 +159,70 @@ class FieldReader:
 
 def check_port(value: int | str, field: str = "port") -> int:
     """Return the TCP port as an int in 1-65535, or raise :class:`InvalidValue`."""
-    try:
-        port = int(str(value).strip())
-    except ValueError:
-        raise InvalidValue(field, f"'{value}' is not a number (1-65535)") from None
+    text = str(value).strip()
+    # Digits only: int() would also take "1_04", "+104" and "١٠٤".
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,6}", text):
+        raise InvalidValue(field, f"'{value}' is not a number (1-65535)")
+    port = int(text)
     if not 1 <= port <= 65535:
         raise InvalidValue(field, f"{port} is outside 1-65535")
     return port
+
+
+def check_seconds(value: float | str, field: str = "timeout", *, maximum: float) -> float:
+    """Return a duration in seconds, more than 0 and at most *maximum*.
+
+    ``float()`` takes ``inf``, ``nan`` and ``1e999``; no wait can use them.
+    """
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        raise InvalidValue(field, f"'{value}' is not a number of seconds") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= maximum:
+        raise InvalidValue(field, f"'{value}' is not a number of seconds more than 0 "
+                           f"and at most {maximum:g}")
+    return seconds
+
+
+def check_folder(value: str | Path, field: str = "folder") -> Path:
+    """Return *value* as a folder that exists, or raise :class:`InvalidValue`."""
+    folder = Path(value).expanduser()
+    if not folder.exists():
+        raise InvalidValue(field, f"{folder} does not exist")
+    if not folder.is_dir():
+        raise InvalidValue(field, f"{folder} is not a folder")
+    return folder
+
+
+def check_writable_folder(value: str | Path, field: str = "folder") -> Path:
+    """Return *value* as a folder we can write files in, creating it if needed.
+
+    Writes and removes a temporary file, because only that is a true answer
+    (``os.access`` says yes to root on a read-only mount).
+    """
+    folder = Path(value).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        raise InvalidValue(field, f"{folder} is not a folder") from None
+    except OSError as exc:
+        raise InvalidValue(field, f"cannot write in {folder} "
+                           f"({exc.strerror or exc})") from None
+    return folder
+
+
+def check_writable_file(value: str | Path, field: str = "file") -> Path:
+    """Return *value* as a file that can be written: its folder exists and takes files."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise InvalidValue(field, f"{path} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise InvalidValue(field, f"the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise InvalidValue(field, f"cannot write in {path.parent}")
+    return path
 
 
 _HOST_CHARS = re.compile(r"^[A-Za-z0-9.\-:_%\[\]]+$")
