@@ -119,9 +119,10 @@ def _problems_text(problems: list[InvalidValue]) -> str:
 
 def _read_nodes(raw_nodes: Any, legacy: bool, profiles: Profiles) -> None:
     if not isinstance(raw_nodes, list):
-        profiles.problems.append("'nodes' is not a list; no nodes were read, and it is kept "
-                                 "in the file unchanged")
-        if raw_nodes is not None:
+        kept = raw_nodes is not None  # null holds nothing to keep
+        profiles.problems.append("'nodes' is not a list; no nodes were read"
+                                 + (", and it is kept in the file unchanged" if kept else ""))
+        if kept:
             profiles.unreadable_nodes.append(raw_nodes)
         return
     for index, raw in enumerate(raw_nodes, start=1):
@@ -146,10 +147,11 @@ def _read_nodes(raw_nodes: Any, legacy: bool, profiles: Profiles) -> None:
 
 def _read_local(raw: Any, legacy: bool, profiles: Profiles) -> None:
     if not isinstance(raw, dict):
+        kept = raw is not None  # null holds nothing to keep
         profiles.problems.append(
-            "local AE: the section is not an object; default settings are used and it is "
-            "kept in the file unchanged")
-        if raw is not None:
+            "local AE: the section is not an object; default settings are used"
+            + (" and it is kept in the file unchanged" if kept else ""))
+        if kept:
             profiles.kept_local = KeptLocal(raw, profiles.local,
                                             frozenset(f.name for f in fields(LocalAE)))
         return
