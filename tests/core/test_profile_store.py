@@ -49,7 +49,7 @@ def test_unreadable_node_is_reported_and_written_back_unchanged(tmp_path):
     store = ProfileStore(path)
     loaded = store.load()
     assert [n.name for n in loaded.nodes] == ["PACS"]
-    assert any("node 2 could not be read" in p for p in loaded.problems)
+    assert any("node 2 ('Broken') could not be read" in p for p in loaded.problems)
     store.save(loaded)
     again = json.loads(path.read_text())
     assert broken in again["nodes"]

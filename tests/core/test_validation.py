@@ -76,3 +76,43 @@ def test_date_ranges_are_normalised(value, expected):
 def test_bad_dates_are_refused(value):
     with pytest.raises(InvalidValue):
         check_date_range(value, "study_date")
+
+
+@pytest.mark.parametrize("value", ["1_04", "+104", "104.0", True, "١٠٤"])
+def test_ports_are_plain_digits(value):
+    with pytest.raises(InvalidValue):
+        check_port(value)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e999", "0", "-1", "604801", "soon"])
+def test_seconds_must_be_a_usable_duration(value):
+    from qrscope.core.validation import check_seconds
+
+    with pytest.raises(InvalidValue, match="seconds"):
+        check_seconds(value, "--timeout", maximum=604800)
+
+
+def test_a_writable_folder_is_created_and_a_blocked_one_refused(tmp_path):
+    from qrscope.core.validation import check_writable_folder
+
+    assert check_writable_folder(tmp_path / "new" / "in").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InvalidValue, match="not a folder"):
+        check_writable_folder(tmp_path / "file", "--out")
+    with pytest.raises(InvalidValue, match="cannot write"):
+        check_writable_folder(tmp_path / "file" / "in", "--out")
+
+
+def test_the_field_reader_names_each_wrong_type_and_coerces_nothing():
+    from qrscope.core.validation import FieldReader
+
+    reader = FieldReader({"port": True, "name": None, "on": "false", "t": {"x": "1"},
+                          "wait": float("nan")})
+    assert reader.whole_number("port", 104) == 104
+    assert reader.text("name", "d") == "d"
+    assert reader.flag("on", False) is False
+    assert reader.section("t").number("x", 1.0) == 1.0
+    assert reader.number("wait", 5.0) == 5.0
+    reader.text("missing")  # required
+    assert [p.field for p in reader.problems] == ["port", "name", "on", "t.x", "wait",
+                                                  "missing"]

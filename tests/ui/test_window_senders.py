@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pydicom
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 
 
 def _ct(window):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from qrscope.cli.options import (
     EXIT,
@@ -16,11 +15,12 @@ from qrscope.cli.options import (
     node_from_args,
     print_json,
 )
+from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.diagnosis.doctor import DoctorStep, run_doctor
 from qrscope.core.diagnosis.hints import hint_for_listener_error
 from qrscope.core.diagnosis.support_bundle import write_support_bundle
 from qrscope.core.listener import ListenerError, StorageListener
-from qrscope.core.validation import InvalidValue, check_port
+from qrscope.core.validation import InvalidValue, check_writable_file
 
 __all__ = ["run_doctor_command"]
 
@@ -30,11 +30,12 @@ _MARK = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}
 def run_doctor_command(args: argparse.Namespace) -> int:
     profiles = load_profiles(args)
     local = local_from_args(args, profiles)
-    if args.listen_port:
-        try:
-            local = replace(local, listener_port=check_port(args.listen_port, "--listen-port"))
-        except InvalidValue as exc:
-            raise CliError(str(exc), EXIT["usage"]) from None
+    if args.listen_port is not None:
+        local = replace(local, listener_port=args.listen_port)
+    try:
+        bundle = check_writable_file(args.bundle, "--bundle") if args.bundle else None
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
     node = node_from_args(args, profiles)
     log = build_log(args, local)
     listener = StorageListener(local, log)
@@ -42,24 +43,25 @@ def run_doctor_command(args: argparse.Namespace) -> int:
         listener.start()
     except ListenerError as exc:
         hint = hint_for_listener_error(exc, local)
-        raise CliError(f"{exc.message}\n{hint.as_text()}", EXIT["listener"]) from None
+        raise CliError(f"{for_terminal(exc.message)}\n{hint_for_terminal(hint)}",
+                       EXIT["listener"]) from None
 
     def show(step: DoctorStep) -> None:
-        if not args.json:
-            print(f"[{_MARK[step.status]}] {step.name:<38} {step.summary} "
+        if not args.json:  # a step's summary quotes what the node answered
+            print(f"[{_MARK[step.status]}] {step.name:<38} {for_terminal(step.summary)} "
                   f"({step.seconds:.2f} s)", flush=True)
 
     try:
         report = run_doctor(node, local, log, listener, on_step=show)
     finally:
         listener.stop()
-    if args.bundle:
-        write_support_bundle(Path(args.bundle), log, local, node, doctor=report,
+    if bundle is not None:
+        write_support_bundle(bundle, log, local, node, doctor=report,
                              hints=[report.verdict] if report.verdict else [])
     if args.json:
         print_json(report.to_dict())
     elif report.verdict is not None:
-        print("\n" + report.verdict.as_text())
+        print("\n" + hint_for_terminal(report.verdict))
     else:
         print(f"\n{node.name}: everything a C-MOVE needs works.")
     sys.stdout.flush()

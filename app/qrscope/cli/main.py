@@ -16,10 +16,18 @@ from qrscope import __version__
 from qrscope.cli.options import (
     EXIT,
     CliError,
+    OneLineParser,
+    add_accept_option,
     add_find_options,
     add_local_options,
     add_node_options,
+    ae_title_arg,
+    count_arg,
+    host_arg,
+    path_arg,
+    port_arg,
 )
+from qrscope.cli.terminal import for_terminal
 
 __all__ = ["build_parser", "main"]
 
@@ -42,7 +50,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask", action="store_true",
                         help="mask patient identifiers in the association log")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--config", metavar="FILE",
+    parser.add_argument("--config", metavar="FILE", type=path_arg,
                         help="profiles file (default: the user's config folder)")
 
 
@@ -61,7 +69,7 @@ def _command(sub: Any, name: str, help_text: str, *, node: bool = False,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="qrscope", description="DICOM query/retrieve client that explains failures.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"qrscope {__version__}")
@@ -84,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--referring", help="referring physician")
     keys.add_argument("--study", help="Study Instance UID (series and image levels)")
     keys.add_argument("--series", help="Series Instance UID (image level)")
-    keys.add_argument("--limit", type=int, help="stop after this many results (C-CANCEL)")
+    keys.add_argument("--limit", type=count_arg,
+                      help="stop after this many results (C-CANCEL)")
 
     retrieve = _command(sub, "retrieve", "retrieve with C-MOVE or C-GET", node=True, local=True)
     what = retrieve.add_argument_group("what to retrieve")
@@ -97,34 +106,41 @@ def build_parser() -> argparse.ArgumentParser:
     how = retrieve.add_argument_group("how")
     how.add_argument("--method", choices=["move", "get"],
                      help="C-MOVE (PACS connects back to us) or C-GET (same association)")
-    how.add_argument("--dest-aet", metavar="AET",
+    how.add_argument("--dest-aet", metavar="AET", type=ae_title_arg,
                      help="move destination (default: our AE title, i.e. our listener)")
-    how.add_argument("--listen-port", type=int, metavar="PORT",
+    how.add_argument("--listen-port", type=port_arg, metavar="PORT",
                      help="port of our listener for C-MOVE (default from profile, 11112)")
-    how.add_argument("--out", metavar="DIR", help="storage folder for received files")
-    how.add_argument("--diagram", metavar="FILE",
+    how.add_argument("--out", metavar="DIR", type=path_arg,
+                     help="storage folder for received files")
+    add_accept_option(how)
+    how.add_argument("--diagram", metavar="FILE", type=path_arg,
                      help="write the sequence of both associations: .svg, or Mermaid text "
                      "(.mmd/.md)")
 
     doctor = _command(sub, "doctor", "check a node end to end: why C-MOVE fails",
                       node=True, local=True)
-    doctor.add_argument("--listen-port", type=int, metavar="PORT",
+    doctor.add_argument("--listen-port", type=port_arg, metavar="PORT",
                         help="port of our listener for the test C-MOVE (default 11112)")
-    doctor.add_argument("--bundle", metavar="FILE.zip",
+    doctor.add_argument("--bundle", metavar="FILE.zip", type=path_arg,
                         help="also write a support bundle (log with patient identifiers "
                         "masked, settings, the doctor's result, versions)")
 
     listen = _command(sub, "listen", "run the storage listener in the foreground", local=True)
-    listen.add_argument("--port", type=int, help="listener port (default from profile, 11112)")
-    listen.add_argument("--bind", help="address to bind (default 0.0.0.0: all interfaces)")
-    listen.add_argument("--out", metavar="DIR", help="storage folder for received files")
+    listen.add_argument("--port", type=port_arg,
+                        help="listener port (default from profile, 11112)")
+    listen.add_argument("--bind", type=host_arg,
+                        help="address to bind (default 0.0.0.0: all interfaces)")
+    listen.add_argument("--out", metavar="DIR", type=path_arg,
+                        help="storage folder for received files (checked before listening)")
+    add_accept_option(listen)
 
     demo = _command(sub, "demo-pacs", "run the embedded demo PACS")
-    demo.add_argument("--port", type=int, help="DICOM port (default 11113)")
-    demo.add_argument("--bind", default="127.0.0.1", help="address (default 127.0.0.1)")
-    demo.add_argument("--pacs-aet", dest="aet_pacs", default="DEMOPACS",
+    demo.add_argument("--port", type=port_arg, help="DICOM port (default 11113)")
+    demo.add_argument("--bind", default="127.0.0.1", type=host_arg,
+                      help="address (default 127.0.0.1)")
+    demo.add_argument("--pacs-aet", dest="aet_pacs", default="DEMOPACS", type=ae_title_arg,
                       help="the demo PACS's AE title (default DEMOPACS)")
-    demo.add_argument("--data", metavar="DIR",
+    demo.add_argument("--data", metavar="DIR", type=path_arg,
                       help="serve the DICOM files in DIR instead of the bundled samples")
     from qrscope.core.demo_pacs.faults import FAULTS
 
@@ -140,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     tour = sub.add_parser("demo", help="echo, find and retrieve against the demo PACS, "
                           "all on this machine")
     _common(tour)
-    tour.add_argument("--out", metavar="DIR", help="storage folder (default: a temporary one)")
+    tour.add_argument("--out", metavar="DIR", type=path_arg,
+                      help="storage folder (default: a temporary one)")
     return parser
 
 
@@ -166,7 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("qrscope: no display found; running the command-line demo instead "
               "(see qrscope --help)", file=sys.stderr)
         return run_without_arguments()
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except CliError as exc:
+        print(for_terminal(exc), file=sys.stderr)
+        return exc.code
     if args.command == "gui":
         from qrscope.ui.app import run_gui
 
@@ -194,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except CliError as exc:
-        print(f"qrscope: {exc}", file=sys.stderr)
+        # Failure messages quote what the peer sent; only our own line breaks stay.
+        lines = "\n".join(for_terminal(line) for line in str(exc).split("\n"))
+        print(f"qrscope: {lines}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print("qrscope: interrupted", file=sys.stderr)

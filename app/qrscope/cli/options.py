@@ -5,19 +5,31 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from qrscope.cli.terminal import json_for_terminal
 from qrscope.core.association_log import AssociationEvent, AssociationLog, EventLevel
 from qrscope.core.profile_store import Profiles, ProfileStore
-from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
-from qrscope.core.validation import InvalidValue, check_ae_title, check_port
+from qrscope.core.profiles import MAX_TIMEOUT, LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.security import AcceptPolicy
+from qrscope.core.validation import (
+    InvalidValue,
+    check_ae_title,
+    check_host,
+    check_port,
+    check_seconds,
+    check_writable_folder,
+)
 
-__all__ = ["EXIT", "CliError", "add_find_options", "add_local_options", "add_node_options",
-           "build_log",
-           "load_profiles", "local_from_args", "node_from_args", "print_json"]
+__all__ = ["EXIT", "CliError", "OneLineParser", "add_accept_option", "add_find_options",
+           "add_local_options", "add_node_options", "ae_title_arg", "build_log",
+           "count_arg", "host_arg", "load_profiles", "local_from_args", "node_from_args",
+           "path_arg", "port_arg", "print_json", "seconds_arg", "storage_folder_from_args"]
 
 EXIT = {
     "success": 0,
@@ -38,17 +50,62 @@ class CliError(Exception):
         self.code = code
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose refusals are a :class:`CliError` of one line (exit code 2).
+
+    argparse prints the whole usage block and exits; a script's log, or a
+    user scanning for what went wrong, needs the one line that says it, and
+    ``main`` returns the code instead of exiting.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message} (see {self.prog} --help)", EXIT["usage"])
+
+
+def _argument_type(check: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that refuses with the check's own words."""
+    def convert(text: str) -> Any:
+        try:
+            return check(text)
+        except InvalidValue as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+    convert.__name__ = name
+    return convert
+
+
+def _count(text: str) -> int:
+    if not re.fullmatch(r"[0-9]+", text.strip()) or int(text) < 1:
+        raise InvalidValue("count", f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
+def _path(text: str) -> str:
+    if not text.strip():
+        raise InvalidValue("path", "must not be empty")
+    return text
+
+
+port_arg = _argument_type(check_port, "port")
+ae_title_arg = _argument_type(check_ae_title, "AE title")
+host_arg = _argument_type(check_host, "host")
+seconds_arg = _argument_type(
+    lambda text: check_seconds(text, maximum=MAX_TIMEOUT), "seconds")
+count_arg = _argument_type(_count, "count")
+path_arg = _argument_type(_path, "path")
+
+
 def add_node_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("remote node (a saved profile, or ad hoc)")
     group.add_argument("--node", metavar="NAME", help="a node saved in the profiles file")
-    group.add_argument("--host", help="host name or IP address of the node")
-    group.add_argument("--port", type=int, help="DICOM port of the node (default 104)")
-    group.add_argument("--called-aet", metavar="AET", help="AE title of the node")
+    group.add_argument("--host", type=host_arg, help="host name or IP address of the node")
+    group.add_argument("--port", type=port_arg, help="DICOM port of the node (default 104)")
+    group.add_argument("--called-aet", type=ae_title_arg, metavar="AET",
+                       help="AE title of the node")
     group.add_argument("--model", choices=["study", "patient"],
                        help="query/retrieve information model (default: study root)")
-    group.add_argument("--timeout", type=float, metavar="SECONDS",
-                       help="connection and response timeout")
-    group.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+    group.add_argument("--timeout", type=seconds_arg, metavar="SECONDS",
+                       help="connection and response timeout (more than 0, at most a week)")
+    group.add_argument("--idle-timeout", type=seconds_arg, metavar="SECONDS",
                        help="end a retrieve after this long without any progress "
                        "(default 300)")
 
@@ -73,12 +130,23 @@ def add_find_options(parser: argparse.ArgumentParser) -> None:
 
 def add_local_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("our application entity")
-    group.add_argument("--aet", metavar="AET", help="our AE title (default from profile, "
-                       "QRSCOPE)")
+    group.add_argument("--aet", type=ae_title_arg, metavar="AET",
+                       help="our AE title (default from profile, QRSCOPE)")
+
+
+def add_accept_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--accept", choices=[p.value for p in AcceptPolicy],
+        help="which callers our listener stores from: known nodes (configured nodes, "
+        "and the node a retrieve talks to) or any caller (default from the profiles "
+        "file: known)")
 
 
 def load_profiles(args: argparse.Namespace) -> Profiles:
-    store = ProfileStore(Path(args.config)) if args.config else ProfileStore()
+    if args.config is not None and not Path(args.config).expanduser().is_file():
+        raise CliError(f"--config: {args.config} does not exist (or is not a file)",
+                       EXIT["usage"])
+    store = ProfileStore(Path(args.config).expanduser()) if args.config else ProfileStore()
     profiles = store.load()
     for problem in profiles.problems:
         print(f"qrscope: warning: {store.path}: {problem}", file=sys.stderr)
@@ -88,13 +156,31 @@ def load_profiles(args: argparse.Namespace) -> Profiles:
 def local_from_args(args: argparse.Namespace, profiles: Profiles) -> LocalAE:
     local = profiles.local
     try:
-        if getattr(args, "aet", None):
+        if getattr(args, "aet", None) is not None:
             local = replace(local, ae_title=check_ae_title(args.aet, "--aet"))
         if getattr(args, "mask", False):
             local = replace(local, mask_patient_identifiers=True)
+        if getattr(args, "accept", None) is not None:
+            local = replace(local, accept=AcceptPolicy(args.accept))
         return local.validated()
     except InvalidValue as exc:
         raise CliError(str(exc), EXIT["usage"]) from None
+
+
+def storage_folder_from_args(args: argparse.Namespace, local: LocalAE) -> LocalAE:
+    """*local* storing in ``--out`` (or its own folder), checked to take files now.
+
+    A listener that starts on a folder it cannot write refuses every store
+    it is sent; better to say so before anything starts.
+    """
+    out = getattr(args, "out", None)
+    field = "--out" if out is not None else "storage folder (from the profiles file)"
+    try:
+        folder = check_writable_folder(out if out is not None else local.storage_folder,
+                                       field)
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
+    return replace(local, storage_folder=folder)
 
 
 def node_from_args(args: argparse.Namespace, profiles: Profiles) -> RemoteNode:
@@ -105,26 +191,26 @@ def node_from_args(args: argparse.Namespace, profiles: Profiles) -> RemoteNode:
                 node = profiles.node(args.node)
             except KeyError as exc:
                 raise CliError(str(exc.args[0]), EXIT["usage"]) from None
-        elif args.host and args.called_aet:
+        elif args.host is not None and args.called_aet is not None:
             node = RemoteNode(name=f"{args.called_aet}@{args.host}", ae_title=args.called_aet,
-                              host=args.host, port=args.port or 104)
+                              host=args.host, port=104 if args.port is None else args.port)
         else:
             raise CliError("name a node with --node NAME, or give --host and --called-aet "
                            "(and --port)", EXIT["usage"])
         changes: dict[str, Any] = {}
-        if args.host and args.node:
+        if args.host is not None and args.node:
             changes["host"] = args.host
-        if args.port:
+        if args.port is not None:
             changes["port"] = check_port(args.port, "--port")
-        if args.called_aet and args.node:
+        if args.called_aet is not None and args.node:
             changes["ae_title"] = args.called_aet
         if args.model:
             changes["query_model"] = (QueryModel.PATIENT_ROOT if args.model == "patient"
                                       else QueryModel.STUDY_ROOT)
         timeouts = node.timeouts
-        if args.timeout:
+        if args.timeout is not None:
             timeouts = replace(timeouts, connect=args.timeout, response=args.timeout)
-        if args.idle_timeout:
+        if args.idle_timeout is not None:
             timeouts = replace(timeouts, retrieve_idle=args.idle_timeout)
         changes["timeouts"] = timeouts
         if getattr(args, "method", None):
@@ -164,4 +250,4 @@ def build_log(args: argparse.Namespace, local: LocalAE) -> AssociationLog:
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    print(json_for_terminal(json.dumps(data, indent=2, default=str, ensure_ascii=False)))

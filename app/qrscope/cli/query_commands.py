@@ -15,6 +15,7 @@ from qrscope.cli.options import (
     node_from_args,
     print_json,
 )
+from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.connection import AssociationFailure
 from qrscope.core.diagnosis.hints import hint_for_failure
 from qrscope.core.diagnosis.retrieve_hints import hint_for_find_result
@@ -36,7 +37,8 @@ def failure_json(exc: AssociationFailure, node: RemoteNode, local: LocalAE) -> d
 
 
 def failure_text(exc: AssociationFailure, node: RemoteNode, local: LocalAE) -> str:
-    return f"{exc.message}\n{hint_for_failure(exc, node, local).as_text()}"
+    return (f"{for_terminal(exc.message)}\n"
+            f"{hint_for_terminal(hint_for_failure(exc, node, local))}")
 
 
 def run_echo(args: argparse.Namespace) -> int:
@@ -65,7 +67,8 @@ def run_echo(args: argparse.Namespace) -> int:
         print(f"{node.name} ({node.ae_title}@{node.host}:{node.port}) answered C-ECHO in "
               f"{result.echo_ms:.1f} ms (association {result.association_ms:.1f} ms)")
     else:
-        print(f"{node.name}: C-ECHO failed: {result.status or 'no response'}", file=sys.stderr)
+        print(f"{node.name}: C-ECHO failed: {for_terminal(result.status or 'no response')}",
+              file=sys.stderr)
     return EXIT["success"] if result.ok else EXIT["failed"]
 
 
@@ -87,7 +90,7 @@ def _row(record: Record, level: QueryLevel) -> list[str]:
         value = data.get(column)
         if isinstance(value, list):
             value = "\\".join(value)
-        cells.append("" if value is None else str(value))
+        cells.append(for_terminal(value))
     return cells
 
 
@@ -183,5 +186,5 @@ def run_find(args: argparse.Namespace) -> int:
         more = f" (limit {args.limit} reached)" if result.truncated else ""
         print(f"{result.count} match(es) in {result.seconds:.2f} s{more}", file=sys.stderr)
         for hint in hints:
-            print(hint.as_text(), file=sys.stderr)
+            print(hint_for_terminal(hint), file=sys.stderr)
     return EXIT["failed"] if failed else EXIT["success"]

@@ -18,7 +18,9 @@ from qrscope.cli.options import (
     local_from_args,
     node_from_args,
     print_json,
+    storage_folder_from_args,
 )
+from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.diagnosis.hints import Hint, hint_for_listener_error
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
@@ -28,7 +30,7 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.storage import InstanceStore
-from qrscope.core.validation import InvalidValue, check_ae_title, check_port
+from qrscope.core.validation import InvalidValue, check_ae_title, check_writable_file
 
 # The human output lists this many missing instances; --json lists every one.
 MISSING_SHOWN = 20
@@ -113,15 +115,17 @@ def run_retrieve(args: argparse.Namespace) -> int:
     profiles = load_profiles(args)
     local = local_from_args(args, profiles)
     try:
-        if args.out:
-            local = replace(local, storage_folder=Path(args.out).expanduser())
-        if args.listen_port:
-            local = replace(local, listener_port=check_port(args.listen_port, "--listen-port"))
-        dest = check_ae_title(args.dest_aet, "--dest-aet") if args.dest_aet else None
+        if args.listen_port is not None:
+            local = replace(local, listener_port=args.listen_port)
+        dest = (check_ae_title(args.dest_aet, "--dest-aet") if args.dest_aet is not None
+                else None)
+        diagram = (check_writable_file(args.diagram, "--diagram") if args.diagram is not None
+                   else None)
     except InvalidValue as exc:
         raise CliError(str(exc), EXIT["usage"]) from None
     node = node_from_args(args, profiles)
     scope = _scope(args)
+    local = storage_folder_from_args(args, local)
     log = build_log(args, local)
     try:
         outcome, hints = retrieve_once(node, local, log, scope, move_destination=dest,
@@ -134,19 +138,23 @@ def run_retrieve(args: argparse.Namespace) -> int:
                                                       "message": exc.message},
                         "hints": [hint.id], "hint_details": [hint.to_dict()]})
             return EXIT["listener"]
-        raise CliError(f"{exc.message}\n{hint.as_text()}", EXIT["listener"]) from None
-    if args.diagram:
-        diagram = build_sequence(log, outcome.job_id, f"{outcome.method.value} from {node.name}")
-        target = Path(args.diagram)
-        target.write_text(diagram.svg() if target.suffix.lower() == ".svg"
-                          else diagram.mermaid(), encoding="utf-8")
+        raise CliError(f"{for_terminal(exc.message)}\n{hint_for_terminal(hint)}",
+                       EXIT["listener"]) from None
+    if diagram is not None:
+        sequence = build_sequence(log, outcome.job_id, f"{outcome.method.value} from {node.name}")
+        try:
+            diagram.write_text(sequence.svg() if diagram.suffix.lower() == ".svg"
+                               else sequence.mermaid(), encoding="utf-8")
+        except OSError as exc:
+            print(f"qrscope: --diagram: cannot write {diagram} ({exc.strerror})",
+                  file=sys.stderr)
     if args.json:
         print_json({**outcome.to_dict(), "hints": [h.id for h in hints],
                     "hint_details": [h.to_dict() for h in hints]})
     else:
         _print_outcome(outcome, node)
         for hint in hints:
-            print(hint.as_text())
+            print(hint_for_terminal(hint))
     if outcome.failure is not None and not outcome.stored:
         return EXIT["connection"]
     return {"success": EXIT["success"], "partial": EXIT["partial"],
@@ -154,31 +162,34 @@ def run_retrieve(args: argparse.Namespace) -> int:
 
 
 def _print_outcome(outcome: RetrieveOutcome, node: RemoteNode) -> None:
+    # UIDs, statuses and error texts below come from the PACS or a sender.
+    shown = for_terminal
     stored = outcome.stored
     print(f"{outcome.status}: {len(stored)} instance(s) stored "
           f"({sum(1 for r in stored if r.stored and r.stored.duplicate)} already present), "
           f"PACS reported completed {outcome.completed}, failed {outcome.failed}, "
           f"warning {outcome.warning} in {outcome.seconds:.1f} s")
     if outcome.failure is not None:
-        print(f"  error: {outcome.failure.message}")
+        print(f"  error: {shown(outcome.failure.message)}")
     if outcome.final_status is not None and outcome.final_status.code != 0:
-        print(f"  final status from {node.name}: {outcome.final_status}")
+        print(f"  final status from {node.name}: {shown(outcome.final_status)}")
     if outcome.timed_out:
         print(f"  stopped: the {outcome.timed_out} time limit passed without progress")
     if outcome.expected is not None:
         print(f"  the PACS lists {outcome.expected} instance(s) for this retrieve")
     named = {m.sop_instance_uid for m in outcome.missing}
     for item in outcome.missing[:MISSING_SHOWN]:
-        print(f"  missing: {item.sop_instance_uid} ({item.reason.value}: {item.detail})")
+        print(f"  missing: {shown(item.sop_instance_uid)} ({item.reason.value}: "
+              f"{shown(item.detail)})")
     if len(outcome.missing) > MISSING_SHOWN:
         print(f"  ... and {len(outcome.missing) - MISSING_SHOWN} more missing (--json lists all)")
     for uid in outcome.failed_uids:
         if uid not in named:
-            print(f"  failed: {uid}")
+            print(f"  failed: {shown(uid)}")
     for item in outcome.received:
         if not item.ok and item.sop_instance_uid not in named:
-            print(f"  not stored: {item.sop_instance_uid}: {item.error}")
+            print(f"  not stored: {shown(item.sop_instance_uid)}: {shown(item.error)}")
     if stored:
         folders = sorted({str(r.stored.path.parent) for r in stored if r.stored})
-        print("  files in: " + (folders[0] if len(folders) == 1 else f"{len(folders)} folders "
-                                f"under {Path(folders[0]).parents[2]}"))
+        print("  files in: " + shown(folders[0] if len(folders) == 1 else f"{len(folders)} "
+                                     f"folders under {Path(folders[0]).parents[2]}"))

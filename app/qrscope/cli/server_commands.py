@@ -7,7 +7,6 @@ import json
 import sys
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 from qrscope.cli.options import (
     EXIT,
@@ -15,13 +14,22 @@ from qrscope.cli.options import (
     build_log,
     load_profiles,
     local_from_args,
+    storage_folder_from_args,
 )
+from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.diagnosis.hints import hint_for_listener_error
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.reception import ReceivedInstance
-from qrscope.core.validation import InvalidValue, check_ae_title, check_host, check_port
+from qrscope.core.security import AcceptPolicy
+from qrscope.core.validation import (
+    InvalidValue,
+    check_ae_title,
+    check_folder,
+    check_host,
+    check_port,
+)
 
-__all__ = ["parse_destination", "run_demo_pacs", "run_listen"]
+__all__ = ["describe_received", "parse_destination", "run_demo_pacs", "run_listen"]
 
 
 def _wait_for_interrupt() -> None:
@@ -34,46 +42,56 @@ def _wait_for_interrupt() -> None:
         return
 
 
+def describe_received(instance: ReceivedInstance, *, as_json: bool) -> str:
+    """The line ``listen`` prints for one incoming C-STORE.
+
+    Everything in it but the status came from the sender, so the text form
+    escapes it (a UID with a newline must not print a second, forged line);
+    ``json.dumps`` escapes control characters itself.
+    """
+    if as_json:
+        return json.dumps({
+            "sop_instance_uid": instance.sop_instance_uid,
+            "calling_ae": instance.calling_ae, "peer": instance.peer_address,
+            "status": f"0x{instance.status:04X}", "error": instance.error or None,
+            "path": str(instance.stored.path) if instance.stored else None,
+            "duplicate": bool(instance.stored and instance.stored.duplicate),
+        })
+    sender = f"{for_terminal(instance.calling_ae)}@{for_terminal(instance.peer_address)}"
+    if instance.stored is not None:
+        note = " (already stored)" if instance.stored.duplicate else ""
+        return f"{sender} -> {for_terminal(instance.stored.path)}{note}"
+    return (f"{sender}: {for_terminal(instance.sop_instance_uid)} NOT stored: "
+            f"{for_terminal(instance.error)}")
+
+
+_ACCEPTING = {AcceptPolicy.KNOWN: "from known nodes only", AcceptPolicy.ANY: "from any caller"}
+
+
 def run_listen(args: argparse.Namespace) -> int:
     profiles = load_profiles(args)
     local = local_from_args(args, profiles)
-    try:
-        if args.port:
-            local = replace(local, listener_port=check_port(args.port, "--port"))
-        if args.bind:
-            local = replace(local, bind_address=check_host(args.bind, "--bind"))
-        if args.out:
-            local = replace(local, storage_folder=Path(args.out).expanduser())
-    except InvalidValue as exc:
-        raise CliError(str(exc), EXIT["usage"]) from None
+    if args.port is not None:
+        local = replace(local, listener_port=args.port)
+    if args.bind is not None:
+        local = replace(local, bind_address=args.bind)
+    local = storage_folder_from_args(args, local)
     log = build_log(args, local)
     listener = StorageListener(local, log, debug=args.verbose >= 2)
 
     def show(instance: ReceivedInstance) -> None:
-        if args.json:
-            print(json.dumps({
-                "sop_instance_uid": instance.sop_instance_uid,
-                "calling_ae": instance.calling_ae, "peer": instance.peer_address,
-                "status": f"0x{instance.status:04X}", "error": instance.error or None,
-                "path": str(instance.stored.path) if instance.stored else None,
-                "duplicate": bool(instance.stored and instance.stored.duplicate),
-            }), flush=True)
-        elif instance.stored is not None:
-            note = " (already stored)" if instance.stored.duplicate else ""
-            print(f"{instance.calling_ae}@{instance.peer_address} -> "
-                  f"{instance.stored.path}{note}", flush=True)
-        else:
-            print(f"{instance.calling_ae}@{instance.peer_address}: "
-                  f"{instance.sop_instance_uid} NOT stored: {instance.error}", flush=True)
+        print(describe_received(instance, as_json=args.json), flush=True)
 
     listener.subscribe(show)
     try:
         listener.start()
     except ListenerError as exc:
         hint = hint_for_listener_error(exc, local)
-        raise CliError(f"{exc.message}\n{hint.as_text()}", EXIT["listener"]) from None
+        raise CliError(f"{for_terminal(exc.message)}\n{hint_for_terminal(hint)}",
+                       EXIT["listener"]) from None
     print(f"listening as {local.ae_title} on {local.bind_address}:{listener.port}, "
-          f"storing in {listener.store.root} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+          f"storing in {listener.store.root}, accepting {_ACCEPTING[local.accept]} "
+          "(Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         _wait_for_interrupt()
     finally:
@@ -99,8 +117,9 @@ def run_demo_pacs(args: argparse.Namespace) -> int:
 
     try:
         ae_title = check_ae_title(args.aet_pacs, "--pacs-aet")
-        port = check_port(args.port, "--port") if args.port else 11113
+        port = 11113 if args.port is None else args.port
         bind = check_host(args.bind, "--bind")
+        data = check_folder(args.data, "--data") if args.data is not None else None
     except InvalidValue as exc:
         raise CliError(str(exc), EXIT["usage"]) from None
     profiles = load_profiles(args)
@@ -109,7 +128,6 @@ def run_demo_pacs(args: argparse.Namespace) -> int:
     for text in args.dest or []:
         aet, host, dest_port = parse_destination(text)
         destinations[aet] = (host, dest_port)
-    data = Path(args.data).expanduser() if args.data else None
     behaviour, destinations = configure(args.fault, destinations)
     pacs = DemoPacs(data_folder=data, ae_title=ae_title, host=bind, port=port,
                     destinations=destinations, behaviour=behaviour)
@@ -118,6 +136,10 @@ def run_demo_pacs(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"the demo PACS cannot listen on {bind}:{port}: {exc.strerror}",
                        EXIT["listener"]) from None
+    if data is not None and not pacs.instances:
+        pacs.stop()
+        raise CliError(f"--data: no DICOM files with the UIDs an instance needs in {data}",
+                       EXIT["usage"])
     known = ", ".join(f"{a}={h}:{p}" for a, (h, p) in destinations.items())
     fault = f"; fault: {args.fault} ({FAULTS[args.fault]})" if args.fault else ""
     print(f"demo PACS {ae_title} on {bind}:{pacs.port} with {len(pacs.instances)} instances; "

@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qrscope.cli.options import EXIT, build_log
+from qrscope.cli.options import EXIT, CliError, build_log
+from qrscope.cli.terminal import for_terminal
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
@@ -21,6 +22,7 @@ from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import QueryLevel, SeriesRecord, StudyRecord
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.validation import InvalidValue, check_writable_folder
 from qrscope.core.verify import verify
 
 __all__ = ["run_tour", "run_without_arguments"]
@@ -40,7 +42,11 @@ def _say(text: str) -> None:
 def run_tour(args: argparse.Namespace) -> int:
     from qrscope.core.demo_pacs import DemoPacs
 
-    folder = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="qrscope-demo-"))
+    try:
+        folder = (check_writable_folder(args.out, "--out") if args.out is not None
+                  else Path(tempfile.mkdtemp(prefix="qrscope-demo-")))
+    except InvalidValue as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
     local = LocalAE(ae_title="QRSCOPE", listener_port=0, bind_address="127.0.0.1",
                     storage_folder=folder)
     log: AssociationLog = build_log(args, local)
@@ -68,8 +74,9 @@ def _tour(node: RemoteNode, local: LocalAE, log: AssociationLog,
     studies = FindOperation(node, local, log, QueryLevel.STUDY, QueryFilter()).run().records
     for study in studies:
         if isinstance(study, StudyRecord):
-            print(f"  {study.study_date}  {study.patient_name:<22} "
-                  f"{'/'.join(study.modalities):<8} {study.description}")
+            print(f"  {study.study_date}  {for_terminal(study.patient_name):<22} "
+                  f"{for_terminal('/'.join(study.modalities)):<8} "
+                  f"{for_terminal(study.description)}")
     if not studies or not isinstance(studies[0], StudyRecord):
         print("the demo PACS returned no studies", file=sys.stderr)
         return EXIT["failed"]

@@ -9,6 +9,7 @@ with messages a user can act on, and are persisted by
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ import platformdirs
 
 from qrscope.core.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.validation import (
+    FieldReader,
     InvalidValue,
     check_ae_title,
     check_host,
@@ -28,6 +30,7 @@ from qrscope.core.validation import (
 __all__ = [
     "DEFAULT_AE_TITLE",
     "DEFAULT_LISTENER_PORT",
+    "MAX_TIMEOUT",
     "LocalAE",
     "QueryModel",
     "RemoteNode",
@@ -37,6 +40,9 @@ __all__ = [
 
 DEFAULT_AE_TITLE = "QRSCOPE"
 DEFAULT_LISTENER_PORT = 11112
+MAX_TIMEOUT = 7 * 24 * 3600.0
+"""A week: longer than any retrieve, and short enough for every wait (sockets,
+``threading``) to accept; ``inf`` would make them raise ``OverflowError``."""
 
 
 class QueryModel(StrEnum):
@@ -71,12 +77,23 @@ class Timeouts:
     def validated(self) -> Timeouts:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or value < 0:
+            if (not isinstance(value, int | float) or isinstance(value, bool)
+                    or not math.isfinite(value) or value < 0):
                 raise InvalidValue(f"timeouts.{f.name}", f"{value!r} is not a positive number")
+            if value > MAX_TIMEOUT:
+                raise InvalidValue(f"timeouts.{f.name}",
+                                   f"{value:g} seconds is more than a week ({MAX_TIMEOUT:g})")
         for name in ("connect", "association", "response", "retrieve_idle", "cancel_grace"):
             if getattr(self, name) == 0:
                 raise InvalidValue(f"timeouts.{name}", "must be more than 0 seconds")
         return self
+
+    @classmethod
+    def read(cls, reader: FieldReader) -> Timeouts:
+        """From a stored object; fields of the wrong type are reported by *reader*."""
+        default = cls()
+        return cls(**{f.name: reader.number(f.name, getattr(default, f.name))
+                      for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -148,26 +165,30 @@ class RemoteNode:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RemoteNode:
-        """Build from a stored dict; raises ``KeyError``/``ValueError``/``TypeError``."""
-        timeouts = Timeouts(**{
-            k: float(v) for k, v in dict(data.get("timeouts") or {}).items()
-            if k in {f.name for f in fields(Timeouts)}
-        })
+    def read(cls, reader: FieldReader) -> RemoteNode:
+        """From a stored object; missing and wrongly typed fields are reported by *reader*.
+
+        ``name``, ``ae_title`` and ``host`` are required; with problems, the
+        node returned only stands in for one that could not be read.
+        """
         return cls(
-            name=str(data["name"]),
-            ae_title=str(data["ae_title"]),
-            host=str(data["host"]),
-            port=int(data.get("port", 104)),
-            query_model=QueryModel(data.get("query_model", QueryModel.STUDY_ROOT.value)),
-            retrieve_method=RetrieveMethod(
-                data.get("retrieve_method", RetrieveMethod.MOVE.value)
-            ),
-            move_destination=str(data.get("move_destination", "") or ""),
-            timeouts=timeouts,
-            tls=TlsSettings.from_dict(data.get("tls")),
-            identity=UserIdentity.from_dict(data.get("identity")),
+            name=reader.text("name"),
+            ae_title=reader.text("ae_title"),
+            host=reader.text("host"),
+            port=reader.whole_number("port", 104),
+            query_model=reader.choice("query_model", QueryModel, QueryModel.STUDY_ROOT),
+            retrieve_method=reader.choice("retrieve_method", RetrieveMethod,
+                                          RetrieveMethod.MOVE),
+            move_destination=reader.text("move_destination", ""),
+            timeouts=Timeouts.read(reader.section("timeouts")),
+            tls=TlsSettings.read(reader.section("tls")),
+            identity=UserIdentity.read(reader.section("identity")),
         )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RemoteNode:
+        """From a stored object; raises ``InvalidValue`` naming the first unreadable field."""
+        return FieldReader.strictly(data, cls.read)
 
 
 def default_storage_folder() -> Path:
@@ -227,17 +248,29 @@ class LocalAE:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LocalAE:
+    def read(cls, reader: FieldReader) -> LocalAE:
+        """From a stored object; a field of the wrong type is reported and takes its default."""
         default = cls()
+        folder = reader.text("storage_folder", str(default.storage_folder))
+        if not folder.strip():
+            # Path("") is the current directory: never store there by accident.
+            reader.problem("storage_folder", "must not be empty")
+            folder = str(default.storage_folder)
         return cls(
-            ae_title=str(data.get("ae_title", default.ae_title)),
-            listener_port=int(data.get("listener_port", default.listener_port)),
-            bind_address=str(data.get("bind_address", default.bind_address)),
-            storage_folder=Path(str(data.get("storage_folder", default.storage_folder))),
-            mask_patient_identifiers=bool(data.get("mask_patient_identifiers", False)),
-            accept=AcceptPolicy(data.get("accept", AcceptPolicy.KNOWN.value)),
-            listener_tls=TlsSettings.from_dict(data.get("listener_tls")),
+            ae_title=reader.text("ae_title", default.ae_title),
+            listener_port=reader.whole_number("listener_port", default.listener_port),
+            bind_address=reader.text("bind_address", default.bind_address),
+            storage_folder=Path(folder),
+            mask_patient_identifiers=reader.flag("mask_patient_identifiers",
+                                                 default.mask_patient_identifiers),
+            accept=reader.choice("accept", AcceptPolicy, default.accept),
+            listener_tls=TlsSettings.read(reader.section("listener_tls")),
         )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LocalAE:
+        """From a stored object; raises ``InvalidValue`` naming the first unreadable field."""
+        return FieldReader.strictly(data, cls.read)
 
 
 def _raise(field_name: str, message: str) -> str:

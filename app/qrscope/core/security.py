@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from qrscope.core.validation import FieldReader
+
 __all__ = ["AcceptPolicy", "IdentityKind", "TlsSettings", "UserIdentity"]
 
 
@@ -56,13 +58,19 @@ class TlsSettings:
         return asdict(self)
 
     @classmethod
+    def read(cls, reader: FieldReader) -> TlsSettings:
+        """From a stored object; fields of the wrong type are reported by *reader*."""
+        default = cls()
+        return cls(enabled=reader.flag("enabled", default.enabled),
+                   ca_file=reader.text("ca_file", default.ca_file),
+                   cert_file=reader.text("cert_file", default.cert_file),
+                   key_file=reader.text("key_file", default.key_file),
+                   verify=reader.flag("verify", default.verify))
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TlsSettings:
-        data = dict(data or {})
-        return cls(enabled=bool(data.get("enabled", False)),
-                   ca_file=str(data.get("ca_file", "") or ""),
-                   cert_file=str(data.get("cert_file", "") or ""),
-                   key_file=str(data.get("key_file", "") or ""),
-                   verify=bool(data.get("verify", True)))
+        """From a stored object (``None``: defaults); raises ``InvalidValue`` on a wrong type."""
+        return FieldReader.strictly(data, cls.read)
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,14 @@ class UserIdentity:
                 "ask_for_response": self.ask_for_response}
 
     @classmethod
+    def read(cls, reader: FieldReader) -> UserIdentity:
+        """From a stored object; fields of the wrong type are reported by *reader*."""
+        default = cls()
+        return cls(kind=reader.choice("kind", IdentityKind, default.kind),
+                   username=reader.text("username", default.username),
+                   ask_for_response=reader.flag("ask_for_response", default.ask_for_response))
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> UserIdentity:
-        data = dict(data or {})
-        return cls(kind=IdentityKind(data.get("kind", IdentityKind.NONE.value)),
-                   username=str(data.get("username", "") or ""),
-                   ask_for_response=bool(data.get("ask_for_response", False)))
+        """From a stored object (``None``: defaults); raises ``InvalidValue`` on a wrong type."""
+        return FieldReader.strictly(data, cls.read)

@@ -31,6 +31,8 @@ class Session:
         self.store = store
         self.first_start = not store.exists()
         self.profiles: Profiles = store.load()
+        for problem in self.profiles.problems:
+            _LOGGER.warning("profiles file %s: %s", store.path, problem)
         self.log = AssociationLog(
             mask_patient_identifiers=self.profiles.local.mask_patient_identifiers)
         self.listener: StorageListener | None = None

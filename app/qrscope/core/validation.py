@@ -1,22 +1,36 @@
-"""Checks for the values a user types: AE titles, ports, hosts, dates.
+"""Checks for the values a user types or a hand-edited file holds.
 
 Each check raises :class:`InvalidValue` naming the field and saying what is
 wrong and what would be right, so the CLI and the GUI can show the message
-as it is, next to the field it concerns.
+as it is, next to the field it concerns. :class:`FieldReader` reads stored
+settings with the same care: nothing is coerced into a type it is not.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
 import socket
+import tempfile
+from collections.abc import Callable, Mapping
 from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
 
 __all__ = [
+    "FieldReader",
     "InvalidValue",
     "check_ae_title",
     "check_date_range",
+    "check_folder",
     "check_host",
     "check_port",
+    "check_seconds",
+    "check_writable_file",
+    "check_writable_folder",
     "resolve_host",
 ]
 
@@ -60,15 +74,155 @@ def check_ae_title(value: str, field: str = "AE title") -> str:
     return stripped
 
 
+_Choice = TypeVar("_Choice", bound=StrEnum)
+_Value = TypeVar("_Value")
+_REQUIRED: Any = object()
+
+
+def _as_written(value: Any) -> str:
+    """*value* as the file spells it (``null``, ``"false"``, ``Infinity``), shortened."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class FieldReader:
+    """Reads the fields of one stored JSON object, strictly.
+
+    A missing field takes its default. A field of the wrong type is a
+    problem named by its field (``listener_tls.verify``) and also takes the
+    default, so the caller decides whether to use the rest or to keep the
+    object as it was written. Nothing is coerced: ``"false"`` is not false,
+    ``null`` is not text, ``true`` is not a port and ``1e999`` is not a
+    number.
+    """
+
+    def __init__(self, data: Mapping[str, Any], prefix: str = "",
+                 problems: list[InvalidValue] | None = None) -> None:
+        self.data = data
+        self.prefix = prefix
+        self.problems: list[InvalidValue] = [] if problems is None else problems
+
+    @classmethod
+    def strictly(cls, data: Any, read: Callable[[FieldReader], _Value]) -> _Value:
+        """``read(reader)`` over *data* (``None``: all defaults); raise the first problem."""
+        if data is not None and not isinstance(data, Mapping):
+            raise InvalidValue("settings", f"{_as_written(data)} is not an object")
+        reader = cls(data or {})
+        value = read(reader)
+        if reader.problems:
+            raise reader.problems[0]
+        return value
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(InvalidValue(self.prefix + name, message))
+
+    def _get(self, name: str, default: Any, fits: Callable[[Any], bool], wanted: str) -> Any:
+        if name not in self.data:
+            if default is _REQUIRED:
+                self.problem(name, "is missing")
+            return default
+        value = self.data[name]
+        if fits(value):
+            return value
+        self.problem(name, f"{_as_written(value)} is not {wanted}")
+        return default
+
+    def text(self, name: str, default: str = _REQUIRED) -> str:
+        return str(self._get(name, default, lambda v: isinstance(v, str), "text"))
+
+    def whole_number(self, name: str, default: int) -> int:
+        return int(self._get(
+            name, default, lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "a whole number"))
+
+    def number(self, name: str, default: float) -> float:
+        return float(self._get(
+            name, default,
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+            and math.isfinite(v),
+            "a finite number"))
+
+    def flag(self, name: str, default: bool) -> bool:
+        return bool(self._get(name, default, lambda v: isinstance(v, bool), "true or false"))
+
+    def choice(self, name: str, kind: type[_Choice], default: _Choice) -> _Choice:
+        allowed = [member.value for member in kind]
+        value = self._get(name, default.value, lambda v: v in allowed and isinstance(v, str),
+                          "one of " + ", ".join(allowed))
+        return kind(value)
+
+    def section(self, name: str) -> FieldReader:
+        """A reader over the object under *name*; problems are reported with this one's."""
+        value = self._get(name, {}, lambda v: isinstance(v, Mapping), "an object")
+        return FieldReader(value, f"{self.prefix}{name}.", self.problems)
+
+
 def check_port(value: int | str, field: str = "port") -> int:
     """Return the TCP port as an int in 1-65535, or raise :class:`InvalidValue`."""
-    try:
-        port = int(str(value).strip())
-    except ValueError:
-        raise InvalidValue(field, f"'{value}' is not a number (1-65535)") from None
+    text = str(value).strip()
+    # Digits only: int() would also take "1_04", "+104" and "١٠٤".
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,6}", text):
+        raise InvalidValue(field, f"'{value}' is not a number (1-65535)")
+    port = int(text)
     if not 1 <= port <= 65535:
         raise InvalidValue(field, f"{port} is outside 1-65535")
     return port
+
+
+def check_seconds(value: float | str, field: str = "timeout", *, maximum: float) -> float:
+    """Return a duration in seconds, more than 0 and at most *maximum*.
+
+    ``float()`` takes ``inf``, ``nan`` and ``1e999``; no wait can use them.
+    """
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        raise InvalidValue(field, f"'{value}' is not a number of seconds") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= maximum:
+        raise InvalidValue(field, f"'{value}' is not a number of seconds more than 0 "
+                           f"and at most {maximum:g}")
+    return seconds
+
+
+def check_folder(value: str | Path, field: str = "folder") -> Path:
+    """Return *value* as a folder that exists, or raise :class:`InvalidValue`."""
+    folder = Path(value).expanduser()
+    if not folder.exists():
+        raise InvalidValue(field, f"{folder} does not exist")
+    if not folder.is_dir():
+        raise InvalidValue(field, f"{folder} is not a folder")
+    return folder
+
+
+def check_writable_folder(value: str | Path, field: str = "folder") -> Path:
+    """Return *value* as a folder we can write files in, creating it if needed.
+
+    Writes and removes a temporary file, because only that is a true answer
+    (``os.access`` says yes to root on a read-only mount).
+    """
+    folder = Path(value).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        raise InvalidValue(field, f"{folder} is not a folder") from None
+    except OSError as exc:
+        raise InvalidValue(field, f"cannot write in {folder} "
+                           f"({exc.strerror or exc})") from None
+    return folder
+
+
+def check_writable_file(value: str | Path, field: str = "file") -> Path:
+    """Return *value* as a file that can be written: its folder exists and takes files."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise InvalidValue(field, f"{path} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise InvalidValue(field, f"the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise InvalidValue(field, f"cannot write in {path.parent}")
+    return path
 
 
 _HOST_CHARS = re.compile(r"^[A-Za-z0-9.\-:_%\[\]]+$")
