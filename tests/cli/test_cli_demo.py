@@ -119,8 +119,9 @@ def _wait_for_echo(port: int, ae_title: str, seconds: float = 20) -> None:
 
 def test_listen_and_demo_pacs_run_until_interrupted(tmp_path):
     listen_port, pacs_port = free_port(), free_port()
+    # A receiver for anyone: the demo PACS is no configured node here.
     listener = _run(["listen", "--port", str(listen_port), "--out", str(tmp_path / "in"),
-                     "--bind", "127.0.0.1"], tmp_path)
+                     "--bind", "127.0.0.1", "--accept", "any"], tmp_path)
     pacs = _run(["demo-pacs", "--port", str(pacs_port), "--dest",
                  f"QRSCOPE=127.0.0.1:{listen_port}"], tmp_path)
     try:

@@ -102,8 +102,16 @@ def test_room_is_kept_for_the_node_we_retrieve_from(listener):
             open_connections(listener.port, share, "127.0.0.4") as third, \
             open_connections(listener.port, share, "127.0.0.5") as fourth:
         held = first + second + third + fourth
-        assert sum(not is_closed_by_peer(s, 0.05) for s in held) == (
-            LIMITS.connections_total - LIMITS.reserved_per_node)
+        # Refused sockets are closed at once; on a loaded machine "at once" may
+        # take a while, so settle first: every socket closed by now stays closed.
+        wanted = LIMITS.connections_total - LIMITS.reserved_per_node
+        deadline = time.monotonic() + 5
+        still_open = held
+        while time.monotonic() < deadline:
+            still_open = [s for s in still_open if not is_closed_by_peer(s, 0.05)]
+            if len(still_open) <= wanted:
+                break
+        assert len(still_open) == wanted
         assert not echo(listener.port, source="127.0.0.6"), "a stranger took the kept room"
         assert echo(listener.port, source="127.0.0.1")
     listener.guard.release("127.0.0.1")

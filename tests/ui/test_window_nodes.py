@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
@@ -126,10 +127,14 @@ def test_busy_listener_port_hint_restarts_the_listener_elsewhere(qtbot, qt_loop,
 
 
 def test_images_from_an_unknown_sender_are_kept_and_explained(qtbot, window):
+    """With the listener storing from any caller, a stranger's images are kept and named."""
     import pydicom
     from pynetdicom import AE
     from pynetdicom.sop_class import CTImageStorage
 
+    from qrscope.core.security import AcceptPolicy
+
+    window.apply_local(replace(window.session.local, accept=AcceptPolicy.ANY))
     ct = next(i for i in window.session.demo_pacs.instances
               if i.sop_class_uid == CTImageStorage and not i.transfer_syntax.is_compressed)
     sender = AE(ae_title="STRANGER")

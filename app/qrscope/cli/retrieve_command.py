@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -23,7 +24,7 @@ from qrscope.cli.options import (
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.diagnosis.hints import Hint, hint_for_listener_error
-from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.core.diagnosis.retrieve_hints import hint_for_refused_caller, hints_for_retrieve
 from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
@@ -77,6 +78,7 @@ def _progress_printer(enabled: bool) -> object:
 def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
                   scope: RetrieveScope, *, move_destination: str | None = None,
                   show_progress: bool = True, debug: bool = False,
+                  known_nodes: Iterable[RemoteNode] = (),
                   ) -> tuple[RetrieveOutcome, list[Hint]]:
     """Start what the retrieve needs (listener for C-MOVE to us), run it, stop it again.
 
@@ -86,7 +88,8 @@ def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
     destination = (move_destination or node.move_destination or local.ae_title).strip()
     listener = None
     if node.retrieve_method is RetrieveMethod.MOVE and destination == local.ae_title:
-        listener = StorageListener(local, log, store, debug=debug)
+        nodes = list(known_nodes)
+        listener = StorageListener(local, log, store, debug=debug, known_nodes=lambda: nodes)
         listener.start()
     job = RetrieveJob(node, local, log, scope, listener=listener, store=store,
                       move_destination=destination, debug=debug,
@@ -108,6 +111,8 @@ def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
     hints = hints_for_retrieve(outcome, node, local,
                                listener_port=listener.port if listener else None,
                                unexpected=listener.unexpected if listener else None)
+    if listener is not None and listener.refused:
+        hints.append(hint_for_refused_caller(listener.refused[0]))
     return outcome, hints
 
 
@@ -129,8 +134,9 @@ def run_retrieve(args: argparse.Namespace) -> int:
     log = build_log(args, local)
     try:
         outcome, hints = retrieve_once(node, local, log, scope, move_destination=dest,
-                                show_progress=not args.json and sys.stderr.isatty(),
-                                debug=args.verbose >= 2)
+                                       known_nodes=profiles.nodes,
+                                       show_progress=not args.json and sys.stderr.isatty(),
+                                       debug=args.verbose >= 2)
     except ListenerError as exc:
         hint = hint_for_listener_error(exc, local)
         if args.json:

@@ -18,7 +18,7 @@ from qrscope.cli.options import (
 )
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.diagnosis.hints import hint_for_listener_error
-from qrscope.core.listener import ListenerError, StorageListener
+from qrscope.core.listener import ListenerError, RefusedCaller, StorageListener
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.security import AcceptPolicy
 from qrscope.core.validation import (
@@ -77,12 +77,19 @@ def run_listen(args: argparse.Namespace) -> int:
         local = replace(local, bind_address=args.bind)
     local = storage_folder_from_args(args, local)
     log = build_log(args, local)
-    listener = StorageListener(local, log, debug=args.verbose >= 2)
+    listener = StorageListener(local, log, debug=args.verbose >= 2,
+                               known_nodes=lambda: profiles.nodes)
 
     def show(instance: ReceivedInstance) -> None:
         print(describe_received(instance, as_json=args.json), flush=True)
 
+    def refused(caller: RefusedCaller) -> None:
+        print(f"refused {for_terminal(caller.calling_ae)} at {for_terminal(caller.address)}: "
+              f"{for_terminal(caller.reason)} (add it as a node, or --accept any)",
+              file=sys.stderr, flush=True)
+
     listener.subscribe(show)
+    listener.subscribe_refused(refused)
     try:
         listener.start()
     except ListenerError as exc:
