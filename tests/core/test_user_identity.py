@@ -168,3 +168,16 @@ def test_passcode_is_in_no_file_log_or_bundle(scp, tmp_path: Path, caplog):
     assert "alice" in places["association log"]  # the user name is not secret
     leaks = [where for where, text in places.items() if PASSCODE in text]
     assert leaks == []
+
+
+def test_the_command_line_sends_a_user_and_a_prompted_passcode(scp, monkeypatch, capsys):
+    from qrscope.cli.main import main
+
+    monkeypatch.setattr("getpass.getpass", lambda prompt: PASSCODE)
+    args = ["echo", "--host", "127.0.0.1", "--port", str(scp.port), "--called-aet", "IDSCP",
+            "--user", "alice", "--passcode-prompt", "--json"]
+    assert main(args) == 0, capsys.readouterr()
+    assert scp.seen[-1] == (2, b"alice", PASSCODE.encode())
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "wrong")
+    assert main(args) == 3
+    assert "user-identity-rejected" in capsys.readouterr().out

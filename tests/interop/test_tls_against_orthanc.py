@@ -160,3 +160,63 @@ def test_orthanc_ignores_the_user_identity(tls_orthanc, pki):
     assert verify(node, LocalAE(ae_title=peers.WORKSTATION_AE_TITLE), log).ok
     line = next(e for e in log.events() if e.kind == "user-identity")
     assert line.detail["confirmed"] is False
+
+
+def test_the_command_line_echoes_and_finds_over_tls(tls_orthanc, pki, capsys):
+    from qrscope.cli.main import main
+
+    node = ["--host", tls_orthanc.host, "--port", str(tls_orthanc.port), "--called-aet",
+            tls_orthanc.ae_title, "--aet", peers.WORKSTATION_AE_TITLE, "--json"]
+    common = [*node, "--tls", "--tls-ca", str(pki.ca), "--tls-cert", str(pki.client.cert),
+              "--tls-key", str(pki.client.key)]
+    assert main(["echo", *common]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert main(["find", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] > 0
+    # Without TLS, the same port refuses to talk, and the hint says why.
+    assert main(["echo", *node]) == 3
+    assert "tls-required" in capsys.readouterr().out
+
+
+def test_the_command_line_moves_a_study_over_tls_both_ways(tls_orthanc, pki, tls_listener_port,
+                                                           tmp_path, capsys):
+    from qrscope.cli.main import main
+
+    study = tls_orthanc.study_uids[0]
+    code = main(["retrieve", "--host", tls_orthanc.host, "--port", str(tls_orthanc.port),
+                 "--called-aet", tls_orthanc.ae_title, "--aet", peers.WORKSTATION_AE_TITLE,
+                 "--study", study, "--out", str(tmp_path / "in"), "--json",
+                 "--tls", "--tls-ca", str(pki.ca), "--tls-cert", str(pki.client.cert),
+                 "--tls-key", str(pki.client.key),
+                 "--listen-port", str(tls_listener_port), "--listen-cert",
+                 str(pki.server.cert), "--listen-key", str(pki.server.key),
+                 "--listen-ca", str(pki.ca)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["received"] == len(tls_orthanc.study(study)) and report["missing"] == []
+
+
+def test_the_window_searches_orthanc_over_tls(qtbot, qt_loop, tls_orthanc, pki, tmp_path):
+    """TLS set in the profile editor, Verify, then a search: as a user does it."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+
+    from qrscope.core.records import QueryLevel
+    from tests.window_site import make_window
+
+    node = RemoteNode(name="Orthanc TLS", ae_title=tls_orthanc.ae_title, host=tls_orthanc.host,
+                      port=tls_orthanc.port, tls=_tls(pki))
+    window = make_window(qtbot, tmp_path, nodes=[node])
+    try:
+        window.editor.select_node("Orthanc TLS")
+        assert window.editor.f_tls.widget.enabled.isChecked()
+        verify = next(b for b in window.editor.findChildren(QPushButton)
+                      if b.text() == "Verify (C-ECHO)")
+        qtbot.mouseClick(verify, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "OK" in window.editor.verify_result.text(), timeout=15000)
+        qtbot.mouseClick(window.search.form.search, Qt.MouseButton.LeftButton)
+        studies = window.search.proxies[QueryLevel.STUDY]
+        qtbot.waitUntil(lambda: studies.rowCount() == len(tls_orthanc.study_uids),
+                        timeout=15000)
+    finally:
+        window.close()

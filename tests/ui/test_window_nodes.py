@@ -147,3 +147,29 @@ def test_images_from_an_unknown_sender_are_kept_and_explained(qtbot, window):
     assert window.hints.hint.id == "unexpected-sender"
     assert "STRANGER" in window.hints.title.text()
     assert window.session.listener.unexpected[0].ok
+
+
+def test_a_damaged_profiles_file_is_named_in_the_window(qtbot, qt_loop, tmp_path):
+    import json
+
+    from PySide6.QtCore import QSettings
+    from tests.demo_site import free_port
+
+    from qrscope.core.profile_store import ProfileStore
+    from qrscope.ui.app import build_window
+
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps({"format": 1, "local": {
+        "ae_title": "MYWS", "listener_port": free_port(), "bind_address": "127.0.0.1",
+        "storage_folder": str(tmp_path / "in"), "mask_patient_identifiers": "false"},
+        "nodes": []}))
+    window = build_window(ProfileStore(path),
+                          QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    try:
+        assert window.hints.hint is not None
+        assert window.hints.hint.id == "profiles-file-damaged"
+        assert "mask_patient_identifiers" in window.hints.hint.summary
+        assert window.session.local.ae_title == "MYWS"
+    finally:
+        window.close()

@@ -19,6 +19,7 @@ from qrscope.cli.options import (
     OneLineParser,
     add_accept_option,
     add_find_options,
+    add_listener_tls_options,
     add_local_options,
     add_node_options,
     ae_title_arg,
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--out", metavar="DIR", type=path_arg,
                      help="storage folder for received files")
     add_accept_option(how)
+    add_listener_tls_options(retrieve)
     how.add_argument("--diagram", metavar="FILE", type=path_arg,
                      help="write the sequence of both associations: .svg, or Mermaid text "
                      "(.mmd/.md)")
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--out", metavar="DIR", type=path_arg,
                         help="storage folder for received files (checked before listening)")
     add_accept_option(listen)
+    add_listener_tls_options(listen)
 
     demo = _command(sub, "demo-pacs", "run the embedded demo PACS")
     demo.add_argument("--port", type=port_arg, help="DICOM port (default 11113)")

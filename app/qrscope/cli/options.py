@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import re
@@ -16,7 +17,8 @@ from qrscope.cli.terminal import json_for_terminal
 from qrscope.core.association_log import AssociationEvent, AssociationLog, EventLevel
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import MAX_TIMEOUT, LocalAE, QueryModel, RemoteNode, RetrieveMethod
-from qrscope.core.security import AcceptPolicy
+from qrscope.core.secrets import remember_for_session
+from qrscope.core.security import AcceptPolicy, IdentityKind
 from qrscope.core.validation import (
     InvalidValue,
     check_ae_title,
@@ -94,6 +96,16 @@ count_arg = _argument_type(_count, "count")
 path_arg = _argument_type(_path, "path")
 
 
+def _existing_file(text: str) -> str:
+    path = Path(_path(text)).expanduser()
+    if not path.is_file():
+        raise InvalidValue("file", f"'{text}' is not a file")
+    return str(path)
+
+
+existing_file_arg = _argument_type(_existing_file, "file")
+
+
 def add_node_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("remote node (a saved profile, or ad hoc)")
     group.add_argument("--node", metavar="NAME", help="a node saved in the profiles file")
@@ -108,6 +120,26 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--idle-timeout", type=seconds_arg, metavar="SECONDS",
                        help="end a retrieve after this long without any progress "
                        "(default 300)")
+    secure = parser.add_argument_group(
+        "secure connection to the node (DICOM over TLS, user identity)")
+    secure.add_argument("--tls", action="store_true", default=None,
+                        help="DICOM over TLS (PS3.15 B.1); the node's certificate chain and "
+                        "host name are checked")
+    secure.add_argument("--tls-ca", dest="ca", type=existing_file_arg, metavar="FILE",
+                        help="CA certificate(s) to trust, PEM (default: the system's)")
+    secure.add_argument("--tls-cert", dest="cert", type=existing_file_arg, metavar="FILE",
+                        help="our client certificate, PEM, when the node asks for one")
+    secure.add_argument("--tls-key", dest="key_file", type=existing_file_arg, metavar="FILE",
+                        help="the private key of --tls-cert, PEM")
+    secure.add_argument("--no-verify", action="store_true", default=None,
+                        help="do not check the node's certificate (a test bench only)")
+    secure.add_argument("--user", metavar="NAME",
+                        help="user identity sent when the association opens (PS3.7 D.3.3.7)")
+    secure.add_argument("--passcode-prompt", action="store_true", default=None,
+                        help="ask for the passcode of --user (not stored; a saved node's "
+                        "passcode comes from the system keyring)")
+    secure.add_argument("--confirm-identity", action="store_true", default=None,
+                        help="ask the node to confirm that it accepted the identity")
 
 
 def add_find_options(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +164,19 @@ def add_local_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("our application entity")
     group.add_argument("--aet", type=ae_title_arg, metavar="AET",
                        help="our AE title (default from profile, QRSCOPE)")
+
+
+def add_listener_tls_options(parser: argparse.ArgumentParser) -> None:
+    """DICOM over TLS for our own listener (the PACS calls back over TLS)."""
+    group = parser.add_argument_group("our listener over TLS")
+    group.add_argument("--listen-tls", action="store_true", default=None,
+                       help="the listener speaks TLS only (needs --listen-cert and --listen-key)")
+    group.add_argument("--listen-cert", type=existing_file_arg, metavar="FILE",
+                       help="the listener's certificate, PEM")
+    group.add_argument("--listen-key", type=existing_file_arg, metavar="FILE",
+                       help="the private key of --listen-cert, PEM")
+    group.add_argument("--listen-ca", type=existing_file_arg, metavar="FILE",
+                       help="callers must present a certificate signed by this CA, PEM")
 
 
 def add_accept_option(parser: argparse.ArgumentParser) -> None:
@@ -162,9 +207,23 @@ def local_from_args(args: argparse.Namespace, profiles: Profiles) -> LocalAE:
             local = replace(local, mask_patient_identifiers=True)
         if getattr(args, "accept", None) is not None:
             local = replace(local, accept=AcceptPolicy(args.accept))
+        local = _listener_tls_from_args(args, local)
         return local.validated()
     except InvalidValue as exc:
         raise CliError(str(exc), EXIT["usage"]) from None
+
+
+def _listener_tls_from_args(args: argparse.Namespace, local: LocalAE) -> LocalAE:
+    tls = local.listener_tls
+    given = {name: getattr(args, f"listen_{name}", None) for name in ("cert", "key", "ca")}
+    if getattr(args, "listen_tls", None) or any(given.values()):
+        tls = replace(tls, enabled=True)
+    for name, field in (("cert", "cert_file"), ("key", "key_file"), ("ca", "ca_file")):
+        if given[name] is not None:
+            tls = replace(tls, **{field: str(given[name])})
+    if tls.enabled and not (tls.cert_file and tls.key_file):
+        raise CliError("a TLS listener needs --listen-cert and --listen-key", EXIT["usage"])
+    return replace(local, listener_tls=tls) if tls != local.listener_tls else local
 
 
 def storage_folder_from_args(args: argparse.Namespace, local: LocalAE) -> LocalAE:
@@ -215,9 +274,48 @@ def node_from_args(args: argparse.Namespace, profiles: Profiles) -> RemoteNode:
         changes["timeouts"] = timeouts
         if getattr(args, "method", None):
             changes["retrieve_method"] = RetrieveMethod(args.method)
+        changes |= _security_from_args(args, node)
         return replace(node, **changes).validated()
     except InvalidValue as exc:
         raise CliError(str(exc), EXIT["usage"]) from None
+
+
+def _security_from_args(args: argparse.Namespace, node: RemoteNode) -> dict[str, Any]:
+    """TLS and user identity options over the node's own settings."""
+    changes: dict[str, Any] = {}
+    tls = node.tls
+    if getattr(args, "tls", None) or getattr(args, "ca", None) or getattr(args, "cert", None):
+        tls = replace(tls, enabled=True)
+    for option, name in (("ca", "ca_file"), ("cert", "cert_file"), ("key_file", "key_file")):
+        value = getattr(args, option, None)
+        if value is not None:
+            tls = replace(tls, **{name: str(value)})
+    if getattr(args, "no_verify", None):
+        tls = replace(tls, verify=False)
+    if (tls.cert_file and not tls.key_file) or (tls.key_file and not tls.cert_file):
+        raise CliError("--tls-cert and --tls-key go together", EXIT["usage"])
+    if tls != node.tls:
+        changes["tls"] = tls
+    identity = node.identity
+    user = getattr(args, "user", None)
+    if user is not None:
+        if not user.strip():
+            raise CliError("--user: must not be empty", EXIT["usage"])
+        identity = replace(identity, kind=IdentityKind.USERNAME, username=user.strip())
+    if getattr(args, "passcode_prompt", None):
+        if not identity.username:
+            raise CliError("--passcode-prompt needs --user (or a node with a user name)",
+                           EXIT["usage"])
+        identity = replace(identity, kind=IdentityKind.USERNAME_PASSCODE)
+        passcode = getpass.getpass(f"passcode for {identity.username} on {node.name}: ")
+        if not passcode:
+            raise CliError("no passcode given", EXIT["usage"])
+        remember_for_session(node.name, passcode)
+    if getattr(args, "confirm_identity", None):
+        identity = replace(identity, ask_for_response=True)
+    if identity != node.identity:
+        changes["identity"] = identity
+    return changes
 
 
 def build_log(args: argparse.Namespace, local: LocalAE) -> AssociationLog:

@@ -36,6 +36,7 @@ from pynetdicom.presentation import PresentationContext
 from qrscope.core import secrets, tls
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
+from qrscope.core.listener_guard import ListenerLimits
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abort_source_and_reason
 from qrscope.core.security import IdentityKind
@@ -110,7 +111,10 @@ def make_ae(local: LocalAE, node: RemoteNode | None = None) -> AE:
         # The network timeout closes an idle connection; a C-MOVE may be idle
         # on our side for as long as the retrieve idle limit allows.
         ae.network_timeout = max(node.timeouts.retrieve_idle, node.timeouts.response) + 30
-    ae.maximum_pdu_size = 0  # no limit: fewer, larger P-DATA PDUs on fast links
+    # What we may be sent: finite, so that pynetdicom never gathers a huge PDU
+    # in memory (a C-GET's data sets arrive on this association), and large
+    # enough for few round trips; the listener announces the same.
+    ae.maximum_pdu_size = ListenerLimits().max_pdu_length
     return ae
 
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from qrscope.core.diagnosis.hints import hint_for_profile_problems
 from qrscope.core.profile_store import ProfileStore
 from qrscope.core.session import Session
 from qrscope.ui.main_window import MainWindow
@@ -29,6 +30,9 @@ def build_window(store: ProfileStore | None = None,
     else:
         window.start_listener()
     window.restore_state()
+    if session.profiles.problems:
+        window.hints.show_hint(hint_for_profile_problems(session.profiles.problems,
+                                                         str(session.store.path)))
     return window
 
 

@@ -460,7 +460,10 @@ class MainWindow(QMainWindow):
     def use_demo(self) -> None:
         """First start: our listener plus the embedded demo PACS, preselected."""
         if self.start_listener() is False and self.session.listener is None:
-            local = replace(self.session.local, listener_port=0)
+            # The default port is taken: a free one, by number, so that what is
+            # saved is a port every command accepts (never 0).
+            local = replace(self.session.local,
+                            listener_port=self.session.free_listener_port())
             self.session.profiles.local = local
             self.start_listener()
         node = self.session.start_demo_pacs()

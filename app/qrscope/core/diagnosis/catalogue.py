@@ -209,6 +209,12 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
        "the node's AE title, the one the images came under, and the host",
        "Nothing is needed for retrieves; add that AE title as a node so that images it "
        "sends at other times (routing, pushes) are accepted too."),
+    _e("profiles-file-damaged", "The profiles file could not be read as it is",
+       "The file of nodes and local settings was damaged or has values of the wrong type. "
+       "qrscope started anyway: a file it could not read at all was copied aside first, and "
+       "settings it could not read are kept in the file as written.",
+       "the file, the copy set aside, and each setting that was refused, by name",
+       "Correct the settings named (in the window, or in the file), or restore the copy."),
     _e("find-failed", "The search failed",
        "The PACS answered the C-FIND with a failure status.",
        "the status and its meaning",

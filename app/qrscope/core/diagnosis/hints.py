@@ -19,7 +19,8 @@ from qrscope.core.diagnosis.port_owner import find_port_owner
 from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode
 
-__all__ = ["Action", "Hint", "hint_for_failure", "hint_for_listener_error"]
+__all__ = ["Action", "Hint", "hint_for_failure", "hint_for_listener_error",
+           "hint_for_profile_problems"]
 
 
 @dataclass(frozen=True)
@@ -370,3 +371,16 @@ def hint_for_listener_error(error: ListenerError, local: LocalAE) -> Hint:
     return Hint(id="listener-not-running", title="The storage listener cannot start",
                 summary=error.message, evidence=error.evidence,
                 actions=[Action("Check the listener settings", "edit-local", "bind_address")])
+
+
+def hint_for_profile_problems(problems: list[str], path: str) -> Hint:
+    """What loading the profiles file found, shown when the window opens."""
+    return Hint(
+        id="profiles-file-damaged",
+        title="Some settings could not be read",
+        summary=f"{path}: " + "; ".join(problems[:3])
+                + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
+        evidence={"file": path, "problems": list(problems)},
+        causes=["the file was edited by hand, or written by another program",
+                "the disk or a crash damaged it"],
+        actions=[Action("Check this workstation's settings", "edit-local", "ae_title")])
