@@ -10,20 +10,22 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["atomic_write", "create_exclusive", "place_exclusive"]
 
 _CHUNK = 1 << 20  # copying a received file: 1 MiB at a time, never the whole file
 
 
-def _write_temp(folder: Path, data: bytes | bytearray | memoryview, suffix: str) -> Path:
-    """Write *data* to a new temporary file in *folder*, flushed to disk."""
+def _temp_file(folder: Path, suffix: str, write: Callable[[BinaryIO], None]) -> Path:
+    """A new temporary file in *folder* that *write* fills, flushed to disk."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=suffix)
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
@@ -31,6 +33,14 @@ def _write_temp(folder: Path, data: bytes | bytearray | memoryview, suffix: str)
             tmp.unlink()
         raise
     return tmp
+
+
+def _write_temp(folder: Path, data: bytes | bytearray | memoryview, suffix: str) -> Path:
+    """Write *data* to a new temporary file in *folder*, flushed to disk."""
+    def write(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    return _temp_file(folder, suffix, write)
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -47,20 +57,13 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 
 def _copy_temp(folder: Path, source: Path, suffix: str) -> Path:
-    """A flushed copy of *source* in *folder*: a hard link where the filesystem allows."""
-    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=suffix)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+    """A flushed copy of *source* in *folder*, made a chunk at a time."""
+    def copy(out: BinaryIO) -> None:
+        with source.open("rb") as src:
             while chunk := src.read(_CHUNK):
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return tmp
+
+    return _temp_file(folder, suffix, copy)
 
 
 def place_exclusive(path: Path, source: Path) -> bool:
