@@ -38,9 +38,10 @@ from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.listener_guard import ListenerLimits
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.pynetdicom_private import abort_source_and_reason
+from qrscope.core.pynetdicom_private import abort_source_and_reason, wrap_peer_socket
 from qrscope.core.security import IdentityKind
 from qrscope.core.status import decode_abort, decode_reject
+from qrscope.core.tcp import QuickAckSocket
 
 __all__ = [
     "AssociationFailure",
@@ -329,7 +330,8 @@ def open_association(
             contexts=list(contexts) if contexts else None,
             ae_title=node.ae_title,
             ext_neg=items or None,
-            evt_handlers=[*negotiation.handlers(), *recorder.handlers(), *extra_handlers],
+            evt_handlers=[*negotiation.handlers(), *recorder.handlers(), *extra_handlers,
+                          (evt.EVT_CONN_OPEN, _tune_socket)],
             tls_args=security.tls_args,  # type: ignore[arg-type]
         )
     finally:
@@ -342,6 +344,11 @@ def open_association(
     failure = _classify(node, ae, address, negotiation, capture.error, elapsed, security)
     _record_failure(log, association_id, ae, node, address, job_id, failure)
     raise failure
+
+
+def _tune_socket(event: Any) -> None:
+    """From the first byte on: no stall on a stock PACS's Nagle (see core/tcp.py)."""
+    wrap_peer_socket(event.assoc, QuickAckSocket)
 
 
 def _record_failure(log: AssociationLog, association_id: str, ae: AE, node: RemoteNode,

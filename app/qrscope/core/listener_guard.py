@@ -50,6 +50,7 @@ from qrscope.core.pynetdicom_private import (
     peer_socket,
     register_server,
 )
+from qrscope.core.tcp import quick_ack, tune
 
 __all__ = ["GuardedAssociationServer", "ListenerGuard", "ListenerLimits", "PeerConnection",
            "start_guarded_server"]
@@ -118,6 +119,7 @@ class PeerConnection:
 
     def __init__(self, sock: socket.socket, address: str, guard: ListenerGuard) -> None:
         self._sock = sock
+        tune(sock)  # a stock sender must not stall on our delayed ACKs (core/tcp.py)
         self.address = address
         self._guard = guard
         self.opened = time.monotonic()
@@ -145,6 +147,7 @@ class PeerConnection:
         if not data:
             self._wake_acceptor()
             return data
+        quick_ack(self._sock)
         try:
             self._follow(data)
         except _Refused as refused:

@@ -26,6 +26,7 @@ __all__ = [
     "receive_data_sets_into",
     "register_server",
     "wake_reader",
+    "wrap_peer_socket",
 ]
 
 
@@ -211,3 +212,14 @@ def peer_socket(assoc: Any) -> Any:
     but not its socket, which sits in ``assoc.dul.socket.socket``.
     """
     return assoc.dul.socket.socket
+
+
+def wrap_peer_socket(assoc: Any, wrap: Any) -> None:
+    """Have pynetdicom read and write through ``wrap(socket)`` from now on.
+
+    There is no public hook for an association we requested (the listener's
+    sockets come through ``AssociationServer.get_request``); the socket is in
+    ``assoc.dul.socket.socket``, which pynetdicom uses for every later read.
+    """
+    if assoc.dul.socket is not None and assoc.dul.socket.socket is not None:
+        assoc.dul.socket.socket = wrap(assoc.dul.socket.socket)

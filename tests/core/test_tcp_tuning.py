@@ -1,0 +1,55 @@
+"""Our sockets never wait on delayed ACKs or Nagle (core/tcp.py): checked as options,
+not timed (the benchmark measures the effect, docs/PERFORMANCE.md)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.connection import make_ae, open_association
+from qrscope.core.pynetdicom_private import peer_socket
+from qrscope.core.tcp import QuickAckSocket, tune
+
+
+def _pair() -> tuple[socket.socket, socket.socket]:
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    accepted, _ = server.accept()
+    server.close()
+    return client, accepted
+
+
+def test_tuned_sockets_send_without_nagle():
+    client, accepted = _pair()
+    with client, accepted:
+        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        tune(client)
+        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
+def test_quick_ack_is_armed_again_after_every_read():
+    client, accepted = _pair()
+    with client, accepted:
+        wrapped = QuickAckSocket(accepted)
+        for _ in range(3):
+            client.sendall(b"x")
+            assert wrapped.recv(1) == b"x"
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
+        assert isinstance(wrapped, socket.socket)  # pynetdicom's type checks still hold
+
+
+def test_associations_we_open_are_tuned(demo):
+    from pynetdicom import build_context
+    from pynetdicom.sop_class import Verification
+
+    ae = make_ae(demo.local, demo.node)
+    out = open_association(ae, demo.node, AssociationLog(), [build_context(Verification)])
+    try:
+        sock = peer_socket(out.assoc)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert type(sock).__mro__ and hasattr(sock, "_sock")  # our QuickAckSocket
+    finally:
+        out.close()
