@@ -26,6 +26,12 @@ from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import AddressInformation
+from tests.demo_site import free_port
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import LocalAE
+from qrscope.core.security import AcceptPolicy
 
 LISTENER_HOST = "127.0.0.1"
 SENDER = "127.0.0.1"
@@ -190,3 +196,12 @@ class PeakMemory:
         self._stop.set()
         self._thread.join(1)
         self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
+
+
+def running_listener(tmp_path: Path, sources: list[str]) -> Iterator[StorageListener]:
+    """A listener on loopback that stores from any caller; *sources* must be usable."""
+    require_loopback_sources(*sources)
+    local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
+                    storage_folder=tmp_path / "received", accept=AcceptPolicy.ANY)
+    with StorageListener(local, AssociationLog()) as running:
+        yield running

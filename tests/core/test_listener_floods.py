@@ -24,15 +24,11 @@ from tests.core.listener_peers import (
     is_closed_by_peer,
     open_connections,
     pdu_header,
-    require_loopback_sources,
+    running_listener,
 )
-from tests.demo_site import free_port
 
-from qrscope.core.association_log import AssociationLog
 from qrscope.core.listener import StorageListener
 from qrscope.core.listener_guard import ListenerLimits
-from qrscope.core.profiles import LocalAE
-from qrscope.core.security import AcceptPolicy
 
 LIMITS = ListenerLimits()
 ATTACKERS = [f"127.0.0.{n}" for n in range(2, 12)]
@@ -40,11 +36,7 @@ ATTACKERS = [f"127.0.0.{n}" for n in range(2, 12)]
 
 @pytest.fixture
 def listener(tmp_path) -> Iterator[StorageListener]:
-    require_loopback_sources(*ATTACKERS)
-    local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
-                    storage_folder=tmp_path / "received", accept=AcceptPolicy.ANY)
-    with StorageListener(local, AssociationLog()) as running:
-        yield running
+    yield from running_listener(tmp_path, ATTACKERS)
 
 
 def test_idle_connections_do_not_lock_out_a_sender(listener):

@@ -29,16 +29,12 @@ from tests.core.listener_peers import (
     first_recovery,
     load_study,
     pdu_header,
-    require_loopback_sources,
+    running_listener,
     store,
 )
-from tests.demo_site import free_port
 
-from qrscope.core.association_log import AssociationLog
 from qrscope.core.listener import StorageListener
 from qrscope.core.listener_guard import ListenerLimits
-from qrscope.core.profiles import LocalAE
-from qrscope.core.security import AcceptPolicy
 
 SEED = int(os.environ.get("QRSCOPE_FUZZ_SEED", "20240611"))
 ATTACK_SECONDS = 12.0
@@ -55,11 +51,7 @@ def _files(folder: Path) -> set[Path]:
 
 @pytest.fixture
 def listener(tmp_path) -> Iterator[StorageListener]:
-    require_loopback_sources(*ATTACKERS)
-    local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
-                    storage_folder=tmp_path / "received", accept=AcceptPolicy.ANY)
-    with StorageListener(local, AssociationLog()) as running:
-        yield running
+    yield from running_listener(tmp_path, ATTACKERS)
 
 
 # -- the inputs ------------------------------------------------------------------------
