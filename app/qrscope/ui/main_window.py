@@ -12,8 +12,10 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -88,7 +90,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.nodes_dock = QDockWidget("Connections", self)
         self.nodes_dock.setObjectName("nodesDock")
-        self.nodes_dock.setWidget(self.editor)
+        # The editor is taller than a 768-pixel screen with its security
+        # fields: it scrolls rather than forcing the window's height.
+        scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setWidget(self.editor)
+        self.nodes_dock.setWidget(scroller)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.nodes_dock)
         self.bottom = QTabWidget()
         self.bottom.addTab(self.jobs, "Retrieve jobs")
