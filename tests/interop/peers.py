@@ -49,6 +49,8 @@ ORTHANC_AE_TITLE = "ORTHANC"
 DCMQRSCP_AE_TITLE = "DCMQRSCP"
 
 START_TIMEOUT = 20.0
+# Tries to start a server whose free port another program took meanwhile.
+START_ATTEMPTS = 3
 STOP_TIMEOUT = 5.0
 LOAD_TIMEOUT = 60.0
 NETWORK_TIMEOUT = 5.0
@@ -626,17 +628,32 @@ def running_orthanc(
     DICOM over TLS, and the fixture loads and checks the data over TLS too.
     """
     instances = describe(files)
-    dicom_port, http_port = free_ports(2)
-    config_path = folder / "orthanc.json"
-    configuration = _orthanc_configuration(folder, dicom_port, http_port, destinations, tls)
-    config_path.write_text(json.dumps(configuration, indent=2))
     log_path = folder / "orthanc.log"
-    # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
-    command = [*prefix, _required(find_binary("Orthanc"), "Orthanc"), "--verbose",
-               str(config_path)]
-    with _server_process(command, log_path) as process:
-        _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path, host, tls)
-        _load(instances, ORTHANC_AE_TITLE, dicom_port, folder, log_path, host, tls)
+    with contextlib.ExitStack() as stack:
+        for attempt in range(START_ATTEMPTS):
+            dicom_port, http_port = free_ports(2)
+            config_path = folder / "orthanc.json"
+            configuration = _orthanc_configuration(folder, dicom_port, http_port,
+                                                   destinations, tls)
+            config_path.write_text(json.dumps(configuration, indent=2))
+            # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
+            command = [*prefix, _required(find_binary("Orthanc"), "Orthanc"), "--verbose",
+                       str(config_path)]
+            attempt_stack = contextlib.ExitStack()
+            process = attempt_stack.enter_context(_server_process(command, log_path))
+            try:
+                _wait_for_echo(process, ORTHANC_AE_TITLE, dicom_port, log_path, host, tls)
+                _load(instances, ORTHANC_AE_TITLE, dicom_port, folder, log_path, host, tls)
+            except PeerError:
+                attempt_stack.close()
+                # Another program took one of its free ports between our pick
+                # and its bind (its HTTP port: Orthanc then answers one C-ECHO
+                # and stops). Pick again; anything else is a real failure.
+                if attempt + 1 < START_ATTEMPTS and _port_was_taken(log_path):
+                    continue
+                raise
+            stack.push(attempt_stack)
+            break
         yield PeerServer(
             kind="orthanc",
             ae_title=ORTHANC_AE_TITLE,
@@ -649,6 +666,10 @@ def running_orthanc(
             http_port=http_port,
             tls=tls,
         )
+
+
+def _port_was_taken(log_path: Path) -> bool:
+    return "already in use" in log_path.read_text(errors="replace")
 
 
 # --- DCMTK dcmqrscp ---------------------------------------------------------
