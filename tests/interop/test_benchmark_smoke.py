@@ -1,0 +1,41 @@
+"""The benchmark at a tiny size: every contender's output is checked, never its speed.
+
+CI runs this short version of ``benchmarks/run.py`` (issue 12): a contender that
+loses, duplicates or alters an instance, or misses a study in a C-FIND, fails
+it. Timings are printed by the script but asserted nowhere (they flake on
+shared machines; the full benchmark is the judge).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from benchmarks import run
+from benchmarks.contenders import FIND, LISTEN, RETRIEVE
+
+from .conftest import require
+from .peers import find_binary, find_dcmtk_tool
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def test_every_contender_delivers_every_instance_unchanged(tmp_path):
+    require(find_binary("Orthanc"), "Orthanc is not installed")
+    require(find_dcmtk_tool("movescu"), "DCMTK is not installed")
+    report = tmp_path / "bench.json"
+    # run.main raises WrongResult at the first output that is not the study sent.
+    assert run.main(["--small-count", "6", "--large-count", "2", "--find-studies", "12",
+                     "--big-mb", "4", "--repeat", "1", "--work", str(tmp_path / "work"),
+                     "--json", str(report)]) == 0
+    samples = json.loads(report.read_text())["samples"]
+    ran = {(s["scenario"], s["data"], s["contender"]) for s in samples}
+    expected = {
+        *((scenario, data, c.name) for scenario in ("stock", "nodelay")
+          for data in ("6 x 40 KB", "2 x 0.5 MB") for c in RETRIEVE),
+        *(("ingest", data, c.name) for data in ("6 x 40 KB", "2 x 0.5 MB") for c in LISTEN),
+        *(("find", "15 studies", c.name) for c in FIND),
+        *(("memory", "8 frames", c.name) for c in RETRIEVE if c.tool != "pynetdicom"),
+    }
+    assert ran == expected
+    assert all(s["instances"] > 0 for s in samples)
