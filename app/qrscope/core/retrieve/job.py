@@ -132,6 +132,7 @@ class RetrieveJob:
         self._current: RetrieveRequest | None = None
         self._message_ids: set[int] = set()
         self._received: list[ReceivedInstance] = []
+        self._stored = 0  # how many of _received are on disk: counted, not recounted per event
         self._late: list[ReceivedInstance] = []
         self._recovered: set[str] = set()
         self._last_arrival = 0.0
@@ -199,7 +200,7 @@ class RetrieveJob:
     def progress(self) -> RetrieveProgress:
         with self._lock:
             counts = self._merged_counts()
-            received = sum(1 for r in self._received if r.ok)
+            received = self._stored
             return RetrieveProgress(
                 job_id=self.job_id, state=self._state, remaining=counts.remaining,
                 completed=counts.completed, failed=counts.failed, warning=counts.warning,
@@ -268,6 +269,7 @@ class RetrieveJob:
             if instance.ok and self._current is not None and self._current not in self._first:
                 self._recovered.add(instance.sop_instance_uid)
             self._received.append(instance)
+            self._stored += 1 if instance.ok else 0
             self._last_arrival = time.monotonic()
             current = self._current
             self._lock.notify_all()
@@ -384,7 +386,7 @@ class RetrieveJob:
                 if counts.final.category is StatusCategory.FAILURE and not self._received:
                     return
                 sent = counts.completed + counts.warning
-                arrived = sum(1 for r in self._received if r.ok)
+                arrived = self._stored
                 nothing_reported = sent + counts.failed == 0
                 if arrived >= sent and not (nothing_reported and self.grace_after_final):
                     return
@@ -399,7 +401,7 @@ class RetrieveJob:
                 or not self.to_our_listener or self.move_destination != self.local.ae_title):
             return  # only what reaches our listener can be compared with the plan
         counts = self._merged_counts()
-        arrived = sum(1 for r in self._received if r.ok)
+        arrived = self._stored
         short = (counts.failed > 0 or (counts.remaining or 0) > 0
                  or (self.to_our_listener and arrived < counts.completed + counts.warning)
                  or counts.completed + counts.warning + counts.failed == 0)
