@@ -5,10 +5,9 @@ stock PACS (Nagle's algorithm on, as in Debian's service), with it a sender
 that is not the bottleneck. One storage folder serves both, so the data is
 loaded once.
 
-The configuration is a copy of the essentials of
-``tests/interop/peers.py: _orthanc_configuration`` (private there, and its
-fixture always sets ``TCP_NODELAY=1`` and ``--verbose``, which a benchmark must
-not): plain DICOM, AE-title-only checks, no fsync, no plugins.
+The configuration is the interop fixture's (``tests/interop/peers.py:
+orthanc_configuration``); the process is started here, because that fixture
+always sets ``TCP_NODELAY=1`` and ``--verbose``, which a benchmark must not.
 """
 
 from __future__ import annotations
@@ -19,7 +18,13 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from tests.interop.peers import HOST, find_binary, find_dcmtk_tool
+from tests.interop.peers import (
+    HOST,
+    MoveDestination,
+    find_binary,
+    find_dcmtk_tool,
+    orthanc_configuration,
+)
 
 from .processes import Server, background, environment
 
@@ -29,35 +34,13 @@ LOADER_AE_TITLE = "STORESCU"
 
 def configuration(folder: Path, dicom_port: int, http_port: int,
                   destinations: Mapping[str, int]) -> dict[str, object]:
-    storage = folder / "storage"
+    """The interop fixture's Orthanc (plain DICOM, AE-title checks, no fsync), with
+    a longer reverse-connection timeout and every C-FIND match in one answer."""
+    moves = [MoveDestination(ae, HOST, port) for ae, port in destinations.items()]
     return {
+        **orthanc_configuration(folder, dicom_port, http_port, moves),
         "Name": "qrscope-benchmark",
-        "StorageDirectory": str(storage),
-        "IndexDirectory": str(storage),
-        "Plugins": [],
-        "LuaScripts": [],
-        "HttpServerEnabled": True,
-        "HttpPort": http_port,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "OrthancExplorerEnabled": False,
-        "WebDavEnabled": False,
-        "DicomServerEnabled": True,
-        "DicomAet": ORTHANC_AE_TITLE,
-        "DicomPort": dicom_port,
-        "DicomCheckCalledAet": True,
-        "DicomCheckModalityHost": False,
         "DicomScuTimeout": 30,
-        "DicomAlwaysAllowEcho": True,
-        "DicomAlwaysAllowStore": True,
-        "DicomAlwaysAllowFind": False,
-        "DicomAlwaysAllowGet": False,
-        "DicomAlwaysAllowMove": False,
-        "DicomModalities": {ae.lower(): {"AET": ae, "Host": HOST, "Port": port}
-                            for ae, port in destinations.items()},
-        "StorageCompression": False,
-        "SyncStorageArea": False,
-        "SaveJobs": False,
         # Every study in one C-FIND answer, however many (0: no limit).
         "LimitFindResults": 0,
         "LimitFindInstances": 0,

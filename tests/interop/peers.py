@@ -567,7 +567,7 @@ def _modality(d: MoveDestination) -> dict[str, object]:
     return entry
 
 
-def _orthanc_configuration(
+def orthanc_configuration(
     folder: Path, dicom_port: int, http_port: int, destinations: Sequence[MoveDestination],
     tls: OrthancTls | None = None,
 ) -> dict[str, object]:
@@ -633,7 +633,7 @@ def running_orthanc(
         for attempt in range(START_ATTEMPTS):
             dicom_port, http_port = free_ports(2)
             config_path = folder / "orthanc.json"
-            configuration = _orthanc_configuration(folder, dicom_port, http_port,
+            configuration = orthanc_configuration(folder, dicom_port, http_port,
                                                    destinations, tls)
             config_path.write_text(json.dumps(configuration, indent=2))
             # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
