@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
 
+from qrscope.core import reactors
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.listener_guard import ListenerGuard, start_guarded_server
@@ -202,6 +203,7 @@ class StorageListener:
         # Any storage SOP class, even private ones, in the transfer syntax
         # the sender proposes first, streamed to disk.
         prepare_to_receive(self.store)
+        reactors.install()  # no millisecond polls, no response taken by the reactor
         ae = AE(ae_title=self.local.ae_title)
         ae.add_supported_context(Verification)
         ae.network_timeout = 120

@@ -22,6 +22,8 @@ __all__ = [
     "end_wait_for_request",
     "finish_incoming",
     "grant_scp_role",
+    "install_reactor_classes",
+    "pause_requested",
     "peer_socket",
     "receive_data_sets_into",
     "register_server",
@@ -223,3 +225,30 @@ def wrap_peer_socket(assoc: Any, wrap: Any) -> None:
     """
     if assoc.dul.socket is not None and assoc.dul.socket.socket is not None:
         assoc.dul.socket.socket = wrap(assoc.dul.socket.socket)
+
+
+def install_reactor_classes(dul_class: type, dimse_class: type, reactor_time: Any) -> None:
+    """Have ``Association`` build its DUL and DIMSE providers from our subclasses.
+
+    ``Association.__init__`` creates them through the names
+    ``DULServiceProvider`` and ``DIMSEServiceProvider`` in
+    ``pynetdicom.association``, and both reactor loops sleep through the name
+    ``time`` of their module (``pynetdicom.dul``, ``pynetdicom.association``);
+    there is no public way to give an association other providers or another
+    wait. See :mod:`qrscope.core.reactors` for why.
+    """
+    from pynetdicom import association, dul
+
+    association.DULServiceProvider = dul_class  # type: ignore[misc]
+    association.DIMSEServiceProvider = dimse_class  # type: ignore[misc]
+    association.time = reactor_time  # type: ignore[assignment]
+    dul.time = reactor_time  # type: ignore[assignment]
+
+
+def pause_requested(assoc: Any) -> bool:
+    """Whether a ``send_*`` call has asked the association's reactor to pause.
+
+    pynetdicom clears ``_reactor_checkpoint`` before it sends a request whose
+    responses it reads itself, and sets it again after the last one.
+    """
+    return not assoc._reactor_checkpoint.is_set()

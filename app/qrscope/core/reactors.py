@@ -1,0 +1,216 @@
+"""pynetdicom's reactor loops: woken by work, and never taking another's message.
+
+**Woken by work.**
+Each pynetdicom association runs two threads that poll. The DUL thread
+reads the socket and sends queued PDUs; when it found nothing to do it
+sleeps ``_run_loop_delay`` (1 ms). The acceptor's association thread looks
+for a complete DIMSE message, then sleeps 1 ms. A C-STORE therefore waits
+for up to three of those sleeps (the PDU is read, the message handled, the
+response sent) and Linux rounds each up: about 2-3 ms per instance that do
+nothing but wait, most of what a small instance costs us (docs/PERFORMANCE.md).
+
+Here the sleeps become waits that end as soon as there is work:
+
+* the DUL thread waits in ``select`` on its socket and on a wake-up pipe,
+  written whenever a primitive is queued for it to send or it is told to
+  stop;
+* the association thread waits on an event set whenever the DUL delivers a
+  DIMSE message or an ACSE primitive to it, or stops.
+
+Each wait still ends after the original delay, so every timer and every
+flag pynetdicom checks on its loops is seen as often as before; only the
+latency goes.
+
+**Never taking another's message.** While a ``send_c_find``, ``send_c_get``
+or ``send_c_move`` runs, the association's reactor thread must leave the
+responses to it. pynetdicom pauses the reactor with a handshake that has a
+gap: the sender clears ``_reactor_checkpoint`` and waits for ``_is_paused``,
+but the reactor sets ``_is_paused`` for an instant even when it does not
+stop, and then takes the next message off the queue. When the peer answers
+fast, that is the sender's first response: a pending C-FIND response goes to
+the reactor, which drops it, and a search silently lists one study fewer
+(dcmqrscp on loopback: about one search in ten of a Patient Root walk).
+:class:`PromptDIMSE` gives the reactor thread no message while a pause is
+asked for, and puts back one it took as the pause began.
+
+Nothing else in pynetdicom changes: the classes are pynetdicom's own, with a
+different wait and a guarded queue, installed by :func:`install` through the
+module names ``Association`` uses to create them (see
+``pynetdicom_private.install_reactor_classes``), and the one ``time`` name
+each reactor module sleeps through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import select
+import socket
+import ssl
+import threading
+import time as _time
+from collections.abc import Callable
+from typing import Any
+
+from pynetdicom.association import Association
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dul import DULServiceProvider
+
+from qrscope.core.pynetdicom_private import install_reactor_classes, pause_requested
+
+__all__ = ["PromptDIMSE", "PromptDUL", "install"]
+
+
+class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
+    """A queue that calls *wake* after each put, so the thread reading it need not poll."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        self._wake()
+
+
+class PromptDUL(DULServiceProvider):
+    """pynetdicom's DUL, whose idle loop waits for the socket or a queued primitive."""
+
+    def __init__(self, assoc: Any) -> None:
+        # Before the base class: it sets ``_kill_thread``, whose setter wakes us.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._signalled = False
+        self.association_activity = threading.Event()
+        super().__init__(assoc)
+        self.to_provider_queue = _WakingQueue(self.wake)
+        self.event_queue = _WakingQueue(self.wake)
+        self.to_user_queue = _WakingQueue(self.association_activity.set)
+
+    @property  # type: ignore[override]
+    def _kill_thread(self) -> bool:
+        return self.__dict__.get("_prompt_kill", False)
+
+    @_kill_thread.setter
+    def _kill_thread(self, value: bool) -> None:
+        self.__dict__["_prompt_kill"] = value
+        if value:
+            self.wake()
+
+    def wake(self) -> None:
+        """End the DUL thread's current wait (any thread may call this).
+
+        The DUL's own puts need no wake-up: it looks at its queues before it waits.
+        """
+        if not self._signalled and threading.get_ident() != self.ident:
+            self._signalled = True
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"\0")
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Wait up to *timeout* for data on the socket or a wake-up, in place of a sleep."""
+        rlist: list[Any] = [self._wake_r]
+        sock = self._peer_socket()
+        if sock is not None:
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                return  # decrypted bytes already buffered: select would not see them
+            rlist.append(sock)
+        try:
+            select.select(rlist, [], [], timeout)
+        except (OSError, ValueError):
+            # The socket was closed under us: let the loop find out as before.
+            _time.sleep(timeout)
+        if self._signalled:
+            self._signalled = False
+            with contextlib.suppress(OSError):
+                while self._wake_r.recv(4096):
+                    pass
+
+    def _peer_socket(self) -> Any:
+        transport = self.socket
+        if transport is None or not getattr(transport, "_is_connected", False):
+            return None
+        sock = getattr(transport, "socket", None)
+        if sock is None:
+            return None
+        try:
+            return sock if sock.fileno() >= 0 else None
+        except (OSError, ValueError):
+            return None
+
+    def run_reactor(self) -> None:
+        try:
+            super().run_reactor()
+        finally:
+            self.association_activity.set()  # the association sees that we stopped
+            for end in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    end.close()
+
+
+class PromptDIMSE(DIMSEServiceProvider):
+    """pynetdicom's DIMSE provider: finished messages wake the association thread,
+    which takes none while a request of ours waits for its responses."""
+
+    def __init__(self, assoc: Any) -> None:
+        super().__init__(assoc)
+        dul = getattr(assoc, "dul", None)
+        if isinstance(dul, PromptDUL):
+            self.msg_queue = _WakingQueue(dul.association_activity.set)
+
+    def get_msg(self, block: bool = False) -> Any:
+        assoc = self.assoc
+        if block or threading.current_thread() is not assoc:
+            return super().get_msg(block)
+        # The reactor's own poll: not while a sender has asked it to pause.
+        if not pause_requested(assoc):
+            item = super().get_msg(False)
+            if item[1] is None or not pause_requested(assoc):
+                return item
+            # The pause began as we took it: it belongs to the sender.
+            with self.msg_queue.mutex:
+                self.msg_queue.queue.appendleft(item)
+                self.msg_queue.not_empty.notify()
+        return None, None
+
+
+class _ReactorTime:
+    """The ``time`` module as pynetdicom's reactor modules see it: sleeps that wake on work.
+
+    Only the reactors' own idle sleeps change: the DUL thread's
+    ``_run_loop_delay`` and the association thread's 1 ms poll. Every other
+    sleep (shutdown delays, the short waits for a reactor to pause) is
+    ``time.sleep`` as before.
+    """
+
+    POLL = 0.001  # Association._run_reactor's time.sleep(0.001)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_time, name)
+
+    def sleep(self, seconds: float) -> None:
+        thread = threading.current_thread()
+        if isinstance(thread, PromptDUL) and seconds == thread._run_loop_delay:
+            thread.wait_for_work(seconds)
+            return
+        if isinstance(thread, Association) and seconds == self.POLL:
+            dul = thread.dul
+            if isinstance(dul, PromptDUL):
+                dul.association_activity.wait(seconds)
+                dul.association_activity.clear()
+                return
+        _time.sleep(seconds)
+
+
+_INSTALLED = False
+_LOCK = threading.Lock()
+
+
+def install() -> None:
+    """Have every association created from now on use the prompt reactors (idempotent)."""
+    global _INSTALLED
+    with _LOCK:
+        if not _INSTALLED:
+            install_reactor_classes(PromptDUL, PromptDIMSE, _ReactorTime())
+            _INSTALLED = True
