@@ -3,6 +3,7 @@ transfer that dies half way leaves nothing behind."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -128,3 +129,40 @@ def test_a_connection_lost_in_the_middle_of_a_data_set_leaves_nothing_behind(tmp
             time.sleep(0.05)
         assert not list(incoming.glob(".incoming-*"))
         assert not list((tmp_path / "store").rglob("*.dcm"))
+
+
+def _store_one(listener: StorageListener, path: Path) -> int:
+    ae = AE("SENDER")
+    ae.add_requested_context(SecondaryCaptureImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", listener.port, ae_title="QRSCOPE")
+    assert assoc.is_established
+    try:
+        return int(assoc.send_c_store(pydicom.dcmread(path)).Status)
+    finally:
+        assoc.release()
+
+
+def test_a_storage_folder_removed_while_listening_is_made_again(tmp_path):
+    listener = _listener(tmp_path)
+    listener.start()
+    try:
+        shutil.rmtree(tmp_path / "store")
+        status = _store_one(listener, _big_instance(tmp_path / "one.dcm", 1))
+    finally:
+        listener.stop()
+    assert status == 0x0000
+    assert len(list((tmp_path / "store").rglob("*.dcm"))) == 1
+
+
+def test_a_storage_folder_that_cannot_be_made_answers_out_of_resources(tmp_path):
+    listener = _listener(tmp_path)
+    listener.start()
+    try:
+        shutil.rmtree(tmp_path / "store")
+        (tmp_path / "store").write_text("a file where the folder was")
+        status = _store_one(listener, _big_instance(tmp_path / "one.dcm", 1))
+        echo_after = _store_one(listener, _big_instance(tmp_path / "two.dcm", 1))
+    finally:
+        listener.stop()
+    # Refused with a reason, and the listener still answers the next one the same way.
+    assert status == echo_after == 0xA700

@@ -86,14 +86,31 @@ class IncomingFile:
     def __init__(self, folder: Path, **options: Any) -> None:
         options.pop("dir", None)
         options.pop("prefix", None)
-        # Not a context manager: pynetdicom keeps writing to it after we return.
-        self._fh = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=str(folder), prefix=".incoming-", **options)
-        self.name = self._fh.name
         self.thread = threading.get_ident()  # the association's reader thread
         self.error: OSError | None = None
         self.file = self  # pynetdicom calls ``.file.flush()``
+        try:
+            self._fh: Any = self._create(folder, options)
+            self.name = self._fh.name
+        except OSError as exc:
+            # Nowhere to write (the disk is full, the folder cannot be made):
+            # the data set is read and dropped, and the store answers 0xA700.
+            self._fh = None
+            self.name = str(folder / f".incoming-unwritable-{id(self):x}.dcm")
+            self.error = exc
         _OPEN[self.name] = self
+
+    @staticmethod
+    def _create(folder: Path, options: dict[str, Any]) -> Any:
+        # Not a context manager: pynetdicom keeps writing to it after we return.
+        try:
+            return tempfile.NamedTemporaryFile(
+                dir=str(folder), prefix=".incoming-", **options)
+        except FileNotFoundError:
+            # The storage folder was removed while we ran: make it again.
+            folder.mkdir(parents=True, exist_ok=True)
+            return tempfile.NamedTemporaryFile(
+                dir=str(folder), prefix=".incoming-", **options)
 
     def write(self, data: bytes) -> int:
         if self.error is None:
@@ -112,8 +129,9 @@ class IncomingFile:
 
     def close(self) -> None:
         _OPEN.pop(self.name, None)
-        with contextlib.suppress(OSError):
-            self._fh.close()
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
 
     def _fail(self, exc: OSError) -> None:
         self.error = exc
