@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
 )
 
-from qrscope.core.profiles import QueryModel
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter, build_identifier
 from qrscope.core.records import InstanceRecord, QueryLevel, SeriesRecord, StudyRecord
 
@@ -150,3 +151,41 @@ def test_series_find_filtered_by_a_study_key_asks_the_studies_first(demo):
                 if i.text("PatientName") == "Doe^Jane" and i.text("Modality") == "MR"}
     assert expected and {r.series_uid for r in result.records} == expected
     assert all(isinstance(r, SeriesRecord) and r.modality == "MR" for r in result.records)
+
+
+def test_a_walk_whose_later_request_goes_unanswered_is_not_a_complete_success():
+    # Patient Root, study level, no Patient ID: patients first, then each one's
+    # studies. The PACS answers the first patient's studies and aborts on the
+    # second: a list with one patient's studies must not end as success.
+    calls = []
+
+    def on_find(event):
+        calls.append(event.identifier.QueryRetrieveLevel)
+        if event.identifier.QueryRetrieveLevel == "PATIENT":
+            for pid in ("P1", "P2"):
+                ds = Dataset()
+                ds.QueryRetrieveLevel, ds.PatientID, ds.PatientName = "PATIENT", pid, pid
+                yield 0xFF00, ds
+            return
+        if len(calls) > 2:
+            event.assoc.abort()
+            return
+        ds = Dataset()
+        ds.QueryRetrieveLevel, ds.PatientID = "STUDY", event.identifier.PatientID
+        ds.StudyInstanceUID = "1.2.3.4"
+        yield 0xFF00, ds
+
+    ae = AE("WALKER")
+    ae.add_supported_context(PATIENT_ROOT)
+    server = ae.start_server(("127.0.0.1", 0), block=False,
+                             evt_handlers=[(evt.EVT_C_FIND, on_find)])
+    try:
+        node = RemoteNode(name="walker", ae_title="WALKER", host="127.0.0.1",
+                          port=server.server_address[1], query_model=QueryModel.PATIENT_ROOT)
+        result = FindOperation(node, LocalAE(ae_title="QRSCOPE"), AssociationLog(),
+                               QueryLevel.STUDY, QueryFilter()).run()
+    finally:
+        server.shutdown()
+    assert calls == ["PATIENT", "STUDY", "STUDY"]
+    assert len(result.records) == 1
+    assert result.unanswered and result.failed

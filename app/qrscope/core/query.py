@@ -319,7 +319,8 @@ class FindOperation:
     def _walk(self, walk: _Walk, depth: int, above: dict[str, str], context: Dataset) -> None:
         level = self._path[depth]
         if level is self.level:
-            self._request(walk, level, above, context, walk.result, walk.emit)
+            if not self._request(walk, level, above, context, walk.result, walk.emit):
+                self._unanswered(walk)
             return
         for value, found in self._entities(walk, level, above, context):
             if self._cancel.is_set() or walk.result.truncated or walk.failed:
@@ -342,7 +343,9 @@ class FindOperation:
             return [(value, context) for value in values]
         step = FindResult(level=level)
         found: list[Record] = []
-        self._request(walk, level, above, context, step, found.append)
+        if not self._request(walk, level, above, context, step, found.append):
+            self._unanswered(walk)
+            return []
         if _is_failure(step.status):
             walk.result.status, walk.failed = step.status, True
         elif walk.result.status is None:
@@ -357,10 +360,19 @@ class FindOperation:
                 entities.append((value, merged))
         return list({value: (value, ds) for value, ds in entities}.values())
 
+    def _unanswered(self, walk: _Walk) -> None:
+        """One request of the walk got no final status: the whole search is unanswered.
+
+        Its earlier requests' success must not make a partial list look complete.
+        """
+        if not self._cancel.is_set() and not walk.result.truncated:
+            walk.result.status, walk.failed = None, True
+
     def _request(self, walk: _Walk, level: QueryLevel, above: dict[str, str],
-                 context: Dataset, result: FindResult, emit: Callable[[Record], None]) -> None:
+                 context: Dataset, result: FindResult, emit: Callable[[Record], None]) -> bool:
+        """Send one C-FIND and hand on its matches; whether a final status came back."""
         if self._cancel.is_set():
-            return
+            return True
         identifier = build_identifier(level, self.query, self.node.query_model, above,
                                       search=self.level)
         counted = level is self.level
@@ -373,6 +385,7 @@ class FindOperation:
             self._in_flight = (out, msg_id, context_id)
         if self._cancel.is_set():
             self._send_cancel()
+        answered = False
         for status, ds in responses:
             if "Status" not in status:
                 break  # association aborted or response timeout; pynetdicom has logged it
@@ -388,10 +401,13 @@ class FindOperation:
                     result.truncated = True
                     self._cancel.set()
                     self._send_cancel()
-            elif info.is_final and not _is_failure(result.status):
-                result.status = info  # the first failure of several requests is kept
+            elif info.is_final:
+                answered = True
+                if not _is_failure(result.status):
+                    result.status = info  # the first failure of several requests is kept
         with self._lock:
             self._in_flight = None
+        return answered or self._cancel.is_set()
 
 
 @dataclass
