@@ -92,7 +92,9 @@ def test_retrieve_by_c_get(qtbot, window):
 def test_log_filter_by_text_and_association(qtbot, window):
     _search(qtbot, window)
     log = window.log_panel
-    qtbot.waitUntil(lambda: log.proxy.rowCount() > 0, timeout=5000)
+    # The log arrives in batches: wait for the request itself, not just any row.
+    qtbot.waitUntil(lambda: any("C-FIND-RQ" in e.summary for e in log.model.events),
+                    timeout=5000)
     log.filter.setText("C-FIND-RQ")
     assert log.proxy.rowCount() >= 1
     assert all("C-FIND-RQ" in e.summary for e in log.visible_events())
