@@ -32,6 +32,8 @@ from benchmarks import data, orthanc, report, scenarios
 from benchmarks.contenders import FIND, LISTEN, RETRIEVE, RETRIEVERS
 
 SCENARIOS = ("stock", "nodelay", "ingest", "find", "memory")
+# Orthanc answers one C-ECHO and stops when another program bound its port first.
+START_ATTEMPTS = 3
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -107,9 +109,22 @@ class Run:
             _say(f"generating {a.find_studies} studies for C-FIND")
             self.find_uids = data.many_studies(root / "find", a.find_studies)
 
+    @contextlib.contextmanager
     def orthanc(self, nodelay: bool):
-        return orthanc.running(self.work, self.pacs_port, self.http_port, self.listen_ports,
-                               nodelay)
+        """Orthanc on the run's ports; on new ones when another program took one meanwhile."""
+        for attempt in range(START_ATTEMPTS):
+            with contextlib.ExitStack() as stack:
+                try:
+                    server = stack.enter_context(orthanc.running(
+                        self.work, self.pacs_port, self.http_port, self.listen_ports, nodelay))
+                except RuntimeError:
+                    if attempt == START_ATTEMPTS - 1:
+                        raise
+                    _say("Orthanc did not start; trying other ports")
+                    self.pacs_port, self.http_port = free_ports(2)
+                    continue
+                yield server
+                return
 
     def load(self) -> None:
         folders = [self.small.folder, self.large.folder]
@@ -125,10 +140,11 @@ class Run:
         return uids | ({self.big.study_uid} if self.big else set())
 
     def scenarios(self) -> None:
-        only, bench = self.args.only, self.bench()
+        only = self.args.only
         studies = (self.small, self.large)
         if {"nodelay", "find", "memory"} & set(only):
             with self.orthanc(nodelay=True):
+                bench = self.bench()  # after the start: the ports may have changed
                 if "nodelay" in only:
                     scenarios.retrieve(bench, "nodelay", studies, RETRIEVE, self.add)
                 if "find" in only:
@@ -141,7 +157,7 @@ class Run:
                 scenarios.retrieve(self.bench(self.args.repeat_stock), "stock", studies,
                                    RETRIEVE, self.add)
         if "ingest" in only:
-            scenarios.ingest(bench, studies, LISTEN, self.add)
+            scenarios.ingest(self.bench(), studies, LISTEN, self.add)
 
 
 def main(argv: list[str] | None = None) -> int:
