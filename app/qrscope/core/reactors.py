@@ -82,6 +82,7 @@ class PromptDUL(DULServiceProvider):
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._signalled = False
+        self._waiting = False
         self.association_activity = threading.Event()
         super().__init__(assoc)
         self.to_provider_queue = _WakingQueue(self.wake)
@@ -101,9 +102,10 @@ class PromptDUL(DULServiceProvider):
     def wake(self) -> None:
         """End the DUL thread's current wait (any thread may call this).
 
-        The DUL's own puts need no wake-up: it looks at its queues before it waits.
+        Only a waiting DUL needs the byte on the pipe; a busy one looks at its
+        queues before it waits again (see :meth:`wait_for_work`).
         """
-        if not self._signalled and threading.get_ident() != self.ident:
+        if self._waiting and not self._signalled:
             self._signalled = True
             with contextlib.suppress(OSError):
                 self._wake_w.send(b"\0")
@@ -116,16 +118,23 @@ class PromptDUL(DULServiceProvider):
             if isinstance(sock, ssl.SSLSocket) and sock.pending():
                 return  # decrypted bytes already buffered: select would not see them
             rlist.append(sock)
+        self._waiting = True
+        readable: list[Any] = []
         try:
-            select.select(rlist, [], [], timeout)
+            # Work queued after the loop looked and before _waiting was set
+            # woke nobody: look once more.
+            if self.to_provider_queue.empty() and self.event_queue.empty():
+                readable, _, _ = select.select(rlist, [], [], timeout)
         except (OSError, ValueError):
             # The socket was closed under us: let the loop find out as before.
             _time.sleep(timeout)
-        if self._signalled:
-            self._signalled = False
+        finally:
+            self._waiting = False
+        if self._wake_r in readable:
             with contextlib.suppress(OSError):
                 while self._wake_r.recv(4096):
                     pass
+        self._signalled = False
 
     def _peer_socket(self) -> Any:
         transport = self.socket
