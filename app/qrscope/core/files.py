@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "create_exclusive", "place_exclusive"]
+__all__ = ["StorageFlushError", "atomic_write", "create_exclusive", "place_exclusive"]
 
 _CHUNK = 1 << 20  # copying a received file: 1 MiB at a time, never the whole file
 
@@ -78,11 +78,13 @@ def place_exclusive(path: Path, source: Path) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with source.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.link(source, path)
+            os.link(source, path)
+            _flush_named(fh.fileno(), path)
         return True
     except FileExistsError:
         return False
+    except StorageFlushError:
+        raise
     except OSError:
         pass  # another filesystem, or no hard links: copy
     tmp = _copy_temp(path.parent, source, ".part")
@@ -114,9 +116,38 @@ def create_exclusive(path: Path, data: bytes | bytearray | memoryview) -> bool:
     links are not supported, falls back to an exclusive rename check.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path.parent, data, ".part")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-", suffix=".part")
+    tmp = Path(name)
     try:
-        return _link_or_rename(tmp, path)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            created = _link_or_rename(tmp, path)
+            if created:
+                _flush_named(fh.fileno(), path)
+        return created
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+class StorageFlushError(OSError):
+    """The data could not be made durable; the name given to it was removed again."""
+
+
+def _flush_named(fd: int, path: Path) -> None:
+    """fsync a file that already has its final name *path*: its data and the name at once.
+
+    The link comes first and the fsync after it, so one flush covers both:
+    ext4 and XFS commit the directory entry with the inode's journal
+    transaction, btrfs logs the new name with the inode. (An fsync before the
+    link, as before, left the name to the next periodic commit, up to five
+    seconds after the sender was told the instance was stored.) A file that
+    cannot be flushed loses the name again, so nothing half-written is kept.
+    """
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise StorageFlushError(exc.errno or 0, exc.strerror or str(exc)) from exc
