@@ -166,3 +166,27 @@ def test_a_storage_folder_that_cannot_be_made_answers_out_of_resources(tmp_path)
         listener.stop()
     # Refused with a reason, and the listener still answers the next one the same way.
     assert status == echo_after == 0xA700
+
+
+def test_a_small_instance_is_filed_from_memory_and_a_large_one_from_a_file(tmp_path,
+                                                                            monkeypatch):
+    from qrscope.core import pynetdicom_private
+
+    spilled: list[str] = []
+    spill = pynetdicom_private.IncomingFile._spill
+
+    def counting_spill(self) -> None:
+        spilled.append(self.name)
+        spill(self)
+
+    monkeypatch.setattr(pynetdicom_private.IncomingFile, "_spill", counting_spill)
+    listener = _listener(tmp_path)
+    listener.start()
+    try:
+        small = _store_one(listener, _big_instance(tmp_path / "small.dcm", 0))
+        assert (small, spilled) == (0x0000, [])
+        large = _store_one(listener, _big_instance(tmp_path / "large.dcm", 2))
+        assert (large, len(spilled)) == (0x0000, 1)
+    finally:
+        listener.stop()
+    assert len(list((tmp_path / "store").rglob("*.dcm"))) == 2

@@ -33,7 +33,7 @@ from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
-from qrscope.core import reactors, secrets, tls
+from qrscope.core import pynetdicom_setup, secrets, tls
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.listener_guard import ListenerLimits
@@ -104,7 +104,7 @@ class AssociationFailure(Exception):
 
 def make_ae(local: LocalAE, node: RemoteNode | None = None) -> AE:
     """A pynetdicom AE with our AE title and the node's timeouts."""
-    reactors.install()  # no millisecond polls, no response taken by the reactor
+    pynetdicom_setup.prepare()  # prompt reactors; pynetdicom log text only when shown
     ae = AE(ae_title=local.ae_title)
     if node is not None:
         ae.connection_timeout = node.timeouts.connect

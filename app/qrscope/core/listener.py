@@ -21,12 +21,12 @@ from typing import Any, Protocol
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
 
-from qrscope.core import reactors
+from qrscope.core import pynetdicom_setup
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.listener_guard import ListenerGuard, start_guarded_server
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.pynetdicom_private import abandon_incoming
+from qrscope.core.pynetdicom_private import abandon_incoming, reads_held_data
 from qrscope.core.reception import (
     ReceivedInstance,
     prepare_to_receive,
@@ -203,7 +203,7 @@ class StorageListener:
         # Any storage SOP class, even private ones, in the transfer syntax
         # the sender proposes first, streamed to disk.
         prepare_to_receive(self.store)
-        reactors.install()  # no millisecond polls, no response taken by the reactor
+        pynetdicom_setup.prepare()  # prompt reactors; pynetdicom log text only when shown
         ae = AE(ae_title=self.local.ae_title)
         ae.add_supported_context(Verification)
         ae.network_timeout = 120
@@ -407,6 +407,7 @@ class StorageListener:
                 if conn.association_id == association_id and conn.closed is None:
                     conn.closed = datetime.now(UTC)
 
+    @reads_held_data  # receive_store files small data sets from memory
     def _on_store(self, event: Any) -> int:
         association_id = self._recorder.association_id(event.assoc)
         with self._lock:

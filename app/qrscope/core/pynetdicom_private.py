@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
+
+from pynetdicom import evt
 
 __all__ = [
     "IncomingFile",
@@ -25,6 +27,7 @@ __all__ = [
     "install_reactor_classes",
     "pause_requested",
     "peer_socket",
+    "reads_held_data",
     "receive_data_sets_into",
     "register_server",
     "wake_reader",
@@ -73,59 +76,80 @@ def abort_source_and_reason(primitive: Any) -> tuple[int, int | None]:
 
 
 class IncomingFile:
-    """The file pynetdicom writes a received data set into, which never raises.
+    """Where pynetdicom writes a received data set: memory while small, then a file.
 
-    pynetdicom writes each fragment from its reader thread; an ``OSError``
-    there (a full disk) would kill the association with a traceback and
-    leave the partial file behind, holding the space. Instead the first
-    error is kept, the partial file removed, the rest of the data set read
-    and dropped, and the C-STORE handler, seeing :func:`finish_incoming`,
-    answers "out of resources" (0xA700) as for any full disk.
+    A data set up to :data:`HELD_IN_MEMORY` bytes stays in memory and is
+    filed from there (:func:`held_data`): no temporary file is made, written
+    fragment by fragment, read back and removed for each of a study's
+    thousand small images. A larger one goes to a file in the incoming folder
+    from the fragment that crosses the limit on, so its size never has to fit
+    in memory; an association holds at most the limit.
+
+    It never raises. pynetdicom writes each fragment from its reader thread;
+    an ``OSError`` there (a full disk) would kill the association with a
+    traceback and leave the partial file behind, holding the space. Instead
+    the first error is kept, the partial file removed, the rest of the data
+    set read and dropped, and the C-STORE handler, seeing
+    :func:`finish_incoming`, answers "out of resources" (0xA700) as for any
+    full disk.
     """
 
     def __init__(self, folder: Path, **options: Any) -> None:
-        options.pop("dir", None)
-        options.pop("prefix", None)
+        self.folder = folder
+        # Only a handler that knows to ask held() may get no file: pynetdicom
+        # promises other handlers (tests' SCPs) a file at event.dataset_path.
+        hold = _store_handler_reads_held_data()
+        # The name the data set will have on disk if it grows large; nothing
+        # is made there until then (pynetdicom wants a name at once).
+        self.name = str(folder / f".incoming-{uuid.uuid4().hex}{options.get('suffix', '')}")
         self.thread = threading.get_ident()  # the association's reader thread
         self.error: OSError | None = None
         self.file = self  # pynetdicom calls ``.file.flush()``
-        try:
-            self._fh: Any = self._create(folder, options)
-            self.name = self._fh.name
-        except OSError as exc:
-            # Nowhere to write (the disk is full, the folder cannot be made):
-            # the data set is read and dropped, and the store answers 0xA700.
-            self._fh = None
-            self.name = str(folder / f".incoming-unwritable-{id(self):x}.dcm")
-            self.error = exc
+        self._held: bytearray | None = bytearray()
+        self._fh: Any = None
         _OPEN[self.name] = self
-
-    @staticmethod
-    def _create(folder: Path, options: dict[str, Any]) -> Any:
-        # Not a context manager: pynetdicom keeps writing to it after we return.
-        try:
-            return tempfile.NamedTemporaryFile(
-                dir=str(folder), prefix=".incoming-", **options)
-        except FileNotFoundError:
-            # The storage folder was removed while we ran: make it again.
-            folder.mkdir(parents=True, exist_ok=True)
-            return tempfile.NamedTemporaryFile(
-                dir=str(folder), prefix=".incoming-", **options)
+        if not hold:
+            self._spill()
 
     def write(self, data: bytes) -> int:
-        if self.error is None:
-            try:
-                return self._fh.write(data)
-            except OSError as exc:
-                self._fail(exc)
+        if self.error is not None:
+            return len(data)
+        if self._held is not None:
+            self._held += data
+            if len(self._held) > HELD_IN_MEMORY:
+                self._spill()
+            return len(data)
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self._fail(exc)
         return len(data)
 
+    def _spill(self) -> None:
+        """From now on to a file: the data set is too large to hold."""
+        held, self._held = self._held, None
+        try:
+            try:
+                fd = os.open(self.name, _CREATE, 0o600)
+            except FileNotFoundError:
+                # The storage folder was removed while we ran: make it again.
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.name, _CREATE, 0o600)
+            self._fh = os.fdopen(fd, "wb")
+            self._fh.write(held)
+        except OSError as exc:
+            self._fail(exc)
+
     def flush(self) -> None:
-        if self.error is None:
+        if self.error is None and self._fh is not None:
             try:
                 self._fh.flush()
             except OSError as exc:
                 self._fail(exc)
+
+    def held(self) -> bytes | None:
+        """The whole data set, when it stayed in memory."""
+        return bytes(self._held) if self._held is not None and self.error is None else None
 
     def close(self) -> None:
         _OPEN.pop(self.name, None)
@@ -134,9 +158,10 @@ class IncomingFile:
                 self._fh.close()
 
     def _fail(self, exc: OSError) -> None:
-        self.error = exc
-        with contextlib.suppress(OSError):
-            self._fh.close()
+        self.error, self._held = exc, None
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
         with contextlib.suppress(OSError):
             os.unlink(self.name)
 
@@ -145,6 +170,32 @@ class IncomingFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def reads_held_data(handler: Any) -> Any:
+    """Mark an EVT_C_STORE handler that files what :meth:`IncomingFile.held` returns."""
+    handler.reads_held_data = True
+    return handler
+
+
+def _store_handler_reads_held_data() -> bool:
+    """Whether the C-STORE handler of the association receiving now is so marked.
+
+    pynetdicom creates the file from the DUL thread of the association that
+    receives, and each association has its own handler for EVT_C_STORE.
+    """
+    assoc = getattr(threading.current_thread(), "assoc", None)
+    try:
+        handler = assoc.get_handlers(evt.EVT_C_STORE)[0]  # type: ignore[union-attr]
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return False
+    return bool(getattr(handler, "reads_held_data", False))
+
+
+# A small instance (a CT slice is about 0.5 MB, an MR slice less) is filed
+# from memory; 1 MiB per association, 40 associations at most: 40 MiB.
+HELD_IN_MEMORY = 1 << 20
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 _OPEN: dict[str, IncomingFile] = {}
@@ -166,18 +217,19 @@ def abandon_incoming() -> int:
     return len(left)
 
 
-def finish_incoming(path: Path) -> OSError | None:
-    """Close the file pynetdicom wrote *path* through; the error that stopped it, if any.
+def finish_incoming(path: Path) -> IncomingFile | None:
+    """Close what pynetdicom wrote *path* through, and return it (None if not ours).
 
-    Called by the C-STORE handler once the data set is complete. pynetdicom
-    closes the file itself after a listener's C-STORE, but not after one
-    inside a C-GET, where it would stay open until garbage collection.
+    Called by the C-STORE handler once the data set is complete; the result
+    says what stopped the writing (``error``) and holds a small data set
+    (``held()``). pynetdicom closes the file itself after a listener's
+    C-STORE, but not after one inside a C-GET, where it would stay open until
+    garbage collection.
     """
     incoming = _OPEN.get(str(path))
-    if incoming is None:
-        return None
-    incoming.close()
-    return incoming.error
+    if incoming is not None:
+        incoming.close()
+    return incoming
 
 
 def receive_data_sets_into(folder: Path) -> None:
@@ -189,10 +241,11 @@ def receive_data_sets_into(folder: Path) -> None:
     the system's temporary folder, which may be another filesystem (or RAM,
     on a tmpfs), and lets a write error escape in its reader thread. There is
     no public setting for either, so the name ``NamedTemporaryFile`` in
-    ``pynetdicom.dimse_messages`` is replaced by :class:`IncomingFile` in
-    *folder*, beside the storage, where the handler files it by a hard link
-    instead of a copy. Process-wide, like the switch itself: the folder of
-    the last store wins, and a store elsewhere falls back to a chunked copy.
+    ``pynetdicom.dimse_messages`` is replaced by :class:`IncomingFile`: small
+    data sets stay in memory, larger ones go to a file in *folder*, beside
+    the storage, where the handler files it by a hard link instead of a copy.
+    Process-wide, like the switch itself: the folder of the last store wins,
+    and a store elsewhere falls back to a chunked copy.
     """
     from pynetdicom import _config, dimse_messages
 

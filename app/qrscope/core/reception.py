@@ -130,7 +130,7 @@ def refuse_store(event: Any, association_id: str, status: int, reason: str) -> \
     if path is not None:
         finish_incoming(path)
         with contextlib.suppress(OSError):
-            path.unlink()
+            path.unlink()  # when it was large enough to be written
     return ReceivedInstance(**_describe(event, association_id), status=status, error=reason)
 
 
@@ -145,13 +145,19 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
     path = _received_file(event)
     try:
         if path is not None:
-            failed = finish_incoming(path)
+            incoming = finish_incoming(path)
+            failed = incoming.error if incoming is not None else None
             if failed is not None:
                 reason = "the disk is full" if failed.errno == errno.ENOSPC else (
                     failed.strerror or str(failed))
                 raise StorageError(failed.errno or 0,
                                    f"cannot write the incoming data set: {reason}")
-            stored = store.store_file(path, base["sop_instance_uid"], base["sop_class_uid"])
+            held = incoming.held() if incoming is not None else None
+            if held is not None:  # small: filed from memory, no incoming file was made
+                stored = store.store(held, base["sop_instance_uid"], base["sop_class_uid"])
+            else:
+                stored = store.store_file(path, base["sop_instance_uid"],
+                                          base["sop_class_uid"])
         else:
             data = event.encoded_dataset(include_meta=True)
             stored = store.store(data, base["sop_instance_uid"], base["sop_class_uid"])

@@ -20,7 +20,7 @@ from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
-from qrscope.core import reactors
+from qrscope.core import pynetdicom_setup
 from qrscope.core.demo_pacs.behaviour import DemoPacsBehaviour
 from qrscope.core.demo_pacs.index import QR_SOP_CLASSES, InstanceIndex, InstanceRecord
 from qrscope.core.demo_pacs.samples import build_sample_studies
@@ -117,7 +117,7 @@ class DemoPacs:
 
     def _make_ae(self) -> AE:
         b = self.behaviour
-        reactors.install()  # answers without millisecond polls, like our own side
+        pynetdicom_setup.prepare()  # answers promptly, like our own side
         ae = AE(ae_title=self.ae_title)
         ae.require_called_aet = b.require_called_ae_title
         ae.acse_timeout = b.acse_timeout

@@ -31,7 +31,12 @@ from qrscope.core.connection import (
     require_context,
 )
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.pynetdicom_private import abandon_incoming, grant_scp_role, wake_reader
+from qrscope.core.pynetdicom_private import (
+    abandon_incoming,
+    grant_scp_role,
+    reads_held_data,
+    wake_reader,
+)
 from qrscope.core.qr_models import model_uid
 from qrscope.core.reception import ReceivedInstance, prepare_to_receive, receive_store
 from qrscope.core.retrieve.types import RetrieveScope
@@ -233,6 +238,7 @@ class RetrieveRequest:
             if info.category is not StatusCategory.PENDING:
                 break
 
+    @reads_held_data  # receive_store files small data sets from memory
     def _on_get_store(self, event: Any) -> int:
         association_id = self.association_id or "out-?"
         instance = replace(receive_store(event, self.store, association_id), job_id=self.job_id)
