@@ -1,0 +1,248 @@
+"""The window under load (issue 12, benchmark 5): does the GUI thread ever stall?
+
+Starts Orthanc (Debian's package, ``TCP_NODELAY=1``) on loopback, loads a
+study of small CT instances and many one-image studies, then runs the real
+window (offscreen) in a fresh process, ``--repeat`` times, and measures::
+
+    launch        process start to the window on screen
+    search        a study-level search of every study: the longest stall of
+                  the GUI thread, and the time from the last C-FIND response
+                  to every row shown
+    retrieve      C-MOVE of the small study with the log panel open: the
+                  longest stall of the GUI thread
+    peak memory   the process's resident high-water mark
+
+A stall is how late a 10 ms heartbeat timer on the GUI thread fires. Nothing
+here asserts a time; it prints medians::
+
+    PYTHONPATH=$PWD/app python benchmarks/window.py            # 10,000 studies, 1000 images
+    PYTHONPATH=$PWD/app python benchmarks/window.py --small    # 1000 studies, 100 images
+
+``--profile FILE`` runs the window process under cProfile, whose main thread
+is the GUI thread: where a stall comes from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+from tests.interop.peers import HOST, free_ports
+
+from benchmarks import data, orthanc
+
+HEARTBEAT_MS = 10
+QRSCOPE_AE = "QRSCOPE"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="1000 studies, 100 images")
+    parser.add_argument("--studies", type=int, help="one-image studies to search (10000)")
+    parser.add_argument("--instances", type=int, help="images in the retrieved study (1000)")
+    parser.add_argument("--repeat", type=int, default=3, help="window runs (default 3)")
+    parser.add_argument("--json", type=Path, help="write every run as JSON")
+    parser.add_argument("--profile", type=Path,
+                        help="cProfile the (last) window process into this file")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.studies = args.studies or (1000 if args.small else 10000)
+    args.instances = args.instances or (100 if args.small else 1000)
+    return args
+
+
+# --- the window process ------------------------------------------------------------
+
+
+def _window_run(config: dict) -> dict:
+    """One window, start to end; returns the measurements (runs in its own process)."""
+    import asyncio
+
+    import psutil
+    import qasync
+    from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from qrscope.core.profile_store import Profiles, ProfileStore
+    from qrscope.core.profiles import LocalAE, RemoteNode
+    from qrscope.core.records import QueryLevel
+    from qrscope.ui.app import build_window
+
+    started = psutil.Process().create_time()
+    app = QApplication([])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    work = Path(config["work"])
+    store = ProfileStore(work / "profiles.json")
+    node = RemoteNode(name="Orthanc", ae_title=orthanc.ORTHANC_AE_TITLE, host=HOST,
+                      port=config["pacs_port"])
+    local = LocalAE(ae_title=QRSCOPE_AE, listener_port=config["listen_port"],
+                    bind_address=HOST, storage_folder=work / "received")
+    store.save(Profiles(local=local, nodes=[node]))
+    window = build_window(store, QSettings(str(work / "settings.ini"),
+                                           QSettings.Format.IniFormat))
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+    result: dict = {"launch_s": time.time() - started}
+
+    clock, latest = QElapsedTimer(), [0.0]
+    heartbeat = QTimer()
+    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
+    heartbeat.setInterval(HEARTBEAT_MS)
+
+    def beat() -> None:
+        latest[0] = max(latest[0], clock.restart() - HEARTBEAT_MS)
+
+    heartbeat.timeout.connect(beat)
+
+    def measure_from_now() -> None:
+        latest[0] = 0.0
+        clock.start()
+
+    async def until(condition, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the window did not get there in time")
+            await asyncio.sleep(0.005)
+
+    async def drive() -> None:
+        heartbeat.start()
+        window.editor.select_node("Orthanc")
+        window.show_tab(1)  # the association log, where every message lands
+        studies = window.search.proxies[QueryLevel.STUDY]
+        measure_from_now()
+        window.search.form.search.click()
+        await until(lambda: studies.rowCount() >= config["studies"]
+                    and window.search.form.search.isEnabled(), 600)
+        shown = time.time()
+        result["search_stall_ms"] = latest[0]
+        finals = [e.time.timestamp() for e in window.log_panel.model.events
+                  if e.detail.get("message") == "C-FIND-RSP" and e.detail.get("status") == 0]
+        result["rows_after_last_response_s"] = shown - max(finals) if finals else None
+        result["rows"] = studies.rowCount()
+
+        model = window.search.models[QueryLevel.STUDY]
+        row = next(i for i, r in enumerate(model.records)
+                   if r.study_uid == config["study_uid"])
+        view = window.search.views[QueryLevel.STUDY]
+        view.selectRow(studies.mapFromSource(model.index(row, 0)).row())
+        jobs = window.jobs.model.rows
+        measure_from_now()
+        window.search.retrieve_selection("move")
+        await until(lambda: bool(jobs) and jobs[-1].state.is_final, 600)
+        result["retrieve_stall_ms"] = latest[0]
+        result["retrieved"] = len(jobs[-1].outcome.stored) if jobs[-1].outcome else 0
+        result["retrieve_state"] = jobs[-1].state.value
+        heartbeat.stop()
+
+    try:
+        with loop:
+            loop.run_until_complete(drive())
+    finally:
+        result["peak_rss_mb"] = _high_water_mb()
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    return result
+
+
+def _high_water_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- the benchmark ------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _one_window(config: dict, run: int) -> dict:
+    folder = Path(config["base"]) / f"window-{run}"
+    folder.mkdir(parents=True)
+    config = dict(config, work=str(folder))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               XDG_CONFIG_HOME=str(folder / "xdg-config"),
+               XDG_DATA_HOME=str(folder / "xdg-data"))
+    spec = folder / "config.json"
+    spec.write_text(json.dumps(config))
+    profile = ["-m", "cProfile", "-o", config["profile"]] if config.get("profile") else []
+    finished = subprocess.run([sys.executable, *profile, __file__, "--child", str(spec)], env=env,
+                              capture_output=True, text=True, timeout=1800)
+    if finished.returncode != 0:
+        raise RuntimeError(f"the window run failed:\n{finished.stderr[-4000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def _summary(runs: list[dict]) -> list[tuple[str, str]]:
+    def median(key: str, scale: float = 1.0, unit: str = "") -> str:
+        values = [r[key] * scale for r in runs if r.get(key) is not None]
+        if not values:
+            return "-"
+        return f"{statistics.median(values):.3g} {unit} (max {max(values):.3g})".strip()
+
+    return [
+        ("launch to window shown", median("launch_s", unit="s")),
+        ("longest GUI stall, search of every study", median("search_stall_ms", unit="ms")),
+        ("last C-FIND response to every row shown", median("rows_after_last_response_s",
+                                                           unit="s")),
+        ("longest GUI stall, C-MOVE with the log open", median("retrieve_stall_ms",
+                                                               unit="ms")),
+        ("peak resident memory", median("peak_rss_mb", unit="MB")),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.child is not None:
+        print(json.dumps(_window_run(json.loads(args.child.read_text()))))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="qrscope-window-bench-") as tmp:
+        work = Path(tmp)
+        _say(f"generating {args.instances} small instances and {args.studies} studies")
+        study = data.image_study(work / "data" / "small", f"{args.instances} x 40 KB",
+                                 args.instances, 140, 140, seed=1)
+        data.many_studies(work / "data" / "find", args.studies)
+        pacs_port, http_port, listen_port = free_ports(3)
+        with orthanc.running(work, pacs_port, http_port, {QRSCOPE_AE: listen_port},
+                             nodelay=True):
+            _say("loading Orthanc")
+            orthanc.load([study.folder, work / "data" / "find"], pacs_port,
+                         work / "load.log")
+            config = {"base": str(work), "pacs_port": pacs_port, "listen_port": listen_port,
+                      "studies": args.studies + 1, "study_uid": study.study_uid,
+                      "profile": str(args.profile.resolve()) if args.profile else ""}
+            runs = []
+            for run in range(args.repeat):
+                runs.append(_one_window(config, run))
+                _say(f"window run {run + 1}: {runs[-1]}")
+                if runs[-1]["retrieved"] != args.instances or runs[-1]["rows"] != \
+                        args.studies + 1:
+                    raise data.WrongResult(f"the window run was incomplete: {runs[-1]}")
+    width = max(len(name) for name, _ in _summary(runs))
+    for name, value in _summary(runs):
+        print(f"{name:<{width}}  {value}")
+    if args.json:
+        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
+                                         "runs": runs}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
