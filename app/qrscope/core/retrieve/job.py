@@ -216,15 +216,23 @@ class RetrieveJob:
         a certain match, anything else names another request, ours or
         another workstation's. Only a sender that leaves both empty is
         matched by the UIDs of the scope.
+
+        Only our node sends for us: its AE title from its host, or, from its
+        host, another AE title with a Move Originator Message ID of ours
+        (a PACS sending its sub-operations under a storage AE title of its
+        own). The latter holds whatever let the caller in: the accept policy
+        ``any``, or the user having added that AE title as a node.
         """
         originator, message_id = instance.originator_ae, instance.originator_message_id
         if self._closed or (originator and originator != self.local.ae_title):
             return 0
-        if not self._from_our_node(instance.calling_ae, _address(instance.peer_address)):
+        with self._lock:
+            ours = message_id is not None and message_id in self._message_ids
+        address = _address(instance.peer_address)
+        if not (self._from_our_node(instance.calling_ae, address)
+                or (ours and host_matches(self.node.host, address))):
             return 0  # a stranger's copy of the study is never part of this retrieve
         if message_id is not None:
-            with self._lock:
-                ours = message_id in self._message_ids
             if not ours:
                 return 0
             return 100 if originator or self.scope.match_score(instance) else 0
@@ -263,6 +271,9 @@ class RetrieveJob:
     def deliver(self, instance: ReceivedInstance) -> None:
         instance = replace(instance, job_id=self.job_id)
         with self._lock:
+            if instance.calling_ae.strip() != self.node.ae_title:
+                # Claimed under another AE title: our node's storage AE (reported).
+                self._aliases.add(instance.calling_ae.strip())
             first_final = any(r.counts.final is not None for r in self._first)
             if first_final and self.method is RetrieveMethod.MOVE:
                 self._late.append(instance)
