@@ -163,3 +163,22 @@ def test_cancel_after_the_end_changes_nothing(demo):
     outcome = job.run()
     job.cancel()
     assert job.state.value == outcome.status == "success"
+
+
+def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo):
+    # The look-up asks for one study: reaching that limit is finding it, not a refusal.
+    from qrscope.core.profiles import QueryModel
+    from qrscope.core.retrieve.plan import RetrievePlanner
+
+    study = _largest_study(demo)
+    patient_id = next(i.text("PatientID") for i in demo.pacs.instances
+                      if i.text("StudyInstanceUID") == study)
+    for model in (QueryModel.STUDY_ROOT, QueryModel.PATIENT_ROOT):
+        node = replace(demo.node, query_model=model)
+        planner = RetrievePlanner(node, demo.local, demo.log)
+        found = planner._study(RetrieveScope.study(study))
+        assert found is not None and found.study_uid == study, model
+        plan = planner.learn(RetrieveScope.study(study))
+        assert plan.scope.patient_id == patient_id, model
+        assert plan.request_scope().patient_id == patient_id, model
+        assert plan.study_instances == len(_instances_of(demo, study)) == plan.expected

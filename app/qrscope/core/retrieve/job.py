@@ -31,7 +31,7 @@ from pynetdicom import AE
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.connection import AssociationFailure, FailureReason, make_ae
 from qrscope.core.listener import StorageListener
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.qr_models import model_uid
 from qrscope.core.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
 from qrscope.core.retrieve.contexts import MAX_CLASSES, get_storage_contexts
@@ -376,7 +376,29 @@ class RetrieveJob:
 
     # -- C-MOVE ------------------------------------------------------------------
     def _move(self) -> None:
+        self._learn_patient_id()
         self._run(self._request(self.scope), first=True)
+
+    def _learn_patient_id(self) -> None:
+        """Patient Root needs the study's Patient ID in the identifier: ask for it first.
+
+        PS3.4 C.4.2.2.1 asks for the unique key of each level above, single
+        valued; ``dcmqrscp --check-move`` refuses an empty Patient ID with
+        0xA900. When the PACS does not tell it, the request goes out without
+        it (lenient servers accept that), and a refusal says why.
+        """
+        if self.node.query_model is not QueryModel.PATIENT_ROOT or self.scope.patient_id:
+            return
+        try:
+            patient_id = self._planner.patient_id(self.scope)
+        except AssociationFailure as exc:
+            if exc.reason in _UNREACHABLE:
+                raise
+            _LOGGER.info("could not learn the Patient ID before the C-MOVE: %s", exc)
+            return
+        self._check_cancel()
+        if patient_id:
+            self.scope = replace(self.scope, patient_id=patient_id)
 
     def _await_stragglers(self) -> None:
         """After the final response, wait for instances still on their way.
