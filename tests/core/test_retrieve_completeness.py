@@ -182,3 +182,38 @@ def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo)
         assert plan.scope.patient_id == patient_id, model
         assert plan.request_scope().patient_id == patient_id, model
         assert plan.study_instances == len(_instances_of(demo, study)) == plan.expected
+
+
+def test_classes_a_series_cannot_fit_in_one_association_are_named_not_proposed(tmp_path):
+    # One series of 65 classes: one C-GET association carries 63 of them. The
+    # two left out were never offered: "not proposed", not "the PACS accepted
+    # no context for them".
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from tests.demo_site import start_demo_site
+
+    from qrscope.core.retrieve.contexts import MAX_CLASSES, every_storage_class
+
+    folder = tmp_path / "series"
+    folder.mkdir()
+    study, series = generate_uid(), generate_uid()
+    classes = [str(c) for c in every_storage_class()[:MAX_CLASSES + 2]]
+    for number, sop_class in enumerate(classes, start=1):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
+        ds.PatientName, ds.PatientID = "Many^Classes", "QRS-2902"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.Modality, ds.InstanceNumber = "OT", number
+        ds.save_as(folder / f"{number}.dcm", enforce_file_format=True)
+    site = start_demo_site(folder, tmp_path / "received")
+    try:
+        job = RetrieveJob(site.node, site.local, site.log,
+                          RetrieveScope.series(study, series), method=RetrieveMethod.GET)
+        outcome = job.run()
+    finally:
+        site.pacs.stop()
+    assert len(outcome.stored) == MAX_CLASSES, outcome.to_dict()
+    assert {m.sop_class_uid for m in outcome.missing} == set(classes[MAX_CLASSES:])
+    assert {m.reason for m in outcome.missing} == {MissingReason.NOT_PROPOSED}

@@ -37,6 +37,8 @@ from qrscope.core.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
 from qrscope.core.retrieve.contexts import MAX_CLASSES, get_storage_contexts
 from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.recovery import (
+    RecoveryStep,
+    every_class_steps,
     missing_instances,
     recovery_steps,
     worth_asking_again,
@@ -138,6 +140,7 @@ class RetrieveJob:
         self._last_arrival = 0.0
         self._incoming_before = 0
         self._asked_again: set[str] = set()
+        self._offered_every_class: set[str] = set()
         self._aliases: set[str] = set()  # AE titles our node was seen sending under
         self._closed = False  # the outcome is made: instances go to others, or unexpected
 
@@ -319,9 +322,9 @@ class RetrieveJob:
         self._recover()
 
     def _get_request(self, scope: RetrieveScope, syntax: str | None = None,
-                     ) -> RetrieveRequest:
+                     exact: bool = False) -> RetrieveRequest:
         """A C-GET of *scope* proposing its classes (exact, or guessed from modalities)."""
-        exact = self.plan is not None and self.plan.classes_exact
+        exact = exact or (self.plan is not None and self.plan.classes_exact)
         model = model_uid(self.node.query_model, RetrieveMethod.GET)
         contexts, roles = get_storage_contexts(model, scope.sop_classes,
                                                () if exact else scope.modalities, syntax, exact)
@@ -350,22 +353,45 @@ class RetrieveJob:
         wanted = worth_asking_again(plan, received, accepted)
         for _syntax, steps in recovery_steps(plan, wanted):
             for step in steps:
-                self._check_cancel()
-                self.log.record(self.log.new_association_id(Direction.OUTGOING),
-                                Direction.OUTGOING, "get-retry", step.description,
-                                job_id=self.job_id, peer_ae=self.node.ae_title,
-                                detail={"syntax": step.syntax,
-                                        "instances": list(step.scope.instance_uids)})
                 self._asked_again.update(step.scope.instance_uids)
-                try:
-                    self._run(self._get_request(step.scope, step.syntax))
-                except AssociationFailure as exc:
-                    # What the first round brought stands; the outcome names the rest.
-                    _LOGGER.info("asking again failed, recovery stops: %s", exc)
+                if not self._ask_again(step):
                     return
-            with self._lock:
-                arrived = {r.sop_instance_uid for r in self._received}
-            wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
+            self._drop_arrived(wanted)
+        # Instances of a class the PACS does not name may be of a class we
+        # never guessed: offer every other storage class we know, once.
+        for step in every_class_steps(plan, wanted, self._proposed()):
+            self._offered_every_class.update(step.scope.instance_uids)
+            if not self._ask_again(step):
+                return
+            self._drop_arrived(wanted)
+
+    def _ask_again(self, step: RecoveryStep) -> bool:
+        """Run one recovery step; False when it failed and recovery should stop."""
+        self._check_cancel()
+        self.log.record(self.log.new_association_id(Direction.OUTGOING),
+                        Direction.OUTGOING, "get-retry", step.description,
+                        job_id=self.job_id, peer_ae=self.node.ae_title,
+                        detail={"syntax": step.syntax,
+                                "instances": list(step.scope.instance_uids)})
+        try:
+            self._run(self._get_request(step.scope, step.syntax or None,
+                                        exact=not step.syntax))
+        except AssociationFailure as exc:
+            # What the first round brought stands; the outcome names the rest.
+            _LOGGER.info("asking again failed, recovery stops: %s", exc)
+            return False
+        return True
+
+    def _drop_arrived(self, wanted: list) -> None:
+        with self._lock:
+            arrived = {r.sop_instance_uid for r in self._received}
+        wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
+
+    def _proposed(self) -> set[str]:
+        """The storage classes our C-GET requests proposed."""
+        model = model_uid(self.node.query_model, RetrieveMethod.GET)
+        return {str(cx.abstract_syntax) for request in self._requests
+                for cx in request.contexts if cx.abstract_syntax != model}
 
     def _accepted(self) -> dict[str, set[str]]:
         accepted: dict[str, set[str]] = {}
@@ -576,7 +602,9 @@ class RetrieveJob:
                 self.plan if observable else None, outcome.received,
                 all_failed - self._recovered,
                 self._accepted() if self.method is RetrieveMethod.GET else None,
-                outcome.cancelled, unnamed, self._asked_again)
+                outcome.cancelled, unnamed, self._asked_again,
+                self._proposed() if self.method is RetrieveMethod.GET else None,
+                self._offered_every_class)
         outcome.status = outcome_status(outcome, observable)
         self._state = RetrieveState(outcome.status)
         self._report()

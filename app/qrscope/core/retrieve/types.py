@@ -118,6 +118,8 @@ class MissingReason(StrEnum):
 
     NO_CONTEXT = "no-context"
     """C-GET: we proposed no context the PACS could send its SOP class or syntax on."""
+    NOT_PROPOSED = "not-proposed"
+    """C-GET: its class was left out of our proposal (more classes than an association holds)."""
     FAILED_AT_PACS = "failed-at-pacs"
     """The PACS counted the sub-operation as failed (Failed SOP Instance UID List)."""
     NOT_STORED = "not-stored"
