@@ -182,6 +182,14 @@ def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo)
         assert plan.scope.patient_id == patient_id, model
         assert plan.request_scope().patient_id == patient_id, model
         assert plan.study_instances == len(_instances_of(demo, study)) == plan.expected
+    # The walk over the patients (Patient Root, a PACS without Study Root)
+    # stops at the limit: reaching it is finding, not a refusal.
+    from qrscope.core.query import QueryFilter
+    from qrscope.core.records import QueryLevel
+
+    found = RetrievePlanner(demo.node, demo.local, demo.log)._find(
+        QueryLevel.STUDY, QueryFilter(), 1)
+    assert found is not None and len(found) == 1
 
 
 def test_classes_a_series_cannot_fit_in_one_association_are_named_not_proposed(tmp_path):

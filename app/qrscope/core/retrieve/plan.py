@@ -185,15 +185,18 @@ class RetrievePlanner:
 
     def _study(self, scope: RetrieveScope) -> StudyRecord | None:
         query = QueryFilter(study_uid=scope.study_uid, patient_id=self._patient_id(scope))
+        walks = self.node.query_model is QueryModel.PATIENT_ROOT and not query.patient_id
         records = None
-        if self.node.query_model is QueryModel.PATIENT_ROOT and not query.patient_id:
+        if walks:
             # Under Patient Root a study is found below its patient, and
             # without the Patient ID that means searching every patient on
             # the PACS. Study Root finds it, and its Patient ID, in one
             # request; most servers offer both models.
-            records = self._find(QueryLevel.STUDY, query, 1, QueryModel.STUDY_ROOT)
+            records = self._find(QueryLevel.STUDY, query, model=QueryModel.STUDY_ROOT)
         if records is None:
-            records = self._find(QueryLevel.STUDY, query, 1)
+            # A Study Instance UID names one study: only a walk over the
+            # patients needs the limit, to stop at the first that holds it.
+            records = self._find(QueryLevel.STUDY, query, 1 if walks else None)
         return next((r for r in records or () if isinstance(r, StudyRecord)), None)
 
     def _series(self, scope: RetrieveScope) -> list[SeriesRecord] | None:
