@@ -24,7 +24,7 @@ from pynetdicom.sop_class import Verification
 from qrscope.core import reactors
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.listener_guard import ListenerGuard, start_guarded_server
+from qrscope.core.listener_guard import ListenerGuard, ListenerLimits, start_guarded_server
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abandon_incoming
 from qrscope.core.reception import (
@@ -126,16 +126,20 @@ class StorageListener:
         AE title, bind address, port and storage folder.
     log : AssociationLog
         Incoming associations are recorded here as ``incoming``.
+    limits : ListenerLimits, optional
+        Deadlines, connection limits and PDU sizes (docs/RELIABILITY.md);
+        the defaults suit a hospital network.
     """
 
     def __init__(self, local: LocalAE, log: AssociationLog, store: InstanceStore | None = None,
                  debug: bool = False,
-                 known_nodes: Callable[[], Iterable[RemoteNode]] = tuple) -> None:
+                 known_nodes: Callable[[], Iterable[RemoteNode]] = tuple,
+                 limits: ListenerLimits | None = None) -> None:
         self.local = local
         self.log = log
         self.store = store or InstanceStore(local.storage_folder)
         self.senders = SenderPolicy(local.accept, known_nodes)
-        self.guard = ListenerGuard()
+        self.guard = ListenerGuard(limits)
         self._reserved: dict[int, list[str]] = {}
         self._recorder = AssociationRecorder(log, Direction.INCOMING, debug=debug)
         self._server: Any = None
