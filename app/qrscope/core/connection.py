@@ -30,6 +30,7 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.pdu import A_ASSOCIATE_RJ
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
@@ -142,14 +143,22 @@ class _SocketErrorCapture(logging.Handler):
 
 @dataclass
 class _Negotiation:
-    """What the peer answered during association negotiation."""
+    """What the peer answered during association negotiation.
+
+    The A-ASSOCIATE-RJ is taken from the PDU as pynetdicom's reader decodes
+    it, not only from the primitive its association thread reads later: a
+    PACS that rejects and closes at once (dcmqrscp) lets the reader see the
+    close too, and an association thread that looks only then finds the
+    socket closed and reports an abort without reading the rejection.
+    """
 
     connected: bool = False
     reject: Any = None
     abort: Any = None
 
     def handlers(self) -> list[tuple[Any, Any]]:
-        return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACSE_RECV, self._on_acse)]
+        return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACSE_RECV, self._on_acse),
+                (evt.EVT_PDU_RECV, self._on_pdu)]
 
     def _on_open(self, event: Any) -> None:
         self.connected = True
@@ -160,6 +169,10 @@ class _Negotiation:
             self.reject = event.primitive
         elif name in ("A_ABORT", "A_P_ABORT"):
             self.abort = event.primitive
+
+    def _on_pdu(self, event: Any) -> None:
+        if isinstance(event.pdu, A_ASSOCIATE_RJ) and self.reject is None:
+            self.reject = event.pdu.to_primitive()
 
 
 @dataclass
