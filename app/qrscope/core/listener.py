@@ -429,14 +429,7 @@ class StorageListener:
         with self._lock:
             subscribers = list(self._subscribers)
             self.received += 1 if instance.ok else 0
-        scored = [(c.claim_score(instance, self.local.ae_title), c) for c in claims]
-        score, best = max(scored, key=lambda pair: pair[0], default=(0, None))
-        if best is not None and score > 0:
-            instance = replace(instance, job_id=best.job_id)
-            best.deliver(instance)
-        else:
-            with self._lock:
-                self._unexpected.append(instance)
+        instance = self._hand_over(instance, claims)
         with self._lock:
             for conn in self._connections:
                 if conn.association_id == association_id:
@@ -450,6 +443,19 @@ class StorageListener:
             except Exception:
                 _LOGGER.exception("listener subscriber failed")
         return instance.status
+
+    def _hand_over(self, instance: ReceivedInstance,
+                   claims: list[RetrieveClaim]) -> ReceivedInstance:
+        """Deliver *instance* to the job that claims it most surely, or keep it as unexpected."""
+        scored = [(c.claim_score(instance, self.local.ae_title), c) for c in claims]
+        score, best = max(scored, key=lambda pair: pair[0], default=(0, None))
+        if best is not None and score > 0:
+            instance = replace(instance, job_id=best.job_id)
+            best.deliver(instance)
+        else:
+            with self._lock:
+                self._unexpected.append(instance)
+        return instance
 
     @staticmethod
     def _sent_for_a_claim(event: Any, claims: list[RetrieveClaim]) -> bool:
