@@ -141,6 +141,7 @@ class RetrieveJob:
         self._incoming_before = 0
         self._asked_again: set[str] = set()
         self._offered_every_class: set[str] = set()
+        self._patient_id_missing = False  # a Patient Root request went out without it
         self._aliases: set[str] = set()  # AE titles our node was seen sending under
         self._closed = False  # the outcome is made: instances go to others, or unexpected
 
@@ -485,6 +486,8 @@ class RetrieveJob:
         with self._lock:
             # Known before the request is sent: the first C-STORE may overtake it.
             self._message_ids.add(request.message_id)
+        if self.node.query_model is QueryModel.PATIENT_ROOT and not scope.patient_id:
+            self._patient_id_missing = True
         return request
 
     def _run(self, request: RetrieveRequest, first: bool = False) -> None:
@@ -593,6 +596,7 @@ class RetrieveJob:
                     self._from_our_node(c.calling_ae, c.address)
                     or host_matches(self.node.host, c.address)))]
         outcome.sender_aliases = sorted(self._aliases)
+        outcome.patient_id_missing = self._patient_id_missing
         outcome.expected = self.plan.expected if self.plan is not None else None
         observable = self.to_our_listener or self.method is RetrieveMethod.GET
         if observable or outcome.failed_uids:
