@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import AssociationFailure, FailureReason
+from qrscope.core.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
@@ -242,9 +242,13 @@ class RetrievePlanner:
         try:
             result = operation.run()
         except AssociationFailure as exc:
-            if model is None or exc.reason is not FailureReason.NO_ACCEPTED_CONTEXT:
+            if model is None:
                 raise
-            return None  # the other model is not offered: the node's own one is asked
+            # The other model is not offered (a context refused, or, as
+            # pynetdicom does when none is left, the association aborted):
+            # the node's own model is asked, and names any real failure.
+            _LOGGER.info("%s look-up refused: %s", model.value, exc)
+            return None
         finally:
             with self._lock:
                 self._current = None
