@@ -225,3 +225,58 @@ def test_classes_a_series_cannot_fit_in_one_association_are_named_not_proposed(t
     assert len(outcome.stored) == MAX_CLASSES, outcome.to_dict()
     assert {m.sop_class_uid for m in outcome.missing} == set(classes[MAX_CLASSES:])
     assert {m.reason for m in outcome.missing} == {MissingReason.NOT_PROPOSED}
+
+
+class _PatientRootOnlyScp:
+    """An archive that offers Patient Root C-FIND only: two patients, the study under
+    the second. Records the level and Patient ID of every C-FIND it answers."""
+
+    STUDY = "1.2.826.0.1.3680043.9.7.1"
+
+    def __init__(self) -> None:
+        from pynetdicom import AE, evt
+        from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
+        from tests.demo_site import free_port
+
+        self.requests: list[tuple[str, str]] = []
+        self.ae = AE("PRONLY")
+        self.ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+        self.port = free_port()
+        self.server = self.ae.start_server(("127.0.0.1", self.port), block=False,
+                                           evt_handlers=[(evt.EVT_C_FIND, self._find)])
+
+    def _find(self, event):
+        from pydicom.dataset import Dataset
+
+        asked = event.identifier
+        level, patient = str(asked.QueryRetrieveLevel), str(asked.get("PatientID", ""))
+        self.requests.append((level, patient))
+        if level == "PATIENT":
+            for patient_id in ("P1", "P2"):
+                answer = Dataset()
+                answer.QueryRetrieveLevel, answer.PatientID = "PATIENT", patient_id
+                yield 0xFF00, answer
+        elif level == "STUDY" and patient == "P2":
+            answer = Dataset()
+            answer.QueryRetrieveLevel, answer.PatientID = "STUDY", "P2"
+            answer.StudyInstanceUID = self.STUDY
+            yield 0xFF00, answer
+
+
+def test_a_patient_root_only_archive_is_walked_for_the_patient_id(tmp_path):
+    # Study Root is refused; the walk over its patients finds the study
+    # under the second and stops there.
+    from qrscope.core.association_log import AssociationLog
+    from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
+    from qrscope.core.retrieve.plan import RetrievePlanner
+
+    scp = _PatientRootOnlyScp()
+    node = RemoteNode(name="Archive", ae_title="PRONLY", host="127.0.0.1", port=scp.port,
+                      query_model=QueryModel.PATIENT_ROOT)
+    try:
+        planner = RetrievePlanner(node, LocalAE(storage_folder=tmp_path), AssociationLog())
+        patient_id = planner.patient_id(RetrieveScope.study(scp.STUDY))
+    finally:
+        scp.server.shutdown()
+    assert patient_id == "P2"
+    assert scp.requests[:3] == [("PATIENT", ""), ("STUDY", "P1"), ("STUDY", "P2")]
