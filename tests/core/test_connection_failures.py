@@ -144,3 +144,33 @@ def test_a_rejection_read_after_the_connection_closed_is_still_a_rejection(sampl
         pacs.stop()
     assert info.value.reason is FailureReason.REJECTED_CALLED_AET, info.value.message
     assert "NOT_THE_PACS" in info.value.message
+
+
+def test_a_pacs_that_accepts_none_of_our_contexts_is_no_accepted_context():
+    # The A-ASSOCIATE-AC refuses every presentation context: pynetdicom then
+    # aborts the association itself. The user must hear that the service or
+    # model is not offered, not that the PACS aborted.
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    from qrscope.core.profiles import QueryModel
+    from qrscope.core.query import FindOperation, QueryFilter
+    from qrscope.core.records import QueryLevel
+
+    ae = AE("ECHOONLY")
+    ae.add_supported_context(Verification)
+    port = _free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False)
+    node = RemoteNode(name="Echo only", ae_title="ECHOONLY", host="127.0.0.1", port=port,
+                      query_model=QueryModel.STUDY_ROOT)
+    try:
+        with pytest.raises(AssociationFailure) as info:
+            FindOperation(node, LocalAE(), AssociationLog(), QueryLevel.STUDY,
+                          QueryFilter()).run()
+    finally:
+        server.shutdown()
+    assert info.value.reason is FailureReason.NO_ACCEPTED_CONTEXT, info.value.message
+    assert "Study Root" in info.value.message
+    hint = hint_for_failure(info.value, node, LocalAE())
+    assert hint.id == "no-accepted-context"
+    assert [a.field for a in hint.actions if a.kind == "edit-node"] == ["query_model"]

@@ -155,6 +155,8 @@ class _Negotiation:
     connected: bool = False
     reject: Any = None
     abort: Any = None
+    accepted: bool = False
+    """An A-ASSOCIATE-AC came (possibly refusing every presentation context)."""
 
     def handlers(self) -> list[tuple[Any, Any]]:
         return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACSE_RECV, self._on_acse),
@@ -165,7 +167,9 @@ class _Negotiation:
 
     def _on_acse(self, event: Any) -> None:
         name = type(event.primitive).__name__
-        if name == "A_ASSOCIATE" and event.primitive.result not in (None, 0):
+        if name == "A_ASSOCIATE" and event.primitive.result == 0:
+            self.accepted = True
+        elif name == "A_ASSOCIATE" and event.primitive.result is not None:
             self.reject = event.primitive
         elif name in ("A_ABORT", "A_P_ABORT"):
             self.abort = event.primitive
@@ -355,9 +359,25 @@ def open_association(
         _record_security(log, association_id, node, assoc, job_id)
         local = assoc.requestor.address
         return OutgoingAssociation(assoc, association_id, recorder, local)
-    failure = _classify(node, ae, address, negotiation, capture.error, elapsed, security)
+    if negotiation.accepted and not assoc.accepted_contexts:
+        # pynetdicom aborts an association whose A-ASSOCIATE-AC refused every
+        # context; the PACS did not abort anything.
+        failure = _nothing_accepted(node, assoc.requestor.requested_contexts)
+    else:
+        failure = _classify(node, ae, address, negotiation, capture.error, elapsed, security)
     _record_failure(log, association_id, ae, node, address, job_id, failure)
     raise failure
+
+
+def _nothing_accepted(node: RemoteNode, proposed: Sequence[PresentationContext],
+                      ) -> AssociationFailure:
+    from pydicom.uid import UID
+
+    wanted = ", ".join(dict.fromkeys(UID(cx.abstract_syntax).name for cx in proposed))
+    return AssociationFailure(
+        FailureReason.NO_ACCEPTED_CONTEXT,
+        f"'{node.name}' accepted the association but none of what we proposed: {wanted}",
+        wanted=wanted, accepted="")
 
 
 def _tune_socket(event: Any) -> None:
