@@ -461,7 +461,7 @@ def hint_for_sender_alias(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
 def hint_for_find_result(result: FindResult, node: RemoteNode, local: LocalAE) -> Hint | None:
     """The hint for a search that failed or went unanswered; None when it did neither."""
     if result.unanswered:
-        return hint_for_find_aborted(node, local, result.seconds)
+        return hint_for_find_aborted(node, local, result.ended_after)
     if result.failed and result.status is not None:
         return hint_for_find(result.status, node)
     return None
