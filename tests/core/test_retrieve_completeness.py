@@ -167,6 +167,7 @@ def test_cancel_after_the_end_changes_nothing(demo):
 
 def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo):
     # The look-up asks for one study: reaching that limit is finding it, not a refusal.
+    from qrscope.core.association_log import AssociationLog
     from qrscope.core.profiles import QueryModel
     from qrscope.core.retrieve.plan import RetrievePlanner
 
@@ -182,6 +183,15 @@ def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo)
         assert plan.scope.patient_id == patient_id, model
         assert plan.request_scope().patient_id == patient_id, model
         assert plan.study_instances == len(_instances_of(demo, study)) == plan.expected
+    # With the Patient ID known, no request lists the patients: every one is
+    # that patient's (the study look-up asks for its name and sex by its ID).
+    node = replace(demo.node, query_model=QueryModel.PATIENT_ROOT)
+    log = AssociationLog()
+    RetrievePlanner(node, demo.local, log).learn(
+        RetrieveScope.study(study, patient_id=patient_id))
+    asked = [e.detail.get("identifier", {}) for e in log.events()
+             if e.kind == "dimse-sent" and "C-FIND" in e.summary]
+    assert asked and all(i.get("PatientID") == patient_id for i in asked)
     # The walk over the patients (Patient Root, a PACS without Study Root)
     # stops at the limit: reaching it is finding, not a refusal.
     from qrscope.core.query import QueryFilter
