@@ -72,9 +72,11 @@ def test_fault_gives_its_hint(fault, command, expected, sample_folder, tmp_path,
         # qrscope waits after the final response and keeps what still arrives.
         assert code == 0 and result["status"] == "success" and result["late_instances"] > 0
     elif fault == "empty-success":
-        # Whatever the status says, a success that brought nothing is never silent.
+        # Whatever the status says, a success that brought nothing is never silent,
+        # and never a success: "operation failed" (exit 4).
         assert result["received"] == 0 and result["completed"] == 0
         assert result["final_status"]["code"] == "0x0000"
+        assert code == 4 and result["status"] == "failed", result
     else:
         assert code != 0
     assert expected in result["hints"], result
@@ -85,10 +87,11 @@ def test_empty_success_ranks_the_causes_and_says_nothing_arrived(sample_folder, 
     listener_port = free_port()
     pacs = _faulty("empty-success", sample_folder, listener_port)
     try:
-        _code, result = _run(capsys, pacs, "retrieve", "--study", _largest_study(pacs),
-                             "--listen-port", str(listener_port), "--out", str(tmp_path))
+        code, result = _run(capsys, pacs, "retrieve", "--study", _largest_study(pacs),
+                            "--listen-port", str(listener_port), "--out", str(tmp_path))
     finally:
         pacs.stop()
+    assert code == 4 and result["status"] == "failed"
     assert result["hints"][0] == "success-with-nothing-sent"
     hint = result["hint_details"][0]
     assert "sent nothing" in hint["title"] and "zero sub-operations" in hint["summary"]

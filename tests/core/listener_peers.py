@@ -30,6 +30,7 @@ from tests.demo_site import free_port
 
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.listener import StorageListener
+from qrscope.core.listener_guard import ListenerLimits
 from qrscope.core.profiles import LocalAE
 from qrscope.core.security import AcceptPolicy
 
@@ -198,10 +199,11 @@ class PeakMemory:
         self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
 
 
-def running_listener(tmp_path: Path, sources: list[str]) -> Iterator[StorageListener]:
+def running_listener(tmp_path: Path, sources: list[str],
+                     limits: ListenerLimits | None = None) -> Iterator[StorageListener]:
     """A listener on loopback that stores from any caller; *sources* must be usable."""
     require_loopback_sources(*sources)
     local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
                     storage_folder=tmp_path / "received", accept=AcceptPolicy.ANY)
-    with StorageListener(local, AssociationLog()) as running:
+    with StorageListener(local, AssociationLog(), limits=limits) as running:
         yield running

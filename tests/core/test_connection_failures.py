@@ -109,3 +109,68 @@ def test_peer_that_never_answers_the_association_request_times_out(silent_server
     failure, _ = _fail(_node(silent_server, association=1.0))
     assert failure.reason is FailureReason.ASSOCIATION_TIMEOUT
     assert "did not answer" in failure.message
+
+
+def test_a_rejection_read_after_the_connection_closed_is_still_a_rejection(sample_folder):
+    # A PACS answers A-ASSOCIATE-RJ and closes at once (dcmqrscp does). On a
+    # busy machine pynetdicom's reader had read the rejection and seen the
+    # close before the association thread looked, and the association
+    # thread then took the closed socket for an abort: the user was told
+    # "aborted" instead of "wrong called AE title". Reproduced here without
+    # timing by holding the association thread until the connection closed.
+    from pynetdicom import build_context, evt
+    from pynetdicom.sop_class import Verification
+
+    from qrscope.core.connection import make_ae, open_association
+    from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
+
+    pacs = DemoPacs(data_folder=sample_folder, port=0,
+                    behaviour=DemoPacsBehaviour(require_called_ae_title=True))
+    pacs.start()
+    closed = threading.Event()
+
+    def after_the_close(_event) -> None:
+        assert closed.wait(10), "the connection never closed"
+
+    node = RemoteNode(name="typo", ae_title="NOT_THE_PACS", host="127.0.0.1", port=pacs.port)
+    local = LocalAE()
+    try:
+        with pytest.raises(AssociationFailure) as info:
+            open_association(make_ae(local, node), node, AssociationLog(),
+                             [build_context(Verification)], extra_handlers=[
+                (evt.EVT_REQUESTED, after_the_close),
+                (evt.EVT_CONN_CLOSE, lambda _event: closed.set())])
+    finally:
+        pacs.stop()
+    assert info.value.reason is FailureReason.REJECTED_CALLED_AET, info.value.message
+    assert "NOT_THE_PACS" in info.value.message
+
+
+def test_a_pacs_that_accepts_none_of_our_contexts_is_no_accepted_context():
+    # The A-ASSOCIATE-AC refuses every presentation context: pynetdicom then
+    # aborts the association itself. The user must hear that the service or
+    # model is not offered, not that the PACS aborted.
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    from qrscope.core.profiles import QueryModel
+    from qrscope.core.query import FindOperation, QueryFilter
+    from qrscope.core.records import QueryLevel
+
+    ae = AE("ECHOONLY")
+    ae.add_supported_context(Verification)
+    port = _free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False)
+    node = RemoteNode(name="Echo only", ae_title="ECHOONLY", host="127.0.0.1", port=port,
+                      query_model=QueryModel.STUDY_ROOT)
+    try:
+        with pytest.raises(AssociationFailure) as info:
+            FindOperation(node, LocalAE(), AssociationLog(), QueryLevel.STUDY,
+                          QueryFilter()).run()
+    finally:
+        server.shutdown()
+    assert info.value.reason is FailureReason.NO_ACCEPTED_CONTEXT, info.value.message
+    assert "Study Root" in info.value.message
+    hint = hint_for_failure(info.value, node, LocalAE())
+    assert hint.id == "no-accepted-context"
+    assert [a.field for a in hint.actions if a.kind == "edit-node"] == ["query_model"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pydicom
+import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
@@ -12,6 +13,7 @@ from qrscope.core.diagnosis.retrieve_hints import hint_for_refused_caller, hints
 from qrscope.core.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
+from qrscope.core.security import AcceptPolicy
 from qrscope.core.senders import STATUS_NOT_AUTHORIZED
 
 
@@ -56,6 +58,52 @@ def test_the_pacs_sending_under_another_ae_title_is_recognised_and_named(demo):
     hint = hints["move-sender-other-aet"]
     assert "PACSSTORE" in hint.title and hint.actions[0].kind == "add-sender"
     assert "names none of our requests" in listener.refused[0].reason
+
+
+@pytest.mark.parametrize("setting", ["alias-is-a-known-node", "accept-any"])
+def test_the_pacs_sending_under_another_ae_title_is_credited_whatever_the_policy(
+        demo, setting):
+    # The user followed the hint's "Add as a node" (the storage AE title is now
+    # known), or the listener takes any caller: either way the instance still
+    # came from our node's host for one of our requests, and is ours.
+    ct = _ct(demo)
+    scope = RetrieveScope.study(ct.text("StudyInstanceUID"))
+    alias_node = replace(demo.node, name="Demo storage", ae_title="PACSSTORE")
+    known = [alias_node] if setting == "alias-is-a-known-node" else []
+    local = demo.local if known else replace(demo.local, accept=AcceptPolicy.ANY)
+    with StorageListener(local, demo.log, known_nodes=lambda: known) as listener:
+        job = RetrieveJob(demo.node, local, demo.log, scope, listener=listener)
+        request = job._request(scope)
+        listener.attach(job)
+        try:
+            status = _store_as(listener, "PACSSTORE", ct.path, request.message_id)
+        finally:
+            listener.detach(job)
+        outcome = job._finish(RetrieveOutcome(job_id=job.job_id, method=job.method))
+    assert status == 0x0000
+    assert [r.calling_ae for r in outcome.stored] == ["PACSSTORE"]
+    assert listener.unexpected == []
+    assert outcome.sender_aliases == ["PACSSTORE"]
+
+
+def test_another_ae_title_from_our_nodes_host_is_not_credited_for_another_request(demo):
+    # Let in by the policy, but its Move Originator Message ID is not one of
+    # ours: stored and reported as unexpected, never counted.
+    ct = _ct(demo)
+    scope = RetrieveScope.study(ct.text("StudyInstanceUID"))
+    local = replace(demo.local, accept=AcceptPolicy.ANY)
+    with StorageListener(local, demo.log) as listener:
+        job = RetrieveJob(demo.node, local, demo.log, scope, listener=listener)
+        request = job._request(scope)
+        listener.attach(job)
+        try:
+            status = _store_as(listener, "PACSSTORE", ct.path, request.message_id + 7)
+        finally:
+            listener.detach(job)
+        outcome = job._finish(RetrieveOutcome(job_id=job.job_id, method=job.method))
+    assert status == 0x0000
+    assert outcome.stored == [] and len(listener.unexpected) == 1
+    assert outcome.sender_aliases == []
 
 
 def test_a_refused_caller_gets_a_hint_that_offers_to_add_or_allow_it(demo):

@@ -77,3 +77,44 @@ def test_images_moved_to_us_by_someone_else_are_kept_and_explained(demo):
     assert listener.unexpected and listener.unexpected[0].originator_ae == "OTHERWS"
     hint = hint_for_unexpected(listener.unexpected[0], {demo.node.ae_title})
     assert hint.id == "unexpected-instance" and "DEMOPACS" in hint.title
+
+
+class _RetrieveOnlyPatientRootScp:
+    """A PACS that offers Patient Root C-GET but no C-FIND, and refuses (0xA900) an
+    identifier without the Patient ID, as ``dcmqrscp --check-move`` does."""
+
+    def __init__(self) -> None:
+        from pynetdicom import evt
+        from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelGet
+        from tests.demo_site import free_port
+
+        self.identifiers: list[Dataset] = []
+        self.ae = AE("GETONLY")
+        self.ae.add_supported_context(PatientRootQueryRetrieveInformationModelGet)
+        self.port = free_port()
+        self.server = self.ae.start_server(("127.0.0.1", self.port), block=False,
+                                           evt_handlers=[(evt.EVT_C_GET, self._get)])
+
+    def _get(self, event):
+        self.identifiers.append(event.identifier)
+        yield 1  # pynetdicom forwards a failure status only after a count
+        yield (0xA900, None) if not event.identifier.PatientID else (0xA702, None)
+
+
+def test_a_patient_root_retrieve_whose_patient_id_could_not_be_learnt_asks_for_it(tmp_path):
+    from qrscope.core.profiles import QueryModel, RemoteNode
+
+    scp = _RetrieveOnlyPatientRootScp()
+    node = RemoteNode(name="Archive", ae_title="GETONLY", host="127.0.0.1", port=scp.port,
+                      query_model=QueryModel.PATIENT_ROOT)
+    local = LocalAE(storage_folder=tmp_path)
+    try:
+        outcome = RetrieveJob(node, local, AssociationLog(), RetrieveScope.study("1.2.3.4"),
+                              method=RetrieveMethod.GET).run()
+    finally:
+        scp.server.shutdown()
+    assert [str(i.PatientID) for i in scp.identifiers] == [""]
+    assert outcome.status == "failed" and outcome.patient_id_missing
+    hint = hints_for_retrieve(outcome, node, local)[0]
+    assert hint.id == "patient-id-unknown"
+    assert "Patient ID" in hint.title and "--patient-id" in " ".join([*hint.causes, hint.summary])

@@ -163,3 +163,130 @@ def test_cancel_after_the_end_changes_nothing(demo):
     outcome = job.run()
     job.cancel()
     assert job.state.value == outcome.status == "success"
+
+
+def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo):
+    # The look-up asks for one study: reaching that limit is finding it, not a refusal.
+    from qrscope.core.association_log import AssociationLog
+    from qrscope.core.profiles import QueryModel
+    from qrscope.core.retrieve.plan import RetrievePlanner
+
+    study = _largest_study(demo)
+    patient_id = next(i.text("PatientID") for i in demo.pacs.instances
+                      if i.text("StudyInstanceUID") == study)
+    for model in (QueryModel.STUDY_ROOT, QueryModel.PATIENT_ROOT):
+        node = replace(demo.node, query_model=model)
+        planner = RetrievePlanner(node, demo.local, demo.log)
+        found = planner._study(RetrieveScope.study(study))
+        assert found is not None and found.study_uid == study, model
+        plan = planner.learn(RetrieveScope.study(study))
+        assert plan.scope.patient_id == patient_id, model
+        assert plan.request_scope().patient_id == patient_id, model
+        assert plan.study_instances == len(_instances_of(demo, study)) == plan.expected
+    # With the Patient ID known, no request lists the patients: every one is
+    # that patient's (the study look-up asks for its name and sex by its ID).
+    node = replace(demo.node, query_model=QueryModel.PATIENT_ROOT)
+    log = AssociationLog()
+    RetrievePlanner(node, demo.local, log).learn(
+        RetrieveScope.study(study, patient_id=patient_id))
+    asked = [e.detail.get("identifier", {}) for e in log.events()
+             if e.kind == "dimse-sent" and "C-FIND" in e.summary]
+    assert asked and all(i.get("PatientID") == patient_id for i in asked)
+    # The walk over the patients (Patient Root, a PACS without Study Root)
+    # stops at the limit: reaching it is finding, not a refusal.
+    from qrscope.core.query import QueryFilter
+    from qrscope.core.records import QueryLevel
+
+    found = RetrievePlanner(demo.node, demo.local, demo.log)._find(
+        QueryLevel.STUDY, QueryFilter(), 1)
+    assert found is not None and len(found) == 1
+
+
+def test_classes_a_series_cannot_fit_in_one_association_are_named_not_proposed(tmp_path):
+    # One series of 65 classes: one C-GET association carries 63 of them. The
+    # two left out were never offered: "not proposed", not "the PACS accepted
+    # no context for them".
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from tests.demo_site import start_demo_site
+
+    from qrscope.core.retrieve.contexts import MAX_CLASSES, every_storage_class
+
+    folder = tmp_path / "series"
+    folder.mkdir()
+    study, series = generate_uid(), generate_uid()
+    classes = [str(c) for c in every_storage_class()[:MAX_CLASSES + 2]]
+    for number, sop_class in enumerate(classes, start=1):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
+        ds.PatientName, ds.PatientID = "Many^Classes", "QRS-2902"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.Modality, ds.InstanceNumber = "OT", number
+        ds.save_as(folder / f"{number}.dcm", enforce_file_format=True)
+    site = start_demo_site(folder, tmp_path / "received")
+    try:
+        job = RetrieveJob(site.node, site.local, site.log,
+                          RetrieveScope.series(study, series), method=RetrieveMethod.GET)
+        outcome = job.run()
+    finally:
+        site.pacs.stop()
+    assert len(outcome.stored) == MAX_CLASSES, outcome.to_dict()
+    assert {m.sop_class_uid for m in outcome.missing} == set(classes[MAX_CLASSES:])
+    assert {m.reason for m in outcome.missing} == {MissingReason.NOT_PROPOSED}
+
+
+class _PatientRootOnlyScp:
+    """An archive that offers Patient Root C-FIND only: two patients, the study under
+    the second. Records the level and Patient ID of every C-FIND it answers."""
+
+    STUDY = "1.2.826.0.1.3680043.9.7.1"
+
+    def __init__(self) -> None:
+        from pynetdicom import AE, evt
+        from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
+        from tests.demo_site import free_port
+
+        self.requests: list[tuple[str, str]] = []
+        self.ae = AE("PRONLY")
+        self.ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+        self.port = free_port()
+        self.server = self.ae.start_server(("127.0.0.1", self.port), block=False,
+                                           evt_handlers=[(evt.EVT_C_FIND, self._find)])
+
+    def _find(self, event):
+        from pydicom.dataset import Dataset
+
+        asked = event.identifier
+        level, patient = str(asked.QueryRetrieveLevel), str(asked.get("PatientID", ""))
+        self.requests.append((level, patient))
+        if level == "PATIENT":
+            for patient_id in ("P1", "P2"):
+                answer = Dataset()
+                answer.QueryRetrieveLevel, answer.PatientID = "PATIENT", patient_id
+                yield 0xFF00, answer
+        elif level == "STUDY" and patient == "P2":
+            answer = Dataset()
+            answer.QueryRetrieveLevel, answer.PatientID = "STUDY", "P2"
+            answer.StudyInstanceUID = self.STUDY
+            yield 0xFF00, answer
+
+
+def test_a_patient_root_only_archive_is_walked_for_the_patient_id(tmp_path):
+    # Study Root is refused; the walk over its patients finds the study
+    # under the second and stops there.
+    from qrscope.core.association_log import AssociationLog
+    from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
+    from qrscope.core.retrieve.plan import RetrievePlanner
+
+    scp = _PatientRootOnlyScp()
+    node = RemoteNode(name="Archive", ae_title="PRONLY", host="127.0.0.1", port=scp.port,
+                      query_model=QueryModel.PATIENT_ROOT)
+    try:
+        planner = RetrievePlanner(node, LocalAE(storage_folder=tmp_path), AssociationLog())
+        patient_id = planner.patient_id(RetrieveScope.study(scp.STUDY))
+    finally:
+        scp.server.shutdown()
+    assert patient_id == "P2"
+    assert scp.requests[:3] == [("PATIENT", ""), ("STUDY", "P1"), ("STUDY", "P2")]

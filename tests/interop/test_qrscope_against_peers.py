@@ -24,6 +24,7 @@ from qrscope.core.records import QueryLevel, StudyRecord
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.verify import verify
+from tests.memory_keyring import memory_keyring  # noqa: F401  (the fixture)
 
 
 def _node(server) -> RemoteNode:
@@ -164,3 +165,21 @@ def test_non_ascii_patient_names_survive_the_round_trip(qr_server, tmp_path):
     ).run()
     names = {r.patient_name for r in result.records}
     assert "Müller^Jürgen" in names
+
+
+@pytest.mark.usefixtures("memory_keyring")
+def test_the_command_line_sends_a_user_and_typed_passcode_to_orthanc(orthanc, monkeypatch,
+                                                                     tmp_path, capsys):
+    """Orthanc 1.10 takes any identity and confirms none; echo and find still work."""
+    from qrscope.cli.main import main
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "Typed-Secret-1")
+    node = ["--host", orthanc.host, "--port", str(orthanc.port), "--called-aet",
+            orthanc.ae_title, "--aet", "QRSCOPE", "--user", "radiologist",
+            "--passcode-prompt", "--confirm-identity"]
+    assert main(["echo", *node, "--json", "-v"]) == 0
+    printed = capsys.readouterr()
+    assert "radiologist" in printed.err and "Typed-Secret-1" not in printed.out + printed.err
+    assert main(["find", *node, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] > 0

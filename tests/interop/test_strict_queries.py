@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 
 from qrscope.core.association_log import AssociationLog
-from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.ui.widgets.search_panel import SearchPanel
 
 from . import peers
@@ -92,3 +95,32 @@ def test_instances_of_several_series_or_of_a_whole_study_are_found(strict, tmp_p
     two = _find(node, local, log, QueryLevel.IMAGE, study_uid=study.study_uid,
                 patient_id=study.patient_id, series_uid="\\".join(series[:2]))
     assert {i.series_uid for i in two} == set(series[:2])
+
+
+@pytest.mark.parametrize("method", [RetrieveMethod.MOVE, RetrieveMethod.GET])
+def test_a_patient_root_study_retrieve_without_patient_id_brings_every_instance(
+        dcmqrscp, tmp_path, method):
+    # --check-move refuses (0xA900) a Patient Root identifier whose Patient ID
+    # is empty (PS3.4 C.4.1.2.2 asks for the unique key of each level above):
+    # qrscope must learn the study's Patient ID before it asks.
+    study_uid = dcmqrscp.study_uids[0]
+    expected = {i.sop_instance_uid for i in dcmqrscp.study(study_uid)}
+    node = RemoteNode(name="strict", ae_title=dcmqrscp.ae_title, host=dcmqrscp.host,
+                      port=dcmqrscp.port, query_model=QueryModel.PATIENT_ROOT)
+    local = LocalAE(ae_title="QRSCOPE", listener_port=dcmqrscp.peer_listener_port,
+                    bind_address="127.0.0.1", storage_folder=tmp_path)
+    log = AssociationLog()
+    scope = RetrieveScope.study(study_uid)
+    if method is RetrieveMethod.GET:
+        outcome = RetrieveJob(node, local, log, scope, method=method).run()
+    else:
+        with StorageListener(local, log) as listener:
+            outcome = RetrieveJob(node, local, log, scope, method=method,
+                                  listener=listener).run()
+    assert outcome.status == "success", (outcome.to_dict(), dcmqrscp.log_path)
+    assert {r.sop_instance_uid for r in outcome.stored} == expected
+    # The Patient ID was learnt from the study, not by listing every patient.
+    patient_finds = [e for e in log.events() if e.kind == "dimse-sent" and "C-FIND" in
+                     e.summary and e.detail.get("identifier", {}).get(
+                         "QueryRetrieveLevel") == "PATIENT"]
+    assert patient_finds == []

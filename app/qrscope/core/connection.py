@@ -30,6 +30,7 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.pdu import A_ASSOCIATE_RJ
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
@@ -142,24 +143,40 @@ class _SocketErrorCapture(logging.Handler):
 
 @dataclass
 class _Negotiation:
-    """What the peer answered during association negotiation."""
+    """What the peer answered during association negotiation.
+
+    The A-ASSOCIATE-RJ is taken from the PDU as pynetdicom's reader decodes
+    it, not only from the primitive its association thread reads later: a
+    PACS that rejects and closes at once (dcmqrscp) lets the reader see the
+    close too, and an association thread that looks only then finds the
+    socket closed and reports an abort without reading the rejection.
+    """
 
     connected: bool = False
     reject: Any = None
     abort: Any = None
+    accepted: bool = False
+    """An A-ASSOCIATE-AC came (possibly refusing every presentation context)."""
 
     def handlers(self) -> list[tuple[Any, Any]]:
-        return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACSE_RECV, self._on_acse)]
+        return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACSE_RECV, self._on_acse),
+                (evt.EVT_PDU_RECV, self._on_pdu)]
 
     def _on_open(self, event: Any) -> None:
         self.connected = True
 
     def _on_acse(self, event: Any) -> None:
         name = type(event.primitive).__name__
-        if name == "A_ASSOCIATE" and event.primitive.result not in (None, 0):
+        if name == "A_ASSOCIATE" and event.primitive.result == 0:
+            self.accepted = True
+        elif name == "A_ASSOCIATE" and event.primitive.result is not None:
             self.reject = event.primitive
         elif name in ("A_ABORT", "A_P_ABORT"):
             self.abort = event.primitive
+
+    def _on_pdu(self, event: Any) -> None:
+        if isinstance(event.pdu, A_ASSOCIATE_RJ) and self.reject is None:
+            self.reject = event.pdu.to_primitive()
 
 
 @dataclass
@@ -342,9 +359,25 @@ def open_association(
         _record_security(log, association_id, node, assoc, job_id)
         local = assoc.requestor.address
         return OutgoingAssociation(assoc, association_id, recorder, local)
-    failure = _classify(node, ae, address, negotiation, capture.error, elapsed, security)
+    if negotiation.accepted and not assoc.accepted_contexts:
+        # pynetdicom aborts an association whose A-ASSOCIATE-AC refused every
+        # context; the PACS did not abort anything.
+        failure = _nothing_accepted(node, assoc.requestor.requested_contexts)
+    else:
+        failure = _classify(node, ae, address, negotiation, capture.error, elapsed, security)
     _record_failure(log, association_id, ae, node, address, job_id, failure)
     raise failure
+
+
+def _nothing_accepted(node: RemoteNode, proposed: Sequence[PresentationContext],
+                      ) -> AssociationFailure:
+    from pydicom.uid import UID
+
+    wanted = ", ".join(dict.fromkeys(UID(cx.abstract_syntax).name for cx in proposed))
+    return AssociationFailure(
+        FailureReason.NO_ACCEPTED_CONTEXT,
+        f"'{node.name}' accepted the association but none of what we proposed: {wanted}",
+        wanted=wanted, accepted="")
 
 
 def _tune_socket(event: Any) -> None:

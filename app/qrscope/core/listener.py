@@ -24,7 +24,7 @@ from pynetdicom.sop_class import Verification
 from qrscope.core import pynetdicom_setup
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.listener_guard import ListenerGuard, start_guarded_server
+from qrscope.core.listener_guard import ListenerGuard, ListenerLimits, start_guarded_server
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abandon_incoming, reads_held_data
 from qrscope.core.reception import (
@@ -126,16 +126,20 @@ class StorageListener:
         AE title, bind address, port and storage folder.
     log : AssociationLog
         Incoming associations are recorded here as ``incoming``.
+    limits : ListenerLimits, optional
+        Deadlines, connection limits and PDU sizes (docs/RELIABILITY.md);
+        the defaults suit a hospital network.
     """
 
     def __init__(self, local: LocalAE, log: AssociationLog, store: InstanceStore | None = None,
                  debug: bool = False,
-                 known_nodes: Callable[[], Iterable[RemoteNode]] = tuple) -> None:
+                 known_nodes: Callable[[], Iterable[RemoteNode]] = tuple,
+                 limits: ListenerLimits | None = None) -> None:
         self.local = local
         self.log = log
         self.store = store or InstanceStore(local.storage_folder)
         self.senders = SenderPolicy(local.accept, known_nodes)
-        self.guard = ListenerGuard()
+        self.guard = ListenerGuard(limits)
         self._reserved: dict[int, list[str]] = {}
         self._recorder = AssociationRecorder(log, Direction.INCOMING, debug=debug)
         self._server: Any = None
@@ -426,14 +430,7 @@ class StorageListener:
         with self._lock:
             subscribers = list(self._subscribers)
             self.received += 1 if instance.ok else 0
-        scored = [(c.claim_score(instance, self.local.ae_title), c) for c in claims]
-        score, best = max(scored, key=lambda pair: pair[0], default=(0, None))
-        if best is not None and score > 0:
-            instance = replace(instance, job_id=best.job_id)
-            best.deliver(instance)
-        else:
-            with self._lock:
-                self._unexpected.append(instance)
+        instance = self._hand_over(instance, claims)
         with self._lock:
             for conn in self._connections:
                 if conn.association_id == association_id:
@@ -447,6 +444,19 @@ class StorageListener:
             except Exception:
                 _LOGGER.exception("listener subscriber failed")
         return instance.status
+
+    def _hand_over(self, instance: ReceivedInstance,
+                   claims: list[RetrieveClaim]) -> ReceivedInstance:
+        """Deliver *instance* to the job that claims it most surely, or keep it as unexpected."""
+        scored = [(c.claim_score(instance, self.local.ae_title), c) for c in claims]
+        score, best = max(scored, key=lambda pair: pair[0], default=(0, None))
+        if best is not None and score > 0:
+            instance = replace(instance, job_id=best.job_id)
+            best.deliver(instance)
+        else:
+            with self._lock:
+                self._unexpected.append(instance)
+        return instance
 
     @staticmethod
     def _sent_for_a_claim(event: Any, claims: list[RetrieveClaim]) -> bool:

@@ -212,7 +212,16 @@ class FindResult:
     cancelled: bool = False
     truncated: bool = False
     seconds: float = 0.0
+    seconds_after_request: float | None = None
+    """From the last C-FIND request sent to the end of the search (None: none was sent)."""
     records: list[Record] = field(default_factory=list)
+
+    @property
+    def ended_after(self) -> float:
+        """How quickly the PACS ended the search once asked: without the time it took to
+        connect and associate, which a loaded network or machine stretches."""
+        after = self.seconds_after_request
+        return self.seconds if after is None else after
 
     @property
     def unanswered(self) -> bool:
@@ -305,7 +314,10 @@ class FindOperation:
                                debug=self.debug)
         try:
             require_context(out, self.node, model, "C-FIND", "searching")
-            self._walk(_Walk(out, model, result, emit), 0, {}, Dataset())
+            walk = _Walk(out, model, result, emit)
+            self._walk(walk, 0, {}, Dataset())
+            if walk.requested_at is not None:
+                result.seconds_after_request = time.monotonic() - walk.requested_at
         finally:
             with self._lock:
                 self._in_flight = None
@@ -380,6 +392,7 @@ class FindOperation:
         msg_id = next_message_id()
         context_id = next(cx.context_id for cx in out.assoc.accepted_contexts
                           if cx.abstract_syntax == walk.model)
+        walk.requested_at = time.monotonic()
         responses = out.assoc.send_c_find(identifier, walk.model, msg_id=msg_id)
         with self._lock:
             self._in_flight = (out, msg_id, context_id)
@@ -419,6 +432,7 @@ class _Walk:
     result: FindResult
     emit: Callable[[Record], None]
     failed: bool = False
+    requested_at: float | None = None  # when the latest request was sent
 
 
 def _is_failure(status: StatusInfo | None) -> bool:

@@ -5,15 +5,21 @@ disk, so by default (:attr:`AcceptPolicy.KNOWN`) it stores only from callers
 the user configured: a node's AE title, from that node's host (like
 Orthanc's ``DicomAlwaysAllowStore: false`` with ``DicomCheckModalityHost``,
 and dcm4chee's accepted callers). The node a running retrieve talks to
-counts as known while it runs. Anyone else gets "Refused: Not authorized"
-(0x0124) for each C-STORE, and a hint offering to add the caller as a node
-or to allow it once. :attr:`AcceptPolicy.ANY` stores from everyone, as a
-test receiver would.
+counts as known while it runs. Anyone else is refused before it can send
+anything: the listener answers its A-ASSOCIATE-RQ with A-ASSOCIATE-RJ
+(permanent, calling AE title not recognised; PS3.8 9.3.4), and a hint offers
+to add the caller as a node or to allow it until the listener stops. The one
+exception is the host of a node a retrieve runs against, calling under
+another AE title: it is let in, and each of its C-STOREs that names none of
+our requests in its Move Originator fields gets "Refused: Not authorized"
+(0x0124, :data:`STATUS_NOT_AUTHORIZED`). :attr:`AcceptPolicy.ANY` stores
+from everyone, as a test receiver would.
 
 Whatever the policy, an instance is credited to a retrieve only if it came
-from the node of that retrieve (its AE title, or an AE title it was seen
-sending under, from its host): a stranger's forged copy of the study is
-stored, if the policy lets it, but never counted as part of the retrieve.
+from the node of that retrieve: its AE title from its host, or another AE
+title from its host with a Move Originator Message ID of that retrieve. A
+stranger's forged copy of the study is stored, if the policy lets it, but
+never counted as part of the retrieve.
 """
 
 from __future__ import annotations

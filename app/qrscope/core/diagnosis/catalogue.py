@@ -170,6 +170,13 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     _e("listener-loopback-only", "The listener only accepts local connections",
        "Bound to 127.0.0.1 while the PACS is on another host: its connection cannot arrive.",
        "the bind address and the PACS host", "Listen on 0.0.0.0 (all interfaces)."),
+    _e("patient-id-unknown", "A Patient Root retrieve without the Patient ID was refused",
+       "Under Patient Root a retrieve names the study's patient (PS3.4 C.4.2.2.1). None was "
+       "given, qrscope could not learn it from the PACS (its C-FIND did not answer it), "
+       "and the PACS refused the request without it (dcmqrscp --check-move: 0xA900).",
+       "the model, the final status, that the request's Patient ID was empty",
+       "Give the Patient ID (retrieve --patient-id; in the window, retrieve from a search "
+       "result, which carries it), or use Study Root for the node."),
     _e("success-with-nothing-sent", "The PACS answered success but sent nothing",
        "The final response was success with zero sub-operations, and no instance arrived. "
        "Most often the identifier matched nothing on the PACS (a Patient ID that differs "

@@ -153,7 +153,7 @@ class _Doctor:
             step.status = FAIL
             step.summary = "the PACS ended the C-FIND without any response"
             self.report.verdict = self.report.verdict or hint_for_find_aborted(
-                self.node, self.local, result.seconds, self.local_address)
+                self.node, self.local, result.ended_after, self.local_address)
             return None
         if not studies or not isinstance(studies[0], StudyRecord):
             step.status, step.summary = FAIL, "the PACS returned no study to test with"

@@ -179,6 +179,9 @@ def _no_context(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         advice.append(Action("Make C-MOVE the node's method", "edit-node", "retrieve_method"))
     if "Patient Root" in str(ev.get("wanted", "")) and "Study Root" in accepted:
         advice.append(Action("Use the Study Root model", "edit-node", "query_model"))
+    elif "Root" in str(ev.get("wanted", "")) and not accepted:
+        # Nothing accepted at all: the PACS may offer the other model.
+        advice.append(Action("Try the other information model", "edit-node", "query_model"))
     return Hint(
         id="no-accepted-context", title=f"'{node.name}' does not offer {ev.get('wanted', '')}",
         summary=f"The association was accepted but the service we need was refused. The node "

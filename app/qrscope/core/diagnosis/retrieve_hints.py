@@ -367,11 +367,47 @@ def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalA
     empty = _success_with_nothing(outcome, node, local)
     if empty is not None:
         hints.insert(0, empty)
+    if outcome.patient_id_missing and _refused_outright(outcome):
+        # 0xA900 "identifier does not match SOP class" is the refusal of the
+        # identifier itself (dcmqrscp --check-move); other refusals have their
+        # own hints first, and the missing Patient ID is one more cause.
+        final = outcome.final_status
+        where = 0 if final is not None and final.code == IDENTIFIER_DOES_NOT_MATCH else \
+            len(hints)
+        hints.insert(where, _patient_id_unknown(outcome, node))
     if unexpected:
         hints.append(hint_for_unexpected(unexpected[0], {node.ae_title}))
     if outcome.sender_aliases:
         hints.append(hint_for_sender_alias(outcome, node))
     return hints
+
+
+# PS3.4 C.4.2.1.4 (and C.4.3.1.4): "Identifier does not match SOP Class".
+IDENTIFIER_DOES_NOT_MATCH = 0xA900
+
+
+def _refused_outright(outcome: RetrieveOutcome) -> bool:
+    final = outcome.final_status
+    return (final is not None and final.category is StatusCategory.FAILURE
+            and not outcome.stored)
+
+
+def _patient_id_unknown(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
+    """Patient Root, no Patient ID given or learnt, and the PACS refused the request."""
+    final = outcome.final_status
+    code = f"0x{final.code:04X}" if final else "no status"
+    return Hint(
+        id="patient-id-unknown",
+        title=f"'{node.name}' needs the study's Patient ID for a Patient Root retrieve",
+        summary=f"The request went out without a Patient ID and the PACS refused it ({code}): "
+                "under Patient Root a retrieve names the study's patient (PS3.4 C.4.2.2.1), "
+                "and the PACS did not tell it when qrscope asked.",
+        evidence=_evidence(outcome, query_model=node.query_model.value),
+        causes=["no Patient ID was given: on the command line, retrieve --patient-id ID; in "
+                "the window, retrieve from a search result, which carries it",
+                "the PACS does not answer C-FIND for the study, so its Patient ID could not "
+                "be learnt"],
+        actions=[Action("Use Study Root for this node", "edit-node", "query_model")])
 
 
 def hint_for_unexpected(item: ReceivedInstance, known_ae_titles: set[str]) -> Hint:
@@ -425,7 +461,7 @@ def hint_for_sender_alias(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
 def hint_for_find_result(result: FindResult, node: RemoteNode, local: LocalAE) -> Hint | None:
     """The hint for a search that failed or went unanswered; None when it did neither."""
     if result.unanswered:
-        return hint_for_find_aborted(node, local, result.seconds)
+        return hint_for_find_aborted(node, local, result.ended_after)
     if result.failed and result.status is not None:
         return hint_for_find(result.status, node)
     return None

@@ -33,9 +33,10 @@ from pydicom.uid import (
 )
 from pynetdicom import build_context, build_role
 from pynetdicom import sop_class as sc
+from pynetdicom.presentation import AllStoragePresentationContexts
 
-__all__ = ["MAX_CLASSES", "MAX_CONTEXTS", "get_storage_contexts", "is_image_class",
-           "storage_classes_for"]
+__all__ = ["MAX_CLASSES", "MAX_CONTEXTS", "every_storage_class", "get_storage_contexts",
+           "is_image_class", "may_be_compressed", "storage_classes_for"]
 
 MAX_CONTEXTS = 128
 # Every class gets an explicit and an implicit little endian context, and the
@@ -139,6 +140,33 @@ def storage_classes_for(sop_classes: Iterable[str] = (),
     if not sop_classes:
         chosen.extend(_COMPANIONS)
     return list(dict.fromkeys(chosen))
+
+
+def every_storage_class() -> list[UID]:
+    """Every storage class we can name: pynetdicom's, then the retired ones of the table.
+
+    The last offer for an instance whose class the PACS does not say and
+    the modality table did not guess (about 170 classes: three C-GET
+    associations).
+    """
+    known = [UID(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
+    table = [uid for classes in _BY_MODALITY.values() for uid in classes]
+    return list(dict.fromkeys((*known, *table)))
+
+
+def may_be_compressed(sop_classes: Iterable[str], modalities: Iterable[str]) -> bool:
+    """Whether an instance of these classes, or of a series of these modalities, may be.
+
+    Only image classes are compressed. A modality the table does not know
+    may be anything; the companions the table adds to every guess do not count.
+    """
+    classes = [UID(s) for s in sop_classes if s]
+    for modality in modalities:
+        guessed = _BY_MODALITY.get(modality.upper())
+        if guessed is None:
+            return True
+        classes.extend(guessed)
+    return not classes or any(is_image_class(uid) for uid in classes)
 
 
 def is_image_class(uid: str) -> bool:

@@ -31,12 +31,14 @@ from pynetdicom import AE
 from qrscope.core.association_log import AssociationLog, Direction
 from qrscope.core.connection import AssociationFailure, FailureReason, make_ae
 from qrscope.core.listener import StorageListener
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.qr_models import model_uid
 from qrscope.core.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
 from qrscope.core.retrieve.contexts import MAX_CLASSES, get_storage_contexts
 from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.recovery import (
+    RecoveryStep,
+    every_class_steps,
     missing_instances,
     recovery_steps,
     worth_asking_again,
@@ -138,6 +140,8 @@ class RetrieveJob:
         self._last_arrival = 0.0
         self._incoming_before = 0
         self._asked_again: set[str] = set()
+        self._offered_every_class: set[str] = set()
+        self._patient_id_missing = False  # a Patient Root request went out without it
         self._aliases: set[str] = set()  # AE titles our node was seen sending under
         self._closed = False  # the outcome is made: instances go to others, or unexpected
 
@@ -216,15 +220,23 @@ class RetrieveJob:
         a certain match, anything else names another request, ours or
         another workstation's. Only a sender that leaves both empty is
         matched by the UIDs of the scope.
+
+        Only our node sends for us: its AE title from its host, or, from its
+        host, another AE title with a Move Originator Message ID of ours
+        (a PACS sending its sub-operations under a storage AE title of its
+        own). The latter holds whatever let the caller in: the accept policy
+        ``any``, or the user having added that AE title as a node.
         """
         originator, message_id = instance.originator_ae, instance.originator_message_id
         if self._closed or (originator and originator != self.local.ae_title):
             return 0
-        if not self._from_our_node(instance.calling_ae, _address(instance.peer_address)):
+        with self._lock:
+            ours = message_id is not None and message_id in self._message_ids
+        address = _address(instance.peer_address)
+        if not (self._from_our_node(instance.calling_ae, address)
+                or (ours and host_matches(self.node.host, address))):
             return 0  # a stranger's copy of the study is never part of this retrieve
         if message_id is not None:
-            with self._lock:
-                ours = message_id in self._message_ids
             if not ours:
                 return 0
             return 100 if originator or self.scope.match_score(instance) else 0
@@ -263,6 +275,9 @@ class RetrieveJob:
     def deliver(self, instance: ReceivedInstance) -> None:
         instance = replace(instance, job_id=self.job_id)
         with self._lock:
+            if instance.calling_ae.strip() != self.node.ae_title:
+                # Claimed under another AE title: our node's storage AE (reported).
+                self._aliases.add(instance.calling_ae.strip())
             first_final = any(r.counts.final is not None for r in self._first)
             if first_final and self.method is RetrieveMethod.MOVE:
                 self._late.append(instance)
@@ -308,9 +323,9 @@ class RetrieveJob:
         self._recover()
 
     def _get_request(self, scope: RetrieveScope, syntax: str | None = None,
-                     ) -> RetrieveRequest:
+                     exact: bool = False) -> RetrieveRequest:
         """A C-GET of *scope* proposing its classes (exact, or guessed from modalities)."""
-        exact = self.plan is not None and self.plan.classes_exact
+        exact = exact or (self.plan is not None and self.plan.classes_exact)
         model = model_uid(self.node.query_model, RetrieveMethod.GET)
         contexts, roles = get_storage_contexts(model, scope.sop_classes,
                                                () if exact else scope.modalities, syntax, exact)
@@ -339,22 +354,45 @@ class RetrieveJob:
         wanted = worth_asking_again(plan, received, accepted)
         for _syntax, steps in recovery_steps(plan, wanted):
             for step in steps:
-                self._check_cancel()
-                self.log.record(self.log.new_association_id(Direction.OUTGOING),
-                                Direction.OUTGOING, "get-retry", step.description,
-                                job_id=self.job_id, peer_ae=self.node.ae_title,
-                                detail={"syntax": step.syntax,
-                                        "instances": list(step.scope.instance_uids)})
                 self._asked_again.update(step.scope.instance_uids)
-                try:
-                    self._run(self._get_request(step.scope, step.syntax))
-                except AssociationFailure as exc:
-                    # What the first round brought stands; the outcome names the rest.
-                    _LOGGER.info("asking again failed, recovery stops: %s", exc)
+                if not self._ask_again(step):
                     return
-            with self._lock:
-                arrived = {r.sop_instance_uid for r in self._received}
-            wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
+            self._drop_arrived(wanted)
+        # Instances of a class the PACS does not name may be of a class we
+        # never guessed: offer every other storage class we know, once.
+        for step in every_class_steps(plan, wanted, self._proposed()):
+            self._offered_every_class.update(step.scope.instance_uids)
+            if not self._ask_again(step):
+                return
+            self._drop_arrived(wanted)
+
+    def _ask_again(self, step: RecoveryStep) -> bool:
+        """Run one recovery step; False when it failed and recovery should stop."""
+        self._check_cancel()
+        self.log.record(self.log.new_association_id(Direction.OUTGOING),
+                        Direction.OUTGOING, "get-retry", step.description,
+                        job_id=self.job_id, peer_ae=self.node.ae_title,
+                        detail={"syntax": step.syntax,
+                                "instances": list(step.scope.instance_uids)})
+        try:
+            self._run(self._get_request(step.scope, step.syntax or None,
+                                        exact=not step.syntax))
+        except AssociationFailure as exc:
+            # What the first round brought stands; the outcome names the rest.
+            _LOGGER.info("asking again failed, recovery stops: %s", exc)
+            return False
+        return True
+
+    def _drop_arrived(self, wanted: list) -> None:
+        with self._lock:
+            arrived = {r.sop_instance_uid for r in self._received}
+        wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
+
+    def _proposed(self) -> set[str]:
+        """The storage classes our C-GET requests proposed."""
+        model = model_uid(self.node.query_model, RetrieveMethod.GET)
+        return {str(cx.abstract_syntax) for request in self._requests
+                for cx in request.contexts if cx.abstract_syntax != model}
 
     def _accepted(self) -> dict[str, set[str]]:
         accepted: dict[str, set[str]] = {}
@@ -365,7 +403,29 @@ class RetrieveJob:
 
     # -- C-MOVE ------------------------------------------------------------------
     def _move(self) -> None:
+        self._learn_patient_id()
         self._run(self._request(self.scope), first=True)
+
+    def _learn_patient_id(self) -> None:
+        """Patient Root needs the study's Patient ID in the identifier: ask for it first.
+
+        PS3.4 C.4.2.2.1 asks for the unique key of each level above, single
+        valued; ``dcmqrscp --check-move`` refuses an empty Patient ID with
+        0xA900. When the PACS does not tell it, the request goes out without
+        it (lenient servers accept that), and a refusal says why.
+        """
+        if self.node.query_model is not QueryModel.PATIENT_ROOT or self.scope.patient_id:
+            return
+        try:
+            patient_id = self._planner.patient_id(self.scope)
+        except AssociationFailure as exc:
+            if exc.reason in _UNREACHABLE:
+                raise
+            _LOGGER.info("could not learn the Patient ID before the C-MOVE: %s", exc)
+            return
+        self._check_cancel()
+        if patient_id:
+            self.scope = replace(self.scope, patient_id=patient_id)
 
     def _await_stragglers(self) -> None:
         """After the final response, wait for instances still on their way.
@@ -426,6 +486,8 @@ class RetrieveJob:
         with self._lock:
             # Known before the request is sent: the first C-STORE may overtake it.
             self._message_ids.add(request.message_id)
+        if self.node.query_model is QueryModel.PATIENT_ROOT and not scope.patient_id:
+            self._patient_id_missing = True
         return request
 
     def _run(self, request: RetrieveRequest, first: bool = False) -> None:
@@ -534,6 +596,7 @@ class RetrieveJob:
                     self._from_our_node(c.calling_ae, c.address)
                     or host_matches(self.node.host, c.address)))]
         outcome.sender_aliases = sorted(self._aliases)
+        outcome.patient_id_missing = self._patient_id_missing
         outcome.expected = self.plan.expected if self.plan is not None else None
         observable = self.to_our_listener or self.method is RetrieveMethod.GET
         if observable or outcome.failed_uids:
@@ -543,7 +606,9 @@ class RetrieveJob:
                 self.plan if observable else None, outcome.received,
                 all_failed - self._recovered,
                 self._accepted() if self.method is RetrieveMethod.GET else None,
-                outcome.cancelled, unnamed, self._asked_again)
+                outcome.cancelled, unnamed, self._asked_again,
+                self._proposed() if self.method is RetrieveMethod.GET else None,
+                self._offered_every_class)
         outcome.status = outcome_status(outcome, observable)
         self._state = RetrieveState(outcome.status)
         self._report()

@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from qrscope.core.association_log import AssociationLog
+from qrscope.core.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query import FindOperation, QueryFilter
 from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
@@ -126,6 +127,19 @@ class RetrievePlanner:
         if current is not None:
             current.cancel()
 
+    def patient_id(self, scope: RetrieveScope) -> str:
+        """The Patient ID of the scope's study ("" when the PACS does not say).
+
+        Patient Root retrieves need it (PS3.4 C.4.2.2.1: the unique key of
+        each level above, single valued); strict servers such as ``dcmqrscp
+        --check-move`` refuse an empty one with 0xA900. Raises
+        ``AssociationFailure`` if the PACS cannot be reached.
+        """
+        if scope.patient_id:
+            return scope.patient_id
+        study = self._study(scope)
+        return study.patient_id if study is not None else ""
+
     def learn(self, scope: RetrieveScope) -> RetrievePlan:
         """The plan for *scope*. Raises ``AssociationFailure`` if the PACS cannot be reached."""
         patient_id, study_instances = scope.patient_id, None
@@ -170,8 +184,19 @@ class RetrievePlanner:
         return scope.patient_id if self.node.query_model is QueryModel.PATIENT_ROOT else ""
 
     def _study(self, scope: RetrieveScope) -> StudyRecord | None:
-        records = self._find(QueryLevel.STUDY, QueryFilter(
-            study_uid=scope.study_uid, patient_id=self._patient_id(scope)), 1)
+        query = QueryFilter(study_uid=scope.study_uid, patient_id=self._patient_id(scope))
+        walks = self.node.query_model is QueryModel.PATIENT_ROOT and not query.patient_id
+        records = None
+        if walks:
+            # Under Patient Root a study is found below its patient, and
+            # without the Patient ID that means searching every patient on
+            # the PACS. Study Root finds it, and its Patient ID, in one
+            # request; most servers offer both models.
+            records = self._find(QueryLevel.STUDY, query, model=QueryModel.STUDY_ROOT)
+        if records is None:
+            # A Study Instance UID names one study: only a walk over the
+            # patients needs the limit, to stop at the first that holds it.
+            records = self._find(QueryLevel.STUDY, query, 1 if walks else None)
         return next((r for r in records or () if isinstance(r, StudyRecord)), None)
 
     def _series(self, scope: RetrieveScope) -> list[SeriesRecord] | None:
@@ -185,18 +210,25 @@ class RetrievePlanner:
         records = self._find(QueryLevel.IMAGE, QueryFilter(
             study_uid=scope.study_uid, series_uid=series_uid,
             patient_id=self._patient_id(scope)), INSTANCE_LOOKUP_LIMIT)
-        if records is None:
-            return None
+        if records is None or len(records) >= INSTANCE_LOOKUP_LIMIT:
+            return None  # not listed, or not all of it: the series stays unknown
         return [PlannedInstance(r.sop_instance_uid, r.sop_class_uid, r.series_uid or series_uid)
                 for r in records if isinstance(r, InstanceRecord) and r.sop_instance_uid]
 
-    def _find(self, level: QueryLevel, query: QueryFilter,
-              limit: int | None = None) -> list[Record] | None:
-        """The records, or None when the PACS refused, truncated or we were cancelled."""
+    def _find(self, level: QueryLevel, query: QueryFilter, limit: int | None = None,
+              model: QueryModel | None = None) -> list[Record] | None:
+        """The records, or None when the PACS refused or we were cancelled.
+
+        Reaching *limit* is not a refusal: the records found are returned
+        (the C-CANCEL that ended the search may leave no success status).
+        *model* overrides the node's query model; a PACS that does not offer
+        it gives None.
+        """
         if self._cancel.is_set():
             return None
+        node = self.node if model is None else replace(self.node, query_model=model)
         try:
-            operation = FindOperation(self.node, self.local, self.log, level, query,
+            operation = FindOperation(node, self.local, self.log, level, query,
                                       limit=limit, debug=self.debug)
         except InvalidValue as exc:
             # A UID the PACS gave us that we will not send back (too long, not
@@ -209,11 +241,21 @@ class RetrievePlanner:
             operation.cancel()
         try:
             result = operation.run()
+        except AssociationFailure as exc:
+            if model is None:
+                raise
+            # The other model is not offered (a context refused, or, as
+            # pynetdicom does when none is left, the association aborted):
+            # the node's own model is asked, and names any real failure.
+            _LOGGER.info("%s look-up refused: %s", model.value, exc)
+            return None
         finally:
             with self._lock:
                 self._current = None
+        if result.truncated and not self._cancel.is_set():
+            return result.records
         status = result.status
-        if (result.cancelled or result.truncated or status is None
+        if (result.cancelled or status is None
                 or status.category is not StatusCategory.SUCCESS):
             _LOGGER.info("%s-level look-up before the retrieve gave %s", level.value,
                          "no answer" if status is None else status)

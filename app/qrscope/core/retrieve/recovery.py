@@ -16,7 +16,13 @@ fall in a few groups, and only some are worth asking for again:
   series by series, offering their classes in one compressed syntax at a
   time, until they arrive or the syntaxes run out;
 * of a class the PACS did not accept a context for: nothing we can offer
-  will change that.
+  will change that;
+* of a class the PACS does not name (DCMTK's dcmqrscp returns no SOP Class
+  UID) and that may not be among the classes we guessed for its series:
+  asked for in other syntaxes only where its series may hold compressed
+  images (asking again with the same never-compressed classes proposes the
+  same contexts), then once more offering every storage class we know
+  (:func:`every_class_steps`).
 
 :func:`missing_instances` names each instance still absent at the end with
 its reason, for the outcome, the hints and a retry of exactly what is missing.
@@ -25,28 +31,42 @@ its reason, for the outcome, the hints and a retry of exactly what is missing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydicom.uid import UID
 
 from qrscope.core.reception import ReceivedInstance
-from qrscope.core.retrieve.contexts import COMPRESSED, is_image_class
+from qrscope.core.retrieve.contexts import (
+    COMPRESSED,
+    MAX_CLASSES,
+    every_storage_class,
+    is_image_class,
+    may_be_compressed,
+)
 from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
 from qrscope.core.retrieve.types import MissingInstance, MissingReason, RetrieveScope
 
-__all__ = ["RecoveryStep", "missing_instances", "recovery_steps", "worth_asking_again"]
+__all__ = ["RecoveryStep", "every_class_steps", "missing_instances", "recovery_steps",
+           "worth_asking_again"]
 
 
 @dataclass(frozen=True)
 class RecoveryStep:
-    """One more C-GET: some instances of one series, offering one compressed syntax."""
+    """One more C-GET of some instances of one series.
+
+    With a *syntax*, offering the guessed classes in that one compressed
+    syntax; without, offering exactly ``scope.sop_classes`` uncompressed.
+    """
 
     scope: RetrieveScope
-    syntax: str
+    syntax: str = ""
 
     @property
     def description(self) -> str:
         count = len(self.scope.instance_uids)
+        if not self.syntax:
+            return (f"asking again for {count} instance(s) of a SOP class the PACS does not "
+                    f"name, offering {len(self.scope.sop_classes)} more storage classes")
         return (f"asking again for {count} instance(s) that did not arrive, offering only "
                 f"{UID(self.syntax).name}")
 
@@ -68,42 +88,69 @@ def worth_asking_again(plan: RetrievePlan, received: Iterable[ReceivedInstance],
 
 def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
                    ) -> Iterator[tuple[str, list[RecoveryStep]]]:
-    """Per compressed syntax, one step per series of *wanted*.
+    """Per compressed syntax, one step per series of *wanted* that may hold compressed images.
 
     The caller drops from *wanted* what has arrived before it takes the next
     syntax (the list is read again at each one), and stops on cancel.
     """
     for syntax in COMPRESSED:
-        if not wanted:
+        steps = []
+        for series_uid, items in plan.by_series(wanted).items():
+            scope = _instances_scope(plan, series_uid, items)
+            if may_be_compressed(scope.sop_classes, scope.modalities):
+                steps.append(RecoveryStep(scope, str(syntax)))
+        if not steps:
             return
-        steps = [RecoveryStep(RetrieveScope.instances(
-                    plan.scope.study_uid, series_uid, *[i.sop_instance_uid for i in items],
-                    patient_id=plan.scope.patient_id,
-                    sop_classes=tuple(dict.fromkeys(i.sop_class_uid for i in items
-                                                    if i.sop_class_uid)),
-                    modalities=tuple(filter(None, [plan.series_modalities.get(series_uid)]))),
-                    str(syntax))
-                 for series_uid, items in plan.by_series(wanted).items()]
         yield str(syntax), steps
+
+
+def every_class_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
+                      proposed: set[str]) -> Iterator[RecoveryStep]:
+    """For instances of unnamed class in *wanted*: every storage class not yet *proposed*.
+
+    One step per series and per :data:`MAX_CLASSES` classes, uncompressed.
+    The caller drops from *wanted* what has arrived (the list is read again
+    at each step), and stops on cancel.
+    """
+    classes = [str(c) for c in every_storage_class() if str(c) not in proposed]
+    for start in range(0, len(classes), MAX_CLASSES):
+        for series_uid, items in plan.by_series(wanted).items():
+            items = [i for i in items if not i.sop_class_uid]
+            if items:
+                yield RecoveryStep(replace(_instances_scope(plan, series_uid, items),
+                                           sop_classes=tuple(classes[start:start + MAX_CLASSES])))
+
+
+def _instances_scope(plan: RetrievePlan, series_uid: str,
+                     items: list[PlannedInstance]) -> RetrieveScope:
+    return RetrieveScope.instances(
+        plan.scope.study_uid, series_uid, *[i.sop_instance_uid for i in items],
+        patient_id=plan.scope.patient_id,
+        sop_classes=tuple(dict.fromkeys(i.sop_class_uid for i in items if i.sop_class_uid)),
+        modalities=tuple(filter(None, [plan.series_modalities.get(series_uid)])))
 
 
 def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInstance],
                       reported_failed: Iterable[str], accepted: dict[str, set[str]] | None,
                       cancelled: bool, unnamed_failures: int = 0,
-                      asked_again: set[str] | None = None) -> list[MissingInstance]:
+                      asked_again: set[str] | None = None,
+                      proposed: set[str] | None = None,
+                      offered_every_class: set[str] | None = None) -> list[MissingInstance]:
     """Every instance of the scope that is not on disk, with the reason.
 
     *plan* lists what the PACS holds (None or incomplete: only what the PACS
     reported as failed, and what reached us unstored, can be named);
     *accepted* is what the PACS accepted per storage class (C-GET), None for
-    C-MOVE, where the sender proposes. *unnamed_failures* is how many
-    sub-operations the PACS counted as failed without listing them (Orthanc
-    sends no Failed SOP Instance UID List): that many of the instances it
-    never sent are named as failed. *asked_again* are the instances a
-    recovery step asked for.
+    C-MOVE, where the sender proposes; *proposed* the storage classes we
+    proposed (C-GET). *unnamed_failures* is how many sub-operations the PACS
+    counted as failed without listing them (Orthanc sends no Failed SOP
+    Instance UID List): that many of the instances it never sent are named
+    as failed. *asked_again* are the instances a recovery step asked for,
+    *offered_every_class* those asked for with every storage class we know.
     """
     unnamed_left = unnamed_failures
     asked_again = asked_again or set()
+    offered_every_class = offered_every_class or set()
     received = list(received)
     stored = {r.sop_instance_uid for r in received if r.ok}
     refused = {r.sop_instance_uid: r for r in received if not r.ok}
@@ -114,7 +161,14 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
         if uid in stored or uid in missing:
             return
         nonlocal unnamed_left
-        reason, detail = _reason(uid, sop_class, refused, failed, accepted, cancelled)
+        reason, detail = _reason(uid, sop_class, refused, failed, accepted, cancelled,
+                                 proposed)
+        if (reason in (MissingReason.FAILED_AT_PACS, MissingReason.NOT_SENT)
+                and not sop_class and uid in offered_every_class):
+            reason, detail = MissingReason.NO_CONTEXT, (
+                "the PACS does not say which SOP class it is, and did not send it on any of "
+                "the storage classes we know, all offered: a class we cannot name (private, "
+                "or retired before our list); C-MOVE needs no context for it")
         if reason is MissingReason.NOT_SENT and unnamed_left:
             unnamed_left -= 1
             reason = MissingReason.FAILED_AT_PACS
@@ -141,10 +195,14 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
 
 def _reason(uid: str, sop_class: str, refused: dict[str, ReceivedInstance], failed: set[str],
             accepted: dict[str, set[str]] | None, cancelled: bool,
-            ) -> tuple[MissingReason, str]:
+            proposed: set[str] | None = None) -> tuple[MissingReason, str]:
     name = UID(sop_class).name if sop_class else "its SOP class"
     if uid in refused:
         return MissingReason.NOT_STORED, f"it arrived but was not stored: {refused[uid].error}"
+    if proposed is not None and sop_class and sop_class not in proposed:
+        return (MissingReason.NOT_PROPOSED,
+                f"we did not propose {name}: its series needs more than {MAX_CLASSES} "
+                "storage classes, more than one association can carry")
     if accepted is not None and sop_class and sop_class not in accepted:
         return (MissingReason.NO_CONTEXT,
                 f"the PACS accepted no presentation context for {name}")

@@ -118,6 +118,8 @@ class MissingReason(StrEnum):
 
     NO_CONTEXT = "no-context"
     """C-GET: we proposed no context the PACS could send its SOP class or syntax on."""
+    NOT_PROPOSED = "not-proposed"
+    """C-GET: its class was left out of our proposal (more classes than an association holds)."""
     FAILED_AT_PACS = "failed-at-pacs"
     """The PACS counted the sub-operation as failed (Failed SOP Instance UID List)."""
     NOT_STORED = "not-stored"
@@ -213,6 +215,9 @@ class RetrieveOutcome:
     """Every instance of the scope known to be absent after the retrieve, with why."""
     sender_aliases: list[str] = field(default_factory=list)
     """AE titles other than the node's that its C-MOVE sub-operations came under."""
+    patient_id_missing: bool = False
+    """Patient Root, and a request went out without the Patient ID: none was given and
+    the PACS did not tell it (strict servers refuse such a request, PS3.4 C.4.2.2.1)."""
 
     @property
     def stored(self) -> list[ReceivedInstance]:
@@ -266,6 +271,7 @@ class RetrieveOutcome:
             "missing": [m.to_dict() for m in self.missing],
             "peer_aborted": self.peer_aborted,
             "sender_aliases": self.sender_aliases,
+            "patient_id_missing": self.patient_id_missing,
             "final_status": None if self.final_status is None else {
                 "code": f"0x{self.final_status.code:04X}",
                 "category": self.final_status.category.value,
