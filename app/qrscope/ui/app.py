@@ -44,6 +44,8 @@ def run_gui(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("qrscope")
     app.setOrganizationName("qrscope")
+    # Wayland compositors match the window to qrscope.desktop (its icon, its name) by this.
+    app.setDesktopFileName("qrscope")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     closing = asyncio.Event()
