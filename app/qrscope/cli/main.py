@@ -29,6 +29,7 @@ from qrscope.cli.options import (
     host_arg,
     path_arg,
     port_arg,
+    seconds_arg,
 )
 from qrscope.cli.terminal import for_terminal
 
@@ -184,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the qrscope window (what no arguments do)")
     gui.set_defaults(command="gui")
+    gui.add_argument("--quit-after", type=seconds_arg, metavar="SECONDS",
+                     help="close the window after SECONDS as a user would (profiles saved, "
+                     "listener and demo PACS stopped); for smoke tests of an installed copy")
     tour = sub.add_parser("demo", help="echo, find and retrieve against the demo PACS, "
                           "all on this machine")
     _common(tour)
@@ -222,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "gui":
         from qrscope.ui.app import run_gui
 
-        return run_gui([sys.argv[0]])
+        return run_gui([sys.argv[0]], quit_after=args.quit_after)
     if args.command is None:
         parser.print_help()
         return EXIT["usage"]
