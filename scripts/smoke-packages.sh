@@ -46,10 +46,10 @@ check_version() {  # program
 }
 
 check_demo() {  # program name
-  local out="$work/$2-demo.txt" received="$work/$2-received"
+  local out="$work/$2-demo.txt" received="$work/$2-received" status=0
   mkdir -p "$received"
-  clean timeout 300 "$1" demo --out "$received" >"$out" 2>&1 ||
-    { cat "$out" >&2; fail "$2: qrscope demo exited with $?"; }
+  clean timeout 300 "$1" demo --out "$received" >"$out" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || { cat "$out" >&2; fail "$2: qrscope demo exited with $status"; }
   grep -q '^answered in' "$out" || fail "$2: no C-ECHO answer in the demo"
   grep -Eq '^== C-MOVE' "$out" && grep -Eq '^success: [1-9][0-9]* instance\(s\) received over [1-9]' "$out" ||
     { cat "$out" >&2; fail "$2: the demo's C-MOVE brought nothing"; }
