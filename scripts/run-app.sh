@@ -3,5 +3,5 @@
 # run it. With no arguments: the demo against the embedded demo PACS.
 # Arguments go to qrscope, e.g. scripts/run-app.sh find --node "My PACS"
 set -euo pipefail
-source "$(dirname "$0")/setup-env.sh"
+source "$(dirname "$0")/setup-env.sh" app  # no extras; keeps our arguments from setup-env
 exec .venv/bin/qrscope "$@"

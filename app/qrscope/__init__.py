@@ -1,8 +1,6 @@
 """qrscope: a DICOM query/retrieve client that explains why a retrieve fails."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("qrscope")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
+# The one place the version is written: pyproject.toml reads it from here
+# (``dynamic = ["version"]``), and so do ``qrscope --version``, the About box,
+# support bundles and the PyInstaller bundle, which has no package metadata.
+__version__ = "0.1.0"

@@ -8,6 +8,8 @@ failed, 5 listener could not start, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
+import platform
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -27,10 +29,11 @@ from qrscope.cli.options import (
     host_arg,
     path_arg,
     port_arg,
+    seconds_arg,
 )
 from qrscope.cli.terminal import for_terminal
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "version_text"]
 
 _EPILOG = """exit codes:
   0    success
@@ -41,6 +44,30 @@ _EPILOG = """exit codes:
   5    our storage listener could not start (port in use, privileged port)
   130  interrupted (Ctrl-C); a running retrieve is cancelled first
 """
+
+
+def version_text() -> str:
+    """Our version and those of the libraries that decide how DICOM and the window behave."""
+    found = []
+    for name in ("pydicom", "pynetdicom", "PySide6"):
+        try:
+            found.append(f"{name} {importlib.import_module(name).__version__}")
+        except ImportError:
+            found.append(f"{name} missing")
+    return f"qrscope {__version__} ({', '.join(found)}, Python {platform.python_version()})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``; the libraries are imported only when it is asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="qrscope", description="DICOM query/retrieve client that explains failures.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"qrscope {__version__}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of qrscope, pydicom, pynetdicom, PySide6 "
+                        "and Python, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     _command(sub, "echo", "verify a node with C-ECHO", node=True, local=True)
@@ -156,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the qrscope window (what no arguments do)")
     gui.set_defaults(command="gui")
+    gui.add_argument("--quit-after", type=seconds_arg, metavar="SECONDS",
+                     help="close the window after SECONDS as a user would (profiles saved, "
+                     "listener and demo PACS stopped); for smoke tests of an installed copy")
     tour = sub.add_parser("demo", help="echo, find and retrieve against the demo PACS, "
                           "all on this machine")
     _common(tour)
@@ -194,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "gui":
         from qrscope.ui.app import run_gui
 
-        return run_gui([sys.argv[0]])
+        return run_gui([sys.argv[0]], quit_after=args.quit_after)
     if args.command is None:
         parser.print_help()
         return EXIT["usage"]

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -36,7 +36,9 @@ def build_window(store: ProfileStore | None = None,
     return window
 
 
-def run_gui(argv: list[str] | None = None) -> int:
+def run_gui(argv: list[str] | None = None, *, quit_after: float | None = None) -> int:
+    """Run the window until it closes; *quit_after* seconds: close it then, the way the
+    user's close does (``qrscope gui --quit-after``, for smoke tests of an installed copy)."""
     import qasync
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -44,12 +46,16 @@ def run_gui(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("qrscope")
     app.setOrganizationName("qrscope")
+    # Wayland compositors match the window to qrscope.desktop (its icon, its name) by this.
+    app.setDesktopFileName("qrscope")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
     window = build_window()
     window.show()
+    if quit_after is not None:
+        QTimer.singleShot(round(quit_after * 1000), window.close)
     with loop:
         loop.run_until_complete(closing.wait())
     # Tear the Qt objects down while Python is still whole: left to the

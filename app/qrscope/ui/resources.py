@@ -1,4 +1,5 @@
-"""Where the bundled icons live (``resources/`` in a source tree, package data when installed)."""
+"""Where the bundled icons live: ``qrscope/resources/``, package data in every install
+(source checkout, wheel, PyInstaller bundle)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,7 @@ from pathlib import Path
 __all__ = ["icon_path"]
 
 _PACKAGED = Path(__file__).resolve().parent.parent / "resources"
-_SOURCE = Path(__file__).resolve().parents[3] / "resources"
 
 
 def icon_path(name: str) -> Path:
-    for folder in (_PACKAGED, _SOURCE):
-        if (folder / name).exists():
-            return folder / name
-    return _SOURCE / name
+    return _PACKAGED / name
