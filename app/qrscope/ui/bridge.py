@@ -4,6 +4,11 @@ Every network call runs in a worker thread (``loop.run_in_executor``) and is
 awaited by the GUI through qasync; core callbacks, which fire on worker and
 pynetdicom threads, are re-emitted as Qt signals, which Qt queues to the GUI
 thread. No widget calls the core's network functions directly.
+
+Two pools: retrieves may run for hours, so they have their own workers, and
+a search, a Verify or a host look-up never waits behind them. How many
+retrieves run at once is decided by ``controllers.jobs.RetrieveJobs``, not
+here.
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
 
 BATCH_SECONDS = 0.1
 BATCH_SIZE = 250
+INTERACTIVE_WORKERS = 4
+"""Searches, Verify, look-ups: short calls, a few at a time."""
+RETRIEVE_WORKERS = 8
+"""Upper bound only; the jobs controller runs at most a few per node."""
 
 
 class FindTask:
@@ -78,11 +87,13 @@ class CoreBridge(QObject):
     def __init__(self, log: AssociationLog, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.log = log
-        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="qrscope-core")
+        self._executor = ThreadPoolExecutor(max_workers=INTERACTIVE_WORKERS,
+                                            thread_name_prefix="qrscope-core")
+        self._retrievers = ThreadPoolExecutor(max_workers=RETRIEVE_WORKERS,
+                                              thread_name_prefix="qrscope-retrieve")
         self._unsubscribe = log.subscribe(self.event_logged.emit)
         self._listener_unsubscribe: Callable[[], None] | None = None
         self._search_ids = iter(range(1, 1 << 62))
-        self.jobs: dict[str, RetrieveJob] = {}
         self.debug = False
         """Record PDUs and full identifiers for operations started from now on."""
 
@@ -114,19 +125,24 @@ class CoreBridge(QObject):
     def start_retrieve(self, node: RemoteNode, local: LocalAE, scope: RetrieveScope,
                        method: RetrieveMethod, listener: StorageListener | None,
                        ) -> tuple[RetrieveJob, asyncio.Future[RetrieveOutcome]]:
-        """Create and start a retrieve job; progress and the outcome come as signals too."""
+        """Create and start a retrieve job in the retrieve pool.
+
+        Progress and the outcome come as :attr:`job_progress` and
+        :attr:`job_finished`; the caller keeps the job (the bridge holds no
+        registry of jobs).
+        """
         job = RetrieveJob(node, local, self.log, scope, method=method,
                           listener=listener if method is RetrieveMethod.MOVE else None,
                           store=listener.store if listener else None,
                           on_progress=self._progress_throttle(), debug=self.debug)
-        self.jobs[job.job_id] = job
 
         def work() -> RetrieveOutcome:
             outcome = job.run()
             self.job_finished.emit(job.job_id, outcome)
             return outcome
 
-        return job, self.run(work)
+        future = asyncio.get_event_loop().run_in_executor(self._retrievers, work)
+        return job, future
 
     def _progress_throttle(self) -> Callable[[RetrieveProgress], None]:
         """At most ~10 progress signals a second per job, but always the final one."""
@@ -153,14 +169,12 @@ class CoreBridge(QObject):
         self._listener_unsubscribe = unsubscribe
 
     def shutdown(self) -> None:
-        """Cancel running jobs and stop the workers (window closing)."""
-        for job in self.jobs.values():
-            if not job.state.is_final:
-                job.cancel()
+        """Stop the workers (window closing; the jobs controller cancels its jobs first)."""
         self._unsubscribe()
         if self._listener_unsubscribe is not None:
             self._listener_unsubscribe()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._retrievers.shutdown(wait=False, cancel_futures=True)
 
 
 class _Batcher:

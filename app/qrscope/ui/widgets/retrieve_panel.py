@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from qrscope.core.retrieve.types import RetrieveState
 from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, JobRow, JobTableModel
 
 __all__ = ["RetrievePanel"]
@@ -50,9 +51,9 @@ class RetrievePanel(QWidget):
     diagram_requested = Signal(str)
     listener_toggle_requested = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, model: JobTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model = JobTableModel(self)
+        self.model = model
         self.listener_label = QLabel()
         self.listener_label.setToolTip("Our storage listener: where a C-MOVE sends the images")
         self.listener_button = QPushButton("Start listener")
@@ -70,6 +71,7 @@ class RetrievePanel(QWidget):
         self.view.setColumnWidth(PROGRESS_COLUMN, 260)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.dataChanged.connect(self._update_buttons)
+        self.model.rowsInserted.connect(self._show_new_job)
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Cancel the selected retrieve (C-CANCEL)")
         self.cancel.clicked.connect(lambda: self._emit_for_selected(self.cancel_requested))
@@ -108,6 +110,11 @@ class RetrievePanel(QWidget):
             f"<span style='color:{colour}'><b>{state}</b></span> — {received} received")
         self.listener_button.setText("Stop listener" if self._listening else "Start listener")
 
+    def _show_new_job(self, _parent: object, first: int, _last: int) -> None:
+        """A job just asked for is selected and in view, so Cancel acts on it."""
+        self.view.selectRow(first)
+        self.view.scrollTo(self.model.index(first, 0))
+
     def selected(self) -> JobRow | None:
         rows = self.view.selectionModel().selectedRows()
         return self.model.rows[rows[0].row()] if rows else None
@@ -120,8 +127,11 @@ class RetrievePanel(QWidget):
     def _update_buttons(self, *_args: object) -> None:
         row = self.selected()
         self.cancel.setEnabled(row is not None and not row.state.is_final)
-        failed = bool(row and row.outcome and (row.outcome.failed_uids or row.outcome.failure
-                                               or row.outcome.status in ("failed", "partial")))
+        failed = bool(row and ((row.not_started and row.state is not RetrieveState.CANCELLED)
+                               or (row.outcome and (row.outcome.failed_uids
+                                                    or row.outcome.failure
+                                                    or row.outcome.status in ("failed",
+                                                                              "partial")))))
         self.retry.setEnabled(bool(row and row.state.is_final and failed))
         self.open.setEnabled(bool(row and row.folder))
         self.diagram.setEnabled(bool(row and row.state.is_final))
