@@ -29,7 +29,27 @@ from qrscope.core.validation import InvalidValue
 from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
 from qrscope.ui.widgets.security_fields import IdentityEditor, TlsEditor
 
-__all__ = ["ProfileEditor"]
+__all__ = ["FIELD_WORDS", "ProfileEditor", "message_area"]
+
+FIELD_WORDS = {"name": "name", "ae_title": "AE title", "host": "host", "port": "port",
+               "move_destination": "move destination", "timeouts": "timeouts"}
+"""How the form names a node field in its messages (never the internal name)."""
+LOCAL_WORDS = {"ae_title": "our AE title", "listener_port": "listener port",
+               "bind_address": "bind address", "storage_folder": "storage folder"}
+
+
+def message_area(fields: list[Field]) -> QWidget:
+    """The form's messages, in a box of fixed height: a message appearing or
+    going away never moves a field the user is typing in."""
+    area = QWidget()
+    column = QVBoxLayout(area)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.setSpacing(0)
+    for field in fields:
+        column.addWidget(field.message)
+    column.addStretch(1)
+    area.setFixedHeight(3 * area.fontMetrics().lineSpacing() + 6)
+    return area
 
 
 class ProfileEditor(QWidget):
@@ -51,6 +71,7 @@ class ProfileEditor(QWidget):
         self.list = QListWidget()
         self.list.setToolTip("Remote nodes (PACS). Drag or use the arrows to reorder.")
         self.list.currentRowChanged.connect(self._show_node)
+        self.form_problems: dict[str, str] = {}
         self.verify_result = QLabel()
         self.verify_result.setWordWrap(True)
         # Room for two lines: a form row does not grow with a wrapped label.
@@ -103,18 +124,17 @@ class ProfileEditor(QWidget):
                              ("Model", self.f_model), ("Retrieve with", self.f_method),
                              ("Move destination", self.f_dest)):
             form.addRow(label, field.widget)
-            form.addRow("", field.message)
-        self.f_timeouts = Field(TimeoutsEditor(), "Seconds to wait: connect, each response, "
-                                 "and a retrieve without any progress")
+        self.f_timeouts = Field(TimeoutsEditor(), "Seconds to wait: connect, association, "
+                                "each response, and a retrieve without any progress")
         form.addRow("Timeouts (s)", self.f_timeouts.widget)
-        form.addRow("", self.f_timeouts.message)
         self.f_timeouts.widget.changed.connect(self._node_edited)
         self.f_tls = Field(TlsEditor(), "DICOM over TLS to this node")
         self.f_identity = Field(IdentityEditor(), "The user identity sent to this node")
         for label, field in (("TLS", self.f_tls), ("Identity", self.f_identity)):
             form.addRow(label, field.widget)
-            form.addRow("", field.message)
             field.widget.changed.connect(self._node_edited)
+        form.addRow(message_area([self.f_name, self.f_aet, self.f_host, self.f_port,
+                                  self.f_dest, self.f_timeouts, self.f_tls, self.f_identity]))
         self.f_identity.widget.passcode_entered.connect(self._store_passcode)
         for field in (self.f_name, self.f_aet, self.f_host, self.f_dest):
             field.widget.textEdited.connect(self._node_edited)
@@ -156,14 +176,13 @@ class ProfileEditor(QWidget):
         for label, field in (("AE title", self.l_aet), ("Listener port", self.l_port),
                              ("Bind address", self.l_bind)):
             form.addRow(label, field.widget)
-            form.addRow("", field.message)
         form.addRow("Storage folder", folder_row)
-        form.addRow("", self.l_folder.message)
         form.addRow("", self.l_mask)
         self.l_tls = Field(TlsEditor(for_listener=True), "DICOM over TLS for callers of our "
                            "listener (a PACS sending C-MOVE results)")
         form.addRow("Listener TLS", self.l_tls.widget)
-        form.addRow("", self.l_tls.message)
+        form.addRow(message_area([self.l_aet, self.l_port, self.l_bind, self.l_folder,
+                                  self.l_tls]))
         apply = QPushButton("Apply")
         apply.setToolTip("Use these settings (restarts the listener if it runs)")
         apply.clicked.connect(self.apply_local)
@@ -241,29 +260,41 @@ class ProfileEditor(QWidget):
         )
 
     def _node_edited(self, *_args: object) -> None:
+        """Keep the edit in the profiles only when every field is valid.
+
+        A field in error stays in the form (red, with its message); the
+        profiles, and so the saved file and every search or retrieve, keep
+        the node's last valid values until it is fixed.
+        """
         row = self.list.currentRow()
         node = self.current_node()
         if node is None:
             return
         edited = self._form_node(node)
+        self.verify_result.clear()  # a Verify result is about the values it used
+        if self._show_problems(edited):
+            return
+        edited = edited.validated()
         if edited.name != node.name:
             self._keyring(secrets.rename_passcode, node.name, edited.name)
         self.profiles.nodes[row] = edited
         self.list.item(row).setText(edited.name)
-        self._show_problems(edited)
         self.nodes_changed.emit()
         self.current_node_changed.emit(edited)
 
-    def _show_problems(self, node: RemoteNode) -> None:
-        problems = {p.field: p.message for p in node.problems()}
+    def _show_problems(self, node: RemoteNode) -> dict[str, str]:
+        """Show each field's problem at the field; returns them, by field."""
+        problems = {p.field.split(".")[0]: p.message for p in node.problems()}
         names = [n.name for i, n in enumerate(self.profiles.nodes)
                  if i != self.list.currentRow()]
         if node.name.strip() in names:
             problems["name"] = "another node already has this name"
         for key, field in (("name", self.f_name), ("ae_title", self.f_aet),
                            ("host", self.f_host), ("port", self.f_port),
-                           ("move_destination", self.f_dest)):
-            field.show_error(problems.get(key, ""))
+                           ("move_destination", self.f_dest), ("timeouts", self.f_timeouts)):
+            field.show_error(f"{FIELD_WORDS[key]}: {problems[key]}" if key in problems else "")
+        self.form_problems = problems
+        return problems
 
     # -- passcodes (system keyring) ------------------------------------------------
     def _keyring(self, action, *args: str) -> object:
@@ -301,6 +332,14 @@ class ProfileEditor(QWidget):
         field = fields.get(name)
         if field is not None:
             field.widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def set_retrieve_method(self, method: RetrieveMethod) -> RemoteNode | None:
+        """Change the selected node's method as if chosen in the form (saved too)."""
+        if self.current_node() is None:
+            return None
+        self.f_method.widget.setCurrentIndex(1 if method is RetrieveMethod.GET else 0)
+        self.f_method.widget.setFocus()
+        return self.current_node()
 
     def add_node(self) -> None:
         node = RemoteNode(name=self.profiles.unique_name("New node"), ae_title="PACS",
@@ -370,10 +409,11 @@ class ProfileEditor(QWidget):
         node = self.current_node()
         if node is None:
             return
-        problems = node.problems()
+        problems = self._show_problems(self._form_node(node))
         if problems:
-            self.verify_result.setText(f"<span style='{ERROR_STYLE}'>Fix first: "
-                                       f"{problems[0]}</span>")
+            words = ", ".join(FIELD_WORDS[key] for key in problems)
+            self.verify_result.setText(f"<span style='{ERROR_STYLE}'>Fix the {words} "
+                                       "first (in red above)</span>")
             return
         self.verify_result.setText("Verifying…")
         self.verify_requested.emit(node.validated())
@@ -415,7 +455,7 @@ class ProfileEditor(QWidget):
         problems = {p.field: p.message for p in local.problems()}
         for key, field in (("ae_title", self.l_aet), ("listener_port", self.l_port),
                            ("bind_address", self.l_bind), ("storage_folder", self.l_folder)):
-            field.show_error(problems.get(key, ""))
+            field.show_error(f"{LOCAL_WORDS[key]}: {problems[key]}" if key in problems else "")
         if problems:
             return None
         try:
