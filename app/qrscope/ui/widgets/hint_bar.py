@@ -45,6 +45,11 @@ class HintBar(QFrame):
         self.summary.setWordWrap(True)
         self.causes = QLabel()
         self.causes.setWordWrap(True)
+        self.advice = QLabel()
+        self.advice.setWordWrap(True)
+        self.confirmation = QLabel()
+        self.confirmation.setStyleSheet("color: #2e7d32;")
+        self.confirmation.setWordWrap(True)
         self.buttons = QHBoxLayout()
         close = QToolButton()
         close.setText("✕")
@@ -55,10 +60,10 @@ class HintBar(QFrame):
         heading.addWidget(close)
         row = QHBoxLayout()
         row.addLayout(self.buttons)
-        row.addStretch(1)
+        row.addWidget(self.confirmation, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(heading)
-        for widget in (self.summary, self.causes):
+        for widget in (self.summary, self.causes, self.advice):
             layout.addWidget(widget)
         layout.addLayout(row)
         self.hide()
@@ -74,8 +79,14 @@ class HintBar(QFrame):
             item = self.buttons.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
+        self.confirmation.clear()
         snippets = [a for a in hint.actions if a.kind == "copy" and a.label.endswith(" entry")]
-        others = [a for a in hint.actions if a not in snippets]
+        # Advice is something only the user can do: it reads as a line of
+        # text, never as a button squeezed into a narrow column.
+        advice = [a for a in hint.actions if a.kind == "advice"]
+        self.advice.setText("\n".join(f"→ {a.label}" for a in advice))
+        self.advice.setVisible(bool(advice))
+        others = [a for a in hint.actions if a not in snippets and a not in advice]
         # Two buttons at most, the rest in a menu: the bar must never make the
         # window wider than the screen.
         for action in others[:2]:
@@ -87,13 +98,10 @@ class HintBar(QFrame):
         self.show()
 
     def _button(self, action: Action) -> QWidget:
-        if action.kind == "advice":
-            label = QLabel(f"→ {action.label}")
-            label.setWordWrap(True)
-            return label
-        button = QPushButton(action.label if len(action.label) <= 48
-                             else action.label[:46] + "…")
+        button = QPushButton(action.label)
         button.setToolTip(action.value or action.label)
+        # Never narrower than its words: a clipped label hides what it does.
+        button.setMinimumWidth(button.sizeHint().width())
         button.clicked.connect(lambda _=False, a=action: self._act(a))
         return button
 
@@ -117,6 +125,10 @@ class HintBar(QFrame):
     def _act(self, action: Action) -> None:
         if action.kind == "copy":
             QGuiApplication.clipboard().setText(action.value)
+            what = (action.label.removeprefix("Copy ") if action.label.startswith("Copy ")
+                    else f"'{action.value}'")
+            self.confirmation.setText(f"✓ Copied {what} to the clipboard: paste it in a "
+                                      "message or ticket")
         self.action_requested.emit(action)
 
     def clear(self) -> None:
