@@ -29,6 +29,8 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, FindResult, QueryFilter
 from qrscope.core.records import QueryLevel, Record
 from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
+from qrscope.core.retrieve.plan import RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.verify import EchoResult, verify
 
@@ -105,6 +107,20 @@ class CoreBridge(QObject):
     async def verify(self, node: RemoteNode, local: LocalAE) -> EchoResult:
         """C-ECHO; raises ``AssociationFailure``."""
         return await self.run(lambda: verify(node, local, self.log, debug=self.debug))
+
+    async def missing(self, node: RemoteNode, local: LocalAE,
+                      scope: RetrieveScope) -> list[RetrieveScope] | None:
+        """The requests for what of *scope* is not on disk (``None``: not known).
+
+        Asks the PACS for the scope's instances (C-FIND) and compares them
+        with the storage folder; raises ``AssociationFailure``.
+        """
+        def work() -> list[RetrieveScope] | None:
+            plan = RetrievePlanner(node, local, self.log, debug=self.debug).learn(scope)
+            return missing_scopes(plan, local_instance_uids(local.storage_folder,
+                                                            scope.study_uid))
+
+        return await self.run(work)
 
     def find(self, node: RemoteNode, local: LocalAE, level: QueryLevel, query: QueryFilter,
              limit: int | None = None) -> tuple[int, FindTask]:

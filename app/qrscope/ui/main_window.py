@@ -37,7 +37,7 @@ from qrscope.core.diagnosis.support_bundle import write_support_bundle
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.session import Session
+from qrscope.core.session import DEMO_NODE_NAME, Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.controllers.hint_actions import HintActions
 from qrscope.ui.controllers.jobs import RetrieveJobs
@@ -45,6 +45,7 @@ from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
 from qrscope.ui.widgets.admin_card import AdminCardDialog
+from qrscope.ui.widgets.already_here import AGAIN, MISSING, AlreadyHereDialog
 from qrscope.ui.widgets.doctor_dialog import DoctorDialog
 from qrscope.ui.widgets.hint_bar import HintBar
 from qrscope.ui.widgets.log_panel import LogPanel
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel()
         self.hint_actions = HintActions(self)
         self.last_doctor: DoctorReport | None = None
+        self.already_here: AlreadyHereDialog | None = None
         self.admin_card: AdminCardDialog | None = None
         self.demo_switching = False
         self._save_timer = QTimer(self, singleShot=True, interval=500)
@@ -135,26 +137,45 @@ class MainWindow(QMainWindow):
         self.jobs.retry_requested.connect(self.retry_job)
         self.jobs.diagram_requested.connect(self.show_sequence)
         self.jobs.listener_toggle_requested.connect(self.listener.toggle)
+        self.jobs.folder_message.connect(self.statusBar().showMessage)
         self.hints.action_requested.connect(self.hint_actions.act)
         self.log_panel.debug.toggled.connect(self._set_debug)
 
-    def use_demo_fault(self, fault: str | None) -> None:
+    def use_demo_fault(self, fault: str | None, select: bool = True) -> None:
         """Restart the demo PACS with *fault*, in a worker: stopping a server and
         writing its samples takes most of a second."""
         self.demo_switching = True
-        self.statusBar().showMessage("Restarting the demo PACS…")
+        if select:
+            self.statusBar().showMessage("Restarting the demo PACS…")
 
         async def switch() -> None:
             try:
                 node = await self.bridge.run(self.session.start_demo_pacs, fault)
             finally:
                 self.demo_switching = False
-            self.editor.refresh(select=node.name)
+            self.session.demo_knows_listener()
+            self.editor.refresh(select=node.name if select else None)
+            if not select:
+                return
             self.hints.clear()
+            extra = (f" (it answers only to '{node.ae_title}': change the node's AE title to "
+                     "see the rejection)" if fault == "reject-called-aet" else "")
             self.statusBar().showMessage(
-                f"Demo PACS: {FAULTS[fault]}" if fault else "Demo PACS behaves normally")
+                f"Demo PACS: {FAULTS[fault]}{extra}" if fault else "Demo PACS behaves normally")
 
         spawn(switch())
+
+    def select_demo(self) -> None:
+        """The demo PACS, started if need be, as the current node."""
+        if self.session.demo_pacs is not None:
+            self.editor.select_node(DEMO_NODE_NAME)
+        else:
+            self.use_demo_fault(self.session.demo_fault)
+
+    def offer_demo(self) -> None:
+        """Start the demo PACS in the background and list it, without selecting it:
+        with nodes of one's own, it stays one click away."""
+        self.use_demo_fault(None, select=False)
 
     def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
@@ -270,13 +291,52 @@ class MainWindow(QMainWindow):
         return next((n for n in self.session.profiles.nodes if n.name == name), None)
 
     def retrieve(self, scopes: list[tuple[RetrieveScope, str]], method_name: str) -> None:
+        """Retrieve the selection; what is already on disk is asked about first."""
         node = self.editor.current_node()
         if node is None:
             return
         method = RetrieveMethod(method_name) if method_name else node.retrieve_method
+        here = self.search.already_here(scopes)
         for scope, label in scopes:
-            self.retrieves.submit(node, scope, method, label)
+            if scope not in here:
+                self.retrieves.submit(node, scope, method, label)
+        if here:
+            lines = [f"{label}: {have} of {total if total is not None else '?'} images here"
+                     for (scope, label), (have, total) in
+                     ((item, here[item[0]]) for item in scopes if item[0] in here)]
+            self.already_here = AlreadyHereDialog(lines, self)
+            self.already_here.chosen.connect(
+                lambda choice: self._retrieve_local(choice, node, method,
+                                                    [s for s in scopes if s[0] in here]))
+            self.already_here.open()
         self.show_tab(0)
+
+    def _retrieve_local(self, choice: str, node: RemoteNode, method: RetrieveMethod,
+                        scopes: list[tuple[RetrieveScope, str]]) -> None:
+        if choice == AGAIN:
+            for scope, label in scopes:
+                self.retrieves.submit(node, scope, method, f"{label}, again")
+        elif choice == MISSING:
+            for scope, label in scopes:
+                spawn(self._fetch_missing(node, method, scope, label))
+
+    async def _fetch_missing(self, node: RemoteNode, method: RetrieveMethod,
+                             scope: RetrieveScope, label: str) -> None:
+        self.statusBar().showMessage(f"Asking {node.name} what {label} holds…")
+        try:
+            parts = await self.bridge.missing(node, self.session.local, scope)
+        except AssociationFailure as exc:
+            self.show_failure(exc, node)
+            return
+        if parts is None:  # the PACS did not list every instance: ask for all of it
+            parts = [scope]
+        if not parts:
+            self.statusBar().showMessage(f"{label}: everything is already here")
+            return
+        for part in parts:
+            what = ("" if part is scope else
+                    f": the {len(part.instance_uids)} missing image(s) of one series")
+            self.retrieves.submit(node, part, method, f"{label}{what}")
 
     def _job_finished(self, row: JobRow) -> None:
         self.listener.update_status()

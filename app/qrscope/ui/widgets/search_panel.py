@@ -386,6 +386,19 @@ class SearchPanel(QWidget):
         return [(scope, scope_words(scope, studies.get(scope.study_uid), series))
                 for scope in self.scopes()]
 
+    def already_here(self, scopes: list[tuple[RetrieveScope, str]],
+                     ) -> dict[RetrieveScope, tuple[int, int | None]]:
+        """Study retrieves with images already on disk: (have, total) for each."""
+        model = self.models[QueryLevel.STUDY]
+        totals = {r.study_uid: r.number_of_instances for r in model.records
+                  if isinstance(r, StudyRecord)}
+        found: dict[RetrieveScope, tuple[int, int | None]] = {}
+        for scope, _label in scopes:
+            have = model.local_counts.get(scope.study_uid, 0)
+            if scope.level is QueryLevel.STUDY and have:
+                found[scope] = (have, totals.get(scope.study_uid))
+        return found
+
     def retrieve_selection(self, method: str = "") -> None:
         labelled = self.labelled_scopes()
         if not labelled:
