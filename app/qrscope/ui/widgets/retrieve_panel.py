@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPainter
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionProgressBar,
     QStyleOptionViewItem,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -50,6 +52,7 @@ class RetrievePanel(QWidget):
     retry_requested = Signal(str)
     diagram_requested = Signal(str)
     listener_toggle_requested = Signal(bool)
+    folder_message = Signal(str)
 
     def __init__(self, model: JobTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,13 +87,24 @@ class RetrievePanel(QWidget):
         self.open = QPushButton("Open folder")
         self.open.setToolTip("Show the received files")
         self.open.clicked.connect(self.open_folder)
+        self.open_url = QDesktopServices.openUrl
+        """How a folder is opened; ``False`` where no file manager is registered."""
+        self.folder = QLineEdit()
+        self.folder.setReadOnly(True)
+        self.folder.setPlaceholderText("Where the selected job's files are")
+        self.folder.setToolTip("The folder of the selected job's files: select and copy")
+        self.copy_folder = QToolButton()
+        self.copy_folder.setText("Copy path")
+        self.copy_folder.setToolTip("Copy the folder's path to the clipboard")
+        self.copy_folder.clicked.connect(self._copy_folder)
         top = QHBoxLayout()
         top.addWidget(self.listener_label, 1)
         top.addWidget(self.listener_button)
         buttons = QHBoxLayout()
         for button in (self.cancel, self.retry, self.diagram, self.open):
             buttons.addWidget(button)
-        buttons.addStretch(1)
+        buttons.addWidget(self.folder, 1)
+        buttons.addWidget(self.copy_folder)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.view, 1)
@@ -134,9 +148,24 @@ class RetrievePanel(QWidget):
                                                                               "partial")))))
         self.retry.setEnabled(bool(row and row.state.is_final and failed))
         self.open.setEnabled(bool(row and row.folder))
+        self.copy_folder.setEnabled(bool(row and row.folder))
+        self.folder.setText(row.folder if row else "")
         self.diagram.setEnabled(bool(row and row.state.is_final))
 
     def open_folder(self) -> None:
+        """Open the folder in the file manager; where there is none, say where it is."""
         row = self.selected()
-        if row is not None and row.folder:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(row.folder))
+        if row is None or not row.folder:
+            return
+        if not self.open_url(QUrl.fromLocalFile(row.folder)):
+            self.folder.setText(row.folder)
+            self.folder.selectAll()
+            self.folder.setFocus()
+            self.folder.setToolTip("No file manager opened it: the path is selected, "
+                                   "Ctrl+C copies it")
+            self.folder_message.emit(f"No file manager is set up to open folders; the files "
+                                     f"are in {row.folder} (selected beside the button)")
+
+    def _copy_folder(self) -> None:
+        QGuiApplication.clipboard().setText(self.folder.text())
+        self.folder_message.emit(f"Copied {self.folder.text()} to the clipboard")
