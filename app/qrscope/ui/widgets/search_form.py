@@ -20,24 +20,28 @@ from PySide6.QtWidgets import (
 from qrscope.core.query import QueryFilter
 from qrscope.core.validation import InvalidValue
 
-__all__ = ["PRESETS", "SearchForm", "date_range_for"]
+__all__ = ["PRESETS", "SearchForm", "date_range_for", "preset_days"]
 
 PRESETS = ("Any date", "Today", "Yesterday", "Last 7 days", "Last 30 days", "Custom range")
 
 
-def date_range_for(preset: str, today: date, start: date, end: date) -> str:
-    """The DICOM date range of a preset (PS3.4 C.2.2.2.5 range matching)."""
+def preset_days(preset: str, today: date) -> tuple[date, date] | None:
+    """First and last day of a preset; ``None`` for any date and the custom range."""
     day = timedelta(days=1)
-    ranges = {
+    return {
         "Today": (today, today),
         "Yesterday": (today - day, today - day),
         "Last 7 days": (today - 6 * day, today),
         "Last 30 days": (today - 29 * day, today),
-        "Custom range": (start, end),
-    }
-    if preset not in ranges:
+    }.get(preset)
+
+
+def date_range_for(preset: str, today: date, start: date, end: date) -> str:
+    """The DICOM date range of a preset (PS3.4 C.2.2.2.5 range matching)."""
+    days = (start, end) if preset == "Custom range" else preset_days(preset, today)
+    if days is None:
         return ""
-    first, last = ranges[preset]
+    first, last = days
     return f"{first:%Y%m%d}-{last:%Y%m%d}"
 
 
@@ -102,9 +106,14 @@ class SearchForm(QWidget):
         return edit
 
     def _preset_changed(self, preset: str) -> None:
+        """The greyed dates show the preset's days; Custom range starts from them."""
         custom = preset == "Custom range"
         self.date_from.setEnabled(custom)
         self.date_to.setEnabled(custom)
+        days = preset_days(preset, date.today())
+        if days is not None:
+            self.date_from.setDate(QDate(days[0]))
+            self.date_to.setDate(QDate(days[1]))
 
     def query(self, today: date | None = None) -> QueryFilter | None:
         """The validated filter, or ``None`` with the problem shown under the form."""
