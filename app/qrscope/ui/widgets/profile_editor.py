@@ -203,9 +203,18 @@ class ProfileEditor(QWidget):
                                 (0 if names else -1))
         self._show_node(self.list.currentRow())
 
+    def _current_index(self) -> int:
+        """The selected node's index in the profiles, found by its name: the demo
+        PACS may be put in the list by a worker before the list is redrawn."""
+        item = self.list.currentItem() if hasattr(self, "list") else None
+        if item is None:
+            return -1
+        return next((i for i, n in enumerate(self.profiles.nodes) if n.name == item.text()),
+                    -1)
+
     def current_node(self) -> RemoteNode | None:
-        row = self.list.currentRow() if hasattr(self, "list") else -1
-        return self.profiles.nodes[row] if 0 <= row < len(self.profiles.nodes) else None
+        row = self._current_index()
+        return self.profiles.nodes[row] if row >= 0 else None
 
     def select_node(self, name: str) -> None:
         names = [n.name for n in self.profiles.nodes]
@@ -266,7 +275,7 @@ class ProfileEditor(QWidget):
         profiles, and so the saved file and every search or retrieve, keep
         the node's last valid values until it is fixed.
         """
-        row = self.list.currentRow()
+        row = self._current_index()
         node = self.current_node()
         if node is None:
             return
@@ -278,7 +287,7 @@ class ProfileEditor(QWidget):
         if edited.name != node.name:
             self._keyring(secrets.rename_passcode, node.name, edited.name)
         self.profiles.nodes[row] = edited
-        self.list.item(row).setText(edited.name)
+        self.list.currentItem().setText(edited.name)
         self.nodes_changed.emit()
         self.current_node_changed.emit(edited)
 
@@ -286,7 +295,7 @@ class ProfileEditor(QWidget):
         """Show each field's problem at the field; returns them, by field."""
         problems = {p.field.split(".")[0]: p.message for p in node.problems()}
         names = [n.name for i, n in enumerate(self.profiles.nodes)
-                 if i != self.list.currentRow()]
+                 if i != self._current_index()]
         if node.name.strip() in names:
             problems["name"] = "another node already has this name"
         for key, field in (("name", self.f_name), ("ae_title", self.f_aet),
