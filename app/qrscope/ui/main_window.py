@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -103,6 +103,9 @@ class MainWindow(QMainWindow):
         scroller = QScrollArea()
         scroller.setWidgetResizable(True)
         scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setMinimumWidth(self.editor.minimumSizeHint().width()
+                                 + scroller.verticalScrollBar().sizeHint().width())
         scroller.setWidget(self.editor)
         self.nodes_dock.setWidget(scroller)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.nodes_dock)
@@ -112,7 +115,16 @@ class MainWindow(QMainWindow):
         self.bottom_dock = QDockWidget("Retrieve and log", self)
         self.bottom_dock.setObjectName("bottomDock")
         self.bottom_dock.setWidget(self.bottom)
+        # The tabs name what is there; a title bar would take a jobs row.
+        self.bottom_dock.setTitleBarWidget(QWidget())
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bottom_dock)
+        # Sizes for a first start (a saved layout replaces them): the browser
+        # gets most of a 1024x768 screen, the jobs room for five rows.
+        # The nodes panel has the whole height (its Apply button is never under
+        # the jobs); the jobs and log sit under the browser only.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resizeDocks([self.nodes_dock], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.bottom_dock], [250], Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
         self.bridge.event_logged.connect(self.log_panel.add)
@@ -412,6 +424,11 @@ class MainWindow(QMainWindow):
             self.settings.setValue("last/node", node.name)
         self.settings.setValue("last/search", self.search.form.state())
         self.settings.sync()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A tall window shows a hint whole; a 768-pixel one keeps room for results."""
+        super().resizeEvent(event)
+        self.hints.set_lines(4 if self.height() < 900 else 8)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()

@@ -149,6 +149,8 @@ class JobTableModel(ListTableModel):
             return row.fraction()
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == len(HEADERS) - 1:
             return row.why
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
+            return row.what
         if role == Qt.ItemDataRole.ForegroundRole and index.column() in (4, 8):
             color = {RetrieveState.FAILED: "#c62828", RetrieveState.PARTIAL: "#ef6c00",
                      RetrieveState.SUCCESS: "#2e7d32"}.get(row.state)

@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QDoubleSpinBox,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QLineEdit,
     QSpinBox,
@@ -70,7 +70,9 @@ class TimeoutsEditor(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        row = QHBoxLayout(self)
+        # Two by two: four in a row made the nodes panel wider than a
+        # 1024-pixel screen can spare.
+        row = QGridLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         self.spins: dict[str, QDoubleSpinBox] = {}
         for name, label, tip, top in (
@@ -87,7 +89,7 @@ class TimeoutsEditor(QWidget):
             spin.setPrefix(f"{label} ")
             spin.setToolTip(f"Seconds to wait for {tip}")
             spin.valueChanged.connect(self.changed)
-            row.addWidget(spin)
+            row.addWidget(spin, len(self.spins) // 2, len(self.spins) % 2)
             self.spins[name] = spin
 
     def set_timeouts(self, timeouts: Timeouts) -> None:

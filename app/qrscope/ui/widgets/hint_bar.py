@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -61,12 +62,33 @@ class HintBar(QFrame):
         row = QHBoxLayout()
         row.addLayout(self.buttons)
         row.addWidget(self.confirmation, 1)
-        layout = QVBoxLayout(self)
-        layout.addLayout(heading)
+        # The explanation scrolls inside a few lines' height, so a long hint
+        # never squeezes the results or overlaps its own lines.
+        body = QWidget()
+        body.setObjectName("hintBody")
+        body.setStyleSheet("#hintBody { background: transparent; }")
+        text = QVBoxLayout(body)
+        text.setContentsMargins(0, 0, 0, 0)
         for widget in (self.summary, self.causes, self.advice):
-            layout.addWidget(widget)
+            text.addWidget(widget)
+        text.addStretch(1)
+        self.body = QScrollArea()
+        self.body.setWidgetResizable(True)
+        self.body.setFrameShape(QFrame.Shape.NoFrame)
+        self.body.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body.setWidget(body)
+        self.body.viewport().setAutoFillBackground(False)
+        self.set_lines(4)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(4)
+        layout.addLayout(heading)
+        layout.addWidget(self.body)
         layout.addLayout(row)
         self.hide()
+
+    def set_lines(self, lines: int) -> None:
+        """How many lines of explanation show before it scrolls (the window decides)."""
+        self.body.setMaximumHeight(lines * self.fontMetrics().lineSpacing() + 4)
 
     def show_hint(self, hint: Hint, job_id: str = "") -> None:
         self.hint = hint

@@ -93,9 +93,7 @@ class ProfileEditor(QWidget):
             ("Delete", "Delete the selected node (asks first)", self.delete_node),
             ("▲", "Move up", lambda: self.move_node(-1)),
             ("▼", "Move down", lambda: self.move_node(1)),
-            ("Import…", "Add nodes from an exported file", self.import_nodes),
-            ("Export…", "Save the selected node to a file", self.export_nodes),
-        ):
+        ):  # Import and Export are in the File menu: the row fits a narrow panel
             button = QToolButton()
             button.setText(text)
             button.setToolTip(tip)
@@ -107,6 +105,7 @@ class ProfileEditor(QWidget):
     def _node_form(self) -> QGroupBox:
         box = QGroupBox("Node")
         form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.f_name = line_field("A name you recognise, e.g. 'Hospital PACS'")
         self.f_aet = line_field("The PACS's AE title (case-sensitive, at most 16 characters)",
                            "e.g. ORTHANC")
@@ -158,12 +157,13 @@ class ProfileEditor(QWidget):
     def _local_form(self) -> QGroupBox:
         box = QGroupBox("This workstation (our AE and listener)")
         form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.l_aet = line_field("Our AE title: the PACS must know it, with our IP and "
                                 "listener port")
         self.l_port = port_field("Port of our storage listener (the C-MOVE destination)")
         self.l_bind = line_field("Address to listen on; 0.0.0.0 means every interface")
         self.l_folder = line_field("Where received images are stored")
-        self.l_mask = QCheckBox("Mask patient identifiers in the log")
+        self.l_mask = QCheckBox("Mask patient data in the log")
         self.l_mask.setToolTip("Hide names, IDs and birth dates in the association log and "
                                "its exports")
         browse = QToolButton()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QPainter
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionProgressBar,
@@ -25,6 +26,8 @@ from qrscope.core.retrieve.types import RetrieveState
 from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, JobRow, JobTableModel
 
 __all__ = ["RetrievePanel"]
+
+WHAT_MIN_WIDTH = 250
 
 
 class _ProgressDelegate(QStyledItemDelegate):
@@ -59,6 +62,9 @@ class RetrievePanel(QWidget):
         self.model = model
         self.listener_label = QLabel()
         self.listener_label.setToolTip("Our storage listener: where a C-MOVE sends the images")
+        self.listener_label.setWordWrap(True)  # two lines rather than a wider window
+        self.listener_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Preferred)
         self.listener_button = QPushButton("Start listener")
         self.listener_button.setToolTip("Start or stop the storage listener")
         self.listener_button.clicked.connect(
@@ -70,8 +76,16 @@ class RetrievePanel(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.setColumnWidth(PROGRESS_COLUMN, 260)
+        header = self.view.horizontalHeader()
+        header.setStretchLastSection(False)
+        # What was asked, how it went and why come first; node, method, rate
+        # and time left after them (scrolled to on a narrow screen).
+        for visual, logical in enumerate((0, 1, 4, PROGRESS_COLUMN, 8, 2, 3, 6, 7)):
+            header.moveSection(header.visualIndex(logical), visual)
+        for column, width in enumerate((55, 250, 110, 70, 75, 170, 60, 50, 260)):
+            self.view.setColumnWidth(column, width)
+        self.view.verticalHeader().setDefaultSectionSize(
+            self.view.fontMetrics().lineSpacing() + 8)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.dataChanged.connect(self._update_buttons)
         self.model.rowsInserted.connect(self._show_new_job)
@@ -91,6 +105,7 @@ class RetrievePanel(QWidget):
         """How a folder is opened; ``False`` where no file manager is registered."""
         self.folder = QLineEdit()
         self.folder.setReadOnly(True)
+        self.folder.setMinimumWidth(80)
         self.folder.setPlaceholderText("Where the selected job's files are")
         self.folder.setToolTip("The folder of the selected job's files: select and copy")
         self.copy_folder = QToolButton()
@@ -106,6 +121,8 @@ class RetrievePanel(QWidget):
         buttons.addWidget(self.folder, 1)
         buttons.addWidget(self.copy_folder)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
         layout.addLayout(top)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
@@ -119,10 +136,22 @@ class RetrievePanel(QWidget):
                  "127.0.0.1": "this computer only", "::1": "this computer only"}.get(
                      address, address)
         who = "known nodes" if accept == "known" else "any caller"
+        # One short line (the jobs table needs the height); the tooltip says it all.
         self.listener_label.setText(
-            f"Listener <b>{ae_title}</b> on {where} ({address}:{port}), storing from {who} — "
+            f"Listener <b>{ae_title}</b> {address}:{port}, storing from {who} — "
             f"<span style='color:{colour}'><b>{state}</b></span> — {received} received")
+        self.listener_label.setToolTip(
+            f"Our storage listener, where a C-MOVE sends the images: AE title {ae_title}, "
+            f"listening on {where} ({address}) port {port}, storing from {who}")
         self.listener_button.setText("Stop listener" if self._listening else "Start listener")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """What was asked for takes the room the other columns leave (never less
+        than it needs to name patient and study on a 1024-pixel screen)."""
+        super().resizeEvent(event)
+        others = sum(self.view.columnWidth(c) for c in range(self.model.columnCount())
+                     if c != 1 and not self.view.isColumnHidden(c))
+        self.view.setColumnWidth(1, max(WHAT_MIN_WIDTH, self.view.viewport().width() - others))
 
     def _show_new_job(self, _parent: object, first: int, _last: int) -> None:
         """A job just asked for is selected and in view, so Cancel acts on it."""

@@ -80,28 +80,30 @@ class SearchForm(QWidget):
         self.cancel.clicked.connect(self.cancel_requested)
         self.message = QLabel()
         self.message.setStyleSheet("color: #c62828;")
+        # Two rows: the identifying fields, then description, dates and the
+        # buttons. Each field keeps room for its placeholder ("Accession",
+        # never "A…") beside the nodes panel on a 1024-pixel screen.
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.patient_name, 0, 0)
-        grid.addWidget(self.patient_id, 0, 1)
-        grid.addWidget(self.accession, 0, 2)
-        grid.addWidget(self.modalities, 0, 3)
-        dates = QHBoxLayout()
-        for widget in (self.preset, self.date_from, QLabel("–"), self.date_to):
-            dates.addWidget(widget)
-        grid.addLayout(dates, 1, 0, 1, 2)
-        grid.addWidget(self.description, 1, 2)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.search)
-        buttons.addWidget(self.cancel)
-        grid.addLayout(buttons, 1, 3)
+        for column, edit in enumerate((self.patient_name, self.patient_id, self.accession,
+                                       self.modalities)):
+            grid.addWidget(edit, 0, column)
+            grid.setColumnStretch(column, 1)
+        second = QHBoxLayout()
+        second.addWidget(self.description, 1)
+        for widget in (self.preset, self.date_from, QLabel("–"), self.date_to, self.search,
+                       self.cancel):
+            second.addWidget(widget)
+        grid.addLayout(second, 1, 0, 1, 4)
         grid.addWidget(self.message, 2, 0, 1, 4)
+        self.message.hide()
 
     def _edit(self, tip: str, placeholder: str) -> QLineEdit:
         edit = QLineEdit()
         edit.setToolTip(tip)
         edit.setPlaceholderText(placeholder)
         edit.setClearButtonEnabled(True)
+        edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance(placeholder) + 30)
         edit.returnPressed.connect(self.search_requested)
         return edit
 
@@ -130,8 +132,10 @@ class SearchForm(QWidget):
                                 study_date=study_date, modalities=modalities).validated()
         except InvalidValue as exc:
             self.message.setText(str(exc))
+            self.message.show()
             return None
         self.message.clear()
+        self.message.hide()
         return query
 
     def set_running(self, running: bool) -> None:

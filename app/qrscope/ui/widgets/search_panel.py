@@ -51,6 +51,7 @@ def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
     # would select rows and start a series search at every step.
     view.setTabKeyNavigation(False)
     view.verticalHeader().hide()
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().lineSpacing() + 6)
     header = view.horizontalHeader()
     header.setSectionsMovable(True)
     header.setStretchLastSection(True)
@@ -201,6 +202,10 @@ class SearchPanel(QWidget):
         self.splitter.addWidget(studies)
         self.splitter.addWidget(lower)
         self.splitter.setSizes([400, 200])
+        # Each pane gives way down to a few rows, so the jobs dock can be
+        # dragged taller even on a 768-pixel screen with a hint showing.
+        for view in self.views.values():
+            view.setMinimumHeight(3 * view.verticalHeader().defaultSectionSize())
         move = QPushButton("Retrieve (C-MOVE)")
         move.setToolTip("The PACS sends the selection to our listener")
         move.clicked.connect(lambda: self.retrieve_selection("move"))
@@ -209,12 +214,13 @@ class SearchPanel(QWidget):
         get.clicked.connect(lambda: self.retrieve_selection("get"))
         bar = QHBoxLayout()
         bar.addWidget(self.count, 1)
-        bar.addWidget(self.target, 2)
         bar.addWidget(move)
         bar.addWidget(get)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.form)
         layout.addLayout(bar)
+        layout.addWidget(self.target)  # its own line, the width of the browser
         layout.addWidget(self.splitter, 1)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
 
@@ -226,6 +232,7 @@ class SearchPanel(QWidget):
             return
         if node is None:
             self.form.message.setText("Choose a node first (left panel)")
+            self.form.message.show()
             return
         for level in self.models:
             self.models[level].clear()
