@@ -8,7 +8,6 @@ from tests.demo_site import free_port
 from tests.window_site import use_fault
 
 from qrscope.core.records import QueryLevel
-from qrscope.ui.controllers.jobs import RETRIEVES_PER_NODE
 
 
 def _search(qtbot, window) -> None:
@@ -53,6 +52,8 @@ def test_retry_after_fixing_the_port_goes_to_the_new_port(qtbot, window):
 
 
 def test_retrieves_queue_per_node_and_searches_do_not_wait_for_them(qtbot, window):
+    from qrscope.ui.controllers.jobs import RETRIEVES_PER_NODE
+
     use_fault(qtbot, window, "slow-responses")
     _search(qtbot, window)
     studies = min(4, window.search.proxies[QueryLevel.STUDY].rowCount())

@@ -93,7 +93,9 @@ class CoreBridge(QObject):
                                             thread_name_prefix="qrscope-core")
         self._retrievers = ThreadPoolExecutor(max_workers=RETRIEVE_WORKERS,
                                               thread_name_prefix="qrscope-retrieve")
-        self._unsubscribe = log.subscribe(self.event_logged.emit)
+        self._closed = False
+        self._emit_lock = threading.RLock()
+        self._unsubscribe = log.subscribe(self._safely(self.event_logged))
         self._listener_unsubscribe: Callable[[], None] | None = None
         self._search_ids = iter(range(1, 1 << 62))
         self.debug = False
@@ -128,7 +130,8 @@ class CoreBridge(QObject):
         search_id = next(self._search_ids)
         operation = FindOperation(node, local, self.log, level, query, limit=limit,
                                   debug=self.debug)
-        batcher = _Batcher(lambda batch: self.records_arrived.emit(search_id, batch))
+        records = self._safely(self.records_arrived)
+        batcher = _Batcher(lambda batch: records(search_id, batch))
 
         def work() -> FindResult:
             try:
@@ -152,9 +155,11 @@ class CoreBridge(QObject):
                           store=listener.store if listener else None,
                           on_progress=self._progress_throttle(), debug=self.debug)
 
+        finished = self._safely(self.job_finished)
+
         def work() -> RetrieveOutcome:
             outcome = job.run()
-            self.job_finished.emit(job.job_id, outcome)
+            finished(job.job_id, outcome)
             return outcome
 
         future = asyncio.get_event_loop().run_in_executor(self._retrievers, work)
@@ -163,20 +168,21 @@ class CoreBridge(QObject):
     def _progress_throttle(self) -> Callable[[RetrieveProgress], None]:
         """At most ~10 progress signals a second per job, but always the final one."""
         last = [0.0]
+        emit = self._safely(self.job_progress)
 
         def report(progress: RetrieveProgress) -> None:
             now = time.monotonic()
             if progress.state.is_final or now - last[0] >= BATCH_SECONDS:
                 last[0] = now
-                self.job_progress.emit(progress)
+                emit(progress)
 
         return report
 
     def watch_listener(self, listener: StorageListener) -> None:
         if self._listener_unsubscribe is not None:
             self._listener_unsubscribe()
-        stop_instances = listener.subscribe(self.instance_received.emit)
-        stop_refused = listener.subscribe_refused(self.caller_refused.emit)
+        stop_instances = listener.subscribe(self._safely(self.instance_received))
+        stop_refused = listener.subscribe_refused(self._safely(self.caller_refused))
 
         def unsubscribe() -> None:
             stop_instances()
@@ -184,8 +190,24 @@ class CoreBridge(QObject):
 
         self._listener_unsubscribe = unsubscribe
 
+    def _safely(self, signal: Any) -> Callable[..., None]:
+        """*signal*'s emit for worker threads: never after :meth:`shutdown`.
+
+        A retrieve or search may still be finishing in a worker when the
+        window closes; an emit racing the deletion of this object crashes
+        the process, so emits and shutdown exclude each other.
+        """
+        def emit(*args: Any) -> None:
+            with self._emit_lock:
+                if not self._closed:
+                    signal.emit(*args)
+
+        return emit
+
     def shutdown(self) -> None:
         """Stop the workers (window closing; the jobs controller cancels its jobs first)."""
+        with self._emit_lock:
+            self._closed = True
         self._unsubscribe()
         if self._listener_unsubscribe is not None:
             self._listener_unsubscribe()

@@ -70,10 +70,10 @@ class MainWindow(QMainWindow):
         self.hints = HintBar()
         self.editor = ProfileEditor(session.profiles)
         self.search = SearchPanel(self.bridge, self.editor.current_node, lambda: session.local)
-        self.listener = ListenerControl(session, self.bridge, self._show_listener, self)
-        self.retrieves = RetrieveJobs(self.bridge, self.listener, self.node_named,
-                                      lambda: session.local, self)
+        self.listener = ListenerControl(session, self.bridge, self)
+        self.retrieves = RetrieveJobs(self.bridge, self.listener, session.profiles, self)
         self.jobs = RetrievePanel(self.retrieves.model)
+        self.listener.status.connect(self.jobs.show_listener)
         self.log_panel = LogPanel()
         self.hint_actions = HintActions(self)
         self.last_doctor: DoctorReport | None = None
@@ -280,9 +280,6 @@ class MainWindow(QMainWindow):
     def start_listener(self) -> bool:
         return self.listener.start()
 
-    def _show_listener(self, *status: object) -> None:
-        self.jobs.show_listener(*status)  # type: ignore[arg-type]
-
     def apply_local(self, local: LocalAE) -> None:
         if self.listener.apply_local(local):
             self.save_soon()
@@ -298,10 +295,6 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Could not save the profiles: {exc}")
 
     # -- retrieving --------------------------------------------------------------
-    def node_named(self, name: str) -> RemoteNode | None:
-        """The node as it is now in the profiles (a job keeps only the name)."""
-        return next((n for n in self.session.profiles.nodes if n.name == name), None)
-
     def retrieve(self, scopes: list[tuple[RetrieveScope, str]], method_name: str) -> None:
         """Retrieve the selection; what is already on disk is asked about first."""
         node = self.editor.current_node()

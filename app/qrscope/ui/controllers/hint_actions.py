@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -23,7 +24,9 @@ class HintActions:
     """
 
     def __init__(self, window: MainWindow) -> None:
-        self.w = window
+        # A proxy, not a reference: the window owns this object, and a cycle
+        # would leave the window's end to the garbage collector.
+        self.w = weakref.proxy(window)
         self.handlers: dict[str, Callable[[Action], None]] = {
             "edit-node": self._edit_node,
             "edit-local": self._edit_local,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from qrscope.core.profile_store import Profiles
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
@@ -51,14 +51,12 @@ class RetrieveJobs(QObject):
     finished = Signal(object)
     added = Signal(object)
 
-    def __init__(self, bridge: CoreBridge, listener: ListenerControl,
-                 node_named: Callable[[str], RemoteNode | None],
-                 local: Callable[[], LocalAE], parent: QObject | None = None) -> None:
+    def __init__(self, bridge: CoreBridge, listener: ListenerControl, profiles: Profiles,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.listener = listener
-        self._node_named = node_named
-        self._local = local
+        self.profiles = profiles
         self.model = JobTableModel(self)
         self._queues: dict[str, deque[JobRow]] = {}
         self._running: dict[str, _Running] = {}  # core job id → the job and its node
@@ -113,6 +111,13 @@ class RetrieveJobs(QObject):
         if row is not None and row.queued:
             self._queues.get(row.node, deque()).remove(row)
             self._end_unstarted(row, "cancelled before it started")
+
+    def _node_named(self, name: str) -> RemoteNode | None:
+        """The node as the profiles hold it now (a job keeps only the name)."""
+        return next((n for n in self.profiles.nodes if n.name == name), None)
+
+    def _local(self) -> LocalAE:
+        return self.profiles.local
 
     def node_of(self, row: JobRow) -> RemoteNode | None:
         """The node a row's job talks to: the one it started with while it runs,

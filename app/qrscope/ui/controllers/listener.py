@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import QObject, Signal
 
 from qrscope.core.diagnosis.hints import hint_for_listener_error
@@ -24,20 +22,19 @@ class ListenerControl(QObject):
     A listener the user stopped stays stopped: a C-MOVE to us does not
     restart it behind their back (:meth:`ready_for_move` says why instead).
 
-    Signals: ``hint(Hint)`` when it cannot start, ``changed()`` after every
-    start, stop or reception, so the status line can be redrawn.
+    Signals: ``hint(Hint)`` when it cannot start; ``status(ae_title, address,
+    port, state, received, accept)`` after every start, stop or reception, for
+    the status line.
     """
 
     hint = Signal(object)
-    changed = Signal()
+    status = Signal(str, str, int, str, int, str)
 
     def __init__(self, session: Session, bridge: CoreBridge,
-                 show: Callable[[str, str, int, str, int, str], None],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.bridge = bridge
-        self._show = show
         self.stopped_by_user = False
         self.error = False
 
@@ -110,6 +107,5 @@ class ListenerControl(QObject):
         running = self.running
         state = "running" if running else ("error" if self.error else "stopped")
         port = running.port if running else local.listener_port
-        self._show(local.ae_title, local.bind_address, port, state,
-                   listener.received if listener else 0, local.accept.value)
-        self.changed.emit()
+        self.status.emit(local.ae_title, local.bind_address, port, state,
+                         listener.received if listener else 0, local.accept.value)
