@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.connection import AssociationFailure
-from qrscope.core.demo_pacs import FAULTS
 from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
 from qrscope.core.diagnosis.hints import hint_for_failure
 from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
@@ -37,8 +35,9 @@ from qrscope.core.diagnosis.support_bundle import write_support_bundle
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.session import DEMO_NODE_NAME, Session
+from qrscope.core.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
+from qrscope.ui.controllers.demo import DemoControl
 from qrscope.ui.controllers.hint_actions import HintActions
 from qrscope.ui.controllers.jobs import RetrieveJobs
 from qrscope.ui.controllers.listener import ListenerControl
@@ -76,10 +75,10 @@ class MainWindow(QMainWindow):
         self.listener.status.connect(self.jobs.show_listener)
         self.log_panel = LogPanel()
         self.hint_actions = HintActions(self)
+        self.demo = DemoControl(session, self.bridge, self.listener, self.editor, self)
         self.last_doctor: DoctorReport | None = None
         self.already_here: AlreadyHereDialog | None = None
         self.admin_card: AdminCardDialog | None = None
-        self.demo_switching = False
         self._save_timer = QTimer(self, singleShot=True, interval=500)
         self._save_timer.timeout.connect(self.save_profiles)
         self._build()
@@ -151,43 +150,26 @@ class MainWindow(QMainWindow):
         self.jobs.listener_toggle_requested.connect(self.listener.toggle)
         self.jobs.folder_message.connect(self.statusBar().showMessage)
         self.hints.action_requested.connect(self.hint_actions.act)
+        self.demo.message.connect(self.statusBar().showMessage)
+        self.demo.restarted.connect(self.hints.clear)
         self.log_panel.debug.toggled.connect(self._set_debug)
 
-    def use_demo_fault(self, fault: str | None, select: bool = True) -> None:
-        """Restart the demo PACS with *fault*, in a worker: stopping a server and
-        writing its samples takes most of a second."""
-        self.demo_switching = True
-        if select:
-            self.statusBar().showMessage("Restarting the demo PACS…")
+    # -- the demo PACS (DemoControl does the work; the menus call these) ------------
+    @property
+    def demo_switching(self) -> bool:
+        return self.demo.switching
 
-        async def switch() -> None:
-            try:
-                node = await self.bridge.run(self.session.start_demo_pacs, fault)
-            finally:
-                self.demo_switching = False
-            self.session.demo_knows_listener()
-            self.editor.refresh(select=node.name if select else None)
-            if not select:
-                return
-            self.hints.clear()
-            extra = (f" (it answers only to '{node.ae_title}': change the node's AE title to "
-                     "see the rejection)" if fault == "reject-called-aet" else "")
-            self.statusBar().showMessage(
-                f"Demo PACS: {FAULTS[fault]}{extra}" if fault else "Demo PACS behaves normally")
-
-        spawn(switch())
+    def use_demo_fault(self, fault: str | None) -> None:
+        self.demo.use_fault(fault)
 
     def select_demo(self) -> None:
-        """The demo PACS, started if need be, as the current node."""
-        if self.session.demo_pacs is not None:
-            self.editor.select_node(DEMO_NODE_NAME)
-        else:
-            self.use_demo_fault(self.session.demo_fault)
+        self.demo.select()
 
     def offer_demo(self) -> None:
-        """Start the demo PACS in the background and list it, without selecting it:
-        with nodes of one's own, it stays one click away."""
-        self.use_demo_fault(None, select=False)
+        self.demo.offer()
+
+    def use_demo(self) -> None:
+        self.demo.first_start()
 
     def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
@@ -429,17 +411,3 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()
         self.session.close()
         super().closeEvent(event)
-
-    def use_demo(self) -> None:
-        """First start: our listener plus the embedded demo PACS, preselected."""
-        if self.listener.start() is False and self.session.listener is None:
-            # The default port is taken: a free one, by number, so that what is
-            # saved is a port every command accepts (never 0).
-            local = replace(self.session.local,
-                            listener_port=self.session.free_listener_port())
-            self.session.profiles.local = local
-            self.listener.start()
-        node = self.session.start_demo_pacs()
-        self.editor.refresh(select=node.name)
-        self.statusBar().showMessage(
-            "Using the built-in demo PACS: press Search to see its studies")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -88,7 +88,24 @@ class HintBar(QFrame):
 
     def set_lines(self, lines: int) -> None:
         """How many lines of explanation show before it scrolls (the window decides)."""
-        self.body.setMaximumHeight(lines * self.fontMetrics().lineSpacing() + 4)
+        self._max_body = lines * self.fontMetrics().lineSpacing() + 4
+        self._fit_body()
+
+    def _fit_body(self) -> None:
+        """As tall as the explanation needs at this width, up to the window's limit."""
+        inner = self.body.widget()
+        layout = inner.layout() if inner is not None else None
+        if layout is None:
+            return
+        width = max(1, self.body.viewport().width())
+        needed = (layout.heightForWidth(width) if layout.hasHeightForWidth()
+                  else inner.sizeHint().height())
+        self.body.setFixedHeight(max(self.fontMetrics().lineSpacing(),
+                                     min(needed, self._max_body)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_body()
 
     def show_hint(self, hint: Hint, job_id: str = "") -> None:
         self.hint = hint
@@ -118,6 +135,7 @@ class HintBar(QFrame):
         evidence = ", ".join(f"{k}: {v}" for k, v in hint.evidence.items())
         self.setToolTip(f"{hint.id}\n{evidence}" if evidence else hint.id)
         self.show()
+        self._fit_body()
 
     def _button(self, action: Action) -> QWidget:
         button = QPushButton(action.label)
