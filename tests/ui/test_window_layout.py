@@ -41,6 +41,9 @@ def test_the_jobs_never_cover_this_workstation_or_its_apply_button(qtbot, window
         jobs = _rect_in_window(window, window.bottom_dock)
         assert not jobs.intersects(_rect_in_window(window, apply))
         assert not jobs.intersects(_rect_in_window(window, window.nodes_dock))
+        # The nodes panel has the whole height, beside the jobs, not above them.
+        nodes = window.nodes_dock.geometry()
+        assert nodes.bottom() >= window.bottom_dock.geometry().center().y()
 
 
 def test_search_fields_keep_their_placeholders_and_buttons_their_words(qtbot, window):

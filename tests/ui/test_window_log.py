@@ -43,9 +43,13 @@ def test_follow_shows_the_newest_event_after_filtering_and_switching_tabs(qtbot,
     log = window.log_panel
     qtbot.waitUntil(lambda: log.proxy.rowCount() > 30, timeout=5000)
     scroll = log.view.verticalScrollBar()
-    log.filter.setText("C-")
-    qtbot.waitUntil(lambda: scroll.value() == scroll.maximum(), timeout=2000)
+    qtbot.waitUntil(lambda: scroll.maximum() > 0, timeout=2000)
+    scroll.setValue(0)  # looking at older events, Follow still on
+    log.filter.setText("DEMOPACS")
+    qtbot.waitUntil(lambda: scroll.maximum() > 0 and scroll.value() == scroll.maximum(),
+                    timeout=2000)
     log.filter.clear()
+    scroll.setValue(0)
     window.show_tab(0)
     _search(qtbot, window)  # more events while the log is hidden
     window.show_tab(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -131,16 +131,21 @@ class LogPanel(QWidget):
     def _refilter(self, *_args: object) -> None:
         self.proxy.set_filter(self.debug.isChecked(), self.association.text().strip(),
                               self.filter.text().strip())
-        self._follow()
+        self._follow_later()
 
     def _follow(self, *_args: object) -> None:
         if self.follow.isChecked():
             self.view.scrollToBottom()
 
+    def _follow_later(self) -> None:
+        """Follow once the view has laid out its new rows (a scroll now would
+        use the scroll bar's old range)."""
+        QTimer.singleShot(0, self._follow)
+
     def showEvent(self, event: QShowEvent) -> None:
         """Back on the log tab: with Follow on, the newest event is in view."""
         super().showEvent(event)
-        self._follow()
+        self._follow_later()
 
     def _event_at(self, index: QModelIndex) -> AssociationEvent | None:
         if not index.isValid():
