@@ -311,7 +311,11 @@ class ProfileEditor(QWidget):
         try:
             return action(*args)
         except secrets.SecretStoreError as exc:
-            self.f_identity.show_error(str(exc))
+            # Its first sentence fits the message box; the rest is the tooltip.
+            words = str(exc)
+            self.f_identity.show_error(words.split(": ", 1)[0] + " (details in the tooltip)"
+                                       if len(words) > 80 else words)
+            self.f_identity.message.setToolTip(words)
             return None
 
     def _passcode_stored(self, name: str) -> bool | None:
