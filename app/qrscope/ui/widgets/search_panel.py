@@ -117,7 +117,8 @@ def scope_words(scope: RetrieveScope, study: StudyRecord | None,
         count = len(scope.instance_uids)
         what = "selected instances"
     where = study_words(study) if study is not None else f"study {scope.study_uid}"
-    return f"{where}: {what} ({_images(count)})"
+    # What is fetched comes first: it is what a narrow jobs column still shows.
+    return f"{what} ({_images(count)}) of {where}"
 
 
 class SearchPanel(QWidget):
