@@ -27,7 +27,7 @@ from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, JobRow, JobTableModel
 
 __all__ = ["RetrievePanel"]
 
-WHAT_MIN_WIDTH = 250
+WHAT_MIN_WIDTH = 330
 
 
 class _ProgressDelegate(QStyledItemDelegate):
@@ -82,7 +82,7 @@ class RetrievePanel(QWidget):
         # and time left after them (scrolled to on a narrow screen).
         for visual, logical in enumerate((0, 1, 4, PROGRESS_COLUMN, 8, 2, 3, 6, 7)):
             header.moveSection(header.visualIndex(logical), visual)
-        for column, width in enumerate((55, 250, 110, 70, 75, 170, 60, 50, 260)):
+        for column, width in enumerate((55, 330, 100, 70, 75, 160, 60, 50, 220)):
             self.view.setColumnWidth(column, width)
         self.view.verticalHeader().setDefaultSectionSize(
             self.view.fontMetrics().lineSpacing() + 8)
