@@ -2,13 +2,17 @@
 
 Drives the window as a user would against the built-in demo PACS and saves
 what the screen shows, so the pictures in docs/ are of the current code.
+
+``QRSCOPE_SHOT_SIZE=WxH`` sizes the window (default 1400x900, the README's
+pictures); ``QRSCOPE_SHOT_SUFFIX`` is added to each file name, and with a
+suffix only the main window's pictures are taken (browser, retrieve, log,
+hint), for the 1024x768, 1920x1080 and 2x variants.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -33,17 +37,25 @@ async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
     raise TimeoutError("the window did not get there in time")
 
 
+SIZE = tuple(int(n) for n in os.environ.get("QRSCOPE_SHOT_SIZE", "1400x900").split("x"))
+SUFFIX = os.environ.get("QRSCOPE_SHOT_SUFFIX", "")
+
+
 def shoot(name: str) -> None:
     """The X screen as the user sees it (window decorations aside)."""
     QApplication.processEvents()
-    subprocess.run(["import", "-window", "root", str(OUT / name)], check=True)
-    print(f"saved {OUT / name}")
+    stem, ext = name.rsplit(".", 1)
+    target = OUT / f"{stem}{SUFFIX}.{ext}"
+    # The whole X screen (the root window), dialogs included, at device pixels.
+    if not QApplication.primaryScreen().grabWindow(0).save(str(target)):
+        raise OSError(f"could not save {target}")
+    print(f"saved {target}")
 
 
 async def tour(app: QApplication, home: Path) -> None:
     store = ProfileStore(home / "profiles.json")
     window = build_window(store, QSettings(str(home / "s.ini"), QSettings.Format.IniFormat))
-    window.resize(1400, 900)
+    window.resize(*SIZE)
     window.move(0, 0)
     window.show()
     await asyncio.sleep(0.5)
@@ -60,7 +72,7 @@ async def tour(app: QApplication, home: Path) -> None:
 
     search.views[QueryLevel.STUDY].selectRow(1)
     search.views[QueryLevel.STUDY].setFocus()
-    search.active_level = QueryLevel.STUDY
+    search._set_active(QueryLevel.STUDY)  # as a click on the study row does
     search.retrieve_selection("move")
     search.views[QueryLevel.STUDY].selectRow(2)
     search.retrieve_selection("get")
@@ -69,9 +81,10 @@ async def tour(app: QApplication, home: Path) -> None:
     window.jobs.view.selectRow(0)
     await asyncio.sleep(0.3)
     shoot("retrieve.png")
-    sequence = window.show_sequence(rows[0].job_id)
-    sequence.export("png", str(OUT / "sequence.png"))
-    sequence.close()
+    if not SUFFIX:
+        sequence = window.show_sequence(rows[0].job_id)
+        sequence.export("png", str(OUT / "sequence.png"))
+        sequence.close()
 
     window.bottom.setCurrentIndex(1)
     log = window.log_panel
@@ -95,6 +108,10 @@ async def tour(app: QApplication, home: Path) -> None:
     await until(lambda: window.hints.isVisible())
     await asyncio.sleep(0.3)
     shoot("hint.png")
+    if SUFFIX:
+        window.close()
+        app.quit()
+        return
     window.hints.clear()
     editor.select_node("Demo PACS (built in)")
     window.fault_actions["unknown-destination"].trigger()

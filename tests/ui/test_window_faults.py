@@ -112,6 +112,6 @@ def test_retry_asks_for_exactly_the_missing_instances(qtbot, window):
     window.retry_job(row.job_id)
     retries = window.jobs.model.rows[before:]
     assert retries and all("missing instance" in r.what for r in retries)
-    asked = {uid for r in retries for uid in window._retry_scopes[r.job_id][1].instance_uids}
+    asked = {uid for r in retries for uid in r.scope.instance_uids}
     assert asked == missing
     qtbot.waitUntil(lambda: all(r.outcome is not None for r in retries), timeout=30000)

@@ -92,6 +92,8 @@ class AssociationRecorder:
         self.job_id = job_id
         self.debug = debug
         self._ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self._connected: weakref.WeakSet[Any] = weakref.WeakSet()
+        """Associations whose TCP connection opened: only those can be aborted."""
         self._lock = threading.Lock()
 
     # -- binding -------------------------------------------------------------
@@ -150,6 +152,7 @@ class AssociationRecorder:
             _LOGGER.exception("recording association event %s failed", kind)
 
     def _on_conn_open(self, event: Any) -> None:
+        self._connected.add(event.assoc)
         host, port = event.address[0], event.address[1]
         self._emit(event, "connection-opened", f"TCP connection open with {host}:{port}")
 
@@ -168,6 +171,13 @@ class AssociationRecorder:
             kind = "release-requested" if rq else "released"
             self._emit(event, kind, f"{label} {'sent' if sent else 'received'}")
         elif name in ("A_ABORT", "A_P_ABORT"):
+            if event.assoc not in self._connected:
+                # pynetdicom ends a failed TCP connect with an A-P-ABORT to
+                # itself; no association existed, and the connection failure
+                # is what the log reports (connection.open_association).
+                self._emit(event, "no-connection", "No association: the TCP connection was "
+                           "not made", level=EventLevel.DEBUG)
+                return
             source = getattr(primitive, "_abort_source", 2 if name == "A_P_ABORT" else None)
             reason = getattr(primitive, "_provider_reason", None)
             text = decode_abort(source, reason)

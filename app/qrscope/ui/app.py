@@ -29,6 +29,7 @@ def build_window(store: ProfileStore | None = None,
         window.use_demo()
     else:
         window.start_listener()
+        window.offer_demo()
     window.restore_state()
     if session.profiles.problems:
         window.hints.show_hint(hint_for_profile_problems(session.profiles.problems,

@@ -4,6 +4,11 @@ Every network call runs in a worker thread (``loop.run_in_executor``) and is
 awaited by the GUI through qasync; core callbacks, which fire on worker and
 pynetdicom threads, are re-emitted as Qt signals, which Qt queues to the GUI
 thread. No widget calls the core's network functions directly.
+
+Two pools: retrieves may run for hours, so they have their own workers, and
+a search, a Verify or a host look-up never waits behind them. How many
+retrieves run at once is decided by ``controllers.jobs.RetrieveJobs``, not
+here.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, FindResult, QueryFilter
 from qrscope.core.records import QueryLevel, Record
 from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
+from qrscope.core.retrieve.plan import RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.verify import EchoResult, verify
 
@@ -52,6 +59,10 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
 
 BATCH_SECONDS = 0.1
 BATCH_SIZE = 250
+INTERACTIVE_WORKERS = 4
+"""Searches, Verify, look-ups: short calls, a few at a time."""
+RETRIEVE_WORKERS = 8
+"""Upper bound only; the jobs controller runs at most a few per node."""
 
 
 class FindTask:
@@ -78,11 +89,15 @@ class CoreBridge(QObject):
     def __init__(self, log: AssociationLog, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.log = log
-        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="qrscope-core")
-        self._unsubscribe = log.subscribe(self.event_logged.emit)
+        self._executor = ThreadPoolExecutor(max_workers=INTERACTIVE_WORKERS,
+                                            thread_name_prefix="qrscope-core")
+        self._retrievers = ThreadPoolExecutor(max_workers=RETRIEVE_WORKERS,
+                                              thread_name_prefix="qrscope-retrieve")
+        self._closed = False
+        self._emit_lock = threading.RLock()
+        self._unsubscribe = log.subscribe(self._safely(self.event_logged))
         self._listener_unsubscribe: Callable[[], None] | None = None
         self._search_ids = iter(range(1, 1 << 62))
-        self.jobs: dict[str, RetrieveJob] = {}
         self.debug = False
         """Record PDUs and full identifiers for operations started from now on."""
 
@@ -95,13 +110,28 @@ class CoreBridge(QObject):
         """C-ECHO; raises ``AssociationFailure``."""
         return await self.run(lambda: verify(node, local, self.log, debug=self.debug))
 
+    async def missing(self, node: RemoteNode, local: LocalAE,
+                      scope: RetrieveScope) -> list[RetrieveScope] | None:
+        """The requests for what of *scope* is not on disk (``None``: not known).
+
+        Asks the PACS for the scope's instances (C-FIND) and compares them
+        with the storage folder; raises ``AssociationFailure``.
+        """
+        def work() -> list[RetrieveScope] | None:
+            plan = RetrievePlanner(node, local, self.log, debug=self.debug).learn(scope)
+            return missing_scopes(plan, local_instance_uids(local.storage_folder,
+                                                            scope.study_uid))
+
+        return await self.run(work)
+
     def find(self, node: RemoteNode, local: LocalAE, level: QueryLevel, query: QueryFilter,
              limit: int | None = None) -> tuple[int, FindTask]:
         """Start a search; records arrive in batches through :attr:`records_arrived`."""
         search_id = next(self._search_ids)
         operation = FindOperation(node, local, self.log, level, query, limit=limit,
                                   debug=self.debug)
-        batcher = _Batcher(lambda batch: self.records_arrived.emit(search_id, batch))
+        records = self._safely(self.records_arrived)
+        batcher = _Batcher(lambda batch: records(search_id, batch))
 
         def work() -> FindResult:
             try:
@@ -114,37 +144,45 @@ class CoreBridge(QObject):
     def start_retrieve(self, node: RemoteNode, local: LocalAE, scope: RetrieveScope,
                        method: RetrieveMethod, listener: StorageListener | None,
                        ) -> tuple[RetrieveJob, asyncio.Future[RetrieveOutcome]]:
-        """Create and start a retrieve job; progress and the outcome come as signals too."""
+        """Create and start a retrieve job in the retrieve pool.
+
+        Progress and the outcome come as :attr:`job_progress` and
+        :attr:`job_finished`; the caller keeps the job (the bridge holds no
+        registry of jobs).
+        """
         job = RetrieveJob(node, local, self.log, scope, method=method,
                           listener=listener if method is RetrieveMethod.MOVE else None,
                           store=listener.store if listener else None,
                           on_progress=self._progress_throttle(), debug=self.debug)
-        self.jobs[job.job_id] = job
+
+        finished = self._safely(self.job_finished)
 
         def work() -> RetrieveOutcome:
             outcome = job.run()
-            self.job_finished.emit(job.job_id, outcome)
+            finished(job.job_id, outcome)
             return outcome
 
-        return job, self.run(work)
+        future = asyncio.get_event_loop().run_in_executor(self._retrievers, work)
+        return job, future
 
     def _progress_throttle(self) -> Callable[[RetrieveProgress], None]:
         """At most ~10 progress signals a second per job, but always the final one."""
         last = [0.0]
+        emit = self._safely(self.job_progress)
 
         def report(progress: RetrieveProgress) -> None:
             now = time.monotonic()
             if progress.state.is_final or now - last[0] >= BATCH_SECONDS:
                 last[0] = now
-                self.job_progress.emit(progress)
+                emit(progress)
 
         return report
 
     def watch_listener(self, listener: StorageListener) -> None:
         if self._listener_unsubscribe is not None:
             self._listener_unsubscribe()
-        stop_instances = listener.subscribe(self.instance_received.emit)
-        stop_refused = listener.subscribe_refused(self.caller_refused.emit)
+        stop_instances = listener.subscribe(self._safely(self.instance_received))
+        stop_refused = listener.subscribe_refused(self._safely(self.caller_refused))
 
         def unsubscribe() -> None:
             stop_instances()
@@ -152,15 +190,29 @@ class CoreBridge(QObject):
 
         self._listener_unsubscribe = unsubscribe
 
+    def _safely(self, signal: Any) -> Callable[..., None]:
+        """*signal*'s emit for worker threads: never after :meth:`shutdown`.
+
+        A retrieve or search may still be finishing in a worker when the
+        window closes; an emit racing the deletion of this object crashes
+        the process, so emits and shutdown exclude each other.
+        """
+        def emit(*args: Any) -> None:
+            with self._emit_lock:
+                if not self._closed:
+                    signal.emit(*args)
+
+        return emit
+
     def shutdown(self) -> None:
-        """Cancel running jobs and stop the workers (window closing)."""
-        for job in self.jobs.values():
-            if not job.state.is_final:
-                job.cancel()
+        """Stop the workers (window closing; the jobs controller cancels its jobs first)."""
+        with self._emit_lock:
+            self._closed = True
         self._unsubscribe()
         if self._listener_unsubscribe is not None:
             self._listener_unsubscribe()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._retrievers.shutdown(wait=False, cancel_futures=True)
 
 
 class _Batcher:

@@ -26,6 +26,12 @@ def describe_outcome(outcome: RetrieveOutcome) -> str:
     if outcome.timed_out:
         return f"stopped: no progress within the {outcome.timed_out} time limit"
     final = outcome.final_status
+    if outcome.status != "success" and (outcome.peer_aborted or final is None):
+        # No final response: the association ended under us (an A-ABORT, or
+        # a closed connection), whichever the PACS chose.
+        expected = f" of {outcome.expected}" if outcome.expected else ""
+        return (f"the PACS ended the association (aborted) before its final answer, after "
+                f"{got}{expected} instance(s) had arrived")
     if outcome.status == "success":
         extra = f", {len(outcome.recovered)} after a second request" if outcome.recovered else ""
         return f"{got} instance(s) received{extra}"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -22,9 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.connection import AssociationFailure
-from qrscope.core.demo_pacs import FAULTS
 from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
-from qrscope.core.diagnosis.hints import Action, hint_for_failure, hint_for_listener_error
+from qrscope.core.diagnosis.hints import hint_for_failure
 from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.core.diagnosis.retrieve_hints import (
     hint_for_find_result,
@@ -34,16 +32,19 @@ from qrscope.core.diagnosis.retrieve_hints import (
 )
 from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.diagnosis.support_bundle import write_support_bundle
-from qrscope.core.listener import ListenerError
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
-from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
-from qrscope.ui.job_words import describe_outcome, describe_scope
+from qrscope.ui.controllers.demo import DemoControl
+from qrscope.ui.controllers.hint_actions import HintActions
+from qrscope.ui.controllers.jobs import RetrieveJobs
+from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
 from qrscope.ui.widgets.admin_card import AdminCardDialog
+from qrscope.ui.widgets.already_here import AGAIN, MISSING, AlreadyHereDialog
 from qrscope.ui.widgets.doctor_dialog import DoctorDialog
 from qrscope.ui.widgets.hint_bar import HintBar
 from qrscope.ui.widgets.log_panel import LogPanel
@@ -68,12 +69,16 @@ class MainWindow(QMainWindow):
         self.hints = HintBar()
         self.editor = ProfileEditor(session.profiles)
         self.search = SearchPanel(self.bridge, self.editor.current_node, lambda: session.local)
-        self.jobs = RetrievePanel()
+        self.listener = ListenerControl(session, self.bridge, self)
+        self.retrieves = RetrieveJobs(self.bridge, self.listener, session.profiles, self)
+        self.jobs = RetrievePanel(self.retrieves.model)
+        self.listener.status.connect(self.jobs.show_listener)
         self.log_panel = LogPanel()
-        self._retry_scopes: dict[str, tuple[RemoteNode, RetrieveScope, RetrieveMethod]] = {}
+        self.hint_actions = HintActions(self)
+        self.demo = DemoControl(session, self.bridge, self.listener, self.editor, self)
         self.last_doctor: DoctorReport | None = None
+        self.already_here: AlreadyHereDialog | None = None
         self.admin_card: AdminCardDialog | None = None
-        self.demo_switching = False
         self._save_timer = QTimer(self, singleShot=True, interval=500)
         self._save_timer.timeout.connect(self.save_profiles)
         self._build()
@@ -85,8 +90,10 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self.hints)
+        # The hint goes under the browser: a new hint shrinks the results from
+        # below instead of moving every row the user is pointing at.
         layout.addWidget(self.search, 1)
+        layout.addWidget(self.hints)
         self.setCentralWidget(central)
         self.nodes_dock = QDockWidget("Connections", self)
         self.nodes_dock.setObjectName("nodesDock")
@@ -95,6 +102,9 @@ class MainWindow(QMainWindow):
         scroller = QScrollArea()
         scroller.setWidgetResizable(True)
         scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setMinimumWidth(self.editor.minimumSizeHint().width()
+                                 + scroller.verticalScrollBar().sizeHint().width())
         scroller.setWidget(self.editor)
         self.nodes_dock.setWidget(scroller)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.nodes_dock)
@@ -104,12 +114,21 @@ class MainWindow(QMainWindow):
         self.bottom_dock = QDockWidget("Retrieve and log", self)
         self.bottom_dock.setObjectName("bottomDock")
         self.bottom_dock.setWidget(self.bottom)
+        # The tabs name what is there; a title bar would take a jobs row.
+        self.bottom_dock.setTitleBarWidget(QWidget())
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bottom_dock)
+        # Sizes for a first start (a saved layout replaces them): the browser
+        # gets most of a 1024x768 screen, the jobs room for five rows.
+        # The nodes panel has the whole height (its Apply button is never under
+        # the jobs); the jobs and log sit under the browser only.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resizeDocks([self.nodes_dock], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.bottom_dock], [250], Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
         self.bridge.event_logged.connect(self.log_panel.add)
-        self.bridge.job_progress.connect(self._job_progress)
-        self.bridge.job_finished.connect(self._job_finished)
+        self.retrieves.finished.connect(self._job_finished)
+        self.listener.hint.connect(self.hints.show_hint)
         self.bridge.instance_received.connect(self._instance_received)
         self.bridge.caller_refused.connect(
             lambda refused: self.hints.show_hint(hint_for_refused_caller(refused)))
@@ -117,7 +136,7 @@ class MainWindow(QMainWindow):
             lambda node: spawn(self.verify(node)))
         self.editor.local_changed.connect(self.apply_local)
         self.editor.doctor_requested.connect(self.open_doctor)
-        self.editor.nodes_changed.connect(self._save_soon)
+        self.editor.nodes_changed.connect(self.save_soon)
         self.editor.current_node_changed.connect(self._node_changed)
         self.search.retrieve_requested.connect(self.retrieve)
         self.search.failed.connect(self.show_failure)
@@ -125,30 +144,32 @@ class MainWindow(QMainWindow):
             lambda result, node: self.hints.show_hint(
                 hint_for_find_result(result, node, self.session.local)))
         self.search.status.connect(self.statusBar().showMessage)
-        self.jobs.cancel_requested.connect(self.cancel_job)
+        self.jobs.cancel_requested.connect(self.retrieves.cancel)
         self.jobs.retry_requested.connect(self.retry_job)
         self.jobs.diagram_requested.connect(self.show_sequence)
-        self.jobs.listener_toggle_requested.connect(self.toggle_listener)
-        self.hints.action_requested.connect(self._hint_action)
+        self.jobs.listener_toggle_requested.connect(self.listener.toggle)
+        self.jobs.folder_message.connect(self.statusBar().showMessage)
+        self.hints.action_requested.connect(self.hint_actions.act)
+        self.demo.message.connect(self.statusBar().showMessage)
+        self.demo.restarted.connect(self.hints.clear)
         self.log_panel.debug.toggled.connect(self._set_debug)
 
+    # -- the demo PACS (DemoControl does the work; the menus call these) ------------
+    @property
+    def demo_switching(self) -> bool:
+        return self.demo.switching
+
     def use_demo_fault(self, fault: str | None) -> None:
-        """Restart the demo PACS with *fault*, in a worker: stopping a server and
-        writing its samples takes most of a second."""
-        self.demo_switching = True
-        self.statusBar().showMessage("Restarting the demo PACS…")
+        self.demo.use_fault(fault)
 
-        async def switch() -> None:
-            try:
-                node = await self.bridge.run(self.session.start_demo_pacs, fault)
-            finally:
-                self.demo_switching = False
-            self.editor.refresh(select=node.name)
-            self.hints.clear()
-            self.statusBar().showMessage(
-                f"Demo PACS: {FAULTS[fault]}" if fault else "Demo PACS behaves normally")
+    def select_demo(self) -> None:
+        self.demo.select()
 
-        spawn(switch())
+    def offer_demo(self) -> None:
+        self.demo.offer()
+
+    def use_demo(self) -> None:
+        self.demo.first_start()
 
     def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
@@ -162,7 +183,7 @@ class MainWindow(QMainWindow):
         return about_text()
 
     def _instance_received(self, instance: ReceivedInstance) -> None:
-        self.update_listener_status()
+        self.listener.update_status()
         if instance.job_id is None:
             known = {n.ae_title for n in self.session.profiles.nodes}
             self.hints.show_hint(hint_for_unexpected(instance, known))
@@ -197,8 +218,7 @@ class MainWindow(QMainWindow):
     def open_doctor(self) -> DoctorDialog | None:
         """Check the selected node end to end in a dialog (the listener must run)."""
         node = self.editor.current_node()
-        if node is None or ((self.session.listener is None or not
-                            self.session.listener.is_running) and not self.start_listener()):
+        if node is None or (self.listener.running is None and not self.listener.start()):
             return None
         dialog = DoctorDialog(node.name, self)
         dialog.show()
@@ -240,47 +260,13 @@ class MainWindow(QMainWindow):
         spawn(show())
 
     def start_listener(self) -> bool:
-        try:
-            listener = self.session.start_listener()
-        except ListenerError as exc:
-            self.hints.show_hint(hint_for_listener_error(exc, self.session.local))
-            self.update_listener_status(error=True)
-            return False
-        self.bridge.watch_listener(listener)
-        self.session.demo_knows_listener()
-        self.update_listener_status()
-        return True
-
-    def toggle_listener(self, start: bool) -> None:
-        if start:
-            self.start_listener()
-        else:
-            self.session.stop_listener()
-            self.update_listener_status()
-
-    def update_listener_status(self, error: bool = False) -> None:
-        local = self.session.local
-        listener = self.session.listener
-        running = listener is not None and listener.is_running
-        state = "running" if running else ("error" if error else "stopped")
-        port = listener.port if running and listener else local.listener_port
-        self.jobs.show_listener(local.ae_title, local.bind_address, port, state,
-                                listener.received if listener else 0, local.accept.value)
+        return self.listener.start()
 
     def apply_local(self, local: LocalAE) -> None:
-        try:
-            self.session.set_local(local)
-        except ListenerError as exc:
-            self.hints.show_hint(hint_for_listener_error(exc, local))
-            self.update_listener_status(error=True)
-            return
-        if self.session.listener is not None and self.session.listener.is_running:
-            self.bridge.watch_listener(self.session.listener)
-        self.session.demo_knows_listener()
-        self.update_listener_status()
-        self._save_soon()
+        if self.listener.apply_local(local):
+            self.save_soon()
 
-    def _save_soon(self) -> None:
+    def save_soon(self) -> None:
         """Save once typing pauses: one file write per edit, not one per keystroke."""
         self._save_timer.start()
 
@@ -292,64 +278,72 @@ class MainWindow(QMainWindow):
 
     # -- retrieving --------------------------------------------------------------
     def retrieve(self, scopes: list[tuple[RetrieveScope, str]], method_name: str) -> None:
+        """Retrieve the selection; what is already on disk is asked about first."""
         node = self.editor.current_node()
         if node is None:
             return
         method = RetrieveMethod(method_name) if method_name else node.retrieve_method
+        here = self.search.already_here(scopes)
         for scope, label in scopes:
-            self.start_job(node, scope, method, label)
+            if scope not in here:
+                self.retrieves.submit(node, scope, method, label)
+        if here:
+            lines = [f"{label}: {have} of {total if total is not None else '?'} images here"
+                     for (scope, label), (have, total) in
+                     ((item, here[item[0]]) for item in scopes if item[0] in here)]
+            self.already_here = AlreadyHereDialog(lines, self)
+            self.already_here.chosen.connect(
+                lambda choice: self._retrieve_local(choice, node, method,
+                                                    [s for s in scopes if s[0] in here]))
+            self.already_here.open()
         self.show_tab(0)
 
-    def start_job(self, node: RemoteNode, scope: RetrieveScope, method: RetrieveMethod,
-                  label: str = "") -> str:
-        to_us = method is RetrieveMethod.MOVE and (
-            not node.move_destination or node.move_destination == self.session.local.ae_title)
-        listener = self.session.listener
-        if to_us and (listener is None or not listener.is_running):
-            if not self.start_listener():
-                return ""
-            listener = self.session.listener
-        job, _future = self.bridge.start_retrieve(node, self.session.local, scope, method,
-                                                  listener if to_us else None)
-        self._retry_scopes[job.job_id] = (node, scope, method)
-        self.jobs.model.add(JobRow(job_id=job.job_id, what=label or describe_scope(scope),
-                                   node=node.name, method="C-MOVE" if method is
-                                   RetrieveMethod.MOVE else "C-GET"))
-        return job.job_id
+    def _retrieve_local(self, choice: str, node: RemoteNode, method: RetrieveMethod,
+                        scopes: list[tuple[RetrieveScope, str]]) -> None:
+        if choice == AGAIN:
+            for scope, label in scopes:
+                self.retrieves.submit(node, scope, method, f"{label}, again")
+        elif choice == MISSING:
+            for scope, label in scopes:
+                spawn(self._fetch_missing(node, method, scope, label))
 
-    def _job_progress(self, progress: RetrieveProgress) -> None:
-        self.jobs.model.update(progress.job_id, progress=progress)
+    async def _fetch_missing(self, node: RemoteNode, method: RetrieveMethod,
+                             scope: RetrieveScope, label: str) -> None:
+        self.statusBar().showMessage(f"Asking {node.name} what {label} holds…")
+        try:
+            parts = await self.bridge.missing(node, self.session.local, scope)
+        except AssociationFailure as exc:
+            self.show_failure(exc, node)
+            return
+        if parts is None:  # the PACS did not list every instance: ask for all of it
+            parts = [scope]
+        if not parts:
+            self.statusBar().showMessage(f"{label}: everything is already here")
+            return
+        for part in parts:
+            what = ("" if part is scope else
+                    f": the {len(part.instance_uids)} missing image(s) of one series")
+            self.retrieves.submit(node, part, method, f"{label}{what}")
 
-    def _job_finished(self, job_id: str, outcome: RetrieveOutcome) -> None:
-        node, _scope, _method = self._retry_scopes[job_id]
-        folders = sorted({str(r.stored.path.parent.parent) for r in outcome.stored if r.stored})
-        self.jobs.model.update(job_id, outcome=outcome, why=describe_outcome(outcome),
-                               folder=folders[0] if folders else "")
-        self.update_listener_status()
+    def _job_finished(self, row: JobRow) -> None:
+        self.listener.update_status()
         self.search.refresh_local_marks()
+        outcome = row.outcome
+        node = self.retrieves.node_of(row)
+        if outcome is None or node is None:
+            self.statusBar().showMessage(f"{row.what}: {row.why}")
+            return
         listener = self.session.listener
         hints = hints_for_retrieve(outcome, node, self.session.local,
                                    listener_port=listener.port if listener else None)
         if hints:
-            self.hints.show_hint(hints[0], job_id)
-        self.statusBar().showMessage(f"{job_id}: {outcome.status}, "
+            self.hints.show_hint(hints[0], row.job_id)
+        self.statusBar().showMessage(f"{row.job_id}: {outcome.status}, "
                                      f"{len(outcome.stored)} received")
 
-    def cancel_job(self, job_id: str) -> None:
-        job = self.bridge.jobs.get(job_id)
-        if job is not None:
-            job.cancel()
-
     def retry_job(self, job_id: str) -> None:
-        node, scope, method = self._retry_scopes[job_id]
-        row = self.jobs.model.rows[self.jobs.model.row_of(job_id)]
-        outcome = row.outcome
-        # Exactly what is missing, series by series (the whole scope when unknown).
-        scopes = outcome.retry_scopes(scope) if outcome is not None else [scope]
-        for part in scopes:
-            what = (f"{len(part.instance_uids)} missing instance(s)"
-                    if part is not scope else describe_scope(scope))
-            self.start_job(node, part, method, f"retry of {job_id}: {what}")
+        self.retrieves.retry(job_id)
+        self.show_tab(0)
 
     def save_support_bundle(self, path: str = "") -> str:
         """The log, settings, last doctor run, the selected job's sequence, versions."""
@@ -368,7 +362,7 @@ class MainWindow(QMainWindow):
         return path
 
     def show_sequence(self, job_id: str) -> SequenceDialog:
-        row = self.jobs.model.rows[self.jobs.model.row_of(job_id)]
+        row = self.retrieves.model.rows[self.retrieves.model.row_of(job_id)]
         diagram = build_sequence(self.session.log, job_id, f"{job_id}: {row.what}")
         dialog = SequenceDialog(diagram, self)
         dialog.show()
@@ -377,59 +371,6 @@ class MainWindow(QMainWindow):
     # -- hints ---------------------------------------------------------------------
     def show_failure(self, failure: AssociationFailure, node: RemoteNode) -> None:
         self.hints.show_hint(hint_for_failure(failure, node, self.session.local))
-
-    def _hint_action(self, action: Action) -> None:
-        if action.kind == "edit-node":
-            self.nodes_dock.show()
-            self.editor.focus_field(action.field)
-        elif action.kind == "edit-local":
-            self.nodes_dock.show()
-            self.editor.focus_field("local_ae_title" if action.field == "ae_title"
-                                    else action.field)
-        elif action.kind == "retry":
-            self.hints.clear()
-            self.editor.request_verify()
-        elif action.kind == "listener-free-port":
-            self.hints.clear()
-            local = replace(self.session.local, listener_port=self.session.free_listener_port())
-            self.editor.show_local(local)
-            self.apply_local(local)
-            if not (self.session.listener and self.session.listener.is_running):
-                self.start_listener()
-            self.statusBar().showMessage(
-                f"Listener moved to port {local.listener_port}: tell the PACS administrator")
-        elif action.kind == "retry-job" and self.hints.job_id:
-            self.hints.clear()
-            self.retry_job(self.hints.job_id)
-        elif action.kind == "add-sender":
-            self.hints.clear()
-            self._add_sender(*action.value.rsplit("@", 1))
-        elif action.kind == "allow-sender" and self.session.listener is not None:
-            self.hints.clear()
-            calling, address = action.value.rsplit("@", 1)
-            self.session.listener.senders.allow(calling, address)
-            self.statusBar().showMessage(
-                f"'{calling}' at {address} may send to us until the listener stops")
-        elif action.kind in ("switch-to-get", "switch-to-move") and self.hints.job_id:
-            node, scope, _method = self._retry_scopes[self.hints.job_id]
-            method = RetrieveMethod.GET if action.kind == "switch-to-get" else \
-                RetrieveMethod.MOVE
-            self.hints.clear()
-            self.start_job(node, scope, method,
-                           f"{describe_scope(scope)} by C-{method.value.upper()}")
-
-    def _add_sender(self, ae_title: str, address: str) -> None:
-        """A caller the listener refused becomes a node: it may send from now on."""
-        profiles = self.session.profiles
-        node = RemoteNode(name=profiles.unique_name(ae_title), ae_title=ae_title, host=address,
-                          port=104)
-        profiles.nodes.append(node)
-        self.editor.refresh(select=node.name)
-        self.nodes_dock.show()
-        self._save_soon()
-        self.statusBar().showMessage(
-            f"'{ae_title}' at {address} added as a node and may send to us; set its port "
-            "to query it")
 
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:
@@ -459,22 +400,14 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last/search", self.search.form.state())
         self.settings.sync()
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A tall window shows a hint whole; a 768-pixel one keeps room for results."""
+        super().resizeEvent(event)
+        self.hints.set_lines(4 if self.height() < 900 else 8)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
+        self.retrieves.shutdown()
         self.bridge.shutdown()
         self.session.close()
         super().closeEvent(event)
-
-    def use_demo(self) -> None:
-        """First start: our listener plus the embedded demo PACS, preselected."""
-        if self.start_listener() is False and self.session.listener is None:
-            # The default port is taken: a free one, by number, so that what is
-            # saved is a port every command accepts (never 0).
-            local = replace(self.session.local,
-                            listener_port=self.session.free_listener_port())
-            self.session.profiles.local = local
-            self.start_listener()
-        node = self.session.start_demo_pacs()
-        self.editor.refresh(select=node.name)
-        self.statusBar().showMessage(
-            "Using the built-in demo PACS: press Search to see its studies")

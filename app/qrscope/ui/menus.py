@@ -71,14 +71,35 @@ def install_menus(w: MainWindow) -> dict[str | None, QAction]:
     return faults
 
 
+FAULT_WORDS: dict[str, str] = {
+    "unknown-destination": "Refuse C-MOVE: does not know our AE title",
+    "unreachable-destination": "Send C-MOVE images to a port where nothing listens",
+    "reject-called-aet": "Reject a wrong called AE title (then set the node's AE title "
+                         "to something else)",
+    "reject-calling-aet": "Reject us: accept only callers it knows",
+    "no-cget": "Offer no C-GET",
+    "slow-responses": "Answer slowly, like an archive on tape",
+    "abort-mid-transfer": "Abort a retrieve after two images",
+    "final-before-images": "Say a C-MOVE is done, then send the images",
+    "empty-success": "Answer success and send nothing",
+    "empty-success-then-images": "Answer success with no counts, then send the images",
+    "fewer-images": "Report every image sent, deliver only half",
+    "out-of-resources": "Refuse every retrieve: out of resources",
+}
+"""What each fault does, in words for the menu; ``FAULTS`` has the detail (tooltip)."""
+
+
 def _demo_menu(w: MainWindow, menu: Any) -> dict[str | None, QAction]:
-    """Make the built-in demo PACS misbehave on purpose, to learn each failure."""
+    """Use the built-in demo PACS, and make it misbehave on purpose to learn each failure."""
     menu.setToolTipsVisible(True)
+    _action(w, menu, "Select the demo PACS", w.select_demo)
+    menu.addSeparator()
     group = QActionGroup(w)
     actions: dict[str | None, QAction] = {}
     for fault, text in ((None, "Behave like a good PACS"), *FAULTS.items()):
-        action = QAction(fault or text, w, checkable=True)
-        action.setToolTip(text)
+        words = FAULT_WORDS.get(fault, text) if fault else text
+        action = QAction(words, w, checkable=True)
+        action.setToolTip(f"{fault}: {text}" if fault else text)
         action.setChecked(fault is None)
         action.triggered.connect(lambda _=False, f=fault: w.use_demo_fault(f))
         group.addAction(action)

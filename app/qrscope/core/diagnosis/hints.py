@@ -17,7 +17,7 @@ from qrscope.core.connection import AssociationFailure, FailureReason
 from qrscope.core.diagnosis.catalogue import catalogue_ids
 from qrscope.core.diagnosis.port_owner import find_port_owner
 from qrscope.core.listener import ListenerError
-from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 
 __all__ = ["Action", "Hint", "hint_for_failure", "hint_for_listener_error",
            "hint_for_profile_problems"]
@@ -29,7 +29,8 @@ class Action:
 
     Kinds the GUI acts on: ``edit-node`` (with ``field``), ``edit-local``
     (with ``field``), ``retry`` (verify again), ``retry-job``, ``switch-to-get``,
-    ``switch-to-move``, ``listener-free-port``, ``copy`` (with ``value``),
+    ``switch-to-move``, ``set-method`` (with ``value`` = "move" or "get"),
+    ``listener-free-port``, ``copy`` (with ``value``),
     ``add-sender`` and ``allow-sender`` (with ``value`` = "AE title@address").
     Others are advice.
     """
@@ -176,7 +177,8 @@ def _no_context(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         # C-MOVE is what almost every PACS offers; the C-GET association did not
         # propose it, so its absence from "accepted" says nothing.
         advice.append(Action("Retrieve with C-MOVE instead", "switch-to-move"))
-        advice.append(Action("Make C-MOVE the node's method", "edit-node", "retrieve_method"))
+        if node.retrieve_method is RetrieveMethod.GET:
+            advice.append(Action("Make C-MOVE the node's method", "set-method", value="move"))
     if "Patient Root" in str(ev.get("wanted", "")) and "Study Root" in accepted:
         advice.append(Action("Use the Study Root model", "edit-node", "query_model"))
     elif "Root" in str(ev.get("wanted", "")) and not accepted:
@@ -184,10 +186,22 @@ def _no_context(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         advice.append(Action("Try the other information model", "edit-node", "query_model"))
     return Hint(
         id="no-accepted-context", title=f"'{node.name}' does not offer {ev.get('wanted', '')}",
-        summary=f"The association was accepted but the service we need was refused. The node "
-                f"accepted: {accepted or 'nothing useful'}.",
+        summary=_no_context_summary(str(ev.get("wanted", "")), accepted),
         evidence=ev, causes=["the PACS does not support that service or model"],
         actions=advice or [Action("Ask the PACS administrator which services it offers")])
+
+
+def _no_context_summary(wanted: str, accepted: str) -> str:
+    """Say what is missing in words; the accepted list (often storage classes
+    only, on a C-GET association) stays in the evidence."""
+    operation = next((f"C-{op}" for op in ("GET", "MOVE", "FIND", "ECHO")
+                      if wanted.upper().endswith(op)), "")
+    service = f"{operation} ({wanted})" if operation else (wanted or "the service we asked for")
+    offered = [part.strip() for part in accepted.split(",")
+               if "Find" in part or "Move" in part or "Get" in part or "Root" in part]
+    also = f" It offers {', '.join(offered)}." if offered else ""
+    return (f"The PACS accepted the connection but refused {service}: it does not offer "
+            f"that service to us.{also}")
 
 
 def _assoc_timeout(f: AssociationFailure, node: RemoteNode, local: LocalAE,

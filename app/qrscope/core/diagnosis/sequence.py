@@ -9,7 +9,7 @@ Mermaid text (for a support ticket) and as SVG (for the window and export).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 
@@ -41,6 +41,13 @@ class SequenceDiagram:
     title: str
     arrows: list[Arrow]
     participants: tuple[str, ...] = (US, PACS, LISTENER)
+    lanes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Each lane's AE title and address, as the log saw them (empty: the generic name)."""
+
+    def lane(self, name: str) -> tuple[str, str]:
+        generic = {US: ("qrscope (SCU)", ""), PACS: ("PACS", ""),
+                   LISTENER: ("qrscope listener", "")}[name]
+        return self.lanes.get(name, generic)
 
     @property
     def has_reverse_association(self) -> bool:
@@ -48,9 +55,11 @@ class SequenceDiagram:
 
     def mermaid(self) -> str:
         names = {US: "Q", PACS: "P", LISTENER: "L"}
-        lines = ["sequenceDiagram", f"    title {self.title}",
-                 "    participant Q as qrscope (SCU)", "    participant P as PACS",
-                 "    participant L as qrscope listener"]
+        lines = ["sequenceDiagram", f"    title {self.title}"]
+        for name in (US, PACS, LISTENER):
+            title, address = self.lane(name)
+            where = f" ({address.replace(':', ' port ')})" if address else ""
+            lines.append(f"    participant {names[name]} as {title}{where}")
         start = self.arrows[0].time if self.arrows else None
         for arrow in self.arrows:
             offset = (arrow.time - start).total_seconds() if start else 0.0
@@ -72,11 +81,15 @@ class SequenceDiagram:
                  'orient="auto"><path d="M0,0 L10,4 L0,8 z" fill="#333"/></marker></defs>',
                  f'<text x="20" y="24" font-weight="bold">{escape(self.title)}</text>']
         for name, x in lane_x.items():
-            label = {US: "qrscope (SCU)", PACS: "PACS", LISTENER: "qrscope listener"}[name]
-            parts.append(f'<rect x="{x - 75}" y="40" width="150" height="28" rx="4" '
+            label, address = self.lane(name)
+            parts.append(f'<rect x="{x - 95}" y="34" width="190" height="40" rx="4" '
                          f'fill="#e3f2fd" stroke="#1565c0"/>')
-            parts.append(f'<text x="{x}" y="59" text-anchor="middle">{label}</text>')
-            parts.append(f'<line x1="{x}" y1="68" x2="{x}" y2="{height - 10}" '
+            parts.append(f'<text x="{x}" y="{52 if address else 59}" text-anchor="middle">'
+                         f'{escape(label)}</text>')
+            if address:
+                parts.append(f'<text x="{x}" y="67" text-anchor="middle" font-size="11" '
+                             f'fill="#455a64">{escape(address)}</text>')
+            parts.append(f'<line x1="{x}" y1="74" x2="{x}" y2="{height - 10}" '
                          'stroke="#90a4ae" stroke-dasharray="4 4"/>')
         start = self.arrows[0].time if self.arrows else None
         for number, arrow in enumerate(self.arrows):
@@ -93,7 +106,9 @@ class SequenceDiagram:
                          f'fill="{colour}">{escape(arrow.text)}</text>')
         if not self.has_reverse_association:
             y = top + row * len(self.arrows)
-            parts.append(f'<text x="{lane_x[LISTENER]}" y="{y}" text-anchor="middle" '
+            # Anchored at its end, inside the picture: centred on the listener's
+            # lane, the sentence ran past the right edge.
+            parts.append(f'<text x="{lane_x[LISTENER] + 95}" y="{y}" text-anchor="end" '
                          'fill="#c62828">no association from the PACS reached us</text>')
         parts.append("</svg>")
         return "\n".join(parts) + "\n"
@@ -173,4 +188,21 @@ def build_sequence(log: AssociationLog, job_id: str, title: str = "",
                                                          and e.association_id in incoming_ids)]
     # C-STOREs inside a C-GET come on our own association: they stay in the qrscope lane.
     arrows = [a for a in (_arrow(e) for e in sorted(chosen, key=lambda e: e.time)) if a]
-    return SequenceDiagram(title or f"retrieve {job_id}", _group(arrows))
+    return SequenceDiagram(title or f"retrieve {job_id}", _group(arrows),
+                           lanes=_lanes(chosen))
+
+
+def _lanes(events: list[AssociationEvent]) -> dict[str, tuple[str, str]]:
+    """Name the lanes by what the log saw: AE titles and the PACS's address."""
+    lanes: dict[str, tuple[str, str]] = {}
+    for event in events:
+        if event.direction is Direction.OUTGOING and event.peer_ae:
+            if PACS not in lanes or (not lanes[PACS][1] and event.peer_address):
+                lanes[PACS] = (event.peer_ae, event.peer_address)
+            if event.local_ae and US not in lanes:
+                lanes[US] = (f"{event.local_ae} (qrscope)", "")
+        elif event.direction is Direction.INCOMING and event.local_ae and LISTENER not in lanes:
+            lanes[LISTENER] = (f"{event.local_ae} listener", "")
+    if LISTENER not in lanes and US in lanes:  # nobody called us: still our AE title
+        lanes[LISTENER] = (lanes[US][0].replace(" (qrscope)", " listener"), "")
+    return lanes

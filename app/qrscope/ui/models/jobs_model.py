@@ -8,7 +8,13 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveState
+from qrscope.core.profiles import RetrieveMethod
+from qrscope.core.retrieve.types import (
+    RetrieveOutcome,
+    RetrieveProgress,
+    RetrieveScope,
+    RetrieveState,
+)
 from qrscope.ui.models.table_base import Index, ListTableModel
 
 __all__ = ["JobRow", "JobTableModel"]
@@ -19,12 +25,25 @@ PROGRESS_COLUMN = 5
 
 @dataclass
 class JobRow:
-    job_id: str
+    """One retrieve the user asked for: queued, running or done.
+
+    The row is the job's one record in the window (``RetrieveJobs`` owns the
+    list): what was asked (``scope``, ``retrieve_method``, the node's name,
+    never a copy of the node, so that a retry uses the node as it is now),
+    and what happened. ``job_id`` is the core job's id, empty while queued.
+    """
+
+    key: str
     what: str
     node: str
     method: str
+    job_id: str = ""
+    scope: RetrieveScope | None = None
+    retrieve_method: RetrieveMethod = RetrieveMethod.MOVE
     progress: RetrieveProgress | None = None
     outcome: RetrieveOutcome | None = None
+    not_started: str = ""
+    """Why the job never started (cancelled while queued, listener stopped)."""
     why: str = ""
     folder: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -33,17 +52,47 @@ class JobRow:
     def state(self) -> RetrieveState:
         if self.outcome is not None:
             return RetrieveState(self.outcome.status)
+        if self.not_started:
+            return (RetrieveState.CANCELLED if self.not_started.startswith("cancelled")
+                    else RetrieveState.FAILED)
         return self.progress.state if self.progress else RetrieveState.PENDING
 
+    @property
+    def queued(self) -> bool:
+        return not self.job_id and not self.not_started
+
+    @property
+    def state_text(self) -> str:
+        return "queued" if self.queued else self.state.value
+
     def fraction(self) -> float | None:
+        """How much of the retrieve is on disk, for the bar; ``None``: not known yet.
+
+        The bar shows what arrived, not what the PACS has dealt with: a
+        failed job that brought nothing is an empty bar, never a full one.
+        """
         progress = self.progress
-        if progress is None or progress.total in (None, 0):
-            return 1.0 if self.state is RetrieveState.SUCCESS else None
-        done = progress.completed + progress.failed + progress.warning
-        return min(1.0, done / progress.total)  # type: ignore[operator]
+        final = self.state.is_final
+        received = len(self.outcome.stored) if self.outcome is not None else (
+            progress.received if progress else 0)
+        total = progress.total if progress is not None else None
+        if self.outcome is not None and self.outcome.expected:
+            total = self.outcome.expected
+        if not total:
+            if final:
+                return 1.0 if self.state is RetrieveState.SUCCESS else 0.0
+            return None
+        if not final and progress is not None:
+            done = progress.completed + progress.failed + progress.warning
+            return min(1.0, max(done, received) / total)
+        return min(1.0, received / total)
 
     def progress_text(self) -> str:
         p = self.progress
+        if self.queued:
+            return "queued: waiting for a free slot on the node"
+        if self.not_started:
+            return self.not_started
         if p is None:
             return ""
         total = f"/{p.total}" if p.total is not None else ""
@@ -70,10 +119,17 @@ class JobTableModel(ListTableModel):
         self.endInsertRows()
 
     def row_of(self, job_id: str) -> int:
-        return next((i for i, r in enumerate(self.rows) if r.job_id == job_id), -1)
+        """The row of a job by its core id or, while it is queued, its key."""
+        return next((i for i, r in enumerate(self.rows)
+                     if job_id in (r.job_id, r.key)), -1)
 
-    def update(self, job_id: str, **changes: Any) -> None:
+    def find(self, job_id: str) -> JobRow | None:
         number = self.row_of(job_id)
+        return self.rows[number] if number >= 0 else None
+
+    def update(self, which: str, /, **changes: Any) -> None:
+        """Change the row of job id or key *which*, and redraw it."""
+        number = self.row_of(which)
         if number < 0:
             return
         for key, value in changes.items():
@@ -93,6 +149,8 @@ class JobTableModel(ListTableModel):
             return row.fraction()
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == len(HEADERS) - 1:
             return row.why
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
+            return row.what
         if role == Qt.ItemDataRole.ForegroundRole and index.column() in (4, 8):
             color = {RetrieveState.FAILED: "#c62828", RetrieveState.PARTIAL: "#ef6c00",
                      RetrieveState.SUCCESS: "#2e7d32"}.get(row.state)
@@ -103,7 +161,7 @@ class JobTableModel(ListTableModel):
     def _text(row: JobRow, column: int) -> str:
         p = row.progress
         if column == 0:
-            return row.job_id
+            return row.job_id or "—"
         if column == 1:
             return row.what
         if column == 2:
@@ -111,7 +169,7 @@ class JobTableModel(ListTableModel):
         if column == 3:
             return row.method
         if column == 4:
-            return row.state.value
+            return row.state_text
         if column == PROGRESS_COLUMN:
             return row.progress_text()
         if column == 6:

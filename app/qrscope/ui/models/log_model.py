@@ -90,6 +90,14 @@ class LogTableModel(ListTableModel):
         return event.summary
 
 
+def association_matches(association_id: str, typed: str) -> bool:
+    """``in-4`` is that association (not in-40); ``in-`` or ``in`` every incoming one."""
+    association_id = association_id.lower()
+    if typed[-1:].isdigit():
+        return association_id == typed
+    return association_id.startswith(typed)
+
+
 class LogFilterModel(QSortFilterProxyModel):
     """Level, association and free-text filtering of the log."""
 
@@ -100,7 +108,8 @@ class LogFilterModel(QSortFilterProxyModel):
         self.text = ""
 
     def set_filter(self, show_debug: bool, association: str, text: str) -> None:
-        self.show_debug, self.association, self.text = show_debug, association, text.lower()
+        self.show_debug, self.association = show_debug, association.lower()
+        self.text = text.lower()
         self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: Index) -> bool:
@@ -109,7 +118,8 @@ class LogFilterModel(QSortFilterProxyModel):
         event = model.events[row]
         if event.level is EventLevel.DEBUG and not self.show_debug:
             return False
-        if self.association and event.association_id != self.association:
+        if self.association and not association_matches(event.association_id,
+                                                        self.association):
             return False
         if self.text:
             haystack = f"{event.summary} {event.peer_ae} {event.peer_address} {event.kind}"

@@ -12,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from qrscope.core.records import QueryLevel, Record
 
-__all__ = ["COLUMNS", "Column", "RecordTableModel"]
+__all__ = ["COLUMNS", "Column", "RecordTableModel", "person_name"]
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -37,6 +37,17 @@ def _number(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+def person_name(value: str) -> str:
+    """A DICOM person name (PS3.5 6.2, ``Family^Given^Middle^Prefix^Suffix``) as people
+    write it: ``Smith, John``. Only the alphabetic group (before any ``=``) is used."""
+    alphabetic = value.split("=", 1)[0]
+    family, _, rest = alphabetic.partition("^")
+    given = " ".join(part for part in rest.split("^") if part)
+    if not family:
+        return given
+    return f"{family}, {given}" if given else family
+
+
 def _uid_name(value: str) -> str:
     name = UID(value).name if value else ""
     return name or value
@@ -45,7 +56,7 @@ def _uid_name(value: str) -> str:
 COLUMNS: dict[QueryLevel, list[Column]] = {
     QueryLevel.STUDY: [
         Column("local", "Local", tip="Instances already in the storage folder"),
-        Column("patient_name", "Patient"),
+        Column("patient_name", "Patient", person_name),
         Column("patient_id", "Patient ID"),
         Column("birth_date", "Born", _date),
         Column("study_date", "Date", _date),
@@ -54,7 +65,7 @@ COLUMNS: dict[QueryLevel, list[Column]] = {
         Column("accession_number", "Accession"),
         Column("number_of_series", "Series", _number),
         Column("number_of_instances", "Images", _number),
-        Column("referring_physician", "Referring"),
+        Column("referring_physician", "Referring", person_name),
         Column("study_uid", "Study UID"),
     ],
     QueryLevel.SERIES: [
@@ -122,7 +133,10 @@ class RecordTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if not have:
                 return ""
-            return "✓" if total is not None and have >= total else f"{have}"
+            # Always with the total: "12" alone reads as complete.
+            if total is None:
+                return f"{have}/?"
+            return f"✓ {have}" if have >= total else f"{have}/{total}"
         if role == Qt.ItemDataRole.UserRole:
             return have
         if role == Qt.ItemDataRole.ToolTipRole and have:

@@ -6,7 +6,15 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
 
 from qrscope.core.profiles import Timeouts
 
@@ -31,6 +39,10 @@ class Field:
     def show_error(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
+        # A red frame marks the field itself; the words are in the form's
+        # message area, whose height is fixed so no field moves.
+        if isinstance(self.widget, QLineEdit | QAbstractSpinBox):
+            self.widget.setStyleSheet("border: 1px solid #c62828;" if text else "")
 
 
 def line_field(tip: str, placeholder: str = "") -> Field:
@@ -40,23 +52,33 @@ def line_field(tip: str, placeholder: str = "") -> Field:
 
 
 def port_field(tip: str) -> Field:
+    # 0 can be typed and is shown as an error: a range that starts at 1
+    # would silently put the old value back when the field loses focus.
     spin = QSpinBox()
-    spin.setRange(1, 65535)
+    spin.setRange(0, 65535)
     return Field(spin, tip)
 
 
 class TimeoutsEditor(QWidget):
-    """Connect, response and retrieve-idle timeouts of a node, in seconds."""
+    """Connect, association, response and retrieve-idle timeouts of a node, in seconds.
+
+    Every timeout a Verify or a search really waits for is here, so the form
+    never shows 10 s while the window waits 30.
+    """
 
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        row = QHBoxLayout(self)
+        # Two by two: four in a row made the nodes panel wider than a
+        # 1024-pixel screen can spare.
+        row = QGridLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         self.spins: dict[str, QDoubleSpinBox] = {}
         for name, label, tip, top in (
-            ("connect", "connect", "TCP connection", 600),
+            ("connect", "connect", "the TCP connection", 600),
+            ("association", "associate", "the PACS to accept the association (what "
+             "Verify waits for when the port answers but the PACS is silent)", 3600),
             ("response", "response", "each C-ECHO/C-FIND response", 3600),
             ("retrieve_idle", "idle", "a retrieve with no response and no image (a slow "
              "archive may need minutes)", 86400),
@@ -67,7 +89,7 @@ class TimeoutsEditor(QWidget):
             spin.setPrefix(f"{label} ")
             spin.setToolTip(f"Seconds to wait for {tip}")
             spin.valueChanged.connect(self.changed)
-            row.addWidget(spin)
+            row.addWidget(spin, len(self.spins) // 2, len(self.spins) % 2)
             self.spins[name] = spin
 
     def set_timeouts(self, timeouts: Timeouts) -> None:

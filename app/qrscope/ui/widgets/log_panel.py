@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -23,7 +23,47 @@ from PySide6.QtWidgets import (
 from qrscope.core.association_log import AssociationEvent, AssociationLog
 from qrscope.ui.models.log_model import LogFilterModel, LogTableModel
 
-__all__ = ["LogPanel"]
+__all__ = ["LogPanel", "describe_event"]
+
+_LABELS = {"time": "Time", "association_id": "Association", "direction": "Direction",
+           "kind": "Event", "summary": "What happened", "local_ae": "Our AE title",
+           "peer_ae": "Their AE title", "peer_address": "Their address", "job_id": "Job",
+           "level": "Level"}
+
+
+def describe_event(event: AssociationEvent) -> str:
+    """An event as labelled lines, details indented beneath, for people to read."""
+    data = event.to_dict()
+    detail = data.pop("detail", None) or {}
+    lines = [f"{label}: {data[key]}" for key, label in _LABELS.items()
+             if data.get(key) not in (None, "")]
+    if detail:
+        lines.append("")
+        lines.append("Details:")
+        lines += _indented(detail, "  ")
+    return "\n".join(lines)
+
+
+def _indented(value: object, pad: str) -> list[str]:
+    if isinstance(value, dict):
+        out: list[str] = []
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                out.append(f"{pad}{str(key).replace('_', ' ')}:")
+                out += _indented(item, pad + "  ")
+            else:
+                out.append(f"{pad}{str(key).replace('_', ' ')}: {item}")
+        return out
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            if isinstance(item, dict | list):
+                out.append(f"{pad}-")
+                out += _indented(item, pad + "  ")
+            else:
+                out.append(f"{pad}- {item}")
+        return out
+    return [f"{pad}{value}"]
 
 
 class LogPanel(QWidget):
@@ -45,14 +85,16 @@ class LogPanel(QWidget):
         self.view.selectionModel().currentRowChanged.connect(self._show_detail)
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
+        self.detail.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.detail.setPlaceholderText("Select an event to see all its details")
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter: text, AE title, address…")
         self.filter.setClearButtonEnabled(True)
         self.filter.setToolTip("Show only events containing this text")
         self.association = QLineEdit()
-        self.association.setPlaceholderText("Association (e.g. in-4)")
-        self.association.setToolTip("Show only one association; click an event's id to fill")
+        self.association.setPlaceholderText("Association (in-4, or in-)")
+        self.association.setToolTip("Show only associations whose id starts with this: 'in-4' "
+                                    "one, 'in-' every incoming; double-click an event to fill")
         self.association.setMaximumWidth(160)
         self.debug = QCheckBox("PDUs (debug)")
         self.debug.setToolTip("Also show PDU-level events and full identifiers")
@@ -74,7 +116,9 @@ class LogPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.view)
         splitter.addWidget(self.detail)
-        splitter.setSizes([700, 300])
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(splitter, 1)
@@ -87,10 +131,21 @@ class LogPanel(QWidget):
     def _refilter(self, *_args: object) -> None:
         self.proxy.set_filter(self.debug.isChecked(), self.association.text().strip(),
                               self.filter.text().strip())
+        self._follow_later()
 
     def _follow(self, *_args: object) -> None:
         if self.follow.isChecked():
             self.view.scrollToBottom()
+
+    def _follow_later(self) -> None:
+        """Follow once the view has laid out its new rows (a scroll now would
+        use the scroll bar's old range)."""
+        QTimer.singleShot(0, self._follow)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Back on the log tab: with Follow on, the newest event is in view."""
+        super().showEvent(event)
+        self._follow_later()
 
     def _event_at(self, index: QModelIndex) -> AssociationEvent | None:
         if not index.isValid():
@@ -100,8 +155,7 @@ class LogPanel(QWidget):
     def _show_detail(self, current: QModelIndex, _previous: QModelIndex) -> None:
         event = self._event_at(current)
         if event is not None:
-            self.detail.setPlainText(json.dumps(event.to_dict(), indent=2, default=str,
-                                                ensure_ascii=False))
+            self.detail.setPlainText(describe_event(event))
 
     def _pick_association(self, index: QModelIndex) -> None:
         event = self._event_at(index)

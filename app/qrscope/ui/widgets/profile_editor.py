@@ -29,7 +29,27 @@ from qrscope.core.validation import InvalidValue
 from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
 from qrscope.ui.widgets.security_fields import IdentityEditor, TlsEditor
 
-__all__ = ["ProfileEditor"]
+__all__ = ["FIELD_WORDS", "ProfileEditor", "message_area"]
+
+FIELD_WORDS = {"name": "name", "ae_title": "AE title", "host": "host", "port": "port",
+               "move_destination": "move destination", "timeouts": "timeouts"}
+"""How the form names a node field in its messages (never the internal name)."""
+LOCAL_WORDS = {"ae_title": "our AE title", "listener_port": "listener port",
+               "bind_address": "bind address", "storage_folder": "storage folder"}
+
+
+def message_area(fields: list[Field]) -> QWidget:
+    """The form's messages, in a box of fixed height: a message appearing or
+    going away never moves a field the user is typing in."""
+    area = QWidget()
+    column = QVBoxLayout(area)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.setSpacing(0)
+    for field in fields:
+        column.addWidget(field.message)
+    column.addStretch(1)
+    area.setFixedHeight(3 * area.fontMetrics().lineSpacing() + 6)
+    return area
 
 
 class ProfileEditor(QWidget):
@@ -51,6 +71,7 @@ class ProfileEditor(QWidget):
         self.list = QListWidget()
         self.list.setToolTip("Remote nodes (PACS). Drag or use the arrows to reorder.")
         self.list.currentRowChanged.connect(self._show_node)
+        self.form_problems: dict[str, str] = {}
         self.verify_result = QLabel()
         self.verify_result.setWordWrap(True)
         # Room for two lines: a form row does not grow with a wrapped label.
@@ -72,9 +93,7 @@ class ProfileEditor(QWidget):
             ("Delete", "Delete the selected node (asks first)", self.delete_node),
             ("▲", "Move up", lambda: self.move_node(-1)),
             ("▼", "Move down", lambda: self.move_node(1)),
-            ("Import…", "Add nodes from an exported file", self.import_nodes),
-            ("Export…", "Save the selected node to a file", self.export_nodes),
-        ):
+        ):  # Import and Export are in the File menu: the row fits a narrow panel
             button = QToolButton()
             button.setText(text)
             button.setToolTip(tip)
@@ -86,6 +105,7 @@ class ProfileEditor(QWidget):
     def _node_form(self) -> QGroupBox:
         box = QGroupBox("Node")
         form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.f_name = line_field("A name you recognise, e.g. 'Hospital PACS'")
         self.f_aet = line_field("The PACS's AE title (case-sensitive, at most 16 characters)",
                            "e.g. ORTHANC")
@@ -103,18 +123,17 @@ class ProfileEditor(QWidget):
                              ("Model", self.f_model), ("Retrieve with", self.f_method),
                              ("Move destination", self.f_dest)):
             form.addRow(label, field.widget)
-            form.addRow("", field.message)
-        self.f_timeouts = Field(TimeoutsEditor(), "Seconds to wait: connect, each response, "
-                                 "and a retrieve without any progress")
+        self.f_timeouts = Field(TimeoutsEditor(), "Seconds to wait: connect, association, "
+                                "each response, and a retrieve without any progress")
         form.addRow("Timeouts (s)", self.f_timeouts.widget)
-        form.addRow("", self.f_timeouts.message)
         self.f_timeouts.widget.changed.connect(self._node_edited)
         self.f_tls = Field(TlsEditor(), "DICOM over TLS to this node")
         self.f_identity = Field(IdentityEditor(), "The user identity sent to this node")
         for label, field in (("TLS", self.f_tls), ("Identity", self.f_identity)):
             form.addRow(label, field.widget)
-            form.addRow("", field.message)
             field.widget.changed.connect(self._node_edited)
+        form.addRow(message_area([self.f_name, self.f_aet, self.f_host, self.f_port,
+                                  self.f_dest, self.f_timeouts, self.f_tls, self.f_identity]))
         self.f_identity.widget.passcode_entered.connect(self._store_passcode)
         for field in (self.f_name, self.f_aet, self.f_host, self.f_dest):
             field.widget.textEdited.connect(self._node_edited)
@@ -138,12 +157,13 @@ class ProfileEditor(QWidget):
     def _local_form(self) -> QGroupBox:
         box = QGroupBox("This workstation (our AE and listener)")
         form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.l_aet = line_field("Our AE title: the PACS must know it, with our IP and "
                                 "listener port")
         self.l_port = port_field("Port of our storage listener (the C-MOVE destination)")
         self.l_bind = line_field("Address to listen on; 0.0.0.0 means every interface")
         self.l_folder = line_field("Where received images are stored")
-        self.l_mask = QCheckBox("Mask patient identifiers in the log")
+        self.l_mask = QCheckBox("Mask patient data in the log")
         self.l_mask.setToolTip("Hide names, IDs and birth dates in the association log and "
                                "its exports")
         browse = QToolButton()
@@ -156,14 +176,13 @@ class ProfileEditor(QWidget):
         for label, field in (("AE title", self.l_aet), ("Listener port", self.l_port),
                              ("Bind address", self.l_bind)):
             form.addRow(label, field.widget)
-            form.addRow("", field.message)
         form.addRow("Storage folder", folder_row)
-        form.addRow("", self.l_folder.message)
         form.addRow("", self.l_mask)
         self.l_tls = Field(TlsEditor(for_listener=True), "DICOM over TLS for callers of our "
                            "listener (a PACS sending C-MOVE results)")
         form.addRow("Listener TLS", self.l_tls.widget)
-        form.addRow("", self.l_tls.message)
+        form.addRow(message_area([self.l_aet, self.l_port, self.l_bind, self.l_folder,
+                                  self.l_tls]))
         apply = QPushButton("Apply")
         apply.setToolTip("Use these settings (restarts the listener if it runs)")
         apply.clicked.connect(self.apply_local)
@@ -184,9 +203,18 @@ class ProfileEditor(QWidget):
                                 (0 if names else -1))
         self._show_node(self.list.currentRow())
 
+    def _current_index(self) -> int:
+        """The selected node's index in the profiles, found by its name: the demo
+        PACS may be put in the list by a worker before the list is redrawn."""
+        item = self.list.currentItem() if hasattr(self, "list") else None
+        if item is None:
+            return -1
+        return next((i for i, n in enumerate(self.profiles.nodes) if n.name == item.text()),
+                    -1)
+
     def current_node(self) -> RemoteNode | None:
-        row = self.list.currentRow() if hasattr(self, "list") else -1
-        return self.profiles.nodes[row] if 0 <= row < len(self.profiles.nodes) else None
+        row = self._current_index()
+        return self.profiles.nodes[row] if row >= 0 else None
 
     def select_node(self, name: str) -> None:
         names = [n.name for n in self.profiles.nodes]
@@ -241,29 +269,41 @@ class ProfileEditor(QWidget):
         )
 
     def _node_edited(self, *_args: object) -> None:
-        row = self.list.currentRow()
+        """Keep the edit in the profiles only when every field is valid.
+
+        A field in error stays in the form (red, with its message); the
+        profiles, and so the saved file and every search or retrieve, keep
+        the node's last valid values until it is fixed.
+        """
+        row = self._current_index()
         node = self.current_node()
         if node is None:
             return
         edited = self._form_node(node)
+        self.verify_result.clear()  # a Verify result is about the values it used
+        if self._show_problems(edited):
+            return
+        edited = edited.validated()
         if edited.name != node.name:
             self._keyring(secrets.rename_passcode, node.name, edited.name)
         self.profiles.nodes[row] = edited
-        self.list.item(row).setText(edited.name)
-        self._show_problems(edited)
+        self.list.currentItem().setText(edited.name)
         self.nodes_changed.emit()
         self.current_node_changed.emit(edited)
 
-    def _show_problems(self, node: RemoteNode) -> None:
-        problems = {p.field: p.message for p in node.problems()}
+    def _show_problems(self, node: RemoteNode) -> dict[str, str]:
+        """Show each field's problem at the field; returns them, by field."""
+        problems = {p.field.split(".")[0]: p.message for p in node.problems()}
         names = [n.name for i, n in enumerate(self.profiles.nodes)
-                 if i != self.list.currentRow()]
+                 if i != self._current_index()]
         if node.name.strip() in names:
             problems["name"] = "another node already has this name"
         for key, field in (("name", self.f_name), ("ae_title", self.f_aet),
                            ("host", self.f_host), ("port", self.f_port),
-                           ("move_destination", self.f_dest)):
-            field.show_error(problems.get(key, ""))
+                           ("move_destination", self.f_dest), ("timeouts", self.f_timeouts)):
+            field.show_error(f"{FIELD_WORDS[key]}: {problems[key]}" if key in problems else "")
+        self.form_problems = problems
+        return problems
 
     # -- passcodes (system keyring) ------------------------------------------------
     def _keyring(self, action, *args: str) -> object:
@@ -271,7 +311,11 @@ class ProfileEditor(QWidget):
         try:
             return action(*args)
         except secrets.SecretStoreError as exc:
-            self.f_identity.show_error(str(exc))
+            # Its first sentence fits the message box; the rest is the tooltip.
+            words = str(exc)
+            self.f_identity.show_error(words.split(": ", 1)[0] + " (details in the tooltip)"
+                                       if len(words) > 80 else words)
+            self.f_identity.message.setToolTip(words)
             return None
 
     def _passcode_stored(self, name: str) -> bool | None:
@@ -301,6 +345,14 @@ class ProfileEditor(QWidget):
         field = fields.get(name)
         if field is not None:
             field.widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def set_retrieve_method(self, method: RetrieveMethod) -> RemoteNode | None:
+        """Change the selected node's method as if chosen in the form (saved too)."""
+        if self.current_node() is None:
+            return None
+        self.f_method.widget.setCurrentIndex(1 if method is RetrieveMethod.GET else 0)
+        self.f_method.widget.setFocus()
+        return self.current_node()
 
     def add_node(self) -> None:
         node = RemoteNode(name=self.profiles.unique_name("New node"), ae_title="PACS",
@@ -370,10 +422,11 @@ class ProfileEditor(QWidget):
         node = self.current_node()
         if node is None:
             return
-        problems = node.problems()
+        problems = self._show_problems(self._form_node(node))
         if problems:
-            self.verify_result.setText(f"<span style='{ERROR_STYLE}'>Fix first: "
-                                       f"{problems[0]}</span>")
+            words = ", ".join(FIELD_WORDS[key] for key in problems)
+            self.verify_result.setText(f"<span style='{ERROR_STYLE}'>Fix the {words} "
+                                       "first (in red above)</span>")
             return
         self.verify_result.setText("Verifying…")
         self.verify_requested.emit(node.validated())
@@ -415,7 +468,7 @@ class ProfileEditor(QWidget):
         problems = {p.field: p.message for p in local.problems()}
         for key, field in (("ae_title", self.l_aet), ("listener_port", self.l_port),
                            ("bind_address", self.l_bind), ("storage_folder", self.l_folder)):
-            field.show_error(problems.get(key, ""))
+            field.show_error(f"{LOCAL_WORDS[key]}: {problems[key]}" if key in problems else "")
         if problems:
             return None
         try:

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPainter
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionProgressBar,
     QStyleOptionViewItem,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from qrscope.core.retrieve.types import RetrieveState
 from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, JobRow, JobTableModel
 
 __all__ = ["RetrievePanel"]
+
+WHAT_MIN_WIDTH = 330
 
 
 class _ProgressDelegate(QStyledItemDelegate):
@@ -49,12 +55,16 @@ class RetrievePanel(QWidget):
     retry_requested = Signal(str)
     diagram_requested = Signal(str)
     listener_toggle_requested = Signal(bool)
+    folder_message = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, model: JobTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model = JobTableModel(self)
+        self.model = model
         self.listener_label = QLabel()
         self.listener_label.setToolTip("Our storage listener: where a C-MOVE sends the images")
+        self.listener_label.setWordWrap(True)  # two lines rather than a wider window
+        self.listener_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Preferred)
         self.listener_button = QPushButton("Start listener")
         self.listener_button.setToolTip("Start or stop the storage listener")
         self.listener_button.clicked.connect(
@@ -66,10 +76,19 @@ class RetrievePanel(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.setColumnWidth(PROGRESS_COLUMN, 260)
+        header = self.view.horizontalHeader()
+        header.setStretchLastSection(False)
+        # What was asked, how it went and why come first; node, method, rate
+        # and time left after them (scrolled to on a narrow screen).
+        for visual, logical in enumerate((0, 1, 4, PROGRESS_COLUMN, 8, 2, 3, 6, 7)):
+            header.moveSection(header.visualIndex(logical), visual)
+        for column, width in enumerate((55, 330, 100, 70, 75, 160, 60, 50, 220)):
+            self.view.setColumnWidth(column, width)
+        self.view.verticalHeader().setDefaultSectionSize(
+            self.view.fontMetrics().lineSpacing() + 8)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.dataChanged.connect(self._update_buttons)
+        self.model.rowsInserted.connect(self._show_new_job)
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Cancel the selected retrieve (C-CANCEL)")
         self.cancel.clicked.connect(lambda: self._emit_for_selected(self.cancel_requested))
@@ -82,14 +101,28 @@ class RetrievePanel(QWidget):
         self.open = QPushButton("Open folder")
         self.open.setToolTip("Show the received files")
         self.open.clicked.connect(self.open_folder)
+        self.open_url = QDesktopServices.openUrl
+        """How a folder is opened; ``False`` where no file manager is registered."""
+        self.folder = QLineEdit()
+        self.folder.setReadOnly(True)
+        self.folder.setMinimumWidth(80)
+        self.folder.setPlaceholderText("Where the selected job's files are")
+        self.folder.setToolTip("The folder of the selected job's files: select and copy")
+        self.copy_folder = QToolButton()
+        self.copy_folder.setText("Copy path")
+        self.copy_folder.setToolTip("Copy the folder's path to the clipboard")
+        self.copy_folder.clicked.connect(self._copy_folder)
         top = QHBoxLayout()
         top.addWidget(self.listener_label, 1)
         top.addWidget(self.listener_button)
         buttons = QHBoxLayout()
         for button in (self.cancel, self.retry, self.diagram, self.open):
             buttons.addWidget(button)
-        buttons.addStretch(1)
+        buttons.addWidget(self.folder, 1)
+        buttons.addWidget(self.copy_folder)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
         layout.addLayout(top)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
@@ -103,10 +136,27 @@ class RetrievePanel(QWidget):
                  "127.0.0.1": "this computer only", "::1": "this computer only"}.get(
                      address, address)
         who = "known nodes" if accept == "known" else "any caller"
+        # One short line (the jobs table needs the height); the tooltip says it all.
         self.listener_label.setText(
-            f"Listener <b>{ae_title}</b> on {where} ({address}:{port}), storing from {who} — "
+            f"Listener <b>{ae_title}</b> {address}:{port}, storing from {who} — "
             f"<span style='color:{colour}'><b>{state}</b></span> — {received} received")
+        self.listener_label.setToolTip(
+            f"Our storage listener, where a C-MOVE sends the images: AE title {ae_title}, "
+            f"listening on {where} ({address}) port {port}, storing from {who}")
         self.listener_button.setText("Stop listener" if self._listening else "Start listener")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """What was asked for takes the room the other columns leave (never less
+        than it needs to name patient and study on a 1024-pixel screen)."""
+        super().resizeEvent(event)
+        others = sum(self.view.columnWidth(c) for c in range(self.model.columnCount())
+                     if c != 1 and not self.view.isColumnHidden(c))
+        self.view.setColumnWidth(1, max(WHAT_MIN_WIDTH, self.view.viewport().width() - others))
+
+    def _show_new_job(self, _parent: object, first: int, _last: int) -> None:
+        """A job just asked for is selected and in view, so Cancel acts on it."""
+        self.view.selectRow(first)
+        self.view.scrollTo(self.model.index(first, 0))
 
     def selected(self) -> JobRow | None:
         rows = self.view.selectionModel().selectedRows()
@@ -120,13 +170,31 @@ class RetrievePanel(QWidget):
     def _update_buttons(self, *_args: object) -> None:
         row = self.selected()
         self.cancel.setEnabled(row is not None and not row.state.is_final)
-        failed = bool(row and row.outcome and (row.outcome.failed_uids or row.outcome.failure
-                                               or row.outcome.status in ("failed", "partial")))
+        failed = bool(row and ((row.not_started and row.state is not RetrieveState.CANCELLED)
+                               or (row.outcome and (row.outcome.failed_uids
+                                                    or row.outcome.failure
+                                                    or row.outcome.status in ("failed",
+                                                                              "partial")))))
         self.retry.setEnabled(bool(row and row.state.is_final and failed))
         self.open.setEnabled(bool(row and row.folder))
+        self.copy_folder.setEnabled(bool(row and row.folder))
+        self.folder.setText(row.folder if row else "")
         self.diagram.setEnabled(bool(row and row.state.is_final))
 
     def open_folder(self) -> None:
+        """Open the folder in the file manager; where there is none, say where it is."""
         row = self.selected()
-        if row is not None and row.folder:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(row.folder))
+        if row is None or not row.folder:
+            return
+        if not self.open_url(QUrl.fromLocalFile(row.folder)):
+            self.folder.setText(row.folder)
+            self.folder.selectAll()
+            self.folder.setFocus()
+            self.folder.setToolTip("No file manager opened it: the path is selected, "
+                                   "Ctrl+C copies it")
+            self.folder_message.emit(f"No file manager is set up to open folders; the files "
+                                     f"are in {row.folder} (selected beside the button)")
+
+    def _copy_folder(self) -> None:
+        QGuiApplication.clipboard().setText(self.folder.text())
+        self.folder_message.emit(f"Copied {self.folder.text()} to the clipboard")

@@ -20,24 +20,28 @@ from PySide6.QtWidgets import (
 from qrscope.core.query import QueryFilter
 from qrscope.core.validation import InvalidValue
 
-__all__ = ["PRESETS", "SearchForm", "date_range_for"]
+__all__ = ["PRESETS", "SearchForm", "date_range_for", "preset_days"]
 
 PRESETS = ("Any date", "Today", "Yesterday", "Last 7 days", "Last 30 days", "Custom range")
 
 
-def date_range_for(preset: str, today: date, start: date, end: date) -> str:
-    """The DICOM date range of a preset (PS3.4 C.2.2.2.5 range matching)."""
+def preset_days(preset: str, today: date) -> tuple[date, date] | None:
+    """First and last day of a preset; ``None`` for any date and the custom range."""
     day = timedelta(days=1)
-    ranges = {
+    return {
         "Today": (today, today),
         "Yesterday": (today - day, today - day),
         "Last 7 days": (today - 6 * day, today),
         "Last 30 days": (today - 29 * day, today),
-        "Custom range": (start, end),
-    }
-    if preset not in ranges:
+    }.get(preset)
+
+
+def date_range_for(preset: str, today: date, start: date, end: date) -> str:
+    """The DICOM date range of a preset (PS3.4 C.2.2.2.5 range matching)."""
+    days = (start, end) if preset == "Custom range" else preset_days(preset, today)
+    if days is None:
         return ""
-    first, last = ranges[preset]
+    first, last = days
     return f"{first:%Y%m%d}-{last:%Y%m%d}"
 
 
@@ -76,35 +80,42 @@ class SearchForm(QWidget):
         self.cancel.clicked.connect(self.cancel_requested)
         self.message = QLabel()
         self.message.setStyleSheet("color: #c62828;")
+        # Two rows: the identifying fields, then description, dates and the
+        # buttons. Each field keeps room for its placeholder ("Accession",
+        # never "A…") beside the nodes panel on a 1024-pixel screen.
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.patient_name, 0, 0)
-        grid.addWidget(self.patient_id, 0, 1)
-        grid.addWidget(self.accession, 0, 2)
-        grid.addWidget(self.modalities, 0, 3)
-        dates = QHBoxLayout()
-        for widget in (self.preset, self.date_from, QLabel("–"), self.date_to):
-            dates.addWidget(widget)
-        grid.addLayout(dates, 1, 0, 1, 2)
-        grid.addWidget(self.description, 1, 2)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.search)
-        buttons.addWidget(self.cancel)
-        grid.addLayout(buttons, 1, 3)
+        for column, edit in enumerate((self.patient_name, self.patient_id, self.accession,
+                                       self.modalities)):
+            grid.addWidget(edit, 0, column)
+            grid.setColumnStretch(column, 1)
+        second = QHBoxLayout()
+        second.addWidget(self.description, 1)
+        for widget in (self.preset, self.date_from, QLabel("–"), self.date_to, self.search,
+                       self.cancel):
+            second.addWidget(widget)
+        grid.addLayout(second, 1, 0, 1, 4)
         grid.addWidget(self.message, 2, 0, 1, 4)
+        self.message.hide()
 
     def _edit(self, tip: str, placeholder: str) -> QLineEdit:
         edit = QLineEdit()
         edit.setToolTip(tip)
         edit.setPlaceholderText(placeholder)
         edit.setClearButtonEnabled(True)
+        edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance(placeholder) + 30)
         edit.returnPressed.connect(self.search_requested)
         return edit
 
     def _preset_changed(self, preset: str) -> None:
+        """The greyed dates show the preset's days; Custom range starts from them."""
         custom = preset == "Custom range"
         self.date_from.setEnabled(custom)
         self.date_to.setEnabled(custom)
+        days = preset_days(preset, date.today())
+        if days is not None:
+            self.date_from.setDate(QDate(days[0]))
+            self.date_to.setDate(QDate(days[1]))
 
     def query(self, today: date | None = None) -> QueryFilter | None:
         """The validated filter, or ``None`` with the problem shown under the form."""
@@ -121,8 +132,10 @@ class SearchForm(QWidget):
                                 study_date=study_date, modalities=modalities).validated()
         except InvalidValue as exc:
             self.message.setText(str(exc))
+            self.message.show()
             return None
         self.message.clear()
+        self.message.hide()
         return query
 
     def set_running(self, running: bool) -> None:

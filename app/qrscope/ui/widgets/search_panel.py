@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -28,7 +29,7 @@ from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecor
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.storage import InstanceStore
 from qrscope.ui.bridge import CoreBridge, FindTask, spawn
-from qrscope.ui.models.results_model import RecordTableModel
+from qrscope.ui.models.results_model import RecordTableModel, person_name
 from qrscope.ui.widgets.search_form import SearchForm
 
 __all__ = ["SearchPanel"]
@@ -46,7 +47,11 @@ def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
     view.setAlternatingRowColors(True)
+    # Tab leaves the table (arrow keys move within it): stepping cell by cell
+    # would select rows and start a series search at every step.
+    view.setTabKeyNavigation(False)
     view.verticalHeader().hide()
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().lineSpacing() + 6)
     header = view.horizontalHeader()
     header.setSectionsMovable(True)
     header.setStretchLastSection(True)
@@ -55,6 +60,19 @@ def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
     header.customContextMenuRequested.connect(
         lambda pos, v=view, m=model: _column_menu(v, m, pos))
     return view, proxy
+
+
+MAX_COLUMN_WIDTH = 320
+UID_COLUMN_WIDTH = 160
+
+
+def fit_columns(view: QTableView, model: RecordTableModel) -> None:
+    """Each column as wide as its contents (UIDs and long texts capped; the
+    tooltip has the whole value), so short columns leave room for long ones."""
+    view.resizeColumnsToContents()
+    for number, column in enumerate(model.columns):
+        cap = UID_COLUMN_WIDTH if column.key.endswith("uid") else MAX_COLUMN_WIDTH
+        view.setColumnWidth(number, min(view.columnWidth(number), cap))
 
 
 def _column_menu(view: QTableView, model: RecordTableModel, pos: object) -> None:
@@ -68,13 +86,39 @@ def _column_menu(view: QTableView, model: RecordTableModel, pos: object) -> None
     menu.exec(view.horizontalHeader().mapToGlobal(pos))  # type: ignore[arg-type]
 
 
-def _label(scope: RetrieveScope, study: StudyRecord | None) -> str:
-    """What a job retrieves, in the words of the browser: patient and study."""
-    what = {QueryLevel.STUDY: "study", QueryLevel.SERIES: f"{len(scope.series_uids)} series",
-            QueryLevel.IMAGE: f"{len(scope.instance_uids)} instance(s)"}[scope.level]
-    if study is None:
-        return f"{what} {scope.study_uid}"
-    return f"{study.patient_name}, {study.description or study.study_date}: {what}"
+def _images(count: int | None) -> str:
+    if count is None:
+        return "images not counted by the PACS"
+    return f"{count} image{'' if count == 1 else 's'}"
+
+
+def study_words(study: StudyRecord) -> str:
+    """Patient and study as the browser shows them: ``Smith, John — CT chest``."""
+    return f"{person_name(study.patient_name) or study.patient_id} — " \
+           f"{study.description or study.study_date or study.study_uid}"
+
+
+def scope_words(scope: RetrieveScope, study: StudyRecord | None,
+                series: list[SeriesRecord]) -> str:
+    """What a retrieve asks for, with counts: never ambiguous between a study and a series."""
+    if scope.level is QueryLevel.STUDY:
+        what = "whole study"
+        count = study.number_of_instances if study else None
+        of_total = study.number_of_series if study else None
+        if of_total:
+            what += f", {of_total} series"
+    elif scope.level is QueryLevel.SERIES:
+        chosen = [s for s in series if s.series_uid in scope.series_uids]
+        known = [s.number_of_instances for s in chosen]
+        count = sum(n for n in known if n is not None) if known and None not in known else None
+        total = study.number_of_series if study else None
+        what = f"{len(scope.series_uids)}{f' of {total}' if total else ''} series"
+    else:
+        count = len(scope.instance_uids)
+        what = "selected instances"
+    where = study_words(study) if study is not None else f"study {scope.study_uid}"
+    # What is fetched comes first: it is what a narrow jobs column still shows.
+    return f"{what} ({_images(count)}) of {where}"
 
 
 class SearchPanel(QWidget):
@@ -109,6 +153,12 @@ class SearchPanel(QWidget):
         self.form.search_requested.connect(self.search)
         self.form.cancel_requested.connect(self.cancel)
         self.count = QLabel("No search yet")
+        self.target = QLabel()
+        self.target.setObjectName("retrieveTarget")
+        self.target.setWordWrap(True)  # two lines rather than a window wider than the screen
+        self.target.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.target.setToolTip("What Retrieve will fetch: the selected study, or the "
+                               "series or instances selected below it")
         bridge.records_arrived.connect(self._records_arrived)
         self._build()
 
@@ -121,6 +171,9 @@ class SearchPanel(QWidget):
         images.selectionModel().selectionChanged.connect(
             lambda *_: self._set_active(QueryLevel.IMAGE))
         for level, view in self.views.items():
+            # A click on a row that is already selected changes no selection,
+            # but it says which level the user means now.
+            view.pressed.connect(lambda _i, lv=level: self._set_active(lv))
             view.doubleClicked.connect(lambda _i, lv=level: self._retrieve_level(lv, ""))
             view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             view.customContextMenuRequested.connect(
@@ -135,13 +188,25 @@ class SearchPanel(QWidget):
         images.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         series.setToolTip("Series of the selected study")
         images.setToolTip("Instances of the selected series")
+        self.headings = {QueryLevel.SERIES: QLabel("<b>Series</b> of the selected study"),
+                         QueryLevel.IMAGE: QLabel("<b>Instances</b> of the selected series")}
         lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(series)
-        lower.addWidget(images)
+        for level in (QueryLevel.SERIES, QueryLevel.IMAGE):
+            pane = QWidget()
+            column = QVBoxLayout(pane)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(2)
+            column.addWidget(self.headings[level])
+            column.addWidget(self.views[level], 1)
+            lower.addWidget(pane)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(studies)
         self.splitter.addWidget(lower)
         self.splitter.setSizes([400, 200])
+        # Each pane gives way down to a few rows, so the jobs dock can be
+        # dragged taller even on a 768-pixel screen with a hint showing.
+        for view in self.views.values():
+            view.setMinimumHeight(3 * view.verticalHeader().defaultSectionSize())
         move = QPushButton("Retrieve (C-MOVE)")
         move.setToolTip("The PACS sends the selection to our listener")
         move.clicked.connect(lambda: self.retrieve_selection("move"))
@@ -153,8 +218,10 @@ class SearchPanel(QWidget):
         bar.addWidget(move)
         bar.addWidget(get)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.form)
         layout.addLayout(bar)
+        layout.addWidget(self.target)  # its own line, the width of the browser
         layout.addWidget(self.splitter, 1)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
 
@@ -166,6 +233,7 @@ class SearchPanel(QWidget):
             return
         if node is None:
             self.form.message.setText("Choose a node first (left panel)")
+            self.form.message.show()
             return
         for level in self.models:
             self.models[level].clear()
@@ -199,6 +267,7 @@ class SearchPanel(QWidget):
                 del self._tasks[level]
                 if level is QueryLevel.STUDY:
                     self.form.set_running(False)
+        fit_columns(self.views[level], self.models[level])
         if result.failed:
             self.find_failed.emit(result, node)
         if level is QueryLevel.STUDY:
@@ -225,7 +294,10 @@ class SearchPanel(QWidget):
     def _records_arrived(self, search_id: int, records: list[Record]) -> None:
         for level, current in self._search_ids.items():
             if current == search_id:
+                first = not self.models[level].records
                 self.models[level].append(records)
+                if first:
+                    fit_columns(self.views[level], self.models[level])
                 if level is QueryLevel.STUDY:
                     self.count.setText(f"{len(self.models[level].records)} studies so far…")
 
@@ -237,6 +309,18 @@ class SearchPanel(QWidget):
 
     def _set_active(self, level: QueryLevel) -> None:
         self.active_level = level
+        self._show_target()
+
+    def _show_target(self) -> None:
+        """Say, beside the Retrieve buttons, exactly what they would fetch."""
+        labels = self.labelled_scopes()
+        if not labels:
+            self.target.setText("")
+            return
+        first = labels[0][1]
+        more = f" and {len(labels) - 1} more stud{'y' if len(labels) == 2 else 'ies'}" \
+            if len(labels) > 1 else ""
+        self.target.setText(f"Retrieve: {first}{more}")
 
     def _study_selected(self, *_args: object) -> None:
         self._set_active(QueryLevel.STUDY)
@@ -302,15 +386,33 @@ class SearchPanel(QWidget):
                                     sop_classes=s.sop_classes, modalities=s.modalities)
                 for s in studies]
 
-    def retrieve_selection(self, method: str = "") -> None:
-        scopes = self.scopes()
-        if not scopes:
-            self.status.emit("Select a study, series or instances to retrieve")
-            return
+    def labelled_scopes(self) -> list[tuple[RetrieveScope, str]]:
+        """The scopes of :meth:`scopes`, each with the words that name it."""
         studies = {s.study_uid: s for s in self._selected(QueryLevel.STUDY)
                    if isinstance(s, StudyRecord)}
-        self.retrieve_requested.emit([(scope, _label(scope, studies.get(scope.study_uid)))
-                                      for scope in scopes], method)
+        series = [s for s in self._selected(QueryLevel.SERIES) if isinstance(s, SeriesRecord)]
+        return [(scope, scope_words(scope, studies.get(scope.study_uid), series))
+                for scope in self.scopes()]
+
+    def already_here(self, scopes: list[tuple[RetrieveScope, str]],
+                     ) -> dict[RetrieveScope, tuple[int, int | None]]:
+        """Study retrieves with images already on disk: (have, total) for each."""
+        model = self.models[QueryLevel.STUDY]
+        totals = {r.study_uid: r.number_of_instances for r in model.records
+                  if isinstance(r, StudyRecord)}
+        found: dict[RetrieveScope, tuple[int, int | None]] = {}
+        for scope, _label in scopes:
+            have = model.local_counts.get(scope.study_uid, 0)
+            if scope.level is QueryLevel.STUDY and have:
+                found[scope] = (have, totals.get(scope.study_uid))
+        return found
+
+    def retrieve_selection(self, method: str = "") -> None:
+        labelled = self.labelled_scopes()
+        if not labelled:
+            self.status.emit("Select a study, series or instances to retrieve")
+            return
+        self.retrieve_requested.emit(labelled, method)
 
     def _retrieve_level(self, level: QueryLevel, method: str) -> None:
         self._set_active(level)

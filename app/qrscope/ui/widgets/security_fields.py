@@ -47,9 +47,13 @@ class TlsEditor(QWidget):
         self.cert = self._path("Our certificate (PEM)" + ("" if for_listener else
                                ", if the node asks for one"), "none")
         self.key = self._path("The private key of our certificate (PEM)", "none")
-        self.verify = QCheckBox("Require client certificates signed by the CA" if for_listener
-                                else "Check the certificate and host name")
-        self.verify.setToolTip("Switch off only on a test bench: without the check anyone "
+        # Short labels (the tooltip says the rest): a checkbox does not wrap,
+        # and the nodes panel must fit beside the browser on a 1024-pixel screen.
+        self.verify = QCheckBox("Require client certificates" if for_listener
+                                else "Check certificate and host")
+        self.verify.setToolTip(("Require client certificates signed by the CA. " if for_listener
+                                else "Check the certificate and host name. ")
+                               + "Switch off only on a test bench: without the check anyone "
                                "can pose as the other side")
         form.addRow(self.enabled)
         for label, (row, _edit) in (("CA file", self.ca), ("Certificate", self.cert),
@@ -140,7 +144,8 @@ class IdentityEditor(QWidget):
         self.passcode = QLineEdit()
         self.passcode.setEchoMode(QLineEdit.EchoMode.Password)
         self.passcode.setToolTip("Kept in the system keyring, never in qrscope's files")
-        self.confirm = QCheckBox("Ask the node to confirm it accepted the identity")
+        self.confirm = QCheckBox("Ask for confirmation")
+        self.confirm.setToolTip("Ask the node to confirm it accepted the identity")
         form.addRow("User identity", self.kind)
         form.addRow("User name", self.username)
         form.addRow("Passcode", self.passcode)

@@ -1,0 +1,1 @@
+"""What the window does, apart from how it looks: jobs, the listener, hint actions."""

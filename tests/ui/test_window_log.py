@@ -1,0 +1,82 @@
+"""The association log: honest about refused connections, following, filtering, details."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+from tests.demo_site import free_port
+
+from qrscope.core.records import QueryLevel
+
+
+def _search(qtbot, window) -> None:
+    form = window.search.form
+    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
+                    and "so far" not in window.search.count.text(), timeout=20000)
+
+
+def _retrieve(qtbot, window) -> None:
+    window.search.views[QueryLevel.STUDY].selectRow(0)
+    window.search.retrieve_selection("move")
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
+
+
+def test_a_refused_connection_is_not_logged_as_an_abort(qtbot, window):
+    editor = window.editor
+    editor.f_port.widget.setValue(free_port())
+    verify = next(b for b in editor.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
+    qtbot.mouseClick(verify, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.hints.isVisible(), timeout=15000)
+    log = window.log_panel
+    qtbot.waitUntil(lambda: any(e.kind == "connection-failed" for e in log.model.events),
+                    timeout=5000)
+    assert not any("A-ABORT" in e.summary for e in log.visible_events())
+
+
+def test_follow_shows_the_newest_event_after_filtering_and_switching_tabs(qtbot, window):
+    window.resize(1024, 768)
+    _search(qtbot, window)
+    _retrieve(qtbot, window)
+    window.show_tab(1)
+    log = window.log_panel
+    qtbot.waitUntil(lambda: log.proxy.rowCount() > 30, timeout=5000)
+    scroll = log.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: scroll.maximum() > 0, timeout=2000)
+    scroll.setValue(0)  # looking at older events, Follow still on
+    log.filter.setText("DEMOPACS")
+    qtbot.waitUntil(lambda: scroll.maximum() > 0 and scroll.value() == scroll.maximum(),
+                    timeout=2000)
+    log.filter.clear()
+    scroll.setValue(0)
+    window.show_tab(0)
+    _search(qtbot, window)  # more events while the log is hidden
+    window.show_tab(1)
+    qtbot.waitUntil(lambda: scroll.maximum() > 0 and scroll.value() == scroll.maximum(),
+                    timeout=2000)
+
+
+def test_association_filter_takes_a_prefix(qtbot, window):
+    _search(qtbot, window)
+    _retrieve(qtbot, window)
+    log = window.log_panel
+    qtbot.waitUntil(lambda: any(e.association_id.startswith("in-")
+                                for e in log.model.events), timeout=5000)
+    log.association.setText("in-")
+    shown = {e.association_id for e in log.visible_events()}
+    assert shown and all(i.startswith("in-") for i in shown)
+
+
+def test_event_details_read_as_labelled_lines(qtbot, window):
+    _search(qtbot, window)
+    log = window.log_panel
+    window.show_tab(1)
+    qtbot.waitUntil(lambda: log.proxy.rowCount() > 0, timeout=5000)
+    row = next(r for r in range(log.proxy.rowCount())
+               if log.visible_events()[r].kind == "requested")
+    log.view.selectRow(row)
+    text = log.detail.toPlainText()
+    assert "Association:" in text and "What happened:" in text
+    assert "{" not in text and '"' not in text
+    assert log.detail.width() > 200

@@ -1,0 +1,121 @@
+"""The study browser's results: what Retrieve will fetch, local counts, names, columns, keys."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QPushButton
+
+from qrscope.core.records import QueryLevel, StudyRecord
+
+
+def _search(qtbot, window) -> None:
+    form = window.search.form
+    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
+                    and "so far" not in window.search.count.text(), timeout=20000)
+
+
+def _click_row(qtbot, view, row: int) -> None:
+    rect = view.visualRect(view.model().index(row, 1))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def _multi_series_study_row(window) -> tuple[int, StudyRecord]:
+    proxy = window.search.proxies[QueryLevel.STUDY]
+    model = window.search.models[QueryLevel.STUDY]
+    for row in range(proxy.rowCount()):
+        record = model.records[proxy.mapToSource(proxy.index(row, 0)).row()]
+        if (record.number_of_series or 0) > 1:
+            return row, record
+    raise AssertionError("no study with more than one series in the demo PACS")
+
+
+def test_clicking_the_study_again_retrieves_the_whole_study_and_says_so(qtbot, window):
+    _search(qtbot, window)
+    search = window.search
+    row, study = _multi_series_study_row(window)
+    _click_row(qtbot, search.views[QueryLevel.STUDY], row)
+    series = search.proxies[QueryLevel.SERIES]
+    qtbot.waitUntil(lambda: series.rowCount() == study.number_of_series, timeout=10000)
+    _click_row(qtbot, search.views[QueryLevel.SERIES], 0)
+    assert "1 of" in search.target.text() and "series" in search.target.text()
+    _click_row(qtbot, search.views[QueryLevel.STUDY], row)  # the study row again
+    assert "whole study" in search.target.text()
+    assert f"{study.number_of_instances} images" in search.target.text()
+    move = next(b for b in search.findChildren(QPushButton) if b.text() == "Retrieve (C-MOVE)")
+    qtbot.mouseClick(move, Qt.MouseButton.LeftButton)
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
+    assert "whole study" in rows[-1].what
+    assert len(rows[-1].outcome.stored) == study.number_of_instances
+
+
+def test_a_series_retrieve_is_named_with_counts_and_local_shows_the_total(qtbot, window):
+    _search(qtbot, window)
+    search = window.search
+    row, study = _multi_series_study_row(window)
+    _click_row(qtbot, search.views[QueryLevel.STUDY], row)
+    series = search.proxies[QueryLevel.SERIES]
+    qtbot.waitUntil(lambda: series.rowCount() == study.number_of_series, timeout=10000)
+    _click_row(qtbot, search.views[QueryLevel.SERIES], 0)
+    search.retrieve_selection("move")
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
+    assert f"1 of {study.number_of_series} series" in rows[-1].what
+    got = len(rows[-1].outcome.stored)
+    local = search.proxies[QueryLevel.STUDY]
+    column = next(i for i, c in enumerate(search.models[QueryLevel.STUDY].columns)
+                  if c.key == "local")
+    qtbot.waitUntil(lambda: local.index(row, column).data() == f"{got}/"
+                    f"{study.number_of_instances}", timeout=5000)
+
+
+def test_person_names_read_as_people_write_them(qtbot, window):
+    _search(qtbot, window)
+    proxy = window.search.proxies[QueryLevel.STUDY]
+    column = next(i for i, c in enumerate(window.search.models[QueryLevel.STUDY].columns)
+                  if c.key == "patient_name")
+    shown = [proxy.index(r, column).data() for r in range(proxy.rowCount())]
+    assert shown and not any("^" in name for name in shown)
+    assert any(", " in name for name in shown)
+
+
+def test_tab_leaves_the_results_table_without_selecting_or_searching(qtbot, window):
+    _search(qtbot, window)
+    studies = window.search.views[QueryLevel.STUDY]
+    studies.setFocus()
+    studies.clearSelection()
+    searches = []
+    window.bridge.records_arrived.connect(lambda *a: searches.append(a))
+    qtbot.keyClick(studies, Qt.Key.Key_Tab)
+    assert not studies.hasFocus()
+    assert not studies.selectionModel().selectedRows()
+    assert not searches
+
+
+def test_columns_fit_their_contents_and_the_header_stays_in_the_window(qtbot, window):
+    window.resize(1400, 900)
+    _search(qtbot, window)
+    view = window.search.views[QueryLevel.STUDY]
+    columns = window.search.models[QueryLevel.STUDY].columns
+    widths = {c.key: view.columnWidth(i) for i, c in enumerate(columns)}
+    assert len(set(widths.values())) > 3  # not all the same
+    assert widths["local"] < widths["description"]
+    description = next(i for i, c in enumerate(columns) if c.key == "description")
+    assert widths["description"] >= min(view.sizeHintForColumn(description), 320)
+    series, images = (window.search.headings[lv] for lv in (QueryLevel.SERIES, QueryLevel.IMAGE))
+    assert series.text() and images.text()
+
+
+def test_study_under_the_pointer_does_not_move_when_a_hint_appears(qtbot, window):
+    from qrscope.core.diagnosis.hints import Hint
+
+    window.resize(1024, 768)
+    _search(qtbot, window)
+    view = window.search.views[QueryLevel.STUDY]
+    before = view.mapTo(window, QPoint(0, 0))
+    window.hints.show_hint(Hint(id="connection-refused", title="Something to say",
+                                summary="Why it is so", causes=["one cause"]))
+    qtbot.waitUntil(window.hints.isVisible, timeout=2000)
+    window.layout().activate()
+    assert view.mapTo(window, QPoint(0, 0)) == before
