@@ -41,6 +41,7 @@ from qrscope.ui.controllers.demo import DemoControl
 from qrscope.ui.controllers.hint_actions import HintActions
 from qrscope.ui.controllers.jobs import RetrieveJobs
 from qrscope.ui.controllers.listener import ListenerControl
+from qrscope.ui.gui_gc import GuiThreadCollector
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
 from qrscope.ui.widgets.admin_card import AdminCardDialog
@@ -61,6 +62,7 @@ _LOGGER = logging.getLogger(__name__)
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings: QSettings | None = None) -> None:
         super().__init__()
+        self.collector = GuiThreadCollector(self)  # before any worker thread exists
         self.session = session
         self.settings = settings or QSettings("qrscope", "qrscope")
         self.setWindowTitle("qrscope")
@@ -410,4 +412,5 @@ class MainWindow(QMainWindow):
         self.retrieves.shutdown()
         self.bridge.shutdown()
         self.session.close()
+        self.collector.stop()
         super().closeEvent(event)
