@@ -9,7 +9,6 @@ from PySide6.QtCore import QObject, Signal
 
 from qrscope.ui.gui_gc import GuiThreadCollector
 
-
 EMITS = 2000
 
 
