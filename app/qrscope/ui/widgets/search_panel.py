@@ -63,12 +63,19 @@ def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
 
 
 MAX_COLUMN_WIDTH = 320
+FIT_SAMPLE_ROWS = 200
 UID_COLUMN_WIDTH = 160
 
 
 def fit_columns(view: QTableView, model: RecordTableModel) -> None:
     """Each column as wide as its contents (UIDs and long texts capped; the
-    tooltip has the whole value), so short columns leave room for long ones."""
+    tooltip has the whole value), so short columns leave room for long ones.
+
+    Measured on the first :data:`FIT_SAMPLE_ROWS` rows (and those in view),
+    not on all of them: measuring every cell of 1000 studies held the GUI
+    thread for 0.6 s (benchmarks/window.py --profile).
+    """
+    view.horizontalHeader().setResizeContentsPrecision(FIT_SAMPLE_ROWS)
     view.resizeColumnsToContents()
     for number, column in enumerate(model.columns):
         cap = UID_COLUMN_WIDTH if column.key.endswith("uid") else MAX_COLUMN_WIDTH
