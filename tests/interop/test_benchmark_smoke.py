@@ -39,3 +39,18 @@ def test_every_contender_delivers_every_instance_unchanged(tmp_path):
     }
     assert ran == expected
     assert all(s["instances"] > 0 for s in samples)
+
+
+def test_the_window_benchmark_searches_and_retrieves_everything(tmp_path):
+    # benchmarks/window.py raises WrongResult when the window did not list
+    # every study or did not retrieve every instance; its times are printed only.
+    require(find_binary("Orthanc"), "Orthanc is not installed")
+    require(find_dcmtk_tool("storescu"), "DCMTK is not installed")
+    from benchmarks import window
+
+    report = tmp_path / "window.json"
+    assert window.main(["--studies", "12", "--instances", "5", "--repeat", "1",
+                        "--json", str(report)]) == 0
+    (run_,) = json.loads(report.read_text())["runs"]
+    assert run_["retrieve_state"] == "success" and run_["retrieved"] == 5
+    assert run_["rows"] == 13
