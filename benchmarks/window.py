@@ -142,7 +142,10 @@ def _window_run(config: dict) -> dict:
         jobs = window.jobs.model.rows
         measure_from_now()
         window.search.retrieve_selection("move")
-        await until(lambda: bool(jobs) and jobs[-1].state.is_final, 600)
+        # The outcome, not the state: the last progress event says "success"
+        # a moment before the outcome reaches the row.
+        await until(lambda: bool(jobs) and (jobs[-1].outcome is not None
+                                            or bool(jobs[-1].not_started)), 600)
         result["retrieve_stall_ms"] = latest[0]
         result["retrieved"] = len(jobs[-1].outcome.stored) if jobs[-1].outcome else 0
         result["retrieve_state"] = jobs[-1].state.value
