@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode
@@ -30,3 +30,11 @@ def use_fault(qtbot, window: MainWindow, fault: str | None) -> None:
     """Pick a fault in the Demo menu and wait until the demo PACS has restarted."""
     window.fault_actions[fault].trigger()
     qtbot.waitUntil(lambda: not window.demo_switching, timeout=10000)
+
+
+def search_studies(qtbot, window: MainWindow) -> None:
+    """Press Search and wait until the study search has ended."""
+    form = window.search.form
+    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
+                    and "so far" not in window.search.count.text(), timeout=20000)

@@ -7,18 +7,11 @@ from datetime import date, timedelta
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
-from tests.window_site import make_window
+from tests.window_site import make_window, search_studies
 
 from qrscope.core.profiles import RemoteNode
 from qrscope.core.records import QueryLevel
 from qrscope.core.session import DEMO_NODE_NAME
-
-
-def _search(qtbot, window) -> None:
-    form = window.search.form
-    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
-                    and "so far" not in window.search.count.text(), timeout=20000)
 
 
 def _retrieve_first(qtbot, window) -> None:
@@ -47,7 +40,7 @@ def _answer(qtbot, window, text: str) -> None:
 
 
 def test_a_study_already_here_is_asked_about_and_can_be_skipped(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     _retrieve_first(qtbot, window)
     _wait_done(qtbot, window, 1)
     _first_study_local(qtbot, window)
@@ -59,7 +52,7 @@ def test_a_study_already_here_is_asked_about_and_can_be_skipped(qtbot, window):
 
 
 def test_fetch_only_what_is_missing_sends_nothing_for_a_complete_study(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     _retrieve_first(qtbot, window)
     _wait_done(qtbot, window, 1)
     _first_study_local(qtbot, window)
@@ -71,7 +64,7 @@ def test_fetch_only_what_is_missing_sends_nothing_for_a_complete_study(qtbot, wi
 
 
 def test_fetch_again_retrieves_the_whole_study(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     _retrieve_first(qtbot, window)
     _wait_done(qtbot, window, 1)
     _first_study_local(qtbot, window)
@@ -82,7 +75,7 @@ def test_fetch_again_retrieves_the_whole_study(qtbot, window):
 
 
 def test_open_folder_without_a_file_manager_shows_the_path_to_copy(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     _retrieve_first(qtbot, window)
     _wait_done(qtbot, window, 1)
     panel = window.jobs
@@ -129,7 +122,7 @@ def test_the_demo_pacs_stays_one_click_away_with_nodes_of_ones_own(qtbot, qt_loo
 def test_the_sequence_names_the_pacs_and_keeps_its_note_inside(qtbot, window):
     window.editor.f_dest.widget.setText("ELSEWHERE")
     window.editor._node_edited()
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     _retrieve_first(qtbot, window)
     _wait_done(qtbot, window, 1)
     row = window.jobs.model.rows[0]

@@ -5,16 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port
-from tests.window_site import use_fault
+from tests.window_site import search_studies, use_fault
 
 from qrscope.core.records import QueryLevel
-
-
-def _search(qtbot, window) -> None:
-    form = window.search.form
-    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
-                    and "so far" not in window.search.count.text(), timeout=20000)
 
 
 def _button(parent, text: str) -> QPushButton:
@@ -33,7 +26,7 @@ def _select_studies(window, count: int) -> None:
 
 
 def test_retry_after_fixing_the_port_goes_to_the_new_port(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     editor = window.editor
     good_port = editor.f_port.widget.value()
     editor.f_port.widget.setValue(free_port())  # a typo: nothing listens there
@@ -55,7 +48,7 @@ def test_retrieves_queue_per_node_and_searches_do_not_wait_for_them(qtbot, windo
     from qrscope.ui.controllers.jobs import RETRIEVES_PER_NODE
 
     use_fault(qtbot, window, "slow-responses")
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     studies = min(4, window.search.proxies[QueryLevel.STUDY].rowCount())
     assert studies > RETRIEVES_PER_NODE
     _select_studies(window, studies)
@@ -66,7 +59,7 @@ def test_retrieves_queue_per_node_and_searches_do_not_wait_for_them(qtbot, windo
     assert len(running) == RETRIEVES_PER_NODE
     assert all(r.state_text == "queued" for r in rows if r.queued)
     # A search while the retrieves run is answered; it does not wait for them.
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     assert any(not r.state.is_final for r in running)
     # Cancelling a queued job takes it out of the queue; it never starts.
     queued = next(r for r in rows if r.queued)
@@ -80,7 +73,7 @@ def test_retrieves_queue_per_node_and_searches_do_not_wait_for_them(qtbot, windo
 
 def test_a_new_job_is_selected_in_view_and_can_be_cancelled(qtbot, window):
     use_fault(qtbot, window, "slow-responses")
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     window.search.views[QueryLevel.STUDY].selectRow(0)
     qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
     rows = window.jobs.model.rows
@@ -93,7 +86,7 @@ def test_a_new_job_is_selected_in_view_and_can_be_cancelled(qtbot, window):
 
 def test_jobs_from_a_hint_name_the_patient_and_study(qtbot, window):
     use_fault(qtbot, window, "unknown-destination")
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     window.search.views[QueryLevel.STUDY].selectRow(0)
     qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
     rows = window.jobs.model.rows
@@ -108,7 +101,7 @@ def test_jobs_from_a_hint_name_the_patient_and_study(qtbot, window):
 
 
 def test_a_stopped_listener_stays_stopped_and_the_move_says_why(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     qtbot.mouseClick(window.jobs.listener_button, Qt.MouseButton.LeftButton)
     assert "stopped" in window.jobs.listener_label.text()
     window.search.views[QueryLevel.STUDY].selectRow(0)
@@ -134,7 +127,7 @@ def _bar(window, row_number: int) -> float | None:
 
 def test_a_failed_job_that_brought_nothing_has_an_empty_bar(qtbot, window):
     use_fault(qtbot, window, "unknown-destination")
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     window.search.views[QueryLevel.STUDY].selectRow(0)
     window.search.retrieve_selection("move")
     rows = window.jobs.model.rows
@@ -145,7 +138,7 @@ def test_a_failed_job_that_brought_nothing_has_an_empty_bar(qtbot, window):
 
 def test_an_aborted_job_says_the_pacs_aborted(qtbot, window):
     use_fault(qtbot, window, "abort-mid-transfer")
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     window.search.views[QueryLevel.STUDY].selectRow(0)
     window.search.retrieve_selection("get")
     rows = window.jobs.model.rows

@@ -5,15 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port
+from tests.window_site import search_studies
 
 from qrscope.core.records import QueryLevel
-
-
-def _search(qtbot, window) -> None:
-    form = window.search.form
-    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
-                    and "so far" not in window.search.count.text(), timeout=20000)
 
 
 def _retrieve(qtbot, window) -> None:
@@ -37,7 +31,7 @@ def test_a_refused_connection_is_not_logged_as_an_abort(qtbot, window):
 
 def test_follow_shows_the_newest_event_after_filtering_and_switching_tabs(qtbot, window):
     window.resize(1024, 768)
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     _retrieve(qtbot, window)
     window.show_tab(1)
     log = window.log_panel
@@ -51,14 +45,14 @@ def test_follow_shows_the_newest_event_after_filtering_and_switching_tabs(qtbot,
     log.filter.clear()
     scroll.setValue(0)
     window.show_tab(0)
-    _search(qtbot, window)  # more events while the log is hidden
+    search_studies(qtbot, window)  # more events while the log is hidden
     window.show_tab(1)
     qtbot.waitUntil(lambda: scroll.maximum() > 0 and scroll.value() == scroll.maximum(),
                     timeout=2000)
 
 
 def test_association_filter_takes_a_prefix(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     _retrieve(qtbot, window)
     log = window.log_panel
     qtbot.waitUntil(lambda: any(e.association_id.startswith("in-")
@@ -69,7 +63,7 @@ def test_association_filter_takes_a_prefix(qtbot, window):
 
 
 def test_event_details_read_as_labelled_lines(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     log = window.log_panel
     window.show_tab(1)
     qtbot.waitUntil(lambda: log.proxy.rowCount() > 0, timeout=5000)

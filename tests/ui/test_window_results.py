@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QPushButton
+from tests.window_site import search_studies
 
 from qrscope.core.records import QueryLevel, StudyRecord
-
-
-def _search(qtbot, window) -> None:
-    form = window.search.form
-    qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
-                    and "so far" not in window.search.count.text(), timeout=20000)
 
 
 def _click_row(qtbot, view, row: int) -> None:
@@ -31,7 +25,7 @@ def _multi_series_study_row(window) -> tuple[int, StudyRecord]:
 
 
 def test_clicking_the_study_again_retrieves_the_whole_study_and_says_so(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     search = window.search
     row, study = _multi_series_study_row(window)
     _click_row(qtbot, search.views[QueryLevel.STUDY], row)
@@ -51,7 +45,7 @@ def test_clicking_the_study_again_retrieves_the_whole_study_and_says_so(qtbot, w
 
 
 def test_a_series_retrieve_is_named_with_counts_and_local_shows_the_total(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     search = window.search
     row, study = _multi_series_study_row(window)
     _click_row(qtbot, search.views[QueryLevel.STUDY], row)
@@ -71,7 +65,7 @@ def test_a_series_retrieve_is_named_with_counts_and_local_shows_the_total(qtbot,
 
 
 def test_person_names_read_as_people_write_them(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     proxy = window.search.proxies[QueryLevel.STUDY]
     column = next(i for i, c in enumerate(window.search.models[QueryLevel.STUDY].columns)
                   if c.key == "patient_name")
@@ -81,7 +75,7 @@ def test_person_names_read_as_people_write_them(qtbot, window):
 
 
 def test_tab_leaves_the_results_table_without_selecting_or_searching(qtbot, window):
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     studies = window.search.views[QueryLevel.STUDY]
     studies.setFocus()
     studies.clearSelection()
@@ -95,7 +89,7 @@ def test_tab_leaves_the_results_table_without_selecting_or_searching(qtbot, wind
 
 def test_columns_fit_their_contents_and_the_header_stays_in_the_window(qtbot, window):
     window.resize(1400, 900)
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     view = window.search.views[QueryLevel.STUDY]
     columns = window.search.models[QueryLevel.STUDY].columns
     widths = {c.key: view.columnWidth(i) for i, c in enumerate(columns)}
@@ -111,7 +105,7 @@ def test_study_under_the_pointer_does_not_move_when_a_hint_appears(qtbot, window
     from qrscope.core.diagnosis.hints import Hint
 
     window.resize(1024, 768)
-    _search(qtbot, window)
+    search_studies(qtbot, window)
     view = window.search.views[QueryLevel.STUDY]
     before = view.mapTo(window, QPoint(0, 0))
     window.hints.show_hint(Hint(id="connection-refused", title="Something to say",
