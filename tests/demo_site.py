@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
 from qrscope.core.profiles import LocalAE, RemoteNode
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port  # re-exported for the tests that start listeners
 
 
 @dataclass

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -40,6 +39,8 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
+
+from tests.ports import free_ports  # re-exported: fixtures and benchmarks pick ports here
 
 HOST = "127.0.0.1"
 WORKSTATION_AE_TITLE = "QRSCOPE"
@@ -215,32 +216,6 @@ def _required(path: str | None, name: str) -> str:
     if path is None:
         raise PeerError(f"{name} is not installed")
     return path
-
-
-_handed_out: set[int] = set()
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback TCP ports that nobody listens on now.
-
-    Every socket stays bound until all are picked, so the OS cannot hand out
-    one port twice, and ports returned earlier in this process are skipped.
-    """
-    held: list[socket.socket] = []
-    ports: list[int] = []
-    try:
-        while len(ports) < count:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            held.append(sock)
-            sock.bind((HOST, 0))
-            port = sock.getsockname()[1]
-            if port not in _handed_out:
-                _handed_out.add(port)
-                ports.append(port)
-    finally:
-        for sock in held:
-            sock.close()
-    return ports
 
 
 def describe(files: Iterable[Path]) -> tuple[StoredInstance, ...]:
