@@ -44,7 +44,8 @@ class Finished:
     returncode: int
 
 
-def _high_water_kib(pid: int) -> int:
+def high_water_kib(pid: int) -> int:
+    """The process's resident high-water mark (VmHWM), in KiB; 0 when unknown."""
     try:
         with open(f"/proc/{pid}/status", "rb") as status:
             for line in status:
@@ -60,7 +61,7 @@ def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]
     deadline = time.monotonic() + timeout
     peak = 0
     while True:
-        peak = max(peak, _high_water_kib(process.pid))
+        peak = max(peak, high_water_kib(process.pid))
         pid, status = os.waitpid(process.pid, os.WNOHANG)
         if pid:
             process.returncode = os.waitstatus_to_exitcode(status)
@@ -100,7 +101,7 @@ class Server:
 
     def stop(self) -> None:
         # The high-water mark before the signal: shutting down is not the workload.
-        peak = _high_water_kib(self.process.pid) / 1024
+        peak = high_water_kib(self.process.pid) / 1024
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
         try:

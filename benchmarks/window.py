@@ -41,6 +41,7 @@ if __package__ in (None, ""):
 from tests.interop.peers import HOST, free_ports
 
 from benchmarks import data, orthanc
+from benchmarks.processes import high_water_kib
 
 HEARTBEAT_MS = 10
 QRSCOPE_AE = "QRSCOPE"
@@ -155,18 +156,11 @@ def _window_run(config: dict) -> dict:
         with loop:
             loop.run_until_complete(drive())
     finally:
-        result["peak_rss_mb"] = _high_water_mb()
+        result["peak_rss_mb"] = high_water_kib(os.getpid()) / 1024
         window.close()
         window.deleteLater()
         app.processEvents()
     return result
-
-
-def _high_water_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # --- the benchmark ------------------------------------------------------------------

@@ -8,6 +8,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.records import QueryLevel
 from qrscope.ui.app import build_window
 from qrscope.ui.main_window import MainWindow
 from tests.demo_site import free_port
@@ -38,3 +39,12 @@ def search_studies(qtbot, window: MainWindow) -> None:
     qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
                     and "so far" not in window.search.count.text(), timeout=20000)
+
+
+def retrieve_first_study(qtbot, window: MainWindow, method: str):
+    """Retrieve the first study listed; wait for the job's outcome and return its row."""
+    window.search.views[QueryLevel.STUDY].selectRow(0)
+    window.search.retrieve_selection(method)
+    rows = window.jobs.model.rows
+    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
+    return rows[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from tests.window_site import use_fault
+from tests.window_site import retrieve_first_study, use_fault
 
 from qrscope.core.records import QueryLevel
 
@@ -14,11 +14,7 @@ def _retrieve_first_study(qtbot, window, method: str):
     qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
     studies = window.search.proxies[QueryLevel.STUDY]
     qtbot.waitUntil(lambda: studies.rowCount() > 0 and form.search.isEnabled(), timeout=10000)
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    window.search.retrieve_selection(method)
-    rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
-    return rows[-1]
+    return retrieve_first_study(qtbot, window, method)
 
 
 @pytest.mark.parametrize(("fault", "method", "hint"), [

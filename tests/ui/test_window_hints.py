@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
-from tests.window_site import use_fault
+from tests.window_site import retrieve_first_study, use_fault
 
 from qrscope.core.profiles import RetrieveMethod
 from qrscope.core.records import QueryLevel
@@ -16,10 +16,7 @@ def _search_and_retrieve(qtbot, window, method: str) -> None:
     qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
     studies = window.search.proxies[QueryLevel.STUDY]
     qtbot.waitUntil(lambda: studies.rowCount() > 0 and form.search.isEnabled(), timeout=15000)
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    window.search.retrieve_selection(method)
-    rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
+    retrieve_first_study(qtbot, window, method)
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port
-from tests.window_site import search_studies, use_fault
+from tests.window_site import retrieve_first_study, search_studies, use_fault
 
 from qrscope.core.records import QueryLevel
 
@@ -128,10 +128,8 @@ def _bar(window, row_number: int) -> float | None:
 def test_a_failed_job_that_brought_nothing_has_an_empty_bar(qtbot, window):
     use_fault(qtbot, window, "unknown-destination")
     search_studies(qtbot, window)
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    window.search.retrieve_selection("move")
+    retrieve_first_study(qtbot, window, "move")
     rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     assert rows[-1].state.value == "failed" and not rows[-1].outcome.stored
     assert _bar(window, 0) == 0.0
 
@@ -139,10 +137,8 @@ def test_a_failed_job_that_brought_nothing_has_an_empty_bar(qtbot, window):
 def test_an_aborted_job_says_the_pacs_aborted(qtbot, window):
     use_fault(qtbot, window, "abort-mid-transfer")
     search_studies(qtbot, window)
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    window.search.retrieve_selection("get")
+    retrieve_first_study(qtbot, window, "get")
     rows = window.jobs.model.rows
-    qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     assert "aborted" in rows[-1].why
     got = len(rows[-1].outcome.stored)
     assert _bar(window, 0) < 1.0 or got == rows[-1].outcome.expected

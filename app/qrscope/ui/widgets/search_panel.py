@@ -36,6 +36,8 @@ __all__ = ["SearchPanel"]
 
 _LOGGER = logging.getLogger(__name__)
 
+FIT_SAMPLE_ROWS = 200
+
 
 def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
     proxy = QSortFilterProxyModel()
@@ -53,6 +55,9 @@ def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
     view.verticalHeader().hide()
     view.verticalHeader().setDefaultSectionSize(view.fontMetrics().lineSpacing() + 6)
     header = view.horizontalHeader()
+    # Fitting columns measures this many rows, not all: every cell of 1000
+    # studies held the GUI thread for 0.6 s (benchmarks/window.py --profile).
+    header.setResizeContentsPrecision(FIT_SAMPLE_ROWS)
     header.setSectionsMovable(True)
     header.setStretchLastSection(True)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -63,7 +68,6 @@ def _table(model: RecordTableModel) -> tuple[QTableView, QSortFilterProxyModel]:
 
 
 MAX_COLUMN_WIDTH = 320
-FIT_SAMPLE_ROWS = 200
 UID_COLUMN_WIDTH = 160
 
 
@@ -71,11 +75,9 @@ def fit_columns(view: QTableView, model: RecordTableModel) -> None:
     """Each column as wide as its contents (UIDs and long texts capped; the
     tooltip has the whole value), so short columns leave room for long ones.
 
-    Measured on the first :data:`FIT_SAMPLE_ROWS` rows (and those in view),
-    not on all of them: measuring every cell of 1000 studies held the GUI
-    thread for 0.6 s (benchmarks/window.py --profile).
+    Measured on the first :data:`FIT_SAMPLE_ROWS` rows (and those in view;
+    see :func:`_table`).
     """
-    view.horizontalHeader().setResizeContentsPrecision(FIT_SAMPLE_ROWS)
     view.resizeColumnsToContents()
     for number, column in enumerate(model.columns):
         cap = UID_COLUMN_WIDTH if column.key.endswith("uid") else MAX_COLUMN_WIDTH
