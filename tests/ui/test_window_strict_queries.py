@@ -28,9 +28,14 @@ def test_drill_down_names_the_study_by_its_uid_alone(qtbot, window):
     instance = window.search.models[QueryLevel.IMAGE].records[0]
     assert instance.sop_class_uid and instance.series_uid
     assert not refused
-    requests = [e.detail["identifier"] for e in window.log_panel.model.events
-                if e.detail.get("message") == "C-FIND-RQ"]
-    deeper = [r for r in requests if r["QueryRetrieveLevel"] in ("SERIES", "IMAGE")]
+    def deeper_requests() -> list[dict]:
+        return [e.detail["identifier"] for e in window.log_panel.model.events
+                if e.detail.get("message") == "C-FIND-RQ"
+                and e.detail["identifier"]["QueryRetrieveLevel"] in ("SERIES", "IMAGE")]
+
+    # The log arrives in batches: wait for both requests, not just the rows.
+    qtbot.waitUntil(lambda: len(deeper_requests()) >= 2, timeout=5000)
+    deeper = deeper_requests()
     assert deeper and all("PatientID" not in r and "PatientName" not in r for r in deeper)
     assert all(isinstance(r["StudyInstanceUID"], str) and r["StudyInstanceUID"]
                for r in deeper)
