@@ -12,6 +12,7 @@ from dataclasses import replace
 from tests.core.test_job_matching import _instance
 
 from qrscope.core.association_log import Direction
+from qrscope.core.demo_pacs import query as demo_query
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import RetrieveMethod
 from qrscope.core.retrieve import RetrieveJob
@@ -94,17 +95,68 @@ def test_full_disk_during_c_get_is_not_asked_for_again(demo, tiny_disk):
         _instances_of(demo, study) - {r.sop_instance_uid for r in outcome.stored}
 
 
-def test_c_get_learns_the_instances_level_by_level_and_names_none_missing(demo):
+def _finds(demo) -> list[str]:
+    return [e.summary for e in demo.log.events()
+            if e.kind == "dimse-sent" and "C-FIND" in e.summary]
+
+
+def test_c_get_learns_the_instances_level_by_level_and_names_none_missing(demo, monkeypatch):
+    # A PACS that does not answer SOP Classes in Study (DCMTK's dcmqrscp).
+    monkeypatch.delitem(demo_query._COMPUTED, "SOPClassesInStudy")
     study = _largest_study(demo)
     job = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study),
                       method=RetrieveMethod.GET)
     outcome = job.run()
     assert outcome.status == "success", outcome.to_dict()
-    assert job.plan is not None and job.plan.classes_exact
+    assert job.plan is not None and job.plan.classes_exact and not job.plan.classes_named
     assert outcome.expected == len(_instances_of(demo, study)) == len(outcome.stored)
     assert outcome.missing == []
-    finds = [e for e in demo.log.events() if e.kind == "dimse-sent" and "C-FIND" in e.summary]
-    assert len(finds) >= 3, "study, series and instances were looked up first"
+    assert len(_finds(demo)) >= 3, "study, series and instances were looked up first"
+
+
+def test_c_get_asks_with_the_classes_the_study_names_and_lists_nothing_more(demo):
+    study = _largest_study(demo)
+    job = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study),
+                      method=RetrieveMethod.GET)
+    outcome = job.run()
+    assert outcome.status == "success", outcome.to_dict()
+    assert job.plan is not None and job.plan.classes_named
+    assert set(job.plan.sop_classes) == {i.text("SOPClassUID") for i in demo.pacs.instances
+                                         if i.text("StudyInstanceUID") == study}
+    assert outcome.expected == len(_instances_of(demo, study)) == len(outcome.stored)
+    assert outcome.missing == []
+    assert len(_finds(demo)) == 1, "one study-level look-up, no series or instances"
+    proposed = job._proposed()
+    assert proposed == set(job.plan.sop_classes), "exactly the classes the PACS named"
+
+
+def test_a_c_get_short_of_the_studys_count_lists_the_instances_and_asks_again(
+        demo, monkeypatch):
+    # A PACS whose SOP Classes in Study leaves one class out: its instances
+    # cannot come on the first association, so the study is listed and they
+    # are asked for again with their own class.
+    study = _largest_study(demo)
+    classes = sorted({i.text("SOPClassUID") for i in demo.pacs.instances
+                      if i.text("StudyInstanceUID") == study})
+    assert len(classes) > 1
+    left_out = classes[-1]
+    named = demo_query._COMPUTED["SOPClassesInStudy"]
+
+    def short_list(index, record):
+        attribute = named(index, record)
+        values = tuple(v for v in attribute.strings if v != left_out)
+        return attribute._replace(value=values, strings=values)
+
+    monkeypatch.setitem(demo_query._COMPUTED, "SOPClassesInStudy", short_list)
+    job = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study),
+                      method=RetrieveMethod.GET)
+    outcome = job.run()
+    assert outcome.status == "success", outcome.to_dict()
+    assert {r.sop_instance_uid for r in outcome.stored} == _instances_of(demo, study)
+    assert outcome.missing == []
+    assert job.plan is not None and not job.plan.classes_named, "listed after the short round"
+    assert len(_finds(demo)) >= 3
+    assert [e for e in demo.log.events(job_id=job.job_id) if e.kind == "get-retry"]
 
 
 def test_a_retry_asks_for_exactly_what_is_missing():
@@ -202,10 +254,11 @@ def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo)
     assert found is not None and len(found) == 1
 
 
-def test_classes_a_series_cannot_fit_in_one_association_are_named_not_proposed(tmp_path):
+def test_classes_a_series_cannot_fit_in_one_association_come_on_another(tmp_path):
     # One series of 65 classes: one C-GET association carries 63 of them. The
-    # two left out were never offered: "not proposed", not "the PACS accepted
-    # no context for them".
+    # two left out are asked for on a second association with their classes;
+    # if that fails they are "not proposed", not "the PACS accepted no
+    # context for them".
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
     from tests.demo_site import start_demo_site
@@ -232,9 +285,10 @@ def test_classes_a_series_cannot_fit_in_one_association_are_named_not_proposed(t
         outcome = job.run()
     finally:
         site.pacs.stop()
-    assert len(outcome.stored) == MAX_CLASSES, outcome.to_dict()
-    assert {m.sop_class_uid for m in outcome.missing} == set(classes[MAX_CLASSES:])
-    assert {m.reason for m in outcome.missing} == {MissingReason.NOT_PROPOSED}
+    assert len(outcome.stored) == MAX_CLASSES + 2, outcome.to_dict()
+    assert outcome.status == "success" and outcome.missing == []
+    retries = [e for e in site.log.events(job_id=job.job_id) if e.kind == "get-retry"]
+    assert len(retries) == 1 and "2 instance(s)" in retries[0].summary
 
 
 class _PatientRootOnlyScp:
@@ -290,3 +344,18 @@ def test_a_patient_root_only_archive_is_walked_for_the_patient_id(tmp_path):
         scp.server.shutdown()
     assert patient_id == "P2"
     assert scp.requests[:3] == [("PATIENT", ""), ("STUDY", "P1"), ("STUDY", "P2")]
+
+
+def test_an_instance_of_a_class_never_proposed_is_named_so():
+    from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
+    from qrscope.core.retrieve.recovery import missing_instances
+
+    ct, sr = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.88.11"
+    plan = RetrievePlan(RetrieveScope.study("1.2.3"), (
+        PlannedInstance("1.2.3.1.1", ct, "1.2.3.1"),
+        PlannedInstance("1.2.3.1.2", sr, "1.2.3.1")), complete=True)
+    missing = missing_instances(plan, [], [], {ct: {"1.2.840.10008.1.2.1"}}, False,
+                                proposed={ct})
+    reasons = {m.sop_instance_uid: m.reason for m in missing}
+    assert reasons == {"1.2.3.1.1": MissingReason.NOT_SENT,
+                       "1.2.3.1.2": MissingReason.NOT_PROPOSED}

@@ -41,6 +41,7 @@ from qrscope.core.retrieve.recovery import (
     every_class_steps,
     missing_instances,
     recovery_steps,
+    unoffered_class_steps,
     worth_asking_again,
 )
 from qrscope.core.retrieve.request import RequestCounts, RetrieveRequest
@@ -295,7 +296,10 @@ class RetrieveJob:
     # -- C-GET -------------------------------------------------------------------
     def _get(self) -> None:
         try:
-            self.plan = self._planner.learn(self.scope)
+            self.plan = self._planner.learn(self.scope, quick=True)
+            if (self.plan.classes_named and len(self.plan.sop_classes) > MAX_CLASSES):
+                # One request per series, each with its own classes: list them.
+                self.plan = self._planner.learn(self.scope)
         except AssociationFailure as exc:
             if exc.reason in _UNREACHABLE:
                 raise
@@ -320,7 +324,24 @@ class RetrieveJob:
                 raise failures[0]
         else:
             self._run(self._get_request(plan.request_scope()), first=True)
+        if plan.classes_named and self._short_of_plan():
+            # The study-level answer was enough to ask; naming what is
+            # missing, and asking again for it, needs the instances.
+            try:
+                self.plan = self._planner.learn(self.scope)
+            except AssociationFailure as exc:
+                _LOGGER.info("could not list the scope after a short C-GET: %s", exc)
         self._recover()
+
+    def _short_of_plan(self) -> bool:
+        """Whether the first round brought less than the PACS counted for the scope."""
+        with self._lock:
+            counts = self._merged_counts()
+            stored = self._stored
+            refused = any(not r.ok for r in self._received)
+        expected = self.plan.expected if self.plan is not None else None
+        return (refused or counts.failed > 0 or bool(counts.remaining)
+                or counts.final is None or expected is None or stored < expected)
 
     def _get_request(self, scope: RetrieveScope, syntax: str | None = None,
                      exact: bool = False) -> RetrieveRequest:
@@ -351,6 +372,10 @@ class RetrieveJob:
             # contexts): the PACS refused the retrieve itself, and asking again
             # in other syntaxes changes nothing. The hint says why.
             return
+        for step in list(unoffered_class_steps(plan, received, self._proposed())):
+            self._asked_again.update(step.scope.instance_uids)
+            if not self._ask_again(step):
+                return
         wanted = worth_asking_again(plan, received, accepted)
         for _syntax, steps in recovery_steps(plan, wanted):
             for step in steps:

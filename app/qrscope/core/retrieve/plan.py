@@ -6,9 +6,16 @@ should name each instance that did not arrive. Both need the list of
 instances, which a conformant SCU learns as PS3.4 C.4.1.2.2 (hierarchical
 search) allows: the study, then its series, then each series' instances,
 every query carrying only the unique keys of the levels above, each with a
-single value. ``SOP Classes in Study`` would be one query, but few servers
-support it (DCMTK's dcmqrscp does not), and it cannot say which instance is
-which.
+single value.
+
+That listing costs a C-FIND per series and a response per instance (about
+1.5 s for 1000 instances), before anything is fetched. A study-level answer
+with ``SOP Classes in Study`` and ``Number of Study Related Instances``
+(Orthanc and the demo PACS give both; DCMTK's dcmqrscp gives neither) says
+what a C-GET must propose in one response: :meth:`RetrievePlanner.learn`
+with ``quick=True`` stops there (:attr:`RetrievePlan.classes_named`), and the
+job lists the instances only when the retrieve comes back short, to name
+and ask again for what is missing.
 
 Not every server returns SOP Class UID at IMAGE level (DCMTK's dcmqrscp
 indexes only SOP Instance UID and Instance Number there), and a look-up the
@@ -63,17 +70,25 @@ class RetrievePlan:
     series_modalities: dict[str, str] = field(default_factory=dict)
     study_instances: int | None = None
     """NumberOfStudyRelatedInstances from the study-level answer, when asked."""
+    classes_named: bool = False
+    """The PACS named the study's classes (SOPClassesInStudy) and counted its
+    instances; no instance was listed. The classes are taken as exact, and a
+    retrieve that comes back short of the count lists the instances then."""
+
+    @property
+    def _listed_exact(self) -> bool:
+        return self.complete and all(i.sop_class_uid for i in self.instances)
 
     @property
     def classes_exact(self) -> bool:
-        return self.complete and all(i.sop_class_uid for i in self.instances)
+        return self._listed_exact or self.classes_named
 
     @property
     def sop_classes(self) -> tuple[str, ...]:
         """The classes known: exact when :attr:`classes_exact`, else all we were told of."""
         listed = tuple(dict.fromkeys(i.sop_class_uid for i in self.instances
                                      if i.sop_class_uid))
-        if self.classes_exact:
+        if self._listed_exact:
             return listed
         return tuple(dict.fromkeys((*listed, *self.scope.sop_classes)))
 
@@ -140,8 +155,12 @@ class RetrievePlanner:
         study = self._study(scope)
         return study.patient_id if study is not None else ""
 
-    def learn(self, scope: RetrieveScope) -> RetrievePlan:
-        """The plan for *scope*. Raises ``AssociationFailure`` if the PACS cannot be reached."""
+    def learn(self, scope: RetrieveScope, quick: bool = False) -> RetrievePlan:
+        """The plan for *scope*. Raises ``AssociationFailure`` if the PACS cannot be reached.
+
+        With *quick*, a whole study whose classes and instance count the PACS
+        gives at study level is not listed further (:attr:`RetrievePlan.classes_named`).
+        """
         patient_id, study_instances = scope.patient_id, None
         if scope.level is QueryLevel.STUDY or (
                 self.node.query_model is QueryModel.PATIENT_ROOT and not patient_id):
@@ -153,6 +172,12 @@ class RetrievePlanner:
                     scope, patient_id=patient_id,
                     modalities=scope.modalities or study.modalities,
                     sop_classes=scope.sop_classes or study.sop_classes)
+                if (quick and scope.level is QueryLevel.STUDY and not scope.instance_uids
+                        and study.sop_classes and study_instances):
+                    # The PACS's own classes, not ones a caller passed in.
+                    scope = replace(scope, sop_classes=study.sop_classes)
+                    return RetrievePlan(scope, study_instances=study_instances,
+                                        classes_named=True)
         # The series level gives each series' Modality, the fallback for
         # servers that do not return SOP Class UIDs.
         listed = self._series(scope)

@@ -17,6 +17,10 @@ fall in a few groups, and only some are worth asking for again:
   time, until they arrive or the syntaxes run out;
 * of a class the PACS did not accept a context for: nothing we can offer
   will change that;
+* of a class we did not propose although the PACS names it: the first C-GET
+  proposed the classes of the study-level ``SOP Classes in Study``, and a
+  PACS may leave one out there that its instance-level answers name. Asked
+  for again with exactly their classes (:func:`unoffered_class_steps`);
 * of a class the PACS does not name (DCMTK's dcmqrscp returns no SOP Class
   UID) and that may not be among the classes we guessed for its series:
   asked for in other syntaxes only where its series may hold compressed
@@ -47,7 +51,7 @@ from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
 from qrscope.core.retrieve.types import MissingInstance, MissingReason, RetrieveScope
 
 __all__ = ["RecoveryStep", "every_class_steps", "missing_instances", "recovery_steps",
-           "worth_asking_again"]
+           "unoffered_class_steps", "worth_asking_again"]
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,15 @@ class RecoveryStep:
 
     scope: RetrieveScope
     syntax: str = ""
+    unoffered: bool = False
+    """The instances' own classes, which the earlier requests did not propose."""
 
     @property
     def description(self) -> str:
         count = len(self.scope.instance_uids)
+        if self.unoffered:
+            return (f"asking again for {count} instance(s) of {len(self.scope.sop_classes)} "
+                    "SOP class(es) the study-level answer did not name, offering exactly those")
         if not self.syntax:
             return (f"asking again for {count} instance(s) of a SOP class the PACS does not "
                     f"name, offering {len(self.scope.sop_classes)} more storage classes")
@@ -102,6 +111,25 @@ def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
         if not steps:
             return
         yield str(syntax), steps
+
+
+def unoffered_class_steps(plan: RetrievePlan, received: Iterable[ReceivedInstance],
+                          proposed: set[str]) -> Iterator[RecoveryStep]:
+    """For planned instances that did not arrive and whose named class was never *proposed*.
+
+    One step per series and per :data:`MAX_CLASSES` classes, offering exactly
+    those classes uncompressed.
+    """
+    seen = {r.sop_instance_uid for r in received}
+    wanted = [i for i in plan.instances if i.sop_instance_uid not in seen
+              and i.sop_class_uid and i.sop_class_uid not in proposed]
+    for series_uid, items in plan.by_series(wanted).items():
+        classes = list(dict.fromkeys(i.sop_class_uid for i in items))
+        for start in range(0, len(classes), MAX_CLASSES):
+            chunk = set(classes[start:start + MAX_CLASSES])
+            yield RecoveryStep(_instances_scope(
+                plan, series_uid, [i for i in items if i.sop_class_uid in chunk]),
+                unoffered=True)
 
 
 def every_class_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
@@ -201,8 +229,9 @@ def _reason(uid: str, sop_class: str, refused: dict[str, ReceivedInstance], fail
         return MissingReason.NOT_STORED, f"it arrived but was not stored: {refused[uid].error}"
     if proposed is not None and sop_class and sop_class not in proposed:
         return (MissingReason.NOT_PROPOSED,
-                f"we did not propose {name}: its series needs more than {MAX_CLASSES} "
-                "storage classes, more than one association can carry")
+                f"we never proposed {name}: the PACS's study-level answer left it out, "
+                f"or its series needs more than {MAX_CLASSES} storage classes, more than "
+                "one association can carry; asking again with it did not bring it")
     if accepted is not None and sop_class and sop_class not in accepted:
         return (MissingReason.NO_CONTEXT,
                 f"the PACS accepted no presentation context for {name}")
