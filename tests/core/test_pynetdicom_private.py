@@ -128,3 +128,39 @@ def test_pynetdicom_reads_whole_pdus_through_the_socket_recv_the_guard_wraps():
     assert "self.socket.recv(bufsize)" in inspect.getsource(AssociationSocket.recv)
     assert "isinstance(self.socket, ssl.SSLSocket)" in inspect.getsource(
         AssociationSocket.ready.fget)
+
+
+def test_pynetdicom_encodes_command_sets_and_file_meta_through_the_names_we_replace():
+    from pydicom.filebase import DicomBytesIO
+    from pynetdicom import dimse_messages
+    from pynetdicom.dimse_primitives import C_STORE
+    from pynetdicom.dsutils import encode
+
+    from qrscope.core.pynetdicom_private import install_fast_encoding
+
+    for method in (dimse_messages.DIMSEMessage.encode_msg,
+                   dimse_messages.DIMSEMessage._set_command_group_length):
+        assert "encode(self.command_set, True, True)" in inspect.getsource(method)
+    source = inspect.getsource(dimse_messages.DIMSEMessage.decode_msg)
+    assert "write_file_meta_info(" in source and "create_file_meta(" in source
+    install_fast_encoding()
+    install_fast_encoding()  # idempotent
+    assert dimse_messages.encode.qrscope_fast
+    # A C-STORE response encodes as pydicom encodes it, group length included.
+    primitive = C_STORE()
+    primitive.MessageIDBeingRespondedTo, primitive.Status = 5, 0
+    primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    primitive.AffectedSOPInstanceUID = "1.2.3.4.5"
+    message = dimse_messages.C_STORE_RSP()
+    message.primitive_to_message(primitive)
+    assert dimse_messages.encode(message.command_set, True, True) == \
+        encode(message.command_set, True, True)
+    # The meta written for a received data set is pydicom's.
+    ours, theirs = DicomBytesIO(), DicomBytesIO()
+    values = dict(sop_class_uid="1.2.3", sop_instance_uid="1.2.3.4",
+                  transfer_syntax="1.2.840.10008.1.2.1")
+    dimse_messages.write_file_meta_info(ours, dimse_messages.create_file_meta(**values))
+    from pydicom.filewriter import write_file_meta_info
+    from pynetdicom.dsutils import create_file_meta
+    write_file_meta_info(theirs, create_file_meta(**values))
+    assert ours.getvalue() == theirs.getvalue()

@@ -24,6 +24,7 @@ __all__ = [
     "end_wait_for_request",
     "finish_incoming",
     "grant_scp_role",
+    "install_fast_encoding",
     "install_reactor_classes",
     "pause_requested",
     "peer_socket",
@@ -314,6 +315,69 @@ def install_reactor_classes(dul_class: type, dimse_class: type, reactor_time: An
     association.DIMSEServiceProvider = dimse_class  # type: ignore[misc]
     association.time = reactor_time  # type: ignore[assignment]
     dul.time = reactor_time  # type: ignore[assignment]
+
+
+class _FileMeta:
+    """What ``create_file_meta`` was asked for, kept until the meta is written."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = values
+
+
+def install_fast_encoding() -> None:
+    """Have pynetdicom encode command sets and file meta headers without pydicom's machinery.
+
+    ``pynetdicom.dimse_messages`` encodes every command set (twice: once to
+    measure its group length) and writes the file meta header of every
+    received data set through the names ``encode``, ``create_file_meta`` and
+    ``write_file_meta_info`` it imported; there is no public hook. The
+    replacements produce the same bytes (:mod:`qrscope.core.dicom_bytes`)
+    and hand anything unusual to the originals.
+    """
+    from pydicom import filewriter
+    from pynetdicom import (
+        PYNETDICOM_IMPLEMENTATION_UID,
+        PYNETDICOM_IMPLEMENTATION_VERSION,
+        dimse_messages,
+        dsutils,
+    )
+
+    from qrscope.core.dicom_bytes import command_set_bytes, file_meta_bytes
+
+    if getattr(dimse_messages.encode, "qrscope_fast", False):
+        return
+    pydicom_encode, pydicom_create = dsutils.encode, dsutils.create_file_meta
+    pydicom_write_meta = filewriter.write_file_meta_info
+
+    def encode(ds: Any, is_implicit_vr: bool, is_little_endian: bool,
+               deflated: bool = False) -> bytes | None:
+        if is_implicit_vr and is_little_endian and not deflated:
+            data = command_set_bytes(ds)
+            if data is not None:
+                return data
+        return pydicom_encode(ds, is_implicit_vr, is_little_endian, deflated)
+
+    def create_file_meta(**values: Any) -> Any:
+        return _FileMeta(**values)
+
+    def write_file_meta_info(fp: Any, file_meta: Any, enforce_standard: bool = True) -> None:
+        if isinstance(file_meta, _FileMeta):
+            values = file_meta.values
+            data = file_meta_bytes(
+                values["sop_class_uid"], values["sop_instance_uid"], values["transfer_syntax"],
+                values.get("implementation_uid", PYNETDICOM_IMPLEMENTATION_UID),
+                values.get("implementation_version", PYNETDICOM_IMPLEMENTATION_VERSION),
+                preamble=False)
+            if data is not None:
+                fp.write(data)
+                return
+            file_meta = pydicom_create(**values)
+        pydicom_write_meta(fp, file_meta, enforce_standard)
+
+    encode.qrscope_fast = True  # type: ignore[attr-defined]
+    dimse_messages.encode = encode  # type: ignore[assignment]
+    dimse_messages.create_file_meta = create_file_meta  # type: ignore[assignment]
+    dimse_messages.write_file_meta_info = write_file_meta_info  # type: ignore[assignment]
 
 
 def pause_requested(assoc: Any) -> bool:

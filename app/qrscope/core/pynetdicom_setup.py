@@ -1,4 +1,6 @@
-"""How every association in qrscope is set up in pynetdicom: prompt reactors, and
+"""How every association in qrscope is set up in pynetdicom: prompt reactors,
+command sets and file meta headers encoded by hand
+(:func:`~qrscope.core.pynetdicom_private.install_fast_encoding`), and
 pynetdicom's own log formatted only when someone reads it.
 
 pynetdicom binds its "standard" log handlers to every association
@@ -19,6 +21,7 @@ import logging
 from pynetdicom import _config
 
 from qrscope.core import reactors
+from qrscope.core.pynetdicom_private import install_fast_encoding
 
 __all__ = ["prepare"]
 
@@ -28,6 +31,7 @@ _PYNETDICOM = logging.getLogger("pynetdicom")
 def prepare() -> None:
     """Call before creating an AE's associations (idempotent, cheap)."""
     reactors.install()
+    install_fast_encoding()
     shown = _PYNETDICOM.isEnabledFor(logging.INFO)
     _config.LOG_HANDLER_LEVEL = "standard" if shown else "none"
     _config.LOG_REQUEST_IDENTIFIERS = shown

@@ -22,6 +22,7 @@ from typing import Any
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from qrscope.core.dicom_bytes import instance_keys
 from qrscope.core.files import create_exclusive, place_exclusive
 
 __all__ = ["InstanceStore", "StorageError", "StoredInstance", "UnparseableInstance",
@@ -222,6 +223,10 @@ class InstanceStore:
             raise StorageError(exc.errno or 0, f"cannot write {target}: {reason}") from exc
 
     def _read_keys(self, payload: _Payload) -> dict[str, str]:
+        if payload.data is not None:
+            keys = instance_keys(payload.data)  # the plain cases, without pydicom
+            if keys is not None:
+                return keys
         try:
             ds = pydicom.dcmread(payload.source(), stop_before_pixels=True,
                                  specific_tags=list(_KEYS))

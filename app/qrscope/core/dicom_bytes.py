@@ -1,0 +1,270 @@
+"""Hand-written DICOM encoding for the few byte strings every instance costs.
+
+Each received instance makes pydicom build and encode three small data sets
+(the file meta header, the C-STORE response's command set twice, once for
+its group length) and parse the data set again for the five keys that name
+its folders. pydicom does that element by element through its general
+machinery (tag objects, value validation, charset handling), and on a
+study of a thousand small images those few small data sets took more CPU
+than filing the images did.
+
+The functions here produce the same bytes, and read the same keys, for the
+simple cases that make up nearly all traffic, and say ``None`` for anything
+else so that the caller falls back to pydicom: the fast path never decides
+a case pydicom would have decided differently. ``tests/core/
+test_dicom_bytes.py`` holds them to pydicom's output byte for byte.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+from pydicom.multival import MultiValue
+
+__all__ = ["command_set_bytes", "file_meta_bytes", "instance_keys"]
+
+_PREAMBLE = b"\x00" * 128 + b"DICM"
+_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
+                       b"UN", b"UR", b"UT", b"UV"))
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_PIXEL_DATA = 0x7FE00010
+_UID_CHARS = frozenset(b"0123456789.")
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+
+# The keys that name an instance's folders: tag -> keyword, in tag order.
+KEY_TAGS = {
+    0x00080016: "SOPClassUID",
+    0x00080018: "SOPInstanceUID",
+    0x00100020: "PatientID",
+    0x0020000D: "StudyInstanceUID",
+    0x0020000E: "SeriesInstanceUID",
+}
+_LAST_KEY = max(KEY_TAGS)
+
+
+# -- writing --------------------------------------------------------------------------
+def _ascii(value: Any) -> bytes | None:
+    """*value* as ASCII text bytes, or None where pydicom's rules would matter."""
+    if not isinstance(value, str):
+        return None
+    try:
+        data = value.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    return data if b"\\" not in data else None
+
+
+def _explicit(tag: int, vr: bytes, value: bytes) -> bytes:
+    group, element = tag >> 16, tag & 0xFFFF
+    if vr in _LONG_VRS:
+        return struct.pack("<HH2sHL", group, element, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+
+
+def file_meta_bytes(sop_class_uid: Any, sop_instance_uid: Any, transfer_syntax: Any,
+                    implementation_uid: Any, implementation_version: Any,
+                    preamble: bool = True) -> bytes | None:
+    """The preamble, ``DICM`` and the file meta group pydicom writes for these values.
+
+    As ``pynetdicom.dsutils.create_file_meta`` followed by pydicom's
+    ``write_file_meta_info(enforce_standard=True)``, the preamble only with
+    *preamble*. None when a value is empty or not plain ASCII (pydicom then
+    decides).
+    """
+    values = [_ascii(v) for v in (sop_class_uid, sop_instance_uid, transfer_syntax,
+                                  implementation_uid)]
+    version = _ascii(implementation_version)
+    if any(not v for v in values) or version is None or len(version) > 16:
+        return None
+    sop_class, sop_instance, syntax, implementation = (
+        v + b"\x00" if len(v) % 2 else v for v in values)  # type: ignore[operator]
+    elements = b"".join((
+        _explicit(0x00020001, b"OB", b"\x00\x01"),
+        _explicit(0x00020002, b"UI", sop_class),
+        _explicit(0x00020003, b"UI", sop_instance),
+        _explicit(0x00020010, b"UI", syntax),
+        _explicit(0x00020012, b"UI", implementation),
+        _explicit(0x00020013, b"SH", version + b" " if len(version) % 2 else version)
+        if version else b"",
+    ))
+    return (_PREAMBLE if preamble else b"") + \
+        _explicit(0x00020000, b"UL", struct.pack("<L", len(elements))) + elements
+
+
+_NUMBERS = {"US": "<H", "SS": "<h", "UL": "<L", "SL": "<l"}
+_TEXT_PAD = {"UI": b"\x00", "AE": b" ", "SH": b" ", "LO": b" ", "CS": b" ", "ST": b" ",
+             "LT": b" "}
+
+
+def command_set_bytes(elements: Iterable[Any]) -> bytes | None:
+    """A command set in implicit VR little endian, as pydicom's ``write_dataset`` writes it.
+
+    *elements* are pydicom data elements in tag order (iterating a Dataset).
+    None for anything but the plain values command sets hold (group 0000,
+    text or integer VRs), so the caller uses pydicom.
+    """
+    out = []
+    for elem in elements:
+        tag = int(elem.tag)
+        if tag >> 16 != 0:
+            return None
+        vr, value = elem.VR, elem.value
+        if value is None or value == "":
+            data = b""
+        elif vr in _NUMBERS:
+            values = value if isinstance(value, list | tuple | MultiValue) else [value]
+            if not all(type(v) is int for v in values):
+                return None
+            try:
+                data = struct.pack("<" + _NUMBERS[vr][1] * len(values), *values)
+            except struct.error:
+                return None
+        elif vr in _TEXT_PAD:
+            text = _ascii(value)
+            if text is None:
+                return None
+            data = text + _TEXT_PAD[vr] if len(text) % 2 else text
+        else:
+            return None
+        out.append(struct.pack("<HHL", 0, tag & 0xFFFF, len(data)) + data)
+    return b"".join(out)
+
+
+# -- reading --------------------------------------------------------------------------
+class _Irregular(Exception):
+    """Something only pydicom should judge."""
+
+
+def instance_keys(data: bytes | memoryview) -> dict[str, str] | None:
+    """The five folder keys of a Part 10 byte string, or None where pydicom must read it.
+
+    Walks the top-level elements to the pixel data (or the end), as pydicom
+    does with ``stop_before_pixels``, so that a truncated or inconsistent
+    data set still goes to pydicom, which decides whether it can be parsed.
+    Values are returned as pydicom gives them (trailing padding removed);
+    anything but plain ASCII in a key, deflated or unknown encodings, and
+    irregular structure give None.
+    """
+    view = memoryview(data)
+    try:
+        if bytes(view[128:132]) != b"DICM":
+            return None
+        offset, syntax = _read_meta(view, 132)
+        if syntax in DEFLATED:
+            return None
+        implicit, little = syntax == IMPLICIT_LE, syntax != EXPLICIT_BE
+        if not syntax.startswith("1.2.840.10008.1.2"):
+            return None  # a private syntax: its encoding is not known here
+        found: dict[int, bytes] = {}
+        _walk(view, offset, len(view), implicit, little, found)
+    except (_Irregular, struct.error, UnicodeDecodeError):
+        return None
+    keys = {}
+    for tag, keyword in KEY_TAGS.items():
+        raw = found.get(tag, b"").rstrip(b"\x00 ")
+        if tag == 0x00100020:
+            if any(b < 0x20 or b > 0x7E or b == 0x5C for b in raw):
+                return None
+        elif not set(raw) <= _UID_CHARS:
+            return None
+        keys[keyword] = raw.decode("ascii")
+    return keys
+
+
+def _read_meta(view: memoryview, offset: int) -> tuple[int, str]:
+    """The offset after the file meta group, and its transfer syntax."""
+    syntax = None
+    end = len(view)
+    while offset + 8 <= end:
+        group, element = struct.unpack_from("<HH", view, offset)
+        if group != 2:
+            break
+        vr = bytes(view[offset + 4:offset + 6])
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack_from("<L", view, offset + 8)
+            start = offset + 12
+        else:
+            (length,) = struct.unpack_from("<H", view, offset + 6)
+            start = offset + 8
+        if length == _UNDEFINED or start + length > end:
+            raise _Irregular
+        if element == 0x0010:
+            syntax = bytes(view[start:start + length]).rstrip(b"\x00 ").decode("ascii")
+        offset = start + length
+    if not syntax:
+        raise _Irregular
+    return offset, syntax
+
+
+def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
+          found: dict[int, bytes] | None, in_item: bool = False) -> int:
+    """Step over the elements from *offset* to *end* or an item delimiter; return the offset."""
+    head = "<HHL" if little else ">HHL"
+    short = "<HH2sH" if little else ">HH2sH"
+    long_length = "<L" if little else ">L"
+    last = -1
+    while offset < end:
+        if offset + 8 > end:
+            raise _Irregular
+        group, element, length = struct.unpack_from(head, view, offset)
+        tag = group << 16 | element
+        if tag == _ITEM_END and in_item:
+            return offset + 8
+        if tag <= last or group == 0xFFFE:
+            raise _Irregular  # out of order, or a stray delimiter
+        last = tag
+        if found is not None and tag == _PIXEL_DATA:
+            if offset + (8 if implicit else 12) > end:
+                raise _Irregular  # pydicom reads the header before it stops
+            return offset
+        if implicit:
+            start, vr = offset + 8, b""
+        else:
+            _, _, vr, length = struct.unpack_from(short, view, offset)
+            if vr in _LONG_VRS:
+                (length,) = struct.unpack_from(long_length, view, offset + 8)
+                start = offset + 12
+            else:
+                start = offset + 8
+                if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
+                    raise _Irregular
+        if length == _UNDEFINED:
+            if vr not in (b"", b"SQ"):
+                raise _Irregular
+            offset = _skip_sequence(view, start, end, implicit, little)
+            continue
+        if start + length > end:
+            raise _Irregular
+        if found is not None and tag in KEY_TAGS:
+            found[tag] = bytes(view[start:start + length])
+        offset = start + length
+    if in_item:
+        raise _Irregular
+    return offset
+
+
+def _skip_sequence(view: memoryview, offset: int, end: int, implicit: bool,
+                   little: bool) -> int:
+    """Step over the items of an undefined-length sequence; return the offset after it."""
+    head = "<HHL" if little else ">HHL"
+    while offset + 8 <= end:
+        group, element, length = struct.unpack_from(head, view, offset)
+        tag = group << 16 | element
+        offset += 8
+        if tag == _SEQUENCE_END:
+            return offset
+        if tag != _ITEM:
+            raise _Irregular
+        if length == _UNDEFINED:
+            offset = _walk(view, offset, end, implicit, little, None, in_item=True)
+        elif offset + length > end:
+            raise _Irregular
+        else:
+            offset += length
+    raise _Irregular

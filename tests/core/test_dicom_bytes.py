@@ -1,0 +1,203 @@
+"""The hand-written encodings give pydicom's bytes and keys, or step aside.
+
+Every case compares with what pydicom (and pynetdicom) produce for the same
+input; a case the fast path does not handle must say None, never differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_file_meta_info
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    generate_uid,
+)
+from pynetdicom import (
+    PYNETDICOM_IMPLEMENTATION_UID,
+    PYNETDICOM_IMPLEMENTATION_VERSION,
+    dimse_primitives,
+)
+from pynetdicom.dimse_messages import _MESSAGE_TYPES
+from pynetdicom.dsutils import create_file_meta, encode
+
+from qrscope.core.demo_pacs.clinical import build_clinical_studies
+from qrscope.core.dicom_bytes import command_set_bytes, file_meta_bytes, instance_keys
+from qrscope.core.storage import _KEYS
+
+
+# -- the file meta header -------------------------------------------------------------
+def _pydicom_meta(sop_class: str, sop_instance: str, syntax: str,
+                  version: str = PYNETDICOM_IMPLEMENTATION_VERSION) -> bytes:
+    fp = DicomBytesIO()
+    fp.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(fp, create_file_meta(
+        sop_class_uid=sop_class, sop_instance_uid=sop_instance, transfer_syntax=syntax,
+        implementation_version=version))
+    return fp.getvalue()
+
+
+@pytest.mark.parametrize("sop_instance", ["1.2.3", "1.2.34", generate_uid()])
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian,
+                                    "1.2.840.10008.1.2.4.50"])
+@pytest.mark.parametrize("version", [PYNETDICOM_IMPLEMENTATION_VERSION, "ODD", "EVEN"])
+def test_the_file_meta_is_pydicoms(sop_instance, syntax, version):
+    sop_class = "1.2.840.10008.5.1.4.1.1.2"
+    ours = file_meta_bytes(sop_class, sop_instance, syntax, PYNETDICOM_IMPLEMENTATION_UID,
+                           version)
+    assert ours == _pydicom_meta(sop_class, sop_instance, syntax, version)
+
+
+@pytest.mark.parametrize("sop_instance", ["", "1.2.\u00e9", None, "1\\2"])
+def test_a_file_meta_value_pydicom_must_judge_is_left_to_it(sop_instance):
+    assert file_meta_bytes("1.2.3", sop_instance, ExplicitVRLittleEndian,
+                           PYNETDICOM_IMPLEMENTATION_UID, "V1") is None
+
+
+# -- command sets ---------------------------------------------------------------------
+def _primitive(name: str, rq: bool) -> object:
+    primitive = getattr(dimse_primitives, name)()
+    values = {
+        "MessageID": 7, "MessageIDBeingRespondedTo": 7, "Status": 0xFF00,
+        "AffectedSOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
+        "RequestedSOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
+        "AffectedSOPInstanceUID": "1.2.3.4.5", "RequestedSOPInstanceUID": "1.2.3.4",
+        "Priority": 2, "MoveDestination": "QRSCOPE",
+        "MoveOriginatorApplicationEntityTitle": "ODD", "MoveOriginatorMessageID": 3,
+        "NumberOfRemainingSuboperations": 12, "NumberOfCompletedSuboperations": 1000,
+        "NumberOfFailedSuboperations": 0, "NumberOfWarningSuboperations": 65535,
+        "EventTypeID": 1, "ActionTypeID": 2, "ErrorComment": "odd length",
+        "ErrorID": 5,
+    }
+    for key, value in values.items():
+        if hasattr(primitive, key):
+            with contextlib.suppress(ValueError, TypeError):
+                setattr(primitive, key, value)
+    if hasattr(primitive, "Identifier") and not rq and name.startswith("C_"):
+        primitive.Status = 0x0000
+    return primitive
+
+
+@pytest.mark.parametrize("field", sorted(_MESSAGE_TYPES))
+def test_every_command_set_pynetdicom_builds_encodes_as_pydicom_does(field):
+    name, message_class = _MESSAGE_TYPES[field]
+    primitive_name = name.rsplit("-", 1)[0].replace("-", "_")
+    message = message_class()
+    message.primitive_to_message(_primitive(primitive_name, name.endswith("RQ")))
+    command_set = message.command_set
+    assert command_set_bytes(command_set) == encode(command_set, True, True)
+
+
+def test_a_command_set_outside_the_plain_values_is_left_to_pydicom():
+    ds = Dataset()
+    ds.CommandField = 1
+    ds.AttributeIdentifierList = [0x00100010, 0x00100020]  # AT
+    assert command_set_bytes(ds) is None
+    ds = Dataset()
+    ds.MoveDestination = "DESTIN\u00c9"  # not ASCII
+    assert command_set_bytes(ds) is None
+    ds = Dataset()
+    ds.PatientName = "Not^A^Command"
+    assert command_set_bytes(ds) is None
+
+
+# -- the keys of an instance ----------------------------------------------------------
+def _pydicom_keys(data: bytes) -> dict[str, str]:
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=list(_KEYS))
+    return {k: str(ds.get(k, "") or "") for k in _KEYS}
+
+
+def _part10(ds: Dataset, syntax: str) -> bytes:
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", "1.2.3")
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "1.2.3.4")
+    ds.file_meta.TransferSyntaxUID = syntax
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _image(patient_id: str = "QRS-1") -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = generate_uid()
+    ds.PatientName, ds.PatientID = "Test^Keys", patient_id
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    item.ReferencedSOPInstanceUID = generate_uid()
+    nested = Dataset()
+    nested.CodeValue, nested.CodingSchemeDesignator = "123", "DCM"
+    item.PurposeOfReferenceCodeSequence = Sequence([nested])
+    ds.ReferencedImageSequence = Sequence([item, item])
+    ds.Rows = ds.Columns = 2
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation, ds.SamplesPerPixel = 0, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = b"\x01\x00" * 4
+    return ds
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian,
+                                    ExplicitVRBigEndian])
+@pytest.mark.parametrize("undefined_lengths", [False, True])
+def test_the_keys_are_pydicoms_in_every_plain_encoding(syntax, undefined_lengths):
+    ds = _image()
+    if undefined_lengths:
+        ds.ReferencedImageSequence.is_undefined_length = True
+        for item in ds.ReferencedImageSequence:
+            item.is_undefined_length_sequence_item = True
+            item.PurposeOfReferenceCodeSequence.is_undefined_length = True
+    data = _part10(ds, syntax)
+    keys = instance_keys(data)
+    assert keys is not None
+    assert keys == _pydicom_keys(data)
+    assert keys["PatientID"] == "QRS-1"
+
+
+def test_the_keys_of_every_clinical_object_are_pydicoms(tmp_path: Path):
+    # RT, SR, PDF, ECG, private classes, Big Endian, four character sets.
+    build_clinical_studies(tmp_path)
+    files = sorted(tmp_path.rglob("*.dcm"))
+    assert len(files) > 10
+    fast = 0
+    for path in files:
+        data = path.read_bytes()
+        keys = instance_keys(data)
+        if keys is not None:
+            fast += 1
+            assert keys == _pydicom_keys(data), path
+    assert fast >= len(files) // 2, "most objects take the fast path"
+
+
+@pytest.mark.parametrize("patient_id", ["QRS 1  ", "  lead", "A\\B", "Müller-1", ""])
+def test_a_patient_id_is_read_as_pydicom_reads_it_or_left_to_it(patient_id):
+    data = _part10(_image(patient_id), ExplicitVRLittleEndian)
+    keys = instance_keys(data)
+    if keys is not None:
+        assert keys == _pydicom_keys(data)
+    else:
+        assert any(ord(c) > 0x7E or c == "\\" for c in patient_id)
+
+
+def test_truncated_deflated_and_foreign_data_go_to_pydicom():
+    data = _part10(_image(), ExplicitVRLittleEndian)
+    pixels = data.rindex(b"\xe0\x7f\x10\x00")
+    assert instance_keys(data[:pixels - 3]) is None  # cut inside an element
+    assert instance_keys(data[:200]) is None
+    assert instance_keys(b"not dicom at all" * 20) is None
+    assert instance_keys(_part10(_image(), DeflatedExplicitVRLittleEndian)) is None
+    assert instance_keys(data[:pixels + 10]) is None  # inside the pixel data's header
+    # Cut inside the pixel data's value: pydicom does not read it either.
+    assert instance_keys(data[:pixels + 14]) == _pydicom_keys(data[:pixels + 14])
