@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any
 
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+
+from qrscope.core.identifier_values import raw_values
 
 __all__ = [
     "EVERY_LEVEL_KEYS",
@@ -118,7 +121,20 @@ def key_level(keyword: str, study_root: bool) -> QueryLevel | None:
     return level
 
 
+_TAGS: dict[str, int] = {}
+
+
+def _tag(keyword: str) -> int:
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        tag = _TAGS[keyword] = tag_for_keyword(keyword) or 0
+    return tag
+
+
 def _text(ds: Dataset, keyword: str) -> str:
+    values = raw_values(ds, _tag(keyword))  # plain values without pydicom's conversion
+    if values is not None:
+        return "\\".join(values)
     try:
         value = ds.get(keyword, "")
     except Exception:  # undecodable bytes: keep the row, show what we can
@@ -292,7 +308,13 @@ def identifier_to_dict(ds: Dataset) -> dict[str, Any]:
     such dicts for sequences; ``""`` when empty.
     """
     out: dict[str, Any] = {}
-    for element in ds:
+    for tag in sorted(ds.keys()):
+        values = raw_values(ds, tag)
+        if values is not None:
+            name = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+            out[name] = values[0] if len(values) == 1 else values
+            continue
+        element = ds[tag]
         name = element.keyword or f"({element.tag.group:04X},{element.tag.element:04X})"
         out[name] = _element_value(element)
     return out

@@ -1,0 +1,73 @@
+"""C-FIND identifier values read from their bytes, as pydicom would read them.
+
+A study-level answer of 10,000 studies has about 150,000 values to show.
+pydicom converts each on first access through its general machinery (tag
+objects, value validation, character set decoding, ``PersonName`` and
+``UID`` objects), and that conversion was the largest single cost of a big
+search. Nearly every value is plain printable ASCII, where the character set
+changes nothing and the conversion reduces to stripping padding and
+splitting at backslashes.
+
+:func:`raw_values` does that for the value representations whose pydicom
+conversion is that simple, and returns None for anything else (another
+representation, a byte outside printable ASCII, a value already converted,
+pydicom's date conversion switched on) so that the caller asks pydicom.
+``tests/core/test_identifier_values.py`` compares it with pydicom on
+generated values.
+"""
+
+from __future__ import annotations
+
+from pydicom import config
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+
+__all__ = ["raw_values"]
+
+_ALLOWED = bytes(range(0x20, 0x7F)) + b"\x00"  # printable ASCII, and null padding
+# How pydicom strips each representation's values (pydicom.values):
+_WHOLE = frozenset(("UI", "CS", "DA", "TM", "DT", "AS"))  # rstrip the whole, then split
+_EACH = frozenset(("SH", "LO"))  # split, then rstrip each
+_BOTH_SIDES = frozenset(("AE",))  # split, then strip each
+_DATES = frozenset(("DA", "TM", "DT"))
+
+
+def raw_values(ds: Dataset, tag: int) -> list[str] | None:
+    """The values of *tag* in *ds* as pydicom's ``str()`` of them, or None to ask pydicom.
+
+    An absent element gives ``[]``; an empty one ``[""]``.
+    """
+    elem = ds.get_item(tag, keep_deferred=True)
+    if elem is None:
+        return []
+    if not isinstance(elem, RawDataElement) or elem.value is None:
+        return None
+    vr = elem.VR
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            return None
+    data = elem.value
+    if data.translate(None, _ALLOWED):
+        return None  # a byte outside printable ASCII: pydicom decodes it
+    if vr in _WHOLE:
+        if vr in _DATES and config.datetime_conversion:
+            return None
+        text = data.rstrip(b"\x00 ")
+        if b"\x00" in text:
+            return None
+        values = text.decode("ascii").split("\\")
+        return [v.strip() for v in values] if vr == "UI" else values  # UID() strips
+    if b"\x00" in data.rstrip(b"\x00 "):
+        return None
+    if vr in _EACH:
+        return [v.rstrip("\x00 ") for v in data.decode("ascii").split("\\")]
+    if vr in _BOTH_SIDES:
+        return [v.strip() for v in data.decode("ascii").split("\\")]
+    if vr == "PN" and b"=" not in data:
+        # One component group: ``str(PersonName)`` is the text itself
+        # (ideographic and phonetic groups are pydicom's to join).
+        return data.rstrip(b"\x00 ").decode("ascii").split("\\")
+    return None
