@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 from pathlib import Path
 
 import pydicom
@@ -32,7 +33,12 @@ from pynetdicom.dimse_messages import _MESSAGE_TYPES
 from pynetdicom.dsutils import create_file_meta, encode
 
 from qrscope.core.demo_pacs.clinical import build_clinical_studies
-from qrscope.core.dicom_bytes import command_set_bytes, file_meta_bytes, instance_keys
+from qrscope.core.dicom_bytes import (
+    command_set_bytes,
+    command_set_values,
+    file_meta_bytes,
+    instance_keys,
+)
 from qrscope.core.storage import _KEYS
 
 
@@ -65,7 +71,7 @@ def test_a_file_meta_value_pydicom_must_judge_is_left_to_it(sop_instance):
 
 
 # -- command sets ---------------------------------------------------------------------
-def _primitive(name: str, rq: bool) -> object:
+def _primitive(name: str, rq: bool, comment: bool = True) -> object:
     primitive = getattr(dimse_primitives, name)()
     values = {
         "MessageID": 7, "MessageIDBeingRespondedTo": 7, "Status": 0xFF00,
@@ -76,9 +82,10 @@ def _primitive(name: str, rq: bool) -> object:
         "MoveOriginatorApplicationEntityTitle": "ODD", "MoveOriginatorMessageID": 3,
         "NumberOfRemainingSuboperations": 12, "NumberOfCompletedSuboperations": 1000,
         "NumberOfFailedSuboperations": 0, "NumberOfWarningSuboperations": 65535,
-        "EventTypeID": 1, "ActionTypeID": 2, "ErrorComment": "odd length",
-        "ErrorID": 5,
+        "EventTypeID": 1, "ActionTypeID": 2, "ErrorID": 5,
     }
+    if comment:
+        values["ErrorComment"] = "odd length"
     for key, value in values.items():
         if hasattr(primitive, key):
             with contextlib.suppress(ValueError, TypeError):
@@ -201,3 +208,54 @@ def test_truncated_deflated_and_foreign_data_go_to_pydicom():
     assert instance_keys(data[:pixels + 10]) is None  # inside the pixel data's header
     # Cut inside the pixel data's value: pydicom does not read it either.
     assert instance_keys(data[:pixels + 14]) == _pydicom_keys(data[:pixels + 14])
+
+
+@pytest.mark.parametrize("comment", [False, True])
+@pytest.mark.parametrize("field", sorted(_MESSAGE_TYPES))
+def test_every_command_set_decodes_as_pydicom_decodes_it(field, comment):
+    from pynetdicom import dimse_messages
+    from pynetdicom.dsutils import decode
+
+    from qrscope.core.pynetdicom_private import install_fast_encoding
+
+    install_fast_encoding()
+    name, message_class = _MESSAGE_TYPES[field]
+    message = message_class()
+    message.primitive_to_message(_primitive(name.rsplit("-", 1)[0].replace("-", "_"),
+                                            name.endswith("RQ"), comment))
+    encoded = encode(message.command_set, True, True)
+    if not comment and field in (0x0001, 0x8001, 0x0010, 0x8010, 0x0020, 0x8020, 0x0021, 0x8021, 0x0030,
+                 0x8030, 0x0FFF):
+        assert command_set_values(encoded) is not None, "the common ones take the fast path"
+    ours = dimse_messages.decode(io.BytesIO(encoded), True, True)
+    theirs = decode(io.BytesIO(encoded), True, True)
+    assert [(type(e.tag), e.tag, e.VR, type(e.value), e.value) for e in ours] == \
+        [(type(e.tag), e.tag, e.VR, type(e.value), e.value) for e in theirs]
+    assert (ours.is_implicit_VR, ours.is_little_endian, ours.original_character_set) == \
+        (theirs.is_implicit_VR, theirs.is_little_endian, theirs.original_character_set)
+    # And the primitive pynetdicom makes of it.
+    for ds in (ours, theirs):
+        received = message_class()
+        received.command_set = ds
+        primitive = received.message_to_primitive()
+        fields = {k: getattr(primitive, k, None) for k in dir(primitive)
+                  if k[0].isupper() and not callable(getattr(primitive, k, None))
+                  and not isinstance(getattr(primitive, k, None), io.BytesIO)}
+        if ds is ours:
+            expected = fields
+    assert expected == fields
+
+
+def test_command_values_pydicom_must_judge_are_left_to_it():
+    def element(elem: int, value: bytes) -> bytes:
+        return struct.pack("<HHL", 0, elem, len(value)) + value
+
+    plain = element(0x0100, b"\x01\x80") + element(0x0600, b"DEST  ")
+    assert command_set_values(plain) == [(0x0100, "US", 0x8001), (0x0600, "AE", "DEST")]
+    assert command_set_values(element(0x0902, b"comment ")) is None  # LO
+    assert command_set_values(element(0x0100, b"")) is None  # empty
+    assert command_set_values(element(0x0100, b"\x01\x00\x02\x00")) is None  # two values
+    assert command_set_values(element(0x0600, b"A\\B ")) is None
+    assert command_set_values(element(0x0600, b"DESTIN\xc9")) is None
+    assert command_set_values(element(0x0600, b"B ") + element(0x0100, b"\x01\x00")) is None
+    assert command_set_values(plain[:-2]) is None  # truncated

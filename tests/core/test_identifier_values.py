@@ -74,3 +74,26 @@ def test_date_conversion_switched_on_is_left_to_pydicom(monkeypatch):
     monkeypatch.setattr(config, "datetime_conversion", True)
     ds = _dataset(TAGS["DA"], b"20261206", "DA", True)
     assert raw_values(ds, TAGS["DA"]) is None
+
+
+def test_integers_are_read_as_records_read_them_through_pydicom():
+    from qrscope.core import records
+    from qrscope.core.identifier_values import raw_integer
+
+    rng = random.Random(7)
+    tag = TAGS["IS"]
+    fast = 0
+    for _ in range(1500):
+        text = "".join(rng.choice(["1", "0", "9", " ", "+", "-", "\x00", ".", "\\", "e"])
+                       for _ in range(rng.randint(0, 6)))
+        value = text.encode("ascii")
+        ours = raw_integer(_dataset(tag, value, "IS", True), tag)
+        if ours is False:
+            continue
+        fast += 1
+        ds = _dataset(tag, value, "IS", True)
+        _ = ds[tag].value  # convert it, so that records asks pydicom
+        assert raw_integer(ds, tag) is False
+        assert ours == records._int(ds, "NumberOfStudyRelatedInstances"), value
+    assert fast > 100
+    assert raw_integer(Dataset(), tag) is None

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydicom.multival import MultiValue
 
-__all__ = ["command_set_bytes", "file_meta_bytes", "instance_keys"]
+__all__ = ["command_set_bytes", "command_set_values", "file_meta_bytes", "instance_keys"]
 
 _PREAMBLE = b"\x00" * 128 + b"DICM"
 _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
@@ -137,6 +137,52 @@ def command_set_bytes(elements: Iterable[Any]) -> bytes | None:
 
 
 # -- reading --------------------------------------------------------------------------
+# The command elements whose decoding is plain: tag -> VR (PS3.7 E.1).
+_COMMAND_VRS = {
+    0x0000: "UL", 0x0002: "UI", 0x0003: "UI", 0x0100: "US", 0x0110: "US", 0x0120: "US",
+    0x0600: "AE", 0x0700: "US", 0x0800: "US", 0x0900: "US", 0x0903: "US", 0x1000: "UI",
+    0x1001: "UI", 0x1002: "US", 0x1008: "US", 0x1020: "US", 0x1021: "US", 0x1022: "US",
+    0x1023: "US", 0x1030: "AE", 0x1031: "US",
+}
+_TEXT = frozenset(range(0x20, 0x7F)) - {0x5C}
+
+
+def command_set_values(data: bytes) -> list[tuple[int, str, int | str]] | None:
+    """``(tag, VR, value)`` of an implicit VR little endian command set, as pydicom reads them.
+
+    None for anything but single, non-empty values of the plain command
+    elements (numbers, UIDs, AE titles) in ascending order; pydicom then decodes.
+    """
+    out: list[tuple[int, str, int | str]] = []
+    offset, end, last = 0, len(data), -1
+    while offset < end:
+        if offset + 8 > end:
+            return None
+        group, element, length = struct.unpack_from("<HHL", data, offset)
+        offset += 8
+        vr = _COMMAND_VRS.get(element)
+        if group != 0 or vr is None or element <= last or not length \
+                or offset + length > end:
+            return None
+        last = element
+        value = data[offset:offset + length]
+        offset += length
+        if vr == "US":
+            if length != 2:
+                return None
+            out.append((element, vr, value[0] | value[1] << 8))
+        elif vr == "UL":
+            if length != 4:
+                return None
+            out.append((element, vr, struct.unpack("<L", value)[0]))
+        else:
+            text = value.rstrip(b"\x00 ") if vr == "UI" else value
+            if not set(text) <= _TEXT:
+                return None
+            out.append((element, vr, text.decode("ascii").strip()))
+    return out
+
+
 class _Irregular(Exception):
     """Something only pydicom should judge."""
 

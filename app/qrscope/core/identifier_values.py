@@ -23,7 +23,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-__all__ = ["raw_values"]
+__all__ = ["raw_integer", "raw_values"]
 
 _ALLOWED = bytes(range(0x20, 0x7F)) + b"\x00"  # printable ASCII, and null padding
 # How pydicom strips each representation's values (pydicom.values):
@@ -38,10 +38,12 @@ def raw_values(ds: Dataset, tag: int) -> list[str] | None:
 
     An absent element gives ``[]``; an empty one ``[""]``.
     """
-    elem = ds.get_item(tag, keep_deferred=True)
+    # ``Dataset._dict`` holds the elements as read: raw until first accessed.
+    # (``get_item`` returns the same, after a tag conversion this loop cannot afford.)
+    elem = ds._dict.get(tag)
     if elem is None:
         return []
-    if not isinstance(elem, RawDataElement) or elem.value is None:
+    if elem.__class__ is not RawDataElement or elem.value is None:
         return None
     vr = elem.VR
     if vr is None:
@@ -71,3 +73,25 @@ def raw_values(ds: Dataset, tag: int) -> list[str] | None:
         # (ideographic and phonetic groups are pydicom's to join).
         return data.rstrip(b"\x00 ").decode("ascii").split("\\")
     return None
+
+
+_INTEGER = frozenset(b"0123456789+- \x00")
+
+
+def raw_integer(ds: Dataset, tag: int) -> int | bool | None:
+    """An IS value of *ds* as an int (None: absent, empty or not one integer).
+
+    False when pydicom must read it (already converted, or other characters).
+    """
+    elem = ds._dict.get(tag)
+    if elem is None:
+        return None
+    if elem.__class__ is not RawDataElement or elem.value is None:
+        return False
+    data = elem.value
+    if not set(data) <= _INTEGER or b"\x00" in data.rstrip(b"\x00 "):
+        return False
+    try:
+        return int(data.rstrip(b"\x00 "))
+    except ValueError:
+        return None

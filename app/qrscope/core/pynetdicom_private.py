@@ -325,16 +325,21 @@ class _FileMeta:
 
 
 def install_fast_encoding() -> None:
-    """Have pynetdicom encode command sets and file meta headers without pydicom's machinery.
+    """Have pynetdicom encode and decode command sets, and write file meta headers, by hand.
 
     ``pynetdicom.dimse_messages`` encodes every command set (twice: once to
-    measure its group length) and writes the file meta header of every
-    received data set through the names ``encode``, ``create_file_meta`` and
+    measure its group length), decodes every command set received, and
+    writes the file meta header of every received data set through the
+    names ``encode``, ``decode``, ``create_file_meta`` and
     ``write_file_meta_info`` it imported; there is no public hook. The
     replacements produce the same bytes (:mod:`qrscope.core.dicom_bytes`)
     and hand anything unusual to the originals.
     """
-    from pydicom import filewriter
+    from pydicom import config, filewriter
+    from pydicom.charset import default_encoding
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+    from pydicom.tag import BaseTag
     from pynetdicom import (
         PYNETDICOM_IMPLEMENTATION_UID,
         PYNETDICOM_IMPLEMENTATION_VERSION,
@@ -342,11 +347,12 @@ def install_fast_encoding() -> None:
         dsutils,
     )
 
-    from qrscope.core.dicom_bytes import command_set_bytes, file_meta_bytes
+    from qrscope.core.dicom_bytes import command_set_bytes, command_set_values, file_meta_bytes
 
     if getattr(dimse_messages.encode, "qrscope_fast", False):
         return
     pydicom_encode, pydicom_create = dsutils.encode, dsutils.create_file_meta
+    pydicom_decode = dsutils.decode
     pydicom_write_meta = filewriter.write_file_meta_info
 
     def encode(ds: Any, is_implicit_vr: bool, is_little_endian: bool,
@@ -374,8 +380,23 @@ def install_fast_encoding() -> None:
             file_meta = pydicom_create(**values)
         pydicom_write_meta(fp, file_meta, enforce_standard)
 
+    def decode(bytestring: Any, is_implicit_vr: bool, is_little_endian: bool,
+               deflated: bool = False) -> Any:
+        values = command_set_values(bytestring.getvalue()) \
+            if is_implicit_vr and is_little_endian and not deflated else None
+        if values is None:
+            return pydicom_decode(bytestring, is_implicit_vr, is_little_endian, deflated)
+        ds = Dataset()
+        for tag, vr, value in values:
+            # Checked above: pydicom's value validation would only repeat it.
+            ds._dict[BaseTag(tag)] = DataElement(tag, vr, value,
+                                                 validation_mode=config.IGNORE)
+        ds.set_original_encoding(True, True, default_encoding)
+        return ds
+
     encode.qrscope_fast = True  # type: ignore[attr-defined]
     dimse_messages.encode = encode  # type: ignore[assignment]
+    dimse_messages.decode = decode  # type: ignore[assignment]
     dimse_messages.create_file_meta = create_file_meta  # type: ignore[assignment]
     dimse_messages.write_file_meta_info = write_file_meta_info  # type: ignore[assignment]
 

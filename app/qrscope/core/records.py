@@ -17,7 +17,7 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from qrscope.core.identifier_values import raw_values
+from qrscope.core.identifier_values import raw_integer, raw_values
 
 __all__ = [
     "EVERY_LEVEL_KEYS",
@@ -147,6 +147,9 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
+    number = raw_integer(ds, _tag(keyword))  # a plain integer without pydicom's conversion
+    if number is not False:
+        return number  # type: ignore[return-value]
     text = _text(ds, keyword).strip()
     try:
         return int(text)
