@@ -125,7 +125,10 @@ def test_pynetdicom_reads_whole_pdus_through_the_socket_recv_the_guard_wraps():
 
     read = inspect.getsource(DULServiceProvider._read_pdu_data)
     assert "self.socket.recv(6)" in read and "self.socket.recv(pdu_length)" in read
-    assert "self.socket.recv(bufsize)" in inspect.getsource(AssociationSocket.recv)
+    from qrscope.core.pynetdicom_private import install_large_reads
+
+    install_large_reads()
+    assert AssociationSocket.recv.qrscope_large  # ours: large reads, through socket.recv
     assert "isinstance(self.socket, ssl.SSLSocket)" in inspect.getsource(
         AssociationSocket.ready.fget)
 
@@ -164,3 +167,28 @@ def test_pynetdicom_encodes_command_sets_and_file_meta_through_the_names_we_repl
     from pynetdicom.dsutils import create_file_meta
     write_file_meta_info(theirs, create_file_meta(**values))
     assert ours.getvalue() == theirs.getvalue()
+
+
+def test_a_pdu_is_read_in_large_pieces_through_the_sockets_recv():
+    from pynetdicom.transport import AssociationSocket
+
+    from qrscope.core.pynetdicom_private import install_large_reads
+
+    class Peer:
+        def __init__(self, data: bytes, pieces: int) -> None:
+            self.data, self.calls, self.pieces = data, [], pieces
+
+        def recv(self, size: int) -> bytes:
+            self.calls.append(size)
+            step = max(1, len(self.data) // self.pieces)
+            piece, self.data = self.data[:min(size, step)], self.data[min(size, step):]
+            return piece
+
+    install_large_reads()
+    sock = AssociationSocket.__new__(AssociationSocket)
+    sock.socket = Peer(bytes(range(256)) * 1024, pieces=3)
+    data = sock.recv(200_000)
+    assert isinstance(data, bytearray) and data == (bytes(range(256)) * 1024)[:200_000]
+    assert len(sock.socket.calls) <= 4, sock.socket.calls  # not 49 reads of 4096
+    sock.socket = Peer(b"abc", pieces=1)
+    assert sock.recv(10) == b"abc"  # the peer closed: what came before it

@@ -25,6 +25,7 @@ __all__ = [
     "finish_incoming",
     "grant_scp_role",
     "install_fast_encoding",
+    "install_large_reads",
     "install_reactor_classes",
     "pause_requested",
     "peer_socket",
@@ -399,6 +400,39 @@ def install_fast_encoding() -> None:
     dimse_messages.decode = decode  # type: ignore[assignment]
     dimse_messages.create_file_meta = create_file_meta  # type: ignore[assignment]
     dimse_messages.write_file_meta_info = write_file_meta_info  # type: ignore[assignment]
+
+
+READ_SIZE = 1 << 20
+
+
+def install_large_reads() -> None:
+    """Have pynetdicom read a PDU from its socket in large pieces, not 4096 bytes at a time.
+
+    ``AssociationSocket.recv(nr_bytes)`` loops over ``socket.recv(4096)``: a
+    256 KiB PDU took 64 system calls, each followed by our quick-ACK re-arm
+    (:mod:`qrscope.core.tcp`) and the listener guard's bookkeeping. This
+    reads what the kernel has, up to what is still missing, through the same
+    ``socket.recv`` (so the wrappers still see every byte), returning what
+    pynetdicom's own returns: all *nr_bytes*, or what came before the peer
+    closed. No public setting exists.
+    """
+    from pynetdicom.transport import AssociationSocket
+
+    if getattr(AssociationSocket.recv, "qrscope_large", False):
+        return
+
+    def recv(self: Any, nr_bytes: int) -> bytearray:
+        sock = self.socket
+        data = bytearray()
+        while len(data) < nr_bytes:
+            piece = sock.recv(min(nr_bytes - len(data), READ_SIZE))
+            if not piece:
+                break
+            data += piece
+        return data
+
+    recv.qrscope_large = True  # type: ignore[attr-defined]
+    AssociationSocket.recv = recv  # type: ignore[method-assign]
 
 
 def pause_requested(assoc: Any) -> bool:

@@ -1,6 +1,7 @@
 """How every association in qrscope is set up in pynetdicom: prompt reactors,
 command sets and file meta headers encoded by hand
-(:func:`~qrscope.core.pynetdicom_private.install_fast_encoding`), and
+(:func:`~qrscope.core.pynetdicom_private.install_fast_encoding`), PDUs read
+in large pieces (:func:`~qrscope.core.pynetdicom_private.install_large_reads`), and
 pynetdicom's own log formatted only when someone reads it.
 
 pynetdicom binds its "standard" log handlers to every association
@@ -21,7 +22,7 @@ import logging
 from pynetdicom import _config
 
 from qrscope.core import reactors
-from qrscope.core.pynetdicom_private import install_fast_encoding
+from qrscope.core.pynetdicom_private import install_fast_encoding, install_large_reads
 
 __all__ = ["prepare"]
 
@@ -32,6 +33,7 @@ def prepare() -> None:
     """Call before creating an AE's associations (idempotent, cheap)."""
     reactors.install()
     install_fast_encoding()
+    install_large_reads()
     shown = _PYNETDICOM.isEnabledFor(logging.INFO)
     _config.LOG_HANDLER_LEVEL = "standard" if shown else "none"
     _config.LOG_REQUEST_IDENTIFIERS = shown
