@@ -123,7 +123,7 @@ def _window_run(config: dict) -> dict:
         heartbeat.start()
         window.editor.select_node("Orthanc")
         window.show_tab(1)  # the association log, where every message lands
-        studies = window.search.proxies[QueryLevel.STUDY]
+        studies = window.search.models[QueryLevel.STUDY]
         measure_from_now()
         window.search.form.search.click()
         await until(lambda: studies.rowCount() >= config["studies"]
@@ -135,11 +135,9 @@ def _window_run(config: dict) -> dict:
         result["rows_after_last_response_s"] = shown - max(finals) if finals else None
         result["rows"] = studies.rowCount()
 
-        model = window.search.models[QueryLevel.STUDY]
-        row = next(i for i, r in enumerate(model.records)
+        row = next(i for i, r in enumerate(studies.records)
                    if r.study_uid == config["study_uid"])
-        view = window.search.views[QueryLevel.STUDY]
-        view.selectRow(studies.mapFromSource(model.index(row, 0)).row())
+        window.search.views[QueryLevel.STUDY].selectRow(row)
         jobs = window.jobs.model.rows
         measure_from_now()
         window.search.retrieve_selection("move")
