@@ -328,6 +328,11 @@ class SearchPanel(QWidget):
     def refresh_local_marks(self) -> None:
         spawn(self._mark_local())
 
+    @property
+    def searching(self) -> bool:
+        """A search of some level is running."""
+        return bool(self._tasks)
+
     def cancel(self) -> None:
         for task in list(self._tasks.values()):
             task.cancel()
