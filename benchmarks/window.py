@@ -19,7 +19,9 @@ here asserts a time; it prints medians::
     PYTHONPATH=$PWD/app python benchmarks/window.py --small    # 1000 studies, 100 images
 
 ``--profile FILE`` runs the window process under cProfile, whose main thread
-is the GUI thread: where a stall comes from.
+is the GUI thread: where the GUI time goes. ``--stacks FILE`` writes the GUI
+thread's Python stack whenever the heartbeat is over 30 ms late, sampled
+from another thread: what a stall was.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write every run as JSON")
     parser.add_argument("--profile", type=Path,
                         help="cProfile the (last) window process into this file")
+    parser.add_argument("--stacks", type=Path,
+                        help="write the GUI thread's stack during every stall to this file")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.studies = args.studies or (1000 if args.small else 10000)
@@ -103,10 +107,15 @@ def _window_run(config: dict) -> dict:
     heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
     heartbeat.setInterval(HEARTBEAT_MS)
 
+    last_beat = [time.monotonic()]
+
     def beat() -> None:
         latest[0] = max(latest[0], clock.restart() - HEARTBEAT_MS)
+        last_beat[0] = time.monotonic()
 
     heartbeat.timeout.connect(beat)
+    if config.get("stacks"):
+        _watch_stalls(last_beat, Path(config["stacks"]))
 
     def measure_from_now() -> None:
         latest[0] = 0.0
@@ -123,23 +132,26 @@ def _window_run(config: dict) -> dict:
         heartbeat.start()
         window.editor.select_node("Orthanc")
         window.show_tab(1)  # the association log, where every message lands
-        studies = window.search.proxies[QueryLevel.STUDY]
+        studies = window.search.models[QueryLevel.STUDY]
         measure_from_now()
         window.search.form.search.click()
         await until(lambda: studies.rowCount() >= config["studies"]
                     and window.search.form.search.isEnabled(), 600)
         shown = time.time()
         result["search_stall_ms"] = latest[0]
-        finals = [e.time.timestamp() for e in window.log_panel.model.events
-                  if e.detail.get("message") == "C-FIND-RSP" and e.detail.get("status") == 0]
-        result["rows_after_last_response_s"] = shown - max(finals) if finals else None
+
+        def finals() -> list[float]:
+            return [e.time.timestamp() for e in window.log_panel.model.events
+                    if e.detail.get("message") == "C-FIND-RSP" and e.detail.get("status") == 0]
+
+        # The log panel adds its events on a timer: the rows can be shown first.
+        await until(lambda: bool(finals()), 10)
+        result["rows_after_last_response_s"] = shown - max(finals())
         result["rows"] = studies.rowCount()
 
-        model = window.search.models[QueryLevel.STUDY]
-        row = next(i for i, r in enumerate(model.records)
+        row = next(i for i, r in enumerate(studies.records)
                    if r.study_uid == config["study_uid"])
-        view = window.search.views[QueryLevel.STUDY]
-        view.selectRow(studies.mapFromSource(model.index(row, 0)).row())
+        window.search.views[QueryLevel.STUDY].selectRow(row)
         jobs = window.jobs.model.rows
         measure_from_now()
         window.search.retrieve_selection("move")
@@ -161,6 +173,38 @@ def _window_run(config: dict) -> dict:
         window.deleteLater()
         app.processEvents()
     return result
+
+
+def _watch_stalls(last_beat: list[float], path: Path) -> None:
+    """Sample the GUI thread's stack from a daemon thread while a beat is late."""
+    import threading
+    import traceback
+
+    gui = threading.get_ident()
+
+    def watch() -> None:
+        with path.open("a", encoding="utf-8") as out:
+            seen = None
+            while True:
+                time.sleep(0.005)
+                late = time.monotonic() - last_beat[0] - HEARTBEAT_MS / 1000
+                frame = sys._current_frames().get(gui)
+                if late < 0.03 or frame is None:
+                    seen = None
+                    continue
+                stack = "".join(traceback.format_stack(frame))
+                if stack != seen:
+                    out.write(f"--- {late * 1000:.0f} ms late\n{stack}")
+                    if late > 0.05:  # a thread that holds the interpreter lock shows here
+                        names = {t.ident: t.name for t in threading.enumerate()}
+                        for ident, other in sys._current_frames().items():
+                            if ident not in (gui, threading.get_ident()):
+                                where = traceback.format_stack(other)[-1].strip().splitlines()
+                                out.write(f"  [{names.get(ident, ident)}] {where[0]}\n")
+                    out.flush()
+                    seen = stack
+
+    threading.Thread(target=watch, daemon=True, name="stall-watch").start()
 
 
 # --- the benchmark ------------------------------------------------------------------
@@ -224,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                          work / "load.log")
             config = {"base": str(work), "pacs_port": pacs_port, "listen_port": listen_port,
                       "studies": args.studies + 1, "study_uid": study.study_uid,
-                      "profile": str(args.profile.resolve()) if args.profile else ""}
+                      "profile": str(args.profile.resolve()) if args.profile else "",
+                      "stacks": str(args.stacks.resolve()) if args.stacks else ""}
             runs = []
             for run in range(args.repeat):
                 runs.append(_one_window(config, run))

@@ -49,3 +49,39 @@ def test_cyclic_collection_runs_on_the_gui_thread_while_a_window_lives(qapp):
     finally:
         collector.stop()
     assert gc.isenabled()
+
+
+class _Node:
+    """An object that can sit in a reference cycle and be watched with a weak reference."""
+
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_long_lived_cycles_are_collected_once_the_window_is_quiet(qapp):
+    """Young collections leave long-lived objects alone (they are frozen); a
+    full collection finds their cycles when the window has nothing to do."""
+    import weakref
+
+    from qrscope.ui import gui_gc
+
+    collector = GuiThreadCollector()
+    try:
+        collector.collect_all()  # everything so far is long-lived
+        first, second = _Node(), _Node()
+        first.other, second.other = second, first
+        gone = weakref.ref(first)
+        grown = [[] for _ in range(max(collector._long_lived, 1000))]  # new long-lived objects
+        for _ in range(gc.get_threshold()[1] + 1):
+            gc.collect(0)
+        collector.collect_due()  # the middle generation: its survivors are frozen
+        del first, second
+        gc.collect(1)
+        assert gone() is not None  # no young collection looks at frozen objects
+        for _ in range(gui_gc.QUIET_TICKS):
+            collector.collect_due()
+        assert gone() is None
+        del grown
+    finally:
+        collector.stop()
+    assert gc.isenabled() and gc.get_freeze_count() == 0

@@ -27,8 +27,7 @@ def _wait_done(qtbot, window, count: int) -> None:
 
 def _first_study_local(qtbot, window) -> None:
     model = window.search.models[QueryLevel.STUDY]
-    proxy = window.search.proxies[QueryLevel.STUDY]
-    uid = model.records[proxy.mapToSource(proxy.index(0, 0)).row()].study_uid
+    uid = model.records[0].study_uid
     qtbot.waitUntil(lambda: model.local_counts.get(uid, 0) > 0, timeout=5000)
 
 

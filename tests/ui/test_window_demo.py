@@ -17,7 +17,7 @@ def _search(qtbot, window, **fields) -> int:
     qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: form.search.isEnabled() and "stud" in window.search.count.text()
                     and "so far" not in window.search.count.text(), timeout=15000)
-    return window.search.proxies[QueryLevel.STUDY].rowCount()
+    return window.search.models[QueryLevel.STUDY].rowCount()
 
 
 def test_first_start_preselects_the_demo_pacs_and_search_streams_results(qtbot, window):
@@ -48,12 +48,11 @@ def test_invalid_input_is_shown_under_the_form_not_sent(qtbot, window):
 def test_drill_down_from_study_to_series_to_instances(qtbot, window):
     _search(qtbot, window, modalities="CT")
     window.search.views[QueryLevel.STUDY].selectRow(0)
-    series = window.search.proxies[QueryLevel.SERIES]
+    series = window.search.models[QueryLevel.SERIES]
     qtbot.waitUntil(lambda: series.rowCount() > 0, timeout=10000)
     window.search.views[QueryLevel.SERIES].selectRow(0)
-    images = window.search.proxies[QueryLevel.IMAGE]
-    first_series = window.search.models[QueryLevel.SERIES].records[
-        series.mapToSource(series.index(0, 0)).row()]
+    images = window.search.models[QueryLevel.IMAGE]
+    first_series = series.records[0]
     # Results stream in batches: wait for them all, not the first.
     qtbot.waitUntil(lambda: images.rowCount() == first_series.number_of_instances,
                     timeout=10000)

@@ -12,7 +12,7 @@ from qrscope.core.records import QueryLevel
 def _retrieve_first_study(qtbot, window, method: str):
     form = window.search.form
     qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
-    studies = window.search.proxies[QueryLevel.STUDY]
+    studies = window.search.models[QueryLevel.STUDY]
     qtbot.waitUntil(lambda: studies.rowCount() > 0 and form.search.isEnabled(), timeout=10000)
     return retrieve_first_study(qtbot, window, method)
 

@@ -14,7 +14,7 @@ from qrscope.core.records import QueryLevel
 def _search_and_retrieve(qtbot, window, method: str) -> None:
     form = window.search.form
     qtbot.mouseClick(form.search, Qt.MouseButton.LeftButton)
-    studies = window.search.proxies[QueryLevel.STUDY]
+    studies = window.search.models[QueryLevel.STUDY]
     qtbot.waitUntil(lambda: studies.rowCount() > 0 and form.search.isEnabled(), timeout=15000)
     retrieve_first_study(qtbot, window, method)
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)

@@ -49,7 +49,7 @@ def test_retrieves_queue_per_node_and_searches_do_not_wait_for_them(qtbot, windo
 
     use_fault(qtbot, window, "slow-responses")
     search_studies(qtbot, window)
-    studies = min(4, window.search.proxies[QueryLevel.STUDY].rowCount())
+    studies = min(4, window.search.models[QueryLevel.STUDY].rowCount())
     assert studies > RETRIEVES_PER_NODE
     _select_studies(window, studies)
     qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)

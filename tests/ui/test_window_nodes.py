@@ -80,7 +80,7 @@ def test_cancel_a_running_retrieve(qtbot, window, sample_folder, tmp_path):
         _fill_node(qtbot, window.editor, "Slow PACS", slow.pacs.ae_title, slow.pacs.port)
         window.search.form.modalities.setText("CT")
         qtbot.mouseClick(window.search.form.search, Qt.MouseButton.LeftButton)
-        studies = window.search.proxies[QueryLevel.STUDY]
+        studies = window.search.models[QueryLevel.STUDY]
         qtbot.waitUntil(lambda: studies.rowCount() > 0 and window.search.form.search.isEnabled(),
                         timeout=10000)
         window.search.views[QueryLevel.STUDY].selectRow(0)

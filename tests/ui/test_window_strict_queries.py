@@ -20,10 +20,10 @@ def test_drill_down_names_the_study_by_its_uid_alone(qtbot, window):
     qtbot.waitUntil(lambda: form.search.isEnabled() and "studies on" in window.search.count.text(),
                     timeout=15000)
     window.search.views[QueryLevel.STUDY].selectRow(0)
-    series = window.search.proxies[QueryLevel.SERIES]
+    series = window.search.models[QueryLevel.SERIES]
     qtbot.waitUntil(lambda: series.rowCount() > 0, timeout=10000)
     window.search.views[QueryLevel.SERIES].selectRow(0)
-    images = window.search.proxies[QueryLevel.IMAGE]
+    images = window.search.models[QueryLevel.IMAGE]
     qtbot.waitUntil(lambda: images.rowCount() > 0, timeout=10000)
     instance = window.search.models[QueryLevel.IMAGE].records[0]
     assert instance.sop_class_uid and instance.series_uid

@@ -7,19 +7,50 @@ signal's closure, a model) is then destroyed on that thread, and Qt crashes
 (a segmentation fault in "Garbage-collecting", seen in the window tests).
 The usual remedy for PySide and PyQt applications with threads: switch the
 automatic collector off while a window exists and collect from a timer on
-the GUI thread, generation by generation, as the automatic collector would
-have. Reference counting, which frees most objects, is unaffected.
+the GUI thread. Reference counting, which frees most objects, is unaffected.
+
+How long a collection holds the GUI thread grows with the objects it looks
+at, and after a 10,000-study search there are about a million (the studies'
+identifiers, the association log). A full collection then takes a quarter
+of a second, and a middle-generation collection every 2.5 s took up to
+75 ms, both far over the 50 ms a window may stall (benchmarks/window.py).
+So:
+
+* young collections run every 50 ms when due, so each looks at few
+  objects; the objects that survive a few of them are frozen
+  (``gc.freeze``), and no young collection looks at them again;
+* a full collection, the only one that looks at frozen objects, runs when
+  they have grown by a quarter since the last one (CPython's own rule for
+  its oldest generation), and only when the window is not busy (no search
+  or retrieve running, see :attr:`GuiThreadCollector.busy`) and has
+  allocated little for a few ticks; after ten minutes of waiting it runs
+  anyway.
+
+Garbage cycles among long-lived objects wait for that full collection, as
+they wait for CPython's oldest generation.
 """
 
 from __future__ import annotations
 
 import gc
+import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
 __all__ = ["GuiThreadCollector"]
 
-INTERVAL_MS = 250
+INTERVAL_MS = 50
+YOUNG_BEFORE_FREEZE = 3
+"""Young collections an object survives before it is frozen."""
+QUIET_ALLOCATIONS = 2000
+"""Fewer new objects than this within one interval: the window is idle."""
+QUIET_TICKS = 4
+"""Idle intervals in a row before a full collection."""
+FULL_GROWTH = 0.25
+"""Growth of the frozen objects that makes a full collection due."""
+MOST_WAIT_S = 600.0
+"""A due full collection waits at most this long for an idle moment."""
 
 
 class GuiThreadCollector(QObject):
@@ -31,6 +62,13 @@ class GuiThreadCollector(QObject):
         super().__init__(parent)
         GuiThreadCollector._active += 1
         gc.disable()
+        self.busy: Callable[[], bool] = lambda: False
+        """Whether the window is working for the user now (the window sets it):
+        a full collection waits until it is not."""
+        self._long_lived = 0  # objects frozen by the last full collection
+        self._grown = 0  # objects frozen since
+        self._quiet = 0  # idle intervals in a row
+        self._due_since: float | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(INTERVAL_MS)
         self._timer.timeout.connect(self.collect_due)
@@ -38,14 +76,39 @@ class GuiThreadCollector(QObject):
         self._stopped = False
 
     def collect_due(self) -> None:
-        """Collect the generations whose thresholds the allocations since have crossed."""
+        """Collect the young objects when their threshold is crossed, and
+        everything when a full collection is due and the window idle."""
         counts, thresholds = gc.get_count(), gc.get_threshold()
-        generation = -1
-        for number in range(3):
-            if counts[number] > thresholds[number]:
-                generation = number
-        if generation >= 0:
-            gc.collect(generation)
+        self._quiet = self._quiet + 1 if counts[0] < QUIET_ALLOCATIONS else 0
+        if counts[1] >= YOUNG_BEFORE_FREEZE:
+            gc.collect(1)
+            # Everything older is frozen: the oldest generation holds just the
+            # survivors of this collection, cheap to count.
+            self._grown += len(gc.get_objects(generation=2))
+            gc.freeze()
+        elif counts[0] > thresholds[0]:
+            gc.collect(0)
+        if self._full_due():
+            self.collect_all()
+
+    def _full_due(self) -> bool:
+        if self._grown <= FULL_GROWTH * self._long_lived:
+            return False
+        now = time.monotonic()
+        if self._due_since is None:
+            self._due_since = now
+        if now - self._due_since > MOST_WAIT_S:
+            return True
+        return self._quiet >= QUIET_TICKS and not self.busy()
+
+    def collect_all(self) -> None:
+        """A full collection, the frozen objects included."""
+        gc.unfreeze()
+        gc.collect()
+        self._long_lived = len(gc.get_objects(generation=2))
+        gc.freeze()
+        self._grown = 0
+        self._due_since = None
 
     def stop(self) -> None:
         """Collect everything once, here, and give the collector back (idempotent)."""
@@ -53,6 +116,7 @@ class GuiThreadCollector(QObject):
             return
         self._stopped = True
         self._timer.stop()
+        gc.unfreeze()
         gc.collect()
         GuiThreadCollector._active -= 1
         if GuiThreadCollector._active == 0:

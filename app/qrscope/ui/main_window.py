@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
@@ -59,6 +60,10 @@ __all__ = ["MainWindow"]
 _LOGGER = logging.getLogger(__name__)
 
 
+STATUS_MS = 200
+"""How often, at most, the listener's count is redrawn while images arrive."""
+
+
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -83,8 +88,16 @@ class MainWindow(QMainWindow):
         self.admin_card: AdminCardDialog | None = None
         self._save_timer = QTimer(self, singleShot=True, interval=500)
         self._save_timer.timeout.connect(self.save_profiles)
+        # The listener's line shows the count received: redrawn a few times a
+        # second, not for each of a thousand images (a rich-text label relaid).
+        self._status_timer = QTimer(self, singleShot=True, interval=STATUS_MS)
+        self._status_timer.timeout.connect(self.listener.update_status)
         self._build()
         self._connect()
+        # A full garbage collection holds the GUI thread for a while: not
+        # while the user waits for results (weakly: no cycle with the window).
+        window = weakref.ref(self)
+        self.collector.busy = lambda: (w := window()) is not None and w.working()
         self.fault_actions = install_menus(self)
         self.statusBar().showMessage("Ready")
 
@@ -173,6 +186,10 @@ class MainWindow(QMainWindow):
     def use_demo(self) -> None:
         self.demo.first_start()
 
+    def working(self) -> bool:
+        """A search or a retrieve is running."""
+        return self.search.searching or self.retrieves.running
+
     def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
         self.bottom.setCurrentIndex(index)
@@ -185,7 +202,8 @@ class MainWindow(QMainWindow):
         return about_text()
 
     def _instance_received(self, instance: ReceivedInstance) -> None:
-        self.listener.update_status()
+        if not self._status_timer.isActive():
+            self._status_timer.start()
         if instance.job_id is None:
             known = {n.ae_title for n in self.session.profiles.nodes}
             self.hints.show_hint(hint_for_unexpected(instance, known))

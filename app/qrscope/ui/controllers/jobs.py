@@ -125,6 +125,11 @@ class RetrieveJobs(QObject):
         running = self._running.get(row.job_id)
         return running.node if running is not None else self._node_named(row.node)
 
+    @property
+    def running(self) -> bool:
+        """Some retrieve is running (not merely queued)."""
+        return bool(self._running)
+
     def running_on(self, node_name: str) -> int:
         return sum(1 for r in self._running.values() if r.node.name == node_name)
 

@@ -3,35 +3,41 @@
 Events arrive from worker threads at thousands per second during a large
 C-MOVE; inserting them one by one would make the view repaint for each.
 They are queued as they come and inserted together ten times a second.
+
+The model filters itself (level, association, text): a filtering proxy in
+front of it spent up to 0.15 s of the GUI thread on one insert once the log
+held the 10,000 responses of a large search (benchmarks/window.py --stacks).
+Here a batch is filtered as it comes and its shown events inserted at once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import (
-    QModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    QTimer,
-)
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
 
 from qrscope.core.association_log import AssociationEvent, Direction, EventLevel
 from qrscope.ui.models.table_base import Index, ListTableModel
 
-__all__ = ["LogFilterModel", "LogTableModel"]
+__all__ = ["LogTableModel", "association_matches"]
 
 HEADERS = ("Time", "Association", "Direction", "Peer", "Event", "Summary")
 MAX_ROWS = 200_000
 
 
 class LogTableModel(ListTableModel):
+    """Rows are :attr:`shown`, the events that pass the filter; :attr:`events` holds all."""
+
     headers = HEADERS
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.events: list[AssociationEvent] = []
+        self.shown: list[AssociationEvent] = []
+        self.show_debug = False
+        self.association = ""
+        self.text = ""
         self._pending: list[AssociationEvent] = []
         self._timer = QTimer(self)
         self._timer.setInterval(100)
@@ -47,23 +53,45 @@ class LogTableModel(ListTableModel):
         batch, self._pending = self._pending, []
         if len(self.events) + len(batch) > MAX_ROWS:
             self.clear()
-        first = len(self.events)
-        self.beginInsertRows(QModelIndex(), first, first + len(batch) - 1)
         self.events.extend(batch)
-        self.endInsertRows()
+        shown = [e for e in batch if self.accepts(e)]
+        if shown:
+            first = len(self.shown)
+            self.beginInsertRows(QModelIndex(), first, first + len(shown) - 1)
+            self.shown.extend(shown)
+            self.endInsertRows()
 
     def clear(self) -> None:
         self.beginResetModel()
-        self.events = []
+        self.events, self.shown = [], []
         self.endResetModel()
 
+    def set_filter(self, show_debug: bool, association: str, text: str) -> None:
+        """Show only the events of this level, association and text (all: empty)."""
+        self.beginResetModel()
+        self.show_debug, self.association = show_debug, association.lower()
+        self.text = text.lower()
+        self.shown = [e for e in self.events if self.accepts(e)]
+        self.endResetModel()
+
+    def accepts(self, event: AssociationEvent) -> bool:
+        if event.level is EventLevel.DEBUG and not self.show_debug:
+            return False
+        if self.association and not association_matches(event.association_id,
+                                                        self.association):
+            return False
+        if self.text:
+            haystack = f"{event.summary} {event.peer_ae} {event.peer_address} {event.kind}"
+            return self.text in haystack.lower()
+        return True
+
     def row_list(self) -> list[Any]:
-        return self.events
+        return self.shown
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        event = self.events[index.row()]
+        event = self.shown[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(event, index.column())
         if role == Qt.ItemDataRole.ForegroundRole:
@@ -96,32 +124,3 @@ def association_matches(association_id: str, typed: str) -> bool:
     if typed[-1:].isdigit():
         return association_id == typed
     return association_id.startswith(typed)
-
-
-class LogFilterModel(QSortFilterProxyModel):
-    """Level, association and free-text filtering of the log."""
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.show_debug = False
-        self.association = ""
-        self.text = ""
-
-    def set_filter(self, show_debug: bool, association: str, text: str) -> None:
-        self.show_debug, self.association = show_debug, association.lower()
-        self.text = text.lower()
-        self.invalidateFilter()
-
-    def filterAcceptsRow(self, row: int, parent: Index) -> bool:
-        model = self.sourceModel()
-        assert isinstance(model, LogTableModel)
-        event = model.events[row]
-        if event.level is EventLevel.DEBUG and not self.show_debug:
-            return False
-        if self.association and not association_matches(event.association_id,
-                                                        self.association):
-            return False
-        if self.text:
-            haystack = f"{event.summary} {event.peer_ae} {event.peer_address} {event.kind}"
-            return self.text in haystack.lower()
-        return True

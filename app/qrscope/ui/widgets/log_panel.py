@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.association_log import AssociationEvent, AssociationLog
-from qrscope.ui.models.log_model import LogFilterModel, LogTableModel
+from qrscope.ui.models.log_model import LogTableModel
 
 __all__ = ["LogPanel", "describe_event"]
 
@@ -70,10 +70,8 @@ class LogPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = LogTableModel(self)
-        self.proxy = LogFilterModel(self)
-        self.proxy.setSourceModel(self.model)
         self.view = QTableView()
-        self.view.setModel(self.proxy)
+        self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.verticalHeader().hide()
@@ -125,11 +123,17 @@ class LogPanel(QWidget):
         self.model.rowsInserted.connect(self._follow)
         self.view.doubleClicked.connect(self._pick_association)
 
+    @property
+    def proxy(self) -> LogTableModel:
+        """The model the view shows (named from when a filtering proxy sat
+        between; the model filters itself now)."""
+        return self.model
+
     def add(self, event: AssociationEvent) -> None:
         self.model.queue(event)
 
     def _refilter(self, *_args: object) -> None:
-        self.proxy.set_filter(self.debug.isChecked(), self.association.text().strip(),
+        self.model.set_filter(self.debug.isChecked(), self.association.text().strip(),
                               self.filter.text().strip())
         self._follow_later()
 
@@ -150,7 +154,7 @@ class LogPanel(QWidget):
     def _event_at(self, index: QModelIndex) -> AssociationEvent | None:
         if not index.isValid():
             return None
-        return self.model.events[self.proxy.mapToSource(index).row()]
+        return self.model.shown[index.row()]
 
     def _show_detail(self, current: QModelIndex, _previous: QModelIndex) -> None:
         event = self._event_at(current)
@@ -163,8 +167,7 @@ class LogPanel(QWidget):
             self.association.setText(event.association_id)
 
     def visible_events(self) -> list[AssociationEvent]:
-        return [self.model.events[self.proxy.mapToSource(self.proxy.index(r, 0)).row()]
-                for r in range(self.proxy.rowCount())]
+        return list(self.model.shown)
 
     def export(self, path: str = "") -> None:
         if not path:

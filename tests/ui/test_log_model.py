@@ -1,0 +1,47 @@
+"""The association log filters itself: batches come in filtered, a new filter re-shows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from qrscope.core.association_log import AssociationEvent, Direction, EventLevel
+from qrscope.ui.models.log_model import LogTableModel
+
+
+def _event(association: str, summary: str, level: EventLevel = EventLevel.INFO,
+           ) -> AssociationEvent:
+    return AssociationEvent(time=datetime.now(UTC), association_id=association,
+                            direction=Direction.OUTGOING, kind="dimse-sent",
+                            summary=summary, level=level, peer_ae="ORTHANC")
+
+
+def test_a_batch_shows_only_what_passes_the_filter_and_keeps_every_event(qapp):
+    model = LogTableModel()
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    for event in (_event("out-1", "C-FIND-RQ"), _event("out-1", "P-DATA", EventLevel.DEBUG),
+                  _event("in-4", "C-STORE-RQ"), _event("in-40", "C-STORE-RQ")):
+        model.queue(event)
+    model.flush()
+    assert len(model.events) == 4
+    assert [e.summary for e in model.shown] == ["C-FIND-RQ", "C-STORE-RQ", "C-STORE-RQ"]
+    assert inserted == [(0, 2)]  # one insert for the batch
+    assert model.rowCount() == 3 and model.index(0, 5).data() == "C-FIND-RQ"
+
+
+def test_a_new_filter_shows_the_matching_events_of_the_whole_log(qapp):
+    model = LogTableModel()
+    for event in (_event("out-1", "C-FIND-RQ"), _event("out-1", "P-DATA", EventLevel.DEBUG),
+                  _event("in-4", "C-STORE-RQ"), _event("in-40", "C-STORE-RQ")):
+        model.queue(event)
+    model.flush()
+    model.set_filter(show_debug=False, association="in-4", text="")
+    assert [e.association_id for e in model.shown] == ["in-4"]  # not in-40
+    model.set_filter(show_debug=True, association="out-", text="p-data")
+    assert [e.summary for e in model.shown] == ["P-DATA"]
+    model.queue(_event("out-2", "P-DATA again", EventLevel.DEBUG))
+    model.queue(_event("out-2", "C-ECHO-RQ"))
+    model.flush()
+    assert [e.summary for e in model.shown] == ["P-DATA", "P-DATA again"]
+    model.clear()
+    assert model.rowCount() == 0 and model.events == []
