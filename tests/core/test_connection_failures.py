@@ -174,3 +174,32 @@ def test_a_pacs_that_accepts_none_of_our_contexts_is_no_accepted_context():
     hint = hint_for_failure(info.value, node, LocalAE())
     assert hint.id == "no-accepted-context"
     assert [a.field for a in hint.actions if a.kind == "edit-node"] == ["query_model"]
+
+
+def test_a_peer_that_aborts_the_association_request_is_aborted_with_its_reason():
+    # A server that reads the A-ASSOCIATE-RQ and answers with an A-ABORT
+    # (source: service provider, reason: unrecognised PDU parameter).
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            header = conn.recv(6)
+            length = int.from_bytes(header[2:6], "big")
+            while length > 0:
+                length -= len(conn.recv(length))
+            conn.sendall(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6]))
+            conn.recv(1)  # until the caller closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        failure, _ = _fail(_node(server.getsockname()[1], association=5.0))
+    finally:
+        thread.join(timeout=10)
+        server.close()
+    assert failure.reason is FailureReason.ABORTED
+    assert "aborted the association during negotiation" in failure.message
+    assert failure.evidence["abort_source"] == 2 and failure.evidence["abort_reason"] == 6

@@ -30,7 +30,7 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
-from pynetdicom.pdu import A_ASSOCIATE_RJ
+from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_RJ
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
@@ -177,6 +177,9 @@ class _Negotiation:
     def _on_pdu(self, event: Any) -> None:
         if isinstance(event.pdu, A_ASSOCIATE_RJ) and self.reject is None:
             self.reject = event.pdu.to_primitive()
+        elif isinstance(event.pdu, A_ABORT_RQ) and self.abort is None and not self.accepted:
+            # An A-ABORT in answer to the request reaches no ACSE event.
+            self.abort = event.pdu.to_primitive()
 
 
 @dataclass
@@ -459,7 +462,8 @@ def _closed_or_aborted(node: RemoteNode, ae: AE, negotiation: _Negotiation,
             FailureReason.ABORTED,
             f"'{node.name}' aborted the association during negotiation: "
             f"{decode_abort(source, reason)}",
-            source=source, reason=reason, calling_ae=ae.ae_title, called_ae=node.ae_title)
+            abort_source=source, abort_reason=reason, calling_ae=ae.ae_title,
+            called_ae=node.ae_title)
     if elapsed >= node.timeouts.association * 0.9:
         return AssociationFailure(
             FailureReason.ASSOCIATION_TIMEOUT,
