@@ -68,6 +68,8 @@ def test_the_file_meta_is_pydicoms(sop_instance, syntax, version):
 def test_a_file_meta_value_pydicom_must_judge_is_left_to_it(sop_instance):
     assert file_meta_bytes("1.2.3", sop_instance, ExplicitVRLittleEndian,
                            PYNETDICOM_IMPLEMENTATION_UID, "V1") is None
+    assert file_meta_bytes("1.2.3", "1.2.3.4", ExplicitVRLittleEndian,
+                           PYNETDICOM_IMPLEMENTATION_UID, "") is None  # pydicom writes it empty
 
 
 # -- command sets ---------------------------------------------------------------------

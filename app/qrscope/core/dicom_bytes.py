@@ -80,7 +80,7 @@ def file_meta_bytes(sop_class_uid: Any, sop_instance_uid: Any, transfer_syntax: 
     values = [_ascii(v) for v in (sop_class_uid, sop_instance_uid, transfer_syntax,
                                   implementation_uid)]
     version = _ascii(implementation_version)
-    if any(not v for v in values) or version is None or len(version) > 16:
+    if any(not v for v in values) or not version or len(version) > 16:
         return None
     sop_class, sop_instance, syntax, implementation = (
         v + b"\x00" if len(v) % 2 else v for v in values)  # type: ignore[operator]
@@ -90,8 +90,7 @@ def file_meta_bytes(sop_class_uid: Any, sop_instance_uid: Any, transfer_syntax: 
         _explicit(0x00020003, b"UI", sop_instance),
         _explicit(0x00020010, b"UI", syntax),
         _explicit(0x00020012, b"UI", implementation),
-        _explicit(0x00020013, b"SH", version + b" " if len(version) % 2 else version)
-        if version else b"",
+        _explicit(0x00020013, b"SH", version + b" " if len(version) % 2 else version),
     ))
     return (_PREAMBLE if preamble else b"") + \
         _explicit(0x00020000, b"UL", struct.pack("<L", len(elements))) + elements
