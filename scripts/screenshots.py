@@ -62,11 +62,11 @@ async def tour(app: QApplication, home: Path) -> None:
     search = window.search
     search.search()
     await until(lambda: search.form.search.isEnabled()
-                and search.proxies[QueryLevel.STUDY].rowCount() > 0)
+                and search.models[QueryLevel.STUDY].rowCount() > 0)
     search.views[QueryLevel.STUDY].selectRow(1)
-    await until(lambda: search.proxies[QueryLevel.SERIES].rowCount() > 0)
+    await until(lambda: search.models[QueryLevel.SERIES].rowCount() > 0)
     search.views[QueryLevel.SERIES].selectRow(0)
-    await until(lambda: search.proxies[QueryLevel.IMAGE].rowCount() > 0)
+    await until(lambda: search.models[QueryLevel.IMAGE].rowCount() > 0)
     await asyncio.sleep(0.3)
     shoot("browser.png")
 
@@ -89,11 +89,11 @@ async def tour(app: QApplication, home: Path) -> None:
     window.bottom.setCurrentIndex(1)
     log = window.log_panel
     await asyncio.sleep(0.3)
-    incoming = next(r for r in range(log.proxy.rowCount())
+    incoming = next(r for r in range(log.model.rowCount())
                     if "C-STORE-RQ received" in log.visible_events()[r].summary)
     log.follow.setChecked(False)
     log.view.selectRow(incoming)
-    log.view.scrollTo(log.proxy.index(incoming, 0))
+    log.view.scrollTo(log.model.index(incoming, 0))
     await asyncio.sleep(0.3)
     shoot("log.png")
 

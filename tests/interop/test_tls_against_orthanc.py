@@ -215,7 +215,7 @@ def test_the_window_searches_orthanc_over_tls(qtbot, qt_loop, tls_orthanc, pki, 
         qtbot.mouseClick(verify, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: "OK" in window.editor.verify_result.text(), timeout=15000)
         qtbot.mouseClick(window.search.form.search, Qt.MouseButton.LeftButton)
-        studies = window.search.proxies[QueryLevel.STUDY]
+        studies = window.search.models[QueryLevel.STUDY]
         qtbot.waitUntil(lambda: studies.rowCount() == len(tls_orthanc.study_uids),
                         timeout=15000)
     finally:

@@ -25,7 +25,7 @@ def test_window_finds_and_retrieves_from_orthanc(qtbot, qt_loop, tmp_path, ortha
         qtbot.waitUntil(lambda: "OK" in editor.verify_result.text(), timeout=10000)
 
         qtbot.mouseClick(window.search.form.search, Qt.MouseButton.LeftButton)
-        studies = window.search.proxies[QueryLevel.STUDY]
+        studies = window.search.models[QueryLevel.STUDY]
         qtbot.waitUntil(lambda: studies.rowCount() == len(orthanc.study_uids)
                         and window.search.form.search.isEnabled(), timeout=15000)
         jobs = window.jobs.model.rows

@@ -35,7 +35,7 @@ def test_follow_shows_the_newest_event_after_filtering_and_switching_tabs(qtbot,
     _retrieve(qtbot, window)
     window.show_tab(1)
     log = window.log_panel
-    qtbot.waitUntil(lambda: log.proxy.rowCount() > 30, timeout=5000)
+    qtbot.waitUntil(lambda: log.model.rowCount() > 30, timeout=5000)
     scroll = log.view.verticalScrollBar()
     qtbot.waitUntil(lambda: scroll.maximum() > 0, timeout=2000)
     scroll.setValue(0)  # looking at older events, Follow still on
@@ -66,8 +66,8 @@ def test_event_details_read_as_labelled_lines(qtbot, window):
     search_studies(qtbot, window)
     log = window.log_panel
     window.show_tab(1)
-    qtbot.waitUntil(lambda: log.proxy.rowCount() > 0, timeout=5000)
-    row = next(r for r in range(log.proxy.rowCount())
+    qtbot.waitUntil(lambda: log.model.rowCount() > 0, timeout=5000)
+    row = next(r for r in range(log.model.rowCount())
                if log.visible_events()[r].kind == "requested")
     log.view.selectRow(row)
     text = log.detail.toPlainText()

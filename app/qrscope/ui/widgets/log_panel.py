@@ -123,12 +123,6 @@ class LogPanel(QWidget):
         self.model.rowsInserted.connect(self._follow)
         self.view.doubleClicked.connect(self._pick_association)
 
-    @property
-    def proxy(self) -> LogTableModel:
-        """The model the view shows (named from when a filtering proxy sat
-        between; the model filters itself now)."""
-        return self.model
-
     def add(self, event: AssociationEvent) -> None:
         self.model.queue(event)
 

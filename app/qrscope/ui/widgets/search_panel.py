@@ -337,12 +337,6 @@ class SearchPanel(QWidget):
         for task in list(self._tasks.values()):
             task.cancel()
 
-    @property
-    def proxies(self) -> dict[QueryLevel, RecordTableModel]:
-        """The models the views show (named from when a sorting proxy sat
-        between a model and its view; the models sort themselves now)."""
-        return self.models
-
     def _clear(self, level: QueryLevel) -> None:
         self._pending.pop(level, None)
         self.models[level].clear()
