@@ -63,8 +63,8 @@ def _local(server: PeerServer, folder: Path) -> LocalAE:
 
 
 def _retrieve(server: PeerServer, folder: Path, study_uid: str, patient_id: str,
-              method: RetrieveMethod) -> RetrieveOutcome:
-    log = AssociationLog()
+              method: RetrieveMethod, log: AssociationLog | None = None) -> RetrieveOutcome:
+    log = log if log is not None else AssociationLog()
     local = _local(server, folder)
     scope = RetrieveScope.study(study_uid, patient_id=patient_id)
     if method is RetrieveMethod.GET:
@@ -152,10 +152,19 @@ def test_rt_study_arrives_whole_by_c_get_from_orthanc(orthanc: PeerServer, tmp_p
     assert len(expected) == 7
     assert PRIVATE_SOP_CLASS_UID in {i.sop_class_uid for i in expected}
 
-    outcome = _retrieve(orthanc, tmp_path, RT_STUDY, "QRS-2001", RetrieveMethod.GET)
+    log = AssociationLog()
+    outcome = _retrieve(orthanc, tmp_path, RT_STUDY, "QRS-2001", RetrieveMethod.GET, log)
 
     assert len(outcome.stored) == 7, _report(outcome, orthanc)
     _assert_arrived_as_stored(outcome, expected, orthanc)
+    # Orthanc names every class of the study, the private one included, in
+    # SOPClassesInStudy: one study-level C-FIND was all the C-GET needed.
+    assert _finds(log) == 1, _report(outcome, orthanc)
+
+
+def _finds(log: AssociationLog) -> int:
+    return sum(1 for e in log.events()
+               if e.kind == "dimse-sent" and e.summary.startswith("C-FIND-RQ"))
 
 
 def test_ecg_study_arrives_by_c_get_from_strict_dcmqrscp(dcmqrscp: PeerServer, tmp_path: Path):
@@ -165,10 +174,13 @@ def test_ecg_study_arrives_by_c_get_from_strict_dcmqrscp(dcmqrscp: PeerServer, t
     expected = dcmqrscp.study(ECG_STUDY)
     assert len(expected) == 1
 
-    outcome = _retrieve(dcmqrscp, tmp_path, ECG_STUDY, "QRS-2002", RetrieveMethod.GET)
+    log = AssociationLog()
+    outcome = _retrieve(dcmqrscp, tmp_path, ECG_STUDY, "QRS-2002", RetrieveMethod.GET, log)
 
     assert len(outcome.stored) == 1, _report(outcome, dcmqrscp)
     _assert_arrived_as_stored(outcome, expected, dcmqrscp)
+    # No SOPClassesInStudy: the study, its series and their instances were listed.
+    assert _finds(log) >= 3, _report(outcome, dcmqrscp)
 
 
 @pytest.mark.parametrize("method", [RetrieveMethod.MOVE, RetrieveMethod.GET])
