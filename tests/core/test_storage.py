@@ -101,3 +101,26 @@ def test_full_disk_gives_a_clear_error_and_leaves_no_partial_file(tiny_disk):
         store.store(big)
     assert not [p for p in tiny_disk.rglob("*") if p.is_file()]
     store.store(_part10())  # a small one still fits afterwards
+
+
+def test_local_counts_are_every_stored_file_of_each_study_asked_for(tmp_path):
+    store = InstanceStore(tmp_path)
+    layout = {  # (patient, study, series): files
+        ("P1", "1.2.1", "1.2.1.1"): ["a.dcm", "b.dcm", "b~0123456789ab.dcm", ".incoming-x.part"],
+        ("P1", "1.2.1", "1.2.1.2"): ["c.dcm"],
+        ("P2", "1.2.1", "1.2.1.3"): ["d.dcm"],  # the same study filed under another patient
+        ("P2", "1.2.2", "1.2.2.1"): ["e.dcm", "notes.txt"],
+        ("P3", "1.2.3", "1.2.3.1"): ["f.dcm"],  # not asked for
+    }
+    for (patient, study, series), names in layout.items():
+        folder = tmp_path / patient / study / series
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).write_bytes(b"x")
+    (tmp_path / ".incoming").mkdir()
+    (tmp_path / "stray.dcm").write_bytes(b"x")
+    asked = ["1.2.1", "1.2.2", "1.2.9", "1.2.1"]
+    counts = store.count_local(asked)
+    assert counts == {"1.2.1": 5, "1.2.2": 1, "1.2.9": 0}
+    # As many as a glob of every patient finds.
+    assert counts == {uid: sum(1 for _ in tmp_path.glob(f"*/{uid}/*/*.dcm")) for uid in asked}
