@@ -80,8 +80,30 @@ def test_long_lived_cycles_are_collected_once_the_window_is_quiet(qapp):
         assert gone() is not None  # no young collection looks at frozen objects
         for _ in range(gui_gc.QUIET_TICKS):
             collector.collect_due()
+        assert gone() is not None, "the user touched the window just now: not yet"
+        collector.last_input -= gui_gc.INPUT_IDLE_S  # nobody touched it since
+        for _ in range(gui_gc.QUIET_TICKS):
+            collector.collect_due()
         assert gone() is None
         del grown
     finally:
         collector.stop()
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_moving_pointer_puts_off_the_full_collection(qapp):
+    from PySide6.QtCore import QPoint
+
+    from qrscope.ui import gui_gc
+
+    collector = GuiThreadCollector()
+    try:
+        collector.last_input -= 2 * gui_gc.INPUT_IDLE_S
+        still = collector.last_input
+        collector.collect_due()
+        assert collector.last_input == still  # the pointer rested
+        collector._pointer = collector._pointer + QPoint(5, 5)  # it was elsewhere a tick ago
+        collector.collect_due()
+        assert collector.last_input > still + gui_gc.INPUT_IDLE_S
+    finally:
+        collector.stop()

@@ -21,13 +21,13 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.query import FindOperation, FindResult, QueryFilter
-from qrscope.core.records import QueryLevel, Record
+from qrscope.core.records import QueryLevel
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
 from qrscope.core.retrieve.plan import RetrievePlanner
@@ -79,7 +79,7 @@ class FindTask:
 class CoreBridge(QObject):
     """Runs core operations off the GUI thread and reports back through signals."""
 
-    event_logged = Signal(object)  # AssociationEvent
+    events_logged = Signal(list)  # list[AssociationEvent], in order, batched
     records_arrived = Signal(int, list)  # search id, list[Record]
     job_progress = Signal(object)  # RetrieveProgress
     job_finished = Signal(str, object)  # job id, RetrieveOutcome
@@ -95,7 +95,17 @@ class CoreBridge(QObject):
                                               thread_name_prefix="qrscope-retrieve")
         self._closed = False
         self._emit_lock = threading.RLock()
-        self._unsubscribe = log.subscribe(self._safely(self.event_logged))
+        # The log gets an event per DIMSE message, from pynetdicom's threads:
+        # 10,000 in a large search. One queued signal each kept the GUI thread
+        # running slots for up to 0.7 s at a time, its timers waiting
+        # (benchmarks/window.py); they go over in batches, as records do, the
+        # rest of each burst within BATCH_SECONDS.
+        self._events = _Batcher(self._safely(self.events_logged))
+        self._unsubscribe = log.subscribe(self._events.add)
+        self._events_timer = QTimer(self)
+        self._events_timer.setInterval(int(BATCH_SECONDS * 1000))
+        self._events_timer.timeout.connect(self._events.flush)
+        self._events_timer.start()
         self._listener_unsubscribe: Callable[[], None] | None = None
         self._search_ids = iter(range(1, 1 << 62))
         self.debug = False
@@ -206,6 +216,7 @@ class CoreBridge(QObject):
 
     def shutdown(self) -> None:
         """Stop the workers (window closing; the jobs controller cancels its jobs first)."""
+        self._events_timer.stop()
         with self._emit_lock:
             self._closed = True
         self._unsubscribe()
@@ -216,26 +227,28 @@ class CoreBridge(QObject):
 
 
 class _Batcher:
-    """Collects records from a worker thread and hands them over in batches."""
+    """Collects items (records, log events) from worker threads and hands them over in batches."""
 
-    def __init__(self, emit: Callable[[list[Record]], None]) -> None:
+    def __init__(self, emit: Callable[[list[Any]], None]) -> None:
         self._emit = emit
         self._lock = threading.Lock()
-        self._items: list[Record] = []
+        self._flushing = threading.Lock()
+        self._items: list[Any] = []
         self._last = time.monotonic()
 
-    def add(self, record: Record) -> None:
+    def add(self, item: Any) -> None:
         with self._lock:
-            self._items.append(record)
+            self._items.append(item)
             due = (len(self._items) >= BATCH_SIZE
                    or time.monotonic() - self._last >= BATCH_SECONDS)
         if due:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            items, self._items = self._items, []
-            self._last = time.monotonic()
-        if items:
-            self._emit(items)
+        with self._flushing:  # one flush at a time, so that batches keep their order
+            with self._lock:
+                items, self._items = self._items, []
+                self._last = time.monotonic()
+            if items:
+                self._emit(items)
 

@@ -22,9 +22,13 @@ So:
 * a full collection, the only one that looks at frozen objects, runs when
   they have grown by a quarter since the last one (CPython's own rule for
   its oldest generation), and only when the window is not busy (no search
-  or retrieve running, see :attr:`GuiThreadCollector.busy`) and has
-  allocated little for a few ticks; after ten minutes of waiting it runs
-  anyway.
+  or retrieve running, see :attr:`GuiThreadCollector.busy`), has allocated
+  little for a few ticks, and the pointer has rested for
+  :data:`INPUT_IDLE_S`; after ten minutes of waiting it runs anyway. With a
+  10,000-study search open it takes over half a second: run as soon as the
+  search ended, it froze the window just when the user reached for the
+  results (a CPU profile of the GUI thread during the window benchmark
+  found most of its time there).
 
 Garbage cycles among long-lived objects wait for that full collection, as
 they wait for CPython's oldest generation.
@@ -36,7 +40,8 @@ import gc
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtGui import QCursor, QGuiApplication
 
 __all__ = ["GuiThreadCollector"]
 
@@ -51,6 +56,8 @@ FULL_GROWTH = 0.25
 """Growth of the frozen objects that makes a full collection due."""
 MOST_WAIT_S = 600.0
 """A due full collection waits at most this long for an idle moment."""
+INPUT_IDLE_S = 10.0
+"""The pointer still and no button down for this long: nobody is using the window."""
 
 
 class GuiThreadCollector(QObject):
@@ -74,10 +81,24 @@ class GuiThreadCollector(QObject):
         self._timer.timeout.connect(self.collect_due)
         self._timer.start()
         self._stopped = False
+        self.last_input = time.monotonic()
+        """When the pointer last moved or a mouse button was down (seen at each tick).
+
+        Polled rather than filtered: an event filter on the application would
+        call into Python for every Qt event, each waiting for the interpreter
+        while a search runs."""
+        self._pointer = QCursor.pos()
+
+    def _note_input(self) -> None:
+        pointer = QCursor.pos()
+        if pointer != self._pointer or QGuiApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            self.last_input = time.monotonic()
+        self._pointer = pointer
 
     def collect_due(self) -> None:
         """Collect the young objects when their threshold is crossed, and
         everything when a full collection is due and the window idle."""
+        self._note_input()
         counts, thresholds = gc.get_count(), gc.get_threshold()
         self._quiet = self._quiet + 1 if counts[0] < QUIET_ALLOCATIONS else 0
         if counts[1] >= YOUNG_BEFORE_FREEZE:
@@ -99,7 +120,8 @@ class GuiThreadCollector(QObject):
             self._due_since = now
         if now - self._due_since > MOST_WAIT_S:
             return True
-        return self._quiet >= QUIET_TICKS and not self.busy()
+        return (self._quiet >= QUIET_TICKS and not self.busy()
+                and now - self.last_input >= INPUT_IDLE_S)
 
     def collect_all(self) -> None:
         """A full collection, the frozen objects included."""

@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.bottom_dock], [250], Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
-        self.bridge.event_logged.connect(self.log_panel.add)
+        self.bridge.events_logged.connect(self.log_panel.add_many)
         self.retrieves.finished.connect(self._job_finished)
         self.listener.hint.connect(self.hints.show_hint)
         self.bridge.instance_received.connect(self._instance_received)

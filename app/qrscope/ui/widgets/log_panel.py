@@ -126,6 +126,10 @@ class LogPanel(QWidget):
     def add(self, event: AssociationEvent) -> None:
         self.model.queue(event)
 
+    def add_many(self, events: list[AssociationEvent]) -> None:
+        for event in events:
+            self.model.queue(event)
+
     def _refilter(self, *_args: object) -> None:
         self.model.set_filter(self.debug.isChecked(), self.association.text().strip(),
                               self.filter.text().strip())
