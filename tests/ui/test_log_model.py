@@ -19,10 +19,8 @@ def test_a_batch_shows_only_what_passes_the_filter_and_keeps_every_event(qapp):
     model = LogTableModel()
     inserted: list[tuple[int, int]] = []
     model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
-    for event in (_event("out-1", "C-FIND-RQ"), _event("out-1", "P-DATA", EventLevel.DEBUG),
-                  _event("in-4", "C-STORE-RQ"), _event("in-40", "C-STORE-RQ")):
-        model.queue(event)
-    model.flush()
+    model.append([_event("out-1", "C-FIND-RQ"), _event("out-1", "P-DATA", EventLevel.DEBUG),
+                  _event("in-4", "C-STORE-RQ"), _event("in-40", "C-STORE-RQ")])
     assert len(model.events) == 4
     assert [e.summary for e in model.shown] == ["C-FIND-RQ", "C-STORE-RQ", "C-STORE-RQ"]
     assert inserted == [(0, 2)]  # one insert for the batch
@@ -31,17 +29,14 @@ def test_a_batch_shows_only_what_passes_the_filter_and_keeps_every_event(qapp):
 
 def test_a_new_filter_shows_the_matching_events_of_the_whole_log(qapp):
     model = LogTableModel()
-    for event in (_event("out-1", "C-FIND-RQ"), _event("out-1", "P-DATA", EventLevel.DEBUG),
-                  _event("in-4", "C-STORE-RQ"), _event("in-40", "C-STORE-RQ")):
-        model.queue(event)
-    model.flush()
+    model.append([_event("out-1", "C-FIND-RQ"), _event("out-1", "P-DATA", EventLevel.DEBUG),
+                  _event("in-4", "C-STORE-RQ"), _event("in-40", "C-STORE-RQ")])
     model.set_filter(show_debug=False, association="in-4", text="")
     assert [e.association_id for e in model.shown] == ["in-4"]  # not in-40
     model.set_filter(show_debug=True, association="out-", text="p-data")
     assert [e.summary for e in model.shown] == ["P-DATA"]
-    model.queue(_event("out-2", "P-DATA again", EventLevel.DEBUG))
-    model.queue(_event("out-2", "C-ECHO-RQ"))
-    model.flush()
+    model.append([_event("out-2", "P-DATA again", EventLevel.DEBUG),
+                  _event("out-2", "C-ECHO-RQ")])
     assert [e.summary for e in model.shown] == ["P-DATA", "P-DATA again"]
     model.clear()
     assert model.rowCount() == 0 and model.events == []

@@ -38,12 +38,17 @@ def _answer(qtbot, window, text: str) -> None:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
-def test_a_study_already_here_is_asked_about_and_can_be_skipped(qtbot, window):
+def _retrieve_a_study_already_here(qtbot, window) -> None:
+    """Retrieve the first study, then ask for it again (the question comes up)."""
     search_studies(qtbot, window)
     _retrieve_first(qtbot, window)
     _wait_done(qtbot, window, 1)
     _first_study_local(qtbot, window)
     _retrieve_first(qtbot, window)
+
+
+def test_a_study_already_here_is_asked_about_and_can_be_skipped(qtbot, window):
+    _retrieve_a_study_already_here(qtbot, window)
     assert len(window.jobs.model.rows) == 1  # nothing sent before the user answers
     assert "images here" in window.already_here.informativeText()
     _answer(qtbot, window, "Skip")
@@ -51,11 +56,7 @@ def test_a_study_already_here_is_asked_about_and_can_be_skipped(qtbot, window):
 
 
 def test_fetch_only_what_is_missing_sends_nothing_for_a_complete_study(qtbot, window):
-    search_studies(qtbot, window)
-    _retrieve_first(qtbot, window)
-    _wait_done(qtbot, window, 1)
-    _first_study_local(qtbot, window)
-    _retrieve_first(qtbot, window)
+    _retrieve_a_study_already_here(qtbot, window)
     _answer(qtbot, window, "Fetch only what is missing")
     qtbot.waitUntil(lambda: "already here" in window.statusBar().currentMessage(),
                     timeout=15000)
@@ -63,11 +64,7 @@ def test_fetch_only_what_is_missing_sends_nothing_for_a_complete_study(qtbot, wi
 
 
 def test_fetch_again_retrieves_the_whole_study(qtbot, window):
-    search_studies(qtbot, window)
-    _retrieve_first(qtbot, window)
-    _wait_done(qtbot, window, 1)
-    _first_study_local(qtbot, window)
-    _retrieve_first(qtbot, window)
+    _retrieve_a_study_already_here(qtbot, window)
     _answer(qtbot, window, "Fetch everything again")
     _wait_done(qtbot, window, 2)
     assert window.jobs.model.rows[-1].what.endswith("again")

@@ -25,14 +25,19 @@ def _select_studies(window, count: int) -> None:
         view.selectionModel().select(view.model().index(row, 0), flags)
 
 
+def _move_first(qtbot, window) -> list:
+    """Retrieve the first study by C-MOVE with the button; the jobs' rows."""
+    window.search.views[QueryLevel.STUDY].selectRow(0)
+    qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
+    return window.jobs.model.rows
+
+
 def test_retry_after_fixing_the_port_goes_to_the_new_port(qtbot, window):
     search_studies(qtbot, window)
     editor = window.editor
     good_port = editor.f_port.widget.value()
     editor.f_port.widget.setValue(free_port())  # a typo: nothing listens there
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
-    rows = window.jobs.model.rows
+    rows = _move_first(qtbot, window)
     qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     assert rows[-1].state.value == "failed"
     editor.f_port.widget.setValue(good_port)  # fixed; Verify agrees
@@ -74,9 +79,7 @@ def test_retrieves_queue_per_node_and_searches_do_not_wait_for_them(qtbot, windo
 def test_a_new_job_is_selected_in_view_and_can_be_cancelled(qtbot, window):
     use_fault(qtbot, window, "slow-responses")
     search_studies(qtbot, window)
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
-    rows = window.jobs.model.rows
+    rows = _move_first(qtbot, window)
     assert window.jobs.selected() is rows[-1]
     assert window.jobs.cancel.isEnabled()
     qtbot.mouseClick(window.jobs.cancel, Qt.MouseButton.LeftButton)
@@ -87,9 +90,7 @@ def test_a_new_job_is_selected_in_view_and_can_be_cancelled(qtbot, window):
 def test_jobs_from_a_hint_name_the_patient_and_study(qtbot, window):
     use_fault(qtbot, window, "unknown-destination")
     search_studies(qtbot, window)
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
-    rows = window.jobs.model.rows
+    rows = _move_first(qtbot, window)
     qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     qtbot.waitUntil(window.hints.isVisible, timeout=5000)
     first = rows[0].what
@@ -104,9 +105,7 @@ def test_a_stopped_listener_stays_stopped_and_the_move_says_why(qtbot, window):
     search_studies(qtbot, window)
     qtbot.mouseClick(window.jobs.listener_button, Qt.MouseButton.LeftButton)
     assert "stopped" in window.jobs.listener_label.text()
-    window.search.views[QueryLevel.STUDY].selectRow(0)
-    qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
-    rows = window.jobs.model.rows
+    rows = _move_first(qtbot, window)
     qtbot.waitUntil(lambda: rows and rows[-1].state.is_final, timeout=10000)
     assert not window.session.listener.is_running
     assert "stopped" in window.jobs.listener_label.text()

@@ -22,7 +22,8 @@ def _multi_series_study_row(window) -> tuple[int, StudyRecord]:
     raise AssertionError("no study with more than one series in the demo PACS")
 
 
-def test_clicking_the_study_again_retrieves_the_whole_study_and_says_so(qtbot, window):
+def _open_first_series_of_a_multi_series_study(qtbot, window):
+    """Search, click a study of several series, then its first series; (row, study)."""
     search_studies(qtbot, window)
     search = window.search
     row, study = _multi_series_study_row(window)
@@ -30,6 +31,12 @@ def test_clicking_the_study_again_retrieves_the_whole_study_and_says_so(qtbot, w
     series = search.models[QueryLevel.SERIES]
     qtbot.waitUntil(lambda: series.rowCount() == study.number_of_series, timeout=10000)
     _click_row(qtbot, search.views[QueryLevel.SERIES], 0)
+    return row, study
+
+
+def test_clicking_the_study_again_retrieves_the_whole_study_and_says_so(qtbot, window):
+    search = window.search
+    row, study = _open_first_series_of_a_multi_series_study(qtbot, window)
     assert "1 of" in search.target.text() and "series" in search.target.text()
     _click_row(qtbot, search.views[QueryLevel.STUDY], row)  # the study row again
     assert "whole study" in search.target.text()
@@ -43,13 +50,8 @@ def test_clicking_the_study_again_retrieves_the_whole_study_and_says_so(qtbot, w
 
 
 def test_a_series_retrieve_is_named_with_counts_and_local_shows_the_total(qtbot, window):
-    search_studies(qtbot, window)
     search = window.search
-    row, study = _multi_series_study_row(window)
-    _click_row(qtbot, search.views[QueryLevel.STUDY], row)
-    series = search.models[QueryLevel.SERIES]
-    qtbot.waitUntil(lambda: series.rowCount() == study.number_of_series, timeout=10000)
-    _click_row(qtbot, search.views[QueryLevel.SERIES], 0)
+    row, study = _open_first_series_of_a_multi_series_study(qtbot, window)
     search.retrieve_selection("move")
     rows = window.jobs.model.rows
     qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)

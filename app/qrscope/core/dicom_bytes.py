@@ -214,7 +214,7 @@ def instance_keys(data: bytes | memoryview) -> dict[str, str] | None:
     for tag, keyword in KEY_TAGS.items():
         raw = found.get(tag, b"").rstrip(b"\x00 ")
         if tag == 0x00100020:
-            if any(b < 0x20 or b > 0x7E or b == 0x5C for b in raw):
+            if not set(raw) <= _TEXT:
                 return None
         elif not set(raw) <= _UID_CHARS:
             return None

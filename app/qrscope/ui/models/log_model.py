@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from qrscope.core.association_log import AssociationEvent, Direction, EventLevel
@@ -38,19 +38,12 @@ class LogTableModel(ListTableModel):
         self.show_debug = False
         self.association = ""
         self.text = ""
-        self._pending: list[AssociationEvent] = []
-        self._timer = QTimer(self)
-        self._timer.setInterval(100)
-        self._timer.timeout.connect(self.flush)
-        self._timer.start()
 
-    def queue(self, event: AssociationEvent) -> None:
-        self._pending.append(event)
-
-    def flush(self) -> None:
-        if not self._pending:
+    def append(self, batch: list[AssociationEvent]) -> None:
+        """Add a batch of events (the bridge hands them over in batches): one
+        insert for those that pass the filter."""
+        if not batch:
             return
-        batch, self._pending = self._pending, []
         if len(self.events) + len(batch) > MAX_ROWS:
             self.clear()
         self.events.extend(batch)

@@ -126,8 +126,7 @@ class RecordTableModel(QAbstractTableModel):
         self._keys.extend(map(key, records) if key else [0] * len(records))
         self.endInsertRows()
         if key is not None and not self._in_order(max(first - 1, 0)):
-            self._rearrange(sorted(range(len(self.records)), key=self._keys.__getitem__,
-                                   reverse=self._descending))
+            self._rearrange(self._sorted_order())
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -154,8 +153,7 @@ class RecordTableModel(QAbstractTableModel):
         key = self._key_function()
         self._keys = [key(r) for r in self.records] if key else [0] * len(self.records)
         if key is not None:
-            self._rearrange(sorted(range(len(self.records)), key=self._keys.__getitem__,
-                                   reverse=self._descending))
+            self._rearrange(self._sorted_order())
 
     # -- the order -------------------------------------------------------------------------
     @property
@@ -170,6 +168,11 @@ class RecordTableModel(QAbstractTableModel):
             return self._have
         attribute, sort_key = column.key, column.sort_key
         return lambda record: sort_key(getattr(record, attribute, ""))
+
+    def _sorted_order(self) -> list[int]:
+        """The rows' indexes in sort order; a stable sort, also in reverse."""
+        return sorted(range(len(self.records)), key=self._keys.__getitem__,
+                      reverse=self._descending)
 
     def _in_order(self, start: int) -> bool:
         """Whether the rows from *start* on are already in sort order."""

@@ -123,12 +123,8 @@ class LogPanel(QWidget):
         self.model.rowsInserted.connect(self._follow)
         self.view.doubleClicked.connect(self._pick_association)
 
-    def add(self, event: AssociationEvent) -> None:
-        self.model.queue(event)
-
     def add_many(self, events: list[AssociationEvent]) -> None:
-        for event in events:
-            self.model.queue(event)
+        self.model.append(events)
 
     def _refilter(self, *_args: object) -> None:
         self.model.set_filter(self.debug.isChecked(), self.association.text().strip(),
