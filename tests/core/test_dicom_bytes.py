@@ -38,6 +38,7 @@ from qrscope.core.dicom_bytes import (
     command_set_values,
     file_meta_bytes,
     instance_keys,
+    store_response_bytes,
 )
 from qrscope.core.storage import _KEYS
 
@@ -105,6 +106,31 @@ def test_every_command_set_pynetdicom_builds_encodes_as_pydicom_does(field):
     message.primitive_to_message(_primitive(primitive_name, name.endswith("RQ")))
     command_set = message.command_set
     assert command_set_bytes(command_set) == encode(command_set, True, True)
+
+
+@pytest.mark.parametrize(("message_id", "status", "sop_instance"), [
+    (1, 0x0000, "1.2.3.4.5"), (65535, 0xA700, "1.2.3.4"), (7, 0xC211, generate_uid()),
+    (0, 0xB000, "1.2"), (300, 0x0122, "1.2.826.0.1.3680043.8.498.12345678901234567890"),
+])
+def test_a_store_response_is_what_pynetdicom_sends(message_id, status, sop_instance):
+    from pynetdicom.dimse_messages import C_STORE_RSP
+
+    response = dimse_primitives.C_STORE()
+    response.MessageIDBeingRespondedTo = message_id
+    response.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    response.AffectedSOPInstanceUID = sop_instance
+    response.Status = status
+    message = C_STORE_RSP()
+    message.primitive_to_message(response)
+    expected = encode(message.command_set, True, True)
+    assert store_response_bytes("1.2.840.10008.5.1.4.1.1.481.3", message_id, status,
+                                sop_instance) == expected
+
+
+def test_a_store_response_with_a_uid_pydicom_must_judge_is_left_to_it():
+    assert store_response_bytes("1.2.840.10008.5.1.4.1.1.2", 1, 0, "1.2.\u00e9") is None
+    assert store_response_bytes("", 1, 0, "1.2.3") is None
+    assert store_response_bytes("1.2.3", 1 << 16, 0, "1.2.3") is None
 
 
 def test_a_command_set_outside_the_plain_values_is_left_to_pydicom():

@@ -20,6 +20,7 @@ from pynetdicom.dsutils import decode
 
 from qrscope.core.association_log import AssociationLog, Direction, EventLevel
 from qrscope.core.status import Service, decode_abort, decode_reject, decode_status
+from qrscope.core.store_lane import lane_ready
 
 __all__ = ["AssociationRecorder"]
 
@@ -244,6 +245,7 @@ class AssociationRecorder:
             else assoc.requestor.maximum_length,
         )
 
+    @lane_ready()  # reads only the command values, which the lane's messages carry
     def _on_dimse(self, event: Any) -> None:
         sent = event.event is evt.EVT_DIMSE_SENT
         message = event.message
@@ -298,6 +300,7 @@ class AssociationRecorder:
         except Exception:  # logging must not fail on a malformed identifier
             return None
 
+    @lane_ready(lambda recorder: not recorder.debug)  # records nothing then
     def _on_pdu(self, event: Any) -> None:
         if not self.debug:
             return

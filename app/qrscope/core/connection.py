@@ -42,6 +42,7 @@ from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abort_source_and_reason, wrap_peer_socket
 from qrscope.core.security import IdentityKind
 from qrscope.core.status import decode_abort, decode_reject
+from qrscope.core.store_lane import lane_ready
 from qrscope.core.tcp import QuickAckSocket
 
 __all__ = [
@@ -174,6 +175,7 @@ class _Negotiation:
         elif name in ("A_ABORT", "A_P_ABORT"):
             self.abort = event.primitive
 
+    @lane_ready()  # looks only at rejections and aborts, never at P-DATA
     def _on_pdu(self, event: Any) -> None:
         if isinstance(event.pdu, A_ASSOCIATE_RJ) and self.reject is None:
             self.reject = event.pdu.to_primitive()

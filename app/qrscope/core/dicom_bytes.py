@@ -23,7 +23,8 @@ from typing import Any
 
 from pydicom.multival import MultiValue
 
-__all__ = ["command_set_bytes", "command_set_values", "file_meta_bytes", "instance_keys"]
+__all__ = ["command_set_bytes", "command_set_values", "file_meta_bytes", "instance_keys",
+           "store_response_bytes"]
 
 _PREAMBLE = b"\x00" * 128 + b"DICM"
 _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
@@ -144,6 +145,38 @@ _COMMAND_VRS = {
     0x1023: "US", 0x1030: "AE", 0x1031: "US",
 }
 _TEXT = frozenset(range(0x20, 0x7F)) - {0x5C}
+
+
+def store_response_bytes(sop_class_uid: str, message_id: int, status: int,
+                         sop_instance_uid: str) -> bytes | None:
+    """A C-STORE-RSP command set with no comment, as pynetdicom encodes it.
+
+    Implicit VR little endian, the group length first, then (0000,0002),
+    (0000,0100), (0000,0120), (0000,0800), (0000,0900) and (0000,1000): the
+    elements of pynetdicom's ``C_STORE_RSP`` that ``Association`` sets for
+    a status without an error comment. None for a UID that is not plain
+    ASCII (pynetdicom then encodes it).
+    """
+    uids = [_ascii(sop_class_uid), _ascii(sop_instance_uid)]
+    if any(not uid for uid in uids) or not 0 <= message_id <= 0xFFFF \
+            or not 0 <= status <= 0xFFFF:
+        return None
+    sop_class, sop_instance = (
+        uid + b"\x00" if len(uid) % 2 else uid for uid in uids)  # type: ignore[operator]
+    body = b"".join((
+        _implicit(0x0002, sop_class),
+        _implicit(0x0100, b"\x01\x80"),  # C-STORE-RSP
+        _implicit(0x0120, struct.pack("<H", message_id)),
+        _implicit(0x0800, b"\x01\x01"),  # no data set
+        _implicit(0x0900, struct.pack("<H", status)),
+        _implicit(0x1000, sop_instance),
+    ))
+    return _implicit(0x0000, struct.pack("<L", len(body))) + body
+
+
+def _implicit(element: int, value: bytes) -> bytes:
+    """A group 0000 element in implicit VR little endian."""
+    return struct.pack("<HHL", 0, element, len(value)) + value
 
 
 def command_set_values(data: bytes) -> list[tuple[int, str, int | str]] | None:

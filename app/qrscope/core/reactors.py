@@ -43,10 +43,12 @@ each reactor module sleeps through.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import select
 import socket
 import ssl
+import struct
 import threading
 import time as _time
 from collections.abc import Callable
@@ -57,8 +59,12 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 
 from qrscope.core.pynetdicom_private import install_reactor_classes, pause_requested
+from qrscope.core.store_lane import DATA_TRANSFER_STATES, StoreLane
 
 __all__ = ["PromptDIMSE", "PromptDUL", "install"]
+
+_LOGGER = logging.getLogger("pynetdicom.dul")  # where pynetdicom's reader logs
+_PDU_TYPES = frozenset(range(0x01, 0x08))
 
 
 class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
@@ -88,6 +94,7 @@ class PromptDUL(DULServiceProvider):
         self.to_provider_queue = _WakingQueue(self.wake)
         self.event_queue = _WakingQueue(self.wake)
         self.to_user_queue = _WakingQueue(self.association_activity.set)
+        self.store_lane = StoreLane(self)
 
     @property  # type: ignore[override]
     def _kill_thread(self) -> bool:
@@ -147,6 +154,48 @@ class PromptDUL(DULServiceProvider):
             return sock if sock.fileno() >= 0 else None
         except (OSError, ValueError):
             return None
+
+    def _read_pdu_data(self) -> None:
+        """pynetdicom's PDU reader, handing data transfer's P-DATA-TF to the store lane.
+
+        As ``DULServiceProvider._read_pdu_data`` (the same events for a
+        closed connection, Evt17, and an unknown or undecodable PDU, Evt19),
+        except that a P-DATA-TF PDU in Sta6 or Sta7 goes to
+        :class:`~qrscope.core.store_lane.StoreLane` instead of becoming a
+        PDU object, an event and a primitive (see that module for why).
+        """
+        try:
+            header = self.socket.recv(6)  # type: ignore[union-attr]
+            pdu_type, _, length = struct.unpack(">BBL", header)
+        except (OSError, TimeoutError, struct.error):
+            self.event_queue.put("Evt17")
+            return
+        if pdu_type not in _PDU_TYPES:
+            _LOGGER.error(f"Unknown PDU type received '0x{pdu_type:02X}'")
+            self.event_queue.put("Evt19")
+            return
+        try:
+            body = self.socket.recv(length)  # type: ignore[union-attr]
+        except (OSError, TimeoutError):
+            body = b""
+        if len(body) != length:
+            _LOGGER.error("The received PDU is shorter than expected "
+                          f"({len(body) + 6} of {length + 6} bytes received)")
+            self.event_queue.put("Evt17")
+            return
+        if pdu_type == 0x04 and self.state_machine.current_state in DATA_TRANSFER_STATES \
+                and self.store_lane.wants():
+            self.store_lane.take(body)
+            return
+        try:
+            pdu, event = self._decode_pdu(header + body)
+        except Exception as exc:
+            _LOGGER.error("Unable to decode the received PDU data")
+            _LOGGER.exception(exc)
+            self.event_queue.put("Evt19")
+            return
+        self.event_queue.put(event)
+        self._recv_pdu.put(pdu)
 
     def run_reactor(self) -> None:
         try:

@@ -1,0 +1,370 @@
+"""Incoming C-STOREs taken from the P-DATA PDUs straight to the file and back.
+
+**Why.** For each PDU pynetdicom builds a PDU object and then a P-DATA
+primitive, queues an event for its state machine, and steps the machine;
+for each message it decodes the command set into a pydicom data set and
+then into a DIMSE primitive (with value validation), hands the message to
+another thread, and builds the response the same way back: a data set, a
+primitive, a message, a PDU, a queue and the state machine again. For a
+study of small images that machinery, and the threads handing the instance
+to each other, was most of the time a retrieve took (docs/PERFORMANCE.md);
+DCMTK receives the same study several times faster.
+
+**What.** :class:`StoreLane` serves one association, from its DUL thread,
+for the P-DATA-TF PDUs of data transfer (states Sta6 and Sta7, where
+pynetdicom's only action is to hand the data to its DIMSE provider). It
+reads the presentation data values itself. A C-STORE request it can serve
+is written, fragment by fragment, to the same incoming file pynetdicom
+would use (:class:`~qrscope.core.pynetdicom_private.IncomingFile`: memory
+while small); when the data set is complete the association's own
+``EVT_C_STORE`` handler runs, as pynetdicom would call it, and the
+response goes out as one PDU from the same thread. Every other message
+(C-GET responses, C-ECHO, anything unusual) goes to pynetdicom as before,
+value by value and in order.
+
+**When it steps aside.** Only qrscope's handlers know what the lane does
+without pynetdicom's objects, so it serves a request only when:
+
+* the ``EVT_C_STORE`` handler files held data
+  (:func:`~qrscope.core.pynetdicom_private.reads_held_data`), and every
+  handler bound to PDU or DIMSE events is marked :func:`lane_ready` (the
+  association log's are, unless it records PDUs); nothing is bound to
+  ``EVT_DATA_RECV`` or ``EVT_FSM_TRANSITION``, which the lane does not fire;
+* the command set is plain (:func:`~qrscope.core.dicom_bytes.command_set_values`)
+  and complete, and names the presentation context's own SOP class on an
+  accepted context where we are SCP;
+* no release of ours has begun.
+
+Otherwise the request goes to pynetdicom and is answered as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataset import Dataset
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, evt
+from pynetdicom.pdu_primitives import P_DATA
+
+from qrscope.core.dicom_bytes import command_set_values, file_meta_bytes, store_response_bytes
+
+__all__ = ["DATA_TRANSFER_STATES", "StoreLane", "lane_ready"]
+
+_LOGGER = logging.getLogger(__name__)
+
+DATA_TRANSFER_STATES = ("Sta6", "Sta7")
+"""States whose only action on a P-DATA-TF PDU is to hand its data to DIMSE
+(DT-2 and AR-6 in PS3.8 9.2); the lane may take it there."""
+
+# (0000,0100) CommandField US 0x0001 in implicit VR little endian: a C-STORE-RQ.
+_STORE_REQUEST = b"\x00\x00\x00\x01\x02\x00\x00\x00\x01\x00"
+_REQUIRED = ("MessageID", "AffectedSOPClassUID", "AffectedSOPInstanceUID", "Priority")
+_SKIPPED_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_FSM_TRANSITION)
+_MARKED_EVENTS = (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT, evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT)
+_STATUS_HANDLER_FAILED = 0xC211  # as pynetdicom answers when the handler raises
+_STATUS_INVALID = 0xC002  # ... and when it returns something that is no status
+_STATUS_NO_STATUS = 0xC001  # ... a data set without a Status
+
+
+def lane_ready(when: Callable[[Any], bool] | None = None) -> Callable[[Any], Any]:
+    """Mark a handler of PDU or DIMSE events that the lane may pass by.
+
+    A DIMSE handler so marked gets, for the messages the lane serves, a
+    message with only ``command_set`` (its values by keyword), ``context_id``
+    and an empty ``data_set``; a PDU handler gets no event for the lane's
+    PDUs. *when*, given the handler's object, says whether that holds now
+    (the association log records PDUs only when asked to).
+    """
+
+    def mark(handler: Any) -> Any:
+        handler.store_lane_ready = when if when is not None else True
+        return handler
+
+    return mark
+
+
+def _is_ready(handler: Any) -> bool:
+    mark = getattr(handler, "store_lane_ready", False)
+    if callable(mark):
+        return bool(mark(getattr(handler, "__self__", None)))
+    return bool(mark)
+
+
+class CommandValues:
+    """A command set's values by keyword, as the lane's messages carry them."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+
+class _LaneMessage:
+    """A message the lane served, as its DIMSE event handlers see it."""
+
+    data_set = None
+
+    def __init__(self, values: dict[str, Any], context_id: int) -> None:
+        self.command_set = CommandValues(values)
+        self.context_id = context_id
+
+
+# Named as pynetdicom's message classes: the association log names a message by its class.
+class C_STORE_RQ(_LaneMessage):
+    pass
+
+
+class C_STORE_RSP(_LaneMessage):
+    pass
+
+
+class StoreRequest:
+    """A C-STORE request the lane received, as ``event.request`` for the handler.
+
+    The attributes pynetdicom's ``C_STORE`` primitive has for a request,
+    and the incoming file the data set was written to (``event.dataset_path``).
+    """
+
+    def __init__(self, values: dict[str, Any], context_id: int, incoming: Any) -> None:
+        self.MessageID: int = values["MessageID"]
+        self.AffectedSOPClassUID: str = values["AffectedSOPClassUID"]
+        self.AffectedSOPInstanceUID: str = values["AffectedSOPInstanceUID"]
+        self.Priority: int = values["Priority"]
+        self.MoveOriginatorApplicationEntityTitle: str | None = values.get(
+            "MoveOriginatorApplicationEntityTitle")
+        self.MoveOriginatorMessageID: int | None = values.get("MoveOriginatorMessageID")
+        self._context_id = context_id
+        self._dataset_file = incoming
+        self._dataset_path = incoming.name
+        self.values = values
+
+
+class _Broken(Exception):
+    """The PDU's presentation data values do not add up."""
+
+
+class StoreLane:
+    """Serves one association's incoming C-STOREs from its DUL thread (see the module)."""
+
+    def __init__(self, dul: Any) -> None:
+        self.dul = dul
+        self._command = bytearray()
+        self._store: tuple[StoreRequest, Any] | None = None
+        """The request whose data set is arriving, and its presentation context."""
+        self._contexts: dict[int, Any] | None = None
+
+    def wants(self) -> bool:
+        """Whether the next P-DATA-TF PDU should come here rather than to pynetdicom.
+
+        Not while a handler would miss the events pynetdicom fires for every
+        PDU; always while the lane is inside a message, which pynetdicom has
+        not seen the start of.
+        """
+        if self._store is not None or self._command:
+            return True
+        assoc = self.dul.assoc
+        if any(assoc.get_handlers(event) for event in _SKIPPED_EVENTS):
+            return False
+        return all(_is_ready(handler) for handler, _args in assoc.get_handlers(evt.EVT_PDU_RECV))
+
+    # -- reading ----------------------------------------------------------------------
+    def take(self, body: bytearray) -> None:
+        """Serve the presentation data values of one P-DATA-TF PDU (after its 6-byte header).
+
+        A PDU whose values do not add up ends the association as pynetdicom
+        ends one it cannot decode (Evt19: A-ABORT).
+        """
+        view = memoryview(body)
+        offset, end = 0, len(view)
+        try:
+            if end == 0:
+                raise _Broken
+            while offset < end:
+                if offset + 6 > end:
+                    raise _Broken
+                length = int.from_bytes(view[offset:offset + 4], "big")
+                stop = offset + 4 + length
+                if length < 2 or stop > end:
+                    raise _Broken
+                self._value(view[offset + 4], view[offset + 5], view[offset + 6:stop])
+                offset = stop
+        except _Broken:
+            _LOGGER.error("Unable to decode the received P-DATA-TF PDU")
+            self.dul.event_queue.put("Evt19")
+
+    def _value(self, context_id: int, control: int, fragment: memoryview) -> None:
+        is_command, is_last = control & 1, control & 2
+        if self._store is not None:
+            if is_command:
+                raise _Broken  # a command inside a data set: the peer lost its place
+            self._store[0]._dataset_file.write(fragment)
+            if is_last:
+                request, context = self._store
+                self._store = None
+                self._complete(request, context)
+            return
+        if not is_command or self.dul.assoc.dimse.message is not None:
+            self._to_pynetdicom(context_id, control, fragment)
+            return
+        self._command += fragment
+        if not is_last:
+            return
+        command = bytes(self._command)
+        self._command.clear()
+        started = self._start(context_id, command)
+        if started is None:
+            self._to_pynetdicom(context_id, 0x03, memoryview(command))
+        else:
+            self._store = started
+
+    def _to_pynetdicom(self, context_id: int, control: int, fragment: memoryview) -> None:
+        """Hand one value to pynetdicom's DIMSE provider, as its DT-2 action does."""
+        primitive = P_DATA()
+        primitive.presentation_data_value_list = [[context_id, bytes((control,)) + fragment]]
+        self.dul.assoc.dimse.receive_primitive(primitive)
+
+    # -- a request ----------------------------------------------------------------------
+    def _start(self, context_id: int, command: bytes) -> tuple[StoreRequest, Any] | None:
+        """Open the incoming file for a C-STORE request the lane serves (None: it does not)."""
+        if _STORE_REQUEST not in command:
+            return None
+        decoded = command_set_values(command)
+        if decoded is None:
+            return None
+        values = {_keyword(element): value for element, _vr, value in decoded}
+        if values.get("CommandField") != 0x0001 or values.get("CommandDataSetType") == 0x0101 \
+                or any(name not in values for name in _REQUIRED):
+            return None
+        context = self._context(context_id)
+        assoc = self.dul.assoc
+        if context is None or str(context.abstract_syntax) != values["AffectedSOPClassUID"] \
+                or not context.as_scp or getattr(assoc, "_sent_release", False) \
+                or not self._handlers_allow(assoc):
+            return None
+        meta = file_meta_bytes(values["AffectedSOPClassUID"], values["AffectedSOPInstanceUID"],
+                               context.transfer_syntax[0], PYNETDICOM_IMPLEMENTATION_UID,
+                               PYNETDICOM_IMPLEMENTATION_VERSION)
+        if meta is None:
+            return None
+        from pynetdicom import dimse_messages  # the incoming-file factory installed there
+
+        incoming = dimse_messages.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm")
+        incoming.write(meta)
+        return StoreRequest(values, context_id, incoming), context
+
+    def _context(self, context_id: int) -> Any:
+        if self._contexts is None:
+            self._contexts = {cx.context_id: cx for cx in self.dul.assoc.accepted_contexts}
+        return self._contexts.get(context_id)
+
+    @staticmethod
+    def _handlers_allow(assoc: Any) -> bool:
+        store_handler = assoc.get_handlers(evt.EVT_C_STORE)
+        if not store_handler or not getattr(store_handler[0], "reads_held_data", False):
+            return False
+        return all(_is_ready(handler) for event in _MARKED_EVENTS
+                   for handler, _args in assoc.get_handlers(event))
+
+    def _complete(self, request: StoreRequest, context: Any) -> None:
+        """The data set is in: the handler files it, and the response goes out."""
+        assoc = self.dul.assoc
+        evt.trigger(assoc, evt.EVT_DIMSE_RECV,
+                    {"message": C_STORE_RQ(request.values, request._context_id)})
+        result: Any
+        try:
+            result = evt.trigger(assoc, evt.EVT_C_STORE,
+                                 {"request": request, "context": context.as_tuple})
+        except Exception:
+            _LOGGER.exception("Exception in the handler bound to 'evt.EVT_C_STORE'")
+            result = _STATUS_HANDLER_FAILED
+        finally:
+            request._dataset_file.close()
+            with contextlib.suppress(OSError):
+                os.unlink(request._dataset_path)
+        if assoc.is_acceptor and not assoc.is_established:
+            return  # the handler released or aborted, as pynetdicom then sends nothing
+        if isinstance(result, Dataset) and "Status" in result:
+            # Other elements (an error comment) too: pynetdicom writes those.
+            self._respond_through_pynetdicom(request, context, result)
+        else:
+            self._respond(request, context, _status_of(result))
+
+    def _respond(self, request: StoreRequest, context: Any, status: int) -> None:
+        assoc = self.dul.assoc
+        command = store_response_bytes(request.AffectedSOPClassUID, request.MessageID, status,
+                                       request.AffectedSOPInstanceUID)
+        peer = assoc.acceptor if assoc.is_requestor else assoc.requestor
+        limit = peer.maximum_length or 0
+        if command is None or (limit and len(command) + 6 > limit):
+            self._respond_through_pynetdicom(request, context, status)
+            return
+        evt.trigger(assoc, evt.EVT_DIMSE_SENT, {"message": C_STORE_RSP({
+            "AffectedSOPClassUID": request.AffectedSOPClassUID,
+            "CommandField": 0x8001,
+            "MessageIDBeingRespondedTo": request.MessageID,
+            "CommandDataSetType": 0x0101,
+            "Status": status,
+            "AffectedSOPInstanceUID": request.AffectedSOPInstanceUID,
+        }, context.context_id)})
+        value = len(command) + 2
+        pdu = b"".join((b"\x04\x00", (value + 4).to_bytes(4, "big"), value.to_bytes(4, "big"),
+                        bytes((context.context_id, 0x03)), command))
+        self.dul.socket.send(pdu)
+
+    def _respond_through_pynetdicom(self, request: StoreRequest, context: Any,
+                                    status: int | Dataset) -> None:
+        """A response the lane does not write: non-ASCII UIDs, a tiny maximum PDU, or a
+        handler's status data set, whose elements pynetdicom copies into the response."""
+        from pynetdicom.dimse_primitives import C_STORE
+
+        rsp = C_STORE()
+        rsp.MessageID = request.MessageID
+        rsp.MessageIDBeingRespondedTo = request.MessageID
+        rsp.AffectedSOPInstanceUID = request.AffectedSOPInstanceUID
+        rsp.AffectedSOPClassUID = request.AffectedSOPClassUID
+        if isinstance(status, Dataset):
+            for elem in status:
+                if hasattr(rsp, elem.keyword):
+                    setattr(rsp, elem.keyword, elem.value)
+        else:
+            rsp.Status = status
+        self.dul.assoc.dimse.send_msg(rsp, context.context_id)
+
+
+def _status_of(result: Any) -> int:
+    """The response status for what a handler returned, as pynetdicom decides it."""
+    if isinstance(result, Dataset):
+        if "Status" in result:
+            return int(result.Status)
+        _LOGGER.error("The EVT_C_STORE handler returned a Dataset without a 'Status' element")
+        return _STATUS_NO_STATUS
+    if isinstance(result, int):
+        return result
+    _LOGGER.error("Invalid status returned by the EVT_C_STORE handler")
+    return _STATUS_INVALID
+
+
+_KEYWORDS: dict[int, str] = {}
+
+
+def _keyword(element: int) -> str:
+    """The keyword of command element (0000,*element*)."""
+    found = _KEYWORDS.get(element)
+    if found is None:
+        found = _KEYWORDS[element] = keyword_for_tag(element) or f"(0000,{element:04X})"
+    return found

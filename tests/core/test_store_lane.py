@@ -1,0 +1,258 @@
+"""The store lane: incoming C-STOREs served from the DUL thread, as pynetdicom would serve them.
+
+Every test compares with pynetdicom's own path or checks what a peer
+sees on the wire; none times anything.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pynetdicom import AE, build_context, evt
+from pynetdicom.pdu import A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
+from pynetdicom.sop_class import CTImageStorage
+from pynetdicom.transport import AddressInformation
+from tests.core.listener_peers import LISTENER_HOST, SENDER, echo, store
+from tests.demo_site import free_port
+
+from qrscope.core import pynetdicom_setup
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.demo_pacs.clinical import build_clinical_studies
+from qrscope.core.dicom_bytes import command_set_bytes
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import LocalAE
+from qrscope.core.pynetdicom_private import reads_held_data
+from qrscope.core.security import AcceptPolicy
+from qrscope.core.store_lane import StoreLane
+
+
+@pytest.fixture
+def served(monkeypatch) -> list[str]:
+    """The SOP Instance UIDs the lane served (filled as they are)."""
+    seen: list[str] = []
+    complete = StoreLane._complete
+
+    def counting(self, request, context):
+        seen.append(request.AffectedSOPInstanceUID)
+        return complete(self, request, context)
+
+    monkeypatch.setattr(StoreLane, "_complete", counting)
+    return seen
+
+
+def _listener(folder: Path, log: AssociationLog) -> StorageListener:
+    local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address=LISTENER_HOST,
+                    storage_folder=folder, accept=AcceptPolicy.ANY)
+    return StorageListener(local, log)
+
+
+def _receive(folder: Path, datasets: list) -> tuple[list[int], dict[str, bytes], list[tuple]]:
+    """Store *datasets* to a listener: statuses, the files by SOP Instance UID, DIMSE log lines."""
+    log = AssociationLog()
+    with _listener(folder, log) as listener:
+        statuses = store(listener.local.listener_port, datasets)
+    files = {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID): p.read_bytes()
+             for p in folder.rglob("*.dcm")}
+    dimse = [(e.kind, e.summary, dict(e.detail))
+             for e in log.events() if e.kind.startswith("dimse-")]
+    return statuses, files, dimse
+
+
+def test_the_lane_files_and_logs_every_clinical_object_as_pynetdicom_does(tmp_path, served,
+                                                                          monkeypatch):
+    sources = build_clinical_studies(tmp_path / "source")
+    datasets = [dcmread(path) for path in sources]
+    uids = [str(ds.SOPInstanceUID) for ds in datasets]
+
+    lane = _receive(tmp_path / "lane", datasets)
+    assert sorted(served) == sorted(uids)  # every one, RT, SR, PDF, ECG, private, Big Endian
+
+    served.clear()
+    monkeypatch.setattr(StoreLane, "wants", lambda self: False)
+    plain = _receive(tmp_path / "pynetdicom", datasets)
+    assert served == []
+
+    assert lane[0] == plain[0] == [0x0000] * len(datasets)
+    assert lane[1].keys() == set(uids)
+    assert lane[1] == plain[1]  # byte for byte
+    assert lane[2] == plain[2]  # the association log's C-STORE lines and their facts
+
+
+def _big_ct(path: Path) -> Path:
+    """A CT instance over the size an association holds in memory (1 MiB)."""
+    ds = dcmread(build_clinical_studies(path.parent / "clinical")[0])
+    ds.PixelData = bytes(range(256)) * (3 << 12)  # 3 MiB
+    ds.Rows, ds.Columns = 1024, 1536
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.7"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_large_data_set_goes_through_the_lane_to_a_file(tmp_path, served):
+    source = _big_ct(tmp_path / "big.dcm")
+    statuses, files, _ = _receive(tmp_path / "received", [dcmread(source)])
+    assert statuses == [0x0000]
+    assert served == ["1.2.826.0.1.3680043.8.498.7"]
+    (received,) = files.values()
+    assert received[received.index(b"\x08\x00\x05\x00"):] == \
+        source.read_bytes()[source.read_bytes().index(b"\x08\x00\x05\x00"):]
+    assert not list((tmp_path / "received" / ".incoming").iterdir())
+
+
+# -- a server of our own, to see what a handler's outcome becomes ---------------------
+def _scp(handler, *others: tuple) -> tuple[AE, int]:
+    pynetdicom_setup.prepare()
+    ae = AE(ae_title="LANE")
+    ae.add_supported_context(CTImageStorage)
+    port = free_port()
+    ae.start_server((LISTENER_HOST, port), block=False,
+                    evt_handlers=[(evt.EVT_C_STORE, handler), *others])
+    return ae, port
+
+
+def _one_ct(tmp_path: Path):
+    return next(ds for ds in map(dcmread, build_clinical_studies(tmp_path / "source"))
+                if ds.SOPClassUID == CTImageStorage)
+
+
+def test_a_handler_that_raises_is_answered_0xc211_and_its_file_removed(tmp_path, served):
+    incoming: list[str] = []
+
+    @reads_held_data
+    def broken(event):
+        incoming.append(event.dataset_path)
+        raise RuntimeError("the handler failed")
+
+    ae, port = _scp(broken)
+    try:
+        statuses = store(port, [_one_ct(tmp_path)])
+    finally:
+        ae.shutdown()
+    assert served and statuses == [0xC211]
+    assert incoming and not Path(incoming[0]).exists()
+
+
+def test_a_handler_status_data_set_reaches_the_peer_with_its_comment(tmp_path, served):
+    from pydicom.dataset import Dataset
+
+    @reads_held_data
+    def refusing(event):
+        status = Dataset()
+        status.Status = 0xA700
+        status.ErrorComment = "the disk is full"
+        return status
+
+    ae, port = _scp(refusing)
+    sender = AE(ae_title="SENDER")
+    ct = _one_ct(tmp_path)
+    sender.add_requested_context(CTImageStorage, [str(ct.file_meta.TransferSyntaxUID)])
+    try:
+        assoc = sender.associate(LISTENER_HOST, port, ae_title="LANE")
+        response = assoc.send_c_store(ct)
+        assoc.release()
+    finally:
+        ae.shutdown()
+    assert served
+    assert response.Status == 0xA700 and response.ErrorComment == "the disk is full"
+
+
+def test_an_unmarked_handler_gets_pynetdicom_messages(tmp_path, served):
+    """A DIMSE handler that does not know the lane keeps pynetdicom's own path."""
+    kinds: list[str] = []
+
+    @reads_held_data
+    def stored(event):
+        return 0x0000
+
+    ae, port = _scp(stored, (evt.EVT_DIMSE_RECV,
+                             lambda event: kinds.append(type(event.message).__module__)))
+    sender = AE(ae_title="SENDER")
+    ct = _one_ct(tmp_path)
+    sender.add_requested_context(CTImageStorage, [str(ct.file_meta.TransferSyntaxUID)])
+    try:
+        assoc = sender.associate(LISTENER_HOST, port, ae_title="LANE")
+        status = assoc.send_c_store(ct)
+        assoc.release()
+    finally:
+        ae.shutdown()
+    assert status.Status == 0x0000
+    assert served == []
+    assert kinds == ["pynetdicom.dimse_messages"]
+
+
+# -- peers that break the PDV sequence -------------------------------------------------
+def _storage_request(port: int) -> bytes:
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
+    primitive.calling_ae_title = "BROKEN"
+    primitive.called_ae_title = "QRSCOPE"
+    primitive.calling_presentation_address = AddressInformation(SENDER, 0)
+    primitive.called_presentation_address = AddressInformation(LISTENER_HOST, port)
+    context = build_context(CTImageStorage, "1.2.840.10008.1.2")
+    context.context_id = 1
+    primitive.presentation_context_definition_list = [context]
+    item = MaximumLengthNotification()
+    item.maximum_length_received = 16382
+    primitive.user_information = [item]
+    pdu = A_ASSOCIATE_RQ()
+    pdu.from_primitive(primitive)
+    return bytes(pdu.encode())
+
+
+def _store_command() -> bytes:
+    from pynetdicom.dimse_messages import C_STORE_RQ
+    from pynetdicom.dimse_primitives import C_STORE
+
+    request = C_STORE()
+    request.MessageID = 1
+    request.AffectedSOPClassUID = CTImageStorage
+    request.AffectedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.99"
+    request.Priority = 2
+    message = C_STORE_RQ()
+    message.primitive_to_message(request)
+    message.command_set.CommandDataSetType = 0x0001
+    return command_set_bytes(message.command_set)  # type: ignore[return-value]
+
+
+def _p_data(*values: tuple[int, bytes]) -> bytes:
+    items = b"".join(struct.pack(">LBB", len(data) + 2, 1, control) + data
+                     for control, data in values)
+    return struct.pack(">BBL", 4, 0, len(items)) + items
+
+
+def _longer_than_its_pdu(command: bytes) -> bytes:
+    item = struct.pack(">LBB", len(command) + 100, 1, 0x03) + command
+    return struct.pack(">BBL", 4, 0, len(item)) + item
+
+
+def _answer_to(port: int, *pdus: bytes) -> int:
+    """Associate, send *pdus*, and return the type of the PDU that comes back."""
+    with socket.create_connection((LISTENER_HOST, port), timeout=5) as sock:
+        sock.sendall(_storage_request(port))
+        header = sock.recv(6)
+        assert header[0] == 0x02, "association not accepted"
+        sock.recv(struct.unpack(">L", header[2:])[0], socket.MSG_WAITALL)
+        for pdu in pdus:
+            sock.sendall(pdu)
+        return sock.recv(6)[0]
+
+
+@pytest.mark.parametrize("broken", [
+    pytest.param(lambda command: [_p_data((0x03, command), (0x00, b"\x08\x00" * 8)),
+                                  _p_data((0x03, command))], id="command-inside-a-data-set"),
+    pytest.param(lambda command: [_longer_than_its_pdu(command)], id="value-longer-than-its-pdu"),
+])
+def test_a_peer_that_breaks_the_value_sequence_is_aborted_and_nothing_is_left(tmp_path, broken):
+    folder = tmp_path / "received"
+    with _listener(folder, AssociationLog()) as listener:
+        port = listener.local.listener_port
+        pdus = broken(_store_command())
+        assert _answer_to(port, *pdus) == 0x07  # A-ABORT
+        assert echo(port)  # the listener still serves
+    assert not list(folder.rglob("*.dcm"))
+    assert not list(folder.rglob(".incoming-*"))
