@@ -192,3 +192,30 @@ def test_a_pdu_is_read_in_large_pieces_through_the_sockets_recv():
     assert len(sock.socket.calls) <= 4, sock.socket.calls  # not 49 reads of 4096
     sock.socket = Peer(b"abc", pieces=1)
     assert sock.recv(10) == b"abc"  # the peer closed: what came before it
+
+
+def test_data_transfer_hands_p_data_to_dimse_and_nothing_else():
+    """What the store lane replaces (core/store_lane.py): in Sta6 and Sta7 a P-DATA-TF
+    PDU's only action is to give its values to the DIMSE provider, and the DUL
+    reads PDUs through the names our reader overrides and calls."""
+    import inspect
+
+    from pynetdicom import dimse, fsm
+    from pynetdicom.dul import DULServiceProvider
+
+    from qrscope.core.store_lane import DATA_TRANSFER_STATES
+
+    actions = {state: fsm.TRANSITION_TABLE[("Evt10", state)] for state in DATA_TRANSFER_STATES}
+    assert actions == {"Sta6": "DT-2", "Sta7": "AR-6"}
+    for action in actions.values():
+        source = inspect.getsource(fsm.ACTIONS[action][1])
+        assert "dul.assoc.dimse.receive_primitive(" in source
+        assert fsm.ACTIONS[action][2] in ("Sta6", "Sta7")
+    reader = inspect.getsource(DULServiceProvider._is_transport_event)
+    assert "self._read_pdu_data()" in reader
+    assert inspect.signature(DULServiceProvider._decode_pdu).parameters.keys() == \
+        {"self", "bytestream"}
+    provider = inspect.getsource(dimse.DIMSEServiceProvider.receive_primitive)
+    assert "self.message = None" in provider  # a message in progress is ``message``
+    from pynetdicom.association import Association
+    assert "self._sent_release" in inspect.getsource(Association.__init__)  # our release began
