@@ -195,7 +195,7 @@ def test_a_pdu_is_read_in_large_pieces_through_the_sockets_recv():
 
 
 def test_data_transfer_hands_p_data_to_dimse_and_nothing_else():
-    """What the store lane replaces (core/store_lane.py): in Sta6 and Sta7 a P-DATA-TF
+    """What the data lane replaces (core/data_lane.py): in Sta6 and Sta7 a P-DATA-TF
     PDU's only action is to give its values to the DIMSE provider, and the DUL
     reads PDUs through the names our reader overrides and calls."""
     import inspect
@@ -203,7 +203,7 @@ def test_data_transfer_hands_p_data_to_dimse_and_nothing_else():
     from pynetdicom import dimse, fsm
     from pynetdicom.dul import DULServiceProvider
 
-    from qrscope.core.store_lane import DATA_TRANSFER_STATES
+    from qrscope.core.data_lane import DATA_TRANSFER_STATES
 
     actions = {state: fsm.TRANSITION_TABLE[("Evt10", state)] for state in DATA_TRANSFER_STATES}
     assert actions == {"Sta6": "DT-2", "Sta7": "AR-6"}

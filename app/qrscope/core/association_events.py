@@ -19,8 +19,8 @@ from pynetdicom import evt
 from pynetdicom.dsutils import decode
 
 from qrscope.core.association_log import AssociationLog, Direction, EventLevel
+from qrscope.core.data_lane import lane_ready
 from qrscope.core.status import Service, decode_abort, decode_reject, decode_status
-from qrscope.core.store_lane import lane_ready
 
 __all__ = ["AssociationRecorder"]
 

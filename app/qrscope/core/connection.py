@@ -37,12 +37,12 @@ from pynetdicom.presentation import PresentationContext
 from qrscope.core import pynetdicom_setup, secrets, tls
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
+from qrscope.core.data_lane import lane_ready
 from qrscope.core.listener_guard import ListenerLimits
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abort_source_and_reason, wrap_peer_socket
 from qrscope.core.security import IdentityKind
 from qrscope.core.status import decode_abort, decode_reject
-from qrscope.core.store_lane import lane_ready
 from qrscope.core.tcp import QuickAckSocket
 
 __all__ = [

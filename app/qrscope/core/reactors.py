@@ -58,8 +58,8 @@ from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 
+from qrscope.core.data_lane import DATA_TRANSFER_STATES, DataLane
 from qrscope.core.pynetdicom_private import install_reactor_classes, pause_requested
-from qrscope.core.store_lane import DATA_TRANSFER_STATES, StoreLane
 
 __all__ = ["PromptDIMSE", "PromptDUL", "install"]
 
@@ -94,7 +94,7 @@ class PromptDUL(DULServiceProvider):
         self.to_provider_queue = _WakingQueue(self.wake)
         self.event_queue = _WakingQueue(self.wake)
         self.to_user_queue = _WakingQueue(self.association_activity.set)
-        self.store_lane = StoreLane(self)
+        self.data_lane = DataLane(self)
 
     @property  # type: ignore[override]
     def _kill_thread(self) -> bool:
@@ -156,12 +156,12 @@ class PromptDUL(DULServiceProvider):
             return None
 
     def _read_pdu_data(self) -> None:
-        """pynetdicom's PDU reader, handing data transfer's P-DATA-TF to the store lane.
+        """pynetdicom's PDU reader, handing data transfer's P-DATA-TF to the data lane.
 
         As ``DULServiceProvider._read_pdu_data`` (the same events for a
         closed connection, Evt17, and an unknown or undecodable PDU, Evt19),
         except that a P-DATA-TF PDU in Sta6 or Sta7 goes to
-        :class:`~qrscope.core.store_lane.StoreLane` instead of becoming a
+        :class:`~qrscope.core.data_lane.DataLane` instead of becoming a
         PDU object, an event and a primitive (see that module for why).
         """
         try:
@@ -184,8 +184,8 @@ class PromptDUL(DULServiceProvider):
             self.event_queue.put("Evt17")
             return
         if pdu_type == 0x04 and self.state_machine.current_state in DATA_TRANSFER_STATES \
-                and self.store_lane.wants():
-            self.store_lane.take(body)
+                and self.data_lane.wants():
+            self.data_lane.take(body)
             return
         try:
             pdu, event = self._decode_pdu(header + body)

@@ -1,41 +1,47 @@
-"""Incoming C-STOREs taken from the P-DATA PDUs straight to the file and back.
+"""The P-DATA of data transfer, read without pynetdicom's per-PDU and per-message machinery.
 
 **Why.** For each PDU pynetdicom builds a PDU object and then a P-DATA
 primitive, queues an event for its state machine, and steps the machine;
-for each message it decodes the command set into a pydicom data set and
-then into a DIMSE primitive (with value validation), hands the message to
-another thread, and builds the response the same way back: a data set, a
-primitive, a message, a PDU, a queue and the state machine again. For a
-study of small images that machinery, and the threads handing the instance
-to each other, was most of the time a retrieve took (docs/PERFORMANCE.md);
-DCMTK receives the same study several times faster.
+for each message it decodes the command set into a pydicom data set, builds
+a message object holding a data set of every command element, and turns it
+into a DIMSE primitive; a C-STORE is then handed to another thread, whose
+response goes back the same way: a data set, a primitive, a message, a PDU,
+a queue and the state machine again. For a study of small images, and for
+the 10,000 responses of a large search, that machinery was most of the
+time qrscope took (docs/PERFORMANCE.md).
 
-**What.** :class:`StoreLane` serves one association, from its DUL thread,
+**What.** :class:`DataLane` serves one association, from its DUL thread,
 for the P-DATA-TF PDUs of data transfer (states Sta6 and Sta7, where
-pynetdicom's only action is to hand the data to its DIMSE provider). It
-reads the presentation data values itself. A C-STORE request it can serve
-is written, fragment by fragment, to the same incoming file pynetdicom
-would use (:class:`~qrscope.core.pynetdicom_private.IncomingFile`: memory
-while small); when the data set is complete the association's own
-``EVT_C_STORE`` handler runs, as pynetdicom would call it, and the
-response goes out as one PDU from the same thread. Every other message
-(C-GET responses, C-ECHO, anything unusual) goes to pynetdicom as before,
-value by value and in order.
+pynetdicom's only action is to hand the data to its DIMSE provider,
+``tests/core/test_pynetdicom_private.py``). It reads the presentation data
+values itself, and:
+
+* **a C-STORE request** it can serve is written, fragment by fragment, to
+  the same incoming file pynetdicom would use
+  (:class:`~qrscope.core.pynetdicom_private.IncomingFile`: memory while
+  small); when the data set is complete the association's own
+  ``EVT_C_STORE`` handler runs, as pynetdicom would call it, and the
+  response goes out as one PDU from the same thread;
+* **a response** (C-FIND, C-GET, C-MOVE, C-STORE, C-ECHO) becomes the
+  primitive pynetdicom would have made, through the primitive's own
+  validating setters, on the queue where the request waits for it: the
+  rest of pynetdicom (``send_c_find`` and the others) is unchanged;
+* **everything else** (requests to the demo PACS, a command set with an
+  error comment, anything unusual) goes to pynetdicom as before, value by
+  value and in order.
 
 **When it steps aside.** Only qrscope's handlers know what the lane does
-without pynetdicom's objects, so it serves a request only when:
-
-* the ``EVT_C_STORE`` handler files held data
-  (:func:`~qrscope.core.pynetdicom_private.reads_held_data`), and every
-  handler bound to PDU or DIMSE events is marked :func:`lane_ready` (the
-  association log's are, unless it records PDUs); nothing is bound to
-  ``EVT_DATA_RECV`` or ``EVT_FSM_TRANSITION``, which the lane does not fire;
-* the command set is plain (:func:`~qrscope.core.dicom_bytes.command_set_values`)
-  and complete, and names the presentation context's own SOP class on an
-  accepted context where we are SCP;
-* no release of ours has begun.
-
-Otherwise the request goes to pynetdicom and is answered as before.
+without pynetdicom's objects, so it reads a PDU only when nothing is bound
+to ``EVT_DATA_RECV`` or ``EVT_FSM_TRANSITION`` (which it does not fire) and
+every ``EVT_PDU_RECV`` handler is marked :func:`lane_ready`; and it serves a
+message only when every handler of the DIMSE events it fires is so marked
+(the association log's are, and records PDUs only when the lane stands
+aside). A C-STORE request, in addition, needs an ``EVT_C_STORE`` handler
+that files held data
+(:func:`~qrscope.core.pynetdicom_private.reads_held_data`), a plain command
+set (:func:`~qrscope.core.dicom_bytes.command_set_values`) naming the
+presentation context's own SOP class on an accepted context where we are
+SCP, and no release of ours begun.
 """
 
 from __future__ import annotations
@@ -44,16 +50,18 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, evt
+from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_GET, C_MOVE, C_STORE
 from pynetdicom.pdu_primitives import P_DATA
 
 from qrscope.core.dicom_bytes import command_set_values, file_meta_bytes, store_response_bytes
 
-__all__ = ["DATA_TRANSFER_STATES", "StoreLane", "lane_ready"]
+__all__ = ["DATA_TRANSFER_STATES", "DataLane", "lane_ready"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,6 +74,14 @@ _STORE_REQUEST = b"\x00\x00\x00\x01\x02\x00\x00\x00\x01\x00"
 _REQUIRED = ("MessageID", "AffectedSOPClassUID", "AffectedSOPInstanceUID", "Priority")
 _SKIPPED_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_FSM_TRANSITION)
 _MARKED_EVENTS = (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT, evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT)
+# The responses the lane delivers as primitives: command field -> (primitive, message name).
+_RESPONSES: dict[int, tuple[type, str]] = {
+    0x8001: (C_STORE, "C_STORE_RSP"),
+    0x8010: (C_GET, "C_GET_RSP"),
+    0x8020: (C_FIND, "C_FIND_RSP"),
+    0x8021: (C_MOVE, "C_MOVE_RSP"),
+    0x8030: (C_ECHO, "C_ECHO_RSP"),
+}
 _STATUS_HANDLER_FAILED = 0xC211  # as pynetdicom answers when the handler raises
 _STATUS_INVALID = 0xC002  # ... and when it returns something that is no status
 _STATUS_NO_STATUS = 0xC001  # ... a data set without a Status
@@ -82,14 +98,14 @@ def lane_ready(when: Callable[[Any], bool] | None = None) -> Callable[[Any], Any
     """
 
     def mark(handler: Any) -> Any:
-        handler.store_lane_ready = when if when is not None else True
+        handler.data_lane_ready = when if when is not None else True
         return handler
 
     return mark
 
 
 def _is_ready(handler: Any) -> bool:
-    mark = getattr(handler, "store_lane_ready", False)
+    mark = getattr(handler, "data_lane_ready", False)
     if callable(mark):
         return bool(mark(getattr(handler, "__self__", None)))
     return bool(mark)
@@ -117,11 +133,11 @@ class CommandValues:
 class _LaneMessage:
     """A message the lane served, as its DIMSE event handlers see it."""
 
-    data_set = None
-
-    def __init__(self, values: dict[str, Any], context_id: int) -> None:
+    def __init__(self, values: dict[str, Any], context_id: int,
+                 data_set: BytesIO | None = None) -> None:
         self.command_set = CommandValues(values)
         self.context_id = context_id
+        self.data_set = data_set
 
 
 # Named as pynetdicom's message classes: the association log names a message by its class.
@@ -131,6 +147,29 @@ class C_STORE_RQ(_LaneMessage):
 
 class C_STORE_RSP(_LaneMessage):
     pass
+
+
+_MESSAGE_CLASSES: dict[str, type[_LaneMessage]] = {"C_STORE_RQ": C_STORE_RQ,
+                                                   "C_STORE_RSP": C_STORE_RSP}
+
+
+def _message_class(name: str) -> type[_LaneMessage]:
+    found = _MESSAGE_CLASSES.get(name)
+    if found is None:
+        found = _MESSAGE_CLASSES[name] = type(name, (_LaneMessage,), {})
+    return found
+
+
+class _Response:
+    """A response whose identifier (if any) is arriving."""
+
+    def __init__(self, values: dict[str, Any], context_id: int, primitive: type, name: str,
+                 has_data: bool) -> None:
+        self.values = values
+        self.context_id = context_id
+        self.primitive = primitive
+        self.name = name
+        self.data = BytesIO() if has_data else None
 
 
 class StoreRequest:
@@ -158,7 +197,7 @@ class _Broken(Exception):
     """The PDU's presentation data values do not add up."""
 
 
-class StoreLane:
+class DataLane:
     """Serves one association's incoming C-STOREs from its DUL thread (see the module)."""
 
     def __init__(self, dul: Any) -> None:
@@ -166,6 +205,8 @@ class StoreLane:
         self._command = bytearray()
         self._store: tuple[StoreRequest, Any] | None = None
         """The request whose data set is arriving, and its presentation context."""
+        self._response: _Response | None = None
+        """The response whose identifier is arriving."""
         self._contexts: dict[int, Any] | None = None
 
     def wants(self) -> bool:
@@ -175,7 +216,7 @@ class StoreLane:
         PDU; always while the lane is inside a message, which pynetdicom has
         not seen the start of.
         """
-        if self._store is not None or self._command:
+        if self._store is not None or self._response is not None or self._command:
             return True
         assoc = self.dul.assoc
         if any(assoc.get_handlers(event) for event in _SKIPPED_EVENTS):
@@ -209,12 +250,18 @@ class StoreLane:
 
     def _value(self, context_id: int, control: int, fragment: memoryview) -> None:
         is_command, is_last = control & 1, control & 2
-        if self._store is not None:
+        if self._store is not None or self._response is not None:
             if is_command:
                 raise _Broken  # a command inside a data set: the peer lost its place
-            self._store[0]._dataset_file.write(fragment)
+            if self._response is not None:
+                self._response.data.write(fragment)  # type: ignore[union-attr]
+                if is_last:
+                    response, self._response = self._response, None
+                    self._deliver(response)
+                return
+            self._store[0]._dataset_file.write(fragment)  # type: ignore[index]
             if is_last:
-                request, context = self._store
+                request, context = self._store  # type: ignore[misc]
                 self._store = None
                 self._complete(request, context)
             return
@@ -227,10 +274,16 @@ class StoreLane:
         command = bytes(self._command)
         self._command.clear()
         started = self._start(context_id, command)
-        if started is None:
-            self._to_pynetdicom(context_id, 0x03, memoryview(command))
-        else:
+        if started is not None:
             self._store = started
+            return
+        response = self._response_to(context_id, command)
+        if response is None:
+            self._to_pynetdicom(context_id, 0x03, memoryview(command))
+        elif response.data is None:
+            self._deliver(response)
+        else:
+            self._response = response
 
     def _to_pynetdicom(self, context_id: int, control: int, fragment: memoryview) -> None:
         """Hand one value to pynetdicom's DIMSE provider, as its DT-2 action does."""
@@ -266,6 +319,51 @@ class StoreLane:
         incoming = dimse_messages.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm")
         incoming.write(meta)
         return StoreRequest(values, context_id, incoming), context
+
+    # -- a response to one of our requests ---------------------------------------------
+    def _response_to(self, context_id: int, command: bytes) -> _Response | None:
+        """A response the lane delivers as a primitive (None: pynetdicom decodes it)."""
+        decoded = command_set_values(command)
+        if decoded is None:
+            return None
+        values = {_keyword(element): value for element, _vr, value in decoded}
+        kind = _RESPONSES.get(values.get("CommandField"))  # type: ignore[arg-type]
+        assoc = self.dul.assoc
+        if kind is None or self._context(context_id) is None or not all(
+                _is_ready(handler) for handler, _args in assoc.get_handlers(evt.EVT_DIMSE_RECV)):
+            return None
+        has_data = values.get("CommandDataSetType", 0x0101) != 0x0101
+        if has_data and kind[0] in (C_STORE, C_ECHO):
+            return None  # a response with a data set pynetdicom has nowhere to put
+        return _Response(values, context_id, kind[0], kind[1], has_data)
+
+    def _deliver(self, response: _Response) -> None:
+        """Hand a complete response to whoever waits for it, as pynetdicom's DIMSE does.
+
+        The same steps as ``DIMSEServiceProvider.receive_primitive`` for a
+        response: ``EVT_DIMSE_RECV``, then the primitive, its values set
+        through the primitive's own validating setters, on the message
+        queue; a value they refuse ends the association (Evt19), as there.
+        """
+        assoc = self.dul.assoc
+        evt.trigger(assoc, evt.EVT_DIMSE_RECV, {"message": _message_class(response.name)(
+            response.values, response.context_id, response.data)})
+        primitive = response.primitive()
+        try:
+            for keyword, value in response.values.items():
+                if hasattr(primitive, keyword):
+                    setattr(primitive, keyword, value)
+            if response.data is not None:
+                primitive.Identifier = response.data
+        except Exception as exc:
+            _LOGGER.error("Received an invalid DIMSE message")
+            _LOGGER.exception(exc)
+            self.dul.event_queue.put("Evt19")
+            return
+        primitive._context_id = response.context_id
+        primitive._dataset_path = None
+        primitive._dataset_file = None
+        assoc.dimse.msg_queue.put((response.context_id, primitive))
 
     def _context(self, context_id: int) -> Any:
         if self._contexts is None:

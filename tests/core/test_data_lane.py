@@ -1,4 +1,4 @@
-"""The store lane: incoming C-STOREs served from the DUL thread, as pynetdicom would serve them.
+"""The data lane: C-STOREs and responses read from the P-DATA PDUs, as pynetdicom would serve them.
 
 Every test compares with pynetdicom's own path or checks what a peer
 sees on the wire; none times anything.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,26 +23,30 @@ from tests.demo_site import free_port
 
 from qrscope.core import pynetdicom_setup
 from qrscope.core.association_log import AssociationLog
+from qrscope.core.data_lane import DataLane
 from qrscope.core.demo_pacs.clinical import build_clinical_studies
 from qrscope.core.dicom_bytes import command_set_bytes
 from qrscope.core.listener import StorageListener
-from qrscope.core.profiles import LocalAE
+from qrscope.core.profiles import LocalAE, RetrieveMethod
 from qrscope.core.pynetdicom_private import reads_held_data
+from qrscope.core.query import FindOperation, QueryFilter
+from qrscope.core.records import QueryLevel
+from qrscope.core.retrieve import RetrieveJob
+from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.security import AcceptPolicy
-from qrscope.core.store_lane import StoreLane
 
 
 @pytest.fixture
 def served(monkeypatch) -> list[str]:
     """The SOP Instance UIDs the lane served (filled as they are)."""
     seen: list[str] = []
-    complete = StoreLane._complete
+    complete = DataLane._complete
 
     def counting(self, request, context):
         seen.append(request.AffectedSOPInstanceUID)
         return complete(self, request, context)
 
-    monkeypatch.setattr(StoreLane, "_complete", counting)
+    monkeypatch.setattr(DataLane, "_complete", counting)
     return seen
 
 
@@ -73,7 +78,7 @@ def test_the_lane_files_and_logs_every_clinical_object_as_pynetdicom_does(tmp_pa
     assert sorted(served) == sorted(uids)  # every one, RT, SR, PDF, ECG, private, Big Endian
 
     served.clear()
-    monkeypatch.setattr(StoreLane, "wants", lambda self: False)
+    monkeypatch.setattr(DataLane, "wants", lambda self: False)
     plain = _receive(tmp_path / "pynetdicom", datasets)
     assert served == []
 
@@ -256,3 +261,58 @@ def test_a_peer_that_breaks_the_value_sequence_is_aborted_and_nothing_is_left(tm
         assert echo(port)  # the listener still serves
     assert not list(folder.rglob("*.dcm"))
     assert not list(folder.rglob(".incoming-*"))
+
+
+# -- responses to our requests -----------------------------------------------------------
+@pytest.fixture
+def delivered(monkeypatch) -> list[str]:
+    """The names of the responses the lane delivered (filled as they are)."""
+    seen: list[str] = []
+    deliver = DataLane._deliver
+
+    def counting(self, response):
+        seen.append(response.name)
+        return deliver(self, response)
+
+    monkeypatch.setattr(DataLane, "_deliver", counting)
+    return seen
+
+
+def _search_and_get(demo) -> tuple[list, list, list[tuple]]:
+    """Every study, then a C-GET of the largest: records, stored files and counts, DIMSE log."""
+    first = len(demo.log.events())
+    found = FindOperation(demo.node, demo.local, demo.log, QueryLevel.STUDY, QueryFilter()).run()
+    study = max(found.records, key=lambda r: r.number_of_instances)
+    node = replace(demo.node, retrieve_method=RetrieveMethod.GET)
+    outcome = RetrieveJob(node, demo.local, demo.log, RetrieveScope.study(study.study_uid)).run()
+    assert outcome.status == "success"
+    records = sorted((r.study_uid, r.patient_name, r.number_of_instances, r.identifier.to_json())
+                     for r in found.records)
+    files = sorted(r.stored.path.read_bytes() for r in outcome.stored)
+    files.append((outcome.completed, outcome.failed, outcome.warning, outcome.remaining))
+    ids: dict[int, int] = {}  # message IDs run on from one search to the next: by order
+    dimse = []
+    for event in demo.log.events()[first:]:
+        if event.kind.startswith("dimse-"):
+            detail = dict(event.detail)
+            for key in ("MessageID", "MessageIDBeingRespondedTo", "MoveOriginatorMessageID"):
+                if key in detail:
+                    detail[key] = ids.setdefault(detail[key], len(ids))
+            dimse.append((event.kind, event.summary, detail))
+    return records, files, dimse
+
+
+def test_responses_the_lane_delivers_search_retrieve_and_log_as_pynetdicoms(
+        demo, delivered, monkeypatch):
+    lane = _search_and_get(demo)
+    assert {"C_FIND_RSP", "C_GET_RSP"} <= set(delivered)
+    delivered.clear()
+    for path in demo.local.storage_folder.rglob("*.dcm"):
+        path.unlink()
+    monkeypatch.setattr(DataLane, "wants", lambda self: False)
+    plain = _search_and_get(demo)
+    assert delivered == []
+    assert lane[0] == plain[0]  # the same studies, typed the same, identifiers the same
+    assert lane[1] == plain[1]  # the same files
+    assert [line[:2] for line in lane[2]] == [line[:2] for line in plain[2]]
+    assert [line[2] for line in lane[2]] == [line[2] for line in plain[2]]
