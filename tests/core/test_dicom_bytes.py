@@ -38,6 +38,7 @@ from qrscope.core.dicom_bytes import (
     command_set_values,
     file_meta_bytes,
     instance_keys,
+    read_plain_dataset,
     store_response_bytes,
 )
 from qrscope.core.storage import _KEYS
@@ -288,3 +289,65 @@ def test_command_values_pydicom_must_judge_are_left_to_it():
     assert command_set_values(element(0x0600, b"DESTIN\xc9")) is None
     assert command_set_values(element(0x0600, b"B ") + element(0x0100, b"\x01\x00")) is None
     assert command_set_values(plain[:-2]) is None  # truncated
+
+
+# -- reading a whole data set -------------------------------------------------------------
+def _encoded(ds: Dataset, implicit: bool) -> bytes:
+    return encode(ds, implicit, True)
+
+
+def _same_as_pydicom(data: bytes, implicit: bool) -> bool:
+    """Whether it was read here; if so, exactly as pydicom reads it."""
+    from pydicom.filereader import read_dataset
+
+    ours = read_plain_dataset(data, implicit, True)
+    if ours is None:
+        assert b"\xff\xff\xff\xff" in data, "only undefined lengths are left to pydicom here"
+        return False
+    theirs = read_dataset(io.BytesIO(data), implicit, True)
+    assert ours._dict == theirs._dict
+    assert ours.original_encoding == theirs.original_encoding
+    assert ours.original_character_set == theirs.original_character_set
+    assert ours == theirs
+    return True
+
+
+@pytest.mark.parametrize("implicit", [True, False])
+def test_a_plain_data_set_is_read_as_pydicom_reads_it(tmp_path: Path, implicit: bool):
+    """Every clinical object (no pixels; RT and SR sequences), and an identifier as a PACS
+    sends one."""
+    read_here = 0
+    for path in build_clinical_studies(tmp_path):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        del ds.file_meta
+        read_here += _same_as_pydicom(_encoded(ds, implicit), implicit)
+    assert read_here >= 6
+    identifier = Dataset()
+    identifier.SpecificCharacterSet = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.PatientName = "Yamada^Tarou=\u5c71\u7530^\u592a\u90ce"
+    identifier.StudyInstanceUID = generate_uid()
+    identifier.NumberOfStudyRelatedInstances = "12"
+    identifier.ModalitiesInStudy = ["CT", "SR"]
+    identifier.StudyDescription = ""
+    identifier.RetrieveAETitle = "ORTHANC"
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    identifier.ReferencedStudySequence = Sequence([item])
+    assert _same_as_pydicom(_encoded(identifier, implicit), implicit)
+
+
+def test_a_data_set_pydicom_must_judge_is_left_to_it():
+    undefined = (struct.pack("<HHL", 0x0008, 0x1032, 0xFFFFFFFF)
+                 + struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+                 + struct.pack("<HHL", 0x0008, 0x0100, 2) + b"1 "
+                 + struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
+                 + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
+    assert read_plain_dataset(undefined, True, True) is None
+    plain = Dataset()
+    plain.PatientID = "QRS-1"
+    explicit = _encoded(plain, False)
+    assert read_plain_dataset(explicit, True, True) is None  # announced implicit, is explicit
+    assert read_plain_dataset(explicit[:-2], False, True) is None  # ends inside its value
+    assert read_plain_dataset(encode(plain, False, False), False, False) is None  # big endian
+    assert read_plain_dataset(explicit[:4] + b"XY" + explicit[6:], False, True) is None

@@ -332,9 +332,11 @@ def install_fast_encoding() -> None:
     measure its group length), decodes every command set received, and
     writes the file meta header of every received data set through the
     names ``encode``, ``decode``, ``create_file_meta`` and
-    ``write_file_meta_info`` it imported; there is no public hook. The
-    replacements produce the same bytes (:mod:`qrscope.core.dicom_bytes`)
-    and hand anything unusual to the originals.
+    ``write_file_meta_info`` it imported; ``pynetdicom.association`` decodes
+    every response identifier (10,000 for a large search) through its own
+    name ``decode``. There is no public hook. The replacements produce the
+    same bytes and data sets (:mod:`qrscope.core.dicom_bytes`) and hand
+    anything unusual to the originals.
     """
     from pydicom import config, filewriter
     from pydicom.charset import default_encoding
@@ -344,11 +346,17 @@ def install_fast_encoding() -> None:
     from pynetdicom import (
         PYNETDICOM_IMPLEMENTATION_UID,
         PYNETDICOM_IMPLEMENTATION_VERSION,
+        association,
         dimse_messages,
         dsutils,
     )
 
-    from qrscope.core.dicom_bytes import command_set_bytes, command_set_values, file_meta_bytes
+    from qrscope.core.dicom_bytes import (
+        command_set_bytes,
+        command_set_values,
+        file_meta_bytes,
+        read_plain_dataset,
+    )
 
     if getattr(dimse_messages.encode, "qrscope_fast", False):
         return
@@ -395,9 +403,18 @@ def install_fast_encoding() -> None:
         ds.set_original_encoding(True, True, default_encoding)
         return ds
 
+    def decode_data_set(bytestring: Any, is_implicit_vr: bool, is_little_endian: bool,
+                        deflated: bool = False) -> Any:
+        if not deflated:
+            ds = read_plain_dataset(bytestring.getvalue(), is_implicit_vr, is_little_endian)
+            if ds is not None:
+                return ds
+        return pydicom_decode(bytestring, is_implicit_vr, is_little_endian, deflated)
+
     encode.qrscope_fast = True  # type: ignore[attr-defined]
     dimse_messages.encode = encode  # type: ignore[assignment]
     dimse_messages.decode = decode  # type: ignore[assignment]
+    association.decode = decode_data_set  # type: ignore[assignment]
     dimse_messages.create_file_meta = create_file_meta  # type: ignore[assignment]
     dimse_messages.write_file_meta_info = write_file_meta_info  # type: ignore[assignment]
 
