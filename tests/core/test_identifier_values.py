@@ -63,6 +63,21 @@ def test_values_are_pydicoms_or_left_to_it(vr, implicit):
         assert fast > 50, "plain values take the fast path"
 
 
+@pytest.mark.parametrize("implicit", [True, False])
+def test_integer_strings_are_pydicoms_or_left_to_it(implicit):
+    rng = random.Random(f"IS{implicit}")
+    tag, fast = TAGS["IS"], 0
+    for _ in range(1000):
+        text = "".join(rng.choice("0123456789+- \\.\x00") for _ in range(rng.randint(0, 9)))
+        value = text.encode("ascii")
+        ours = raw_values(_dataset(tag, value, "IS", implicit), tag)
+        if ours is None:
+            continue
+        fast += 1
+        assert ours == _pydicom(_dataset(tag, value, "IS", implicit), tag), value
+    assert fast > 100, "plain integers take the fast path"
+
+
 def test_an_absent_element_is_no_value_and_a_converted_one_is_left_to_pydicom():
     ds = _dataset(TAGS["LO"], b"QRS-1", "LO", True)
     assert raw_values(ds, TAGS["PN"]) == []

@@ -68,6 +68,8 @@ def raw_values(ds: Dataset, tag: int) -> list[str] | None:
         return [v.rstrip("\x00 ") for v in data.decode("ascii").split("\\")]
     if vr in _BOTH_SIDES:
         return [v.strip() for v in data.decode("ascii").split("\\")]
+    if vr == "IS":
+        return _integer_strings(data)
     if vr == "PN" and b"=" not in data:
         # One component group: ``str(PersonName)`` is the text itself
         # (ideographic and phonetic groups are pydicom's to join).
@@ -76,6 +78,26 @@ def raw_values(ds: Dataset, tag: int) -> list[str] | None:
 
 
 _INTEGER = frozenset(b"0123456789+- \x00")
+_DIGITS = frozenset(b"0123456789")
+
+
+def _integer_strings(data: bytes) -> list[str] | None:
+    """``str()`` of pydicom's IS values: each plain integer as written, spaces stripped.
+
+    pydicom keeps an IS value's original text (``007`` and ``+5`` stay as
+    they are) and strips the spaces around it; anything but an optional
+    sign and digits is left to it, as is an empty value among others.
+    """
+    if b"\x00" in data:
+        return None
+    out = []
+    for part in data.split(b"\\"):
+        text = part.strip(b" ")
+        digits = text[1:] if text[:1] in (b"+", b"-") else text
+        if not digits or not set(digits) <= _DIGITS:
+            return None
+        out.append(text.decode("ascii"))
+    return out
 
 
 def raw_integer(ds: Dataset, tag: int) -> int | bool | None:
