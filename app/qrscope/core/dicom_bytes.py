@@ -397,14 +397,28 @@ def read_plain_dataset(data: bytes, is_implicit_vr: bool, is_little_endian: bool
             return None
         value = data[offset:offset + length] if length else empty_value_for_VR(vr, raw=True)
         key = BaseTag(tag)
-        elements[key] = RawDataElement(key, vr, length, value, offset, is_implicit_vr, True)
+        # RawDataElement(key, vr, length, value, offset, is_implicit_vr, True), without
+        # the keyword handling of the named tuple's constructor (is_raw, not is_buffered).
+        elements[key] = tuple.__new__(RawDataElement, (key, vr, length, value, offset,
+                                                       is_implicit_vr, True, True, False))
         offset += length
     ds = Dataset(elements, parent_encoding=default_encoding)
     charset = elements.get(0x00080005)
-    encoding = default_encoding if charset is None else \
-        convert_encodings(convert_raw_data_element(charset).value)
+    if charset is None:
+        encoding: Any = default_encoding
+    else:
+        known = _ENCODINGS.get((charset.VR, charset.value))
+        if known is None:
+            known = convert_encodings(convert_raw_data_element(charset).value)
+            if len(_ENCODINGS) < 64:
+                _ENCODINGS[(charset.VR, charset.value)] = known
+        encoding = list(known) if isinstance(known, list) else known
     ds.set_original_encoding(is_implicit_vr, True, encoding)
     return ds
+
+
+# Specific Character Set values seen (a search has one or two): the encodings they name.
+_ENCODINGS: dict[tuple[Any, Any], Any] = {}
 
 
 _READ_VRS = frozenset(vr.encode("ascii") for vr in (
