@@ -391,9 +391,11 @@ class DataLane:
             _LOGGER.exception("Exception in the handler bound to 'evt.EVT_C_STORE'")
             result = _STATUS_HANDLER_FAILED
         finally:
+            # As pynetdicom after any C-STORE handler: the incoming name goes.
             request._dataset_file.close()
-            with contextlib.suppress(OSError):
-                os.unlink(request._dataset_path)
+            if getattr(request._dataset_file, "on_disk", True):
+                with contextlib.suppress(OSError):
+                    os.unlink(request._dataset_path)
         if assoc.is_acceptor and not assoc.is_established:
             return  # the handler released or aborted, as pynetdicom then sends nothing
         if isinstance(result, Dataset) and "Status" in result:

@@ -149,6 +149,11 @@ class IncomingFile:
             except OSError as exc:
                 self._fail(exc)
 
+    @property
+    def on_disk(self) -> bool:
+        """Whether a file was made for it (it grew past :data:`HELD_IN_MEMORY`)."""
+        return self._fh is not None
+
     def held(self) -> bytes | None:
         """The whole data set, when it stayed in memory."""
         return bytes(self._held) if self._held is not None and self.error is None else None

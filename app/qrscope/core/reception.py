@@ -143,6 +143,7 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
     """
     base = _describe(event, association_id)
     path = _received_file(event)
+    incoming = None
     try:
         if path is not None:
             incoming = finish_incoming(path)
@@ -168,7 +169,7 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
         _LOGGER.error("storing %s failed: %s", base["sop_instance_uid"], exc)
         return ReceivedInstance(**base, status=STATUS_OUT_OF_RESOURCES, error=str(exc))
     finally:
-        if path is not None:
+        if path is not None and (incoming is None or incoming.on_disk):
             # Filed by a link (or copied): the name in the incoming folder goes.
             # pynetdicom removes it after a listener's C-STORE but not after
             # one inside a C-GET.
