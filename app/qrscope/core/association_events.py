@@ -252,15 +252,17 @@ class AssociationRecorder:
         cls = type(message).__name__  # e.g. C_MOVE_RSP
         base, _, kind = cls.rpartition("_")
         service = _SERVICES.get(base)
-        cs = message.command_set
+        cs = message.command_set  # a Dataset, or the data lane's CommandValues
         detail: dict[str, Any] = {"message": cls.replace("_", "-"), "sent": sent}
+        get = cs.get
         for name in _COMMAND_FIELDS:
-            value = getattr(cs, name, None)
+            value = get(name)
             if value not in (None, ""):
                 detail[name] = str(value) if name.endswith("UID") else value
+        status = get("Status")
         status_text = ""
-        if kind == "RSP" and "Status" in cs and service is not None:
-            info = decode_status(service, int(cs.Status))
+        if kind == "RSP" and status is not None and service is not None:
+            info = decode_status(service, int(status))
             detail.update(status=info.code, category=info.category.value, meaning=info.meaning)
             status_text = f" {info}"
         identifier = self._identifier(event, message, kind, service)

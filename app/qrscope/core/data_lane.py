@@ -126,6 +126,10 @@ class CommandValues:
     def __contains__(self, name: object) -> bool:
         return name in self._values
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """As ``Dataset.get`` by keyword."""
+        return self._values.get(name, default)
+
     def __iter__(self) -> Any:
         return iter(self._values)
 
