@@ -49,6 +49,7 @@ def _table(model: RecordTableModel) -> QTableView:
     view = QTableView()
     view.setModel(model)
     view.setSortingEnabled(True)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # Qt's items are editable
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
     view.setAlternatingRowColors(True)
