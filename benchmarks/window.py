@@ -21,14 +21,22 @@ here asserts a time; it prints medians::
 ``--profile FILE`` runs the window process under cProfile, whose main thread
 is the GUI thread: where the GUI time goes. ``--stacks FILE`` writes the GUI
 thread's Python stack whenever the heartbeat is over 30 ms late, sampled
-from another thread: what a stall was.
+from another thread: what a stall was. ``--calls`` counts, for each late
+beat of the search, the Python functions Qt called on the GUI thread since
+the beat before: each such call takes the interpreter lock, which the
+threads decoding the responses hold (it slows the GUI thread's Python; for
+the count, not the times). ``--spy FILE`` records the search with py-spy
+(``--spy-options``, chrometrace: a timestamp per sample), to line samples up
+with the stalls' times (``search_stalls`` in ``--json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,6 +68,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="cProfile the (last) window process into this file")
     parser.add_argument("--stacks", type=Path,
                         help="write the GUI thread's stack during every stall to this file")
+    parser.add_argument("--spy", type=Path,
+                        help="record the (last) window process with py-spy during the search "
+                             "into this file (chrometrace: a timestamp per sample)")
+    parser.add_argument("--spy-options", default="--native --threads --gil",
+                        help="py-spy record options for --spy (default: %(default)s)")
+    parser.add_argument("--calls", action="store_true",
+                        help="count the Python functions Qt called in each stall of the search")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.studies = args.studies or (1000 if args.small else 10000)
@@ -108,10 +123,17 @@ def _window_run(config: dict) -> dict:
     heartbeat.setInterval(HEARTBEAT_MS)
 
     last_beat = [time.monotonic()]
+    stalls: list[list] = []  # [wall time the late beat fired, ms late(, calls)]
+    calls = _count_calls_from_qt() if config.get("calls") else None
 
     def beat() -> None:
-        latest[0] = max(latest[0], clock.restart() - HEARTBEAT_MS)
+        late = clock.restart() - HEARTBEAT_MS
+        latest[0] = max(latest[0], late)
         last_beat[0] = time.monotonic()
+        if late > 50:
+            stalls.append([time.time(), late] + ([dict(calls)] if calls is not None else []))
+        if calls is not None:
+            calls.clear()
 
     heartbeat.timeout.connect(beat)
     if config.get("stacks"):
@@ -133,12 +155,21 @@ def _window_run(config: dict) -> dict:
         window.editor.select_node("Orthanc")
         window.show_tab(1)  # the association log, where every message lands
         studies = window.search.models[QueryLevel.STUDY]
+        spy = _spy(config)
         measure_from_now()
+        stalls.clear()
+        result["search_started"] = time.time()
         window.search.form.search.click()
         await until(lambda: studies.rowCount() >= config["studies"]
                     and window.search.form.search.isEnabled(), 600)
         shown = time.time()
         result["search_stall_ms"] = latest[0]
+        result["search_stalls"] = list(stalls)
+        if calls is not None:
+            sys.setprofile(None)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
 
         def finals() -> list[float]:
             return [e.time.timestamp() for e in window.log_panel.model.events
@@ -173,6 +204,36 @@ def _window_run(config: dict) -> dict:
         window.deleteLater()
         app.processEvents()
     return result
+
+
+def _count_calls_from_qt() -> collections.Counter:
+    """From now on, count the Python functions Qt calls on this thread (``--calls``).
+
+    Qt's event loop was entered from Python (qasync's ``run_forever``), so a
+    call from Qt is a frame whose caller is that one, or none.
+    """
+    counts: collections.Counter = collections.Counter()
+    loop_frames = ("run_forever", "run_until_complete")
+
+    def profile(frame, event, _arg) -> None:
+        if event == "call" and (frame.f_back is None
+                                or frame.f_back.f_code.co_name in loop_frames):
+            counts[frame.f_code.co_qualname] += 1
+
+    sys.setprofile(profile)
+    return counts
+
+
+def _spy(config: dict) -> subprocess.Popen | None:
+    """py-spy recording this process from now until it is sent SIGINT (``--spy``)."""
+    if not config.get("spy"):
+        return None
+    tool = Path(sys.executable).with_name("py-spy")
+    spy = subprocess.Popen([str(tool), "record", *config["spy_options"].split(), "-r", "200",
+                            "-f", "chrometrace", "-o", config["spy"], "--pid", str(os.getpid())],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the search starts (not measured)
+    return spy
 
 
 def _watch_stalls(last_beat: list[float], path: Path) -> None:
@@ -269,11 +330,14 @@ def main(argv: list[str] | None = None) -> int:
             config = {"base": str(work), "pacs_port": pacs_port, "listen_port": listen_port,
                       "studies": args.studies + 1, "study_uid": study.study_uid,
                       "profile": str(args.profile.resolve()) if args.profile else "",
-                      "stacks": str(args.stacks.resolve()) if args.stacks else ""}
+                      "stacks": str(args.stacks.resolve()) if args.stacks else "",
+                      "spy": str(args.spy.resolve()) if args.spy else "",
+                      "spy_options": args.spy_options, "calls": args.calls}
             runs = []
             for run in range(args.repeat):
                 runs.append(_one_window(config, run))
-                _say(f"window run {run + 1}: {runs[-1]}")
+                _say(f"window run {run + 1}: "
+                     f"{ {k: v for k, v in runs[-1].items() if k != 'search_stalls'} }")
                 if runs[-1]["retrieved"] != args.instances or runs[-1]["rows"] != \
                         args.studies + 1:
                     raise data.WrongResult(f"the window run was incomplete: {runs[-1]}")

@@ -40,3 +40,40 @@ def test_a_new_filter_shows_the_matching_events_of_the_whole_log(qapp):
     assert [e.summary for e in model.shown] == ["P-DATA", "P-DATA again"]
     model.clear()
     assert model.rowCount() == 0 and model.events == []
+
+
+def test_the_log_view_calls_its_model_from_one_python_paint(qtbot):
+    """Every call Qt makes into the Python model while painting comes from
+    within the view's own Python ``paintEvent``: the paint takes the
+    interpreter lock once, not once per cell (hundreds of hand-overs, each
+    up to 5 ms while a search's threads hold the lock)."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from qrscope.ui.widgets.log_panel import LogPanel
+
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    panel.add_many([_event(f"out-{n}", f"C-FIND-RSP {n}") for n in range(200)])
+    panel.resize(1200, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    QApplication.processEvents()  # the view lays out its rows
+    callers: list[tuple[str, str]] = []
+    model_code = {"data", "rowCount", "columnCount", "headerData", "row_list"}
+
+    def profile(frame, event, _arg) -> None:
+        if event == "call" and frame.f_code.co_name in model_code:
+            outer = frame.f_back
+            while outer is not None and outer.f_code.co_name in model_code:
+                outer = outer.f_back
+            callers.append((frame.f_code.co_name, outer.f_code.co_name if outer else ""))
+
+    sys.setprofile(profile)
+    try:
+        panel.view.viewport().repaint()
+    finally:
+        sys.setprofile(None)
+    assert any(name == "data" for name, _ in callers)
+    assert {caller for _, caller in callers} == {"paintEvent"}

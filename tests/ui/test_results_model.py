@@ -76,8 +76,8 @@ def test_a_header_click_orders_as_the_sorting_proxy_did(qapp, key, order):
     shown = QStandardItemModel()
     for row, record in enumerate(model.records):
         cell = QStandardItem(record.study_uid)
-        cell.setData(model.index(row, _column(model, key)).data(Qt.ItemDataRole.UserRole),
-                     Qt.ItemDataRole.UserRole)
+        column = model.columns[_column(model, key)]
+        cell.setData(column.sort_key(getattr(record, key)), Qt.ItemDataRole.UserRole)
         place = QStandardItem()
         place.setData(row, Qt.ItemDataRole.UserRole)
         shown.appendRow([cell, place])
@@ -202,3 +202,62 @@ def test_clear_empties_and_keeps_the_sort(qapp):
     model.append([StudyRecord(study_uid="2", patient_id="B"),
                   StudyRecord(study_uid="1", patient_id="A")])
     assert _uids(model) == ["1", "2"]
+
+
+def _python_calls_while_painting(qtbot, view: QTableView) -> list[str]:
+    """The Python functions called while *view* repaints its cells and header."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    view.resize(1600, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    QApplication.processEvents()  # the view lays out its rows
+    called: list[str] = []
+
+    def profile(frame, event, _arg) -> None:
+        if event == "call":
+            called.append(frame.f_code.co_qualname)
+
+    sys.setprofile(profile)
+    try:
+        view.viewport().repaint()
+        view.horizontalHeader().viewport().repaint()
+    finally:
+        sys.setprofile(None)
+    return called
+
+
+def test_painting_the_table_calls_no_python(qtbot):
+    """Qt paints the cells from its own items: during a large search every
+    call into Python from the GUI thread waits for the interpreter lock held
+    by the threads decoding responses, and a repaint used to make about
+    2,000 of them (benchmarks/window.py)."""
+    from PySide6.QtCore import QAbstractTableModel
+
+    from qrscope.ui.widgets.search_panel import _table
+
+    model = RecordTableModel(QueryLevel.STUDY)
+    view = _table(model)
+    qtbot.addWidget(view)
+    view.sortByColumn(_column(model, "study_date"), DESCENDING)
+    model.append(_studies(300))
+    model.set_local_counts({model.records[0].study_uid: 1})
+    assert _python_calls_while_painting(qtbot, view) == []
+
+    class PythonModel(QAbstractTableModel):  # what the measure would see
+        def rowCount(self, _parent=None) -> int:
+            return 300
+
+        def columnCount(self, _parent=None) -> int:
+            return 3
+
+        def data(self, _index, _role=0) -> str:
+            return "x"
+
+    control = QTableView()
+    qtbot.addWidget(control)
+    control.setModel(PythonModel())
+    assert "test_painting_the_table_calls_no_python.<locals>.PythonModel.data" in \
+        _python_calls_while_painting(qtbot, control)

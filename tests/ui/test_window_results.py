@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QPushButton
 from tests.window_site import search_studies
 
@@ -113,3 +113,31 @@ def test_study_under_the_pointer_does_not_move_when_a_hint_appears(qtbot, window
     qtbot.waitUntil(window.hints.isVisible, timeout=2000)
     window.layout().activate()
     assert view.mapTo(window, QPoint(0, 0)) == before
+
+
+def test_a_large_batch_is_shown_a_bounded_number_of_rows_per_turn(qtbot, window):
+    """Each turn of the event loop adds at most ROWS_PER_TURN rows, so that the
+    window paints and answers between them while a large search arrives."""
+    from qrscope.ui.widgets import search_panel
+
+    search_studies(qtbot, window)
+    search = window.search
+    model = search.models[QueryLevel.STUDY]
+    level_id = search._search_ids[QueryLevel.STUDY]
+    model.clear()
+    batch = [StudyRecord(study_uid=f"1.2.826.0.1.{n}", patient_name=f"Doe^{n}",
+                         study_date=f"2024{n % 12 + 1:02}01") for n in range(1000)]
+    added: list[int] = []
+    model.rowsInserted.connect(lambda _parent, first, last: added.append(last - first + 1))
+    rows_per_turn: list[int] = []
+    turns = QTimer()
+    turns.setInterval(0)
+    turns.timeout.connect(lambda: (rows_per_turn.append(sum(added)), added.clear()))
+    turns.start()
+    search.bridge.records_arrived.emit(level_id, batch[:250])
+    search.bridge.records_arrived.emit(level_id, batch[250:])
+    qtbot.waitUntil(lambda: model.rowCount() == 1000, timeout=10000)
+    turns.stop()
+    rows_per_turn.append(sum(added))
+    assert 0 < max(rows_per_turn) <= search_panel.ROWS_PER_TURN
+    assert sorted(r.study_uid for r in model.records) == sorted(r.study_uid for r in batch)

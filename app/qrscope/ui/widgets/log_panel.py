@@ -15,13 +15,13 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from qrscope.core.association_log import AssociationEvent, AssociationLog
 from qrscope.ui.models.log_model import LogTableModel
+from qrscope.ui.widgets.python_model_view import PythonModelView
 
 __all__ = ["LogPanel", "describe_event"]
 
@@ -70,7 +70,7 @@ class LogPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = LogTableModel(self)
-        self.view = QTableView()
+        self.view = PythonModelView()
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionProgressBar,
     QStyleOptionViewItem,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from qrscope.core.retrieve.types import RetrieveState
 from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, JobRow, JobTableModel
+from qrscope.ui.widgets.python_model_view import PythonModelView
 
 __all__ = ["RetrievePanel"]
 
@@ -70,7 +70,7 @@ class RetrievePanel(QWidget):
         self.listener_button.clicked.connect(
             lambda: self.listener_toggle_requested.emit(not self._listening))
         self._listening = False
-        self.view = QTableView()
+        self.view = PythonModelView()
         self.view.setModel(self.model)
         self.view.setItemDelegateForColumn(PROGRESS_COLUMN, _ProgressDelegate(self.view))
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

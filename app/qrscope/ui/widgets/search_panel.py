@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -39,8 +40,16 @@ _LOGGER = logging.getLogger(__name__)
 
 FIT_SAMPLE_ROWS = 200
 COALESCE_MS = 100
-"""Records that arrive within this time are added to a table together: each
-addition re-sorts, so fewer, larger ones cost the GUI thread less."""
+"""Records that arrive within this time are added to a table together: the
+count above the table and the views' layout change once per addition."""
+ROWS_PER_TURN = 100
+"""Rows added to a table in one turn of the event loop, the rest on the next
+turn. Qt's cells for a row are set from Python on the GUI thread (about
+0.05 ms a row), and while a search runs the threads decoding its responses
+hold the interpreter lock most of the time: the longer the GUI thread runs
+Python in one turn, the more often it loses the lock and waits for it back.
+Without a bound, whatever had gathered while the GUI thread waited (several
+batches of 250) was added in one turn."""
 
 
 def _table(model: RecordTableModel) -> QTableView:
@@ -49,6 +58,7 @@ def _table(model: RecordTableModel) -> QTableView:
     view = QTableView()
     view.setModel(model)
     view.setSortingEnabled(True)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # Qt's items are editable
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
     view.setAlternatingRowColors(True)
@@ -307,7 +317,7 @@ class SearchPanel(QWidget):
                 del self._tasks[level]
                 if level is QueryLevel.STUDY:
                     self.form.set_running(False)
-        self._flush_level(level)  # the last records came just before the result
+        await self._drain(level)  # the last records came just before the result
         fit_columns(self.views[level], self.models[level])
         if result.failed:
             self.find_failed.emit(result, node)
@@ -343,29 +353,45 @@ class SearchPanel(QWidget):
 
     def _records_arrived(self, search_id: int, records: list[Record]) -> None:
         """The first records of a search are shown at once; later ones wait
-        up to :data:`COALESCE_MS` to be added together."""
+        up to :data:`COALESCE_MS` to be added together, at most
+        :data:`ROWS_PER_TURN` at a time."""
         level = next((lv for lv, current in self._search_ids.items() if current == search_id),
                      None)
         if level is None:
             return
-        if not self.models[level].records and level not in self._pending:
-            self.models[level].append(records)
-            fit_columns(self.views[level], self.models[level])
-            self._counted(level)
-            return
+        first = not self.models[level].records and level not in self._pending
         self._pending.setdefault(level, []).extend(records)
+        if first:
+            self._flush_level(level)
+            fit_columns(self.views[level], self.models[level])
+            if level in self._pending:
+                self._flush_timer.start(0)
+            return
         if not self._flush_timer.isActive():
-            self._flush_timer.start()
+            self._flush_timer.start(COALESCE_MS)
 
     def _flush(self) -> None:
         for level in list(self._pending):
             self._flush_level(level)
+        if self._pending:  # the rest on the next turn, after the window has painted
+            self._flush_timer.start(0)
+
+    async def _drain(self, level: QueryLevel) -> None:
+        """Every pending row of *level* shown, a turn of the event loop per
+        :data:`ROWS_PER_TURN`."""
+        while level in self._pending:
+            self._flush_level(level)
+            await asyncio.sleep(0)
 
     def _flush_level(self, level: QueryLevel) -> None:
+        """Add up to :data:`ROWS_PER_TURN` of the level's pending rows."""
         records = self._pending.pop(level, None)
-        if records:
-            self.models[level].append(records)
-            self._counted(level)
+        if not records:
+            return
+        if len(records) > ROWS_PER_TURN:
+            self._pending[level] = records[ROWS_PER_TURN:]
+        self.models[level].append(records[:ROWS_PER_TURN])
+        self._counted(level)
 
     def _counted(self, level: QueryLevel) -> None:
         if level is QueryLevel.STUDY and QueryLevel.STUDY in self._tasks:
