@@ -28,7 +28,7 @@ if __package__ in (None, ""):
 
 from tests.interop.peers import free_ports
 
-from benchmarks import data, orthanc, report, scenarios
+from benchmarks import data, orthanc, processes, report, scenarios
 from benchmarks.contenders import FIND, LISTEN, RETRIEVE, RETRIEVERS
 
 SCENARIOS = ("stock", "nodelay", "ingest", "find", "memory")
@@ -160,21 +160,6 @@ class Run:
             scenarios.ingest(self.bench(), studies, LISTEN, self.add)
 
 
-def compile_qrscope() -> None:
-    """Byte-compile the qrscope package being measured, as installing its wheel does.
-
-    pynetdicom's apps and pydicom run from their compiled files in
-    site-packages; qrscope runs from its source tree, where
-    ``PYTHONDONTWRITEBYTECODE`` (set on some machines) would have every run
-    compile every module again, about 50 ms of each run's start.
-    """
-    import compileall
-
-    import qrscope
-
-    compileall.compile_dir(Path(qrscope.__file__).parent, quiet=1)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     with contextlib.ExitStack() as stack:
@@ -182,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             prefix="qrscope-bench-")))
         work.mkdir(parents=True, exist_ok=True)
         run = Run(args, work)
-        compile_qrscope()
+        processes.compile_qrscope()
         run.generate()
         run.load()
         try:

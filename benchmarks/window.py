@@ -51,7 +51,7 @@ if __package__ in (None, ""):
 from tests.interop.peers import HOST, free_ports
 
 from benchmarks import data, orthanc
-from benchmarks.processes import high_water_kib
+from benchmarks.processes import compile_qrscope, high_water_kib
 
 HEARTBEAT_MS = 10
 QRSCOPE_AE = "QRSCOPE"
@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         print(json.dumps(_window_run(json.loads(args.child.read_text()))))
         return 0
+    compile_qrscope()
     with tempfile.TemporaryDirectory(prefix="qrscope-window-bench-") as tmp:
         work = Path(tmp)
         _say(f"generating {args.instances} small instances and {args.studies} studies")
