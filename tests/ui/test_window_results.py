@@ -141,3 +141,40 @@ def test_a_large_batch_is_shown_a_bounded_number_of_rows_per_turn(qtbot, window)
     rows_per_turn.append(sum(added))
     assert 0 < max(rows_per_turn) <= search_panel.ROWS_PER_TURN
     assert sorted(r.study_uid for r in model.records) == sorted(r.study_uid for r in batch)
+
+
+def test_rows_are_added_for_a_time_budget_per_turn(qtbot, window, monkeypatch):
+    """While rows are slow to add (the search's threads holding the interpreter
+    lock), fewer are added per turn; the clock here is a counter, not time."""
+    from types import SimpleNamespace
+
+    from qrscope.ui.widgets import search_panel
+
+    clock = SimpleNamespace(now=0.0)
+
+    def perf_counter() -> float:
+        clock.now += search_panel.TURN_BUDGET_S / 2 + 1e-6  # each step takes over half
+        return clock.now
+
+    search_studies(qtbot, window)
+    search = window.search
+    model = search.models[QueryLevel.STUDY]
+    level_id = search._search_ids[QueryLevel.STUDY]
+    model.clear()
+    monkeypatch.setattr(search_panel, "time", SimpleNamespace(perf_counter=perf_counter))
+    batch = [StudyRecord(study_uid=f"1.2.826.0.2.{n}", patient_name=f"Roe^{n}")
+             for n in range(300)]
+    added: list[int] = []
+    model.rowsInserted.connect(lambda _parent, first, last: added.append(last - first + 1))
+    rows_per_turn: list[int] = []
+    turns = QTimer()
+    turns.setInterval(0)
+    turns.timeout.connect(lambda: (rows_per_turn.append(sum(added)), added.clear()))
+    turns.start()
+    search.bridge.records_arrived.emit(level_id, batch)
+    qtbot.waitUntil(lambda: model.rowCount() == 300, timeout=10000)
+    turns.stop()
+    rows_per_turn.append(sum(added))
+    # The first step starts the clock, the second passes the budget: two steps a turn.
+    assert max(rows_per_turn) == 2 * search_panel.ROWS_PER_STEP
+    assert sorted(r.study_uid for r in model.records) == sorted(r.study_uid for r in batch)

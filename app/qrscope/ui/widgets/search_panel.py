@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -42,14 +43,18 @@ FIT_SAMPLE_ROWS = 200
 COALESCE_MS = 100
 """Records that arrive within this time are added to a table together: the
 count above the table and the views' layout change once per addition."""
-ROWS_PER_TURN = 100
-"""Rows added to a table in one turn of the event loop, the rest on the next
-turn. Qt's cells for a row are set from Python on the GUI thread (about
-0.05 ms a row), and while a search runs the threads decoding its responses
-hold the interpreter lock most of the time: the longer the GUI thread runs
-Python in one turn, the more often it loses the lock and waits for it back.
-Without a bound, whatever had gathered while the GUI thread waited (several
-batches of 250) was added in one turn."""
+ROWS_PER_TURN = 200
+"""The most rows added to a table in one turn of the event loop, the rest on
+later turns."""
+ROWS_PER_STEP = 5
+TURN_BUDGET_S = 0.003
+"""Rows are added :data:`ROWS_PER_STEP` at a time until this much time has
+passed in the turn. Qt's cells for a row are set from Python on the GUI
+thread (about 0.05 ms a row on a quiet machine), and while a search runs the
+threads decoding its responses hold the interpreter lock most of the time:
+each call into Qt may then wait for the lock, and a row takes several times
+longer. A time budget adds few rows a turn while the search runs, and many
+once it has ended, when the last rows should appear at once."""
 
 
 def _table(model: RecordTableModel) -> QTableView:
@@ -384,13 +389,19 @@ class SearchPanel(QWidget):
             await asyncio.sleep(0)
 
     def _flush_level(self, level: QueryLevel) -> None:
-        """Add up to :data:`ROWS_PER_TURN` of the level's pending rows."""
+        """Add the level's pending rows for up to :data:`TURN_BUDGET_S`, at most
+        :data:`ROWS_PER_TURN` of them."""
         records = self._pending.pop(level, None)
         if not records:
             return
-        if len(records) > ROWS_PER_TURN:
-            self._pending[level] = records[ROWS_PER_TURN:]
-        self.models[level].append(records[:ROWS_PER_TURN])
+        model, started, done = self.models[level], time.perf_counter(), 0
+        while done < min(len(records), ROWS_PER_TURN):
+            model.append(records[done:done + ROWS_PER_STEP])
+            done += ROWS_PER_STEP
+            if time.perf_counter() - started > TURN_BUDGET_S:
+                break
+        if done < len(records):
+            self._pending[level] = records[done:]
         self._counted(level)
 
     def _counted(self, level: QueryLevel) -> None:
