@@ -117,3 +117,49 @@ def test_the_reactor_loops_still_sleep_where_the_prompt_waits_replace_them():
     assert "DULServiceProvider(self)" in inspect.getsource(Association.__init__)
     assert "DIMSEServiceProvider(self)" in inspect.getsource(Association.__init__)
     assert association.time is not None and dul.time is not None
+
+
+def test_idle_reactors_wait_long_and_are_woken_for_everything_they_serve(monkeypatch):
+    """With waits far longer than the test, an association still echoes, releases
+    and closes: a request waiting for the reactor to pause, a queued PDU and a
+    stopping DUL each wake the thread that serves them."""
+    from pynetdicom.sop_class import Verification
+
+    reactors.install()
+    monkeypatch.setattr(reactors, "IDLE_WAIT", 3600.0)
+    scp = AE("IDLE")
+    scp.add_supported_context(Verification)
+    server = scp.start_server(("127.0.0.1", 0), block=False)
+    outcome: dict[str, object] = {}
+
+    def exchange() -> None:
+        scu = AE("QRSCOPE")
+        scu.add_requested_context(Verification)
+        assoc = scu.associate("127.0.0.1", server.server_address[1])
+        outcome["established"] = assoc.is_established
+        outcome["status"] = int(assoc.send_c_echo().Status)
+        assoc.release()
+        outcome["released"] = assoc.is_released
+        assoc.dul.join(30)
+        outcome["dul stopped"] = not assoc.dul.is_alive()
+
+    try:
+        worker = threading.Thread(target=exchange, daemon=True)
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), f"a reactor slept through its work: {outcome}"
+        assert outcome == {"established": True, "status": 0, "released": True,
+                           "dul stopped": True}
+    finally:
+        server.shutdown()
+
+
+def test_an_idle_association_thread_waits_for_work_not_for_a_millisecond(monkeypatch):
+    reactors.install()
+    assoc = Association(AE("QRSCOPE"), "requestor")
+    timeouts: list[float | None] = []
+    monkeypatch.setattr(assoc.dul.association_activity, "wait",
+                        lambda timeout=None: timeouts.append(timeout) or False)
+    monkeypatch.setattr(threading, "current_thread", lambda: assoc)
+    association.time.sleep(0.001)  # what Association._run_reactor sleeps
+    assert timeouts == [reactors.IDLE_WAIT] and reactors.IDLE_WAIT >= 0.05

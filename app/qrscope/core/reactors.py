@@ -15,11 +15,13 @@ Here the sleeps become waits that end as soon as there is work:
   written whenever a primitive is queued for it to send or it is told to
   stop;
 * the association thread waits on an event set whenever the DUL delivers a
-  DIMSE message or an ACSE primitive to it, or stops.
+  DIMSE message or an ACSE primitive to it, or stops, or another thread
+  waits for it to pause.
 
-Each wait still ends after the original delay, so every timer and every
-flag pynetdicom checks on its loops is seen as often as before; only the
-latency goes.
+With nothing to do, each wait ends after :data:`IDLE_WAIT` (0.1 s) rather
+than 1 ms: every flag pynetdicom checks on its loops wakes it, and its two
+timers, which count seconds, are seen at most that much later (see
+:class:`_ReactorTime`).
 
 **Never taking another's message.** While a ``send_c_find``, ``send_c_get``
 or ``send_c_move`` runs, the association's reactor thread must leave the
@@ -238,11 +240,22 @@ class _ReactorTime:
 
     Only the reactors' own idle sleeps change: the DUL thread's
     ``_run_loop_delay`` and the association thread's 1 ms poll. Every other
-    sleep (shutdown delays, the short waits for a reactor to pause) is
-    ``time.sleep`` as before.
+    sleep (shutdown delays) is ``time.sleep`` as before.
+
+    Both wait up to :data:`IDLE_WAIT`, not 1 ms: everything their loops
+    look at wakes them (for the DUL thread: its socket, a primitive queued
+    for it, being told to stop; for the association thread: a DIMSE message
+    or an ACSE primitive queued for it, its DUL stopping, a thread waiting
+    for it to pause, see below), except two timers that count seconds, the
+    ARTIM timer and the network idle timer, which they then see at most that
+    much later. Polling every millisecond, an idle association cost 4-5% of
+    a core at each end and took the interpreter lock thousands of times a
+    second from the threads doing work (the window's GUI thread among
+    them).
     """
 
     POLL = 0.001  # Association._run_reactor's time.sleep(0.001)
+    PAUSE_SPIN = 0.0001  # the send_*/release()'s wait for the reactor to pause
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_time, name)
@@ -250,15 +263,36 @@ class _ReactorTime:
     def sleep(self, seconds: float) -> None:
         thread = threading.current_thread()
         if isinstance(thread, PromptDUL) and seconds == thread._run_loop_delay:
-            thread.wait_for_work(seconds)
+            thread.wait_for_work(max(seconds, IDLE_WAIT))
             return
         if isinstance(thread, Association) and seconds == self.POLL:
             dul = thread.dul
             if isinstance(dul, PromptDUL):
-                dul.association_activity.wait(seconds)
+                with _WAITING_LOCK:
+                    _WAITING.add(dul)
+                try:
+                    dul.association_activity.wait(IDLE_WAIT)
+                finally:
+                    with _WAITING_LOCK:
+                        _WAITING.discard(dul)
                 dul.association_activity.clear()
                 return
+        if seconds == self.PAUSE_SPIN:
+            # A sender (send_c_find, release...) waits for some association's
+            # reactor to reach its pause point: wake the waiting reactors,
+            # which look at their checkpoint and go back to waiting.
+            with _WAITING_LOCK:
+                waiting = list(_WAITING)
+            for dul in waiting:
+                dul.association_activity.set()
         _time.sleep(seconds)
+
+
+IDLE_WAIT = 0.1
+"""The longest a reactor thread waits with nothing to do (see :class:`_ReactorTime`)."""
+_WAITING: set[PromptDUL] = set()
+"""DULs whose association thread is in its idle wait now."""
+_WAITING_LOCK = threading.Lock()
 
 
 _INSTALLED = False
