@@ -89,15 +89,17 @@ def open_connections(port: int, count: int,
 
 
 # -- PDUs ------------------------------------------------------------------------------
-def association_request(port: int, called: str = "QRSCOPE", calling: str = "FUZZER") -> bytes:
-    """The bytes of a valid A-ASSOCIATE-RQ proposing Verification."""
+def association_request(port: int, called: str = "QRSCOPE", calling: str = "FUZZER",
+                        abstract_syntax: str = Verification, transfer_syntax: str | None = None,
+                        source: str = ATTACKER) -> bytes:
+    """The bytes of a valid A-ASSOCIATE-RQ proposing one context (Verification)."""
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
     primitive.calling_ae_title = calling
     primitive.called_ae_title = called
-    primitive.calling_presentation_address = AddressInformation("127.0.0.2", 0)
+    primitive.calling_presentation_address = AddressInformation(source, 0)
     primitive.called_presentation_address = AddressInformation(LISTENER_HOST, port)
-    context = build_context(Verification)
+    context = build_context(abstract_syntax, transfer_syntax)
     context.context_id = 1
     primitive.presentation_context_definition_list = [context]
     item = MaximumLengthNotification()

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pynetdicom import AE, build_context, evt
-from pynetdicom.pdu import A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage
-from pynetdicom.transport import AddressInformation
-from tests.core.listener_peers import LISTENER_HOST, SENDER, echo, store
+from tests.core.listener_peers import LISTENER_HOST, SENDER, association_request, echo, store
 from tests.demo_site import free_port
 
 from qrscope.core import pynetdicom_setup
@@ -125,6 +122,20 @@ def _one_ct(tmp_path: Path):
                 if ds.SOPClassUID == CTImageStorage)
 
 
+def _send_one_ct(tmp_path: Path, ae: AE, port: int):
+    """C-STORE one CT to our own server *ae*, then shut it down: the response."""
+    sender = AE(ae_title="SENDER")
+    ct = _one_ct(tmp_path)
+    sender.add_requested_context(CTImageStorage, [str(ct.file_meta.TransferSyntaxUID)])
+    try:
+        assoc = sender.associate(LISTENER_HOST, port, ae_title="LANE")
+        response = assoc.send_c_store(ct)
+        assoc.release()
+    finally:
+        ae.shutdown()
+    return response
+
+
 def test_a_handler_that_raises_is_answered_0xc211_and_its_file_removed(tmp_path, served):
     incoming: list[str] = []
 
@@ -152,16 +163,7 @@ def test_a_handler_status_data_set_reaches_the_peer_with_its_comment(tmp_path, s
         status.ErrorComment = "the disk is full"
         return status
 
-    ae, port = _scp(refusing)
-    sender = AE(ae_title="SENDER")
-    ct = _one_ct(tmp_path)
-    sender.add_requested_context(CTImageStorage, [str(ct.file_meta.TransferSyntaxUID)])
-    try:
-        assoc = sender.associate(LISTENER_HOST, port, ae_title="LANE")
-        response = assoc.send_c_store(ct)
-        assoc.release()
-    finally:
-        ae.shutdown()
+    response = _send_one_ct(tmp_path, *_scp(refusing))
     assert served
     assert response.Status == 0xA700 and response.ErrorComment == "the disk is full"
 
@@ -174,17 +176,8 @@ def test_an_unmarked_handler_gets_pynetdicom_messages(tmp_path, served):
     def stored(event):
         return 0x0000
 
-    ae, port = _scp(stored, (evt.EVT_DIMSE_RECV,
-                             lambda event: kinds.append(type(event.message).__module__)))
-    sender = AE(ae_title="SENDER")
-    ct = _one_ct(tmp_path)
-    sender.add_requested_context(CTImageStorage, [str(ct.file_meta.TransferSyntaxUID)])
-    try:
-        assoc = sender.associate(LISTENER_HOST, port, ae_title="LANE")
-        status = assoc.send_c_store(ct)
-        assoc.release()
-    finally:
-        ae.shutdown()
+    status = _send_one_ct(tmp_path, *_scp(stored, (
+        evt.EVT_DIMSE_RECV, lambda event: kinds.append(type(event.message).__module__))))
     assert status.Status == 0x0000
     assert served == []
     assert kinds == ["pynetdicom.dimse_messages"]
@@ -192,21 +185,8 @@ def test_an_unmarked_handler_gets_pynetdicom_messages(tmp_path, served):
 
 # -- peers that break the PDV sequence -------------------------------------------------
 def _storage_request(port: int) -> bytes:
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
-    primitive.calling_ae_title = "BROKEN"
-    primitive.called_ae_title = "QRSCOPE"
-    primitive.calling_presentation_address = AddressInformation(SENDER, 0)
-    primitive.called_presentation_address = AddressInformation(LISTENER_HOST, port)
-    context = build_context(CTImageStorage, "1.2.840.10008.1.2")
-    context.context_id = 1
-    primitive.presentation_context_definition_list = [context]
-    item = MaximumLengthNotification()
-    item.maximum_length_received = 16382
-    primitive.user_information = [item]
-    pdu = A_ASSOCIATE_RQ()
-    pdu.from_primitive(primitive)
-    return bytes(pdu.encode())
+    return association_request(port, calling="BROKEN", abstract_syntax=CTImageStorage,
+                               transfer_syntax="1.2.840.10008.1.2", source=SENDER)
 
 
 def _store_command() -> bytes:

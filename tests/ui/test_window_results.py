@@ -115,6 +115,23 @@ def test_study_under_the_pointer_does_not_move_when_a_hint_appears(qtbot, window
     assert view.mapTo(window, QPoint(0, 0)) == before
 
 
+def _rows_per_turn(qtbot, model, deliver, total: int) -> list[int]:
+    """The rows *model* gained in each turn of the event loop while *deliver()*'s
+    records, *total* rows in all, were added."""
+    added: list[int] = []
+    model.rowsInserted.connect(lambda _parent, first, last: added.append(last - first + 1))
+    rows_per_turn: list[int] = []
+    turns = QTimer()
+    turns.setInterval(0)
+    turns.timeout.connect(lambda: (rows_per_turn.append(sum(added)), added.clear()))
+    turns.start()
+    deliver()
+    qtbot.waitUntil(lambda: model.rowCount() == total, timeout=10000)
+    turns.stop()
+    rows_per_turn.append(sum(added))
+    return rows_per_turn
+
+
 def test_a_large_batch_is_shown_a_bounded_number_of_rows_per_turn(qtbot, window):
     """Each turn of the event loop adds at most ROWS_PER_TURN rows, so that the
     window paints and answers between them while a large search arrives."""
@@ -127,18 +144,9 @@ def test_a_large_batch_is_shown_a_bounded_number_of_rows_per_turn(qtbot, window)
     model.clear()
     batch = [StudyRecord(study_uid=f"1.2.826.0.1.{n}", patient_name=f"Doe^{n}",
                          study_date=f"2024{n % 12 + 1:02}01") for n in range(1000)]
-    added: list[int] = []
-    model.rowsInserted.connect(lambda _parent, first, last: added.append(last - first + 1))
-    rows_per_turn: list[int] = []
-    turns = QTimer()
-    turns.setInterval(0)
-    turns.timeout.connect(lambda: (rows_per_turn.append(sum(added)), added.clear()))
-    turns.start()
-    search.bridge.records_arrived.emit(level_id, batch[:250])
-    search.bridge.records_arrived.emit(level_id, batch[250:])
-    qtbot.waitUntil(lambda: model.rowCount() == 1000, timeout=10000)
-    turns.stop()
-    rows_per_turn.append(sum(added))
+    rows_per_turn = _rows_per_turn(qtbot, model, lambda: (
+        search.bridge.records_arrived.emit(level_id, batch[:250]),
+        search.bridge.records_arrived.emit(level_id, batch[250:])), 1000)
     assert 0 < max(rows_per_turn) <= search_panel.ROWS_PER_TURN
     assert sorted(r.study_uid for r in model.records) == sorted(r.study_uid for r in batch)
 
@@ -164,17 +172,8 @@ def test_rows_are_added_for_a_time_budget_per_turn(qtbot, window, monkeypatch):
     monkeypatch.setattr(search_panel, "time", SimpleNamespace(perf_counter=perf_counter))
     batch = [StudyRecord(study_uid=f"1.2.826.0.2.{n}", patient_name=f"Roe^{n}")
              for n in range(300)]
-    added: list[int] = []
-    model.rowsInserted.connect(lambda _parent, first, last: added.append(last - first + 1))
-    rows_per_turn: list[int] = []
-    turns = QTimer()
-    turns.setInterval(0)
-    turns.timeout.connect(lambda: (rows_per_turn.append(sum(added)), added.clear()))
-    turns.start()
-    search.bridge.records_arrived.emit(level_id, batch)
-    qtbot.waitUntil(lambda: model.rowCount() == 300, timeout=10000)
-    turns.stop()
-    rows_per_turn.append(sum(added))
+    rows_per_turn = _rows_per_turn(
+        qtbot, model, lambda: search.bridge.records_arrived.emit(level_id, batch), 300)
     # The first step starts the clock, the second passes the budget: two steps a turn.
     assert max(rows_per_turn) == 2 * search_panel.ROWS_PER_STEP
     assert sorted(r.study_uid for r in model.records) == sorted(r.study_uid for r in batch)
