@@ -69,8 +69,6 @@ DATA_TRANSFER_STATES = ("Sta6", "Sta7")
 """States whose only action on a P-DATA-TF PDU is to hand its data to DIMSE
 (DT-2 and AR-6 in PS3.8 9.2); the lane may take it there."""
 
-# (0000,0100) CommandField US 0x0001 in implicit VR little endian: a C-STORE-RQ.
-_STORE_REQUEST = b"\x00\x00\x00\x01\x02\x00\x00\x00\x01\x00"
 _REQUIRED = ("MessageID", "AffectedSOPClassUID", "AffectedSOPInstanceUID", "Priority")
 _SKIPPED_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_FSM_TRANSITION)
 _MARKED_EVENTS = (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT, evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT)
@@ -130,9 +128,6 @@ class CommandValues:
         """As ``Dataset.get`` by keyword."""
         return self._values.get(name, default)
 
-    def __iter__(self) -> Any:
-        return iter(self._values)
-
 
 class _LaneMessage:
     """A message the lane served, as its DIMSE event handlers see it."""
@@ -144,20 +139,12 @@ class _LaneMessage:
         self.data_set = data_set
 
 
-# Named as pynetdicom's message classes: the association log names a message by its class.
-class C_STORE_RQ(_LaneMessage):
-    pass
-
-
-class C_STORE_RSP(_LaneMessage):
-    pass
-
-
-_MESSAGE_CLASSES: dict[str, type[_LaneMessage]] = {"C_STORE_RQ": C_STORE_RQ,
-                                                   "C_STORE_RSP": C_STORE_RSP}
+_MESSAGE_CLASSES: dict[str, type[_LaneMessage]] = {}
 
 
 def _message_class(name: str) -> type[_LaneMessage]:
+    """A message class named as pynetdicom's (``C_STORE_RQ``): the association log
+    names a message by its class."""
     found = _MESSAGE_CLASSES.get(name)
     if found is None:
         found = _MESSAGE_CLASSES[name] = type(name, (_LaneMessage,), {})
@@ -202,7 +189,7 @@ class _Broken(Exception):
 
 
 class DataLane:
-    """Serves one association's incoming C-STOREs from its DUL thread (see the module)."""
+    """Serves one association's P-DATA of data transfer from its DUL thread (see the module)."""
 
     def __init__(self, dul: Any) -> None:
         self.dul = dul
@@ -277,11 +264,12 @@ class DataLane:
             return
         command = bytes(self._command)
         self._command.clear()
-        started = self._start(context_id, command)
+        values = _command_values(command)
+        started = None if values is None else self._start(context_id, values)
         if started is not None:
             self._store = started
             return
-        response = self._response_to(context_id, command)
+        response = None if values is None else self._response_to(context_id, values)
         if response is None:
             self._to_pynetdicom(context_id, 0x03, memoryview(command))
         elif response.data is None:
@@ -296,14 +284,8 @@ class DataLane:
         self.dul.assoc.dimse.receive_primitive(primitive)
 
     # -- a request ----------------------------------------------------------------------
-    def _start(self, context_id: int, command: bytes) -> tuple[StoreRequest, Any] | None:
+    def _start(self, context_id: int, values: dict[str, Any]) -> tuple[StoreRequest, Any] | None:
         """Open the incoming file for a C-STORE request the lane serves (None: it does not)."""
-        if _STORE_REQUEST not in command:
-            return None
-        decoded = command_set_values(command)
-        if decoded is None:
-            return None
-        values = {_keyword(element): value for element, _vr, value in decoded}
         if values.get("CommandField") != 0x0001 or values.get("CommandDataSetType") == 0x0101 \
                 or any(name not in values for name in _REQUIRED):
             return None
@@ -325,12 +307,8 @@ class DataLane:
         return StoreRequest(values, context_id, incoming), context
 
     # -- a response to one of our requests ---------------------------------------------
-    def _response_to(self, context_id: int, command: bytes) -> _Response | None:
+    def _response_to(self, context_id: int, values: dict[str, Any]) -> _Response | None:
         """A response the lane delivers as a primitive (None: pynetdicom decodes it)."""
-        decoded = command_set_values(command)
-        if decoded is None:
-            return None
-        values = {_keyword(element): value for element, _vr, value in decoded}
         kind = _RESPONSES.get(values.get("CommandField"))  # type: ignore[arg-type]
         assoc = self.dul.assoc
         if kind is None or self._context(context_id) is None or not all(
@@ -386,7 +364,8 @@ class DataLane:
         """The data set is in: the handler files it, and the response goes out."""
         assoc = self.dul.assoc
         evt.trigger(assoc, evt.EVT_DIMSE_RECV,
-                    {"message": C_STORE_RQ(request.values, request._context_id)})
+                    {"message": _message_class("C_STORE_RQ")(
+                        request.values, request._context_id)})
         result: Any
         try:
             result = evt.trigger(assoc, evt.EVT_C_STORE,
@@ -417,7 +396,7 @@ class DataLane:
         if command is None or (limit and len(command) + 6 > limit):
             self._respond_through_pynetdicom(request, context, status)
             return
-        evt.trigger(assoc, evt.EVT_DIMSE_SENT, {"message": C_STORE_RSP({
+        evt.trigger(assoc, evt.EVT_DIMSE_SENT, {"message": _message_class("C_STORE_RSP")({
             "AffectedSOPClassUID": request.AffectedSOPClassUID,
             "CommandField": 0x8001,
             "MessageIDBeingRespondedTo": request.MessageID,
@@ -434,8 +413,6 @@ class DataLane:
                                     status: int | Dataset) -> None:
         """A response the lane does not write: non-ASCII UIDs, a tiny maximum PDU, or a
         handler's status data set, whose elements pynetdicom copies into the response."""
-        from pynetdicom.dimse_primitives import C_STORE
-
         rsp = C_STORE()
         rsp.MessageID = request.MessageID
         rsp.MessageIDBeingRespondedTo = request.MessageID
@@ -451,16 +428,23 @@ class DataLane:
 
 
 def _status_of(result: Any) -> int:
-    """The response status for what a handler returned, as pynetdicom decides it."""
+    """The response status for what a handler returned other than a status data set,
+    as pynetdicom decides it."""
     if isinstance(result, Dataset):
-        if "Status" in result:
-            return int(result.Status)
         _LOGGER.error("The EVT_C_STORE handler returned a Dataset without a 'Status' element")
         return _STATUS_NO_STATUS
     if isinstance(result, int):
         return result
     _LOGGER.error("Invalid status returned by the EVT_C_STORE handler")
     return _STATUS_INVALID
+
+
+def _command_values(command: bytes) -> dict[str, Any] | None:
+    """A plain command set's values by keyword (None: pynetdicom decodes it)."""
+    decoded = command_set_values(command)
+    if decoded is None:
+        return None
+    return {_keyword(element): value for element, _vr, value in decoded}
 
 
 _KEYWORDS: dict[int, str] = {}
