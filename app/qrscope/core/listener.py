@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pydicom.uid import UID
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
 
@@ -35,6 +36,7 @@ from qrscope.core.reception import (
 )
 from qrscope.core.senders import (
     STATUS_NOT_AUTHORIZED,
+    STATUS_SOP_CLASS_NOT_SUPPORTED,
     SenderPolicy,
     host_matches,
     node_addresses,
@@ -417,20 +419,22 @@ class StorageListener:
         with self._lock:
             claims = list(self._claims)
             provisional = association_id in self._provisional
-        if provisional and not self._sent_for_a_claim(event, claims):
-            reason = (f"'{event.assoc.requestor.ae_title.strip()}' is not a known node, and "
-                      "this instance names none of our requests")
-            instance = refuse_store(event, association_id, STATUS_NOT_AUTHORIZED, reason)
-            self._note_refused(RefusedCaller(instance.calling_ae, instance.called_ae,
-                                             event.assoc.requestor.address, reason,
-                                             association_id))
+        refusal = self._refusal(event, provisional, claims)
+        if refusal is not None:
+            status, reason = refusal
+            instance = refuse_store(event, association_id, status, reason)
+            if status == STATUS_NOT_AUTHORIZED:
+                self._note_refused(RefusedCaller(instance.calling_ae, instance.called_ae,
+                                                 event.assoc.requestor.address, reason,
+                                                 association_id))
             self._record(instance)
             return instance.status
         instance = receive_store(event, self.store, association_id)
         with self._lock:
             subscribers = list(self._subscribers)
             self.received += 1 if instance.ok else 0
-        instance = self._hand_over(instance, claims)
+        if not instance.refused:
+            instance = self._hand_over(instance, claims)
         with self._lock:
             for conn in self._connections:
                 if conn.association_id == association_id:
@@ -444,6 +448,33 @@ class StorageListener:
             except Exception:
                 _LOGGER.exception("listener subscriber failed")
         return instance.status
+
+    def _refusal(self, event: Any, provisional: bool,
+                 claims: list[RetrieveClaim]) -> tuple[int, str] | None:
+        """Why a C-STORE may not be filed (its status and reason), or None.
+
+        Checked before a byte is filed, on both receive paths alike: the
+        presentation context must be a storage context of the command's own
+        class (a Verification context is open to any caller, PS3.7 9.1.5),
+        and the caller must be one the accept policy admits now, or, let in
+        as the host of a node we retrieve from, name one of our requests.
+        """
+        request, peer = event.request, event.assoc.requestor
+        sop_class = str(request.AffectedSOPClassUID or "")
+        context_class = str(event.context.abstract_syntax)
+        if context_class == Verification or context_class != sop_class:
+            return STATUS_SOP_CLASS_NOT_SUPPORTED, (
+                f"a C-STORE of SOP class {sop_class or '(none)'} on the presentation context "
+                f"for {_class_name(context_class)}: an instance is taken only on a storage "
+                "context of its own class")
+        calling = str(peer.ae_title).strip()
+        if provisional:
+            if self._sent_for_a_claim(event, claims):
+                return None
+            return STATUS_NOT_AUTHORIZED, (f"'{calling}' is not a known node, and this "
+                                           "instance names none of our requests")
+        decision = self.senders.decide(calling, peer.address)
+        return None if decision.allowed else (STATUS_NOT_AUTHORIZED, decision.reason)
 
     def _hand_over(self, instance: ReceivedInstance,
                    claims: list[RetrieveClaim]) -> ReceivedInstance:
@@ -489,6 +520,11 @@ class StorageListener:
                 "unexpected": instance.job_id is None,
             },
         )
+
+
+def _class_name(uid: str) -> str:
+    name = UID(uid).name
+    return f"{name} ({uid})" if name and name != uid else uid
 
 
 def _only_verification(primitive: Any) -> bool:

@@ -19,7 +19,13 @@ from typing import Any
 from pynetdicom import _config
 
 from qrscope.core.pynetdicom_private import finish_incoming, receive_data_sets_into
-from qrscope.core.storage import InstanceStore, StorageError, StoredInstance, UnparseableInstance
+from qrscope.core.storage import (
+    DataSetMismatch,
+    InstanceStore,
+    StorageError,
+    StoredInstance,
+    UnparseableInstance,
+)
 
 __all__ = ["INCOMING_FOLDER", "ReceivedInstance", "prepare_to_receive", "receive_store",
            "refuse_store"]
@@ -56,6 +62,9 @@ class ReceivedInstance:
     status: int = STATUS_SUCCESS
     error: str = ""
     job_id: str | None = None
+    refused: bool = False
+    """Turned away before filing (policy, context, a data set that is not the command's):
+    never credited to a retrieve, whoever sent it."""
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -131,7 +140,8 @@ def refuse_store(event: Any, association_id: str, status: int, reason: str) -> \
         finish_incoming(path)
         with contextlib.suppress(OSError):
             path.unlink()  # when it was large enough to be written
-    return ReceivedInstance(**_describe(event, association_id), status=status, error=reason)
+    return ReceivedInstance(**_describe(event, association_id), status=status, error=reason,
+                            refused=True)
 
 
 def receive_store(event: Any, store: InstanceStore, association_id: str) -> ReceivedInstance:
@@ -154,6 +164,7 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
                 raise StorageError(failed.errno or 0,
                                    f"cannot write the incoming data set: {reason}")
             held = incoming.held() if incoming is not None else None
+            _require_data_set(held, path)
             if held is not None:  # small: filed from memory, no incoming file was made
                 stored = store.store(held, base["sop_instance_uid"], base["sop_class_uid"])
             else:
@@ -161,7 +172,10 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
                                           base["sop_class_uid"])
         else:
             data = event.encoded_dataset(include_meta=True)
+            _require_data_set(data, None)
             stored = store.store(data, base["sop_instance_uid"], base["sop_class_uid"])
+    except DataSetMismatch as exc:
+        return ReceivedInstance(**base, status=exc.status, error=str(exc), refused=True)
     except UnparseableInstance as exc:
         where = f"; kept in {exc.quarantined}" if exc.quarantined else ""
         return ReceivedInstance(**base, status=STATUS_CANNOT_UNDERSTAND, error=f"{exc}{where}")
@@ -176,6 +190,35 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
             with contextlib.suppress(OSError):
                 path.unlink()
     return ReceivedInstance(**base, stored=stored)
+
+
+class _NoDataSet(DataSetMismatch):
+    """A C-STORE-RQ without a data set (Command Data Set Type 0x0101)."""
+
+
+def _require_data_set(held: bytes | None, path: Path | None) -> None:
+    """Refuse a C-STORE whose data set is empty: only the file meta header was written.
+
+    PS3.7 9.3.1.1: a C-STORE-RQ carries the instance as its data set. One
+    without (Command Data Set Type 0x0101) used to be answered success and
+    left a file holding nothing but its meta header. The header ends where
+    its group length (0002,0000), written first after the preamble, says.
+    """
+    if held is not None:
+        head, size = held[:144], len(held)
+    elif path is None:
+        return
+    else:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(144)
+            size = path.stat().st_size
+        except OSError:
+            return  # filing will say what is wrong with it
+    if head[128:136] != b"DICM\x02\x00\x00\x00" or len(head) < 144:
+        return
+    if size <= 144 + int.from_bytes(head[140:144], "little"):
+        raise _NoDataSet("the C-STORE carried no data set", STATUS_CANNOT_UNDERSTAND)
 
 
 def _received_file(event: Any) -> Path | None:

@@ -34,11 +34,14 @@ from dataclasses import dataclass
 from qrscope.core.profiles import RemoteNode
 from qrscope.core.security import AcceptPolicy
 
-__all__ = ["STATUS_NOT_AUTHORIZED", "SenderDecision", "SenderPolicy", "host_matches",
-           "node_addresses"]
+__all__ = ["STATUS_NOT_AUTHORIZED", "STATUS_SOP_CLASS_NOT_SUPPORTED", "SenderDecision",
+           "SenderPolicy", "host_matches", "node_addresses"]
 
 # PS3.7 C.5 (general status codes): "Refused: Not authorized".
 STATUS_NOT_AUTHORIZED = 0x0124
+# PS3.7 C.5: "Refused: SOP Class not supported", for a C-STORE on a context of
+# another class (a Verification context is open to any caller).
+STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122
 _RESOLVED_FOR_SECONDS = 300.0
 _resolved: dict[str, tuple[float, frozenset[str]]] = {}
 _resolved_lock = threading.Lock()

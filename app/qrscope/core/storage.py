@@ -26,8 +26,8 @@ from pydicom.errors import InvalidDicomError
 from qrscope.core.dicom_bytes import instance_keys
 from qrscope.core.files import create_exclusive, place_exclusive
 
-__all__ = ["InstanceStore", "StorageError", "StoredInstance", "UnparseableInstance",
-           "is_valid_uid", "sanitise_component"]
+__all__ = ["DataSetMismatch", "InstanceStore", "StorageError", "StoredInstance",
+           "UnparseableInstance", "is_valid_uid", "sanitise_component"]
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -70,6 +70,19 @@ class UnparseableInstance(ValueError):
     def __init__(self, message: str, quarantined: Path | None) -> None:
         super().__init__(message)
         self.quarantined = quarantined
+
+
+class DataSetMismatch(ValueError):
+    """The data set is not the object its C-STORE command names; it was not filed.
+
+    ``status`` is the C-STORE status PS3.4 B.2.3 gives: 0xA900 (Data Set does
+    not match SOP Class) when the classes differ, 0xC000 (Cannot understand)
+    when the instances do.
+    """
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,24 @@ class _Payload:
             return False
 
 
+def _check_command(keys: dict[str, str], sop_instance_uid: str, sop_class_uid: str) -> None:
+    """Refuse a data set whose own SOP Instance or Class UID differs from the command's.
+
+    A command naming one instance over the data set of another is how a
+    forged copy of a real instance gets credited to a retrieve (the command's
+    UID is what is matched) while a different object is filed; PS3.4 B.2.3
+    gives the statuses. A data set without the value is taken as the command
+    names it (liberal in what we receive).
+    """
+    own_instance, own_class = keys.get("SOPInstanceUID", ""), keys.get("SOPClassUID", "")
+    if sop_class_uid and own_class and own_class != sop_class_uid:
+        raise DataSetMismatch(f"the data set is of SOP class {own_class}, but its command "
+                              f"names {sop_class_uid}", 0xA900)
+    if sop_instance_uid and own_instance and own_instance != sop_instance_uid:
+        raise DataSetMismatch(f"the data set is instance {own_instance}, but its command "
+                              f"names {sop_instance_uid}", 0xC000)
+
+
 class InstanceStore:
     """Files received instances under *root*."""
 
@@ -216,6 +247,7 @@ class InstanceStore:
     def _file(self, payload: _Payload, sop_instance_uid: str, sop_class_uid: str) -> \
             StoredInstance:
         keys = self._read_keys(payload)
+        _check_command(keys, sop_instance_uid, sop_class_uid)
         sop_uid = str(keys.get("SOPInstanceUID") or sop_instance_uid)
         if not is_valid_uid(sop_uid):
             # Nothing identifies this object: filing it would invent a name.
