@@ -17,11 +17,13 @@ STUDY, SERIES, OTHER_SERIES = "1.2.3", "1.2.3.1", "1.2.3.2"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
 
-def _instance(sop="1.2.3.1.1", series=SERIES, study=STUDY, originator="", msg=None):
+def _instance(sop="1.2.3.1.1", series=SERIES, study=STUDY, originator="", msg=None,
+              calling="PACS", conflict=False, duplicate=False):
     stored = StoredInstance(path=None, sop_instance_uid=sop, sop_class_uid=CT,
-                            study_uid=study, series_uid=series, patient_id="P", size=1)
+                            study_uid=study, series_uid=series, patient_id="P", size=1,
+                            conflict=conflict, duplicate=duplicate)
     return ReceivedInstance(sop_instance_uid=sop, sop_class_uid=stored.sop_class_uid,
-                            transfer_syntax="1.2.840.10008.1.2.1", calling_ae="PACS",
+                            transfer_syntax="1.2.840.10008.1.2.1", calling_ae=calling,
                             called_ae="QRSCOPE", peer_address="127.0.0.1:1",
                             association_id="in-1",
                             originator_ae=originator, originator_message_id=msg, stored=stored)
@@ -66,3 +68,55 @@ def test_a_finished_job_claims_nothing():
     outcome = job._finish(RetrieveOutcome(job_id=job.job_id, method=job.method))
     assert outcome.status == "failed"
     assert job.claim_score(_instance(originator="QRSCOPE", msg=42), "QRSCOPE") == 0
+
+
+def test_an_instance_is_counted_once_however_often_it_arrives():
+    job = _job(RetrieveScope.study(STUDY))
+    job._message_ids.add(42)
+    first = _instance(originator="QRSCOPE", msg=42)
+    job.deliver(first)
+    again = _instance(originator="QRSCOPE", msg=42, duplicate=True)
+    assert job.claim_score(again, "QRSCOPE") > 0  # ours: not reported as unexpected
+    job.deliver(again)
+    assert job.progress().received == 1
+    outcome = job._finish(RetrieveOutcome(job_id=job.job_id, method=job.method))
+    assert len(outcome.stored) == 1
+
+
+def test_a_different_object_under_an_instance_already_credited_is_not_credited():
+    # A forged copy (same SOP Instance UID, other bytes) filed beside the real one.
+    job = _job(RetrieveScope.study(STUDY))
+    job._message_ids.add(42)
+    job.deliver(_instance(originator="QRSCOPE", msg=42))
+    forged = _instance(originator="QRSCOPE", msg=42, conflict=True)
+    assert job.claim_score(forged, "QRSCOPE") == 0
+
+
+def test_another_ae_title_from_the_pacs_host_is_no_alias_once_the_pacs_sent_as_itself():
+    job = _job(RetrieveScope.study(STUDY))
+    job._message_ids.add(1)
+    job.deliver(_instance(originator="QRSCOPE", msg=1))  # the PACS, under its own AE title
+    impostor = _instance(sop="1.2.3.1.2", originator="QRSCOPE", msg=1, calling="IMPOSTOR")
+    assert not job.accepts_sender("IMPOSTOR", "127.0.0.1", "QRSCOPE", 1)
+    assert job.claim_score(impostor, "QRSCOPE") == 0
+
+
+def test_a_pacs_storage_ae_title_is_one_alias_and_only_within_the_scope():
+    job = _job(RetrieveScope.study(STUDY))
+    job._message_ids.add(42)
+    assert job.accepts_sender("PACS_STORE", "127.0.0.1", "QRSCOPE", 42)
+    assert job.claim_score(_instance(originator="QRSCOPE", msg=42, calling="PACS_STORE"),
+                           "QRSCOPE") == 100
+    outside = _instance(study="7.7.7", originator="QRSCOPE", msg=42, calling="PACS_STORE")
+    assert job.claim_score(outside, "QRSCOPE") == 0
+    assert not job.accepts_sender("SECOND_ALIAS", "127.0.0.1", "QRSCOPE", 42)
+
+
+def test_message_ids_do_not_start_at_a_guessable_number():
+    import subprocess
+    import sys
+
+    code = "from qrscope.core.connection import next_message_id; print(next_message_id())"
+    firsts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.strip() for _ in range(3)}
+    assert len(firsts) > 1  # the same start three times: 1 in 65535**2

@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from random import SystemRandom
 from typing import Any
 
 from pynetdicom import AE, evt
@@ -58,7 +59,10 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 
-_MESSAGE_IDS = itertools.count(1)
+# From a random start: the Move Originator Message ID is what a C-STORE from the
+# PACS's host under another AE title must name to be credited to a retrieve,
+# so it must not be 1 for the first retrieve of every run.
+_MESSAGE_IDS = itertools.count(SystemRandom().randrange(1, 65536))
 _MESSAGE_ID_LOCK = threading.Lock()
 
 

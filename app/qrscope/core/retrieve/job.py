@@ -144,6 +144,8 @@ class RetrieveJob:
         self._offered_every_class: set[str] = set()
         self._patient_id_missing = False  # a Patient Root request went out without it
         self._aliases: set[str] = set()  # AE titles our node was seen sending under
+        self._sent_as_itself = False  # an instance came under our node's own AE title
+        self._credited: set[str] = set()  # SOP Instance UIDs stored for this job
         self._closed = False  # the outcome is made: instances go to others, or unexpected
 
     # -- public ----------------------------------------------------------------
@@ -223,28 +225,34 @@ class RetrieveJob:
         matched by the UIDs of the scope.
 
         Only our node sends for us: its AE title from its host, or, from its
-        host, another AE title with a Move Originator Message ID of ours
-        (a PACS sending its sub-operations under a storage AE title of its
-        own). The latter holds whatever let the caller in: the accept policy
-        ``any``, or the user having added that AE title as a node.
+        host, one other AE title with a Move Originator Message ID of ours
+        and an instance of our scope (a PACS sending its sub-operations under
+        a storage AE title of its own; see :meth:`accepts_sender`). An
+        instance already credited is not credited again: a byte-identical
+        second copy stays ours without counting twice, a different object
+        under the same SOP Instance UID (filed beside the first) is not ours.
         """
         originator, message_id = instance.originator_ae, instance.originator_message_id
-        if self._closed or (originator and originator != self.local.ae_title):
+        if self._closed or instance.refused or (originator and originator != self.local.ae_title):
             return 0
+        address = _address(instance.peer_address)
+        itself = instance.calling_ae.strip() == self.node.ae_title and \
+            host_matches(self.node.host, address)
         with self._lock:
             ours = message_id is not None and message_id in self._message_ids
-        address = _address(instance.peer_address)
-        if not (self._from_our_node(instance.calling_ae, address)
-                or (ours and host_matches(self.node.host, address))):
+            held = instance.sop_instance_uid in self._credited
+            alias = not itself and self._may_alias(instance.calling_ae, address) and (
+                ours or instance.calling_ae.strip() in self._aliases)
+        if not (itself or alias):
             return 0  # a stranger's copy of the study is never part of this retrieve
+        if held and not (instance.ok and instance.stored is not None
+                         and instance.stored.duplicate and not instance.stored.conflict):
+            return 0
         if message_id is not None:
             if not ours:
                 return 0
-            return 100 if originator or self.scope.match_score(instance) else 0
-        with self._lock:
-            # Two jobs of one scope tie on UIDs: a copy goes to the one that lacks it.
-            held = any(r.ok and r.sop_instance_uid == instance.sop_instance_uid
-                       for r in self._received)
+            in_scope = self.scope.match_score(instance) > 0
+            return 100 if (in_scope or (originator and not alias)) else 0
         return 0 if held else self.scope.match_score(instance)
 
     def accepts_sender(self, calling_ae: str, address: str, originator_ae: str,
@@ -254,19 +262,30 @@ class RetrieveJob:
         Our node's AE title from its host; or, from its host, another AE title
         with a Move Originator that names one of our requests: some PACS send
         their C-MOVE sub-operations under a storage AE title of their own. That
-        title is remembered (and reported) for the rest of this retrieve.
+        title is remembered (and reported) for the rest of this retrieve, and
+        it is the only one: once our node has sent under its own title, or
+        under one other, a further title from its host is somebody else
+        there guessing our Message ID.
         """
         if self._from_our_node(calling_ae, address):
             return True
         with self._lock:
             ours = originator_message_id is not None and \
                 originator_message_id in self._message_ids
-        if (ours and originator_ae in ("", self.local.ae_title)
-                and host_matches(self.node.host, address)):
-            with self._lock:
+            if (ours and originator_ae in ("", self.local.ae_title)
+                    and self._may_alias(calling_ae, address)):
                 self._aliases.add(calling_ae.strip())
-            return True
+                return True
         return False
+
+    def _may_alias(self, calling_ae: str, address: str) -> bool:
+        """Whether *calling_ae* may be our node's storage AE title (call with the lock)."""
+        calling_ae = calling_ae.strip()
+        if not host_matches(self.node.host, address):
+            return False
+        if calling_ae in self._aliases:
+            return True
+        return not self._aliases and not self._sent_as_itself
 
     def _from_our_node(self, calling_ae: str, address: str) -> bool:
         calling_ae = calling_ae.strip()
@@ -276,17 +295,24 @@ class RetrieveJob:
     def deliver(self, instance: ReceivedInstance) -> None:
         instance = replace(instance, job_id=self.job_id)
         with self._lock:
-            if instance.calling_ae.strip() != self.node.ae_title:
+            if instance.calling_ae.strip() == self.node.ae_title:
+                self._sent_as_itself = True
+            else:
                 # Claimed under another AE title: our node's storage AE (reported).
                 self._aliases.add(instance.calling_ae.strip())
+            self._last_arrival = time.monotonic()
+            if instance.ok and instance.sop_instance_uid in self._credited:
+                self._lock.notify_all()  # a second copy: already counted
+                return
             first_final = any(r.counts.final is not None for r in self._first)
             if first_final and self.method is RetrieveMethod.MOVE:
                 self._late.append(instance)
             if instance.ok and self._current is not None and self._current not in self._first:
                 self._recovered.add(instance.sop_instance_uid)
             self._received.append(instance)
-            self._stored += 1 if instance.ok else 0
-            self._last_arrival = time.monotonic()
+            if instance.ok:
+                self._credited.add(instance.sop_instance_uid)
+                self._stored += 1
             current = self._current
             self._lock.notify_all()
         if current is not None:
