@@ -17,6 +17,7 @@ from pynetdicom.sop_class import CTImageStorage
 from tests.demo_site import start_demo_site
 
 from qrscope.core.demo_pacs import DemoPacsBehaviour
+from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import RetrieveMethod, Timeouts
 from qrscope.core.retrieve import RetrieveJob
@@ -176,6 +177,36 @@ def test_a_forged_instance_sent_during_a_retrieve_is_never_counted(
     assert len(outcome.stored) == outcome.completed == len(members)
     assert str(forged.SOPInstanceUID) not in {r.sop_instance_uid for r in outcome.received}
     assert not any(str(forged.SOPInstanceUID) in f for f in outcome.files)
+
+
+def test_a_forged_copy_stored_first_keeps_its_name_and_the_retrieve_says_so(demo):
+    """A caller the user let in (accept any) stores a modified copy of an instance
+    under its real UIDs before the study is retrieved: the PACS's instance is
+    kept beside it, never over it, the Local count is not doubled, and the
+    retrieve names the conflict instead of reporting a plain success."""
+    local = replace(demo.local, accept=AcceptPolicy.ANY)
+    ct = _plain_ct(demo)
+    study_uid = ct.text("StudyInstanceUID")
+    members = [i for i in demo.pacs.instances if i.text("StudyInstanceUID") == study_uid]
+    forged = pydicom.dcmread(ct.path)
+    forged.PatientName = "Forged^Copy"
+    forged_path = demo.local.storage_folder.parent / "forged.dcm"
+    forged.save_as(forged_path)
+    with StorageListener(local, demo.log) as listener:
+        _, status = _send_as(listener, "FORGER", forged_path, "127.0.0.5")
+        assert status is not None and status.Status == 0x0000
+        outcome = RetrieveJob(demo.node, local, demo.log, RetrieveScope.study(study_uid),
+                              listener=listener).run()
+    real = next(r for r in outcome.stored if r.sop_instance_uid == ct.text("SOPInstanceUID"))
+    assert real.stored.conflict and "~" in real.stored.path.name
+    own_name = real.stored.path.with_name(f"{real.sop_instance_uid}.dcm")
+    assert str(pydicom.dcmread(own_name).PatientName) == "Forged^Copy"  # not overwritten
+    assert str(pydicom.dcmread(real.stored.path).PatientName) != "Forged^Copy"
+    assert listener.store.count_local([study_uid]) == {study_uid: len(members)}
+    hints = {h.id: h for h in hints_for_retrieve(outcome, demo.node, local)}
+    assert "conflicting-copy" in hints
+    assert real.stored.path.name in hints["conflicting-copy"].summary
+    assert any("beside a different object" in e.summary for e in demo.log.events())
 
 
 @pytest.fixture

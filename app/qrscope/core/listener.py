@@ -41,7 +41,7 @@ from qrscope.core.senders import (
     host_matches,
     node_addresses,
 )
-from qrscope.core.storage import InstanceStore
+from qrscope.core.storage import InstanceStore, StoredInstance
 from qrscope.core.tls import listener_ssl_context
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
@@ -500,8 +500,7 @@ class StorageListener:
 
     def _record(self, instance: ReceivedInstance) -> None:
         if instance.ok and instance.stored is not None:
-            what = "duplicate, not stored again" if instance.stored.duplicate else "stored"
-            summary = f"instance {instance.sop_instance_uid} {what}"
+            summary = f"instance {instance.sop_instance_uid} {_what_became(instance.stored)}"
         else:
             summary = f"instance {instance.sop_instance_uid} NOT stored: {instance.error}"
         if instance.job_id is None:
@@ -520,6 +519,15 @@ class StorageListener:
                 "unexpected": instance.job_id is None,
             },
         )
+
+
+def _what_became(stored: StoredInstance) -> str:
+    if stored.conflict:
+        # Another object holds the instance's own name; this one sits beside it.
+        what = "already there" if stored.duplicate else "stored"
+        return (f"{what} as {stored.path.name}, beside a different object stored earlier "
+                "under the same SOP Instance UID")
+    return "duplicate, not stored again" if stored.duplicate else "stored"
 
 
 def _class_name(uid: str) -> str:

@@ -112,6 +112,13 @@ def _subfolders(folder: Any) -> list[os.DirEntry[str]]:
     return [e for e in _entries(folder) if e.is_dir()]
 
 
+def _instance_names(series: Any) -> set[str]:
+    """The SOP instances a series folder holds: ``UID~hash.dcm`` (a different object
+    under the same UID, kept beside the first) is the same instance as ``UID.dcm``."""
+    return {os.path.normcase(entry.name)[:-4].split("~", 1)[0] for entry in _entries(series)
+            if entry.is_file() and os.path.normcase(entry.name).endswith(".dcm")}
+
+
 _KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 
 
@@ -215,9 +222,8 @@ class InstanceStore:
         for patient in _subfolders(self.root):
             for study in _subfolders(patient):
                 if study.name in found:
-                    found[study.name] += sum(
-                        1 for series in _subfolders(study) for entry in _entries(series)
-                        if entry.is_file() and os.path.normcase(entry.name).endswith(".dcm"))
+                    found[study.name] += sum(len(_instance_names(series))
+                                             for series in _subfolders(study))
         return {uid: found[component] for component, uids in wanted.items() for uid in uids}
 
     def store(self, data: bytes, sop_instance_uid: str = "", sop_class_uid: str = "") -> \

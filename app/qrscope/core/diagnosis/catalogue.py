@@ -210,6 +210,15 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
        "the calling AE title, its address, and why it was refused",
        "Add it as a node if it is a modality or PACS you expect, allow it for this session, "
        "or find out who sends to our AE title and port."),
+    _e("conflicting-copy", "Some instances differ from files already stored under their UID",
+       "Instances of this retrieve arrived whose SOP Instance UID names a file already in the "
+       "storage folder with other content: another sender stored a different object under "
+       "the same UID first (a forged or modified copy, or a PACS that reuses UIDs). "
+       "qrscope never overwrites a stored file: the retrieved instance is kept beside it as "
+       "UID~hash.dcm.",
+       "the instances, the file each one's own name holds, and where the retrieved one is",
+       "Compare the two files; remove the one that is not from the PACS; find out which "
+       "program stored the other (the association log names every sender)."),
     _e("move-sender-other-aet", "The PACS sends under another AE title",
        "The C-MOVE's images came from the PACS's host under an AE title other than the "
        "node's; they named our request (Move Originator), so they were accepted.",

@@ -379,7 +379,32 @@ def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalA
         hints.append(hint_for_unexpected(unexpected[0], {node.ae_title}))
     if outcome.sender_aliases:
         hints.append(hint_for_sender_alias(outcome, node))
+    conflicts = _conflicting_copies(outcome, node)
+    if conflicts is not None:
+        hints.append(conflicts)
     return hints
+
+
+def _conflicting_copies(outcome: RetrieveOutcome, node: RemoteNode) -> Hint | None:
+    """Retrieved instances that sit beside a different object filed under their UID first."""
+    beside = [r.stored for r in outcome.stored if r.stored is not None and r.stored.conflict]
+    if not beside:
+        return None
+    first = beside[0]
+    own_name = first.path.with_name(f"{first.sop_instance_uid}.dcm")
+    count = f"{len(beside)} instance{'s' if len(beside) != 1 else ''}"
+    return Hint(
+        id="conflicting-copy",
+        title=f"{count} from '{node.name}' differ from files already stored under their UID",
+        summary=f"{own_name} already held a different object when the instance retrieved "
+                f"from {node.host} arrived; that one is kept beside it as {first.path.name}, "
+                "and nothing was overwritten.",
+        evidence={"instances": [r.sop_instance_uid for r in beside[:20]],
+                  "already_stored": str(own_name), "retrieved_copy": str(first.path)},
+        causes=["another sender stored a different object under the same UID first (a "
+                "forged or modified copy)",
+                "the PACS gives one UID to different objects"],
+        actions=[Action("Compare the two files and remove the one that is not the PACS's")])
 
 
 # PS3.4 C.4.2.1.4 (and C.4.3.1.4): "Identifier does not match SOP Class".
