@@ -103,7 +103,7 @@ def test_full_disk_gives_a_clear_error_and_leaves_no_partial_file(tiny_disk):
     store.store(_part10())  # a small one still fits afterwards
 
 
-def test_local_counts_are_every_stored_file_of_each_study_asked_for(tmp_path):
+def test_local_counts_are_every_stored_instance_of_each_study_asked_for(tmp_path):
     store = InstanceStore(tmp_path)
     layout = {  # (patient, study, series): files
         ("P1", "1.2.1", "1.2.1.1"): ["a.dcm", "b.dcm", "b~0123456789ab.dcm", ".incoming-x.part"],
@@ -121,6 +121,8 @@ def test_local_counts_are_every_stored_file_of_each_study_asked_for(tmp_path):
     (tmp_path / "stray.dcm").write_bytes(b"x")
     asked = ["1.2.1", "1.2.2", "1.2.9", "1.2.1"]
     counts = store.count_local(asked)
-    assert counts == {"1.2.1": 5, "1.2.2": 1, "1.2.9": 0}
-    # As many as a glob of every patient finds.
-    assert counts == {uid: sum(1 for _ in tmp_path.glob(f"*/{uid}/*/*.dcm")) for uid in asked}
+    # b~hash is another object under b's UID, kept beside it: one instance, not two.
+    assert counts == {"1.2.1": 4, "1.2.2": 1, "1.2.9": 0}
+    # As many as a glob of every patient finds, less the objects kept beside another.
+    assert counts == {uid: sum(1 for p in tmp_path.glob(f"*/{uid}/*/*.dcm") if "~" not in p.name)
+                      for uid in asked}
