@@ -164,6 +164,9 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
             stored = store.store(data, base["sop_instance_uid"], base["sop_class_uid"])
     except UnparseableInstance as exc:
         where = f"; kept in {exc.quarantined}" if exc.quarantined else ""
+        # One line: a sender can repeat this as often as it likes.
+        _LOGGER.warning("refused %s from %s (%s): %s%s", base["sop_instance_uid"],
+                        base["calling_ae"], base["peer_address"], exc, where)
         return ReceivedInstance(**base, status=STATUS_CANNOT_UNDERSTAND, error=f"{exc}{where}")
     except StorageError as exc:
         _LOGGER.error("storing %s failed: %s", base["sop_instance_uid"], exc)
