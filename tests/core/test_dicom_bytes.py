@@ -227,16 +227,22 @@ def test_a_patient_id_is_read_as_pydicom_reads_it_or_left_to_it(patient_id):
         assert any(ord(c) > 0x7E or c == "\\" for c in patient_id)
 
 
-def test_truncated_deflated_and_foreign_data_go_to_pydicom():
+def test_truncated_and_foreign_data_go_to_pydicom():
     data = _part10(_image(), ExplicitVRLittleEndian)
     pixels = data.rindex(b"\xe0\x7f\x10\x00")
     assert instance_keys(data[:pixels - 3]) is None  # cut inside an element
     assert instance_keys(data[:200]) is None
     assert instance_keys(b"not dicom at all" * 20) is None
-    assert instance_keys(_part10(_image(), DeflatedExplicitVRLittleEndian)) is None
     assert instance_keys(data[:pixels + 10]) is None  # inside the pixel data's header
     # Cut inside the pixel data's value: pydicom does not read it either.
     assert instance_keys(data[:pixels + 14]) == _pydicom_keys(data[:pixels + 14])
+
+
+@pytest.mark.parametrize("patient_id", ["QRS-1", "Müller-1"])
+def test_the_keys_of_a_deflated_data_set_are_pydicoms_or_left_to_it(patient_id):
+    data = _part10(_image(patient_id), DeflatedExplicitVRLittleEndian)
+    keys = instance_keys(data)  # read from its inflated head, not the whole
+    assert keys == (_pydicom_keys(data) if patient_id.isascii() else None)
 
 
 @pytest.mark.parametrize("comment", [False, True])

@@ -13,17 +13,25 @@ simple cases that make up nearly all traffic, and say ``None`` for anything
 else so that the caller falls back to pydicom: the fast path never decides
 a case pydicom would have decided differently. ``tests/core/
 test_dicom_bytes.py`` holds them to pydicom's output byte for byte.
+
+One exception: the reader refuses (:class:`HostileDataSet`) what pydicom
+would read at any cost, sequences nested past :data:`MAX_DEPTH` and
+deflated data sets that inflate without bound; it inflates a deflated data
+set a piece at a time, only as far as its keys (docs/RELIABILITY.md,
+"Hostile data sets").
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydicom.multival import MultiValue
 
-__all__ = ["command_set_bytes", "command_set_values", "file_meta_bytes", "instance_keys",
+__all__ = ["HostileDataSet", "check_inflation", "command_set_bytes", "command_set_values",
+           "deflated_head", "deflated_start", "file_meta_bytes", "instance_keys",
            "read_plain_dataset", "store_response_bytes"]
 
 _PREAMBLE = b"\x00" * 128 + b"DICM"
@@ -35,8 +43,27 @@ _PIXEL_DATA = 0x7FE00010
 _UID_CHARS = frozenset(b"0123456789.")
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
-DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+DEFLATED_DATA_SET = "1.2.840.10008.1.2.1.99"
+DEFLATED = (DEFLATED_DATA_SET, "1.2.840.10008.1.2.8.1")
+
+# Limits on what a received data set may make us do (docs/RELIABILITY.md, "Hostile
+# data sets"). Real objects nest sequences 10 to 20 deep (an SR's content tree, an RT
+# plan's beams and control points); pydicom's recursive reader exhausts Python's
+# recursion limit between 180 and 200 levels, and a hostile one nests 10,000 deep.
+MAX_DEPTH = 64
+# The folder keys lie in groups 0008 to 0020, a few KiB into any real data set.
+INFLATED_HEAD_LIMIT = 1 << 20
+# A deflated data set may inflate to INFLATION_RATIO times its size, and to
+# INFLATION_FLOOR whatever its size: deflate reaches 1032:1 on zeros, and a blank
+# image compresses 500:1, but a blank image is small (512 x 512 x 16 bits is 512 KiB);
+# real data sets large enough to pass the floor (structured reports, waveforms,
+# images with noise) compress 2:1 to 10:1.
+INFLATION_FLOOR = 64 << 20
+INFLATION_RATIO = 100
+_INFLATE_PIECE = 64 << 10  # inflated at a time
+_DEFLATED_FEED = 64 << 10  # deflated bytes given to zlib at a time
 
 # The keys that name an instance's folders: tag -> keyword, in tag order.
 KEY_TAGS = {
@@ -219,6 +246,13 @@ class _Irregular(Exception):
     """Something only pydicom should judge."""
 
 
+class HostileDataSet(ValueError):
+    """A data set qrscope refuses to read: it would cost unbounded memory or stack.
+
+    The message is the plain reason, for the log and the C-STORE response.
+    """
+
+
 def instance_keys(data: bytes | memoryview) -> dict[str, str] | None:
     """The five folder keys of a Part 10 byte string, or None where pydicom must read it.
 
@@ -226,15 +260,26 @@ def instance_keys(data: bytes | memoryview) -> dict[str, str] | None:
     does with ``stop_before_pixels``, so that a truncated or inconsistent
     data set still goes to pydicom, which decides whether it can be parsed.
     Values are returned as pydicom gives them (trailing padding removed);
-    anything but plain ASCII in a key, deflated or unknown encodings, and
-    irregular structure give None.
+    anything but plain ASCII in a key, unknown encodings, and irregular
+    structure give None. A deflated data set is read from
+    :func:`deflated_head`, never inflated whole.
+
+    Raises
+    ------
+    HostileDataSet
+        Sequences nest deeper than :data:`MAX_DEPTH`, or a deflated data
+        set is not valid deflate data or has its keys beyond
+        :data:`INFLATED_HEAD_LIMIT`.
     """
     view = memoryview(data)
     try:
         if bytes(view[128:132]) != b"DICM":
             return None
         offset, syntax = _read_meta(view, 132)
-        if syntax in DEFLATED:
+        if syntax == DEFLATED_DATA_SET:
+            # PS3.5 A.5: explicit VR little endian, deflated after the file meta.
+            view, offset, syntax = memoryview(deflated_head(view[offset:])), 0, EXPLICIT_LE
+        elif syntax in DEFLATED:
             return None
         implicit, little = syntax == IMPLICIT_LE, syntax != EXPLICIT_BE
         if not syntax.startswith("1.2.840.10008.1.2"):
@@ -281,8 +326,14 @@ def _read_meta(view: memoryview, offset: int) -> tuple[int, str]:
 
 
 def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
-          found: dict[int, bytes] | None, in_item: bool = False) -> int:
-    """Step over the elements from *offset* to *end* or an item delimiter; return the offset."""
+          found: dict[int, bytes] | None, in_item: bool = False, depth: int = 0,
+          stop_after: int = 0xFFFFFFFF) -> int:
+    """Step over the elements from *offset* to *end* or an item delimiter; return the offset.
+
+    At the top level (*found* given) it stops before the pixel data or the
+    first element past *stop_after*. *depth* is how many sequences enclose
+    the elements; it recurses once per level, so never beyond MAX_DEPTH.
+    """
     head = "<HHL" if little else ">HHL"
     short = "<HH2sH" if little else ">HH2sH"
     long_length = "<L" if little else ">L"
@@ -297,6 +348,8 @@ def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
         if tag <= last or group == 0xFFFE:
             raise _Irregular  # out of order, or a stray delimiter
         last = tag
+        if found is not None and tag > stop_after:
+            return offset
         if found is not None and tag == _PIXEL_DATA:
             if offset + (8 if implicit else 12) > end:
                 raise _Irregular  # pydicom reads the header before it stops
@@ -315,7 +368,7 @@ def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
         if length == _UNDEFINED:
             if vr not in (b"", b"SQ"):
                 raise _Irregular
-            offset = _skip_sequence(view, start, end, implicit, little)
+            offset = _skip_sequence(view, start, end, implicit, little, depth + 1)
             continue
         if start + length > end:
             raise _Irregular
@@ -328,8 +381,13 @@ def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
 
 
 def _skip_sequence(view: memoryview, offset: int, end: int, implicit: bool,
-                   little: bool) -> int:
-    """Step over the items of an undefined-length sequence; return the offset after it."""
+                   little: bool, depth: int) -> int:
+    """Step over the items of an undefined-length sequence; return the offset after it.
+
+    *depth* counts this sequence: one past MAX_DEPTH is refused.
+    """
+    if depth > MAX_DEPTH:
+        raise HostileDataSet(f"data set nests sequences more than {MAX_DEPTH} deep")
     head = "<HHL" if little else ">HHL"
     while offset + 8 <= end:
         group, element, length = struct.unpack_from(head, view, offset)
@@ -340,12 +398,109 @@ def _skip_sequence(view: memoryview, offset: int, end: int, implicit: bool,
         if tag != _ITEM:
             raise _Irregular
         if length == _UNDEFINED:
-            offset = _walk(view, offset, end, implicit, little, None, in_item=True)
+            offset = _walk(view, offset, end, implicit, little, None, True, depth)
         elif offset + length > end:
             raise _Irregular
         else:
             offset += length
     raise _Irregular
+
+
+# -- deflated data sets (PS3.5 A.5) -------------------------------------------------------
+def deflated_start(data: bytes | memoryview) -> int | None:
+    """Where the deflated data set of a Part 10 byte string starts; None if it is not one."""
+    view = memoryview(data)
+    try:
+        if bytes(view[128:132]) != b"DICM":
+            return None
+        offset, syntax = _read_meta(view, 132)
+    except (_Irregular, struct.error, UnicodeDecodeError):
+        return None
+    return offset if syntax == DEFLATED_DATA_SET else None
+
+
+def check_inflation(chunks: Iterable[bytes | memoryview], size: int) -> None:
+    """Inflate a whole deflated data set of *size* bytes, keeping none of it.
+
+    Raises HostileDataSet once it passes max(INFLATION_FLOOR,
+    INFLATION_RATIO x *size*), or when it is not valid deflate data; so
+    whatever is stored can be read by anyone who inflates it. Memory: one
+    piece of 64 KiB; time: at most the limit's worth of inflating (about
+    0.2 s for 64 MiB).
+    """
+    limit = max(INFLATION_FLOOR, INFLATION_RATIO * size)
+    inflated = 0
+    for piece in _inflate(chunks):
+        inflated += len(piece)
+        if inflated > limit:
+            raise HostileDataSet(
+                f"deflated data set would inflate to more than {limit >> 20} MiB "
+                f"(ratio over {inflated // max(size, 1)}:1 for {size / (1 << 20):.1f} MiB; "
+                f"the limit is {INFLATION_RATIO}:1, at least {INFLATION_FLOOR >> 20} MiB)")
+
+
+def deflated_head(stream: bytes | memoryview) -> bytes:
+    """The inflated start of a deflated data set, up to the first element past its keys.
+
+    Inflated a piece at a time, and only as far as the keys: the pixel data
+    (and anything else after (0020,000E)) stays deflated. The whole data set
+    when it ends before; irregular structure, which pydicom then judges,
+    makes it read on to its end or :data:`INFLATED_HEAD_LIMIT`.
+
+    Raises HostileDataSet when the keys are not within INFLATED_HEAD_LIMIT
+    inflated bytes or the stream is not valid deflate data.
+    """
+    pieces = _inflate([stream])
+    head = bytearray()
+    want = _INFLATE_PIECE
+    while True:
+        ended = True
+        for piece in pieces:
+            head += piece
+            if len(head) >= want:
+                ended = False
+                break
+        data = bytes(head)
+        if ended:
+            return data
+        try:
+            end = _walk(memoryview(data), 0, len(data), False, True, {}, stop_after=_LAST_KEY)
+        except (_Irregular, struct.error):
+            end = len(data)  # cut inside an element, or irregular: read on
+        if end < len(data):
+            return data[:end]
+        if len(head) >= INFLATED_HEAD_LIMIT:
+            raise HostileDataSet(f"the keys of this deflated data set are not within its "
+                                 f"first {INFLATED_HEAD_LIMIT >> 20} MiB")
+        want = min(2 * want, INFLATED_HEAD_LIMIT)
+
+
+def _inflate(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    """The raw deflate stream of *chunks* inflated, at most 64 KiB at a time.
+
+    zlib keeps what a call could not inflate in ``unconsumed_tail``, as a
+    copy: the input goes in 64 KiB at a time so that copy stays small.
+    Raises HostileDataSet when the stream is not valid deflate data or ends
+    early; bytes after its end (PS3.5 A.5 pads to an even length) are ignored.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            for start in range(0, len(view), _DEFLATED_FEED):
+                data: bytes | memoryview = view[start:start + _DEFLATED_FEED]
+                while not inflater.eof:
+                    piece = inflater.decompress(data, _INFLATE_PIECE)
+                    data = inflater.unconsumed_tail
+                    if piece:
+                        yield piece
+                    if not data and len(piece) < _INFLATE_PIECE:
+                        break  # this input is used up and its output drained
+                if inflater.eof:
+                    return
+    except zlib.error as exc:
+        raise HostileDataSet(f"deflated data set is not valid deflate data ({exc})") from exc
+    raise HostileDataSet("deflated data set is not valid deflate data (it ends early)")
 
 
 # -- reading a whole data set ------------------------------------------------------------

@@ -178,6 +178,9 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
         return ReceivedInstance(**base, status=exc.status, error=str(exc), refused=True)
     except UnparseableInstance as exc:
         where = f"; kept in {exc.quarantined}" if exc.quarantined else ""
+        # One line: a sender can repeat this as often as it likes.
+        _LOGGER.warning("refused %s from %s (%s): %s%s", base["sop_instance_uid"],
+                        base["calling_ae"], base["peer_address"], exc, where)
         return ReceivedInstance(**base, status=STATUS_CANNOT_UNDERSTAND, error=f"{exc}{where}")
     except StorageError as exc:
         _LOGGER.error("storing %s failed: %s", base["sop_instance_uid"], exc)

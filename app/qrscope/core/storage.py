@@ -10,8 +10,10 @@ cannot be parsed is kept in a quarantine folder for inspection.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import mmap
 import os
 import re
 from collections.abc import Iterator
@@ -22,8 +24,16 @@ from typing import Any
 
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset
 
-from qrscope.core.dicom_bytes import instance_keys
+from qrscope.core.dicom_bytes import (
+    KEY_TAGS,
+    HostileDataSet,
+    check_inflation,
+    deflated_head,
+    deflated_start,
+    instance_keys,
+)
 from qrscope.core.files import create_exclusive, place_exclusive
 
 __all__ = ["DataSetMismatch", "InstanceStore", "StorageError", "StoredInstance",
@@ -139,14 +149,41 @@ class _Payload:
     def size(self) -> int:
         return len(self.data) if self.data is not None else self.path.stat().st_size  # type: ignore[union-attr]
 
-    def source(self) -> Any:
-        return BytesIO(self.data) if self.data is not None else self.path
+    @contextlib.contextmanager
+    def source(self) -> Iterator[Any]:
+        """The bytes as a file for pydicom, one it can never read whole (see _PartReads)."""
+        if self.data is not None:
+            yield _PartReads(BytesIO(self.data))
+            return
+        with self.path.open("rb") as fh:  # type: ignore[union-attr]
+            yield _PartReads(fh)
 
-    def chunks(self) -> Iterator[bytes]:
+    @contextlib.contextmanager
+    def view(self) -> Iterator[bytes | mmap.mmap]:
+        """The bytes to scan in place: a file is mapped, so only what is read is paged in."""
         if self.data is not None:
             yield self.data
             return
         with self.path.open("rb") as fh:  # type: ignore[union-attr]
+            try:
+                mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError:  # an empty file cannot be mapped
+                yield b""
+                return
+            try:
+                yield mapped
+            finally:
+                # A view an exception's frames still hold keeps the mapping
+                # until they go; closing it then would hide that exception.
+                with contextlib.suppress(BufferError):
+                    mapped.close()
+
+    def chunks(self, start: int = 0) -> Iterator[bytes | memoryview]:
+        if self.data is not None:
+            yield memoryview(self.data)[start:]
+            return
+        with self.path.open("rb") as fh:  # type: ignore[union-attr]
+            fh.seek(start)
             while chunk := fh.read(_CHUNK):
                 yield chunk
 
@@ -194,6 +231,26 @@ def _check_command(keys: dict[str, str], sop_instance_uid: str, sop_class_uid: s
     if sop_instance_uid and own_instance and own_instance != sop_instance_uid:
         raise DataSetMismatch(f"the data set is instance {own_instance}, but its command "
                               f"names {sop_instance_uid}", 0xC000)
+
+
+class _PartReads:
+    """A file pydicom may read a part at a time, never to its end in one call.
+
+    pydicom reads the rest of a file in one call only to inflate a deflated
+    data set, whole and unbounded (``filereader.read_partial``). qrscope
+    inflates those itself, within limits; one gets here only when its file
+    meta header is one qrscope's scanner does not follow, and is refused.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.seek, self.tell = fh.seek, fh.tell
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            raise HostileDataSet("deflated data set with a file meta header qrscope "
+                                 "cannot follow")
+        return self._fh.read(size)
 
 
 class InstanceStore:
@@ -286,19 +343,42 @@ class InstanceStore:
             raise StorageError(exc.errno or 0, f"cannot write {target}: {reason}") from exc
 
     def _read_keys(self, payload: _Payload) -> dict[str, str]:
-        if payload.data is not None:
-            keys = instance_keys(payload.data)  # the plain cases, without pydicom
-            if keys is not None:
-                return keys
+        """The folder keys; what cannot be read, or must not be, is quarantined."""
         try:
-            ds = pydicom.dcmread(payload.source(), stop_before_pixels=True,
-                                 specific_tags=list(_KEYS))
-            return {k: str(ds.get(k, "") or "") for k in _KEYS}
+            return self._parse_keys(payload)
+        except HostileDataSet as exc:
+            reason = str(exc)
+        except RecursionError:
+            # A last resort: the scanner stops at MAX_DEPTH, but pydicom reads
+            # what the scanner leaves to it recursively.
+            reason = "data set nests sequences too deep to read"
         except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError,
                 AttributeError, OverflowError, NotImplementedError) as exc:
-            path = self._quarantine(payload)
-            raise UnparseableInstance(f"received data could not be parsed ({exc})",
-                                      path) from exc
+            reason = f"received data could not be parsed ({exc})"
+        raise UnparseableInstance(reason, self._quarantine(payload))
+
+    def _parse_keys(self, payload: _Payload) -> dict[str, str]:
+        """The scanner's keys (pydicom's where it declines), reading within the limits.
+
+        A deflated data set is first inflated whole within
+        :func:`check_inflation`'s limits, keeping none of it; only its head
+        is ever held, for the scanner or for pydicom.
+        """
+        with payload.view() as data:
+            start = deflated_start(data)
+            if start is not None:
+                check_inflation(payload.chunks(start), payload.size - start)
+            keys = instance_keys(data)  # the plain cases, without pydicom
+            if keys is not None:
+                return keys
+            if start is not None:
+                head = deflated_head(memoryview(data)[start:])
+                ds = read_dataset(BytesIO(head), False, True,
+                                  specific_tags=[0x00080005, *KEY_TAGS])
+                return {k: str(ds.get(k, "") or "") for k in _KEYS}
+        with payload.source() as source:
+            ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=list(_KEYS))
+        return {k: str(ds.get(k, "") or "") for k in _KEYS}
 
     def quarantine(self, data: bytes) -> Path | None:
         """Keep bytes we cannot file, named by their hash, for later inspection."""
