@@ -639,6 +639,11 @@ class GuardedAssociationServer(ThreadedAssociationServer):
             conn.assoc = event.assoc
             if conn.dropped:
                 conn._wake_acceptor()
+        # The data lane checks messages against the same limits (it also
+        # serves associations the guard does not wrap, with the defaults).
+        lane = getattr(event.assoc.dul, "data_lane", None)
+        if lane is not None:
+            lane.use_limits(self.guard.limits)
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
