@@ -114,6 +114,28 @@ def pdu_header(pdu_type: int, length: int) -> bytes:
     return struct.pack(">BBL", pdu_type, 0, length)
 
 
+def p_data(context_id: int, control: int, fragment: bytes) -> bytes:
+    """A P-DATA-TF PDU of one presentation data value (PS3.8 9.3.5, E.2)."""
+    value = struct.pack(">LBB", len(fragment) + 2, context_id, control) + fragment
+    return pdu_header(0x04, len(value)) + value
+
+
+def associated(port: int, abstract_syntax: str = Verification,
+               transfer_syntax: str | None = None, source: str = ATTACKER) -> socket.socket:
+    """A raw socket whose association (one context, ID 1) the listener accepted."""
+    sock = connect(port, source, timeout=5)
+    try:
+        sock.sendall(association_request(port, abstract_syntax=abstract_syntax,
+                                         transfer_syntax=transfer_syntax, source=source))
+        header = sock.recv(6, socket.MSG_WAITALL)
+        assert header[:1] == b"\x02", f"not accepted: {header.hex()}"
+        sock.recv(struct.unpack(">L", header[2:])[0], socket.MSG_WAITALL)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 # -- well-behaved sender ---------------------------------------------------------------
 def _ae(timeout: float) -> AE:
     ae = AE(ae_title="SENDER")

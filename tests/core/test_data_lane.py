@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,8 +205,8 @@ def _store_command() -> bytes:
     return command_set_bytes(message.command_set)  # type: ignore[return-value]
 
 
-def _p_data(*values: tuple[int, bytes]) -> bytes:
-    items = b"".join(struct.pack(">LBB", len(data) + 2, 1, control) + data
+def _p_data(*values: tuple[int, bytes], context_id: int = 1) -> bytes:
+    items = b"".join(struct.pack(">LBB", len(data) + 2, context_id, control) + data
                      for control, data in values)
     return struct.pack(">BBL", 4, 0, len(items)) + items
 
@@ -241,6 +242,57 @@ def test_a_peer_that_breaks_the_value_sequence_is_aborted_and_nothing_is_left(tm
         assert echo(port)  # the listener still serves
     assert not list(folder.rglob("*.dcm"))
     assert not list(folder.rglob(".incoming-*"))
+
+
+# -- peers past the limits, on an association no listener guard wraps ----------------
+def _find_response_command() -> bytes:
+    from pynetdicom.dimse_messages import C_FIND_RSP
+    from pynetdicom.dimse_primitives import C_FIND
+
+    response = C_FIND()
+    response.MessageIDBeingRespondedTo = 1
+    response.AffectedSOPClassUID = CTImageStorage
+    response.Status = 0xFF00
+    message = C_FIND_RSP()
+    message.primitive_to_message(response)
+    message.command_set.CommandDataSetType = 0x0001
+    return command_set_bytes(message.command_set)  # type: ignore[return-value]
+
+
+_FRAGMENT = bytes(16000)
+
+
+@pytest.mark.parametrize("hostile", [
+    pytest.param(lambda: [_p_data((0x01, _FRAGMENT))] * 5, id="command-never-last"),
+    pytest.param(lambda: [_p_data((0x03, _store_command())), _p_data((0x00, _FRAGMENT)),
+                          _p_data((0x02, _FRAGMENT), context_id=3)],
+                 id="data-on-another-context"),
+    pytest.param(lambda: [_p_data((0x03, _find_response_command()))]
+                 + [_p_data((0x00, _FRAGMENT))] * 70, id="response-identifier-past-1-MiB"),
+])
+def test_the_lane_ends_an_association_past_the_listeners_limits(tmp_path, hostile, caplog):
+    # pynetdicom's own server, without the listener's guard: the lane's limits hold alone.
+    stored: list[str] = []
+
+    @reads_held_data
+    def keep(event):
+        stored.append(event.request.AffectedSOPInstanceUID)
+        return 0x0000
+
+    ae, port = _scp(keep)
+    try:
+        with caplog.at_level("WARNING", logger="qrscope.core.data_lane"):
+            assert _answer_to(port, *hostile()) == 0x07  # A-ABORT
+        # Shut down once the aborted association is gone: pynetdicom's shutdown
+        # would abort it again, which its state machine refuses in Sta13.
+        gone = time.monotonic() + 5
+        while ae.active_associations and time.monotonic() < gone:
+            time.sleep(0.01)
+    finally:
+        ae.shutdown()
+    assert stored == []
+    assert any(r.getMessage().startswith("ending the association: the peer")
+               for r in caplog.records), caplog.text
 
 
 # -- responses to our requests -----------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import replace
 import pytest
 from tests.core.listener_peers import (
     PeakMemory,
+    associated,
     association_request,
     connect,
     echo,
@@ -145,19 +146,6 @@ def _stream_after(sock: socket.socket, header: bytes, limit: int) -> int:
     return sent
 
 
-def _associated(port: int) -> socket.socket:
-    sock = connect(port)
-    sock.sendall(association_request(port))
-    assert sock.recv(6)[0] == 0x02, "not accepted"
-    sock.settimeout(0.2)
-    try:
-        while sock.recv(65536):
-            pass
-    except TimeoutError:
-        pass
-    return sock
-
-
 @pytest.mark.parametrize(("what", "pdu_type", "length"), [
     ("A-ASSOCIATE-RQ of 4 GiB", 0x01, 0xFFFFFFFF),
     ("P-DATA-TF of 4 GiB before any association", 0x04, 0xFFFFFFFF),
@@ -172,7 +160,7 @@ def test_an_oversized_pdu_is_refused_before_it_is_buffered(listener, what, pdu_t
 
 
 def test_a_p_data_larger_than_negotiated_is_aborted(listener):
-    with PeakMemory() as memory, _associated(listener.port) as sock:
+    with PeakMemory() as memory, associated(listener.port) as sock:
         took = _stream_after(sock, pdu_header(0x04, LIMITS.max_pdu_length + 1), 64 << 20)
     assert took < 16 << 20, f"the listener read {took >> 20} MiB of it"
     assert memory.growth_mb < 32, f"memory grew {memory.growth_mb:.0f} MB"

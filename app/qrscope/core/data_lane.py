@@ -42,6 +42,17 @@ that files held data
 set (:func:`~qrscope.core.dicom_bytes.command_set_values`) naming the
 presentation context's own SOP class on an accepted context where we are
 SCP, and no release of ours begun.
+
+**What it refuses.** Every P-DATA-TF PDU the association reads, the lane's
+or pynetdicom's, is first followed by a
+:class:`~qrscope.core.listener_guard.MessageFollower` with the listener's
+limits (:meth:`DataLane.admits`): a command set past its limit, a data set
+other than a C-STORE request's past the identifier limit, or a fragment on
+another presentation context than its message's ends the association as a
+PDU that does not decode does (Evt19: A-ABORT), with a warning, before
+anyone buffers it. The listener's guard refuses these on the socket
+already; this holds them for the associations it does not wrap (ours, on
+which a PACS sends to us during a C-GET).
 """
 
 from __future__ import annotations
@@ -60,6 +71,7 @@ from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_GET, C_MOVE, C_STORE
 from pynetdicom.pdu_primitives import P_DATA
 
 from qrscope.core.dicom_bytes import command_set_values, file_meta_bytes, store_response_bytes
+from qrscope.core.listener_guard import ListenerLimits, MessageFollower, Refused
 
 __all__ = ["DATA_TRANSFER_STATES", "DataLane", "lane_ready"]
 
@@ -193,6 +205,7 @@ class DataLane:
 
     def __init__(self, dul: Any) -> None:
         self.dul = dul
+        self._messages = MessageFollower(ListenerLimits(), responses=True)
         self._command = bytearray()
         self._store: tuple[StoreRequest, Any] | None = None
         """The request whose data set is arriving, and its presentation context."""
@@ -213,6 +226,28 @@ class DataLane:
         if any(assoc.get_handlers(event) for event in _SKIPPED_EVENTS):
             return False
         return all(_is_ready(handler) for handler, _args in assoc.get_handlers(evt.EVT_PDU_RECV))
+
+    def use_limits(self, limits: ListenerLimits) -> None:
+        """Hold the association's messages to *limits* (the listener's own)."""
+        self._messages.limits = limits
+
+    def admits(self, body: bytearray) -> bool:
+        """Whether the messages of this P-DATA-TF body (after its header) keep the limits.
+
+        Called for every P-DATA-TF PDU, whoever serves it, so that the
+        messages are followed from their first fragment. If not, the
+        association ends (Evt19: A-ABORT) and nothing of it is kept.
+        """
+        try:
+            self._messages.follow(memoryview(body), len(body))
+            self._messages.pdu_complete()
+        except Refused as refused:
+            _LOGGER.warning("ending the association: %s", refused.words)
+            self._command.clear()
+            self._response = None
+            self.dul.event_queue.put("Evt19")
+            return False
+        return True
 
     # -- reading ----------------------------------------------------------------------
     def take(self, body: bytearray) -> None:

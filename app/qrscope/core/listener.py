@@ -25,7 +25,12 @@ from pynetdicom.sop_class import Verification
 from qrscope.core import pynetdicom_setup
 from qrscope.core.association_events import AssociationRecorder
 from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.listener_guard import ListenerGuard, ListenerLimits, start_guarded_server
+from qrscope.core.listener_guard import (
+    ListenerGuard,
+    ListenerLimits,
+    PeerConnection,
+    start_guarded_server,
+)
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.pynetdicom_private import abandon_incoming, reads_held_data
 from qrscope.core.reception import (
@@ -141,7 +146,7 @@ class StorageListener:
         self.log = log
         self.store = store or InstanceStore(local.storage_folder)
         self.senders = SenderPolicy(local.accept, known_nodes)
-        self.guard = ListenerGuard(limits)
+        self.guard = ListenerGuard(limits, on_drop=self._on_guard_drop)
         self._reserved: dict[int, list[str]] = {}
         self._recorder = AssociationRecorder(log, Direction.INCOMING, debug=debug)
         self._server: Any = None
@@ -403,6 +408,24 @@ class StorageListener:
                 callback(refused)
             except Exception:
                 _LOGGER.exception("listener subscriber failed")
+
+    def _on_guard_drop(self, conn: PeerConnection) -> None:
+        """Say in the association log why the guard ended a connection (any thread).
+
+        Only once pynetdicom made an association for it (``conn.assoc``):
+        before, there is no association to file the line under, and the
+        guard's warning in the Python log is all there is.
+        """
+        assoc = conn.assoc
+        if assoc is None:
+            return
+        peer = assoc.requestor
+        kind, verb = ("aborted", "aborted") if conn.aborted else ("dropped", "closed")
+        self.log.record(self._recorder.association_id(assoc), Direction.INCOMING, kind,
+                        f"{verb}: {conn.said}", local_ae=self.local.ae_title,
+                        peer_ae=str(peer.ae_title or "").strip(),
+                        peer_address=conn.address,
+                        detail={"reason": conn.dropped, "by": "we", "meaning": conn.said})
 
     def _on_closed(self, event: Any) -> None:
         abandon_incoming()  # a data set the peer never finished

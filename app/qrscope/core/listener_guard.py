@@ -19,32 +19,50 @@ So the guard works from our side of two public seams of
   bare socket. It reads the PDU framing as the bytes pass, so it sees each
   header before pynetdicom asks for the body, and it refuses a PDU longer
   than the limit for its type with an A-ABORT (PS3.8 9.3.8) before one body
-  byte is read: no PDU beyond the limit is ever buffered.
+  byte is read: no PDU beyond the limit is ever buffered. Inside P-DATA-TF
+  PDUs it follows the presentation data values and the DIMSE message they
+  form (:class:`MessageFollower`), and refuses the fragment that would take
+  a command set or an identifier past its limit, that strays to another
+  presentation context, or a response (the listener sends no requests),
+  before pynetdicom or the data lane buffers it: this is the one place that
+  sees every byte on both engine paths.
 
 A watchdog thread closes connections that miss a deadline: the
 A-ASSOCIATE-RQ must be in within ``handshake_seconds`` of the connection
 (PS3.8 9.1.4 gives the same job to the ARTIM timer on the requestor side),
-and any PDU once begun must be complete within ``pdu_seconds``. Closing the
-socket is what pynetdicom sees as the peer going away, so its threads end
-through its own paths.
+and any PDU once begun must be complete within
+:meth:`ListenerLimits.pdu_seconds` of its first byte, a time that grows with
+its announced length and is never extended. Closing the socket is what
+pynetdicom sees as the peer going away, so its threads end through its own
+paths.
+
+Every connection the guard ends is counted by reason
+(:attr:`ListenerGuard.refused`), logged as a warning, and reported to the
+guard's ``on_drop`` callback, with which the listener writes the reason in
+plain words to the association log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 import ssl
 import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 from pynetdicom import AE, evt
+from pynetdicom.dsutils import decode
 from pynetdicom.transport import ThreadedAssociationServer
 
+from qrscope.core.dicom_bytes import command_set_values
 from qrscope.core.pynetdicom_private import (
     end_wait_for_request,
     peer_socket,
@@ -52,8 +70,8 @@ from qrscope.core.pynetdicom_private import (
 )
 from qrscope.core.tcp import quick_ack, tune
 
-__all__ = ["GuardedAssociationServer", "ListenerGuard", "ListenerLimits", "PeerConnection",
-           "start_guarded_server"]
+__all__ = ["GuardedAssociationServer", "ListenerGuard", "ListenerLimits", "MessageFollower",
+           "PeerConnection", "Refused", "start_guarded_server"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,7 +79,14 @@ A_ASSOCIATE_RQ, P_DATA_TF = 0x01, 0x04
 PDU_TYPES = range(0x01, 0x08)  # PS3.8 9.3.1: A-ASSOCIATE-RQ (1) ... A-ABORT (7)
 
 # A-ABORT reasons, PS3.8 Table 9-26 (source 2: the service provider).
-UNRECOGNIZED_PDU, UNEXPECTED_PDU, INVALID_PARAMETER_VALUE = 0x01, 0x02, 0x06
+UNRECOGNIZED_PDU, UNEXPECTED_PDU, UNEXPECTED_PARAMETER, INVALID_PARAMETER_VALUE = \
+    0x01, 0x02, 0x05, 0x06
+
+# DIMSE command fields (PS3.7 E.1, E.2): bit 15 set marks a response.
+C_STORE_RQ, RESPONSE_BIT, NO_DATA_SET = 0x0001, 0x8000, 0x0101
+_SERVICES = {0x0001: "C-STORE", 0x0010: "C-GET", 0x0020: "C-FIND", 0x0021: "C-MOVE",
+             0x0030: "C-ECHO", 0x0FFF: "C-CANCEL", 0x0100: "N-EVENT-REPORT", 0x0110: "N-GET",
+             0x0120: "N-SET", 0x0130: "N-ACTION", 0x0140: "N-CREATE", 0x0150: "N-DELETE"}
 
 
 @dataclass(frozen=True)
@@ -74,10 +99,14 @@ class ListenerLimits:
         From connect to the last byte of the A-ASSOCIATE-RQ. A PACS sends it
         at once (milliseconds); 5 s is generous for a slow WAN and short
         enough that idle or trickling sockets cannot hold slots.
-    pdu_seconds : float
-        From a PDU's first byte to its last, once associated: 256 KiB at
-        64 kbit/s takes 33 s, so 60 s only catches senders that stall.
-        Idle time *between* PDUs is the AE's network timeout's business.
+    pdu_base_seconds, pdu_minimum_rate : float
+        A PDU must be complete within :meth:`pdu_seconds` of its first byte:
+        5 s (as for the handshake: a sender writes a PDU at once, and this
+        covers a WAN's round trips and slow start) plus its announced
+        length at 8000 bytes/s (64 kbit/s, the slowest link a PACS still
+        works over). A full 256 KiB PDU gets 37.8 s, which 64 kbit/s needs
+        33 s for; a 100-byte PDU dripped a byte a second is dropped after
+        5 s. Idle time *between* PDUs is the AE's network timeout's business.
     max_pdu_length : int
         The Maximum Length we announce (PS3.8 D.1) and the largest P-DATA-TF
         we accept. 256 KiB: large enough that per-PDU overhead is a small
@@ -88,6 +117,16 @@ class ListenerLimits:
         The largest A-ASSOCIATE-RQ and other non-data PDU. 128 presentation
         contexts with 16 transfer syntaxes each and a large user identity
         item stay well under 256 KiB.
+    max_command_length : int
+        The largest command set (PS3.7 6.3.1), all its fragments together.
+        A real one is 100-300 bytes: a few UIDs of at most 64 bytes, AE
+        titles of 16, an error comment of 64. 64 KiB is 200 times that
+        (room for an unusual list of attribute tags) and costs 2.5 MiB over
+        40 connections.
+    max_identifier_length : int
+        The largest data set of any message but a C-STORE request (whose
+        data set streams to disk, however large): a query identifier or an
+        event report is kilobytes; 1 MiB is plenty.
     connections_total : int
         Open connections at once, associated or not.
     connections_per_address : int
@@ -100,12 +139,203 @@ class ListenerLimits:
     """
 
     handshake_seconds: float = 5.0
-    pdu_seconds: float = 60.0
+    pdu_base_seconds: float = 5.0
+    pdu_minimum_rate: float = 64_000 / 8
     max_pdu_length: int = 256 * 1024
     max_request_length: int = 256 * 1024
+    max_command_length: int = 64 * 1024
+    max_identifier_length: int = 1024 * 1024
     connections_total: int = 40
     connections_per_address: int = 8
     reserved_per_node: int = 8
+
+    def pdu_seconds(self, length: int) -> float:
+        """How long a PDU announcing *length* bytes may take, from its first byte to its last."""
+        return self.pdu_base_seconds + length / self.pdu_minimum_rate
+
+
+class Refused(Exception):
+    """A peer broke a rule: the A-ABORT reason, a short kind to count, and what it did.
+
+    ``kind`` is the key of :attr:`ListenerGuard.refused`; ``words`` says in
+    plain words what the peer did, for the logs.
+    """
+
+    def __init__(self, reason: int, kind: str, words: str) -> None:
+        super().__init__(words)
+        self.reason, self.kind, self.words = reason, kind, words
+
+
+def _size(length: int) -> str:
+    """*length* as the limits are written: 64 KiB, 1 MiB."""
+    if length % (1 << 20) == 0:
+        return f"{length >> 20} MiB"
+    return f"{length >> 10} KiB" if length % 1024 == 0 else f"{length} bytes"
+
+
+def _message_name(field: int) -> str:
+    """C-FIND-RSP for command field 0x8020 (PS3.7 E.1)."""
+    service = _SERVICES.get(field & ~RESPONSE_BIT)
+    if service is None:
+        return f"message with command field 0x{field:04X}"
+    return f"{service}-{'RSP' if field & RESPONSE_BIT else 'RQ'}"
+
+
+class MessageFollower:
+    """Follows the presentation data values of P-DATA-TF bodies and the DIMSE messages they form.
+
+    Fed the bodies' bytes as they pass (:meth:`follow`, in any pieces), it
+    raises :class:`Refused` at the first value header that breaks a rule,
+    before that value's bytes are read:
+
+    * a value must fit its PDU (PS3.8 9.3.5: a 4-byte item length, the
+      presentation context ID, the message control header);
+    * every fragment of a message, its command set and its data set, is on
+      the message's presentation context (PS3.8 9.3.5, E.2), and a data
+      fragment follows a command that announced a data set;
+    * a command set is at most ``max_command_length`` bytes; once complete,
+      its Command Field (0000,0100) and Command Data Set Type (0000,0800)
+      decide what follows (PS3.7 E.1): with *responses* false (the
+      listener's associations, where nothing of ours is outstanding) a
+      response is refused; a data set is at most ``max_identifier_length``
+      bytes unless the message is a C-STORE request, whose data set
+      streams to disk.
+
+    Only the command set being read is held (at most its limit); a data set
+    is only counted.
+    """
+
+    def __init__(self, limits: ListenerLimits, responses: bool = False) -> None:
+        self.limits = limits
+        self._responses = responses
+        self._header = bytearray()  # of the value being read: length, context ID, control
+        self._left = 0  # bytes of the value's fragment still to come
+        self._is_command = False
+        self._is_last = False
+        self._context: int | None = None  # the presentation context of the current message
+        self._command = bytearray()
+        self._message = ""  # the message whose data set is arriving ("" while none is)
+        self._data_limit = 0.0
+        self._data_seen = 0
+
+    def follow(self, body: memoryview, pdu_left: int) -> None:
+        """Follow *body*, the next bytes of a P-DATA-TF body of which *pdu_left* remain."""
+        pos, size = 0, len(body)
+        while pos < size:
+            if self._left:
+                step = min(self._left, size - pos)
+                if self._is_command:
+                    self._command += body[pos:pos + step]
+                self._left -= step
+                pos += step
+                if not self._left:
+                    self._value_complete()
+                continue
+            step = min(6 - len(self._header), size - pos)
+            self._header += body[pos:pos + step]
+            pos += step
+            if len(self._header) == 6:
+                length, context, control = struct.unpack(">LBB", self._header)
+                self._header.clear()
+                self._begin_value(length, context, control, pdu_left - pos)
+
+    def pdu_complete(self) -> None:
+        """The P-DATA-TF body ended: it must not end inside a value's header."""
+        if self._header:
+            self._header.clear()
+            raise Refused(INVALID_PARAMETER_VALUE, "broken presentation data value",
+                          "the peer sent a P-DATA-TF PDU that ends inside a presentation "
+                          "data value's header")
+
+    def _begin_value(self, length: int, context: int, control: int, room: int) -> None:
+        if length < 2 or length - 2 > room:
+            raise Refused(INVALID_PARAMETER_VALUE, "broken presentation data value",
+                          "the peer sent a presentation data value that does not fit its "
+                          "P-DATA-TF PDU")
+        if self._context is not None and context != self._context:
+            raise Refused(UNEXPECTED_PARAMETER, "fragment on another presentation context",
+                          f"the peer sent a fragment on presentation context {context} in "
+                          f"the middle of a message on presentation context {self._context}")
+        self._is_command, self._is_last = bool(control & 1), bool(control & 2)
+        fragment = length - 2
+        if self._is_command:
+            self._check_command(fragment)
+        else:
+            self._check_data(fragment)
+        self._context, self._left = context, fragment
+        if not fragment:
+            self._value_complete()
+
+    def _check_command(self, fragment: int) -> None:
+        if self._message:
+            raise Refused(UNEXPECTED_PARAMETER, "command inside a data set",
+                          f"the peer sent a command fragment inside the {self._message}'s "
+                          "data set")
+        limit = self.limits.max_command_length
+        if len(self._command) + fragment > limit:
+            raise Refused(INVALID_PARAMETER_VALUE, "command set too long",
+                          f"the peer's command set passed {_size(limit)} without its last "
+                          "fragment")
+
+    def _check_data(self, fragment: int) -> None:
+        if not self._message:
+            raise Refused(UNEXPECTED_PARAMETER, "data set without a command",
+                          "the peer sent a data set fragment that no command announced")
+        if self._data_seen + fragment > self._data_limit:
+            raise Refused(INVALID_PARAMETER_VALUE, "data set too long",
+                          f"the peer's {self._message}'s data set passed "
+                          f"{_size(int(self._data_limit))}, the most for any message but a "
+                          "C-STORE-RQ")
+        self._data_seen += fragment
+
+    def _value_complete(self) -> None:
+        if not self._is_last:
+            return
+        if self._is_command:
+            self._command_complete()
+        else:
+            self._message, self._context = "", None
+
+    def _command_complete(self) -> None:
+        command = bytes(self._command)
+        self._command.clear()
+        field, data_set_type = _command_field(command)
+        name = _message_name(field)
+        if field & RESPONSE_BIT and not self._responses:
+            raise Refused(UNEXPECTED_PARAMETER, "response to no request",
+                          f"the peer sent a {name}, but the listener sends no requests that "
+                          "it could answer")
+        if data_set_type == NO_DATA_SET:
+            self._context = None
+            return
+        self._message, self._data_seen = name, 0
+        self._data_limit = math.inf if field == C_STORE_RQ else \
+            self.limits.max_identifier_length
+
+
+def _command_field(command: bytes) -> tuple[int, int]:
+    """Command Field and Command Data Set Type of a command set (PS3.7 E.1).
+
+    Read by :func:`~qrscope.core.dicom_bytes.command_set_values`, or by
+    pydicom for what that leaves to it (as pynetdicom would decode it);
+    :class:`Refused` when neither finds a Command Field. A missing Command
+    Data Set Type counts as "no data set".
+    """
+    decoded = command_set_values(command)
+    if decoded is not None:
+        values = {element: value for element, _vr, value in decoded}
+        field, data_set_type = values.get(0x0100), values.get(0x0800, NO_DATA_SET)
+    else:
+        try:
+            ds = decode(BytesIO(command), True, True, False)
+            field, data_set_type = ds.get("CommandField"), ds.get("CommandDataSetType",
+                                                                   NO_DATA_SET)
+        except Exception:
+            field = data_set_type = None
+    if not isinstance(field, int) or not isinstance(data_set_type, int):
+        raise Refused(INVALID_PARAMETER_VALUE, "unreadable command set",
+                      "the peer sent a command set without a readable Command Field")
+    return field, data_set_type
 
 
 class PeerConnection:
@@ -124,12 +354,16 @@ class PeerConnection:
         self._guard = guard
         self.opened = time.monotonic()
         self.associated = False  # the A-ASSOCIATE-RQ is fully in
-        self.pdu_started: float | None = None
-        self.dropped: str | None = None  # why we ended it
+        self.pdu_deadline: float | None = None  # when the PDU being read must be complete
+        self._pdu_started = 0.0
+        self.dropped: str | None = None  # why we ended it (the kind counted)
+        self.said = ""  # ... in plain words, for the logs
+        self.aborted = False  # whether an A-ABORT went to the peer first
         self.dropped_at = 0.0
         self._header = bytearray()
         self._pdu_type = 0
         self._body_left = 0
+        self._messages = MessageFollower(guard.limits)
         self.assoc: Any = None  # pynetdicom's Association, once it has one
 
     @property  # type: ignore[misc]
@@ -149,23 +383,29 @@ class PeerConnection:
             return data
         quick_ack(self._sock)
         try:
-            self._follow(data)
-        except _Refused as refused:
-            self._abort(refused.reason, refused.kind, str(refused))
+            self._follow(memoryview(data))
+        except Refused as refused:
+            self._abort(refused)
             return b""  # to pynetdicom: the peer went away (Evt17)
         return data
 
-    def _follow(self, data: bytes) -> None:
-        """Track PDU boundaries across *data*; raise :class:`_Refused` at a bad header."""
+    def _follow(self, data: memoryview) -> None:
+        """Track PDU boundaries across *data*; raise :class:`Refused` at a bad header or value."""
         pos, size = 0, len(data)
         while pos < size:
             if self._body_left:
                 step = min(self._body_left, size - pos)
+                if self._pdu_type == P_DATA_TF:
+                    self._messages.follow(data[pos:pos + step], self._body_left)
                 self._body_left -= step
                 pos += step
                 if not self._body_left:
                     self._pdu_complete()
                 continue
+            if not self._header:
+                # The clock runs from the PDU's first byte, the header's too.
+                self._pdu_started = time.monotonic()
+                self.pdu_deadline = self._pdu_started + self._guard.limits.pdu_seconds(0)
             step = min(6 - len(self._header), size - pos)
             self._header += data[pos:pos + step]
             pos += step
@@ -177,39 +417,58 @@ class PeerConnection:
     def _begin_pdu(self, pdu_type: int, length: int) -> None:
         limits = self._guard.limits
         if pdu_type not in PDU_TYPES:
-            raise _Refused(UNRECOGNIZED_PDU, "unknown PDU type", f"0x{pdu_type:02X}")
+            raise Refused(UNRECOGNIZED_PDU, "unknown PDU type",
+                          f"the peer sent a PDU of unknown type 0x{pdu_type:02X}")
         if not self.associated and pdu_type != A_ASSOCIATE_RQ:
-            raise _Refused(UNEXPECTED_PDU, "PDU before the A-ASSOCIATE-RQ",
-                           f"type 0x{pdu_type:02X}")
+            raise Refused(UNEXPECTED_PDU, "PDU before the A-ASSOCIATE-RQ",
+                          f"the peer sent a PDU of type 0x{pdu_type:02X} before its "
+                          "A-ASSOCIATE-RQ")
         limit = limits.max_pdu_length if pdu_type == P_DATA_TF else limits.max_request_length
         if length > limit:
-            raise _Refused(INVALID_PARAMETER_VALUE, "PDU too long",
-                           f"type 0x{pdu_type:02X}, {length} bytes, limit {limit}")
+            raise Refused(INVALID_PARAMETER_VALUE, "PDU too long",
+                          f"the peer announced a PDU of type 0x{pdu_type:02X} and {length} "
+                          f"bytes, over the {limit} we accept")
         self._pdu_type, self._body_left = pdu_type, length
-        self.pdu_started = time.monotonic()
+        self.pdu_deadline = self._pdu_started + limits.pdu_seconds(length)
         if not length:
             self._pdu_complete()
 
     def _pdu_complete(self) -> None:
-        self.pdu_started = None
+        self.pdu_deadline = None
         if self._pdu_type == A_ASSOCIATE_RQ:
             self.associated = True
+        elif self._pdu_type == P_DATA_TF:
+            self._messages.pdu_complete()
+
+    def slow_pdu_words(self) -> str:
+        """What a peer that missed :attr:`pdu_deadline` did, in plain words."""
+        seconds = (self.pdu_deadline or self._pdu_started) - self._pdu_started
+        if self._body_left:
+            return (f"the peer sent a PDU too slowly: {self._body_left} of its bytes were "
+                    f"still missing {seconds:.1f} s after its first byte")
+        return (f"the peer sent a PDU header too slowly: not complete {seconds:.1f} s after "
+                "its first byte")
 
     # -- ending ------------------------------------------------------------------------
-    def _abort(self, reason: int, kind: str, detail: str) -> None:
+    def _abort(self, refused: Refused) -> None:
         """Send an A-ABORT (source: service provider) and close, from the reading thread."""
         with contextlib.suppress(OSError):
-            self._sock.sendall(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, reason))
-        self.drop(kind, detail)
+            self._sock.sendall(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, refused.reason))
+        self.drop(refused.kind, refused.words, aborted=True)
 
-    def drop(self, kind: str, detail: str = "") -> None:
-        """End the connection; safe from any thread (a blocked ``recv`` returns)."""
+    def drop(self, kind: str, words: str, aborted: bool = False) -> None:
+        """End the connection; safe from any thread (a blocked ``recv`` returns).
+
+        *kind* is counted, *words* say what the peer did; *aborted*: an
+        A-ABORT was sent first.
+        """
         if self.dropped:
             return
-        self.dropped, self.dropped_at = kind, time.monotonic()
-        _LOGGER.warning("listener dropped a connection from %s: %s%s", self.address, kind,
-                        f" ({detail})" if detail else "")
-        self._guard.count(kind)
+        self.dropped, self.said, self.aborted = kind, words, aborted
+        self.dropped_at = time.monotonic()
+        _LOGGER.warning("listener %s the connection from %s: %s",
+                        "aborted" if aborted else "closed", self.address, words)
+        self._guard.dropped(self)
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._wake_acceptor()
@@ -237,12 +496,6 @@ class PeerConnection:
         return self._sock.fileno() == -1
 
 
-class _Refused(Exception):
-    def __init__(self, reason: int, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.kind = reason, kind
-
-
 class ListenerGuard:
     """Admits connections within :class:`ListenerLimits` and ends those that overstay.
 
@@ -250,6 +503,10 @@ class ListenerGuard:
     ----------
     limits : ListenerLimits, optional
         Defaults to ``ListenerLimits()``.
+    on_drop : callable, optional
+        Called with each :class:`PeerConnection` the guard ends (its
+        ``dropped``, ``said`` and ``assoc`` say which and why), from the
+        thread that ended it: the listener writes it to the association log.
 
     Notes
     -----
@@ -259,8 +516,10 @@ class ListenerGuard:
     dropped, by reason, are in :attr:`refused`.
     """
 
-    def __init__(self, limits: ListenerLimits | None = None) -> None:
+    def __init__(self, limits: ListenerLimits | None = None,
+                 on_drop: Callable[[PeerConnection], None] | None = None) -> None:
         self.limits = limits or ListenerLimits()
+        self._on_drop = on_drop
         self._lock = threading.Lock()
         self._open: list[PeerConnection] = []
         self._reserved: Counter[str] = Counter()
@@ -315,6 +574,15 @@ class ListenerGuard:
         with self._lock:
             self.refused[reason] += 1
 
+    def dropped(self, conn: PeerConnection) -> None:
+        """Count a connection ended for ``conn.dropped`` and tell ``on_drop``."""
+        self.count(conn.dropped or "")
+        if self._on_drop is not None:
+            try:
+                self._on_drop(conn)
+            except Exception:  # reporting must never keep a connection open
+                _LOGGER.exception("reporting a dropped connection failed")
+
     @property
     def open_connections(self) -> int:
         with self._lock:
@@ -348,9 +616,11 @@ class ListenerGuard:
                 # using anything but the thread that is ending it.
                 self.forget(conn)
             elif not conn.associated and now - conn.opened > limits.handshake_seconds:
-                conn.drop("no A-ASSOCIATE-RQ in time", f"{limits.handshake_seconds:g} s")
-            elif conn.pdu_started is not None and now - conn.pdu_started > limits.pdu_seconds:
-                conn.drop("PDU too slow", f"over {limits.pdu_seconds:g} s")
+                conn.drop("no A-ASSOCIATE-RQ in time",
+                          "the peer's A-ASSOCIATE-RQ was not in within "
+                          f"{limits.handshake_seconds:g} s of connecting")
+            elif (deadline := conn.pdu_deadline) is not None and now > deadline:
+                conn.drop("PDU too slow", conn.slow_pdu_words())
 
 
 class GuardedAssociationServer(ThreadedAssociationServer):
@@ -369,6 +639,11 @@ class GuardedAssociationServer(ThreadedAssociationServer):
             conn.assoc = event.assoc
             if conn.dropped:
                 conn._wake_acceptor()
+        # The data lane checks messages against the same limits (it also
+        # serves associations the guard does not wrap, with the defaults).
+        lane = getattr(event.assoc.dul, "data_lane", None)
+        if lane is not None:
+            lane.use_limits(self.guard.limits)
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()

@@ -162,9 +162,12 @@ class PromptDUL(DULServiceProvider):
 
         As ``DULServiceProvider._read_pdu_data`` (the same events for a
         closed connection, Evt17, and an unknown or undecodable PDU, Evt19),
-        except that a P-DATA-TF PDU in Sta6 or Sta7 goes to
-        :class:`~qrscope.core.data_lane.DataLane` instead of becoming a
-        PDU object, an event and a primitive (see that module for why).
+        except that every P-DATA-TF PDU's messages are first held to the
+        listener's limits (:meth:`DataLane.admits
+        <qrscope.core.data_lane.DataLane.admits>`), and that one in Sta6 or
+        Sta7 goes to :class:`~qrscope.core.data_lane.DataLane` instead of
+        becoming a PDU object, an event and a primitive (see that module for
+        why).
         """
         try:
             header = self.socket.recv(6)  # type: ignore[union-attr]
@@ -184,6 +187,8 @@ class PromptDUL(DULServiceProvider):
             _LOGGER.error("The received PDU is shorter than expected "
                           f"({len(body) + 6} of {length + 6} bytes received)")
             self.event_queue.put("Evt17")
+            return
+        if pdu_type == 0x04 and not self.data_lane.admits(body):
             return
         if pdu_type == 0x04 and self.state_machine.current_state in DATA_TRANSFER_STATES \
                 and self.data_lane.wants():
