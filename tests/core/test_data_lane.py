@@ -11,6 +11,7 @@ import struct
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from pydicom import dcmread
@@ -348,3 +349,21 @@ def test_responses_the_lane_delivers_search_retrieve_and_log_as_pynetdicoms(
     assert lane[1] == plain[1]  # the same files
     assert [line[:2] for line in lane[2]] == [line[:2] for line in plain[2]]
     assert [line[2] for line in lane[2]] == [line[2] for line in plain[2]]
+
+
+@pytest.mark.parametrize("requestor", [True, False], ids=["ours", "a-peer's"])
+def test_a_large_response_identifier_passes_on_our_own_associations_only(requestor):
+    # A C-GET or C-MOVE response may list every failed instance of a large study
+    # (65 bytes each): 2 MiB is 32,000 of them. On an association a peer opened,
+    # nothing of ours is outstanding and 1 MiB is the limit.
+    events: list[str] = []
+
+    class _Dul:  # the DUL as the lane sees it: its association and its event queue
+        assoc = SimpleNamespace(is_requestor=requestor)
+        event_queue = SimpleNamespace(put=events.append)
+
+    lane = DataLane(_Dul())
+    pdus = [_p_data((0x03, _find_response_command()))] + [_p_data((0x00, _FRAGMENT))] * 131
+    admitted = all(lane.admits(bytearray(pdu[6:])) for pdu in pdus)
+    assert admitted is requestor
+    assert events == ([] if requestor else ["Evt19"])

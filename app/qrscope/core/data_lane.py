@@ -81,6 +81,13 @@ DATA_TRANSFER_STATES = ("Sta6", "Sta7")
 """States whose only action on a P-DATA-TF PDU is to hand its data to DIMSE
 (DT-2 and AR-6 in PS3.8 9.2); the lane may take it there."""
 
+OWN_ASSOCIATION_LIMITS = ListenerLimits(max_identifier_length=64 << 20)
+"""Message limits on associations we requested (searches and retrieves).
+
+A C-GET or C-MOVE response's Failed SOP Instance UID List (0008,0058) names
+every instance that failed: 65 bytes each, about 6.5 MB for 100,000; 64 MiB
+leaves room and still bounds what a broken PACS can make us hold."""
+
 _REQUIRED = ("MessageID", "AffectedSOPClassUID", "AffectedSOPInstanceUID", "Priority")
 _SKIPPED_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_FSM_TRANSITION)
 _MARKED_EVENTS = (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT, evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT)
@@ -205,7 +212,10 @@ class DataLane:
 
     def __init__(self, dul: Any) -> None:
         self.dul = dul
+        # The listener's guard gives its lanes the listener's own limits
+        # (use_limits); others get theirs by role at the first P-DATA (admits).
         self._messages = MessageFollower(ListenerLimits(), responses=True)
+        self._limits_chosen = False
         self._command = bytearray()
         self._store: tuple[StoreRequest, Any] | None = None
         """The request whose data set is arriving, and its presentation context."""
@@ -230,6 +240,13 @@ class DataLane:
     def use_limits(self, limits: ListenerLimits) -> None:
         """Hold the association's messages to *limits* (the listener's own)."""
         self._messages.limits = limits
+        self._limits_chosen = True
+
+    def _choose_limits(self) -> None:
+        """On an association we requested, a response may list every failed instance."""
+        self._limits_chosen = True
+        if getattr(self.dul.assoc, "is_requestor", False):
+            self._messages.limits = OWN_ASSOCIATION_LIMITS
 
     def admits(self, body: bytearray) -> bool:
         """Whether the messages of this P-DATA-TF body (after its header) keep the limits.
@@ -238,6 +255,8 @@ class DataLane:
         messages are followed from their first fragment. If not, the
         association ends (Evt19: A-ABORT) and nothing of it is kept.
         """
+        if not self._limits_chosen:
+            self._choose_limits()
         try:
             self._messages.follow(memoryview(body), len(body))
             self._messages.pdu_complete()
