@@ -88,7 +88,8 @@ class LogTableModel(ListTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(event, index.column())
         if role == Qt.ItemDataRole.ForegroundRole:
-            if event.kind in ("rejected", "aborted", "connection-failed", "retrieve-timeout"):
+            if event.kind in ("rejected", "aborted", "dropped", "connection-failed",
+                              "retrieve-timeout"):
                 return QBrush(QColor("#c62828"))
             if event.direction is Direction.INCOMING:
                 return QBrush(QColor("#1565c0"))
