@@ -588,8 +588,8 @@ class GuardedAssociationServer(ThreadedAssociationServer):
 
     def shutdown(self) -> None:
         self.guard.stop()
+        super().shutdown()  # no connection is admitted after this
         self.guard.close_all()
-        super().shutdown()
 
     def end_associations(self, seconds: float) -> None:
         """Wait up to *seconds* for the associations' threads, then tell the rest to end.
@@ -600,6 +600,8 @@ class GuardedAssociationServer(ThreadedAssociationServer):
         """
         deadline = time.monotonic() + seconds
         for assoc in self.active_associations:
+            # One still waiting for its A-ASSOCIATE-RQ would wait the ACSE timeout.
+            end_wait_for_request(assoc)
             assoc.dul.join(max(0.0, deadline - time.monotonic()))
             if assoc.dul.is_alive():
                 assoc.dul.kill_dul()
