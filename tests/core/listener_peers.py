@@ -91,17 +91,28 @@ def open_connections(port: int, count: int,
 # -- PDUs ------------------------------------------------------------------------------
 def association_request(port: int, called: str = "QRSCOPE", calling: str = "FUZZER",
                         abstract_syntax: str = Verification, transfer_syntax: str | None = None,
-                        source: str = ATTACKER) -> bytes:
-    """The bytes of a valid A-ASSOCIATE-RQ proposing one context (Verification)."""
+                        source: str = ATTACKER, contexts: int = 1,
+                        syntaxes: int = 1) -> bytes:
+    """The bytes of a valid A-ASSOCIATE-RQ proposing *contexts* contexts (Verification).
+
+    With *syntaxes* above 1 each context also proposes that many made-up
+    transfer syntaxes: a large request (128 contexts of 26 syntaxes is
+    about 113 KB) that costs the listener as much as any.
+    """
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
     primitive.calling_ae_title = calling
     primitive.called_ae_title = called
     primitive.calling_presentation_address = AddressInformation(source, 0)
     primitive.called_presentation_address = AddressInformation(LISTENER_HOST, port)
-    context = build_context(abstract_syntax, transfer_syntax)
-    context.context_id = 1
-    primitive.presentation_context_definition_list = [context]
+    proposed = []
+    for n in range(contexts):
+        extra = [f"1.2.826.0.1.3680043.10.1.{n}.{k}" for k in range(syntaxes - 1)]
+        context = build_context(abstract_syntax, [transfer_syntax or "1.2.840.10008.1.2",
+                                                  *extra])
+        context.context_id = 2 * n + 1
+        proposed.append(context)
+    primitive.presentation_context_definition_list = proposed
     item = MaximumLengthNotification()
     item.maximum_length_received = 16382
     primitive.user_information = [item]
@@ -137,8 +148,8 @@ def associated(port: int, abstract_syntax: str = Verification,
 
 
 # -- well-behaved sender ---------------------------------------------------------------
-def _ae(timeout: float) -> AE:
-    ae = AE(ae_title="SENDER")
+def _ae(timeout: float, ae_title: str = "SENDER") -> AE:
+    ae = AE(ae_title=ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     return ae
 
@@ -175,6 +186,29 @@ def store(port: int, datasets: list[Dataset], source: str = SENDER,
     finally:
         assoc.release()
     return statuses
+
+
+@contextlib.contextmanager
+def held_echo_associations(port: int, sources: list[str], per_source: int,
+                           ae_title: str = "STRANGER") -> Iterator[list]:
+    """Associations that propose only Verification and stay open until the block ends.
+
+    Those the listener refuses are not held; the held ones are aborted at the end.
+    """
+    ae = _ae(5.0, ae_title)
+    ae.add_requested_context(Verification)
+    held = []
+    try:
+        for source in sources:
+            for _ in range(per_source):
+                assoc = ae.associate(LISTENER_HOST, port, ae_title="QRSCOPE",
+                                     bind_address=(source, 0))
+                if assoc.is_established:
+                    held.append(assoc)
+        yield held
+    finally:
+        for assoc in held:
+            assoc.abort()
 
 
 def first_recovery(check, within: float = 1.0) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 from dataclasses import replace
@@ -33,13 +34,24 @@ __all__ = ["describe_received", "parse_destination", "run_demo_pacs", "run_liste
 
 
 def _wait_for_interrupt() -> None:
-    """Block until Ctrl-C (or SIGTERM turned into KeyboardInterrupt by the caller)."""
+    """Block until Ctrl-C or SIGTERM (a service manager's stop, a closed terminal).
+
+    SIGTERM is turned into KeyboardInterrupt here, so that both end through
+    the caller's ``finally`` (stopping what it runs) instead of killing the
+    process where it stands.
+    """
     stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while not stop.wait(3600):
             pass
     except KeyboardInterrupt:
         return
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def describe_received(instance: ReceivedInstance, *, as_json: bool) -> str:

@@ -33,6 +33,9 @@ _SERVICES = {
     "C_GET": Service.GET,
     "C_STORE": Service.STORE,
 }
+# What the log keeps of a peer's A-ASSOCIATE-RQ (AssociationRecorder._contexts_summary).
+CONTEXTS_KEPT = 8
+SYNTAXES_KEPT = 4
 _COMMAND_FIELDS = (
     "MessageID",
     "MessageIDBeingRespondedTo",
@@ -189,22 +192,19 @@ class AssociationRecorder:
     def _on_associate(self, event: Any, primitive: Any, sent: bool) -> None:
         direction = "sent" if sent else "received"
         if primitive.result is None:
-            contexts = [
-                {
-                    "id": cx.context_id,
-                    "abstract_syntax": _uid_name(cx.abstract_syntax),
-                    "transfer_syntaxes": [_uid_name(ts) for ts in cx.transfer_syntax],
-                }
-                for cx in primitive.presentation_context_definition_list
-            ]
+            proposed = primitive.presentation_context_definition_list
+            contexts = self._contexts_summary(proposed)
+            more = {"more_contexts": len(proposed) - len(contexts)} \
+                if len(contexts) < len(proposed) else {}
             self._emit(
                 event,
                 "requested",
                 f"A-ASSOCIATE-RQ {direction}: calling {primitive.calling_ae_title}, "
-                f"called {primitive.called_ae_title}, {len(contexts)} presentation context(s)",
+                f"called {primitive.called_ae_title}, {len(proposed)} presentation context(s)",
                 calling_ae=str(primitive.calling_ae_title),
                 called_ae=str(primitive.called_ae_title),
                 contexts=contexts,
+                **more,
             )
         elif primitive.result == 0:
             self._emit(event, "accepted", f"A-ASSOCIATE-AC {direction}")
@@ -220,6 +220,31 @@ class AssociationRecorder:
                 diagnostic=primitive.diagnostic,
                 meaning=meaning,
             )
+
+    def _contexts_summary(self, proposed: list[Any]) -> list[dict[str, Any]]:
+        """The proposed contexts as the log keeps them.
+
+        A peer's A-ASSOCIATE-RQ may hold hundreds of contexts of dozens of
+        transfer syntaxes (113 KB cost 1.1 MB as dicts), and the log keeps
+        50,000 events for days: an incoming request is kept as its first
+        contexts and syntaxes and how many more there were. Our own requests
+        are kept whole.
+        """
+        bounded = self.direction is Direction.INCOMING
+        shown = proposed[:CONTEXTS_KEPT] if bounded else proposed
+        contexts = []
+        for cx in shown:
+            syntaxes = cx.transfer_syntax
+            kept = syntaxes[:SYNTAXES_KEPT] if bounded else syntaxes
+            entry: dict[str, Any] = {
+                "id": cx.context_id,
+                "abstract_syntax": _uid_name(cx.abstract_syntax),
+                "transfer_syntaxes": [_uid_name(ts) for ts in kept],
+            }
+            if len(kept) < len(syntaxes):
+                entry["more_transfer_syntaxes"] = len(syntaxes) - len(kept)
+            contexts.append(entry)
+        return contexts
 
     def _on_established(self, event: Any) -> None:
         assoc = event.assoc

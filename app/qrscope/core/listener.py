@@ -32,7 +32,7 @@ from qrscope.core.listener_guard import (
     start_guarded_server,
 )
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.pynetdicom_private import abandon_incoming, reads_held_data
+from qrscope.core.pynetdicom_private import abandon_incoming, peer_socket, reads_held_data
 from qrscope.core.reception import (
     ReceivedInstance,
     prepare_to_receive,
@@ -146,7 +146,8 @@ class StorageListener:
         self.log = log
         self.store = store or InstanceStore(local.storage_folder)
         self.senders = SenderPolicy(local.accept, known_nodes)
-        self.guard = ListenerGuard(limits, on_drop=self._on_guard_drop)
+        self.guard = ListenerGuard(limits, trusted=self.senders.known_host,
+                                   on_drop=self._on_guard_drop)
         self._reserved: dict[int, list[str]] = {}
         self._recorder = AssociationRecorder(log, Direction.INCOMING, debug=debug)
         self._server: Any = None
@@ -227,7 +228,7 @@ class StorageListener:
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_CONN_CLOSE, self._on_closed),
             (evt.EVT_C_STORE, self._on_store),
-            (evt.EVT_C_ECHO, lambda _event: 0x0000),
+            (evt.EVT_C_ECHO, self._on_echo),
         ]
         try:
             self.store.root.mkdir(parents=True, exist_ok=True)
@@ -266,10 +267,16 @@ class StorageListener:
                              port=port)
 
     def stop(self) -> None:
-        """Stop accepting and end the current associations."""
+        """Stop accepting and abort the current associations; returns within a second.
+
+        No peer is waited for: an idle association would otherwise hold a
+        finished retrieve, or ``qrscope listen`` after Ctrl-C, for the whole
+        network timeout.
+        """
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+            server.end_associations(0.5)
 
     def __enter__(self) -> StorageListener:
         self.start()
@@ -351,7 +358,11 @@ class StorageListener:
         """Who may associate: the accept policy, before anything is negotiated.
 
         pynetdicom lets an ``EVT_REQUESTED`` handler answer with
-        A-ASSOCIATE-RJ; a refused caller can then send nothing at all.
+        A-ASSOCIATE-RJ; a refused caller can then send nothing at all. A
+        caller let in is classified for the guard: known (the policy admits
+        it) or a stranger (Verification-only, which anyone may, or the host
+        of a node we retrieve from under another AE title), which gets a
+        small budget and gives way to known callers.
         """
         assoc = event.assoc
         primitive = assoc.requestor.primitive
@@ -365,27 +376,42 @@ class StorageListener:
                          f"it called '{called}', but we are '{self.local.ae_title}'",
                          diagnostic=0x07)
             return
-        if _only_verification(primitive):
-            return  # anyone may check that we answer (the doctor does)
         decision = self.senders.decide(calling, address)
+        conn = peer_socket(assoc)
         if decision.allowed:
+            self.guard.classify(conn, stranger=False)
             return
+        verification = _only_verification(primitive)  # anyone may check that we answer
         with self._lock:
             claims = list(self._claims)
-        if any(host_matches(c.node.host, address) for c in claims):
-            # The host of a node we are retrieving from, under another AE title:
-            # let it in; each C-STORE must then name one of our requests.
+        # The host of a node we are retrieving from, under another AE title:
+        # let it in; each C-STORE must then name one of our requests.
+        provisional = not verification and any(host_matches(c.node.host, address)
+                                                for c in claims)
+        if not (verification or provisional):
+            self._refuse(assoc, calling, called, address, association_id, decision.reason)
+        elif not self.guard.classify(conn, stranger=True, verification_only=verification):
+            self._refuse(assoc, calling, called, address, association_id,
+                         "too many associations from callers that are not known nodes; "
+                         "try again later", result=0x02, source=0x03, diagnostic=0x02)
+        elif provisional:
             with self._lock:
                 self._provisional.add(association_id)
-            return
-        self._refuse(assoc, calling, called, address, association_id, decision.reason)
+
+    def _on_echo(self, event: Any) -> int:
+        """Answer a C-ECHO; a stranger that echoes is not idle (its life still ends)."""
+        self.guard.touch(peer_socket(event.assoc))
+        return 0x0000
 
     def _refuse(self, assoc: Any, calling: str, called: str, address: str,
-                association_id: str, reason: str, diagnostic: int = 0x03) -> None:
+                association_id: str, reason: str, result: int = 0x01, source: int = 0x01,
+                diagnostic: int = 0x03) -> None:
         # PS3.8 9.3.4: rejected-permanent (1), service-user (1), calling (3) or
-        # called (7) AE title not recognised.
+        # called (7) AE title not recognised; or rejected-transient (2),
+        # service-provider presentation (3), local-limit-exceeded (2).
         self._note_refused(RefusedCaller(calling, called, address, reason, association_id))
-        assoc.acse.send_reject(0x01, 0x01, diagnostic)
+        self.guard.note_refused(address)
+        assoc.acse.send_reject(result, source, diagnostic)
         # As pynetdicom's own rejections do: wait until the A-ASSOCIATE-RJ is out
         # and the peer has closed (bounded by the ARTIM timer), or the socket
         # would be shut before the answer is sent.

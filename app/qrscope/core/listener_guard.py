@@ -40,6 +40,15 @@ Every connection the guard ends is counted by reason
 (:attr:`ListenerGuard.refused`), logged as a warning, and reported to the
 guard's ``on_drop`` callback, with which the listener writes the reason in
 plain words to the association log.
+
+Once its A-ASSOCIATE-RQ is decided an association is classified
+(:meth:`ListenerGuard.classify`): *known* (the accept policy admits the
+caller) or a *stranger* (anyone's Verification-only association, the host
+of a retrieve's PACS under another AE title). Strangers have a budget of
+their own, give way (oldest first) when a known node's host or a
+retrieve's node needs room, and Verification-only ones are aborted when
+idle or old. An address refused again and again is turned away at accept
+for a while (:meth:`ListenerGuard.note_refused`).
 """
 
 from __future__ import annotations
@@ -52,7 +61,7 @@ import ssl
 import struct
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
@@ -77,6 +86,10 @@ _LOGGER = logging.getLogger(__name__)
 
 A_ASSOCIATE_RQ, P_DATA_TF = 0x01, 0x04
 PDU_TYPES = range(0x01, 0x08)  # PS3.8 9.3.1: A-ASSOCIATE-RQ (1) ... A-ABORT (7)
+
+# How many refusing addresses the penalty keeps counts for: a sweep of
+# spoofed sources cannot make the table grow without end.
+_ADDRESSES_TRACKED = 4096
 
 # A-ABORT reasons, PS3.8 Table 9-26 (source 2: the service provider).
 UNRECOGNIZED_PDU, UNEXPECTED_PDU, UNEXPECTED_PARAMETER, INVALID_PARAMETER_VALUE = \
@@ -136,6 +149,24 @@ class ListenerLimits:
     reserved_per_node : int
         Connections kept free for each address :meth:`ListenerGuard.reserve_for`
         names (the node a retrieve is running against).
+    strangers_total, strangers_per_address : int
+        Associations of strangers (callers the accept policy would not
+        admit: Verification-only, or the host of a retrieve's PACS under
+        another AE title) at once. An echo check needs one association for
+        milliseconds; 2 per address lets the doctor and a retry overlap, 8
+        in all lets a few sites check us at once while 32 of the 40
+        connections can never be theirs. A stranger over budget gets
+        A-ASSOCIATE-RJ (transient, local limit exceeded; PS3.8 9.3.4), and
+        a known caller that needs room takes a stranger's (oldest first).
+    stranger_idle_seconds, stranger_life_seconds : float
+        A Verification-only stranger is aborted after 10 s without an echo,
+        and 30 s after it was accepted whatever it does: an echo takes
+        milliseconds, so neither ends a real check.
+    penalty_refusals, penalty_window_seconds, penalty_seconds : int, float, float
+        An address that is no known node's host and is refused that many
+        times within the window is closed at accept for ``penalty_seconds``:
+        its A-ASSOCIATE-RQs (up to ``max_request_length`` each) are then
+        never read or decoded.
     """
 
     handshake_seconds: float = 5.0
@@ -148,6 +179,13 @@ class ListenerLimits:
     connections_total: int = 40
     connections_per_address: int = 8
     reserved_per_node: int = 8
+    strangers_total: int = 8
+    strangers_per_address: int = 2
+    stranger_idle_seconds: float = 10.0
+    stranger_life_seconds: float = 30.0
+    penalty_refusals: int = 10
+    penalty_window_seconds: float = 10.0
+    penalty_seconds: float = 30.0
 
     def pdu_seconds(self, length: int) -> float:
         """How long a PDU announcing *length* bytes may take, from its first byte to its last."""
@@ -480,6 +518,18 @@ class PeerConnection:
         if not self.associated and self.assoc is not None:
             end_wait_for_request(self.assoc)
 
+    def abort_now(self, kind: str, words: str) -> None:
+        """A-ABORT (service provider, reason not specified) and close, from any thread.
+
+        The A-ABORT is sent only if the socket takes it at once: a peer that
+        stopped reading must not hold up whoever ends it (a TLS socket takes
+        no such flag, and is just closed).
+        """
+        with contextlib.suppress(OSError, ValueError):
+            self._sock.send(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, 0),
+                            socket.MSG_DONTWAIT)
+        self.drop(kind, words, aborted=True)
+
     def shutdown(self, how: int) -> None:
         # pynetdicom closes the socket only if shutdown succeeds; after our
         # own shutdown a second one can fail with ENOTCONN.
@@ -496,6 +546,15 @@ class PeerConnection:
         return self._sock.fileno() == -1
 
 
+@dataclass
+class _Stranger:
+    """What the guard knows of a stranger's association."""
+
+    since: float
+    last_active: float
+    verification_only: bool
+
+
 class ListenerGuard:
     """Admits connections within :class:`ListenerLimits` and ends those that overstay.
 
@@ -507,6 +566,10 @@ class ListenerGuard:
         Called with each :class:`PeerConnection` the guard ends (its
         ``dropped``, ``said`` and ``assoc`` say which and why), from the
         thread that ended it: the listener writes it to the association log.
+    trusted : callable, optional
+        Whether an address is a known node's host (or a caller the user
+        allowed): such an address gets room by evicting strangers, and is
+        never penalised.
 
     Notes
     -----
@@ -517,11 +580,17 @@ class ListenerGuard:
     """
 
     def __init__(self, limits: ListenerLimits | None = None,
+                 trusted: Callable[[str], bool] = lambda _address: False,
                  on_drop: Callable[[PeerConnection], None] | None = None) -> None:
         self.limits = limits or ListenerLimits()
+        self._trusted = trusted
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._open: list[PeerConnection] = []
+        self._classified: dict[PeerConnection, _Stranger | None] = {}  # None: known
+        self._evicted: set[PeerConnection] = set()
+        self._refusals: dict[str, deque[float]] = {}
+        self._penalised: dict[str, float] = {}  # address -> until
         self._reserved: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -542,33 +611,138 @@ class ListenerGuard:
 
     # -- admission (server thread) -------------------------------------------------------
     def admit(self, conn: PeerConnection) -> bool:
-        """Count *conn* in when it fits the limits; False (and counted as refused) if not."""
+        """Count *conn* in when it fits the limits; False (and counted as refused) if not.
+
+        A known node's host or a retrieve's node that finds no room takes a
+        stranger's (oldest first), then a pending handshake's from an
+        address that is neither; at its per-address limit, the oldest
+        stranger or pending handshake from its own address.
+        """
+        now = time.monotonic()
+        with self._lock:
+            until = self._penalised.get(conn.address)
+            if until is not None and now >= until:
+                del self._penalised[conn.address]
+            elif until is not None:
+                self.refused["penalised address"] += 1
+                return False  # logged once, when the penalty began
+            addresses = {c.address for c in self._open} | {conn.address}
+        deserving = {a for a in addresses if self._deserves_room(a)}
+        victims: list[PeerConnection] = []
         with self._lock:
             reason = self._refusal(conn.address)
+            while reason and conn.address in deserving:
+                victim = self._victim(conn.address, reason, deserving)
+                if victim is None:
+                    break
+                victims.append(victim)
+                self._evicted.add(victim)
+                reason = self._refusal(conn.address)
             if reason is None:
                 self._open.append(conn)
+        for victim in victims:
+            victim.abort_now("evicted for a known caller",
+                            f"the listener needed room for a known caller at {conn.address}, "
+                            "and a caller that is no known node gives way")
         if reason:
             _LOGGER.warning("listener refused a connection from %s: %s", conn.address, reason)
             self.count(reason)
         return reason is None
 
+    def _deserves_room(self, address: str) -> bool:
+        with self._lock:
+            if address in self._reserved:
+                return True
+        return self._trusted(address)
+
+    def _live(self) -> list[PeerConnection]:
+        return [c for c in self._open if c not in self._evicted]
+
     def _refusal(self, address: str) -> str | None:
         limits = self.limits
-        per_address = Counter(conn.address for conn in self._open)
-        if len(self._open) >= limits.connections_total:
+        live = self._live()
+        per_address = Counter(conn.address for conn in live)
+        if len(live) >= limits.connections_total:
             return "too many connections"
         if per_address[address] >= limits.connections_per_address:
             return "too many connections from this address"
         kept = sum(max(0, limits.reserved_per_node - per_address[node])
                    for node in self._reserved if node != address)
-        if len(self._open) + kept >= limits.connections_total:
+        if len(live) + kept >= limits.connections_total:
             return "only the room kept for a retrieve is left"
         return None
+
+    def _victim(self, address: str, reason: str,
+                deserving: set[str]) -> PeerConnection | None:
+        """The connection to end so that one from *address* fits (lock held)."""
+        live = self._live()
+        strangers = sorted((c for c in live if self._classified.get(c) is not None),
+                           key=lambda c: self._classified[c].since)  # type: ignore[union-attr]
+        pending = sorted((c for c in live if c not in self._classified),
+                         key=lambda c: c.opened)
+        if reason == "too many connections from this address":
+            candidates = [c for c in [*strangers, *pending] if c.address == address]
+        else:
+            candidates = [*strangers, *(c for c in pending if c.address not in deserving)]
+        return candidates[0] if candidates else None
+
+    # -- classification (association threads) -------------------------------------------
+    def classify(self, conn: Any, *, stranger: bool, verification_only: bool = True) -> bool:
+        """Record what *conn*'s decided A-ASSOCIATE-RQ made it; False: a stranger over budget.
+
+        *conn* is what ``peer_socket(assoc)`` gives (anything but a
+        :class:`PeerConnection` is not ours to count, and passes).
+        """
+        if not isinstance(conn, PeerConnection):
+            return True
+        now = time.monotonic()
+        with self._lock:
+            if conn not in self._open:
+                return True  # already gone
+            if not stranger:
+                self._classified[conn] = None
+                return True
+            strangers = [c for c in self._live() if self._classified.get(c) is not None]
+            if len(strangers) >= self.limits.strangers_total or sum(
+                    c.address == conn.address for c in strangers) >= \
+                    self.limits.strangers_per_address:
+                return False
+            self._classified[conn] = _Stranger(now, now, verification_only)
+        return True
+
+    def touch(self, conn: Any) -> None:
+        """The peer of *conn* did something (an echo): a stranger is not idle."""
+        with self._lock:
+            info = self._classified.get(conn)
+            if info is not None:
+                info.last_active = time.monotonic()
+
+    def note_refused(self, address: str) -> None:
+        """An association from *address* was refused; penalise an address that keeps at it."""
+        if self._deserves_room(address):
+            return  # a known node's host is never penalised
+        limits, now = self.limits, time.monotonic()
+        with self._lock:
+            times = self._refusals.pop(address, None) or deque()
+            times.append(now)
+            while times and now - times[0] > limits.penalty_window_seconds:
+                times.popleft()
+            if len(times) < limits.penalty_refusals:
+                self._refusals[address] = times  # re-inserted: the oldest are first
+                while len(self._refusals) > _ADDRESSES_TRACKED:
+                    del self._refusals[next(iter(self._refusals))]
+                return
+            self._penalised[address] = now + limits.penalty_seconds
+        _LOGGER.warning("listener refuses connections from %s at accept for %g s (penalty): "
+                        "%d associations refused within %g s", address,
+                        limits.penalty_seconds, len(times), limits.penalty_window_seconds)
 
     def forget(self, conn: PeerConnection) -> None:
         with self._lock:
             if conn in self._open:
                 self._open.remove(conn)
+            self._classified.pop(conn, None)
+            self._evicted.discard(conn)
 
     def count(self, reason: str) -> None:
         with self._lock:
@@ -600,10 +774,35 @@ class ListenerGuard:
         if self._watchdog is not None:
             self._watchdog.join(2)
 
+    def close_all(self) -> None:
+        """Abort every connection now (the listener stops): no peer is waited for."""
+        with self._lock:
+            conns = list(self._open)
+        for conn in conns:
+            conn.abort_now("listener stopped", "the listener stopped")
+
     def _watch(self) -> None:
         # Four sweeps a second: a deadline is kept to within 0.25 s.
         while not self._stop.wait(0.25):
-            self.sweep(time.monotonic())
+            now = time.monotonic()
+            self.sweep(now)
+            self.end_strangers(now)
+
+    def end_strangers(self, now: float) -> None:
+        """Abort Verification-only strangers that are idle or past their life."""
+        limits = self.limits
+        with self._lock:
+            strangers = [(c, info) for c, info in self._classified.items()
+                         if info is not None and info.verification_only
+                         and c not in self._evicted and not c.dropped]
+        for conn, info in strangers:
+            if now - info.since > limits.stranger_life_seconds:
+                conn.abort_now("stranger's time is up",
+                               "a caller that is no known node may stay "
+                               f"{limits.stranger_life_seconds:g} s")
+            elif now - info.last_active > limits.stranger_idle_seconds:
+                conn.abort_now("stranger idle", "a caller that is no known node was idle for "
+                               f"{limits.stranger_idle_seconds:g} s")
 
     def sweep(self, now: float) -> None:
         """Drop connections past a deadline; forget those pynetdicom has closed."""
@@ -624,7 +823,19 @@ class ListenerGuard:
 
 
 class GuardedAssociationServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server with a :class:`ListenerGuard` at the door."""
+    """pynetdicom's threaded server with a :class:`ListenerGuard` at the door.
+
+    ``shutdown`` aborts every connection and waits for none of them:
+    ``socketserver`` would otherwise join every request thread.
+    """
+
+    block_on_close = False
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: under a burst of connections
+    # (a flood re-connecting at once) the kernel drops a known node's SYN
+    # and its connect waits for the 1 s retransmission. Room for a burst of
+    # twice the connection limit is kept in the kernel instead.
+    request_queue_size = 128
 
     def __init__(self, *args: Any, guard: ListenerGuard, **kwargs: Any) -> None:
         self.guard = guard
@@ -655,7 +866,23 @@ class GuardedAssociationServer(ThreadedAssociationServer):
 
     def shutdown(self) -> None:
         self.guard.stop()
-        super().shutdown()
+        super().shutdown()  # no connection is admitted after this
+        self.guard.close_all()
+
+    def end_associations(self, seconds: float) -> None:
+        """Wait up to *seconds* for the associations' threads, then tell the rest to end.
+
+        Their sockets are closed (:meth:`ListenerGuard.close_all`), so each
+        normally ends in milliseconds; pynetdicom's DUL threads are not
+        daemons, and one still running would keep the process from exiting.
+        """
+        deadline = time.monotonic() + seconds
+        for assoc in self.active_associations:
+            # One still waiting for its A-ASSOCIATE-RQ would wait the ACSE timeout.
+            end_wait_for_request(assoc)
+            assoc.dul.join(max(0.0, deadline - time.monotonic()))
+            if assoc.dul.is_alive():
+                assoc.dul.kill_dul()
 
 
 def configure_ae(ae: AE, limits: ListenerLimits) -> None:
@@ -682,7 +909,9 @@ def start_guarded_server(ae: AE, address: tuple[str, int], guard: ListenerGuard,
     server = ae.make_server(address, ssl_context=ssl_context, evt_handlers=evt_handlers,
                             server_class=GuardedAssociationServer, guard=guard)
     guard.start()
-    thread = threading.Thread(target=server.serve_forever, name="AcceptorServer", daemon=True)
+    # Polled 10 times a second: stopping waits for the loop to notice.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              name="AcceptorServer", daemon=True)
     thread.start()
     register_server(ae, server)
     return server

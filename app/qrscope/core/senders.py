@@ -152,6 +152,19 @@ class SenderPolicy:
         with self._lock:
             self._allowed_once.add((ae_title.strip(), _normalise(address)))
 
+    def known_host(self, address: str) -> bool:
+        """Whether *address* is the host of a configured node, of a retrieve's node,
+        or of a caller the user allowed (whatever AE title it calls with).
+
+        The listener keeps room for such addresses and never penalises them.
+        """
+        peer = _normalise(address)
+        with self._lock:
+            retrieving = list(self._retrieving.values())
+            allowed = any(where == peer for _title, where in self._allowed_once)
+        return allowed or any(host_matches(node.host, address)
+                              for node in [*retrieving, *self._nodes()])
+
     def decide(self, calling_ae: str, address: str) -> SenderDecision:
         calling_ae = calling_ae.strip()
         with self._lock:
