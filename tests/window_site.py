@@ -48,3 +48,15 @@ def retrieve_first_study(qtbot, window: MainWindow, method: str):
     rows = window.jobs.model.rows
     qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     return rows[-1]
+
+
+def close_window(qtbot, window: MainWindow) -> None:
+    """Close the window as the user does, answering "Quit" if it asks (jobs unfinished)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    window.close()
+    box = window.question
+    if window.isVisible() and isinstance(box, QMessageBox) and box.isVisible():
+        quit_button = next(b for b in box.buttons() if b.text() == "Quit")
+        qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)

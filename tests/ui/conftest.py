@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.window_site import make_window
+from tests.window_site import close_window, make_window
 
 from qrscope.ui.main_window import MainWindow
 
@@ -15,4 +15,4 @@ def window(qtbot, qt_loop, tmp_path) -> Iterator[MainWindow]:
     """A first start: no nodes configured, so the built-in demo PACS is used."""
     win = make_window(qtbot, tmp_path)
     yield win
-    win.close()
+    close_window(qtbot, win)

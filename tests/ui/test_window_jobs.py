@@ -70,7 +70,7 @@ def test_retrieves_queue_per_node_and_searches_do_not_wait_for_them(qtbot, windo
     queued = next(r for r in rows if r.queued)
     window.jobs.view.selectRow(rows.index(queued))
     qtbot.mouseClick(window.jobs.cancel, Qt.MouseButton.LeftButton)
-    assert queued.state.value == "cancelled" and not queued.job_id
+    assert queued.state.value == "cancelled" and queued.outcome is None
     for row in running:
         window.retrieves.cancel(row.job_id)
     qtbot.waitUntil(lambda: all(r.state.is_final for r in rows), timeout=60000)
@@ -141,3 +141,151 @@ def test_an_aborted_job_says_the_pacs_aborted(qtbot, window):
     assert "aborted" in rows[-1].why
     got = len(rows[-1].outcome.stored)
     assert _bar(window, 0) < 1.0 or got == rows[-1].outcome.expected
+
+
+# -- what a radiologist ran into -------------------------------------------------------
+
+def _click_row(qtbot, view, number: int) -> None:
+    """Click a row of a table as the user does (scrolled into view first)."""
+    index = view.model().index(number, 1)
+    view.scrollTo(index)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.visualRect(index).center())
+
+
+def _menu_action(window, shortcut: str):
+    from PySide6.QtGui import QAction, QKeySequence
+
+    wanted = QKeySequence(shortcut)
+    return next(a for a in window.findChildren(QAction) if a.shortcut() == wanted)
+
+
+def _press(qtbot, window, shortcut: str) -> None:
+    """Press a menu shortcut: the window's own action for it, as the key would trigger."""
+    _menu_action(window, shortcut).trigger()
+    qtbot.wait(0)
+
+
+def _question(window):
+    """The window's open question (a QMessageBox), or None."""
+    from PySide6.QtWidgets import QMessageBox
+
+    return next((box for box in window.findChildren(QMessageBox) if box.isVisible()), None)
+
+
+def _answer(qtbot, window, button_text: str) -> str:
+    """Wait for the window's question, click *button_text* on it; its text."""
+    qtbot.waitUntil(lambda: _question(window) is not None, timeout=5000)
+    box = _question(window)
+    text = f"{box.text()} {box.informativeText()}"
+    button = next(b for b in box.buttons() if b.text().replace("&", "") == button_text)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    return text
+
+
+def test_cancel_on_a_queued_row_cancels_exactly_that_job(qtbot, window):
+    use_fault(qtbot, window, "slow-responses")
+    search_studies(qtbot, window)
+    _select_studies(window, 4)
+    qtbot.mouseClick(_button(window.search, "Retrieve (C-MOVE)"), Qt.MouseButton.LeftButton)
+    rows = window.jobs.model.rows
+    queued = [r for r in rows if r.state_text == "queued"]
+    assert len(queued) == 2
+    first, last = queued
+    _click_row(qtbot, window.jobs.view, rows.index(last))
+    qtbot.mouseClick(window.jobs.cancel, Qt.MouseButton.LeftButton)
+    assert last.state.value == "cancelled"
+    assert first.state_text == "queued", "Cancel took another job out of the queue"
+    _click_row(qtbot, window.jobs.view, rows.index(first))
+    qtbot.mouseClick(window.jobs.cancel, Qt.MouseButton.LeftButton)
+    assert first.state.value == "cancelled"
+    for row in rows:
+        if not row.state.is_final:
+            window.retrieves.cancel(row.job_id)
+    qtbot.waitUntil(lambda: all(r.state.is_final for r in rows), timeout=60000)
+    assert first.outcome is None and last.outcome is None, "a cancelled queued job ran"
+    assert len({r.job_id for r in rows}) == len(rows), "two rows share an id"
+
+
+def test_a_retrieve_goes_to_the_node_its_results_came_from(qtbot, window):
+    search_studies(qtbot, window)
+    searched = window.editor.current_node().name
+    from PySide6.QtWidgets import QToolButton
+
+    add = next(b for b in window.editor.findChildren(QToolButton) if b.text() == "Add")
+    qtbot.mouseClick(add, Qt.MouseButton.LeftButton)
+    other = window.editor.current_node().name
+    assert other != searched
+    window.search.views[QueryLevel.STUDY].selectRow(0)
+    _press(qtbot, window, "Ctrl+M")
+    rows = window.jobs.model.rows
+    assert rows and rows[-1].node == searched, f"the retrieve went to {rows[-1].node}"
+    qtbot.waitUntil(lambda: rows[-1].state.is_final, timeout=30000)
+    assert rows[-1].state.value == "success", rows[-1].why
+
+
+def _many_studies(source, folder, count: int) -> None:
+    """*count* one-image studies made from one sample file, each with its own UIDs."""
+    from pydicom import dcmread
+    from pydicom.uid import generate_uid
+
+    sample = dcmread(next(source.rglob("*.dcm")))
+    folder.mkdir()
+    for number in range(count):
+        sample.StudyInstanceUID = generate_uid()
+        sample.SeriesInstanceUID = generate_uid()
+        sample.SOPInstanceUID = sample.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        sample.PatientID = f"MANY{number:03}"
+        sample.save_as(folder / f"{number}.dcm")
+
+
+def test_many_studies_are_queued_only_when_the_user_says_so(qtbot, qt_loop, tmp_path,
+                                                            sample_folder):
+    from tests.window_site import close_window, make_window
+
+    from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
+    from qrscope.core.profiles import RemoteNode
+
+    _many_studies(sample_folder, tmp_path / "many", 60)
+    port = free_port()
+    pacs = DemoPacs(data_folder=tmp_path / "many", port=0,
+                    behaviour=DemoPacsBehaviour(sub_operation_delay=0.5),
+                    destinations={"QRSCOPE": ("127.0.0.1", port)})
+    pacs.start()
+    node = RemoteNode(name="Big PACS", ae_title=pacs.ae_title, host="127.0.0.1", port=pacs.port)
+    window = make_window(qtbot, tmp_path, nodes=[node], listener_port=port)
+    try:
+        window.editor.select_node(node.name)
+        search_studies(qtbot, window)
+        view = window.search.views[QueryLevel.STUDY]
+        assert view.model().rowCount() == 60
+        view.setFocus()
+        qtbot.keyClick(view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        _press(qtbot, window, "Ctrl+M")
+        text = _answer(qtbot, window, "Cancel")
+        assert "60" in text
+        assert window.jobs.model.rows == [], "jobs were queued before the user agreed"
+        _press(qtbot, window, "Ctrl+M")
+        _answer(qtbot, window, "Queue them")
+        rows = window.jobs.model.rows
+        assert len(rows) == 60
+        # Quitting with jobs waiting asks, and says they will resume.
+        window.close()
+        assert window.isVisible(), "the window quit without asking"
+        text = _answer(qtbot, window, "Quit")
+        assert "resume" in text
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
+        # The next start brings them back and runs them to the end.
+        again = make_window(qtbot, tmp_path, nodes=[node], listener_port=port)
+        try:
+            resumed = again.jobs.model.rows
+            assert len(resumed) == 60
+            assert {r.job_id for r in resumed} == {r.job_id for r in rows}
+            qtbot.waitUntil(lambda: all(r.state.is_final for r in resumed), timeout=120000)
+            assert all(r.state.value == "success" for r in resumed), \
+                [r.why for r in resumed if r.state.value != "success"]
+        finally:
+            close_window(qtbot, again)
+    finally:
+        close_window(qtbot, window)
+        pacs.stop()

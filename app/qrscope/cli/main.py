@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the sequence of both associations: .svg, or Mermaid text "
                      "(.mmd/.md)")
 
+    jobs = _command(sub, "jobs", "list the retrieve jobs on record, or resume the unfinished "
+                    "ones", local=True)
+    jobs.add_argument("action", nargs="?", choices=["resume"],
+                      help="resume: run the jobs left queued or running (quit, crash) to the "
+                      "end, fetching only what is not on disk yet")
+
     doctor = _command(sub, "doctor", "check a node end to end: why C-MOVE fails",
                       node=True, local=True)
     doctor.add_argument("--listen-port", type=port_arg, metavar="PORT",
@@ -232,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT["usage"]
     from qrscope.cli import (
         doctor_command,
+        jobs_command,
         query_commands,
         retrieve_command,
         server_commands,
@@ -242,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "echo": query_commands.run_echo,
         "find": query_commands.run_find,
         "retrieve": retrieve_command.run_retrieve,
+        "jobs": jobs_command.run_jobs,
         "listen": server_commands.run_listen,
         "demo-pacs": server_commands.run_demo_pacs,
         "demo": tour.run_tour,

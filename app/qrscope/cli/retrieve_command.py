@@ -26,9 +26,10 @@ from qrscope.core.association_log import AssociationLog
 from qrscope.core.diagnosis.hints import Hint, hint_for_listener_error
 from qrscope.core.diagnosis.retrieve_hints import hint_for_refused_caller, hints_for_retrieve
 from qrscope.core.diagnosis.sequence import build_sequence
+from qrscope.core.jobs import JobService, JobStore, jobs_path_beside
 from qrscope.core.listener import ListenerError, StorageListener
+from qrscope.core.profile_store import default_config_path
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.storage import InstanceStore
 from qrscope.core.validation import InvalidValue, check_ae_title, check_writable_file
@@ -36,7 +37,7 @@ from qrscope.core.validation import InvalidValue, check_ae_title, check_writable
 # The human output lists this many missing instances; --json lists every one.
 MISSING_SHOWN = 20
 
-__all__ = ["retrieve_once", "run_retrieve"]
+__all__ = ["exit_code", "jobs_file", "retrieve_once", "run_retrieve"]
 
 
 def _scope(args: argparse.Namespace) -> RetrieveScope:
@@ -76,13 +77,17 @@ def _progress_printer(enabled: bool) -> object:
 
 
 def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
-                  scope: RetrieveScope, *, move_destination: str | None = None,
+                  scope: RetrieveScope, jobs_path: Path, *, move_destination: str | None = None,
                   show_progress: bool = True, debug: bool = False,
                   known_nodes: Iterable[RemoteNode] = (),
                   ) -> tuple[RetrieveOutcome, list[Hint]]:
-    """Start what the retrieve needs (listener for C-MOVE to us), run it, stop it again.
+    """Run the retrieve as a job of the job service, with what it needs around it.
 
-    Ctrl-C cancels the retrieve properly (C-CANCEL, bounded wait, release).
+    The job is recorded in *jobs_path* like the window's, so that
+    ``qrscope jobs`` lists it and, should this process be killed,
+    ``qrscope jobs resume`` finishes it. The listener (C-MOVE to us) runs
+    only for this retrieve. Ctrl-C cancels the retrieve properly
+    (C-CANCEL, bounded wait, release).
     """
     store = InstanceStore(local.storage_folder)
     destination = (move_destination or node.move_destination or local.ae_title).strip()
@@ -91,29 +96,51 @@ def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
         nodes = list(known_nodes)
         listener = StorageListener(local, log, store, debug=debug, known_nodes=lambda: nodes)
         listener.start()
-    job = RetrieveJob(node, local, log, scope, listener=listener, store=store,
-                      move_destination=destination, debug=debug,
-                      on_progress=_progress_printer(show_progress))  # type: ignore[arg-type]
+    service = JobService(_open_jobs(jobs_path), log, local=lambda: local,
+                         listener=lambda _folder: listener or "no listener",
+                         on_progress=_progress_printer(show_progress),  # type: ignore[arg-type]
+                         debug=lambda: debug)
+    record = service.submit(node, scope, node.retrieve_method,
+                            move_destination=move_destination or "")
     previous = None
     if threading.current_thread() is threading.main_thread():
         def interrupt(_signum: int, _frame: FrameType | None) -> None:
             sys.stderr.write("\ncancelling (C-CANCEL sent; Ctrl-C again to abort)\n")
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            job.cancel()
+            service.cancel(record.job_id)
         previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        outcome = job.run()
+        service.wait()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        service.shutdown()
+        service.store.close()
         if listener is not None:
             listener.stop()
+    ended = service.get(record.job_id)
+    if ended is None or ended.outcome is None:
+        raise CliError(ended.summary if ended else "the retrieve did not run", EXIT["failed"])
+    outcome = ended.outcome
     hints = hints_for_retrieve(outcome, node, local,
                                listener_port=listener.port if listener else None,
                                unexpected=listener.unexpected if listener else None)
     if listener is not None and listener.refused:
         hints.append(hint_for_refused_caller(listener.refused[0]))
     return outcome, hints
+
+
+def jobs_file(args: argparse.Namespace) -> Path:
+    """The jobs file of the profiles in use: beside them, as the window's."""
+    return jobs_path_beside(Path(args.config).expanduser() if args.config
+                            else default_config_path())
+
+
+def _open_jobs(path: Path) -> JobStore:
+    store = JobStore(path)
+    for warning in store.warnings:
+        print(f"qrscope: warning: {for_terminal(warning)}", file=sys.stderr)
+    return store
 
 
 def run_retrieve(args: argparse.Namespace) -> int:
@@ -133,7 +160,8 @@ def run_retrieve(args: argparse.Namespace) -> int:
     local = storage_folder_from_args(args, local)
     log = build_log(args, local)
     try:
-        outcome, hints = retrieve_once(node, local, log, scope, move_destination=dest,
+        outcome, hints = retrieve_once(node, local, log, scope, jobs_file(args),
+                                       move_destination=dest,
                                        known_nodes=profiles.nodes,
                                        show_progress=not args.json and sys.stderr.isatty(),
                                        debug=args.verbose >= 2)
@@ -161,6 +189,11 @@ def run_retrieve(args: argparse.Namespace) -> int:
         _print_outcome(outcome, node)
         for hint in hints:
             print(hint_for_terminal(hint))
+    return exit_code(outcome)
+
+
+def exit_code(outcome: RetrieveOutcome) -> int:
+    """The exit code of a retrieve (``qrscope --help`` lists them)."""
     if outcome.failure is not None and not outcome.stored:
         return EXIT["connection"]
     return {"success": EXIT["success"], "partial": EXIT["partial"],

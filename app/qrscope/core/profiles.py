@@ -191,6 +191,9 @@ class RemoteNode:
         return FieldReader.strictly(data, cls.read)
 
 
+DEFAULT_CONFIRM_RETRIEVES_ABOVE = 50
+
+
 def default_storage_folder() -> Path:
     return platformdirs.user_data_path("qrscope", appauthor=False) / "received"
 
@@ -212,6 +215,9 @@ class LocalAE:
     accept: AcceptPolicy = AcceptPolicy.KNOWN
     """Which callers the listener stores from (see :class:`AcceptPolicy`)."""
     listener_tls: TlsSettings = field(default_factory=TlsSettings)
+    confirm_retrieves_above: int = DEFAULT_CONFIRM_RETRIEVES_ABOVE
+    """Retrieving more studies than this at once is asked about first: a select-all
+    of a large search should not queue thousands of C-MOVEs without a word."""
 
     def problems(self) -> list[InvalidValue]:
         found: list[InvalidValue] = []
@@ -265,6 +271,8 @@ class LocalAE:
                                                  default.mask_patient_identifiers),
             accept=reader.choice("accept", AcceptPolicy, default.accept),
             listener_tls=TlsSettings.read(reader.section("listener_tls")),
+            confirm_retrieves_above=max(0, reader.whole_number(
+                "confirm_retrieves_above", default.confirm_retrieves_above)),
         )
 
     @classmethod

@@ -31,6 +31,9 @@ def build_window(store: ProfileStore | None = None,
         window.start_listener()
         window.offer_demo()
     window.restore_state()
+    # Jobs queued or running when qrscope last ended (quit, crash) run again,
+    # now that the listener (and, on a first start, the demo PACS) is up.
+    window.retrieves.resume()
     if session.profiles.problems:
         window.hints.show_hint(hint_for_profile_problems(session.profiles.problems,
                                                          str(session.store.path)))

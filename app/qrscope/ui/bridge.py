@@ -5,10 +5,10 @@ awaited by the GUI through qasync; core callbacks, which fire on worker and
 pynetdicom threads, are re-emitted as Qt signals, which Qt queues to the GUI
 thread. No widget calls the core's network functions directly.
 
-Two pools: retrieves may run for hours, so they have their own workers, and
-a search, a Verify or a host look-up never waits behind them. How many
-retrieves run at once is decided by ``controllers.jobs.RetrieveJobs``, not
-here.
+Retrieves are not run here: the core's job service runs each in a thread of
+its own, at most a few per node, so a search, a Verify or a host look-up
+never waits behind them; the bridge only turns its reports into signals
+(:meth:`CoreBridge.job_callbacks`).
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from qrscope.core.association_log import AssociationLog
+from qrscope.core.jobs import JobRecord
 from qrscope.core.listener import StorageListener
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query import FindOperation, FindResult, QueryFilter
 from qrscope.core.records import QueryLevel
-from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
-from qrscope.core.retrieve.plan import RetrievePlanner
-from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.retrieve.local import what_is_missing
+from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 from qrscope.core.verify import EchoResult, verify
 
 __all__ = ["CoreBridge", "FindTask", "spawn"]
@@ -61,8 +60,6 @@ BATCH_SECONDS = 0.1
 BATCH_SIZE = 250
 INTERACTIVE_WORKERS = 4
 """Searches, Verify, look-ups: short calls, a few at a time."""
-RETRIEVE_WORKERS = 8
-"""Upper bound only; the jobs controller runs at most a few per node."""
 
 
 class FindTask:
@@ -82,7 +79,7 @@ class CoreBridge(QObject):
     events_logged = Signal(list)  # list[AssociationEvent], in order, batched
     records_arrived = Signal(int, list)  # search id, list[Record]
     job_progress = Signal(object)  # RetrieveProgress
-    job_finished = Signal(str, object)  # job id, RetrieveOutcome
+    job_changed = Signal(object)  # JobRecord (a copy), at each state change
     instance_received = Signal(object)  # ReceivedInstance (listener)
     caller_refused = Signal(object)  # RefusedCaller (listener's accept policy)
 
@@ -91,8 +88,6 @@ class CoreBridge(QObject):
         self.log = log
         self._executor = ThreadPoolExecutor(max_workers=INTERACTIVE_WORKERS,
                                             thread_name_prefix="qrscope-core")
-        self._retrievers = ThreadPoolExecutor(max_workers=RETRIEVE_WORKERS,
-                                              thread_name_prefix="qrscope-retrieve")
         self._closed = False
         self._emit_lock = threading.RLock()
         # The log gets an event per DIMSE message, from pynetdicom's threads:
@@ -127,12 +122,8 @@ class CoreBridge(QObject):
         Asks the PACS for the scope's instances (C-FIND) and compares them
         with the storage folder; raises ``AssociationFailure``.
         """
-        def work() -> list[RetrieveScope] | None:
-            plan = RetrievePlanner(node, local, self.log, debug=self.debug).learn(scope)
-            return missing_scopes(plan, local_instance_uids(local.storage_folder,
-                                                            scope.study_uid))
-
-        return await self.run(work)
+        return await self.run(lambda: what_is_missing(node, local, self.log, scope,
+                                                      debug=self.debug))
 
     def find(self, node: RemoteNode, local: LocalAE, level: QueryLevel, query: QueryFilter,
              limit: int | None = None) -> tuple[int, FindTask]:
@@ -151,42 +142,23 @@ class CoreBridge(QObject):
 
         return search_id, FindTask(operation, self.run(work))
 
-    def start_retrieve(self, node: RemoteNode, local: LocalAE, scope: RetrieveScope,
-                       method: RetrieveMethod, listener: StorageListener | None,
-                       ) -> tuple[RetrieveJob, asyncio.Future[RetrieveOutcome]]:
-        """Create and start a retrieve job in the retrieve pool.
+    def job_callbacks(self) -> tuple[Callable[[JobRecord], None],
+                                     Callable[[RetrieveProgress], None]]:
+        """The job service's ``on_change`` and ``on_progress``, as signals.
 
-        Progress and the outcome come as :attr:`job_progress` and
-        :attr:`job_finished`; the caller keeps the job (the bridge holds no
-        registry of jobs).
+        Changes all go over (:attr:`job_changed`); progress at most ~10 times
+        a second per job (:attr:`job_progress`), but always the final one.
         """
-        job = RetrieveJob(node, local, self.log, scope, method=method,
-                          listener=listener if method is RetrieveMethod.MOVE else None,
-                          store=listener.store if listener else None,
-                          on_progress=self._progress_throttle(), debug=self.debug)
-
-        finished = self._safely(self.job_finished)
-
-        def work() -> RetrieveOutcome:
-            outcome = job.run()
-            finished(job.job_id, outcome)
-            return outcome
-
-        future = asyncio.get_event_loop().run_in_executor(self._retrievers, work)
-        return job, future
-
-    def _progress_throttle(self) -> Callable[[RetrieveProgress], None]:
-        """At most ~10 progress signals a second per job, but always the final one."""
-        last = [0.0]
+        last: dict[str, float] = {}
         emit = self._safely(self.job_progress)
 
         def report(progress: RetrieveProgress) -> None:
             now = time.monotonic()
-            if progress.state.is_final or now - last[0] >= BATCH_SECONDS:
-                last[0] = now
+            if progress.state.is_final or now - last.get(progress.job_id, 0.0) >= BATCH_SECONDS:
+                last[progress.job_id] = now
                 emit(progress)
 
-        return report
+        return self._safely(self.job_changed), report
 
     def watch_listener(self, listener: StorageListener) -> None:
         if self._listener_unsubscribe is not None:
@@ -215,7 +187,7 @@ class CoreBridge(QObject):
         return emit
 
     def shutdown(self) -> None:
-        """Stop the workers (window closing; the jobs controller cancels its jobs first)."""
+        """Stop the workers (window closing; the job service is shut down first)."""
         self._events_timer.stop()
         with self._emit_lock:
             self._closed = True
@@ -223,7 +195,6 @@ class CoreBridge(QObject):
         if self._listener_unsubscribe is not None:
             self._listener_unsubscribe()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._retrievers.shutdown(wait=False, cancel_futures=True)
 
 
 class _Batcher:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
@@ -33,6 +34,7 @@ from qrscope.core.diagnosis.retrieve_hints import (
 )
 from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.diagnosis.support_bundle import write_support_bundle
+from qrscope.core.jobs import JobStore, jobs_path_beside
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveScope
@@ -77,7 +79,9 @@ class MainWindow(QMainWindow):
         self.editor = ProfileEditor(session.profiles)
         self.search = SearchPanel(self.bridge, self.editor.current_node, lambda: session.local)
         self.listener = ListenerControl(session, self.bridge, self)
-        self.retrieves = RetrieveJobs(self.bridge, self.listener, session.profiles, self)
+        self.job_store = JobStore(jobs_path_beside(session.store.path))
+        self.retrieves = RetrieveJobs(self.bridge, self.listener, session.profiles,
+                                      self.job_store, self)
         self.jobs = RetrievePanel(self.retrieves.model)
         self.listener.status.connect(self.jobs.show_listener)
         self.log_panel = LogPanel()
@@ -86,6 +90,9 @@ class MainWindow(QMainWindow):
         self.last_doctor: DoctorReport | None = None
         self.already_here: AlreadyHereDialog | None = None
         self.admin_card: AdminCardDialog | None = None
+        self.question: QMessageBox | None = None
+        """The open question (many studies to queue, quit with jobs), if any."""
+        self._quit_agreed = False
         self._save_timer = QTimer(self, singleShot=True, interval=500)
         self._save_timer.timeout.connect(self.save_profiles)
         # The listener's line shows the count received: redrawn a few times a
@@ -99,7 +106,7 @@ class MainWindow(QMainWindow):
         window = weakref.ref(self)
         self.collector.busy = lambda: (w := window()) is not None and w.working()
         self.fault_actions = install_menus(self)
-        self.statusBar().showMessage("Ready")
+        self.statusBar().showMessage("; ".join(self.job_store.warnings) or "Ready")
 
     # -- layout ------------------------------------------------------------------
     def _build(self) -> None:
@@ -298,15 +305,41 @@ class MainWindow(QMainWindow):
 
     # -- retrieving --------------------------------------------------------------
     def retrieve(self, scopes: list[tuple[RetrieveScope, str]], method_name: str) -> None:
-        """Retrieve the selection; what is already on disk is asked about first."""
-        node = self.editor.current_node()
+        """Retrieve the selection from the node its results came from.
+
+        Never the node selected in the list now: the user may have clicked
+        another since the search. More studies than the local setting allows
+        are asked about first; what is already on disk is asked about too.
+        """
+        node = self.search.results_node
         if node is None:
             return
+        limit = self.session.local.confirm_retrieves_above
+        if len(scopes) > limit:
+            self._ask(f"Retrieve {len(scopes)} studies from {node.name}?",
+                      f"This queues {len(scopes)} retrieves (more than {limit}, the limit "
+                      "set under This workstation). They run two at a time on the node.",
+                      "Queue them", lambda: self._queue(node, scopes, method_name))
+            return
+        self._queue(node, scopes, method_name)
+
+    def _ask(self, text: str, detail: str, yes: str, then: Callable[[], None]) -> None:
+        """A question that does not block the event loop; *then* runs on *yes*."""
+        box = QMessageBox(QMessageBox.Icon.Question, "qrscope", text, parent=self)
+        box.setInformativeText(detail)
+        agree = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(agree)
+        box.finished.connect(lambda _r: then() if box.clickedButton() is agree else None)
+        self.question = box
+        box.open()
+
+    def _queue(self, node: RemoteNode, scopes: list[tuple[RetrieveScope, str]],
+               method_name: str) -> None:
         method = RetrieveMethod(method_name) if method_name else node.retrieve_method
         here = self.search.already_here(scopes)
-        for scope, label in scopes:
-            if scope not in here:
-                self.retrieves.submit(node, scope, method, label)
+        self.retrieves.submit_many(node, [(s, label) for s, label in scopes if s not in here],
+                                   method)
         if here:
             lines = [f"{label}: {have} of {total if total is not None else '?'} images here"
                      for (scope, label), (have, total) in
@@ -420,15 +453,28 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last/search", self.search.form.state())
         self.settings.sync()
 
+    def _quit(self) -> None:
+        self._quit_agreed = True
+        self.close()
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         """A tall window shows a hint whole; a 768-pixel one keeps room for results."""
         super().resizeEvent(event)
         self.hints.set_lines(4 if self.height() < 900 else 8)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Quit; with jobs queued or running, ask first (they resume at the next start)."""
+        unfinished = self.retrieves.unfinished
+        if unfinished and not self._quit_agreed:
+            event.ignore()
+            self._ask(f"{unfinished} retrieve(s) are queued or running.",
+                      "Quit now, and they will resume at the next start of qrscope, "
+                      "fetching only what is not here yet.", "Quit", self._quit)
+            return
         self.save_state()
         self.retrieves.shutdown()
         self.bridge.shutdown()
+        self.job_store.close()
         self.session.close()
         self.collector.stop()
         super().closeEvent(event)

@@ -65,6 +65,7 @@ class DemoPacs:
         self._data_folder = data_folder
         self._own_folder: Path | None = None
         self._index: InstanceIndex | None = None
+        self._service: QueryRetrieveService | None = None
         self._server: Any = None
 
     @property
@@ -83,6 +84,10 @@ class DemoPacs:
     def instances(self) -> tuple[InstanceRecord, ...]:
         """What the PACS serves (empty before :meth:`start`)."""
         return self._index.instances if self._index is not None else ()
+
+    def store_attempts(self) -> dict[str, int]:
+        """C-STORE sub-operations of C-MOVEs sent so far, by SOP Instance UID."""
+        return self._service.store_attempts() if self._service is not None else {}
 
     def add_destination(self, ae_title: str, host: str, port: int) -> None:
         """Allow C-MOVE to `ae_title` at `host`:`port`; applies to the next C-MOVE."""
@@ -105,6 +110,7 @@ class DemoPacs:
             self._index = InstanceIndex.load(folder)
             service = QueryRetrieveService(self._index, self.ae_title, self.destinations,
                                            self.behaviour)
+            self._service = service
             self._server = self._make_ae().start_server(
                 (self.host, self._requested_port), block=False,
                 evt_handlers=service.evt_handlers())

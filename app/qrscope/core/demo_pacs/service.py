@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import IntEnum
 from types import MappingProxyType
@@ -127,6 +128,18 @@ class QueryRetrieveService:
         self._ae_title = ae_title
         self._destinations = destinations
         self._behaviour = behaviour or DemoPacsBehaviour()
+        self._attempts: Counter[str] = Counter()
+        self._attempts_lock = threading.Lock()
+
+    def store_attempts(self) -> dict[str, int]:
+        """How many C-STORE sub-operations of a C-MOVE went out for each SOP Instance
+        UID: a client that resumes a retrieve must not have one sent twice."""
+        with self._attempts_lock:
+            return dict(self._attempts)
+
+    def _attempted(self, sop_instance_uid: str) -> None:
+        with self._attempts_lock:
+            self._attempts[sop_instance_uid] += 1
 
     def evt_handlers(self) -> list[tuple[evt.EventType, Callable[..., Any]]]:
         """Return the handler bindings for ``AE.start_server(evt_handlers=...)``."""
@@ -195,7 +208,8 @@ class QueryRetrieveService:
         elif self._behaviour.deliver_half:
             established = PartialSender(event.assoc.requestor.ae_title).on_established
         else:
-            established = _MoveStoreAssociation(event.assoc.requestor.ae_title).on_established
+            established = _MoveStoreAssociation(event.assoc.requestor.ae_title,
+                                                self._attempted).on_established
         yield destination[0], destination[1], {
             "contexts": contexts,
             "evt_handlers": [(evt.EVT_ESTABLISHED, established)],
@@ -300,13 +314,16 @@ class _MoveStoreAssociation:
     ``send_c_store`` there is race-free and touches nothing else.
     """
 
-    def __init__(self, move_originator: str) -> None:
+    def __init__(self, move_originator: str,
+                 on_attempt: Callable[[str], None] = lambda _uid: None) -> None:
         self._move_originator = move_originator
+        self._on_attempt = on_attempt
 
     def on_established(self, event: Event) -> None:
         assoc: Association = event.assoc
         send_c_store = assoc.send_c_store
         originator = self._move_originator
+        on_attempt = self._on_attempt
 
         def send_with_originator(
             dataset: Dataset,
@@ -318,6 +335,7 @@ class _MoveStoreAssociation:
             reason = unsendable_reason(assoc.accepted_contexts, dataset)
             if reason:
                 _LOGGER.warning("C-MOVE sub-operation will fail: %s", reason)
+            on_attempt(str(dataset.get("SOPInstanceUID", "")))
             return send_c_store(
                 dataset,
                 msg_id=msg_id,

@@ -86,6 +86,9 @@ class RetrieveJob:
     on_progress : callable, optional
         Called with a :class:`RetrieveProgress` after every response and
         every received instance, from worker or listener threads.
+    job_id : str, optional
+        The id of the job this retrieve runs for (the job service's, given
+        when the job was asked for); by default a number of this process.
     grace_after_final : float
         Seconds to keep waiting for instances after the final C-MOVE
         response while fewer arrived than the PACS reported, or when it
@@ -109,8 +112,9 @@ class RetrieveJob:
         grace_after_final: float = 5.0,
         ae: AE | None = None,
         debug: bool = False,
+        job_id: str | None = None,
     ) -> None:
-        self.job_id = f"job-{next(_JOB_NUMBERS)}"
+        self.job_id = job_id or f"job-{next(_JOB_NUMBERS)}"
         self.node = node
         self.local = local
         self.log = log

@@ -12,10 +12,12 @@ import glob
 from collections import defaultdict
 from pathlib import Path
 
-from qrscope.core.retrieve.plan import RetrievePlan
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveScope
 
-__all__ = ["local_instance_uids", "missing_scopes"]
+__all__ = ["local_instance_uids", "missing_scopes", "what_is_missing"]
 
 
 def local_instance_uids(storage: Path, study_uid: str) -> set[str]:
@@ -41,3 +43,17 @@ def missing_scopes(plan: RetrievePlan, have: set[str]) -> list[RetrieveScope] | 
     return [RetrieveScope.instances(scope.study_uid, series, *uids,
                                     patient_id=scope.patient_id)
             for series, uids in by_series.items()]
+
+
+def what_is_missing(node: RemoteNode, local: LocalAE, log: AssociationLog,
+                    scope: RetrieveScope, *, debug: bool = False,
+                    ) -> list[RetrieveScope] | None:
+    """The requests for what of *scope* is not in the storage folder (``None``: not known).
+
+    Asks the PACS for the scope's instances (C-FIND, :class:`RetrievePlanner`)
+    and compares them with the files on disk: the window's "only what is
+    missing" and the resume of an interrupted job. Raises
+    ``AssociationFailure``.
+    """
+    plan = RetrievePlanner(node, local, log, debug=debug).learn(scope)
+    return missing_scopes(plan, local_instance_uids(local.storage_folder, scope.study_uid))

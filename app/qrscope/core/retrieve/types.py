@@ -249,6 +249,40 @@ class RetrieveOutcome:
                                                     if m.sop_class_uid)) or scope.sop_classes)
                 for series, items in by_series.items()]
 
+    @classmethod
+    def combined(cls, parts: list[RetrieveOutcome]) -> RetrieveOutcome:
+        """One outcome for a job that ran as several requests in turn (a resumed job
+        asks for each series' missing instances apart): counts and evidence
+        joined, the status the worst of theirs. *parts* must not be empty."""
+        if len(parts) == 1:
+            return parts[0]
+        first, last = parts[0], parts[-1]
+        statuses = {p.status for p in parts}
+        status = ("cancelled" if "cancelled" in statuses else
+                  next(iter(statuses)) if len(statuses) == 1 else "partial")
+        expected = [p.expected for p in parts]
+        return cls(
+            job_id=first.job_id, method=first.method, move_destination=first.move_destination,
+            status=status, final_status=last.final_status, remaining=last.remaining,
+            completed=sum(p.completed for p in parts), failed=sum(p.failed for p in parts),
+            warning=sum(p.warning for p in parts),
+            failed_uids=[u for p in parts for u in p.failed_uids],
+            received=[r for p in parts for r in p.received],
+            late=[r for p in parts for r in p.late],
+            incoming_associations=[c for p in parts for c in p.incoming_associations],
+            failure=next((p.failure for p in parts if p.failure is not None), None),
+            cancelled=any(p.cancelled for p in parts),
+            timed_out=next((p.timed_out for p in parts if p.timed_out), None),
+            responses=sum(p.responses for p in parts),
+            first_response_seconds=first.first_response_seconds,
+            seconds=sum(p.seconds for p in parts), association_id=last.association_id,
+            local_address=last.local_address, recovered=[u for p in parts for u in p.recovered],
+            peer_aborted=any(p.peer_aborted for p in parts),
+            expected=None if None in expected else sum(e or 0 for e in expected),
+            missing=[m for p in parts for m in p.missing],
+            sender_aliases=list(dict.fromkeys(a for p in parts for a in p.sender_aliases)),
+            patient_id_missing=any(p.patient_id_missing for p in parts))
+
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` shape (hints are added by the caller)."""
         return {

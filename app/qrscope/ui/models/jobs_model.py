@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from qrscope.core.jobs.records import JobState
 from qrscope.core.profiles import RetrieveMethod
 from qrscope.core.retrieve.types import (
     RetrieveOutcome,
@@ -27,23 +28,23 @@ PROGRESS_COLUMN = 5
 class JobRow:
     """One retrieve the user asked for: queued, running or done.
 
-    The row is the job's one record in the window (``RetrieveJobs`` owns the
-    list): what was asked (``scope``, ``retrieve_method``, the node's name,
-    never a copy of the node, so that a retry uses the node as it is now),
-    and what happened. ``job_id`` is the core job's id, empty while queued.
+    The row shows a job of the core's job service (``RetrieveJobs`` keeps the
+    list in step with it): ``job_id`` is the service's id, given when the job
+    was asked for, so a queued row has its id like any other and is named by
+    it alone. What was asked (``scope``, ``retrieve_method``, the node's
+    name, never a copy of the node, so that a retry uses the node as it is
+    now), where the job is (``job_state``) and what happened.
     """
 
-    key: str
+    job_id: str
     what: str
     node: str
     method: str
-    job_id: str = ""
     scope: RetrieveScope | None = None
     retrieve_method: RetrieveMethod = RetrieveMethod.MOVE
+    job_state: JobState = JobState.QUEUED
     progress: RetrieveProgress | None = None
     outcome: RetrieveOutcome | None = None
-    not_started: str = ""
-    """Why the job never started (cancelled while queued, listener stopped)."""
     why: str = ""
     folder: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -52,14 +53,19 @@ class JobRow:
     def state(self) -> RetrieveState:
         if self.outcome is not None:
             return RetrieveState(self.outcome.status)
-        if self.not_started:
-            return (RetrieveState.CANCELLED if self.not_started.startswith("cancelled")
-                    else RetrieveState.FAILED)
+        if self.job_state.is_final:
+            return RetrieveState(self.job_state.value)
         return self.progress.state if self.progress else RetrieveState.PENDING
 
     @property
     def queued(self) -> bool:
-        return not self.job_id and not self.not_started
+        return self.job_state is JobState.QUEUED
+
+    @property
+    def not_started(self) -> str:
+        """Why a job ended without an outcome (cancelled while queued, listener
+        stopped, nothing missing); empty otherwise."""
+        return self.why if self.job_state.is_final and self.outcome is None else ""
 
     @property
     def state_text(self) -> str:
@@ -112,23 +118,32 @@ class JobTableModel(ListTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.rows: list[JobRow] = []
+        self._numbers: dict[str, int] = {}  # job id -> row; rows are only appended
 
     def add(self, row: JobRow) -> None:
-        self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows))
-        self.rows.append(row)
+        self.add_many([row])
+
+    def add_many(self, rows: list[JobRow]) -> None:
+        """Append rows in one insertion (two thousand jobs asked for at once)."""
+        if not rows:
+            return
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+        for number, row in enumerate(rows, first):
+            self._numbers[row.job_id] = number
+        self.rows.extend(rows)
         self.endInsertRows()
 
     def row_of(self, job_id: str) -> int:
-        """The row of a job by its core id or, while it is queued, its key."""
-        return next((i for i, r in enumerate(self.rows)
-                     if job_id in (r.job_id, r.key)), -1)
+        """The row of the job *job_id* (every row has its own, queued or not)."""
+        return self._numbers.get(job_id, -1)
 
     def find(self, job_id: str) -> JobRow | None:
         number = self.row_of(job_id)
         return self.rows[number] if number >= 0 else None
 
     def update(self, which: str, /, **changes: Any) -> None:
-        """Change the row of job id or key *which*, and redraw it."""
+        """Change the row of the job *which*, and redraw it."""
         number = self.row_of(which)
         if number < 0:
             return

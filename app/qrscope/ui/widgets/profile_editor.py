@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMessageBox,
     QPushButton,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -163,6 +164,9 @@ class ProfileEditor(QWidget):
         self.l_port = port_field("Port of our storage listener (the C-MOVE destination)")
         self.l_bind = line_field("Address to listen on; 0.0.0.0 means every interface")
         self.l_folder = line_field("Where received images are stored")
+        self.l_confirm = QSpinBox()
+        self.l_confirm.setRange(0, 1_000_000)
+        self.l_confirm.setToolTip("Retrieving more studies than this at once asks first")
         self.l_mask = QCheckBox("Mask patient data in the log")
         self.l_mask.setToolTip("Hide names, IDs and birth dates in the association log and "
                                "its exports")
@@ -177,6 +181,7 @@ class ProfileEditor(QWidget):
                              ("Bind address", self.l_bind)):
             form.addRow(label, field.widget)
         form.addRow("Storage folder", folder_row)
+        form.addRow("Ask above (studies)", self.l_confirm)
         form.addRow("", self.l_mask)
         self.l_tls = Field(TlsEditor(for_listener=True), "DICOM over TLS for callers of our "
                            "listener (a PACS sending C-MOVE results)")
@@ -446,6 +451,7 @@ class ProfileEditor(QWidget):
         self.l_bind.widget.setText(local.bind_address)
         self.l_folder.widget.setText(str(local.storage_folder))
         self.l_mask.setChecked(local.mask_patient_identifiers)
+        self.l_confirm.setValue(local.confirm_retrieves_above)
         self.l_tls.widget.set_tls(local.listener_tls)
 
     def _browse_folder(self) -> None:
@@ -464,6 +470,7 @@ class ProfileEditor(QWidget):
             storage_folder=Path(self.l_folder.widget.text()),
             mask_patient_identifiers=self.l_mask.isChecked(),
             listener_tls=self.l_tls.widget.tls(),
+            confirm_retrieves_above=self.l_confirm.value(),
         )
         problems = {p.field: p.message for p in local.problems()}
         for key, field in (("ae_title", self.l_aet), ("listener_port", self.l_port),

@@ -194,6 +194,9 @@ class SearchPanel(QWidget):
         self.bridge = bridge
         self._node = node
         self._local = local
+        self.results_node: RemoteNode | None = None
+        """The node the results shown came from: their series, instances and
+        retrieves go to it, whichever node is selected in the list since."""
         self.models = {level: RecordTableModel(level) for level in
                        (QueryLevel.STUDY, QueryLevel.SERIES, QueryLevel.IMAGE)}
         self.views = {level: _table(model) for level, model in self.models.items()}
@@ -291,6 +294,7 @@ class SearchPanel(QWidget):
             return
         for level in self.models:
             self._clear(level)
+        self.results_node = node
         self._start(QueryLevel.STUDY, node, query)
 
     def _start(self, level: QueryLevel, node: RemoteNode, query: QueryFilter) -> None:
@@ -433,7 +437,7 @@ class SearchPanel(QWidget):
         studies = self._selected(QueryLevel.STUDY)
         self._clear(QueryLevel.SERIES)
         self._clear(QueryLevel.IMAGE)
-        node = self._node()
+        node = self.results_node
         if len(studies) == 1 and node is not None and isinstance(studies[0], StudyRecord):
             # Hierarchical search (PS3.4 C.4.1.2.2): the study's unique key, and
             # no other study key; the search adds the Patient ID under Patient Root.
@@ -444,7 +448,7 @@ class SearchPanel(QWidget):
         series = self._selected(QueryLevel.SERIES)
         self._clear(QueryLevel.IMAGE)
         study = self._selected(QueryLevel.STUDY)
-        node = self._node()
+        node = self.results_node
         if (len(series) == 1 and node is not None and isinstance(series[0], SeriesRecord)
                 and study and isinstance(study[0], StudyRecord)):
             self._start(QueryLevel.IMAGE, node, replace(

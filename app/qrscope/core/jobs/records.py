@@ -1,0 +1,90 @@
+"""What the job service knows of one job: what was asked, where it is, how it ended.
+
+Plain values, shared by the store, the service and the front ends; the core's
+:class:`~qrscope.core.retrieve.types.RetrieveOutcome` of a job that ran in this
+process rides along, but only the counts and a summary are kept on disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from qrscope.core.profiles import RemoteNode, RetrieveMethod
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
+
+__all__ = ["JobRecord", "JobState"]
+
+
+class JobState(StrEnum):
+    """Where a job is. ``queued`` and ``running`` are unfinished: a process that
+    ends with such a job leaves it to the next one (:meth:`JobService.resume`)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass
+class JobRecord:
+    """One retrieve job, from the moment it is asked for.
+
+    ``job_id`` is given when the job is created (the store's row number), so a
+    queued job has its id like any other: front ends name jobs by it alone.
+    ``node`` is the node as given when the job was asked for; the service
+    prefers the node of that *name* as the profiles hold it when the job
+    starts (a port fixed meanwhile is used), and falls back to this copy for
+    a node that is not in the profiles (``qrscope retrieve --host ...``).
+    """
+
+    job_id: str
+    node: RemoteNode
+    scope: RetrieveScope
+    method: RetrieveMethod
+    label: str
+    storage_folder: str
+    move_destination: str = ""
+    state: JobState = JobState.QUEUED
+    created: float = 0.0
+    started: float | None = None
+    ended: float | None = None
+    interrupted: int = 0
+    """How many runs were cut short by the process ending (quit, crash, kill)."""
+    received: int = 0
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    expected: int | None = None
+    summary: str = ""
+    """How it ended, or why it never started, in words."""
+    outcome: RetrieveOutcome | None = field(default=None, compare=False, repr=False)
+    """The outcome, for a job that ended in this process (not kept on disk)."""
+
+    @property
+    def node_name(self) -> str:
+        return self.node.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``qrscope jobs --json`` shape."""
+        scope = self.scope
+        return {
+            "job_id": self.job_id, "state": self.state.value, "label": self.label,
+            "node": self.node_name, "method": self.method.value,
+            "move_destination": self.move_destination,
+            "scope": {"level": scope.level.value, "study_uid": scope.study_uid,
+                      "series_uids": list(scope.series_uids),
+                      "instance_uids": list(scope.instance_uids),
+                      "patient_id": scope.patient_id},
+            "storage_folder": self.storage_folder, "created": self.created,
+            "started": self.started, "ended": self.ended, "interrupted": self.interrupted,
+            "received": self.received, "completed": self.completed, "failed": self.failed,
+            "warning": self.warning, "expected": self.expected, "summary": self.summary,
+        }

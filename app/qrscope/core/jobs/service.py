@@ -1,0 +1,353 @@
+"""The job service: every retrieve of a process, queued per node, run, recorded, resumed.
+
+One :class:`JobService` owns every retrieve job of a running qrscope, the
+window's and the command line's alike:
+
+* **Ids from creation.** :meth:`JobService.submit` writes the job to the
+  :class:`~qrscope.core.jobs.store.JobStore`, which gives it its id; a queued
+  job is named by that id like a running one, and :meth:`JobService.cancel`
+  acts on exactly the job named.
+* **A queue per node.** At most :data:`RETRIEVES_PER_NODE` retrieves run at
+  once against one node; the others wait in the order they were asked for.
+* **Pace.** A job is given the node as the profiles hold it *when it
+  starts*, so a port fixed meanwhile is used.
+* **A record at every state change**, so that whatever ends the process the
+  next one knows what was unfinished, and :meth:`JobService.resume` runs it
+  again, asking only for what is not on disk yet.
+
+Progress and changes are reported through plain callbacks, from worker and
+pynetdicom threads, as :class:`~qrscope.core.retrieve.job.RetrieveJob` reports
+``on_progress``; the front ends turn them into what they show.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from qrscope.core.association_log import AssociationLog
+from qrscope.core.connection import AssociationFailure
+from qrscope.core.jobs.records import JobRecord, JobState
+from qrscope.core.jobs.store import JobStore
+from qrscope.core.listener import StorageListener
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.retrieve.job import RetrieveJob
+from qrscope.core.retrieve.local import what_is_missing
+from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.storage import InstanceStore
+
+__all__ = ["RETRIEVES_PER_NODE", "JobService", "ListenerSource"]
+
+_LOGGER = logging.getLogger(__name__)
+
+RETRIEVES_PER_NODE = 2
+"""Retrieves that run at once against one node; the others wait their turn.
+
+A PACS is shared by every workstation of a department: ten studies selected
+at once must not become ten parallel C-MOVEs, and two keep the pipe full.
+"""
+
+ListenerSource = Callable[[str], "StorageListener | str"]
+"""Our listener for a C-MOVE to us that stores in the given folder, or why there is none."""
+
+NOTHING_MISSING = "everything was already here"
+
+
+@dataclass
+class _Run:
+    """A job while it runs: the node it started with, the retrieve of the moment."""
+
+    node: RemoteNode
+    cancel: threading.Event = field(default_factory=threading.Event)
+    job: RetrieveJob | None = None
+
+
+class JobService:
+    """Every retrieve job of a process. Thread-safe; callbacks come from any thread.
+
+    Parameters
+    ----------
+    store : JobStore
+        Where the jobs are recorded.
+    local : callable
+        Our AE as it is now (the storage folder of a new job is taken from it).
+    listener : callable, optional
+        For a C-MOVE to our own AE title: the running listener, or why there
+        is none (the job then ends unstarted with that reason).
+    nodes : callable, optional
+        The nodes as the profiles hold them now; a job's node is looked up by
+        name when it starts, the copy made when it was asked for otherwise.
+    on_change : callable, optional
+        Called with a copy of a job's record whenever it changes state.
+    on_progress : callable, optional
+        Called with each :class:`RetrieveProgress` of a running job (its
+        ``job_id`` is the job's).
+    """
+
+    def __init__(self, store: JobStore, log: AssociationLog, *,
+                 local: Callable[[], LocalAE],
+                 listener: ListenerSource | None = None,
+                 nodes: Callable[[], Iterable[RemoteNode]] | None = None,
+                 on_change: Callable[[JobRecord], None] | None = None,
+                 on_progress: Callable[[RetrieveProgress], None] | None = None,
+                 debug: Callable[[], bool] = lambda: False,
+                 per_node: int = RETRIEVES_PER_NODE) -> None:
+        self.store = store
+        self.log = log
+        self._local = local
+        self._listener = listener
+        self._nodes = nodes
+        self._on_change = on_change
+        self._on_progress = on_progress
+        self._debug = debug
+        self.per_node = per_node
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._records: dict[str, JobRecord] = {}  # this process's jobs, in creation order
+        self._queues: dict[str, deque[str]] = {}  # node name -> queued job ids
+        self._running: dict[str, _Run] = {}
+        self._closing = False
+
+    # -- asking ----------------------------------------------------------------------
+    def submit(self, node: RemoteNode, scope: RetrieveScope, method: RetrieveMethod,
+               label: str = "", move_destination: str = "") -> JobRecord:
+        """Queue one retrieve of *scope* from *node*; it starts when the node has a slot."""
+        return self.submit_many(node, [(scope, label)], method, move_destination)[0]
+
+    def submit_many(self, node: RemoteNode, scopes: list[tuple[RetrieveScope, str]],
+                    method: RetrieveMethod, move_destination: str = "") -> list[JobRecord]:
+        """Queue several retrieves from one node, written to the store in one transaction."""
+        folder = str(self._local().storage_folder)
+        records = self.store.add(
+            JobRecord(job_id="", node=node, scope=scope.validated(), method=method,
+                      label=label, storage_folder=folder, move_destination=move_destination)
+            for scope, label in scopes)
+        with self._lock:
+            for record in records:
+                self._records[record.job_id] = record
+                self._queues.setdefault(node.name, deque()).append(record.job_id)
+                self._changed(record)
+            self._pump(node.name)
+        return [replace(r) for r in records]
+
+    def resume(self) -> list[JobRecord]:
+        """Take up the jobs a process left unfinished (quit, crash, kill), in their order.
+
+        A job that was running comes back with ``interrupted`` raised: its
+        next run asks the PACS what the scope holds and fetches only what is
+        not in the storage folder yet.
+        """
+        claimed = self.store.claim_unfinished()
+        with self._lock:
+            for record in claimed:
+                self._records[record.job_id] = record
+                self._queues.setdefault(record.node_name, deque()).append(record.job_id)
+                self._changed(record)
+            for name in {r.node_name for r in claimed}:
+                self._pump(name)
+        return [replace(r) for r in claimed]
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel exactly the job *job_id*: a queued one leaves its queue and never
+        starts, a running one is cancelled (C-CANCEL). ``False``: nothing to cancel."""
+        with self._lock:
+            record = self._records.get(job_id)
+            if record is None or record.state.is_final:
+                return False
+            run = self._running.get(job_id)
+            if run is None:
+                self._queues[record.node_name].remove(job_id)
+                self._end(record, JobState.CANCELLED, "cancelled before it started")
+                return True
+            run.cancel.set()
+            job = run.job
+        if job is not None:
+            job.cancel()
+        return True
+
+    # -- what is known ---------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        """A copy of the job's record (jobs of this process)."""
+        with self._lock:
+            record = self._records.get(job_id)
+            return replace(record) if record is not None else None
+
+    def records(self) -> list[JobRecord]:
+        """Copies of this process's jobs, in the order they were asked for."""
+        with self._lock:
+            return [replace(r) for r in self._records.values()]
+
+    def node_of(self, job_id: str) -> RemoteNode | None:
+        """The node a running job started with (``None`` when it does not run)."""
+        with self._lock:
+            run = self._running.get(job_id)
+            return run.node if run is not None else None
+
+    def running_on(self, node_name: str) -> int:
+        with self._lock:
+            return sum(1 for job_id in self._running
+                       if self._records[job_id].node_name == node_name)
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    @property
+    def unfinished(self) -> int:
+        """Jobs queued or running."""
+        with self._lock:
+            return sum(1 for r in self._records.values() if not r.state.is_final)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no job is queued or running; ``False`` if *timeout* passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.unfinished == 0, timeout)
+
+    def shutdown(self) -> None:
+        """The process ends: start nothing more, stop what runs, keep both for next time.
+
+        Running retrieves are cancelled, but their end is not recorded: in
+        the store they stay *running*, which the next :meth:`resume` takes
+        as interrupted (as after a crash). Queued jobs stay queued.
+        """
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            runs = list(self._running.values())
+        for run in runs:
+            run.cancel.set()
+            if run.job is not None:
+                run.job.cancel()
+        self.store.release()
+
+    # -- running ---------------------------------------------------------------------
+    def _pump(self, node_name: str) -> None:
+        queue = self._queues.get(node_name)
+        while (queue and not self._closing
+               and self.running_on(node_name) < self.per_node):
+            self._start(self._records[queue.popleft()])
+
+    def _node_for(self, record: JobRecord) -> RemoteNode:
+        """The node of the job's name as the profiles hold it now, else the copy kept."""
+        known = self._nodes() if self._nodes is not None else ()
+        return next((n for n in known if n.name == record.node_name), record.node)
+
+    def _start(self, record: JobRecord) -> None:
+        node = self._node_for(record)
+        local = replace(self._local(), storage_folder=Path(record.storage_folder))
+        destination = (record.move_destination or node.move_destination
+                       or local.ae_title).strip()
+        listener: StorageListener | None = None
+        if record.method is RetrieveMethod.MOVE and destination == local.ae_title:
+            found = (self._listener(record.storage_folder) if self._listener is not None
+                     else "no listener to receive a C-MOVE")
+            if isinstance(found, str):
+                self._end(record, JobState.FAILED, f"not started: {found}")
+                return
+            listener = found
+        record.node = node
+        record.state = JobState.RUNNING
+        record.started = time.time()
+        run = _Run(node)
+        self._running[record.job_id] = run
+        self._save(record)
+        self._changed(record)
+        threading.Thread(target=self._work, args=(record, run, local, listener, destination),
+                         name=f"qrscope-{record.job_id}", daemon=True).start()
+
+    def _work(self, record: JobRecord, run: _Run, local: LocalAE,
+              listener: StorageListener | None, destination: str) -> None:
+        """The job's thread: the retrieve, then its end written and the queue moved on."""
+        try:
+            outcome = self._retrieve(record, run, local, listener, destination)
+        except Exception as exc:  # a job must never stay 'running' for ever
+            _LOGGER.exception("job %s failed", record.job_id)
+            outcome = RetrieveOutcome(job_id=record.job_id, method=record.method,
+                                      move_destination=destination)
+            self._finish(record, run, outcome, f"failed: {exc}")
+            return
+        self._finish(record, run, outcome, "")
+
+    def _retrieve(self, record: JobRecord, run: _Run, local: LocalAE,
+                  listener: StorageListener | None, destination: str,
+                  ) -> RetrieveOutcome | None:
+        """Run the job's requests in turn; ``None`` when nothing had to be asked for."""
+        parts = [record.scope]
+        if record.interrupted:
+            try:
+                missing = what_is_missing(run.node, local, self.log, record.scope,
+                                          debug=self._debug())
+            except AssociationFailure as exc:
+                return RetrieveOutcome(job_id=record.job_id, method=record.method,
+                                       move_destination=destination, failure=exc)
+            if missing is not None:
+                parts = missing
+        outcomes: list[RetrieveOutcome] = []
+        for part in parts:
+            job = RetrieveJob(
+                run.node, local, self.log, part, method=record.method, listener=listener,
+                store=listener.store if listener is not None else InstanceStore(
+                    local.storage_folder),
+                move_destination=destination, on_progress=self._on_progress,
+                debug=self._debug(), job_id=record.job_id)
+            with self._lock:
+                if run.cancel.is_set():
+                    break
+                run.job = job
+            outcomes.append(job.run())
+            if outcomes[-1].cancelled:
+                break
+        return RetrieveOutcome.combined(outcomes) if outcomes else None
+
+    def _finish(self, record: JobRecord, run: _Run, outcome: RetrieveOutcome | None,
+                why: str) -> None:
+        with self._lock:
+            self._running.pop(record.job_id, None)
+            if self._closing:
+                return  # left 'running' in the store: resumed as interrupted next time
+            if outcome is None:
+                state = JobState.CANCELLED if run.cancel.is_set() else JobState.SUCCESS
+                self._end(record, state, "cancelled before it asked for anything"
+                          if run.cancel.is_set() else NOTHING_MISSING)
+            else:
+                record.outcome = outcome
+                record.received = len(outcome.stored)
+                record.completed, record.failed = outcome.completed, outcome.failed
+                record.warning, record.expected = outcome.warning, outcome.expected
+                self._end(record, JobState(outcome.status), why or _summary(outcome))
+            self._pump(record.node_name)
+
+    def _end(self, record: JobRecord, state: JobState, summary: str) -> None:
+        record.state = state
+        record.summary = summary
+        record.ended = time.time()
+        self._save(record)
+        self._changed(record)
+        self._idle.notify_all()
+
+    def _save(self, record: JobRecord) -> None:
+        try:
+            self.store.update(record)
+        except Exception:  # the job goes on; only its record on disk lags
+            _LOGGER.exception("could not record job %s", record.job_id)
+
+    def _changed(self, record: JobRecord) -> None:
+        if self._on_change is not None:
+            self._on_change(replace(record))
+
+
+def _summary(outcome: RetrieveOutcome) -> str:
+    """How a retrieve ended, in a line for ``qrscope jobs`` and the record."""
+    if outcome.failure is not None:
+        return f"{outcome.status}: {outcome.failure.message}"
+    expected = f" of {outcome.expected}" if outcome.expected is not None else ""
+    failed = f", {outcome.failed} failed at the PACS" if outcome.failed else ""
+    missing = f", {len(outcome.missing)} missing" if outcome.missing else ""
+    return f"{outcome.status}: {len(outcome.stored)}{expected} received{failed}{missing}"
