@@ -20,18 +20,19 @@ from pathlib import Path
 import psutil
 import pytest
 from pydicom import dcmread
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, build_context
 from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import CTImageStorage, Verification
 from pynetdicom.transport import AddressInformation
 from tests.demo_site import free_port
 
 from qrscope.core.association_log import AssociationLog
 from qrscope.core.listener import StorageListener
 from qrscope.core.listener_guard import ListenerLimits
-from qrscope.core.profiles import LocalAE
+from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.security import AcceptPolicy
 
 LISTENER_HOST = "127.0.0.1"
@@ -147,6 +148,56 @@ def associated(port: int, abstract_syntax: str = Verification,
     return sock
 
 
+# -- command sets, by hand (implicit VR little endian, PS3.7 6.3.1) -------------------
+def command_element(element: int, value: bytes) -> bytes:
+    return struct.pack("<HHL", 0, element, len(value)) + value
+
+
+def uid_value(value: str) -> bytes:
+    data = value.encode("ascii")
+    return data + b"\x00" if len(data) % 2 else data
+
+
+def command_set(*elements: tuple[int, bytes]) -> bytes:
+    body = b"".join(command_element(element, value) for element, value in elements)
+    return command_element(0x0000, struct.pack("<L", len(body))) + body
+
+
+def echo_request(sop_class: bytes = uid_value("1.2.840.10008.1.1")) -> bytes:
+    return command_set((0x0002, sop_class), (0x0100, b"\x30\x00"), (0x0110, b"\x01\x00"),
+                       (0x0800, b"\x01\x01"))
+
+
+def find_message(field: int) -> bytes:
+    """A C-FIND request or response (field 0x0020 or 0x8020) announcing a data set."""
+    message_id = 0x0110 if field == 0x0020 else 0x0120
+    elements = [(0x0002, uid_value("1.2.840.10008.1.1")), (0x0100, struct.pack("<H", field)),
+                (message_id, b"\x01\x00"), (0x0800, b"\x01\x00")]
+    if field == 0x8020:
+        elements.append((0x0900, b"\x00\xff"))  # pending
+    else:
+        elements.insert(3, (0x0700, b"\x00\x00"))
+    return command_set(*elements)
+
+
+def store_request(instance_uid: str, sop_class: str = CTImageStorage) -> bytes:
+    return command_set((0x0002, uid_value(sop_class)), (0x0100, b"\x01\x00"),
+                       (0x0110, b"\x01\x00"), (0x0700, b"\x00\x00"), (0x0800, b"\x01\x00"),
+                       (0x1000, uid_value(instance_uid)))
+
+
+def small_ct(instance_uid: str | None = None) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = instance_uid or generate_uid()
+    ds.PatientID, ds.PatientName = "WIRE", "Wire^Bounds"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality = "CT"
+    return ds
+
+
 # -- well-behaved sender ---------------------------------------------------------------
 def _ae(timeout: float, ae_title: str = "SENDER") -> AE:
     ae = AE(ae_title=ae_title)
@@ -257,11 +308,21 @@ class PeakMemory:
         self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
 
 
+KNOWN_SENDER = RemoteNode(name="sender", ae_title="SENDER", host=SENDER, port=104)
+"""The well-behaved sender (:func:`store`, :func:`echo`) as a configured node."""
+
+
 def running_listener(tmp_path: Path, sources: list[str],
-                     limits: ListenerLimits | None = None) -> Iterator[StorageListener]:
-    """A listener on loopback that stores from any caller; *sources* must be usable."""
+                     limits: ListenerLimits | None = None,
+                     accept: AcceptPolicy = AcceptPolicy.ANY) -> Iterator[StorageListener]:
+    """A listener on loopback; *sources* must be usable.
+
+    It stores from any caller, or with ``accept=AcceptPolicy.KNOWN`` (the
+    default of qrscope itself) from :data:`KNOWN_SENDER` only.
+    """
     require_loopback_sources(*sources)
     local = LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
-                    storage_folder=tmp_path / "received", accept=AcceptPolicy.ANY)
-    with StorageListener(local, AssociationLog(), limits=limits) as running:
+                    storage_folder=tmp_path / "received", accept=accept)
+    with StorageListener(local, AssociationLog(), limits=limits,
+                         known_nodes=lambda: [KNOWN_SENDER]) as running:
         yield running

@@ -1,10 +1,15 @@
-"""Fuzz and flood the listener while a real sender stores a study (issue 11, "Done when").
+"""Fuzz and flood the listener while a real sender stores a study (issues 11 and 19).
 
 Hostile peers on 127.0.0.2 and up send mutated, truncated, oversized and
-random PDUs and hold idle and trickling connections; the sender on
-127.0.0.1 is the node a retrieve runs against, so the guard keeps room for
-it. The inputs come from a seeded generator: the seed is printed, and
-``QRSCOPE_FUZZ_SEED=<n>`` replays a run. The figures the test prints are
+random PDUs, associate and then send what a listener must never hold or
+file (command sets never marked last, a response's data set, a C-STORE on
+the Verification context, fragments on another presentation context, a
+command with a UID past 64 KiB), hold idle and trickling connections and
+Verification associations; the sender on 127.0.0.1 is a known node (the
+listener stores from known nodes only, qrscope's default) and the node a
+retrieve runs against, so the guard keeps room for it. The inputs come from
+a seeded generator: the seed is printed, and ``QRSCOPE_FUZZ_SEED=<n>``
+replays a run. The figures the test prints are
 the ones docs/RELIABILITY.md quotes.
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import threading
@@ -22,19 +28,29 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pynetdicom.dsutils import encode
+from pynetdicom.sop_class import Verification
 from tests.core.listener_peers import (
     PeakMemory,
     association_request,
     connect,
+    echo_request,
+    find_message,
     first_recovery,
+    held_echo_associations,
     load_study,
+    p_data,
     pdu_header,
     running_listener,
+    small_ct,
     store,
+    store_request,
+    uid_value,
 )
 
 from qrscope.core.listener import StorageListener
 from qrscope.core.listener_guard import ListenerLimits
+from qrscope.core.security import AcceptPolicy
 
 SEED = int(os.environ.get("QRSCOPE_FUZZ_SEED", "20240611"))
 ATTACK_SECONDS = 12.0
@@ -51,7 +67,7 @@ def _files(folder: Path) -> set[Path]:
 
 @pytest.fixture
 def listener(tmp_path) -> Iterator[StorageListener]:
-    yield from running_listener(tmp_path, ATTACKERS)
+    yield from running_listener(tmp_path, ATTACKERS, accept=AcceptPolicy.KNOWN)
 
 
 # -- the inputs ------------------------------------------------------------------------
@@ -62,14 +78,45 @@ def _mutated_request(rng: random.Random, request: bytes) -> bytes:
     return bytes(data)
 
 
+FRAGMENT = bytes(16 << 10)  # the fragment size of Orthanc's and pynetdicom's PDUs
+COMMAND, LAST = 0x01, 0x02  # PS3.8 E.2: the message control header's bits
+
+
+def _after_association(rng: random.Random, request: bytes, kind: str) -> bytes:
+    """What an associated stranger (a Verification context, ID 1) sends for *kind*."""
+    uid = f"2.25.{rng.getrandbits(64)}"
+    if kind == "command never marked last":
+        return request + p_data(1, COMMAND, FRAGMENT) * rng.randint(5, 64)
+    if kind == "response data set to the listener":
+        return (request + p_data(1, COMMAND | LAST, find_message(0x8020))
+                + p_data(1, 0, FRAGMENT) * rng.randint(1, 80))
+    if kind == "command with a UID past 64 KiB":
+        return request + p_data(1, COMMAND | LAST,
+                                echo_request(uid_value("1." + "2" * rng.randint(65536, 70000))))
+    data = encode(small_ct(uid), True, True)
+    if kind == "C-STORE on the Verification context":
+        return (request + p_data(1, COMMAND | LAST, store_request(uid, rng.choice(
+            [str(Verification), "1.2.840.10008.5.1.4.1.1.2"]))) + p_data(1, LAST, data))
+    # "data on another presentation context": a store's data set on context 3
+    return (request + p_data(1, COMMAND | LAST, store_request(uid, str(Verification)))
+            + p_data(rng.choice([0, 3, 7, 255]), LAST, data))
+
+
+_ASSOCIATED_KINDS = ["command never marked last", "response data set to the listener",
+                     "command with a UID past 64 KiB", "C-STORE on the Verification context",
+                     "data on another presentation context"]
+
+
 def _inputs(rng: random.Random, port: int) -> Iterator[tuple[str, bytes]]:
     """(kind, bytes to send) for each fuzzed connection, from *rng* only."""
     request = association_request(port)
     kinds = ["mutated A-ASSOCIATE-RQ", "truncated PDU", "oversized length field",
-             "P-DATA before association", "garbage"]
+             "P-DATA before association", "garbage", *_ASSOCIATED_KINDS]
     for _ in range(INPUTS):
         kind = rng.choice(kinds)
-        if kind == "mutated A-ASSOCIATE-RQ":
+        if kind in _ASSOCIATED_KINDS:
+            data = _after_association(rng, request, kind)
+        elif kind == "mutated A-ASSOCIATE-RQ":
             data = _mutated_request(rng, request)
         elif kind == "truncated PDU":
             data = request[:rng.randrange(1, len(request))]
@@ -126,6 +173,36 @@ def _holders(port: int, tried: Counter, stop: threading.Event) -> None:
             sock.close()
 
 
+def _echo_holders(port: int, tried: Counter, stop: threading.Event) -> None:
+    """Strangers' Verification associations, opened again as the listener ends them."""
+    while not stop.is_set():
+        with held_echo_associations(port, ATTACKERS[:5], 2) as held:
+            tried["held Verification association"] += len(held)
+            stop.wait(2.0)
+
+
+def _probe(port: int, instance, took: list[float], stop: threading.Event) -> None:
+    """The known node stores one instance every half second; how long each took."""
+    while not stop.wait(0.5):
+        started = time.monotonic()
+        if store(port, [instance], timeout=10) == [0]:
+            took.append(time.monotonic() - started)
+        else:
+            took.append(float("inf"))
+
+
+class _Tracebacks(logging.Handler):
+    """Counts log records that carry a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or "Traceback" in record.getMessage():
+            self.records.append(record)
+
+
 def _in_background(target: Callable[..., None], *args: object) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, daemon=True)
     thread.start()
@@ -143,18 +220,26 @@ def test_listener_survives_fuzzing_and_floods_while_a_study_arrives(
     sender_statuses: list[int] = []
     started = time.monotonic()
 
-    with PeakMemory() as memory:
-        attacks = [_in_background(_fuzzer, listener.port, random.Random(SEED + n), tried, stop)
-                   for n in range(FUZZERS)]
-        attacks.append(_in_background(_holders, listener.port, tried, stop))
-        while time.monotonic() - started < ATTACK_SECONDS:
-            sender_statuses += store(listener.port, study, timeout=10)
-        stop.set()
-        for thread in attacks:
-            thread.join(5)
-        ended = time.monotonic()
-        recovery = first_recovery(lambda: store(listener.port, study[:1]) == [0])
-        recovered_at = time.monotonic() - ended
+    tracebacks = _Tracebacks()
+    logging.getLogger().addHandler(tracebacks)
+    probes: list[float] = []
+    try:
+        with PeakMemory() as memory:
+            attacks = [_in_background(_fuzzer, listener.port, random.Random(SEED + n), tried,
+                                      stop) for n in range(FUZZERS)]
+            attacks.append(_in_background(_holders, listener.port, tried, stop))
+            attacks.append(_in_background(_echo_holders, listener.port, tried, stop))
+            attacks.append(_in_background(_probe, listener.port, study[0], probes, stop))
+            while time.monotonic() - started < ATTACK_SECONDS:
+                sender_statuses += store(listener.port, study, timeout=10)
+            stop.set()
+            for thread in attacks:
+                thread.join(10)
+            ended = time.monotonic()
+            recovery = first_recovery(lambda: store(listener.port, study[:1]) == [0])
+            recovered_at = time.monotonic() - ended
+    finally:
+        logging.getLogger().removeHandler(tracebacks)
 
     stored = _files(listener.store.root)
     outside = _files(tmp_path) - before - stored
@@ -167,6 +252,10 @@ def test_listener_survives_fuzzing_and_floods_while_a_study_arrives(
         "peak_rss_mb": round(memory.peak_rss / 2**20), "rss_growth_mb": round(memory.growth_mb),
         "recovery_seconds": None if recovery is None else round(recovered_at, 3),
         "files_outside": len(outside),
+        "known_store_seconds": {"count": len(probes),
+                                "median": round(sorted(probes)[len(probes) // 2], 3),
+                                "max": round(max(probes), 3)} if probes else None,
+        "tracebacks": len(tracebacks.records),
     }
     print(json.dumps(figures, indent=1))
 
@@ -177,6 +266,11 @@ def test_listener_survives_fuzzing_and_floods_while_a_study_arrives(
                    for path in stored}
     lost = {str(ds.SOPInstanceUID) for ds in study} - stored_uids
     assert not lost, f"{len(lost)} instances lost"
+    # Known node only: nothing an attacker sent was filed, or quarantined.
+    assert stored_uids == {str(ds.SOPInstanceUID) for ds in study}, "a stranger's file"
+    assert len(stored) == len(study)
+    assert tracebacks.records == [], tracebacks.records[0].getMessage()
+    assert probes and all(t < 5 for t in probes), probes  # each known store answered
     assert sender_statuses and set(sender_statuses) == {0}, Counter(sender_statuses)
     assert recovery is not None, "no store succeeded within 1 s of the attack ending"
     assert memory.growth_mb < MEMORY_BOUND_MB, f"memory grew {memory.growth_mb:.0f} MB"

@@ -14,23 +14,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
 import time
 from collections.abc import Iterable, Iterator
 
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ImplicitVRLittleEndian, generate_uid
+from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom.dsutils import encode
 from pynetdicom.sop_class import CTImageStorage
 from tests.core.listener_peers import (
     ATTACKER,
     PeakMemory,
     associated,
+    echo_request,
+    find_message,
     first_recovery,
     p_data,
     running_listener,
+    small_ct,
     store,
+    store_request,
+    uid_value,
 )
 
 from qrscope.core.listener import StorageListener
@@ -50,56 +53,6 @@ def listener(request, tmp_path) -> Iterator[StorageListener]:
     for running in running_listener(tmp_path, [ATTACKER]):
         running.set_debug(request.param)
         yield running
-
-
-# -- command sets, by hand (implicit VR little endian, PS3.7 6.3.1) -------------------
-def _element(element: int, value: bytes) -> bytes:
-    return struct.pack("<HHL", 0, element, len(value)) + value
-
-
-def _uid(value: str) -> bytes:
-    data = value.encode("ascii")
-    return data + b"\x00" if len(data) % 2 else data
-
-
-def _command(*elements: tuple[int, bytes]) -> bytes:
-    body = b"".join(_element(element, value) for element, value in elements)
-    return _element(0x0000, struct.pack("<L", len(body))) + body
-
-
-def _echo_request(sop_class: bytes = _uid("1.2.840.10008.1.1")) -> bytes:
-    return _command((0x0002, sop_class), (0x0100, b"\x30\x00"), (0x0110, b"\x01\x00"),
-                    (0x0800, b"\x01\x01"))
-
-
-def _find(field: int) -> bytes:
-    """A C-FIND request or response (field 0x0020 or 0x8020) announcing a data set."""
-    message_id = 0x0110 if field == 0x0020 else 0x0120
-    elements = [(0x0002, _uid("1.2.840.10008.1.1")), (0x0100, struct.pack("<H", field)),
-                (message_id, b"\x01\x00"), (0x0800, b"\x01\x00")]
-    if field == 0x8020:
-        elements.append((0x0900, b"\x00\xff"))  # pending
-    else:
-        elements.insert(3, (0x0700, b"\x00\x00"))
-    return _command(*elements)
-
-
-def _store_request(instance_uid: str) -> bytes:
-    return _command((0x0002, _uid(CTImageStorage)), (0x0100, b"\x01\x00"),
-                    (0x0110, b"\x01\x00"), (0x0700, b"\x00\x00"), (0x0800, b"\x01\x00"),
-                    (0x1000, _uid(instance_uid)))
-
-
-def _small_ct(instance_uid: str | None = None) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = instance_uid or generate_uid()
-    ds.PatientID, ds.PatientName = "WIRE", "Wire^Bounds"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "CT"
-    return ds
 
 
 # -- the attacker's side ----------------------------------------------------------------
@@ -155,7 +108,7 @@ def _assert_aborted(listener: StorageListener, sock: socket.socket, caplog, word
     lines = [e.summary for e in listener.log.events() if e.kind == "aborted"]
     assert any(line.startswith("aborted: ") and words in line for line in lines), lines
     port = listener.port
-    assert first_recovery(lambda: store(port, [_small_ct()]) == [0x0000]) is not None
+    assert first_recovery(lambda: store(port, [small_ct()]) == [0x0000]) is not None
 
 
 # -- the attacks ---------------------------------------------------------------------------
@@ -177,7 +130,7 @@ def test_a_command_set_without_its_last_fragment_is_refused_at_the_limit(listene
 def test_a_data_set_other_than_a_stores_is_bounded(listener, caplog, field, words):
     caplog.set_level(logging.WARNING)
     with PeakMemory() as memory, associated(listener.port) as sock:
-        sock.sendall(p_data(1, COMMAND | LAST, _find(field)))
+        sock.sendall(p_data(1, COMMAND | LAST, find_message(field)))
         took = _flood(sock, _fragments(0x00))
         _assert_aborted(listener, sock, caplog, words)
     assert took < 16 << 20, f"the listener read {took >> 20} MiB of one identifier"
@@ -187,10 +140,10 @@ def test_a_data_set_other_than_a_stores_is_bounded(listener, caplog, field, word
 @pytest.mark.parametrize("other", [3, 7, 0, 255])
 def test_a_fragment_on_another_presentation_context_is_not_merged(listener, caplog, other):
     caplog.set_level(logging.WARNING)
-    ct = _small_ct()
+    ct = small_ct()
     data = encode(ct, True, True)
     with associated(listener.port, CTImageStorage, ImplicitVRLittleEndian) as sock:
-        sock.sendall(p_data(1, COMMAND | LAST, _store_request(ct.SOPInstanceUID)))
+        sock.sendall(p_data(1, COMMAND | LAST, store_request(ct.SOPInstanceUID)))
         sock.sendall(p_data(1, 0x00, data[:40]))
         sock.sendall(p_data(other, LAST, data[40:]))
         _assert_aborted(listener, sock, caplog, f"presentation context {other}")
@@ -199,7 +152,7 @@ def test_a_fragment_on_another_presentation_context_is_not_merged(listener, capl
 
 def test_an_oversized_uid_in_a_command_is_refused_and_said_why(listener, caplog):
     caplog.set_level(logging.WARNING)
-    command = _echo_request(_uid("1." + "2" * (LIMITS.max_command_length + 1)))
+    command = echo_request(uid_value("1." + "2" * (LIMITS.max_command_length + 1)))
     pieces = [command[n:n + FRAGMENT] for n in range(0, len(command), FRAGMENT)]
     with associated(listener.port) as sock:
         with contextlib.suppress(OSError):  # the listener may have closed before the last
@@ -218,7 +171,7 @@ def test_a_p_data_dripped_a_byte_a_second_is_dropped_within_10_s(one_listener, c
     caplog.set_level(logging.WARNING)
     listener = one_listener
     with associated(listener.port) as sock:
-        pdu = p_data(1, COMMAND | LAST, _echo_request())
+        pdu = p_data(1, COMMAND | LAST, echo_request())
         sock.sendall(pdu[:6])  # the header at once, then the body a byte a second
         started = time.monotonic()
         closed_after = None
@@ -236,7 +189,7 @@ def test_a_p_data_dripped_a_byte_a_second_is_dropped_within_10_s(one_listener, c
     lines = [e.summary for e in listener.log.events() if e.kind == "dropped"]
     assert any(line.startswith("closed: the peer sent a PDU too slowly") for line in lines), \
         lines
-    assert first_recovery(lambda: store(listener.port, [_small_ct()]) == [0]) is not None
+    assert first_recovery(lambda: store(listener.port, [small_ct()]) == [0]) is not None
 
 
 def test_the_pdu_deadline_lets_a_slow_wan_pass_a_full_pdu():

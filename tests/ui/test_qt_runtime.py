@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 
 from PySide6.QtCore import QObject, Signal
 
@@ -107,3 +108,46 @@ def test_a_moving_pointer_puts_off_the_full_collection(qapp):
         assert collector.last_input > still + gui_gc.INPUT_IDLE_S
     finally:
         collector.stop()
+
+
+def test_the_collector_never_breaks_a_tuple_another_thread_is_building(qapp):
+    """Counting the oldest generation with gc.get_objects() held a reference to
+    every object in it, tuples that another thread was still filling included:
+    CPython's tuple() then failed to resize one ("SystemError: bad argument to
+    internal function"), as in pynetdicom's deepcopy of the demo PACS's
+    contexts during a window test."""
+    import threading
+
+    from qrscope.ui import gui_gc
+
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def build_tuples() -> None:
+        def slowly():
+            for item in range(50):
+                time.sleep(0)  # let the GUI thread's collector run in between
+                yield item
+
+        while not stop.is_set():
+            try:
+                tuple(slowly())
+            except SystemError as exc:
+                failures.append(exc)
+                return
+
+    collector = GuiThreadCollector()
+    builder = threading.Thread(target=build_tuples, daemon=True)
+    builder.start()
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and not failures:
+            for _ in range(gui_gc.YOUNG_BEFORE_FREEZE + 1):
+                gc.collect(0)
+            collector.collect_due()  # collects the middle generation, freezes survivors
+            collector.collect_all()
+    finally:
+        stop.set()
+        builder.join(5)
+        collector.stop()
+    assert failures == []

@@ -104,9 +104,8 @@ class GuiThreadCollector(QObject):
         if counts[1] >= YOUNG_BEFORE_FREEZE:
             gc.collect(1)
             # Everything older is frozen: the oldest generation holds just the
-            # survivors of this collection, cheap to count.
-            self._grown += len(gc.get_objects(generation=2))
-            gc.freeze()
+            # survivors of this collection, counted as freezing moves them.
+            self._grown += _freeze()
         elif counts[0] > thresholds[0]:
             gc.collect(0)
         if self._full_due():
@@ -127,8 +126,7 @@ class GuiThreadCollector(QObject):
         """A full collection, the frozen objects included."""
         gc.unfreeze()
         gc.collect()
-        self._long_lived = len(gc.get_objects(generation=2))
-        gc.freeze()
+        self._long_lived = _freeze()
         self._grown = 0
         self._due_since = None
 
@@ -143,3 +141,17 @@ class GuiThreadCollector(QObject):
         GuiThreadCollector._active -= 1
         if GuiThreadCollector._active == 0:
             gc.enable()
+
+
+def _freeze() -> int:
+    """Freeze every tracked object (``gc.freeze``); how many were newly frozen.
+
+    Counted with ``gc.get_freeze_count``, never with ``gc.get_objects``: a
+    list of the objects would hold a reference to each, a tuple that another
+    thread is still filling included, and CPython's ``tuple()`` then fails
+    to resize it ("SystemError: bad argument to internal function"; it
+    killed the demo PACS's server thread in pynetdicom's ``deepcopy``).
+    """
+    before = gc.get_freeze_count()
+    gc.freeze()
+    return gc.get_freeze_count() - before
