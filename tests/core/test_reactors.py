@@ -163,3 +163,29 @@ def test_an_idle_association_thread_waits_for_work_not_for_a_millisecond(monkeyp
     monkeypatch.setattr(threading, "current_thread", lambda: assoc)
     association.time.sleep(0.001)  # what Association._run_reactor sleeps
     assert timeouts == [reactors.IDLE_WAIT] and reactors.IDLE_WAIT >= 0.05
+
+
+def test_an_answer_of_ours_that_meets_a_closing_connection_is_dropped_not_raised():
+    # The guard aborted the peer before our A-ASSOCIATE-AC was out: the DUL is in
+    # Sta13 when the association thread answers (Evt7). pynetdicom raised
+    # InvalidEventError there, killing the DUL thread with a traceback.
+    from unittest import mock
+
+    from pynetdicom.fsm import InvalidEventError
+
+    from qrscope.core.reactors import _ClosingStateMachine
+
+    for event in ("Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"):
+        dul = mock.MagicMock()
+        machine = _ClosingStateMachine(dul)
+        machine.current_state = "Sta13"
+        machine.do_action(event)
+        # Closed at once, as at the ARTIM timer's expiry (AA-2): the DUL may end.
+        assert machine.current_state == "Sta1"
+        dul.socket.close.assert_called_once()
+        machine.do_action(event)  # and once idle, nothing more happens
+        assert machine.current_state == "Sta1"
+    machine = _ClosingStateMachine(mock.MagicMock())
+    machine.current_state = "Sta13"
+    with pytest.raises(InvalidEventError):
+        machine.do_action("Evt2")  # a peer's event out of place is still an error

@@ -59,6 +59,7 @@ from typing import Any
 from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.fsm import ACTIONS, TRANSITION_TABLE, StateMachine
 
 from qrscope.core.data_lane import DATA_TRANSFER_STATES, DataLane
 from qrscope.core.pynetdicom_private import install_reactor_classes, pause_requested
@@ -81,6 +82,36 @@ class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
         self._wake()
 
 
+class _ClosingStateMachine(StateMachine):
+    """pynetdicom's state machine, which lets an answer of ours meet a connection that is gone.
+
+    Our side answers an A-ASSOCIATE-RQ (Evt7, Evt8), sends data (Evt9) or
+    releases and aborts (Evt11, Evt14, Evt15) from the association's thread,
+    while the DUL thread may already have seen the peer go: the listener's
+    guard aborts a peer that breaks the limits as soon as it reads the bytes,
+    which can be before our A-ASSOCIATE-AC is out. PS3.8's state table has no
+    entry for such a local request in Sta13 (awaiting the transport to close)
+    or Sta1 (idle); pynetdicom raises ``InvalidEventError`` there, which ends
+    the DUL thread with a traceback. Here the request is dropped with a log
+    line, there being nobody left to send it to, and in Sta13 the transport
+    is closed at once, as when the ARTIM timer expires there (AA-2): our
+    side is done with it too, and our association thread can only end the
+    DUL once it is idle again (``stop_dul`` waits for Sta1).
+    """
+
+    LOCAL_REQUESTS = frozenset({"Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"})
+
+    def do_action(self, event: str) -> None:
+        state = self.current_state
+        if state in ("Sta1", "Sta13") and event in self.LOCAL_REQUESTS \
+                and (event, state) not in TRANSITION_TABLE:
+            _LOGGER.info("%s dropped: the connection is already closing (%s)", event, state)
+            if state == "Sta13":
+                self.current_state = ACTIONS["AA-2"][1](self.dul)
+            return
+        super().do_action(event)
+
+
 class PromptDUL(DULServiceProvider):
     """pynetdicom's DUL, whose idle loop waits for the socket or a queued primitive."""
 
@@ -93,6 +124,7 @@ class PromptDUL(DULServiceProvider):
         self._waiting = False
         self.association_activity = threading.Event()
         super().__init__(assoc)
+        self.state_machine = _ClosingStateMachine(self)
         self.to_provider_queue = _WakingQueue(self.wake)
         self.event_queue = _WakingQueue(self.wake)
         self.to_user_queue = _WakingQueue(self.association_activity.set)
@@ -197,8 +229,8 @@ class PromptDUL(DULServiceProvider):
         try:
             pdu, event = self._decode_pdu(header + body)
         except Exception as exc:
-            _LOGGER.error("Unable to decode the received PDU data")
-            _LOGGER.exception(exc)
+            # One line: a peer can send undecodable PDUs as often as it likes.
+            _LOGGER.error("Unable to decode the received PDU data: %s", exc)
             self.event_queue.put("Evt19")
             return
         self.event_queue.put(event)
