@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,3 +164,55 @@ def test_refused_search_gives_the_find_failed_hint(demo, capsys):
     result = _json(capsys)
     assert code == 4 and result["hints"] == ["find-failed"]
     assert "0xA900" in result["hint_details"][0]["summary"]
+
+
+def test_a_retrieve_exits_promptly_while_strangers_hold_associations_to_its_listener(
+        demo, tmp_path):
+    """Strangers holding Verification associations open to the retrieve's listener,
+    echoing now and then, kept ``qrscope retrieve`` from exiting until their idle
+    time ran out (121 s; over 260 s with their echoes): the process waited for
+    pynetdicom's threads of associations that were not its own."""
+    from tests.core.listener_peers import require_loopback_sources
+
+    require_loopback_sources("127.0.0.5")
+    study_uid, count = _a_study(demo)
+    port = demo.local.listener_port
+    started = time.monotonic()
+    process = _run(["retrieve", *_node_args(demo), "--study", study_uid, "--listen-port",
+                    str(port), "--out", str(tmp_path / "out"), "--json"], tmp_path)
+    held: list = []
+    stop = threading.Event()
+
+    def hold_and_echo() -> None:
+        ae = AE(ae_title="STRANGER")
+        ae.add_requested_context(Verification)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+        while not stop.is_set() and len(held) < 4:
+            assoc = ae.associate("127.0.0.1", port, ae_title="QRSCOPE",
+                                 bind_address=("127.0.0.5", 0))
+            if assoc.is_established:
+                held.append(assoc)
+            else:
+                stop.wait(0.05)  # the listener is not up yet
+        while not stop.wait(1.0):
+            for assoc in held:
+                if assoc.is_established:
+                    assoc.send_c_echo()
+
+    holder = threading.Thread(target=hold_and_echo, daemon=True)
+    holder.start()
+    try:
+        out, err = process.communicate(timeout=60)
+        lived = time.monotonic() - started
+    finally:
+        stop.set()
+        holder.join(10)
+        for assoc in held:
+            assoc.abort()
+        process.kill()
+    result = json.loads(out)
+    assert process.returncode == 0, err
+    assert result["received"] == count and held, (result, len(held))
+    # Besides the retrieve itself: starting Python and qrscope, and ending. Nothing
+    # waits for the strangers (their associations idle out after 120 s).
+    assert lived - result["seconds"] < 10, (lived, result["seconds"])
