@@ -16,7 +16,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 from tests.demo_site import start_demo_site
 
-from qrscope.core.demo_pacs import DemoPacsBehaviour
+from qrscope.core.demo_pacs import DemoPacsBehaviour, configure
 from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import RetrieveMethod, Timeouts
@@ -177,6 +177,28 @@ def test_a_forged_instance_sent_during_a_retrieve_is_never_counted(
     assert len(outcome.stored) == outcome.completed == len(members)
     assert str(forged.SOPInstanceUID) not in {r.sop_instance_uid for r in outcome.received}
     assert not any(str(forged.SOPInstanceUID) in f for f in outcome.files)
+
+
+def test_a_pacs_that_fills_the_move_originator_wrongly_loses_no_instance(
+        sample_folder, tmp_path):
+    """Its own AE title and Message ID 1 in every sub-operation: every instance
+    used to be stored as 'no retrieve job asked for it' and the retrieve ended
+    failed with 0 received."""
+    behaviour, _destinations = configure("wrong-originator", {})
+    site = start_demo_site(sample_folder, tmp_path / "r", behaviour)
+    try:
+        study_uid, members = _largest_study(site)
+        with StorageListener(site.local, site.log) as listener:
+            outcome = RetrieveJob(site.node, site.local, site.log,
+                                  RetrieveScope.study(study_uid), listener=listener).run()
+            unexpected = listener.unexpected
+    finally:
+        site.pacs.stop()
+    assert outcome.status == "success", outcome.to_dict()
+    assert len(outcome.stored) == len(members) and unexpected == []
+    assert {r.originator_ae for r in outcome.stored} == {site.pacs.ae_title}
+    hints = [h.id for h in hints_for_retrieve(outcome, site.node, site.local)]
+    assert hints == ["move-originator-wrong"]
 
 
 def test_a_forged_copy_stored_first_keeps_its_name_and_the_retrieve_says_so(demo):

@@ -120,3 +120,34 @@ def test_message_ids_do_not_start_at_a_guessable_number():
     firsts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True).stdout.strip() for _ in range(3)}
     assert len(firsts) > 1  # the same start three times: 1 in 65535**2
+
+
+def test_a_pacs_that_fills_the_move_originator_wrongly_is_credited_within_the_scope():
+    # A Java archive seen in the field: its own AE title, and Message ID 1 whatever
+    # our request's was. From our node's host under its AE title, in our scope, and
+    # claimed surely by no other job: ours, by its UIDs.
+    job = _job(RetrieveScope.study(STUDY))
+    job._message_ids.add(42)
+    quirky = _instance(originator="PACS", msg=1)
+    assert 0 < job.claim_score(quirky, "QRSCOPE") < 100
+    assert job.claim_score(_instance(study="7.7.7", originator="PACS", msg=1), "QRSCOPE") == 0
+    # Our AE title with a Message ID none of our requests had: the same, by UIDs.
+    assert 0 < job.claim_score(_instance(originator="QRSCOPE", msg=7), "QRSCOPE") < 100
+    # Another workstation's AE title names its own request: never ours.
+    assert job.claim_score(_instance(originator="OTHERWS", msg=1), "QRSCOPE") == 0
+    # A job whose request had that Message ID claims it surely, and wins.
+    other = _job(RetrieveScope.study(STUDY))
+    other._message_ids.add(7)
+    assert other.claim_score(_instance(originator="QRSCOPE", msg=7), "QRSCOPE") == 100
+
+
+def test_the_outcome_names_a_pacs_that_fills_the_move_originator_wrongly():
+    from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+
+    job = _job(RetrieveScope.study(STUDY))
+    job._message_ids.add(42)
+    job.deliver(_instance(originator="PACS", msg=1))
+    outcome = job._finish(RetrieveOutcome(job_id=job.job_id, method=job.method))
+    assert outcome.originator_quirk == "Move Originator AE Title 'PACS', Message ID 1"
+    hints = {h.id: h for h in hints_for_retrieve(outcome, job.node, job.local)}
+    assert "'PACS'" in hints["move-originator-wrong"].summary

@@ -66,6 +66,9 @@ class DemoPacsBehaviour:
     """Answer a C-MOVE as complete, then send its images (non-conformant, seen in the field)."""
     deliver_half: bool = False
     """Count every C-MOVE image as sent but deliver only every other one."""
+    wrong_move_originator: bool = False
+    """Fill the Move Originator fields of C-MOVE sub-operations wrongly: its own AE
+    title and Message ID 1 whatever the request's were (a Java archive in the field)."""
     max_associations: int = 16
     """Associations served at once; more are rejected as 'local limit exceeded'."""
     refuse_retrieves_with: int | None = None

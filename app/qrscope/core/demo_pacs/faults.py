@@ -29,6 +29,8 @@ FAULTS: dict[str, str] = {
                                  "sends the images a second later",
     "fewer-images": "counts every image of a C-MOVE as sent, delivers only half of them",
     "out-of-resources": "refuses every retrieve: out of resources (0xA701)",
+    "wrong-originator": "sends a C-MOVE's images naming itself as Move Originator, with "
+                        "Message ID 1, whatever our request was",
 }
 
 
@@ -64,4 +66,5 @@ _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {
     "empty-success": {"empty_success": True},
     "empty-success-then-images": {"empty_success": True, "images_after": 1.0},
     "out-of-resources": {"refuse_retrieves_with": 0xA701},
+    "wrong-originator": {"wrong_move_originator": True},
 }

@@ -208,8 +208,10 @@ class QueryRetrieveService:
         elif self._behaviour.deliver_half:
             established = PartialSender(event.assoc.requestor.ae_title).on_established
         else:
-            established = _MoveStoreAssociation(event.assoc.requestor.ae_title,
-                                                self._attempted).on_established
+            wrong = self._behaviour.wrong_move_originator
+            established = _MoveStoreAssociation(
+                self._ae_title if wrong else event.assoc.requestor.ae_title,
+                self._attempted, originator_id=1 if wrong else None).on_established
         yield destination[0], destination[1], {
             "contexts": contexts,
             "evt_handlers": [(evt.EVT_ESTABLISHED, established)],
@@ -315,14 +317,17 @@ class _MoveStoreAssociation:
     """
 
     def __init__(self, move_originator: str,
-                 on_attempt: Callable[[str], None] = lambda _uid: None) -> None:
+                 on_attempt: Callable[[str], None] = lambda _uid: None,
+                 originator_id: int | None = None) -> None:
         self._move_originator = move_originator
         self._on_attempt = on_attempt
+        self._originator_id = originator_id  # None: the request's own Message ID
 
     def on_established(self, event: Event) -> None:
         assoc: Association = event.assoc
         send_c_store = assoc.send_c_store
         originator = self._move_originator
+        forced_id = self._originator_id
         on_attempt = self._on_attempt
 
         def send_with_originator(
@@ -341,7 +346,7 @@ class _MoveStoreAssociation:
                 msg_id=msg_id,
                 priority=priority,
                 originator_aet=originator,
-                originator_id=originator_id,
+                originator_id=originator_id if forced_id is None else forced_id,
             )
 
         assoc.send_c_store = send_with_originator  # type: ignore[method-assign]

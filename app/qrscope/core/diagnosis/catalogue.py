@@ -219,6 +219,15 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
        "the instances, the file each one's own name holds, and where the retrieved one is",
        "Compare the two files; remove the one that is not from the PACS; find out which "
        "program stored the other (the association log names every sender)."),
+    _e("move-originator-wrong", "The PACS fills the Move Originator fields wrongly",
+       "The images of this C-MOVE came from the PACS under its own AE title, but their "
+       "Move Originator fields (PS3.7 9.3.1.1: the AE title and Message ID of the C-MOVE "
+       "they answer) name the PACS itself, or a Message ID of no request of ours. qrscope "
+       "matched them to the retrieve by their UIDs, as they were in its scope and no other "
+       "retrieve asked for them; tools that trust the fields lose the whole retrieve.",
+       "the fields the PACS sent, and the retrieve's own AE title and Message ID",
+       "Nothing is needed for this retrieve. Two retrieves of the same study at once cannot "
+       "be told apart with this PACS; report it to its vendor."),
     _e("move-sender-other-aet", "The PACS sends under another AE title",
        "The C-MOVE's images came from the PACS's host under an AE title other than the "
        "node's; they named our request (Move Originator), so they were accepted.",

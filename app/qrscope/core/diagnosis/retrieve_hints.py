@@ -379,10 +379,27 @@ def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalA
         hints.append(hint_for_unexpected(unexpected[0], {node.ae_title}))
     if outcome.sender_aliases:
         hints.append(hint_for_sender_alias(outcome, node))
+    if outcome.originator_quirk:
+        hints.append(_originator_quirk(outcome, node, local))
     conflicts = _conflicting_copies(outcome, node)
     if conflicts is not None:
         hints.append(conflicts)
     return hints
+
+
+def _originator_quirk(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
+    """The PACS's sub-operations named nobody's request in their Move Originator fields."""
+    return Hint(
+        id="move-originator-wrong",
+        title=f"'{node.name}' fills the Move Originator fields wrongly",
+        summary=f"Its images came with {outcome.originator_quirk} instead of our AE title "
+                f"'{local.ae_title}' and our request's Message ID (PS3.7 9.3.1.1). qrscope "
+                "matched them to this retrieve by their UIDs; nothing was lost.",
+        evidence={"sent": outcome.originator_quirk, "our_ae_title": local.ae_title,
+                  "node_ae_title": node.ae_title},
+        causes=["the PACS writes its own AE title, or a fixed Message ID, where the C-MOVE's "
+                "requester belongs"],
+        actions=[Action("Nothing is needed; report it to the PACS's vendor")])
 
 
 def _conflicting_copies(outcome: RetrieveOutcome, node: RemoteNode) -> Hint | None:

@@ -223,10 +223,13 @@ class RetrieveJob:
         """How surely *instance* is ours (0: not at all).
 
         The Move Originator fields (PS3.7 9.3.1.1) decide whenever the sender
-        fills them in: our AE title and one of our requests' Message IDs is
-        a certain match, anything else names another request, ours or
-        another workstation's. Only a sender that leaves both empty is
-        matched by the UIDs of the scope.
+        fills them in right: our AE title and one of our requests' Message
+        IDs is a certain match, and another AE title names another
+        workstation's request. A sender that leaves them empty, or fills
+        them wrongly (its own AE title, or a Message ID of no request of this
+        job: a Java archive sends Message ID 1 whatever ours was), is matched
+        by the UIDs of the scope, below any certain match, so that a job
+        whose request had that Message ID still wins the instance.
 
         Only our node sends for us: its AE title from its host, or, from its
         host, one other AE title with a Move Originator Message ID of ours
@@ -237,7 +240,7 @@ class RetrieveJob:
         under the same SOP Instance UID (filed beside the first) is not ours.
         """
         originator, message_id = instance.originator_ae, instance.originator_message_id
-        if self._closed or instance.refused or (originator and originator != self.local.ae_title):
+        if self._closed or instance.refused:
             return 0
         address = _address(instance.peer_address)
         itself = instance.calling_ae.strip() == self.node.ae_title and \
@@ -252,12 +255,37 @@ class RetrieveJob:
         if held and not (instance.ok and instance.stored is not None
                          and instance.stored.duplicate and not instance.stored.conflict):
             return 0
-        if message_id is not None:
-            if not ours:
-                return 0
+        if message_id is not None and ours and originator in ("", self.local.ae_title):
             in_scope = self.scope.match_score(instance) > 0
             return 100 if (in_scope or (originator and not alias)) else 0
-        return 0 if held else self.scope.match_score(instance)
+        if message_id is None and not originator:
+            return 0 if held else self.scope.match_score(instance)
+        if itself and self._names_no_request(originator):
+            # The PACS filled the fields wrongly (its own AE title, a constant
+            # Message ID): matched by UIDs, below any request's certain 100, so a
+            # job whose request had that Message ID still wins it.
+            return 0 if held else self.scope.match_score(instance)
+        return 0  # another request's: ours, or another workstation's
+
+    def _originator_quirk(self, received: list[ReceivedInstance]) -> str:
+        """How our node filled the Move Originator fields wrongly, if it did ("": it did not)."""
+        for instance in received:
+            message_id = instance.originator_message_id
+            named_us = instance.originator_ae in ("", self.local.ae_title) and (
+                message_id is None or message_id in self._message_ids)
+            if instance.ok and not named_us and (instance.originator_ae or message_id):
+                return _quirk_words(instance)
+        return ""
+
+    def _names_no_request(self, originator: str) -> bool:
+        """Whether Move Originator fields from our node name nobody's request.
+
+        Another AE title names another workstation's request (it asked the
+        PACS to send to us); the PACS's own AE title, or ours with a Message
+        ID no request of this job had, is a PACS that fills the fields
+        wrongly (PS3.7 9.3.1.1 asks for the C-MOVE requester's values).
+        """
+        return originator in ("", self.local.ae_title, self.node.ae_title)
 
     def accepts_sender(self, calling_ae: str, address: str, originator_ae: str,
                        originator_message_id: int | None) -> bool:
@@ -651,6 +679,7 @@ class RetrieveJob:
                     self._from_our_node(c.calling_ae, c.address)
                     or host_matches(self.node.host, c.address)))]
         outcome.sender_aliases = sorted(self._aliases)
+        outcome.originator_quirk = self._originator_quirk(outcome.received)
         outcome.patient_id_missing = self._patient_id_missing
         outcome.expected = self.plan.expected if self.plan is not None else None
         observable = self.to_our_listener or self.method is RetrieveMethod.GET
@@ -668,6 +697,12 @@ class RetrieveJob:
         self._state = RetrieveState(outcome.status)
         self._report()
         return outcome
+
+
+def _quirk_words(instance: ReceivedInstance) -> str:
+    message_id = instance.originator_message_id
+    return (f"Move Originator AE Title '{instance.originator_ae}', Message ID "
+            f"{'none' if message_id is None else message_id}")
 
 
 def _address(peer_address: str) -> str:

@@ -215,6 +215,9 @@ class RetrieveOutcome:
     """Every instance of the scope known to be absent after the retrieve, with why."""
     sender_aliases: list[str] = field(default_factory=list)
     """AE titles other than the node's that its C-MOVE sub-operations came under."""
+    originator_quirk: str = ""
+    """How the node filled the Move Originator fields of its sub-operations wrongly
+    (its own AE title, a Message ID of no request); empty when it did not."""
     patient_id_missing: bool = False
     """Patient Root, and a request went out without the Patient ID: none was given and
     the PACS did not tell it (strict servers refuse such a request, PS3.4 C.4.2.2.1)."""
@@ -281,6 +284,7 @@ class RetrieveOutcome:
             expected=None if None in expected else sum(e or 0 for e in expected),
             missing=[m for p in parts for m in p.missing],
             sender_aliases=list(dict.fromkeys(a for p in parts for a in p.sender_aliases)),
+            originator_quirk=next((p.originator_quirk for p in parts if p.originator_quirk), ""),
             patient_id_missing=any(p.patient_id_missing for p in parts))
 
     def to_dict(self) -> dict[str, Any]:
@@ -305,6 +309,7 @@ class RetrieveOutcome:
             "missing": [m.to_dict() for m in self.missing],
             "peer_aborted": self.peer_aborted,
             "sender_aliases": self.sender_aliases,
+            "originator_quirk": self.originator_quirk,
             "patient_id_missing": self.patient_id_missing,
             "final_status": None if self.final_status is None else {
                 "code": f"0x{self.final_status.code:04X}",
