@@ -70,7 +70,11 @@ def test_an_instance_naming_another_request_is_not_claimed_by_scope(demo):
     theirs = replace(ours, originator_message_id=request.message_id + 1)
     elsewhere = replace(ours, originator_ae="OTHERWS")
     assert job.claim_score(ours, "QRSCOPE") == 100  # known before the request left
-    assert job.claim_score(theirs, "QRSCOPE") == 0  # same study, another request
+    # Same study, another request: the job that made it claims it surely and wins;
+    # this one only by UIDs, as from a PACS that fills the fields wrongly.
+    other = RetrieveJob(demo.node, demo.local, demo.log, RetrieveScope.study(study))
+    other._message_ids.add(request.message_id + 1)
+    assert other.claim_score(theirs, "QRSCOPE") == 100 > job.claim_score(theirs, "QRSCOPE")
     assert job.claim_score(elsewhere, "QRSCOPE") == 0  # another workstation's move
     anonymous = replace(ours, originator_ae="", originator_message_id=None)
     assert job.claim_score(anonymous, "QRSCOPE") > 0  # only then do the UIDs decide
