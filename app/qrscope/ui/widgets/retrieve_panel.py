@@ -153,10 +153,11 @@ class RetrievePanel(QWidget):
                      if c != 1 and not self.view.isColumnHidden(c))
         self.view.setColumnWidth(1, max(WHAT_MIN_WIDTH, self.view.viewport().width() - others))
 
-    def _show_new_job(self, _parent: object, first: int, _last: int) -> None:
-        """A job just asked for is selected and in view, so Cancel acts on it."""
-        self.view.selectRow(first)
-        self.view.scrollTo(self.model.index(first, 0))
+    def _show_new_job(self, _parent: object, _first: int, last: int) -> None:
+        """The job just asked for (the newest of several) is selected and in view,
+        so Cancel acts on it."""
+        self.view.selectRow(last)
+        self.view.scrollTo(self.model.index(last, 0))
 
     def selected(self) -> JobRow | None:
         rows = self.view.selectionModel().selectedRows()
