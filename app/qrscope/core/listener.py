@@ -47,7 +47,7 @@ from qrscope.core.senders import (
     node_addresses,
 )
 from qrscope.core.storage import InstanceStore, StoredInstance
-from qrscope.core.tls import listener_ssl_context
+from qrscope.core.tls import TlsSettingsError, listener_context
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
            "StorageListener"]
@@ -237,12 +237,16 @@ class StorageListener:
                                 f"cannot create the storage folder {self.store.root}: "
                                 f"{exc.strerror}", folder=str(self.store.root)) from exc
         try:
+            ssl_context = listener_context(self.local.listener_tls)
+        except TlsSettingsError as exc:
+            raise ListenerError("listener-tls-invalid", "the listener's TLS settings cannot be "
+                                f"used: {exc.message}", field=exc.field) from exc
+        try:
             # The TLS handshake happens in each association's own thread
-            # (tls.listener_ssl_context), under the guard's deadline.
+            # (tls.listener_context), under the guard's deadline.
             self._server = start_guarded_server(
                 ae, (self.local.bind_address, self.local.listener_port), self.guard,
-                evt_handlers=handlers,
-                ssl_context=listener_ssl_context(self.local.listener_tls))
+                evt_handlers=handlers, ssl_context=ssl_context)
         except OSError as exc:
             raise self._bind_error(exc) from exc
         _LOGGER.info("listener %s on %s:%s", self.local.ae_title, self.address, self.port)

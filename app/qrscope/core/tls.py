@@ -28,7 +28,6 @@ __all__ = [
     "classify_handshake_error",
     "client_context",
     "listener_context",
-    "listener_ssl_context",
     "probe_handshake",
     "server_hostname",
     "speaks_tls",
@@ -160,18 +159,6 @@ def listener_context(tls: TlsSettings) -> ssl.SSLContext | None:
         context.verify_mode = ssl.CERT_REQUIRED
         _load_trust(context, tls)
     return context
-
-
-def listener_ssl_context(tls: TlsSettings) -> ssl.SSLContext | None:
-    """:func:`listener_context`, a bad setting raised as the listener's own error."""
-    # Imported here: the listener imports this module.
-    from qrscope.core.listener import ListenerError
-
-    try:
-        return listener_context(tls)
-    except TlsSettingsError as exc:
-        raise ListenerError("listener-tls-invalid", "the listener's TLS settings cannot be "
-                            f"used: {exc.message}", field=exc.field) from exc
 
 
 def server_hostname(tls: TlsSettings, host: str) -> str | None:
