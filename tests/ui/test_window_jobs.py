@@ -104,7 +104,7 @@ def test_jobs_from_a_hint_name_the_patient_and_study(qtbot, window):
 def test_a_stopped_listener_stays_stopped_and_the_move_says_why(qtbot, window):
     search_studies(qtbot, window)
     qtbot.mouseClick(window.jobs.listener_button, Qt.MouseButton.LeftButton)
-    assert "stopped" in window.jobs.listener_label.text()
+    qtbot.waitUntil(lambda: "stopped" in window.jobs.listener_label.text(), timeout=5000)
     rows = _move_first(qtbot, window)
     qtbot.waitUntil(lambda: rows and rows[-1].state.is_final, timeout=10000)
     assert not window.session.listener.is_running
@@ -289,3 +289,28 @@ def test_many_studies_are_queued_only_when_the_user_says_so(qtbot, qt_loop, tmp_
     finally:
         close_window(qtbot, window)
         pacs.stop()
+
+
+def test_stop_listener_stops_it_off_the_gui_thread(qtbot, window, monkeypatch):
+    """Stopping aborts every association and waits up to a second for their
+    threads: the window must not freeze meanwhile, so it happens in a worker."""
+    import threading
+
+    from qrscope.core.listener import StorageListener
+
+    stopped_on: list[threading.Thread] = []
+    real_stop = StorageListener.stop
+
+    def stop(listener):
+        stopped_on.append(threading.current_thread())
+        real_stop(listener)
+
+    monkeypatch.setattr(StorageListener, "stop", stop)
+    qtbot.waitUntil(lambda: window.session.listener is not None
+                    and window.session.listener.is_running, timeout=10000)
+    qtbot.mouseClick(window.jobs.listener_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "stopped" in window.jobs.listener_label.text(), timeout=5000)
+    assert stopped_on and threading.main_thread() not in stopped_on
+    assert not window.session.listener.is_running
+    qtbot.mouseClick(window.jobs.listener_button, Qt.MouseButton.LeftButton)  # and back
+    qtbot.waitUntil(lambda: "running" in window.jobs.listener_label.text(), timeout=5000)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QObject, Signal
 
 from qrscope.core.diagnosis.hints import hint_for_listener_error
 from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE
 from qrscope.core.session import Session
-from qrscope.ui.bridge import CoreBridge
+from qrscope.ui.bridge import CoreBridge, spawn
 
 __all__ = ["ListenerControl"]
 
@@ -37,6 +39,8 @@ class ListenerControl(QObject):
         self.bridge = bridge
         self.stopped_by_user = False
         self.error = False
+        self._stopped = threading.Event()  # set while no stop is under way
+        self._stopped.set()
 
     @property
     def running(self) -> StorageListener | None:
@@ -45,6 +49,9 @@ class ListenerControl(QObject):
 
     def start(self) -> bool:
         """Start it (if it is not running); a failure becomes a hint and ``False``."""
+        # A stop still under way holds the port for a moment: binding now would
+        # say "in use" of our own listener. Only a Start pressed at once waits.
+        self._stopped.wait(5)
         try:
             listener = self.session.start_listener()
         except ListenerError as exc:
@@ -60,10 +67,30 @@ class ListenerControl(QObject):
         return True
 
     def stop(self) -> None:
-        """The user stopped it: it stays stopped until they start it again."""
+        """The user stopped it: it stays stopped until they start it again.
+
+        Stopping aborts every association and waits up to a second for their
+        threads, so it runs in a worker: the window says "stopping" meanwhile.
+        """
         self.stopped_by_user = True
-        self.session.stop_listener()
+        if not self._stopped.is_set():
+            return  # already stopping
+        self._stopped.clear()
+
+        def stop_now() -> None:
+            try:
+                self.session.stop_listener()
+            finally:
+                self._stopped.set()
+
+        async def stop_then_show() -> None:
+            try:
+                await self.bridge.run(stop_now)
+            finally:
+                self.update_status()
+
         self.update_status()
+        spawn(stop_then_show())
 
     def toggle(self, start: bool) -> None:
         if start:
@@ -105,7 +132,10 @@ class ListenerControl(QObject):
         local = self.session.local
         listener = self.session.listener
         running = self.running
-        state = "running" if running else ("error" if self.error else "stopped")
+        if not self._stopped.is_set():
+            state = "stopping"
+        else:
+            state = "running" if running else ("error" if self.error else "stopped")
         port = running.port if running else local.listener_port
         self.status.emit(local.ae_title, local.bind_address, port, state,
                          listener.received if listener else 0, local.accept.value)
