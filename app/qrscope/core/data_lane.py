@@ -43,16 +43,17 @@ set (:func:`~qrscope.core.dicom_bytes.command_set_values`) naming the
 presentation context's own SOP class on an accepted context where we are
 SCP, and no release of ours begun.
 
-**What it refuses.** Every P-DATA-TF PDU the association reads, the lane's
-or pynetdicom's, is first followed by a
-:class:`~qrscope.core.listener_guard.MessageFollower` with the listener's
-limits (:meth:`DataLane.admits`): a command set past its limit, a data set
-other than a C-STORE request's past the identifier limit, or a fragment on
+**What it refuses.** On an association the listener's guard does not wrap
+(ours, on which a PACS sends to us during a C-GET, and the demo PACS's),
+every P-DATA-TF PDU it reads, the lane's or pynetdicom's, is first followed
+by a :class:`~qrscope.core.listener_guard.MessageFollower`
+(:meth:`DataLane.admits`): a command set past its limit, a data set other
+than a C-STORE request's past the identifier limit, or a fragment on
 another presentation context than its message's ends the association as a
 PDU that does not decode does (Evt19: A-ABORT), with a warning, before
-anyone buffers it. The listener's guard refuses these on the socket
-already; this holds them for the associations it does not wrap (ours, on
-which a PACS sends to us during a C-GET).
+anyone buffers it. On the listener's associations the guard refuses these
+on the socket, before the lane sees a byte, and the lane does not follow
+them a second time.
 """
 
 from __future__ import annotations
@@ -212,9 +213,10 @@ class DataLane:
 
     def __init__(self, dul: Any) -> None:
         self.dul = dul
-        # The listener's guard gives its lanes the listener's own limits
-        # (use_limits); others get theirs by role at the first P-DATA (admits).
-        self._messages = MessageFollower(ListenerLimits(), responses=True)
+        # Limits by role at the first P-DATA (admits); none where the listener's
+        # guard already follows every byte of the association (leave_checks_to_guard).
+        self._messages: MessageFollower | None = MessageFollower(ListenerLimits(),
+                                                                 responses=True)
         self._limits_chosen = False
         self._command = bytearray()
         self._store: tuple[StoreRequest, Any] | None = None
@@ -237,16 +239,17 @@ class DataLane:
             return False
         return all(_is_ready(handler) for handler, _args in assoc.get_handlers(evt.EVT_PDU_RECV))
 
-    def use_limits(self, limits: ListenerLimits) -> None:
-        """Hold the association's messages to *limits* (the listener's own)."""
-        self._messages.limits = limits
-        self._limits_chosen = True
+    def leave_checks_to_guard(self) -> None:
+        """The listener's guard follows this association's messages on its socket,
+        with the listener's limits, before the lane sees a byte: following them
+        again here would decode every command set twice."""
+        self._messages = None
 
-    def _choose_limits(self) -> None:
+    def _choose_limits(self, follower: MessageFollower) -> None:
         """On an association we requested, a response may list every failed instance."""
         self._limits_chosen = True
         if getattr(self.dul.assoc, "is_requestor", False):
-            self._messages.limits = OWN_ASSOCIATION_LIMITS
+            follower.limits = OWN_ASSOCIATION_LIMITS
 
     def admits(self, body: bytearray) -> bool:
         """Whether the messages of this P-DATA-TF body (after its header) keep the limits.
@@ -255,11 +258,14 @@ class DataLane:
         messages are followed from their first fragment. If not, the
         association ends (Evt19: A-ABORT) and nothing of it is kept.
         """
+        follower = self._messages
+        if follower is None:
+            return True
         if not self._limits_chosen:
-            self._choose_limits()
+            self._choose_limits(follower)
         try:
-            self._messages.follow(memoryview(body), len(body))
-            self._messages.pdu_complete()
+            follower.follow(memoryview(body), len(body))
+            follower.pdu_complete()
         except Refused as refused:
             _LOGGER.warning("ending the association: %s", refused.words)
             self._command.clear()

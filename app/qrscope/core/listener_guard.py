@@ -850,11 +850,10 @@ class GuardedAssociationServer(ThreadedAssociationServer):
             conn.assoc = event.assoc
             if conn.dropped:
                 conn._wake_acceptor()
-        # The data lane checks messages against the same limits (it also
-        # serves associations the guard does not wrap, with the defaults).
+        # The data lane checks messages only where no guard follows them.
         lane = getattr(event.assoc.dul, "data_lane", None)
-        if lane is not None:
-            lane.use_limits(self.guard.limits)
+        if lane is not None and isinstance(conn, PeerConnection):
+            lane.leave_checks_to_guard()
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
