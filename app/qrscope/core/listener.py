@@ -160,6 +160,7 @@ class StorageListener:
         self._refused: deque[RefusedCaller] = deque(maxlen=REFUSED_KEPT)
         self._sequence = 0
         self._provisional: set[str] = set()  # association ids let in for a retrieve's host
+        self._admitted: set[str] = set()  # association ids the accept policy admitted
         self.received = 0
 
     # -- what happened (bounded: the most recent only) ------------------------------
@@ -384,6 +385,8 @@ class StorageListener:
         conn = peer_socket(assoc)
         if decision.allowed:
             self.guard.classify(conn, stranger=False)
+            with self._lock:
+                self._admitted.add(association_id)
             return
         verification = _only_verification(primitive)  # anyone may check that we answer
         with self._lock:
@@ -462,6 +465,7 @@ class StorageListener:
         association_id = self._recorder.association_id(event.assoc)
         with self._lock:
             self._provisional.discard(association_id)
+            self._admitted.discard(association_id)
             for conn in self._connections:
                 if conn.association_id == association_id and conn.closed is None:
                     conn.closed = datetime.now(UTC)
@@ -472,7 +476,8 @@ class StorageListener:
         with self._lock:
             claims = list(self._claims)
             provisional = association_id in self._provisional
-        refusal = self._refusal(event, provisional, claims)
+            admitted = association_id in self._admitted
+        refusal = self._refusal(event, admitted, provisional, claims)
         if refusal is not None:
             status, reason = refusal
             instance = refuse_store(event, association_id, status, reason)
@@ -502,15 +507,17 @@ class StorageListener:
                 _LOGGER.exception("listener subscriber failed")
         return instance.status
 
-    def _refusal(self, event: Any, provisional: bool,
+    def _refusal(self, event: Any, admitted: bool, provisional: bool,
                  claims: list[RetrieveClaim]) -> tuple[int, str] | None:
         """Why a C-STORE may not be filed (its status and reason), or None.
 
         Checked before a byte is filed, on both receive paths alike: the
         presentation context must be a storage context of the command's own
         class (a Verification context is open to any caller, PS3.7 9.1.5),
-        and the caller must be one the accept policy admits now, or, let in
-        as the host of a node we retrieve from, name one of our requests.
+        and the association must be one the accept policy admitted when it
+        was requested (*admitted*, decided once in :meth:`_on_requested`),
+        or, let in as the host of a node we retrieve from, name one of our
+        requests.
         """
         request, peer = event.request, event.assoc.requestor
         sop_class = str(request.AffectedSOPClassUID or "")
@@ -521,13 +528,13 @@ class StorageListener:
                 f"for {_class_name(context_class)}: an instance is taken only on a storage "
                 "context of its own class")
         calling = str(peer.ae_title).strip()
+        if admitted or (provisional and self._sent_for_a_claim(event, claims)):
+            return None
         if provisional:
-            if self._sent_for_a_claim(event, claims):
-                return None
             return STATUS_NOT_AUTHORIZED, (f"'{calling}' is not a known node, and this "
                                            "instance names none of our requests")
-        decision = self.senders.decide(calling, peer.address)
-        return None if decision.allowed else (STATUS_NOT_AUTHORIZED, decision.reason)
+        return STATUS_NOT_AUTHORIZED, (f"'{calling}' at {peer.address} was let in only to "
+                                       "check that we answer (Verification)")
 
     def _hand_over(self, instance: ReceivedInstance,
                    claims: list[RetrieveClaim]) -> ReceivedInstance:
