@@ -139,7 +139,6 @@ class RetrieveJob:
         self._current: RetrieveRequest | None = None
         self._message_ids: set[int] = set()
         self._received: list[ReceivedInstance] = []
-        self._stored = 0  # how many of _received are on disk: counted, not recounted per event
         self._late: list[ReceivedInstance] = []
         self._recovered: set[str] = set()
         self._last_arrival = 0.0
@@ -149,7 +148,7 @@ class RetrieveJob:
         self._patient_id_missing = False  # a Patient Root request went out without it
         self._aliases: set[str] = set()  # AE titles our node was seen sending under
         self._sent_as_itself = False  # an instance came under our node's own AE title
-        self._credited: set[str] = set()  # SOP Instance UIDs stored for this job
+        self._credited: set[str] = set()  # SOP Instance UIDs stored for this job: its count
         self._closed = False  # the outcome is made: instances go to others, or unexpected
 
     # -- public ----------------------------------------------------------------
@@ -211,7 +210,7 @@ class RetrieveJob:
     def progress(self) -> RetrieveProgress:
         with self._lock:
             counts = self._merged_counts()
-            received = self._stored
+            received = len(self._credited)
             return RetrieveProgress(
                 job_id=self.job_id, state=self._state, remaining=counts.remaining,
                 completed=counts.completed, failed=counts.failed, warning=counts.warning,
@@ -344,7 +343,6 @@ class RetrieveJob:
             self._received.append(instance)
             if instance.ok:
                 self._credited.add(instance.sop_instance_uid)
-                self._stored += 1
             current = self._current
             self._lock.notify_all()
         if current is not None:
@@ -395,7 +393,7 @@ class RetrieveJob:
         """Whether the first round brought less than the PACS counted for the scope."""
         with self._lock:
             counts = self._merged_counts()
-            stored = self._stored
+            stored = len(self._credited)
             refused = any(not r.ok for r in self._received)
         expected = self.plan.expected if self.plan is not None else None
         return (refused or counts.failed > 0 or bool(counts.remaining)
@@ -529,7 +527,7 @@ class RetrieveJob:
                 if counts.final.category is StatusCategory.FAILURE and not self._received:
                     return
                 sent = counts.completed + counts.warning
-                arrived = self._stored
+                arrived = len(self._credited)
                 nothing_reported = sent + counts.failed == 0
                 if arrived >= sent and not (nothing_reported and self.grace_after_final):
                     return
@@ -544,7 +542,7 @@ class RetrieveJob:
                 or not self.to_our_listener or self.move_destination != self.local.ae_title):
             return  # only what reaches our listener can be compared with the plan
         counts = self._merged_counts()
-        arrived = self._stored
+        arrived = len(self._credited)
         short = (counts.failed > 0 or (counts.remaining or 0) > 0
                  or (self.to_our_listener and arrived < counts.completed + counts.warning)
                  or counts.completed + counts.warning + counts.failed == 0)
