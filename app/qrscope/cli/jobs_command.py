@@ -39,14 +39,19 @@ def run_jobs(args: argparse.Namespace) -> int:
         records = store.records()
     finally:
         store.close()
-    if args.json:
-        print_json([r.to_dict() for r in records])
-    else:
-        for record in records:
-            print(_line(record))
-        if not records:
-            print("no retrieve jobs on record")
+    _show(records, args.json, "no retrieve jobs on record")
     return EXIT["success"]
+
+
+def _show(records: list[JobRecord], as_json: bool, none: str) -> None:
+    """The records as JSON, or a line each (*none* when there are none)."""
+    if as_json:
+        print_json([r.to_dict() for r in records])
+        return
+    for record in records:
+        print(_line(record))
+    if not records:
+        print(none)
 
 
 def _line(record: JobRecord) -> str:
@@ -107,13 +112,7 @@ def _resume(args: argparse.Namespace) -> int:
         service.store.close()
         listeners.stop()
     ended = [service.get(r.job_id) or r for r in resumed]
-    if args.json:
-        print_json([r.to_dict() for r in ended])
-    else:
-        for record in ended:
-            print(_line(record))
-        if not ended:
-            print("no unfinished retrieve jobs")
+    _show(ended, args.json, "no unfinished retrieve jobs")
     return _exit(ended)
 
 
