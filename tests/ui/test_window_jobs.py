@@ -314,3 +314,21 @@ def test_stop_listener_stops_it_off_the_gui_thread(qtbot, window, monkeypatch):
     assert not window.session.listener.is_running
     qtbot.mouseClick(window.jobs.listener_button, Qt.MouseButton.LeftButton)  # and back
     qtbot.waitUntil(lambda: "running" in window.jobs.listener_label.text(), timeout=5000)
+
+
+def test_a_row_is_done_only_when_its_job_is_recorded_done():
+    # The retrieve's last progress (success) reaches the window before the job
+    # service has recorded the end and sent the outcome: a row that called
+    # itself done then had no outcome (the Orthanc window test met it).
+    from qrscope.core.jobs import JobState
+    from qrscope.core.retrieve.types import RetrieveProgress, RetrieveState
+    from qrscope.ui.models.jobs_model import JobRow
+
+    row = JobRow(job_id="j1", what="a study", node="PACS", method="C-MOVE",
+                 job_state=JobState.RUNNING,
+                 progress=RetrieveProgress(job_id="j1", state=RetrieveState.SUCCESS,
+                                           remaining=0, completed=3, failed=0, warning=0,
+                                           received=3, elapsed=1.0))
+    assert row.state is RetrieveState.RUNNING and not row.state.is_final
+    row.job_state = JobState.SUCCESS
+    assert row.state is RetrieveState.SUCCESS

@@ -55,7 +55,11 @@ class JobRow:
             return RetrieveState(self.outcome.status)
         if self.job_state.is_final:
             return RetrieveState(self.job_state.value)
-        return self.progress.state if self.progress else RetrieveState.PENDING
+        if self.progress is None:
+            return RetrieveState.PENDING
+        # The retrieve's last progress comes before the service has recorded
+        # its end and sent the outcome: until then the job is still running.
+        return RetrieveState.RUNNING if self.progress.state.is_final else self.progress.state
 
     @property
     def queued(self) -> bool:
