@@ -26,7 +26,7 @@ DCMTK_AE = "DCMTKSCU"
 PYNETDICOM_AE = "PYNETDICOM"
 RETRIEVERS = (QRSCOPE_AE, DCMTK_AE, PYNETDICOM_AE)
 
-# The study-level return keys qrscope's search asks for (core/query.py), so
+# The study-level return keys qrscope's search asks for (core/query/find.py), so
 # every C-FIND contender asks Orthanc for the same work.
 STUDY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
               "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",

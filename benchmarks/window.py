@@ -94,9 +94,9 @@ def _window_run(config: dict) -> dict:
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from qrscope.core.dicom.records import QueryLevel
     from qrscope.core.profile_store import Profiles, ProfileStore
     from qrscope.core.profiles import LocalAE, RemoteNode
-    from qrscope.core.records import QueryLevel
     from qrscope.ui.app import build_window
 
     started = psutil.Process().create_time()

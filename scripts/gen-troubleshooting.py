@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from qrscope.core.diagnosis.catalogue import troubleshooting_markdown
+from qrscope.diagnosis.catalogue import troubleshooting_markdown
 
 target = Path(__file__).resolve().parent.parent / "docs" / "TROUBLESHOOTING.md"
 target.write_text(troubleshooting_markdown(), encoding="utf-8")

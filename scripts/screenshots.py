@@ -23,7 +23,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from qrscope.core.profile_store import ProfileStore
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.ui.app import build_window
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import qasync
 
-from qrscope.core.demo_pacs import build_sample_studies
+from qrscope.demo_pacs import build_sample_studies
 from tests.demo_site import DemoSite, start_demo_site
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.demo_pacs import DemoPacs, DemoPacsBehaviour
 from tests.ports import free_port  # re-exported for the tests that start listeners
 
 

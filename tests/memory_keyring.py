@@ -15,7 +15,7 @@ import keyring.backend
 import keyring.errors
 import pytest
 
-from qrscope.core import secrets
+from qrscope.core.net import secrets
 
 __all__ = ["MemoryKeyring", "memory_keyring"]
 

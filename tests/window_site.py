@@ -6,9 +6,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.records import QueryLevel
 from qrscope.ui.app import build_window
 from qrscope.ui.main_window import MainWindow
 from tests.demo_site import free_port

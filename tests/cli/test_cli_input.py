@@ -19,8 +19,8 @@ import pytest
 
 from qrscope.cli.main import main
 from qrscope.cli.options import local_from_args
+from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profile_store import Profiles
-from qrscope.core.security import AcceptPolicy
 
 NODE = ["--host", "127.0.0.1", "--port", "104", "--called-aet", "PACS"]
 FORGED = "1.2.3\n12:00:00 forged line \x1b[31mred\x1b[0m\r\x9b2J\u202e"
@@ -203,7 +203,7 @@ def test_received_text_is_escaped_for_the_terminal():
 
 def test_listen_prints_a_received_uid_on_one_line():
     from qrscope.cli.server_commands import describe_received
-    from qrscope.core.reception import ReceivedInstance
+    from qrscope.core.receive.reception import ReceivedInstance
 
     instance = ReceivedInstance(sop_instance_uid=FORGED, sop_class_uid="1.2",
                                 transfer_syntax="1.2.840.10008.1.2", calling_ae="EVIL\x1b[2J",
@@ -228,7 +228,7 @@ def test_retrieve_prints_uids_from_the_pacs_on_their_own_lines(capsys):
 
 
 def test_find_prints_a_hostile_description_on_one_line(capsys, sample_folder, tmp_path):
-    from qrscope.core.demo_pacs import DemoPacs
+    from qrscope.demo_pacs import DemoPacs
 
     data = tmp_path / "hostile"
     data.mkdir()

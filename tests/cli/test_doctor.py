@@ -8,7 +8,7 @@ import pytest
 from tests.demo_site import free_port
 
 from qrscope.cli.main import main
-from qrscope.core.demo_pacs import DemoPacs, configure
+from qrscope.demo_pacs import DemoPacs, configure
 
 
 @pytest.fixture(autouse=True)

@@ -29,11 +29,11 @@ from pynetdicom.sop_class import CTImageStorage, Verification
 from pynetdicom.transport import AddressInformation
 from tests.demo_site import free_port
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.listener import StorageListener
-from qrscope.core.listener_guard import ListenerLimits
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.security import AcceptPolicy
+from qrscope.core.receive.guard import ListenerLimits
+from qrscope.core.receive.listener import StorageListener
 
 LISTENER_HOST = "127.0.0.1"
 SENDER = "127.0.0.1"

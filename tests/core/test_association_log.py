@@ -2,7 +2,7 @@
 
 import json
 
-from qrscope.core.association_log import (
+from qrscope.core.net.association_log import (
     AssociationLog,
     Direction,
     EventLevel,

@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import AssociationFailure, FailureReason
-from qrscope.core.diagnosis.hints import hint_for_failure
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import AssociationFailure, FailureReason
+from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode, Timeouts
-from qrscope.core.verify import verify
+from qrscope.diagnosis.hints import hint_for_failure
 
 
 def _free_port() -> int:
@@ -121,8 +121,8 @@ def test_a_rejection_read_after_the_connection_closed_is_still_a_rejection(sampl
     from pynetdicom import build_context, evt
     from pynetdicom.sop_class import Verification
 
-    from qrscope.core.connection import make_ae, open_association
-    from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
+    from qrscope.core.net.connection import make_ae, open_association
+    from qrscope.demo_pacs import DemoPacs, DemoPacsBehaviour
 
     pacs = DemoPacs(data_folder=sample_folder, port=0,
                     behaviour=DemoPacsBehaviour(require_called_ae_title=True))
@@ -153,9 +153,9 @@ def test_a_pacs_that_accepts_none_of_our_contexts_is_no_accepted_context():
     from pynetdicom import AE
     from pynetdicom.sop_class import Verification
 
+    from qrscope.core.dicom.records import QueryLevel
     from qrscope.core.profiles import QueryModel
-    from qrscope.core.query import FindOperation, QueryFilter
-    from qrscope.core.records import QueryLevel
+    from qrscope.core.query.find import FindOperation, QueryFilter
 
     ae = AE("ECHOONLY")
     ae.add_supported_context(Verification)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from qrscope.core.net.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.profile_store import ProfileStore
 from qrscope.core.profiles import DEFAULT_AE_TITLE, LocalAE, RemoteNode
-from qrscope.core.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.validation import InvalidValue
 
 GOOD_NODE = {"name": "PACS", "ae_title": "ORTHANC", "host": "10.0.0.5", "port": 4242}
@@ -240,7 +240,7 @@ def test_a_file_that_cannot_be_opened_is_left_alone_and_not_overwritten(tmp_path
 
 def test_the_window_session_starts_on_a_damaged_file_and_closing_keeps_the_copy(
         tmp_path, caplog):
-    from qrscope.core.session import Session
+    from qrscope.session import Session
 
     path = tmp_path / "profiles.json"
     path.write_bytes(b"\xff\x00 not a profiles file")
@@ -254,7 +254,7 @@ def test_the_window_session_starts_on_a_damaged_file_and_closing_keeps_the_copy(
 
 
 def test_closing_the_window_does_not_overwrite_a_file_it_could_not_read(tmp_path, caplog):
-    from qrscope.core.session import Session
+    from qrscope.session import Session
 
     path = tmp_path / "profiles.json"
     path.mkdir()

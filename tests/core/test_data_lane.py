@@ -20,19 +20,19 @@ from pynetdicom.sop_class import CTImageStorage
 from tests.core.listener_peers import LISTENER_HOST, SENDER, association_request, echo, store
 from tests.demo_site import free_port
 
-from qrscope.core import pynetdicom_setup
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.data_lane import DataLane
-from qrscope.core.demo_pacs.clinical import build_clinical_studies
-from qrscope.core.dicom_bytes import command_set_bytes
-from qrscope.core.listener import StorageListener
+from qrscope.core.dicom.encoding import command_set_bytes
+from qrscope.core.dicom.records import QueryLevel
+from qrscope.core.engine import setup as pynetdicom_setup
+from qrscope.core.engine.data_lane import DataLane
+from qrscope.core.engine.pynetdicom_private import reads_held_data
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import LocalAE, RetrieveMethod
-from qrscope.core.pynetdicom_private import reads_held_data
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import QueryLevel
+from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.security import AcceptPolicy
+from qrscope.demo_pacs.clinical import build_clinical_studies
 
 
 @pytest.fixture
@@ -282,7 +282,7 @@ def test_the_lane_ends_an_association_past_the_listeners_limits(tmp_path, hostil
 
     ae, port = _scp(keep)
     try:
-        with caplog.at_level("WARNING", logger="qrscope.core.data_lane"):
+        with caplog.at_level("WARNING", logger="qrscope.core.engine.data_lane"):
             assert _answer_to(port, *hostile()) == 0x07  # A-ABORT
         # Shut down once the aborted association is gone: pynetdicom's shutdown
         # would abort it again, which its state machine refuses in Sta13.

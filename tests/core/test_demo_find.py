@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qrscope.core.profiles import QueryModel
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import (
+from qrscope.core.dicom.records import (
     InstanceRecord,
     PatientRecord,
     QueryLevel,
     SeriesRecord,
     StudyRecord,
 )
+from qrscope.core.profiles import QueryModel
+from qrscope.core.query.find import FindOperation, QueryFilter
 
 
 def _find(demo, level, node=None, **keys):

@@ -29,7 +29,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour, build_sample_studies
+from qrscope.demo_pacs import DemoPacs, DemoPacsBehaviour, build_sample_studies
 
 
 def test_samples_are_deterministic_and_cover_the_transfer_syntaxes(tmp_path):

@@ -32,8 +32,7 @@ from pynetdicom import (
 from pynetdicom.dimse_messages import _MESSAGE_TYPES
 from pynetdicom.dsutils import create_file_meta, encode
 
-from qrscope.core.demo_pacs.clinical import build_clinical_studies
-from qrscope.core.dicom_bytes import (
+from qrscope.core.dicom.encoding import (
     command_set_bytes,
     command_set_values,
     file_meta_bytes,
@@ -41,7 +40,8 @@ from qrscope.core.dicom_bytes import (
     read_plain_dataset,
     store_response_bytes,
 )
-from qrscope.core.storage import _KEYS
+from qrscope.core.receive.storage import _KEYS
+from qrscope.demo_pacs.clinical import build_clinical_studies
 
 
 # -- the file meta header -------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_every_command_set_decodes_as_pydicom_decodes_it(field, comment):
     from pynetdicom import dimse_messages
     from pynetdicom.dsutils import decode
 
-    from qrscope.core.pynetdicom_private import install_fast_encoding
+    from qrscope.core.engine.pynetdicom_private import install_fast_encoding
 
     install_fast_encoding()
     name, message_class = _MESSAGE_TYPES[field]

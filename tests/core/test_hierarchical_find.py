@@ -13,10 +13,10 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
 )
 
-from qrscope.core.association_log import AssociationLog
+from qrscope.core.dicom.records import InstanceRecord, QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
-from qrscope.core.query import FindOperation, QueryFilter, build_identifier
-from qrscope.core.records import InstanceRecord, QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.query.find import FindOperation, QueryFilter, build_identifier
 
 STUDY_ROOT = StudyRootQueryRetrieveInformationModelFind
 PATIENT_ROOT = PatientRootQueryRetrieveInformationModelFind

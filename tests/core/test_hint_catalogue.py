@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from qrscope.core.diagnosis.catalogue import CATALOGUE, catalogue_ids, troubleshooting_markdown
-from qrscope.core.diagnosis.hints import Hint
+from qrscope.diagnosis.catalogue import CATALOGUE, catalogue_ids, troubleshooting_markdown
+from qrscope.diagnosis.hints import Hint
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "TROUBLESHOOTING.md"
 

@@ -29,9 +29,9 @@ from pynetdicom import AE, _config
 from pynetdicom.dsutils import split_dataset
 from tests.core.listener_peers import LISTENER_HOST, SENDER, PeakMemory, running_listener
 
-from qrscope.core.dicom_bytes import INFLATION_FLOOR, MAX_DEPTH
-from qrscope.core.listener import StorageListener
-from qrscope.core.storage import QUARANTINE, InstanceStore, UnparseableInstance
+from qrscope.core.dicom.encoding import INFLATION_FLOOR, MAX_DEPTH
+from qrscope.core.receive.listener import StorageListener
+from qrscope.core.receive.storage import QUARANTINE, InstanceStore, UnparseableInstance
 
 MEGABYTE = 1 << 20
 DEFLATED = "1.2.840.10008.1.2.1.99"

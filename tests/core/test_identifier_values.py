@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 
-from qrscope.core.identifier_values import raw_values
+from qrscope.core.dicom.identifier_values import raw_values
 
 TAGS = {
     "UI": 0x0020000D, "CS": 0x00080060, "DA": 0x00080020, "TM": 0x00080030,
@@ -92,8 +92,8 @@ def test_date_conversion_switched_on_is_left_to_pydicom(monkeypatch):
 
 
 def test_integers_are_read_as_records_read_them_through_pydicom():
-    from qrscope.core import records
-    from qrscope.core.identifier_values import raw_integer
+    from qrscope.core.dicom import records
+    from qrscope.core.dicom.identifier_values import raw_integer
 
     rng = random.Random(7)
     tag = TAGS["IS"]

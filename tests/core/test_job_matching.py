@@ -6,12 +6,12 @@ empty exist (and a C-STORE from another program may arrive at any time), so
 the fallback matters.
 """
 
-from qrscope.core.association_log import AssociationLog
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.reception import ReceivedInstance
+from qrscope.core.receive.reception import ReceivedInstance
+from qrscope.core.receive.storage import StoredInstance
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
-from qrscope.core.storage import StoredInstance
 
 STUDY, SERIES, OTHER_SERIES = "1.2.3", "1.2.3.1", "1.2.3.2"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -116,7 +116,7 @@ def test_message_ids_do_not_start_at_a_guessable_number():
     import subprocess
     import sys
 
-    code = "from qrscope.core.connection import next_message_id; print(next_message_id())"
+    code = "from qrscope.core.net.connection import next_message_id; print(next_message_id())"
     firsts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True).stdout.strip() for _ in range(3)}
     assert len(firsts) > 1  # the same start three times: 1 in 65535**2
@@ -142,7 +142,7 @@ def test_a_pacs_that_fills_the_move_originator_wrongly_is_credited_within_the_sc
 
 
 def test_the_outcome_names_a_pacs_that_fills_the_move_originator_wrongly():
-    from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+    from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
 
     job = _job(RetrieveScope.study(STUDY))
     job._message_ids.add(42)

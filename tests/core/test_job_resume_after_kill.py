@@ -17,12 +17,12 @@ from pathlib import Path
 
 from tests.demo_site import free_port
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
 from qrscope.core.jobs import JobService, JobState, JobStore
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.storage import InstanceStore
+from qrscope.core.receive.listener import StorageListener
+from qrscope.core.receive.storage import InstanceStore
+from qrscope.demo_pacs import DemoPacs, DemoPacsBehaviour
 
 # The process that is killed: a job service with four retrieves, two running.
 CHILD = """

@@ -38,10 +38,10 @@ from tests.core.listener_peers import (
 )
 from tests.demo_site import free_port
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.listener import StorageListener
-from qrscope.core.listener_guard import ListenerLimits
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.receive.guard import ListenerLimits
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
 
@@ -343,7 +343,7 @@ def test_an_address_refused_again_and_again_is_turned_away_at_accept_for_a_while
         tmp_path, caplog):
     limits = replace(LIMITS, penalty_seconds=2.0)
     refused = association_request(0, calling="NOBODY", abstract_syntax=CTImageStorage)
-    caplog.set_level(logging.WARNING, logger="qrscope.core.listener_guard")
+    caplog.set_level(logging.WARNING, logger="qrscope.core.receive.guard")
     with known_listener(tmp_path, limits) as listener:
         def answers(source: str, times: int) -> list[int]:
             out = []

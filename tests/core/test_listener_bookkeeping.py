@@ -10,9 +10,9 @@ from __future__ import annotations
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from tests.core.test_job_matching import _instance
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.listener import RefusedCaller, StorageListener
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE
+from qrscope.core.receive.listener import RefusedCaller, StorageListener
 
 # docs/RELIABILITY.md: "the most recent 1000, 1000 and 200".
 CONNECTIONS, UNEXPECTED, REFUSED = 1000, 1000, 200

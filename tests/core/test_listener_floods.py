@@ -29,8 +29,8 @@ from tests.core.listener_peers import (
     running_listener,
 )
 
-from qrscope.core.listener import StorageListener
-from qrscope.core.listener_guard import ListenerLimits
+from qrscope.core.receive.guard import ListenerLimits
+from qrscope.core.receive.listener import StorageListener
 
 LIMITS = ListenerLimits()
 # Longer than any test runs: no connection ends by the handshake deadline.

@@ -18,11 +18,11 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, ge
 from pynetdicom import AE
 from tests.demo_site import free_port
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import LocalAE
-from qrscope.core.reception import INCOMING_FOLDER
-from qrscope.core.security import AcceptPolicy
+from qrscope.core.receive.listener import StorageListener
+from qrscope.core.receive.reception import INCOMING_FOLDER
 
 MEGABYTE = 1 << 20
 
@@ -170,7 +170,7 @@ def test_a_storage_folder_that_cannot_be_made_answers_out_of_resources(tmp_path)
 
 def test_a_small_instance_is_filed_from_memory_and_a_large_one_from_a_file(tmp_path,
                                                                             monkeypatch):
-    from qrscope.core import pynetdicom_private
+    from qrscope.core.engine import pynetdicom_private
 
     spilled: list[str] = []
     spill = pynetdicom_private.IncomingFile._spill

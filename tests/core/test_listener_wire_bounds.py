@@ -36,8 +36,8 @@ from tests.core.listener_peers import (
     uid_value,
 )
 
-from qrscope.core.listener import StorageListener
-from qrscope.core.listener_guard import ListenerLimits
+from qrscope.core.receive.guard import ListenerLimits
+from qrscope.core.receive.listener import StorageListener
 
 LIMITS = ListenerLimits()
 FLOOD_BYTES = 200 << 20  # what an attacker tries to make the listener hold

@@ -11,16 +11,16 @@ from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 from tests.demo_site import start_demo_site
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import AssociationFailure
-from qrscope.core.demo_pacs import DemoPacsBehaviour
-from qrscope.core.diagnosis.hints import hint_for_failure, hint_for_listener_error
-from qrscope.core.diagnosis.retrieve_hints import hint_for_unexpected, hints_for_retrieve
-from qrscope.core.listener import ListenerError, StorageListener
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RetrieveMethod
+from qrscope.core.receive.listener import ListenerError, StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.verify import verify
+from qrscope.demo_pacs import DemoPacsBehaviour
+from qrscope.diagnosis.hints import hint_for_failure, hint_for_listener_error
+from qrscope.diagnosis.retrieve_hints import hint_for_unexpected, hints_for_retrieve
 
 
 def test_busy_pacs_rejects_with_local_limit_exceeded(sample_folder, tmp_path):

@@ -12,7 +12,7 @@ from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.presentation import PresentationContext
 
-from qrscope.core.pynetdicom_private import grant_scp_role, wake_reader
+from qrscope.core.engine.pynetdicom_private import grant_scp_role, wake_reader
 
 
 def test_presentation_contexts_keep_their_role_in_as_scp():
@@ -49,7 +49,7 @@ def test_the_dimse_reader_waits_on_a_message_queue():
 def test_abort_primitives_keep_source_and_reason_where_we_read_them():
     from pynetdicom.pdu_primitives import A_ABORT, A_P_ABORT
 
-    from qrscope.core.pynetdicom_private import abort_source_and_reason
+    from qrscope.core.engine.pynetdicom_private import abort_source_and_reason
 
     user = A_ABORT()
     user.abort_source = 0
@@ -62,7 +62,7 @@ def test_abort_primitives_keep_source_and_reason_where_we_read_them():
 def test_pynetdicom_makes_received_data_set_files_with_the_name_we_replace(tmp_path):
     from pynetdicom import _config, dimse_messages
 
-    from qrscope.core.pynetdicom_private import receive_data_sets_into
+    from qrscope.core.engine.pynetdicom_private import receive_data_sets_into
 
     source = inspect.getsource(dimse_messages.DIMSEMessage.decode_msg)
     assert "NamedTemporaryFile(" in source and "STORE_RECV_CHUNKED_DATASET" in source
@@ -77,7 +77,7 @@ def test_the_server_we_start_ourselves_is_registered_where_shutdown_looks():
     from pynetdicom import AE
     from pynetdicom.transport import AssociationServer
 
-    from qrscope.core.pynetdicom_private import register_server
+    from qrscope.core.engine.pynetdicom_private import register_server
 
     assert "self._servers.append(server)" in inspect.getsource(AE.start_server)
     assert "self.ae._servers.remove(" in inspect.getsource(AssociationServer.shutdown)
@@ -90,7 +90,7 @@ def test_the_server_we_start_ourselves_is_registered_where_shutdown_looks():
 def test_an_acceptor_waits_for_its_request_on_the_dul_queue():
     from pynetdicom.dul import DULServiceProvider
 
-    from qrscope.core.pynetdicom_private import end_wait_for_request
+    from qrscope.core.engine.pynetdicom_private import end_wait_for_request
 
     source = inspect.getsource(Association.run_reactor)
     assert "self.dul.receive_pdu(wait=True, timeout=self.acse_timeout)" in source
@@ -105,7 +105,7 @@ def test_an_acceptor_waits_for_its_request_on_the_dul_queue():
 def test_the_socket_pynetdicom_reads_is_reachable_from_the_association():
     from pynetdicom.transport import AssociationSocket, RequestHandler
 
-    from qrscope.core.pynetdicom_private import peer_socket
+    from qrscope.core.engine.pynetdicom_private import peer_socket
 
     assert "AssociationSocket(assoc, client_socket=self.request)" in inspect.getsource(
         RequestHandler._create_association)
@@ -125,7 +125,7 @@ def test_pynetdicom_reads_whole_pdus_through_the_socket_recv_the_guard_wraps():
 
     read = inspect.getsource(DULServiceProvider._read_pdu_data)
     assert "self.socket.recv(6)" in read and "self.socket.recv(pdu_length)" in read
-    from qrscope.core.pynetdicom_private import install_large_reads
+    from qrscope.core.engine.pynetdicom_private import install_large_reads
 
     install_large_reads()
     assert AssociationSocket.recv.qrscope_large  # ours: large reads, through socket.recv
@@ -139,7 +139,7 @@ def test_pynetdicom_encodes_command_sets_and_file_meta_through_the_names_we_repl
     from pynetdicom.dimse_primitives import C_STORE
     from pynetdicom.dsutils import encode
 
-    from qrscope.core.pynetdicom_private import install_fast_encoding
+    from qrscope.core.engine.pynetdicom_private import install_fast_encoding
 
     for method in (dimse_messages.DIMSEMessage.encode_msg,
                    dimse_messages.DIMSEMessage._set_command_group_length):
@@ -172,7 +172,7 @@ def test_pynetdicom_encodes_command_sets_and_file_meta_through_the_names_we_repl
 def test_a_pdu_is_read_in_large_pieces_through_the_sockets_recv():
     from pynetdicom.transport import AssociationSocket
 
-    from qrscope.core.pynetdicom_private import install_large_reads
+    from qrscope.core.engine.pynetdicom_private import install_large_reads
 
     class Peer:
         def __init__(self, data: bytes, pieces: int) -> None:
@@ -195,7 +195,7 @@ def test_a_pdu_is_read_in_large_pieces_through_the_sockets_recv():
 
 
 def test_data_transfer_hands_p_data_to_dimse_and_nothing_else():
-    """What the data lane replaces (core/data_lane.py): in Sta6 and Sta7 a P-DATA-TF
+    """What the data lane replaces (core/engine/data_lane.py): in Sta6 and Sta7 a P-DATA-TF
     PDU's only action is to give its values to the DIMSE provider, and the DUL
     reads PDUs through the names our reader overrides and calls."""
     import inspect
@@ -203,7 +203,7 @@ def test_data_transfer_hands_p_data_to_dimse_and_nothing_else():
     from pynetdicom import dimse, fsm
     from pynetdicom.dul import DULServiceProvider
 
-    from qrscope.core.data_lane import DATA_TRANSFER_STATES
+    from qrscope.core.engine.data_lane import DATA_TRANSFER_STATES
 
     actions = {state: fsm.TRANSITION_TABLE[("Evt10", state)] for state in DATA_TRANSFER_STATES}
     assert actions == {"Sta6": "DT-2", "Sta7": "AR-6"}

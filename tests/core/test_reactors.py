@@ -1,4 +1,4 @@
-"""pynetdicom's reactors as qrscope runs them (core/reactors.py): no response of a
+"""pynetdicom's reactors as qrscope runs them (core/engine/reactors.py): no response of a
 request is ever taken by the association's reactor thread, a queued PDU wakes
 the DUL at once, and every association uses them."""
 
@@ -13,8 +13,9 @@ from pynetdicom import AE, association, dul, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as STUDY_FIND
 
-from qrscope.core import reactors, tcp
-from qrscope.core.connection import make_ae
+from qrscope.core.engine import reactors
+from qrscope.core.net import tcp
+from qrscope.core.net.connection import make_ae
 from qrscope.core.profiles import LocalAE
 
 MATCHES = 3
@@ -107,7 +108,7 @@ def test_a_queued_primitive_ends_the_dul_wait_at_once():
 
 
 def test_the_reactor_loops_still_sleep_where_the_prompt_waits_replace_them():
-    # If pynetdicom changes these, the waits in core/reactors.py no longer apply.
+    # If pynetdicom changes these, the waits in core/engine/reactors.py no longer apply.
     assert "time.sleep(self._run_loop_delay)" in inspect.getsource(
         dul.DULServiceProvider.run_reactor)
     reactor = inspect.getsource(Association._run_reactor)
@@ -173,7 +174,7 @@ def test_an_answer_of_ours_that_meets_a_closing_connection_is_dropped_not_raised
 
     from pynetdicom.fsm import InvalidEventError
 
-    from qrscope.core.reactors import _ClosingStateMachine
+    from qrscope.core.engine.reactors import _ClosingStateMachine
 
     for event in ("Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"):
         dul = mock.MagicMock()

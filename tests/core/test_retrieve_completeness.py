@@ -11,10 +11,9 @@ from dataclasses import replace
 
 from tests.core.test_job_matching import _instance
 
-from qrscope.core.association_log import Direction
-from qrscope.core.demo_pacs import query as demo_query
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import Direction
 from qrscope.core.profiles import RetrieveMethod
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import (
     MissingInstance,
@@ -22,6 +21,7 @@ from qrscope.core.retrieve.types import (
     RetrieveOutcome,
     RetrieveScope,
 )
+from qrscope.demo_pacs import query as demo_query
 
 
 def _largest_study(demo) -> str:
@@ -186,7 +186,7 @@ def test_a_retry_asks_for_exactly_what_is_missing():
 def test_a_c_get_the_pacs_refuses_outright_is_not_asked_for_again(sample_folder, tmp_path):
     from tests.demo_site import start_demo_site
 
-    from qrscope.core.demo_pacs import DemoPacsBehaviour
+    from qrscope.demo_pacs import DemoPacsBehaviour
 
     site = start_demo_site(sample_folder, tmp_path, DemoPacsBehaviour(refuse_retrieves_with=0xA701))
     try:
@@ -223,7 +223,7 @@ def test_cancel_after_the_end_changes_nothing(demo):
 
 def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo):
     # The look-up asks for one study: reaching that limit is finding it, not a refusal.
-    from qrscope.core.association_log import AssociationLog
+    from qrscope.core.net.association_log import AssociationLog
     from qrscope.core.profiles import QueryModel
     from qrscope.core.retrieve.plan import RetrievePlanner
 
@@ -250,8 +250,8 @@ def test_the_planners_study_look_up_finds_the_study_and_learns_its_patient(demo)
     assert asked and all(i.get("PatientID") == patient_id for i in asked)
     # The walk over the patients (Patient Root, a PACS without Study Root)
     # stops at the limit: reaching it is finding, not a refusal.
-    from qrscope.core.query import QueryFilter
-    from qrscope.core.records import QueryLevel
+    from qrscope.core.dicom.records import QueryLevel
+    from qrscope.core.query.find import QueryFilter
 
     found = RetrievePlanner(demo.node, demo.local, demo.log)._find(
         QueryLevel.STUDY, QueryFilter(), 1)
@@ -334,7 +334,7 @@ class _PatientRootOnlyScp:
 def test_a_patient_root_only_archive_is_walked_for_the_patient_id(tmp_path):
     # Study Root is refused; the walk over its patients finds the study
     # under the second and stops there.
-    from qrscope.core.association_log import AssociationLog
+    from qrscope.core.net.association_log import AssociationLog
     from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
     from qrscope.core.retrieve.plan import RetrievePlanner
 

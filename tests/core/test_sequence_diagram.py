@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from qrscope.core.diagnosis.sequence import LISTENER, build_sequence
-from qrscope.core.listener import StorageListener
 from qrscope.core.profiles import RetrieveMethod
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.diagnosis.sequence import LISTENER, build_sequence
 
 
 def _study(demo) -> str:

@@ -10,15 +10,15 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet,
 )
 
-from qrscope.core.retrieve.contexts import MAX_CONTEXTS, get_storage_contexts, storage_classes_for
-from qrscope.core.status import (
+from qrscope.core.dicom.status import (
     Service,
     StatusCategory,
     decode_abort,
     decode_reject,
     decode_status,
 )
-from qrscope.core.watchdog import Watchdog
+from qrscope.core.net.watchdog import Watchdog
+from qrscope.core.retrieve.contexts import MAX_CONTEXTS, get_storage_contexts, storage_classes_for
 
 
 def test_move_statuses_are_decoded_to_their_meaning():

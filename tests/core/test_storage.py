@@ -6,7 +6,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from qrscope.core.storage import (
+from qrscope.core.receive.storage import (
     QUARANTINE,
     InstanceStore,
     StorageError,

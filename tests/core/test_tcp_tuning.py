@@ -1,4 +1,4 @@
-"""Our sockets never wait on delayed ACKs or Nagle (core/tcp.py): checked as options,
+"""Our sockets never wait on delayed ACKs or Nagle (core/net/tcp.py): checked as options,
 not timed (the benchmark measures the effect, docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import make_ae, open_association
-from qrscope.core.pynetdicom_private import peer_socket
-from qrscope.core.tcp import QuickAckSocket, tune
+from qrscope.core.engine.pynetdicom_private import peer_socket
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import make_ae, open_association
+from qrscope.core.net.tcp import QuickAckSocket, tune
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from tests.tls_certs import Pki, make_pki
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import AssociationFailure, FailureReason
-from qrscope.core.diagnosis.hints import hint_for_failure, hint_for_listener_error
-from qrscope.core.listener import ListenerError, StorageListener
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import AssociationFailure, FailureReason
+from qrscope.core.net.security import TlsSettings
+from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode, Timeouts
-from qrscope.core.security import TlsSettings
-from qrscope.core.verify import verify
+from qrscope.core.receive.listener import ListenerError, StorageListener
+from qrscope.diagnosis.hints import hint_for_failure, hint_for_listener_error
 
 
 def _free_port() -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from qrscope.core.demo_pacs import build_sample_studies
-from qrscope.core.demo_pacs.clinical import build_clinical_studies
+from qrscope.demo_pacs import build_sample_studies
+from qrscope.demo_pacs.clinical import build_clinical_studies
 
 from . import peers
 

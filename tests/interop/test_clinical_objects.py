@@ -26,13 +26,13 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.demo_pacs.clinical import PRIVATE_SOP_CLASS_UID
-from qrscope.core.demo_pacs.samples import sample_uid
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
+from qrscope.demo_pacs.clinical import PRIVATE_SOP_CLASS_UID
+from qrscope.demo_pacs.samples import sample_uid
 
 from .peers import PeerServer, StoredInstance
 

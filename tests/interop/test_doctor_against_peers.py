@@ -7,10 +7,10 @@ when the PACS has a wrong port registered for us.
 
 from __future__ import annotations
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.diagnosis.doctor import run_doctor
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.receive.listener import StorageListener
+from qrscope.diagnosis.doctor import run_doctor
 from tests.demo_site import free_port
 
 

@@ -14,14 +14,14 @@ from dataclasses import replace
 
 import pytest
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profile_store import ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod, Timeouts
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.session import Session
+from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.session import Session
 from tests.demo_site import free_port
 
 from . import netns, peers

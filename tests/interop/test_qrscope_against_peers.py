@@ -15,15 +15,15 @@ import numpy as np
 import pydicom
 import pytest
 
-from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.connection import AssociationFailure, FailureReason
-from qrscope.core.listener import StorageListener
+from qrscope.core.dicom.records import QueryLevel, StudyRecord
+from qrscope.core.net.association_log import AssociationLog, Direction
+from qrscope.core.net.connection import AssociationFailure, FailureReason
+from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import QueryLevel, StudyRecord
+from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.verify import verify
 from tests.memory_keyring import memory_keyring  # noqa: F401  (the fixture)
 
 

@@ -7,11 +7,11 @@ but nothing listens there (our listener is not started).
 
 from __future__ import annotations
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.diagnosis.retrieve_hints import hints_for_retrieve
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
 
 
 def _move(server, tmp_path, destination: str, calling: str = "QRSCOPE"):
@@ -114,7 +114,7 @@ def test_another_program_at_the_registered_port_gets_the_images(qr_server, tmp_p
     import subprocess
     import time
 
-    from qrscope.core.listener import StorageListener
+    from qrscope.core.receive.listener import StorageListener
     from tests.demo_site import free_port
 
     from . import peers

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.listener import StorageListener
+from qrscope.core.dicom.records import InstanceRecord, QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import InstanceRecord, QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.ui.widgets.search_panel import SearchPanel

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from qrscope.core import secrets
-from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.connection import AssociationFailure
-from qrscope.core.demo_pacs import build_sample_studies
-from qrscope.core.diagnosis.hints import hint_for_failure
-from qrscope.core.listener import StorageListener
+from qrscope.core.dicom.records import QueryLevel
+from qrscope.core.net import secrets
+from qrscope.core.net.association_log import AssociationLog, Direction
+from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.net.security import IdentityKind, TlsSettings, UserIdentity
+from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod, Timeouts
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import QueryLevel
+from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.security import IdentityKind, TlsSettings, UserIdentity
-from qrscope.core.verify import verify
+from qrscope.demo_pacs import build_sample_studies
+from qrscope.diagnosis.hints import hint_for_failure
 from tests.memory_keyring import memory_keyring  # noqa: F401  (the fixture)
 from tests.tls_certs import Pki, make_pki
 
@@ -201,7 +201,7 @@ def test_the_window_searches_orthanc_over_tls(qtbot, qt_loop, tls_orthanc, pki, 
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QPushButton
 
-    from qrscope.core.records import QueryLevel
+    from qrscope.core.dicom.records import QueryLevel
     from tests.window_site import make_window
 
     node = RemoteNode(name="Orthanc TLS", ae_title=tls_orthanc.ae_title, host=tls_orthanc.host,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 from tests.window_site import make_window
 
 

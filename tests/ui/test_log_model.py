@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from qrscope.core.association_log import AssociationEvent, Direction, EventLevel
+from qrscope.core.net.association_log import AssociationEvent, Direction, EventLevel
 from qrscope.ui.models.log_model import LogTableModel
 
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QTableView
 
-from qrscope.core.records import QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.dicom.records import QueryLevel, SeriesRecord, StudyRecord
 from qrscope.ui.models.results_model import RecordTableModel
 
 ASCENDING, DESCENDING = Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder

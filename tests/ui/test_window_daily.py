@@ -9,9 +9,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
 from tests.window_site import make_window, search_studies
 
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.profiles import RemoteNode
-from qrscope.core.records import QueryLevel
-from qrscope.core.session import DEMO_NODE_NAME
+from qrscope.session import DEMO_NODE_NAME
 
 
 def _retrieve_first(qtbot, window) -> None:

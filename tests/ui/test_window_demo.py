@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from qrscope.core.records import QueryLevel
-from qrscope.core.session import DEMO_NODE_NAME
+from qrscope.core.dicom.records import QueryLevel
+from qrscope.session import DEMO_NODE_NAME
 
 
 def _search(qtbot, window, **fields) -> int:

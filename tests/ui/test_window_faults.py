@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from tests.window_site import retrieve_first_study, use_fault
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 
 
 def _retrieve_first_study(qtbot, window, method: str):

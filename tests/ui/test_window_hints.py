@@ -7,8 +7,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
 from tests.window_site import retrieve_first_study, use_fault
 
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.profiles import RetrieveMethod
-from qrscope.core.records import QueryLevel
 
 
 def _search_and_retrieve(qtbot, window, method: str) -> None:

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port
 from tests.window_site import retrieve_first_study, search_studies, use_fault
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 
 
 def _button(parent, text: str) -> QPushButton:
@@ -243,8 +243,8 @@ def test_many_studies_are_queued_only_when_the_user_says_so(qtbot, qt_loop, tmp_
                                                             sample_folder):
     from tests.window_site import close_window, make_window
 
-    from qrscope.core.demo_pacs import DemoPacs, DemoPacsBehaviour
     from qrscope.core.profiles import RemoteNode
+    from qrscope.demo_pacs import DemoPacs, DemoPacsBehaviour
 
     _many_studies(sample_folder, tmp_path / "many", 60)
     port = free_port()
@@ -296,7 +296,7 @@ def test_stop_listener_stops_it_off_the_gui_thread(qtbot, window, monkeypatch):
     threads: the window must not freeze meanwhile, so it happens in a worker."""
     import threading
 
-    from qrscope.core.listener import StorageListener
+    from qrscope.core.receive.listener import StorageListener
 
     stopped_on: list[threading.Thread] = []
     real_stop = StorageListener.stop

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelectionModel, QPoint, QRect, Qt
 from PySide6.QtWidgets import QPushButton, QWidget
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 
 
 def _rect_in_window(window, widget: QWidget) -> QRect:

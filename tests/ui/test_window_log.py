@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port
 from tests.window_site import search_studies
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 
 
 def _retrieve(qtbot, window) -> None:

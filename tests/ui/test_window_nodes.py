@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port, start_demo_site
 
-from qrscope.core.demo_pacs import DemoPacsBehaviour
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
+from qrscope.demo_pacs import DemoPacsBehaviour
 
 
 def _fill_node(qtbot, editor, name: str, aet: str, port: int) -> None:
@@ -132,7 +132,7 @@ def test_images_from_an_unknown_sender_are_kept_and_explained(qtbot, window):
     from pynetdicom import AE
     from pynetdicom.sop_class import CTImageStorage
 
-    from qrscope.core.security import AcceptPolicy
+    from qrscope.core.net.security import AcceptPolicy
 
     window.apply_local(replace(window.session.local, accept=AcceptPolicy.ANY))
     ct = next(i for i in window.session.demo_pacs.instances

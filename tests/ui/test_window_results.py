@@ -6,7 +6,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QPushButton
 from tests.window_site import search_studies
 
-from qrscope.core.records import QueryLevel, StudyRecord
+from qrscope.core.dicom.records import QueryLevel, StudyRecord
 
 
 def _click_row(qtbot, view, row: int) -> None:
@@ -102,7 +102,7 @@ def test_columns_fit_their_contents_and_the_header_stays_in_the_window(qtbot, wi
 
 
 def test_study_under_the_pointer_does_not_move_when_a_hint_appears(qtbot, window):
-    from qrscope.core.diagnosis.hints import Hint
+    from qrscope.diagnosis.hints import Hint
 
     window.resize(1024, 768)
     search_studies(qtbot, window)

@@ -15,10 +15,10 @@ from tests.memory_keyring import memory_keyring  # noqa: F401  (the fixture)
 from tests.tls_certs import Pki, make_pki
 from tests.window_site import make_window
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.security import IdentityKind, TlsSettings
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.security import IdentityKind, TlsSettings
+from qrscope.core.receive.listener import StorageListener
 
 pytestmark = pytest.mark.usefixtures("memory_keyring")
 

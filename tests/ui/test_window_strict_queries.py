@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 
 
 def test_drill_down_names_the_study_by_its_uid_alone(qtbot, window):

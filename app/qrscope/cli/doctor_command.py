@@ -16,11 +16,11 @@ from qrscope.cli.options import (
     print_json,
 )
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
-from qrscope.core.diagnosis.doctor import DoctorStep, run_doctor
-from qrscope.core.diagnosis.hints import hint_for_listener_error
-from qrscope.core.diagnosis.support_bundle import write_support_bundle
-from qrscope.core.listener import ListenerError, StorageListener
+from qrscope.core.receive.listener import ListenerError, StorageListener
 from qrscope.core.validation import InvalidValue, check_writable_file
+from qrscope.diagnosis.doctor import DoctorStep, run_doctor
+from qrscope.diagnosis.hints import hint_for_listener_error
+from qrscope.diagnosis.support_bundle import write_support_bundle
 
 __all__ = ["run_doctor_command"]
 

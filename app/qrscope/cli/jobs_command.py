@@ -17,9 +17,9 @@ from qrscope.cli.options import EXIT, build_log, load_profiles, local_from_args,
 from qrscope.cli.retrieve_command import exit_code, jobs_file
 from qrscope.cli.terminal import for_terminal
 from qrscope.core.jobs import JobRecord, JobService, JobStore
-from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.storage import InstanceStore
+from qrscope.core.receive.listener import ListenerError, StorageListener
+from qrscope.core.receive.storage import InstanceStore
 
 __all__ = ["run_jobs"]
 

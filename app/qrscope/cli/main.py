@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the demo PACS's AE title (default DEMOPACS)")
     demo.add_argument("--data", metavar="DIR", type=path_arg,
                       help="serve the DICOM files in DIR instead of the bundled samples")
-    from qrscope.core.demo_pacs.faults import FAULTS
+    from qrscope.demo_pacs.faults import FAULTS
 
     demo.add_argument("--fault", choices=sorted(FAULTS), metavar="NAME",
                       help="misbehave on purpose: " + "; ".join(

@@ -16,15 +16,15 @@ from qrscope.cli.options import (
     print_json,
 )
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
-from qrscope.core.connection import AssociationFailure
-from qrscope.core.diagnosis.hints import hint_for_failure
-from qrscope.core.diagnosis.retrieve_hints import hint_for_find_result
+from qrscope.core.dicom.records import QueryLevel, Record, identifier_to_dict, record_to_dict
+from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.query_keys import QueryKey, parse_query_key
-from qrscope.core.records import QueryLevel, Record, identifier_to_dict, record_to_dict
+from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.query.keys import QueryKey, parse_query_key
 from qrscope.core.validation import InvalidValue
-from qrscope.core.verify import verify
+from qrscope.diagnosis.hints import hint_for_failure
+from qrscope.diagnosis.retrieve_hints import hint_for_find_result
 
 __all__ = ["failure_json", "failure_text", "run_echo", "run_find"]
 

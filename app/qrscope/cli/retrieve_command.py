@@ -22,17 +22,17 @@ from qrscope.cli.options import (
     storage_folder_from_args,
 )
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.diagnosis.hints import Hint, hint_for_listener_error
-from qrscope.core.diagnosis.retrieve_hints import hint_for_refused_caller, hints_for_retrieve
-from qrscope.core.diagnosis.sequence import build_sequence
 from qrscope.core.jobs import JobService, JobStore, jobs_path_beside
-from qrscope.core.listener import ListenerError, StorageListener
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profile_store import default_config_path
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.receive.listener import ListenerError, StorageListener
+from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
-from qrscope.core.storage import InstanceStore
 from qrscope.core.validation import InvalidValue, check_ae_title, check_writable_file
+from qrscope.diagnosis.hints import Hint, hint_for_listener_error
+from qrscope.diagnosis.retrieve_hints import hint_for_refused_caller, hints_for_retrieve
+from qrscope.diagnosis.sequence import build_sequence
 
 # The human output lists this many missing instances; --json lists every one.
 MISSING_SHOWN = 20

@@ -18,10 +18,9 @@ from qrscope.cli.options import (
     storage_folder_from_args,
 )
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
-from qrscope.core.diagnosis.hints import hint_for_listener_error
-from qrscope.core.listener import ListenerError, RefusedCaller, StorageListener
-from qrscope.core.reception import ReceivedInstance
-from qrscope.core.security import AcceptPolicy
+from qrscope.core.net.security import AcceptPolicy
+from qrscope.core.receive.listener import ListenerError, RefusedCaller, StorageListener
+from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.validation import (
     InvalidValue,
     check_ae_title,
@@ -29,6 +28,7 @@ from qrscope.core.validation import (
     check_host,
     check_port,
 )
+from qrscope.diagnosis.hints import hint_for_listener_error
 
 __all__ = ["describe_received", "parse_destination", "run_demo_pacs", "run_listen"]
 
@@ -132,7 +132,7 @@ def parse_destination(text: str) -> tuple[str, str, int]:
 
 
 def run_demo_pacs(args: argparse.Namespace) -> int:
-    from qrscope.core.demo_pacs import FAULTS, DemoPacs, configure
+    from qrscope.demo_pacs import FAULTS, DemoPacs, configure
 
     try:
         ae_title = check_ae_title(args.aet_pacs, "--pacs-aet")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from qrscope.core.diagnosis.hints import Hint
+from qrscope.diagnosis.hints import Hint
 
 __all__ = ["for_terminal", "hint_for_terminal", "json_for_terminal"]
 

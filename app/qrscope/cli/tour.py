@@ -15,15 +15,15 @@ from pathlib import Path
 
 from qrscope.cli.options import EXIT, CliError, build_log
 from qrscope.cli.terminal import for_terminal
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.listener import StorageListener
+from qrscope.core.dicom.records import QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import QueryLevel, SeriesRecord, StudyRecord
+from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.validation import InvalidValue, check_writable_folder
-from qrscope.core.verify import verify
 
 __all__ = ["run_tour", "run_without_arguments"]
 
@@ -40,7 +40,7 @@ def _say(text: str) -> None:
 
 
 def run_tour(args: argparse.Namespace) -> int:
-    from qrscope.core.demo_pacs import DemoPacs
+    from qrscope.demo_pacs import DemoPacs
 
     try:
         folder = (check_writable_folder(args.out, "--out") if args.out is not None

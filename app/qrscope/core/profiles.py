@@ -17,7 +17,7 @@ from typing import Any
 
 import platformdirs
 
-from qrscope.core.security import AcceptPolicy, TlsSettings, UserIdentity
+from qrscope.core.net.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.validation import (
     FieldReader,
     InvalidValue,

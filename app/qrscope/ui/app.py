@@ -10,9 +10,9 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from qrscope.core.diagnosis.hints import hint_for_profile_problems
 from qrscope.core.profile_store import ProfileStore
-from qrscope.core.session import Session
+from qrscope.diagnosis.hints import hint_for_profile_problems
+from qrscope.session import Session
 from qrscope.ui.main_window import MainWindow
 from qrscope.ui.resources import icon_path
 

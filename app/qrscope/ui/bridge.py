@@ -23,15 +23,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from qrscope.core.association_log import AssociationLog
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.jobs import JobRecord
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.verify import EchoResult, verify
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.query import FindOperation, FindResult, QueryFilter
-from qrscope.core.records import QueryLevel
+from qrscope.core.query.find import FindOperation, FindResult, QueryFilter
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve.local import what_is_missing
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
-from qrscope.core.verify import EchoResult, verify
 
 __all__ = ["CoreBridge", "FindTask", "spawn"]
 

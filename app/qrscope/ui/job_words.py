@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 
 __all__ = ["describe_outcome", "describe_scope"]

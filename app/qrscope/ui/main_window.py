@@ -22,23 +22,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.connection import AssociationFailure
-from qrscope.core.diagnosis.doctor import DoctorReport, run_doctor
-from qrscope.core.diagnosis.hints import hint_for_failure
-from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
-from qrscope.core.diagnosis.retrieve_hints import (
+from qrscope.core.jobs import JobStore, jobs_path_beside
+from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.receive.reception import ReceivedInstance
+from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.diagnosis.doctor import DoctorReport, run_doctor
+from qrscope.diagnosis.hints import hint_for_failure
+from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
+from qrscope.diagnosis.retrieve_hints import (
     hint_for_find_result,
     hint_for_refused_caller,
     hint_for_unexpected,
     hints_for_retrieve,
 )
-from qrscope.core.diagnosis.sequence import build_sequence
-from qrscope.core.diagnosis.support_bundle import write_support_bundle
-from qrscope.core.jobs import JobStore, jobs_path_beside
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.reception import ReceivedInstance
-from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.session import Session
+from qrscope.diagnosis.sequence import build_sequence
+from qrscope.diagnosis.support_bundle import write_support_bundle
+from qrscope.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.controllers.demo import DemoControl
 from qrscope.ui.controllers.hint_actions import HintActions

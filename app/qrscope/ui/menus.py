@@ -9,8 +9,8 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from qrscope.core.demo_pacs import FAULTS
-from qrscope.core.diagnosis.support_bundle import versions
+from qrscope.demo_pacs import FAULTS
+from qrscope.diagnosis.support_bundle import versions
 
 if TYPE_CHECKING:
     from qrscope.ui.main_window import MainWindow

@@ -30,16 +30,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import AssociationFailure
 from qrscope.core.jobs.records import JobRecord, JobState
 from qrscope.core.jobs.store import JobStore
-from qrscope.core.listener import StorageListener
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.receive.listener import StorageListener
+from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.job import RetrieveJob
 from qrscope.core.retrieve.local import what_is_missing
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
-from qrscope.core.storage import InstanceStore
 
 __all__ = ["RETRIEVES_PER_NODE", "JobService", "ListenerSource"]
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import platformdirs
 
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.jobs.records import JobRecord, JobState
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
-from qrscope.core.records import QueryLevel
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.validation import InvalidValue
 

@@ -9,7 +9,7 @@ whatever step runs), progress (one stream of snapshots) and the outcome.
   when the classes do not fit in one association), then ask again for what
   did not arrive in other syntaxes (:mod:`~qrscope.core.retrieve.recovery`).
 * **C-MOVE**: one request; the instances arrive at our
-  :class:`~qrscope.core.listener.StorageListener`, which hands each to the
+  :class:`~qrscope.core.receive.listener.StorageListener`, which hands each to the
   job it belongs to (:meth:`RetrieveJob.claim_score`). When the move ends
   incomplete, the plan is learnt afterwards to name what is missing.
 
@@ -28,12 +28,15 @@ from dataclasses import replace
 
 from pynetdicom import AE
 
-from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.connection import AssociationFailure, FailureReason, make_ae
-from qrscope.core.listener import StorageListener
+from qrscope.core.dicom.qr_models import model_uid
+from qrscope.core.dicom.status import StatusCategory
+from qrscope.core.net.association_log import AssociationLog, Direction
+from qrscope.core.net.connection import AssociationFailure, FailureReason, make_ae
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
-from qrscope.core.qr_models import model_uid
-from qrscope.core.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
+from qrscope.core.receive.listener import StorageListener
+from qrscope.core.receive.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
+from qrscope.core.receive.senders import host_matches
+from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.contexts import MAX_CLASSES, get_storage_contexts
 from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.recovery import (
@@ -52,9 +55,6 @@ from qrscope.core.retrieve.types import (
     RetrieveState,
     outcome_status,
 )
-from qrscope.core.senders import host_matches
-from qrscope.core.status import StatusCategory
-from qrscope.core.storage import InstanceStore
 
 __all__ = ["RetrieveJob"]
 

@@ -12,7 +12,7 @@ import glob
 from collections import defaultdict
 from pathlib import Path
 
-from qrscope.core.association_log import AssociationLog
+from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveScope

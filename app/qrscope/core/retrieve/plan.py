@@ -30,13 +30,13 @@ import logging
 import threading
 from dataclasses import dataclass, field, replace
 
-from qrscope.core.association_log import AssociationLog
-from qrscope.core.connection import AssociationFailure
+from qrscope.core.dicom.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
+from qrscope.core.dicom.status import StatusCategory
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
-from qrscope.core.query import FindOperation, QueryFilter
-from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
+from qrscope.core.query.find import FindOperation, QueryFilter
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.status import StatusCategory
 from qrscope.core.validation import InvalidValue
 
 __all__ = ["PlannedInstance", "RetrievePlan", "RetrievePlanner"]

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 
 from pydicom.uid import UID
 
-from qrscope.core.reception import ReceivedInstance
+from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.contexts import (
     COMPRESSED,
     MAX_CLASSES,

@@ -23,26 +23,26 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE, build_context, evt
 
-from qrscope.core.association_log import AssociationLog, Direction
-from qrscope.core.connection import (
-    OutgoingAssociation,
-    next_message_id,
-    open_association,
-    require_context,
-)
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.pynetdicom_private import (
+from qrscope.core.dicom.qr_models import model_uid
+from qrscope.core.dicom.status import Service, StatusCategory, StatusInfo, decode_status
+from qrscope.core.engine.pynetdicom_private import (
     abandon_incoming,
     grant_scp_role,
     reads_held_data,
     wake_reader,
 )
-from qrscope.core.qr_models import model_uid
-from qrscope.core.reception import ReceivedInstance, prepare_to_receive, receive_store
+from qrscope.core.net.association_log import AssociationLog, Direction
+from qrscope.core.net.connection import (
+    OutgoingAssociation,
+    next_message_id,
+    open_association,
+    require_context,
+)
+from qrscope.core.net.watchdog import Watchdog
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.receive.reception import ReceivedInstance, prepare_to_receive, receive_store
+from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.status import Service, StatusCategory, StatusInfo, decode_status
-from qrscope.core.storage import InstanceStore
-from qrscope.core.watchdog import Watchdog
 
 __all__ = ["RequestCounts", "RetrieveRequest"]
 

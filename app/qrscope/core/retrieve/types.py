@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 
+from qrscope.core.dicom.records import QueryLevel
+from qrscope.core.dicom.status import StatusCategory, StatusInfo
 from qrscope.core.profiles import QueryModel, RetrieveMethod
-from qrscope.core.records import QueryLevel
-from qrscope.core.status import StatusCategory, StatusInfo
-from qrscope.core.storage import is_valid_uid
+from qrscope.core.receive.storage import is_valid_uid
 from qrscope.core.validation import InvalidValue
 
 if TYPE_CHECKING:
-    from qrscope.core.connection import AssociationFailure
-    from qrscope.core.listener import IncomingConnection
-    from qrscope.core.reception import ReceivedInstance
+    from qrscope.core.net.connection import AssociationFailure
+    from qrscope.core.receive.listener import IncomingConnection
+    from qrscope.core.receive.reception import ReceivedInstance
 
 __all__ = ["MissingInstance", "MissingReason", "RetrieveOutcome", "RetrieveProgress",
            "RetrieveScope", "RetrieveState", "outcome_status"]

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
-from qrscope.core.demo_pacs import FAULTS
-from qrscope.core.session import DEMO_NODE_NAME, Session
+from qrscope.demo_pacs import FAULTS
+from qrscope.session import DEMO_NODE_NAME, Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.widgets.profile_editor import ProfileEditor

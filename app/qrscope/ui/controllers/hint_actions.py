@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from qrscope.core.diagnosis.hints import Action
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
+from qrscope.diagnosis.hints import Action
 
 if TYPE_CHECKING:
     from qrscope.ui.main_window import MainWindow

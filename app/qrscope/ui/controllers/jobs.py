@@ -13,9 +13,9 @@ from PySide6.QtCore import QObject, Signal
 
 from qrscope.core.jobs import RETRIEVES_PER_NODE, JobRecord, JobService, JobState
 from qrscope.core.jobs.store import JobStore
-from qrscope.core.listener import StorageListener
 from qrscope.core.profile_store import Profiles
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
+from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 from qrscope.ui.bridge import CoreBridge
 from qrscope.ui.controllers.listener import ListenerControl

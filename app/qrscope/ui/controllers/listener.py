@@ -6,10 +6,10 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from qrscope.core.diagnosis.hints import hint_for_listener_error
-from qrscope.core.listener import ListenerError, StorageListener
 from qrscope.core.profiles import LocalAE
-from qrscope.core.session import Session
+from qrscope.core.receive.listener import ListenerError, StorageListener
+from qrscope.diagnosis.hints import hint_for_listener_error
+from qrscope.session import Session
 from qrscope.ui.bridge import CoreBridge, spawn
 
 __all__ = ["ListenerControl"]

@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from qrscope.core.association_log import AssociationEvent, Direction, EventLevel
+from qrscope.core.net.association_log import AssociationEvent, Direction, EventLevel
 from qrscope.ui.models.table_base import Index, ListTableModel
 
 __all__ = ["LogTableModel", "association_matches"]

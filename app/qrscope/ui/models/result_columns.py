@@ -8,7 +8,7 @@ from typing import Any
 
 from pydicom.uid import UID
 
-from qrscope.core.records import QueryLevel
+from qrscope.core.dicom.records import QueryLevel
 
 __all__ = ["COLUMNS", "NOT_A_NUMBER", "Column", "SortKey", "person_name"]
 

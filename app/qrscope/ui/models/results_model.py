@@ -27,7 +27,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 
-from qrscope.core.records import QueryLevel, Record
+from qrscope.core.dicom.records import QueryLevel, Record
 from qrscope.ui.models.result_columns import COLUMNS, Column, SortKey, person_name
 
 __all__ = ["COLUMNS", "Column", "RecordTableModel", "person_name"]

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.diagnosis.pacs_entries import MoveDestinationEntry
+from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
 
 __all__ = ["AdminCardDialog"]
 

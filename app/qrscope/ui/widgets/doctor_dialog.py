@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.diagnosis.doctor import DoctorReport, DoctorStep
+from qrscope.diagnosis.doctor import DoctorReport, DoctorStep
 
 __all__ = ["DoctorDialog"]
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.diagnosis.hints import Action, Hint
+from qrscope.diagnosis.hints import Action, Hint
 
 __all__ = ["HintBar"]
 

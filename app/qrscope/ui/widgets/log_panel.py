@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.association_log import AssociationEvent, AssociationLog
+from qrscope.core.net.association_log import AssociationEvent, AssociationLog
 from qrscope.ui.models.log_model import LogTableModel
 from qrscope.ui.widgets.python_model_view import PythonModelView
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.query import QueryFilter
+from qrscope.core.query.find import QueryFilter
 from qrscope.core.validation import InvalidValue
 
 __all__ = ["PRESETS", "SearchForm", "date_range_for", "preset_days"]

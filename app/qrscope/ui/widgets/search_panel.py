@@ -25,12 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.connection import AssociationFailure
+from qrscope.core.dicom.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
+from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
-from qrscope.core.query import QueryFilter
-from qrscope.core.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
+from qrscope.core.query.find import QueryFilter
+from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.core.storage import InstanceStore
 from qrscope.ui.bridge import CoreBridge, FindTask, spawn
 from qrscope.ui.models.results_model import RecordTableModel, person_name
 from qrscope.ui.widgets.search_form import SearchForm

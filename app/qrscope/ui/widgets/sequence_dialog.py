@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.diagnosis.sequence import SequenceDiagram
+from qrscope.diagnosis.sequence import SequenceDiagram
 
 __all__ = ["SequenceDialog", "svg_to_png"]
 
