@@ -73,20 +73,6 @@ def test_pynetdicom_makes_received_data_set_files_with_the_name_we_replace(tmp_p
     assert Path(name).parent == tmp_path / "incoming"
 
 
-def test_the_server_we_start_ourselves_is_registered_where_shutdown_looks():
-    from pynetdicom import AE
-    from pynetdicom.transport import AssociationServer
-
-    from qrscope.core.engine.pynetdicom_private import register_server
-
-    assert "self._servers.append(server)" in inspect.getsource(AE.start_server)
-    assert "self.ae._servers.remove(" in inspect.getsource(AssociationServer.shutdown)
-    ae = AE()
-    marker = object()
-    register_server(ae, marker)
-    assert marker in ae._servers
-
-
 def test_an_acceptor_waits_for_its_request_on_the_dul_queue():
     from pynetdicom.dul import DULServiceProvider
 

@@ -54,7 +54,10 @@ def version_text() -> str:
             found.append(f"{name} {importlib.import_module(name).__version__}")
         except ImportError:
             found.append(f"{name} missing")
-    return f"qrscope {__version__} ({', '.join(found)}, Python {platform.python_version()})"
+    from qrscope.core.engine.choice import current
+
+    return (f"qrscope {__version__} ({', '.join(found)}, Python {platform.python_version()})\n"
+            f"engine: {current().describe()}")
 
 
 class _VersionAction(argparse.Action):

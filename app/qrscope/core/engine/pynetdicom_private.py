@@ -1,8 +1,11 @@
 """The few places where qrscope reaches into pynetdicom's private state.
 
 Each is here, and nowhere else, with the reason it cannot be done through a
-public API; ``tests/core/test_pynetdicom_private.py`` fails loudly when a new
-pynetdicom release moves them.
+public API, and each does so only on the tuned engine
+(:mod:`qrscope.core.engine.choice`: a pynetdicom release it was tested
+with); on stock pynetdicom each does what pynetdicom's public API allows, or
+nothing, and says what the user loses. ``tests/core/test_pynetdicom_private.py``
+fails loudly when a new pynetdicom release moves them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pynetdicom import evt
+from pynetdicom.pdu_primitives import A_P_ABORT
+
+from qrscope.core.engine.choice import current
 
 __all__ = [
     "IncomingFile",
@@ -29,9 +35,9 @@ __all__ = [
     "install_reactor_classes",
     "pause_requested",
     "peer_socket",
+    "reader_timeout",
     "reads_held_data",
     "receive_data_sets_into",
-    "register_server",
     "wake_reader",
     "wrap_peer_socket",
 ]
@@ -42,9 +48,21 @@ def wake_reader(assoc: Any) -> None:
 
     With the DIMSE timeout switched off (a retrieve's waits belong to our
     watchdog), pynetdicom does not wake the reader on every kind of abort or
-    dropped connection; an empty message does.
+    dropped connection; an empty message does. Stock pynetdicom cannot be
+    woken so: :func:`reader_timeout` gives its reader a wait that ends.
     """
-    assoc.dimse.msg_queue.put((None, None))
+    if current().tuned:
+        assoc.dimse.msg_queue.put((None, None))
+
+
+def reader_timeout(limit: float) -> float | None:
+    """The DIMSE timeout for a retrieve whose waits belong to our watchdog.
+
+    The tuned engine waits without one (:func:`wake_reader` ends the wait);
+    stock pynetdicom waits at most *limit*, the retrieve's idle limit, so a
+    retrieve we abort (cancel, timeout) ends by then instead of never.
+    """
+    return None if current().tuned else limit
 
 
 def grant_scp_role(assoc: Any, sop_classes: set[str]) -> list[str]:
@@ -55,8 +73,12 @@ def grant_scp_role(assoc: Any, sop_classes: set[str]) -> list[str]:
     pynetdicom refuses the peer's C-STOREs on those contexts (0x0122). Orthanc
     1.10 does exactly that for SOP classes it does not know (private ones),
     and sends them all the same; being liberal in what we receive keeps the
-    instance. Returns the classes the role was taken for, for the log.
+    instance. Returns the classes the role was taken for, for the log. Stock
+    pynetdicom has no way to take it: the instances are refused (0x0122) and
+    the retrieve says which are missing.
     """
+    if not current().tuned:
+        return []
     taken = []
     for context in assoc.accepted_contexts:
         if context.abstract_syntax in sop_classes and not context.as_scp:
@@ -68,13 +90,20 @@ def grant_scp_role(assoc: Any, sop_classes: set[str]) -> list[str]:
 def abort_source_and_reason(primitive: Any) -> tuple[int, int | None]:
     """Source and provider reason of an A-ABORT or A-P-ABORT primitive (PS3.8 9.3.8).
 
-    The public properties raise when a value was never set (an A-P-ABORT has
-    no source; a user's A-ABORT no reason), so the private fields are read:
-    an unset source counts as the service provider (2).
+    An A-P-ABORT comes from the service provider (2) and has a reason; an
+    A-ABORT has a source and no reason. The public properties raise when a
+    value was never set; an unset source counts as the service provider.
     """
-    source = getattr(primitive, "_abort_source", None)
-    reason = getattr(primitive, "_provider_reason", None)
-    return (2 if source is None else int(source)), reason
+    if isinstance(primitive, A_P_ABORT):
+        try:
+            return 2, primitive.provider_reason
+        except ValueError:
+            return 2, None
+    try:
+        source = primitive.abort_source
+    except (AttributeError, ValueError):
+        source = None
+    return (2 if source is None else int(source)), None
 
 
 class IncomingFile:
@@ -252,25 +281,18 @@ def receive_data_sets_into(folder: Path) -> None:
     data sets stay in memory, larger ones go to a file in *folder*, beside
     the storage, where the handler files it by a hard link instead of a copy.
     Process-wide, like the switch itself: the folder of the last store wins,
-    and a store elsewhere falls back to a chunked copy.
+    and a store elsewhere falls back to a chunked copy. On stock pynetdicom
+    only the public switch is set: every data set goes through a temporary
+    file in the system's folder and is copied from there.
     """
     from pynetdicom import _config, dimse_messages
 
     folder.mkdir(parents=True, exist_ok=True)
     _config.STORE_RECV_CHUNKED_DATASET = True
+    if not current().tuned:
+        return
     dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
         IncomingFile, folder)
-
-
-def register_server(ae: Any, server: Any) -> None:
-    """Record a server we started ourselves in the AE, as ``AE.start_server`` does.
-
-    ``AE.start_server`` takes no server class, so the listener builds its
-    guarded server with the public ``AE.make_server`` and runs it itself;
-    ``AssociationServer.shutdown`` then removes the server from the AE's
-    private ``_servers`` list and fails if it is not there.
-    """
-    ae._servers.append(server)
 
 
 def end_wait_for_request(assoc: Any) -> None:
@@ -279,9 +301,11 @@ def end_wait_for_request(assoc: Any) -> None:
     ``Association.run_reactor`` waits on the DUL's ``to_user_queue`` for the
     request for the whole ACSE timeout, even after the connection is gone;
     a ``None`` there is what a timeout returns, so it kills the association
-    through pynetdicom's own path.
+    through pynetdicom's own path. Stock pynetdicom waits the ACSE timeout
+    (the listener's handshake deadline).
     """
-    assoc.dul.to_user_queue.put(None)
+    if current().tuned:
+        assoc.dul.to_user_queue.put(None)
 
 
 def peer_socket(assoc: Any) -> Any:
@@ -289,9 +313,11 @@ def peer_socket(assoc: Any) -> Any:
 
     For the listener that is the guard's ``PeerConnection`` (handed over by
     ``AssociationServer.get_request``); EVT_CONN_OPEN gives the association
-    but not its socket, which sits in ``assoc.dul.socket.socket``.
+    but not its socket, which sits in ``assoc.dul.socket.socket`` (public
+    attributes both; None before a connection is made).
     """
-    return assoc.dul.socket.socket
+    transport = assoc.dul.socket
+    return None if transport is None else transport.socket
 
 
 def wrap_peer_socket(assoc: Any, wrap: Any) -> None:
@@ -300,8 +326,10 @@ def wrap_peer_socket(assoc: Any, wrap: Any) -> None:
     There is no public hook for an association we requested (the listener's
     sockets come through ``AssociationServer.get_request``); the socket is in
     ``assoc.dul.socket.socket``, which pynetdicom uses for every later read.
+    Only on the tuned engine: the wrappers answer pynetdicom's
+    ``isinstance(sock, ssl.SSLSocket)`` as the socket would.
     """
-    if assoc.dul.socket is not None and assoc.dul.socket.socket is not None:
+    if current().tuned and assoc.dul.socket is not None and assoc.dul.socket.socket is not None:
         assoc.dul.socket.socket = wrap(assoc.dul.socket.socket)
 
 

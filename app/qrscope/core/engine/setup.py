@@ -1,8 +1,11 @@
-"""How every association in qrscope is set up in pynetdicom: prompt reactors,
+"""How every association in qrscope is set up in pynetdicom.
+
+On the tuned engine (:mod:`qrscope.core.engine.choice`): prompt reactors,
 command sets and file meta headers encoded by hand
 (:func:`~qrscope.core.engine.pynetdicom_private.install_fast_encoding`), PDUs read
 in large pieces (:func:`~qrscope.core.engine.pynetdicom_private.install_large_reads`), and
-pynetdicom's own log formatted only when someone reads it.
+pynetdicom's own log formatted only when someone reads it. On stock
+pynetdicom only the last, through public settings.
 
 pynetdicom binds its "standard" log handlers to every association
 (``_config.LOG_HANDLER_LEVEL``) and pretty-prints every C-FIND identifier
@@ -22,6 +25,7 @@ import logging
 from pynetdicom import _config
 
 from qrscope.core.engine import reactors
+from qrscope.core.engine.choice import EngineChoice, current
 from qrscope.core.engine.pynetdicom_private import install_fast_encoding, install_large_reads
 
 __all__ = ["prepare"]
@@ -29,12 +33,15 @@ __all__ = ["prepare"]
 _PYNETDICOM = logging.getLogger("pynetdicom")
 
 
-def prepare() -> None:
-    """Call before creating an AE's associations (idempotent, cheap)."""
-    reactors.install()
-    install_fast_encoding()
-    install_large_reads()
+def prepare() -> EngineChoice:
+    """Call before creating an AE's associations (idempotent, cheap); returns the engine."""
+    choice = current()
+    if choice.tuned:
+        reactors.install()
+        install_fast_encoding()
+        install_large_reads()
     shown = _PYNETDICOM.isEnabledFor(logging.INFO)
     _config.LOG_HANDLER_LEVEL = "standard" if shown else "none"
     _config.LOG_REQUEST_IDENTIFIERS = shown
     _config.LOG_RESPONSE_IDENTIFIERS = shown
+    return choice

@@ -38,12 +38,16 @@ from pynetdicom.presentation import PresentationContext
 from qrscope.core.dicom.status import decode_abort, decode_reject
 from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.core.engine.data_lane import lane_ready
-from qrscope.core.engine.pynetdicom_private import abort_source_and_reason, wrap_peer_socket
+from qrscope.core.engine.pynetdicom_private import (
+    abort_source_and_reason,
+    peer_socket,
+    wrap_peer_socket,
+)
 from qrscope.core.net import secrets, tls
 from qrscope.core.net.association_events import AssociationRecorder
 from qrscope.core.net.association_log import AssociationLog, Direction
 from qrscope.core.net.security import IdentityKind
-from qrscope.core.net.tcp import QuickAckSocket
+from qrscope.core.net.tcp import QuickAckSocket, tune
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.receive.guard import ListenerLimits
 
@@ -391,7 +395,14 @@ def _nothing_accepted(node: RemoteNode, proposed: Sequence[PresentationContext],
 
 
 def _tune_socket(event: Any) -> None:
-    """From the first byte on: no stall on a stock PACS's Nagle (see core/net/tcp.py)."""
+    """From the first byte on: no stall on a stock PACS's Nagle (see core/net/tcp.py).
+
+    The socket is tuned once; the tuned engine also re-arms quick ACKs after
+    every read through a wrapper.
+    """
+    sock = peer_socket(event.assoc)
+    if sock is not None:
+        tune(sock)
     wrap_peer_socket(event.assoc, QuickAckSocket)
 
 

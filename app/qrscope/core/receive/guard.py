@@ -57,6 +57,7 @@ import contextlib
 import logging
 import math
 import socket
+import socketserver
 import ssl
 import struct
 import threading
@@ -75,7 +76,6 @@ from qrscope.core.dicom.encoding import command_set_values
 from qrscope.core.engine.pynetdicom_private import (
     end_wait_for_request,
     peer_socket,
-    register_server,
 )
 from qrscope.core.net.tcp import quick_ack, tune
 
@@ -864,8 +864,16 @@ class GuardedAssociationServer(ThreadedAssociationServer):
         return self.guard.admit(request)
 
     def shutdown(self) -> None:
+        """Stop admitting, stop serving, close the socket and every connection.
+
+        pynetdicom's own ``AssociationServer.shutdown`` also takes the server
+        off the list of servers ``AE.start_server`` keeps; this one was made
+        with the public ``AE.make_server`` and run by the listener, and is on
+        no such list.
+        """
         self.guard.stop()
-        super().shutdown()  # no connection is admitted after this
+        socketserver.TCPServer.shutdown(self)  # no connection is admitted after this
+        self.server_close()
         self.guard.close_all()
 
     def end_associations(self, seconds: float) -> None:
@@ -912,5 +920,4 @@ def start_guarded_server(ae: AE, address: tuple[str, int], guard: ListenerGuard,
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name="AcceptorServer", daemon=True)
     thread.start()
-    register_server(ae, server)
     return server

@@ -28,6 +28,7 @@ from qrscope.core.dicom.status import Service, StatusCategory, StatusInfo, decod
 from qrscope.core.engine.pynetdicom_private import (
     abandon_incoming,
     grant_scp_role,
+    reader_timeout,
     reads_held_data,
     wake_reader,
 )
@@ -188,8 +189,9 @@ class RetrieveRequest:
     # -- the exchange ------------------------------------------------------------
     def _exchange(self, out: OutgoingAssociation) -> None:
         # The watchdog governs waiting from here on: pynetdicom's DIMSE timeout
-        # would not see instances arriving on the listener's associations.
-        out.assoc.dimse_timeout = None
+        # would not see instances arriving on the listener's associations
+        # (on stock pynetdicom it stays, at the idle limit: see reader_timeout).
+        out.assoc.dimse_timeout = reader_timeout(self.node.timeouts.retrieve_idle)
         identifier = self.scope.identifier(self.node.query_model)
         cx_id = next(cx.context_id for cx in out.assoc.accepted_contexts
                      if cx.abstract_syntax == self.model)
