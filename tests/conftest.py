@@ -16,8 +16,23 @@ from pathlib import Path
 import pytest
 import qasync
 
+from qrscope.core.engine.choice import current as current_engine
 from qrscope.demo_pacs import build_sample_studies
 from tests.demo_site import DemoSite, start_demo_site
+
+
+def pytest_report_header() -> str:
+    return f"qrscope engine: {current_engine().describe()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of a piece of the tuned engine itself have nothing to test on stock pynetdicom."""
+    if current_engine().tuned:
+        return
+    skip = pytest.mark.skip(reason="tests a piece of the tuned engine; stock pynetdicom runs")
+    for item in items:
+        if item.get_closest_marker("tuned_engine") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

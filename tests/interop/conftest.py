@@ -103,7 +103,19 @@ def dcmqrscp(
         yield server
 
 
-@pytest.fixture(scope="session", params=["orthanc", "dcmqrscp"])
+@pytest.fixture(scope="session")
+def demo_pacs(
+    tmp_path_factory: pytest.TempPathFactory,
+    interop_files: list[Path],
+    move_destinations: tuple[peers.MoveDestination, ...],
+) -> Iterator[peers.PeerServer]:
+    """qrscope's demo PACS holding every file of ``interop_files``, on stock pynetdicom."""
+    folder = tmp_path_factory.mktemp("demo-pacs")
+    with peers.running_demo_pacs(folder, interop_files, move_destinations) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["orthanc", "dcmqrscp", "demo_pacs"])
 def qr_server(request: pytest.FixtureRequest) -> peers.PeerServer:
-    """Each real server in turn."""
+    """Each server in turn: two real ones, and our demo PACS on stock pynetdicom."""
     return request.getfixturevalue(request.param)

@@ -27,6 +27,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ UNREACHABLE_AE_TITLE = "NOWHERE"
 LOADER_AE_TITLE = "STORESCU"
 ORTHANC_AE_TITLE = "ORTHANC"
 DCMQRSCP_AE_TITLE = "DCMQRSCP"
+DEMO_PACS_AE_TITLE = "DEMOPACS"
 
 START_TIMEOUT = 20.0
 # Tries to start a server whose free port another program took meanwhile.
@@ -82,7 +84,7 @@ STORABLE = (
     uid.RLELossless,
 )
 
-PeerKind = Literal["orthanc", "dcmqrscp"]
+PeerKind = Literal["orthanc", "dcmqrscp", "demo-pacs"]
 
 
 class PeerError(RuntimeError):
@@ -785,6 +787,56 @@ def running_dcmqrscp(
         yield PeerServer(
             kind="dcmqrscp",
             ae_title=DCMQRSCP_AE_TITLE,
+            host=host,
+            port=port,
+            folder=folder,
+            log_path=log_path,
+            move_destinations=tuple(destinations),
+            instances=instances,
+        )
+
+
+# --- qrscope's demo PACS, on stock pynetdicom --------------------------------
+
+
+@contextlib.contextmanager
+def running_demo_pacs(
+    folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination],
+    host: str = HOST,
+) -> Iterator[PeerServer]:
+    """qrscope's demo PACS holding ``files``, in a process of its own on stock pynetdicom.
+
+    The demo PACS is written with the same engine as the code under test; run
+    in the same process, a defect of the tuned engine would sit on both ends
+    and cancel out. Here it runs as a user would start it (``qrscope
+    demo-pacs``) with ``QRSCOPE_ENGINE=stock``, whatever engine the suite
+    tests. It checks the called AE title, as a strict archive does.
+    """
+    instances = describe(files)
+    data = folder / "data"
+    data.mkdir()
+    for number, instance in enumerate(instances):
+        os.link(instance.path, data / f"{number:05d}.dcm")
+    (port,) = free_ports(1)
+    config = folder / "profiles.json"
+    config.write_text(json.dumps({"local": {"ae_title": "DEMOLOCAL"}}))
+    log_path = folder / "demo-pacs.log"
+    command = [
+        "env", "QRSCOPE_ENGINE=stock", sys.executable, "-m", "qrscope", "demo-pacs",
+        "--data", str(data), "--port", str(port), "--bind", host,
+        "--pacs-aet", DEMO_PACS_AE_TITLE, "--config", str(config),
+        # As strict as Orthanc with DicomCheckCalledAet: a typo is refused.
+        "--fault", "reject-called-aet",
+        *(f"--dest={d.ae_title}={d.host}:{d.port}" for d in destinations),
+    ]  # fmt: skip
+    with _server_process(command, log_path) as process:
+        _wait_for_echo(process, DEMO_PACS_AE_TITLE, port, log_path, host)
+        said = log_path.read_text(errors="replace")
+        if "stock pynetdicom" not in said:
+            raise _failure("the demo PACS did not say it runs on stock pynetdicom", log_path)
+        yield PeerServer(
+            kind="demo-pacs",
+            ae_title=DEMO_PACS_AE_TITLE,
             host=host,
             port=port,
             folder=folder,

@@ -141,7 +141,7 @@ def test_move_to_a_destination_nobody_listens_at_fails_with_the_servers_status(q
         move_destination="NOWHERE",
     ).run()
     assert outcome.status == "failed"
-    expected = {"orthanc": 0xC000, "dcmqrscp": 0xA702}[qr_server.kind]
+    expected = {"orthanc": 0xC000, "dcmqrscp": 0xA702, "demo-pacs": 0xA801}[qr_server.kind]
     assert outcome.final_status is not None and outcome.final_status.code == expected
 
 

@@ -45,9 +45,10 @@ def test_nobody_listening_at_our_port_is_a_failed_reverse_connection(qr_server, 
     reverse = hints[ids.index("reverse-connection-failed")]
     assert str(qr_server.peer_listener_port) in reverse.summary
     assert reverse.evidence["incoming_associations"] == 0
-    if qr_server.kind == "orthanc":
-        # 0xC000 at once: Orthanc's answer for "unknown" and for "refused" alike,
-        # so neither hint may state the PACS knows, or does not know, QRSCOPE.
+    if qr_server.kind in ("orthanc", "demo-pacs"):
+        # 0xC000 at once (Orthanc) or 0xA801 (pynetdicom): the answer for
+        # "unknown" and for "refused" alike, so neither hint may state the
+        # PACS knows, or does not know, QRSCOPE.
         assert ids == ["move-destination-unknown", "reverse-connection-failed"]
         assert "does not tell which" in hints[0].summary
         assert reverse.summary.startswith("If the PACS knows 'QRSCOPE'")
@@ -62,7 +63,14 @@ def test_known_destination_where_nobody_listens(qr_server, tmp_path):
     outcome, hints = _move(qr_server, tmp_path, "NOWHERE")
     ids = [h.id for h in hints]
     assert outcome.status == "failed" and not outcome.incoming_associations
-    if qr_server.kind == "orthanc":
+    if qr_server.kind == "demo-pacs":
+        # pynetdicom: 0xA801, as for an unknown title: both causes named.
+        assert outcome.final_status.code == 0xA801
+        assert "move-destination-unknown" in ids
+        unknown = hints[ids.index("move-destination-unknown")]
+        assert "does not tell which" in unknown.summary
+        assert "has no entry" not in unknown.title
+    elif qr_server.kind == "orthanc":
         # 0xC000 at once, as for an unknown title: both causes, "unknown" not asserted.
         assert outcome.final_status.code == 0xC000 and outcome.seconds < 2
         assert ids[:2] == ["move-destination-mismatch", "move-destination-unknown"]

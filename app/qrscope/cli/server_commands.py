@@ -132,6 +132,7 @@ def parse_destination(text: str) -> tuple[str, str, int]:
 
 
 def run_demo_pacs(args: argparse.Namespace) -> int:
+    from qrscope.core.engine.choice import current
     from qrscope.demo_pacs import FAULTS, DemoPacs, configure
 
     try:
@@ -162,8 +163,8 @@ def run_demo_pacs(args: argparse.Namespace) -> int:
     known = ", ".join(f"{a}={h}:{p}" for a, (h, p) in destinations.items())
     fault = f"; fault: {args.fault} ({FAULTS[args.fault]})" if args.fault else ""
     print(f"demo PACS {ae_title} on {bind}:{pacs.port} with {len(pacs.instances)} instances; "
-          f"move destinations: {known or 'none'}{fault} (Ctrl-C to stop)", file=sys.stderr,
-          flush=True)
+          f"move destinations: {known or 'none'}{fault}; engine: {current().describe()} "
+          "(Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         _wait_for_interrupt()
     finally:

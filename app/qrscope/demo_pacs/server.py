@@ -111,7 +111,8 @@ class DemoPacs:
             service = QueryRetrieveService(self._index, self.ae_title, self.destinations,
                                            self.behaviour)
             self._service = service
-            self._server = self._make_ae().start_server(
+            held = {str(record.sop_class_uid) for record in self._index.instances}
+            self._server = self._make_ae(held).start_server(
                 (self.host, self._requested_port), block=False,
                 evt_handlers=service.evt_handlers())
         except BaseException:
@@ -121,7 +122,8 @@ class DemoPacs:
         _LOGGER.info("demo PACS %s on %s:%d with %d instances", self.ae_title, self.host,
                      self.port, len(self.instances))
 
-    def _make_ae(self) -> AE:
+    def _make_ae(self, held: set[str]) -> AE:
+        """The AE; as C-GET storage contexts, every class it knows and every one it holds."""
         b = self.behaviour
         pynetdicom_setup.prepare()  # answers promptly, like our own side
         ae = AE(ae_title=self.ae_title)
@@ -139,8 +141,12 @@ class DemoPacs:
                 ae.add_supported_context(model)
         # For C-GET the peer proposes storage contexts in which it takes the
         # SCP role; accept them in every syntax so files go out as stored.
-        for context in StoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES,
+        # Private and retired classes it holds too: pynetdicom's list names
+        # only current standard ones, and a C-GET requestor that learnt the
+        # class from C-FIND proposes it (PS3.4 C.4.3.1.2).
+        known = [str(context.abstract_syntax) for context in StoragePresentationContexts]
+        for sop_class in dict.fromkeys([*known, *sorted(held)]):
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES,
                                      scu_role=True, scp_role=True)
         return ae
 

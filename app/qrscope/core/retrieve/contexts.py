@@ -20,6 +20,7 @@ from pydicom.uid import (
     JPEG2000,
     UID,
     DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
@@ -35,8 +36,8 @@ from pynetdicom import build_context, build_role
 from pynetdicom import sop_class as sc
 from pynetdicom.presentation import AllStoragePresentationContexts
 
-__all__ = ["MAX_CLASSES", "MAX_CONTEXTS", "every_storage_class", "get_storage_contexts",
-           "is_image_class", "may_be_compressed", "storage_classes_for"]
+__all__ = ["MAX_CLASSES", "MAX_CONTEXTS", "STORED_AS", "every_storage_class",
+           "get_storage_contexts", "is_image_class", "may_be_compressed", "storage_classes_for"]
 
 MAX_CONTEXTS = 128
 # Every class gets an explicit and an implicit little endian context, and the
@@ -47,6 +48,10 @@ UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 COMPRESSED = [JPEG2000Lossless, JPEGLosslessSV1, JPEGBaseline8Bit, JPEGLSLossless, RLELossless,
               JPEG2000, JPEGExtended12Bit, JPEGLossless, JPEGLSNearLossless,
               DeflatedExplicitVRLittleEndian]
+# Every syntax besides the uncompressed ones that a PACS may hold a file in
+# and send only as held (an archive that does not convert): the compressed
+# ones, then Explicit VR Big Endian, retired in 2004 but still in archives.
+STORED_AS = [*COMPRESSED, ExplicitVRBigEndian]
 
 # Retired classes that archives still hold (pynetdicom names only current ones).
 _US_RETIRED = (UID("1.2.840.10008.5.1.4.1.1.6"), UID("1.2.840.10008.5.1.4.1.1.3"))
@@ -200,12 +205,12 @@ def get_storage_contexts(retrieve_model: str, sop_classes: Iterable[str] = (),
     classes = storage_classes_for(sop_classes, modalities, exact)[: MAX_CLASSES]
     budget = MAX_CONTEXTS - 1 - 2 * len(classes)
     images = [uid for uid in classes if is_image_class(uid)]
-    per_image = min(len(COMPRESSED), budget // len(images)) if images else 0
+    per_image = min(len(STORED_AS), budget // len(images)) if images else 0
     contexts = [build_context(retrieve_model)]
     for uid in classes:
         contexts.extend(build_context(uid, syntax) for syntax in UNCOMPRESSED)
     for uid in images:
-        for syntax in COMPRESSED[:per_image]:
+        for syntax in STORED_AS[:per_image]:
             contexts.append(build_context(uid, syntax))
     roles = [build_role(uid, scp_role=True) for uid in classes]
     return contexts, roles

@@ -41,8 +41,8 @@ from pydicom.uid import UID
 
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.contexts import (
-    COMPRESSED,
     MAX_CLASSES,
+    STORED_AS,
     every_storage_class,
     is_image_class,
     may_be_compressed,
@@ -102,7 +102,7 @@ def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
     The caller drops from *wanted* what has arrived before it takes the next
     syntax (the list is read again at each one), and stops on cancel.
     """
-    for syntax in COMPRESSED:
+    for syntax in STORED_AS:
         steps = []
         for series_uid, items in plan.by_series(wanted).items():
             scope = _instances_scope(plan, series_uid, items)

@@ -1,0 +1,67 @@
+"""The engine gate: the tuned engine only on a tested pynetdicom release, stock otherwise."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from qrscope.core.engine.choice import (
+    ENGINE_VARIABLE,
+    TESTED_PYNETDICOM,
+    EngineName,
+    choose,
+    current,
+)
+
+TESTED = TESTED_PYNETDICOM[0]
+
+
+@pytest.mark.parametrize(("version", "requested", "engine", "why"), [
+    (TESTED, None, EngineName.TUNED, "a tested release"),
+    (TESTED, "", EngineName.TUNED, "a tested release"),
+    (TESTED, "tuned", EngineName.TUNED, "a tested release"),
+    (TESTED, " Stock ", EngineName.STOCK, f"{ENGINE_VARIABLE}=stock"),
+    (TESTED, "fast", EngineName.TUNED, "neither 'tuned' nor 'stock'"),
+    ("3.0.5", None, EngineName.STOCK, f"tested with pynetdicom {TESTED} only"),
+    ("3.1.0", "tuned", EngineName.STOCK, f"tested with pynetdicom {TESTED} only"),
+    ("3.0.4.dev0", None, EngineName.STOCK, "tested with pynetdicom"),
+    ("3.1.0", "stock", EngineName.STOCK, f"{ENGINE_VARIABLE}=stock"),
+])
+def test_the_engine_follows_the_release_and_the_users_request(version, requested, engine, why):
+    choice = choose(version, requested)
+    assert choice.name is engine
+    assert why in choice.reason
+    assert choice.pynetdicom_version == version
+    assert choice.describe().startswith(f"{engine} pynetdicom {version} (")
+
+
+def test_this_process_runs_on_the_engine_the_suite_asked_for(monkeypatch):
+    """The suite runs once per engine (scripts/run-tests.sh); each run must really be on it."""
+    import os
+
+    import pynetdicom
+
+    expected = choose(pynetdicom.__version__, os.environ.get(ENGINE_VARIABLE))
+    assert current() == expected
+
+
+def test_the_stock_engine_leaves_pynetdicom_as_it_ships():
+    """On stock pynetdicom not one of its names is replaced."""
+    from pynetdicom import association, dimse_messages, dul
+    from pynetdicom.dul import DULServiceProvider
+    from pynetdicom.transport import AssociationSocket
+
+    from qrscope.core.engine.setup import prepare
+
+    choice = prepare()
+    replaced = {
+        "association.DULServiceProvider": association.DULServiceProvider is not DULServiceProvider,
+        "dimse_messages.encode": getattr(dimse_messages.encode, "qrscope_fast", False),
+        "AssociationSocket.recv": getattr(AssociationSocket.recv, "qrscope_large", False),
+        "dul.time": dul.time is not time,
+    }
+    if choice.tuned:
+        assert all(replaced.values()), replaced
+    else:
+        assert not any(replaced.values()), replaced
