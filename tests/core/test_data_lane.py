@@ -34,6 +34,9 @@ from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.demo_pacs.clinical import build_clinical_studies
 
+# What this file tests is a piece of the tuned engine: on stock pynetdicom it is not there.
+pytestmark = pytest.mark.tuned_engine
+
 
 @pytest.fixture
 def served(monkeypatch) -> list[str]:

@@ -7,12 +7,16 @@ import queue
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from pynetdicom import build_context
 from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.presentation import PresentationContext
 
 from qrscope.core.engine.pynetdicom_private import grant_scp_role, wake_reader
+
+# What this file tests is a piece of the tuned engine: on stock pynetdicom it is not there.
+pytestmark = pytest.mark.tuned_engine
 
 
 def test_presentation_contexts_keep_their_role_in_as_scp():

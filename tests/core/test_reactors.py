@@ -18,6 +18,9 @@ from qrscope.core.net import tcp
 from qrscope.core.net.connection import make_ae
 from qrscope.core.profiles import LocalAE
 
+# What this file tests is a piece of the tuned engine: on stock pynetdicom it is not there.
+pytestmark = pytest.mark.tuned_engine
+
 MATCHES = 3
 
 
