@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.interop.peers import HOST, find_dcmtk_tool
+
+from qrscope.core.engine.choice import PIECES
 
 from .orthanc import ORTHANC_AE_TITLE
 
@@ -53,9 +55,40 @@ class Contender:
     method: str
     """"move", "get", "find" or "store"."""
     nodelay: bool
+    engine: str = ""
+    """qrscope only: "tuned", "stock" or "without:PIECE" (see :data:`ENGINES`)."""
 
     def command(self, target: Target) -> list[str]:
         return _BUILDERS[(self.tool, self.method)](target)
+
+    def engine_environment(self) -> dict[str, str]:
+        """How qrscope is told its engine (qrscope.core.engine.choice)."""
+        if self.tool != "qrscope":
+            return {}
+        if self.engine == "stock":
+            return {"QRSCOPE_ENGINE": "stock", "QRSCOPE_ENGINE_OFF": ""}
+        piece = self.engine.removeprefix("without:") if self.engine != "tuned" else ""
+        return {"QRSCOPE_ENGINE": "tuned", "QRSCOPE_ENGINE_OFF": piece}
+
+
+# qrscope's engines: its tuned pynetdicom, stock pynetdicom, and the tuned one
+# without each of its pieces in turn: what each piece buys is the difference.
+ENGINES = ("tuned", "stock", *(f"without:{piece}" for piece in PIECES))
+
+
+def with_engines(contenders: Sequence[Contender], engines: Sequence[str]) -> tuple[Contender, ...]:
+    """Each qrscope contender once per engine (the tuned one keeps its name); others once."""
+    out: list[Contender] = []
+    for contender in contenders:
+        if contender.tool != "qrscope":
+            out.append(contender)
+            continue
+        for engine in engines:
+            label = "stock pynetdicom" if engine == "stock" else engine.replace(
+                "without:", "tuned without ")
+            name = contender.name if engine == "tuned" else f"{contender.name} [{label}]"
+            out.append(replace(contender, name=name, engine=engine))
+    return tuple(out)
 
 
 def dcmtk(name: str) -> str:
@@ -158,19 +191,19 @@ _BUILDERS = {
 }
 
 RETRIEVE = (
-    Contender("qrscope retrieve --method move", "qrscope", "move", False),
+    Contender("qrscope retrieve --method move", "qrscope", "move", False, "tuned"),
     Contender("DCMTK movescu --port", "dcmtk", "move", True),
     Contender("pynetdicom movescu --store", "pynetdicom", "move", False),
-    Contender("qrscope retrieve --method get", "qrscope", "get", False),
+    Contender("qrscope retrieve --method get", "qrscope", "get", False, "tuned"),
     Contender("DCMTK getscu", "dcmtk", "get", True),
     Contender("pynetdicom getscu", "pynetdicom", "get", False),
 )
 FIND = (
-    Contender("qrscope find --json", "qrscope", "find", False),
+    Contender("qrscope find --json", "qrscope", "find", False, "tuned"),
     Contender("DCMTK findscu -Xs", "dcmtk", "find", True),
     Contender("pynetdicom findscu -w", "pynetdicom", "find", False),
 )
 LISTEN = (
-    Contender("qrscope listen", "qrscope", "store", False),
+    Contender("qrscope listen", "qrscope", "store", False, "tuned"),
     Contender("DCMTK storescp", "dcmtk", "store", True),
 )

@@ -13,7 +13,8 @@ from .scenarios import Sample
 def summarise(samples: Sequence[Sample]) -> list[dict[str, object]]:
     """One row per (scenario, data, contender): medians, and the ratio of the median
     time to the median of DCMTK's contender for the same method in the same scenario
-    and data (and to pynetdicom's, for reference)."""
+    and data (and to pynetdicom's, for reference); for each of qrscope's engines, the
+    ratio to its tuned engine's median."""
     groups: dict[tuple[str, str, str], list[Sample]] = {}
     for sample in samples:
         groups.setdefault((sample.scenario, sample.data, sample.contender), []).append(sample)
@@ -28,6 +29,9 @@ def summarise(samples: Sequence[Sample]) -> list[dict[str, object]]:
                          and g[0].method == first.method), None)
 
         dcmtk, pynetdicom = median_of("dcmtk"), median_of("pynetdicom")
+        tuned = next((medians[k] for k, g in groups.items()
+                      if k[:2] == key[:2] and g[0].tool == "qrscope"
+                      and g[0].engine == "tuned" and g[0].method == first.method), None)
         seconds = medians[key]
         rows.append({
             "scenario": first.scenario,
@@ -43,12 +47,13 @@ def summarise(samples: Sequence[Sample]) -> list[dict[str, object]]:
             "peak_rss_mb": round(statistics.median(s.peak_rss_mb for s in group), 1),
             "vs_dcmtk": round(seconds / dcmtk, 3) if dcmtk else None,
             "vs_pynetdicom": round(seconds / pynetdicom, 3) if pynetdicom else None,
+            "vs_tuned": round(seconds / tuned, 3) if tuned and first.tool == "qrscope" else None,
         })
     return rows
 
 
 _COLUMNS = ("scenario", "data", "contender", "runs", "median_s", "min_s", "max_s",
-            "instances_per_s", "peak_rss_mb", "vs_dcmtk", "vs_pynetdicom")
+            "instances_per_s", "peak_rss_mb", "vs_dcmtk", "vs_pynetdicom", "vs_tuned")
 
 
 def _cell(value: object) -> str:

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 from tests.interop.peers import free_ports
 
 from benchmarks import data, orthanc, processes, report, scenarios
-from benchmarks.contenders import FIND, LISTEN, RETRIEVE, RETRIEVERS
+from benchmarks.contenders import ENGINES, FIND, LISTEN, RETRIEVE, RETRIEVERS, with_engines
 
 SCENARIOS = ("stock", "nodelay", "ingest", "find", "memory")
 # Orthanc answers one C-ECHO and stops when another program bound its port first.
@@ -51,6 +51,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              "each run there waits ~40 ms per instance")
     parser.add_argument("--only", action="append", choices=SCENARIOS,
                         help="run only this scenario (repeatable)")
+    parser.add_argument("--engines", default="tuned,stock",
+                        help="qrscope's engines to measure, comma-separated, of: "
+                        f"{', '.join(ENGINES)}, or 'all' (default: tuned,stock)")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep every received file")
     parser.add_argument("--json", type=Path, help="write samples and summary as JSON")
@@ -64,6 +67,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     # From stock Orthanc every small instance waits ~40 ms: once is enough for a quick run.
     args.repeat_stock = args.repeat_stock or (1 if small else args.repeat)
     args.only = args.only or list(SCENARIOS)
+    args.engines = list(ENGINES) if args.engines == "all" else args.engines.split(",")
+    unknown = set(args.engines) - set(ENGINES)
+    if unknown or "tuned" not in args.engines:
+        parser.error(f"--engines: 'tuned' and any of {', '.join(ENGINES)}; not {unknown}")
     return args
 
 
@@ -142,22 +149,25 @@ class Run:
     def scenarios(self) -> None:
         only = self.args.only
         studies = (self.small, self.large)
+        engines = self.args.engines
+        retrieve = with_engines(RETRIEVE, engines)
         if {"nodelay", "find", "memory"} & set(only):
             with self.orthanc(nodelay=True):
                 bench = self.bench()  # after the start: the ports may have changed
                 if "nodelay" in only:
-                    scenarios.retrieve(bench, "nodelay", studies, RETRIEVE, self.add)
+                    scenarios.retrieve(bench, "nodelay", studies, retrieve, self.add)
                 if "find" in only:
-                    scenarios.find(bench, "find", self.all_study_uids(), FIND, self.add)
+                    scenarios.find(bench, "find", self.all_study_uids(),
+                                   with_engines(FIND, engines), self.add)
                 if "memory" in only:
-                    memory = [c for c in RETRIEVE if c.tool != "pynetdicom"]
+                    memory = [c for c in retrieve if c.tool != "pynetdicom"]
                     scenarios.retrieve(self.bench(1), "memory", (self.big,), memory, self.add)
         if "stock" in only:
             with self.orthanc(nodelay=False):
                 scenarios.retrieve(self.bench(self.args.repeat_stock), "stock", studies,
-                                   RETRIEVE, self.add)
+                                   retrieve, self.add)
         if "ingest" in only:
-            scenarios.ingest(self.bench(), studies, LISTEN, self.add)
+            scenarios.ingest(self.bench(), studies, with_engines(LISTEN, engines), self.add)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,8 @@ class Sample:
     peak_rss_mb: float
     instances: int
     megabytes: float
+    engine: str = ""
+    """qrscope's engine variant (contenders.ENGINES); empty for the other tools."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -56,6 +58,7 @@ class Bench:
         # qrscope's profiles and data folders: empty ones of the benchmark's own.
         env["XDG_CONFIG_HOME"] = str(self.work / "xdg-config")
         env["XDG_DATA_HOME"] = str(self.work / "xdg-data")
+        env.update(contender.engine_environment())
         return env
 
     def folder(self, *parts: str) -> Path:
@@ -95,7 +98,7 @@ def retrieve(bench: Bench, scenario: str, studies: Sequence[Study],
                 count = check_arrived(study, out)
                 report(Sample(scenario, study.name, contender.name, contender.tool,
                               contender.method, number, finished.seconds,
-                              finished.peak_rss_mb, count, study.bytes / 1e6))
+                              finished.peak_rss_mb, count, study.bytes / 1e6, contender.engine))
                 bench.discard(out)
 
 
@@ -127,7 +130,7 @@ def ingest(bench: Bench, studies: Sequence[Study], contenders: Sequence[Contende
                 count = check_arrived(study, out)
                 report(Sample("ingest", study.name, contender.name, contender.tool,
                               contender.method, number, finished.seconds,
-                              listener.peak_rss_mb, count, study.bytes / 1e6))
+                              listener.peak_rss_mb, count, study.bytes / 1e6, contender.engine))
                 bench.discard(out)
 
 
@@ -178,7 +181,7 @@ def find(bench: Bench, scenario: str, expected: set[str], contenders: Sequence[C
             count = check_found(contender, out, log, expected)
             report(Sample(scenario, f"{len(expected)} studies", contender.name, contender.tool,
                           contender.method, number, finished.seconds, finished.peak_rss_mb,
-                          count, 0.0))
+                          count, 0.0, contender.engine))
             bench.discard(out)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from qrscope.core.engine.choice import (
     ENGINE_VARIABLE,
+    PIECES,
     TESTED_PYNETDICOM,
     EngineName,
     choose,
@@ -65,3 +66,26 @@ def test_the_stock_engine_leaves_pynetdicom_as_it_ships():
         assert all(replaced.values()), replaced
     else:
         assert not any(replaced.values()), replaced
+
+
+@pytest.mark.parametrize(("off", "left_out", "lane"), [
+    ("", set(), True),
+    ("data_lane", {"data_lane"}, False),
+    (" quick_ack , encodings,nonsense", {"quick_ack", "encodings"}, True),
+    ("reactors", {"reactors"}, False),  # the lane is read by the tuned reactor
+])
+def test_pieces_of_the_tuned_engine_can_be_left_out_by_name(off, left_out, lane):
+    choice = choose(TESTED, None, off)
+    assert choice.left_out == left_out
+    assert choice.uses("data_lane") is lane
+    assert all(choice.uses(piece) is (piece not in left_out and (piece != "data_lane" or lane))
+               for piece in PIECES)
+    if left_out:
+        assert f"without {', '.join(sorted(left_out))}" in choice.describe()
+    with pytest.raises(ValueError, match="no engine piece"):
+        choice.uses("turbo")
+
+
+def test_stock_pynetdicom_uses_no_piece():
+    assert not any(choose("3.1.0", None).uses(piece) for piece in PIECES)
+    assert not any(choose(TESTED, "stock").uses(piece) for piece in PIECES)

@@ -12,7 +12,7 @@ import json
 
 import pytest
 from benchmarks import run
-from benchmarks.contenders import FIND, LISTEN, RETRIEVE
+from benchmarks.contenders import FIND, LISTEN, RETRIEVE, with_engines
 
 from .conftest import require
 from .peers import find_binary, find_dcmtk_tool
@@ -30,13 +30,18 @@ def test_every_contender_delivers_every_instance_unchanged(tmp_path):
                      "--json", str(report)]) == 0
     samples = json.loads(report.read_text())["samples"]
     ran = {(s["scenario"], s["data"], s["contender"]) for s in samples}
+    # qrscope on its tuned engine and on stock pynetdicom (the default --engines).
+    engines = ("tuned", "stock")
+    retrieve = with_engines(RETRIEVE, engines)
     expected = {
         *((scenario, data, c.name) for scenario in ("stock", "nodelay")
-          for data in ("6 x 40 KB", "2 x 0.5 MB") for c in RETRIEVE),
-        *(("ingest", data, c.name) for data in ("6 x 40 KB", "2 x 0.5 MB") for c in LISTEN),
-        *(("find", "15 studies", c.name) for c in FIND),
-        *(("memory", "8 frames", c.name) for c in RETRIEVE if c.tool != "pynetdicom"),
+          for data in ("6 x 40 KB", "2 x 0.5 MB") for c in retrieve),
+        *(("ingest", data, c.name) for data in ("6 x 40 KB", "2 x 0.5 MB")
+          for c in with_engines(LISTEN, engines)),
+        *(("find", "15 studies", c.name) for c in with_engines(FIND, engines)),
+        *(("memory", "8 frames", c.name) for c in retrieve if c.tool != "pynetdicom"),
     }
+    assert {s["engine"] for s in samples if s["tool"] == "qrscope"} == set(engines)
     assert ran == expected
     assert all(s["instances"] > 0 for s in samples)
 

@@ -14,6 +14,11 @@ and still does everything, only slower in places (docs/PERFORMANCE.md).
 the test suite runs once on each engine, and a user who suspects the tuned
 engine can rule it out. ``QRSCOPE_ENGINE=tuned`` on an untested release is
 refused (stock is used, and the log says why).
+
+``QRSCOPE_ENGINE_OFF=data_lane,quick_ack`` leaves named pieces of the tuned
+engine out (:data:`PIECES`), so that what each one buys can be measured
+against the others in the same run (benchmarks/run.py --engines) and a piece
+suspected of a fault can be ruled out without giving up the rest.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ENGINE_VARIABLE", "TESTED_PYNETDICOM", "EngineChoice", "EngineName", "choose",
-           "current"]
+__all__ = ["ENGINE_VARIABLE", "OFF_VARIABLE", "PIECES", "TESTED_PYNETDICOM", "EngineChoice",
+           "EngineName", "choose", "current"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,6 +39,16 @@ _LOGGER = logging.getLogger(__name__)
 # holds the canaries). Add a release here only after that.
 TESTED_PYNETDICOM: tuple[str, ...] = ("3.0.4",)
 ENGINE_VARIABLE = "QRSCOPE_ENGINE"
+OFF_VARIABLE = "QRSCOPE_ENGINE_OFF"
+# The tuned engine's pieces (docs/PERFORMANCE.md has what each buys):
+PIECES = (
+    "reactors",        # reactors.py: DUL and association threads wait on work, not 1 ms polls
+    "data_lane",       # data_lane.py: C-STORE data and responses past the state machine
+    "encodings",       # command sets and file meta headers encoded and decoded by hand
+    "large_reads",     # a PDU read in pieces of up to 1 MiB, not 4 KiB
+    "quick_ack",       # quick ACKs re-armed after every read on our own associations
+    "incoming_files",  # received data sets held in memory or written beside the storage
+)
 
 
 class EngineName(StrEnum):
@@ -48,20 +63,32 @@ class EngineChoice:
     name: EngineName
     pynetdicom_version: str
     reason: str
+    left_out: frozenset[str] = frozenset()
 
     @property
     def tuned(self) -> bool:
         return self.name is EngineName.TUNED
 
+    def uses(self, piece: str) -> bool:
+        """Whether the tuned engine's *piece* (one of :data:`PIECES`) is in use."""
+        if piece not in PIECES:
+            raise ValueError(f"no engine piece is called {piece!r}")
+        if piece == "data_lane" and "reactors" in self.left_out:
+            return False  # the lane is served by the tuned reactor's PDU reader
+        return self.tuned and piece not in self.left_out
+
     def describe(self) -> str:
         """One line for ``--version`` and the log."""
         if self.tuned:
-            return f"tuned pynetdicom {self.pynetdicom_version} ({self.reason})"
+            without = (f", without {', '.join(sorted(self.left_out))}"
+                       if self.left_out else "")
+            return f"tuned pynetdicom {self.pynetdicom_version} ({self.reason}{without})"
         return f"stock pynetdicom {self.pynetdicom_version} ({self.reason})"
 
 
-def choose(version: str, requested: str | None) -> EngineChoice:
-    """The engine for pynetdicom *version* when the user asked for *requested* (or nothing)."""
+def choose(version: str, requested: str | None, off: str | None = None) -> EngineChoice:
+    """The engine for pynetdicom *version* when the user asked for *requested* (or nothing),
+    without the pieces named in *off* (comma-separated; unknown names are ignored)."""
     tested = version in TESTED_PYNETDICOM
     wanted = (requested or "").strip().lower()
     if wanted == EngineName.STOCK:
@@ -70,10 +97,12 @@ def choose(version: str, requested: str | None) -> EngineChoice:
         listed = ", ".join(TESTED_PYNETDICOM)
         return EngineChoice(EngineName.STOCK, version,
                             f"the tuned engine was tested with pynetdicom {listed} only")
+    left_out = frozenset(name.strip() for name in (off or "").split(",")) & set(PIECES)
     if wanted not in ("", EngineName.TUNED):
         return EngineChoice(EngineName.TUNED, version,
-                            f"{ENGINE_VARIABLE}={requested!r} is neither 'tuned' nor 'stock'")
-    return EngineChoice(EngineName.TUNED, version, "a tested release")
+                            f"{ENGINE_VARIABLE}={requested!r} is neither 'tuned' nor 'stock'",
+                            left_out)
+    return EngineChoice(EngineName.TUNED, version, "a tested release", left_out)
 
 
 @functools.cache
@@ -81,7 +110,8 @@ def current() -> EngineChoice:
     """The engine of this process, decided once (logged once; a warning when degraded)."""
     import pynetdicom
 
-    choice = choose(pynetdicom.__version__, os.environ.get(ENGINE_VARIABLE))
+    choice = choose(pynetdicom.__version__, os.environ.get(ENGINE_VARIABLE),
+                    os.environ.get(OFF_VARIABLE))
     if not choice.tuned and choice.pynetdicom_version not in TESTED_PYNETDICOM:
         _LOGGER.warning("running on %s", choice.describe())
     else:

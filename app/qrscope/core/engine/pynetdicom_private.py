@@ -289,7 +289,7 @@ def receive_data_sets_into(folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     _config.STORE_RECV_CHUNKED_DATASET = True
-    if not current().tuned:
+    if not current().uses("incoming_files"):
         return
     dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
         IncomingFile, folder)
@@ -329,8 +329,9 @@ def wrap_peer_socket(assoc: Any, wrap: Any) -> None:
     Only on the tuned engine: the wrappers answer pynetdicom's
     ``isinstance(sock, ssl.SSLSocket)`` as the socket would.
     """
-    if current().tuned and assoc.dul.socket is not None and assoc.dul.socket.socket is not None:
-        assoc.dul.socket.socket = wrap(assoc.dul.socket.socket)
+    transport = assoc.dul.socket
+    if current().uses("quick_ack") and transport is not None and transport.socket is not None:
+        transport.socket = wrap(transport.socket)
 
 
 def install_reactor_classes(dul_class: type, dimse_class: type, reactor_time: Any) -> None:

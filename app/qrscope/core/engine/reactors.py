@@ -61,6 +61,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.fsm import ACTIONS, TRANSITION_TABLE, StateMachine
 
+from qrscope.core.engine.choice import current
 from qrscope.core.engine.data_lane import DATA_TRANSFER_STATES, DataLane
 from qrscope.core.engine.pynetdicom_private import install_reactor_classes, pause_requested
 
@@ -128,7 +129,7 @@ class PromptDUL(DULServiceProvider):
         self.to_provider_queue = _WakingQueue(self.wake)
         self.event_queue = _WakingQueue(self.wake)
         self.to_user_queue = _WakingQueue(self.association_activity.set)
-        self.data_lane = DataLane(self)
+        self.data_lane = DataLane(self) if current().uses("data_lane") else None
 
     @property  # type: ignore[override]
     def _kill_thread(self) -> bool:
@@ -220,12 +221,13 @@ class PromptDUL(DULServiceProvider):
                           f"({len(body) + 6} of {length + 6} bytes received)")
             self.event_queue.put("Evt17")
             return
-        if pdu_type == 0x04 and not self.data_lane.admits(body):
-            return
-        if pdu_type == 0x04 and self.state_machine.current_state in DATA_TRANSFER_STATES \
-                and self.data_lane.wants():
-            self.data_lane.take(body)
-            return
+        lane = self.data_lane
+        if pdu_type == 0x04 and lane is not None:
+            if not lane.admits(body):
+                return
+            if self.state_machine.current_state in DATA_TRANSFER_STATES and lane.wants():
+                lane.take(body)
+                return
         try:
             pdu, event = self._decode_pdu(header + body)
         except Exception as exc:

@@ -36,9 +36,11 @@ _PYNETDICOM = logging.getLogger("pynetdicom")
 def prepare() -> EngineChoice:
     """Call before creating an AE's associations (idempotent, cheap); returns the engine."""
     choice = current()
-    if choice.tuned:
+    if choice.uses("reactors"):
         reactors.install()
+    if choice.uses("encodings"):
         install_fast_encoding()
+    if choice.uses("large_reads"):
         install_large_reads()
     shown = _PYNETDICOM.isEnabledFor(logging.INFO)
     _config.LOG_HANDLER_LEVEL = "standard" if shown else "none"
