@@ -36,8 +36,9 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification
 
+from qrscope.core.dicom.qr_models import model_of, root_name
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
-from qrscope.demo_pacs.index import InformationModel, InstanceIndex, InstanceRecord
+from qrscope.demo_pacs.index import IndexedInstance, InstanceIndex
 from qrscope.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
 from qrscope.demo_pacs.store_faults import (
     LateSender,
@@ -158,7 +159,7 @@ class QueryRetrieveService:
 
     def on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
         """Yield a pending response per match, stopping early on C-CANCEL."""
-        model = InformationModel.from_sop_class(event.request.AffectedSOPClassUID)
+        model = model_of(event.request.AffectedSOPClassUID)
         try:
             responses = find(self._index, event.identifier, model, self._ae_title)
         except InvalidIdentifier as exc:
@@ -176,7 +177,7 @@ class QueryRetrieveService:
                 return
             count += 1
             yield _Status.PENDING, response
-        _LOGGER.info("C-FIND (%s) from %s: %d matches", model.value, _peer(event), count)
+        _LOGGER.info("C-FIND (%s) from %s: %d matches", root_name(model), _peer(event), count)
 
     def on_move(self, event: Event) -> Iterator[Any]:
         """Send the matching instances to the move destination.
@@ -223,7 +224,7 @@ class QueryRetrieveService:
         yield from self._sub_operations(event, records, error)
 
     def _empty_success(self, event: Event, destination: tuple[str, int],
-                       records: list[InstanceRecord],
+                       records: list[IndexedInstance],
                        contexts: list[PresentationContext]) -> Iterator[Any]:
         """The 'empty-success' faults: success with no sub-operations, images maybe later."""
         yield destination[0], destination[1], {"contexts": contexts}
@@ -268,8 +269,8 @@ class QueryRetrieveService:
         _LOGGER.warning("Refused C-STORE from %s: the demo PACS is read-only", _peer(event))
         return _Status.REFUSED_NOT_AUTHORISED
 
-    def _resolve(self, event: Event) -> tuple[list[InstanceRecord], InvalidIdentifier | None]:
-        model = InformationModel.from_sop_class(event.request.AffectedSOPClassUID)
+    def _resolve(self, event: Event) -> tuple[list[IndexedInstance], InvalidIdentifier | None]:
+        model = model_of(event.request.AffectedSOPClassUID)
         try:
             return resolve_retrieve(self._index, event.identifier, model), None
         except InvalidIdentifier as exc:
@@ -277,7 +278,7 @@ class QueryRetrieveService:
             return [], exc
 
     def _sub_operations(
-        self, event: Event, records: list[InstanceRecord], error: InvalidIdentifier | None
+        self, event: Event, records: list[IndexedInstance], error: InvalidIdentifier | None
     ) -> Iterator[Any]:
         """Yield the sub-operation count, then one (status, dataset) per instance."""
         if error is not None:
@@ -353,7 +354,7 @@ class _MoveStoreAssociation:
 
 
 def unsendable_reason(
-    contexts: Iterable[PresentationContext], item: InstanceRecord | Dataset
+    contexts: Iterable[PresentationContext], item: IndexedInstance | Dataset
 ) -> str:
     """Explain why no accepted context can carry `item`, or return ``""``.
 
@@ -362,7 +363,7 @@ def unsendable_reason(
     for uncompressed data only, another uncompressed one of the same byte
     order (a re-encoding of the data set, not of the pixels).
     """
-    if isinstance(item, InstanceRecord):
+    if isinstance(item, IndexedInstance):
         sop_class, syntax = item.sop_class_uid, item.transfer_syntax
     else:
         sop_class = UID(item.get("SOPClassUID", ""))
@@ -391,7 +392,7 @@ def _can_carry(accepted: UID, stored: UID) -> bool:
     return accepted.is_little_endian == stored.is_little_endian
 
 
-def _storage_contexts(records: list[InstanceRecord]) -> list[PresentationContext]:
+def _storage_contexts(records: list[IndexedInstance]) -> list[PresentationContext]:
     """Propose one context per SOP class and stored transfer syntax.
 
     Uncompressed syntaxes also offer the other little endian one, which
@@ -433,7 +434,7 @@ def _wait_until_sent(assoc: Association, timeout: float) -> None:
         time.sleep(0.0005)
 
 
-def _read_for_sending(record: InstanceRecord) -> Dataset:
+def _read_for_sending(record: IndexedInstance) -> Dataset:
     """Read the whole file; pixel data stays in its stored encoding."""
     try:
         return dcmread(record.path)
