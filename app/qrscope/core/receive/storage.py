@@ -34,6 +34,7 @@ from qrscope.core.dicom.encoding import (
     deflated_start,
     instance_keys,
 )
+from qrscope.core.dicom.status import CANNOT_UNDERSTAND, DATA_SET_DOES_NOT_MATCH
 from qrscope.core.dicom.uids import is_valid_uid
 from qrscope.core.receive.files import create_exclusive, place_exclusive
 
@@ -222,10 +223,10 @@ def _check_command(keys: dict[str, str], sop_instance_uid: str, sop_class_uid: s
     own_instance, own_class = keys.get("SOPInstanceUID", ""), keys.get("SOPClassUID", "")
     if sop_class_uid and own_class and own_class != sop_class_uid:
         raise DataSetMismatch(f"the data set is of SOP class {own_class}, but its command "
-                              f"names {sop_class_uid}", 0xA900)
+                              f"names {sop_class_uid}", DATA_SET_DOES_NOT_MATCH)
     if sop_instance_uid and own_instance and own_instance != sop_instance_uid:
         raise DataSetMismatch(f"the data set is instance {own_instance}, but its command "
-                              f"names {sop_instance_uid}", 0xC000)
+                              f"names {sop_instance_uid}", CANNOT_UNDERSTAND)
 
 
 class _PartReads:
