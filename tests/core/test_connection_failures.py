@@ -203,3 +203,33 @@ def test_a_peer_that_aborts_the_association_request_is_aborted_with_its_reason()
     assert failure.reason is FailureReason.ABORTED
     assert "aborted the association during negotiation" in failure.message
     assert failure.evidence["abort_source"] == 2 and failure.evidence["abort_reason"] == 6
+
+
+def test_refused_is_told_without_pynetdicoms_log(monkeypatch):
+    # The reason comes from the socket's own error, not from text pynetdicom
+    # logs: with its logger silenced the user is still told "refused".
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("pynetdicom"), "disabled", True)
+    monkeypatch.setattr(logging.getLogger("pynetdicom.transport"), "disabled", True)
+    failure, _ = _fail(_node(_free_port()))
+    assert failure.reason is FailureReason.CONNECTION_REFUSED
+
+
+@pytest.mark.parametrize(("error", "reason", "words"), [
+    (ConnectionRefusedError(111, "Connection refused"), FailureReason.CONNECTION_REFUSED,
+     "nothing is listening"),
+    (TimeoutError("timed out"), FailureReason.CONNECTION_TIMEOUT, "no answer"),
+    (OSError(110, "Connection timed out"), FailureReason.CONNECTION_TIMEOUT, "no answer"),
+    (OSError(101, "Network is unreachable"), FailureReason.CONNECTION_FAILED, "unreachable"),
+    (OSError(113, "No route to host"), FailureReason.CONNECTION_FAILED, "no route"),
+    (ConnectionResetError(104, "Connection reset by peer"), FailureReason.CONNECTION_FAILED,
+     "reset"),
+])
+def test_each_socket_error_has_its_reason(error: OSError, reason: FailureReason, words: str):
+    from qrscope.core.net.connection import tcp_failure
+
+    failure = tcp_failure(_node(104), "127.0.0.1", error)
+    assert failure.reason is reason
+    assert words in failure.message.lower()
+    assert hint_for_failure(failure, _node(104), LocalAE()).id == reason.value

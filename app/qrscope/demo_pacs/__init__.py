@@ -2,7 +2,7 @@
 
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
 from qrscope.demo_pacs.faults import FAULTS, configure
-from qrscope.demo_pacs.index import InstanceRecord
+from qrscope.demo_pacs.index import IndexedInstance
 from qrscope.demo_pacs.samples import build_sample_studies
 from qrscope.demo_pacs.server import DEMO_AE_TITLE, DemoPacs
 from qrscope.demo_pacs.service import MoveDestinations
@@ -12,7 +12,7 @@ __all__ = [
     "FAULTS",
     "DemoPacs",
     "DemoPacsBehaviour",
-    "InstanceRecord",
+    "IndexedInstance",
     "MoveDestinations",
     "build_sample_studies",
     "configure",

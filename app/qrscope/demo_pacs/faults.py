@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from qrscope.core.dicom.status import OUT_OF_RESOURCES_MATCHES
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
 
 __all__ = ["FAULTS", "configure"]
@@ -65,6 +66,6 @@ _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {
     "fewer-images": {"deliver_half": True},
     "empty-success": {"empty_success": True},
     "empty-success-then-images": {"empty_success": True, "images_after": 1.0},
-    "out-of-resources": {"refuse_retrieves_with": 0xA701},
+    "out-of-resources": {"refuse_retrieves_with": OUT_OF_RESOURCES_MATCHES},
     "wrong-originator": {"wrong_move_originator": True},
 }

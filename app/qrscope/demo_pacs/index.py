@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum, StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
@@ -26,24 +25,16 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
 from pydicom.valuerep import PersonName
-from pynetdicom.sop_class import (
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-)
 
+from qrscope.core.dicom.qr_models import QR_MODELS
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.demo_pacs.matching import value_strings
 
 __all__ = [
     "QR_SOP_CLASSES",
     "Attribute",
-    "InformationModel",
+    "IndexedInstance",
     "InstanceIndex",
-    "InstanceRecord",
-    "QueryLevel",
 ]
 
 _LOGGER = logging.getLogger("qrscope.demo_pacs")
@@ -54,67 +45,7 @@ _LOGGER = logging.getLogger("qrscope.demo_pacs")
 _SKIPPED_VRS = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 
 
-class QueryLevel(StrEnum):
-    """A Query/Retrieve Level (0008,0052) value, PS3.4 C.6."""
-
-    PATIENT = "PATIENT"
-    STUDY = "STUDY"
-    SERIES = "SERIES"
-    IMAGE = "IMAGE"
-
-    @property
-    def rank(self) -> int:
-        """Depth in the hierarchy: PATIENT is 0, IMAGE is 3."""
-        return list(QueryLevel).index(self)
-
-    @property
-    def unique_key(self) -> str:
-        """Keyword of the level's unique key (PS3.4 C.6.1.1 and C.6.2.1)."""
-        return _UNIQUE_KEYS[self]
-
-
-_UNIQUE_KEYS = {
-    QueryLevel.PATIENT: "PatientID",
-    QueryLevel.STUDY: "StudyInstanceUID",
-    QueryLevel.SERIES: "SeriesInstanceUID",
-    QueryLevel.IMAGE: "SOPInstanceUID",
-}
-
-
-class InformationModel(Enum):
-    """The Query/Retrieve information model a request was made under."""
-
-    PATIENT_ROOT = "Patient Root"
-    STUDY_ROOT = "Study Root"
-
-    @classmethod
-    def from_sop_class(cls, sop_class_uid: str) -> InformationModel:
-        """Return the model of a FIND, MOVE or GET SOP Class UID.
-
-        Raises
-        ------
-        KeyError
-            If the UID is not a Patient Root or Study Root Q/R SOP class.
-        """
-        return _MODEL_BY_SOP_CLASS[sop_class_uid]
-
-    @property
-    def levels(self) -> tuple[QueryLevel, ...]:
-        """The levels valid in this model; Study Root has no PATIENT level."""
-        if self is InformationModel.PATIENT_ROOT:
-            return tuple(QueryLevel)
-        return (QueryLevel.STUDY, QueryLevel.SERIES, QueryLevel.IMAGE)
-
-
-_MODEL_BY_SOP_CLASS = {
-    PatientRootQueryRetrieveInformationModelFind: InformationModel.PATIENT_ROOT,
-    PatientRootQueryRetrieveInformationModelMove: InformationModel.PATIENT_ROOT,
-    PatientRootQueryRetrieveInformationModelGet: InformationModel.PATIENT_ROOT,
-    StudyRootQueryRetrieveInformationModelFind: InformationModel.STUDY_ROOT,
-    StudyRootQueryRetrieveInformationModelMove: InformationModel.STUDY_ROOT,
-    StudyRootQueryRetrieveInformationModelGet: InformationModel.STUDY_ROOT,
-}
-QR_SOP_CLASSES = tuple(_MODEL_BY_SOP_CLASS)
+QR_SOP_CLASSES = tuple(QR_MODELS.values())
 """Every FIND/MOVE/GET SOP class the demo PACS serves."""
 
 
@@ -138,7 +69,7 @@ class Attribute(NamedTuple):
 
 
 @dataclass(frozen=True)
-class InstanceRecord:
+class IndexedInstance:
     """One SOP instance the demo PACS serves: where it is and what it says.
 
     Attributes
@@ -186,12 +117,12 @@ class InstanceIndex:
 
     Parameters
     ----------
-    records : iterable of InstanceRecord
+    records : iterable of IndexedInstance
         The instances; duplicates of a SOP Instance UID keep the first.
     """
 
-    def __init__(self, records: Iterable[InstanceRecord]) -> None:
-        unique: dict[str, InstanceRecord] = {}
+    def __init__(self, records: Iterable[IndexedInstance]) -> None:
+        unique: dict[str, IndexedInstance] = {}
         for record in records:
             uid = record.sop_instance_uid
             if uid in unique:
@@ -222,20 +153,20 @@ class InstanceIndex:
         return index
 
     @property
-    def instances(self) -> tuple[InstanceRecord, ...]:
+    def instances(self) -> tuple[IndexedInstance, ...]:
         """All instances, in patient/study/series/instance order."""
         return self._instances
 
-    def entities(self, level: QueryLevel) -> Iterable[tuple[InstanceRecord, ...]]:
+    def entities(self, level: QueryLevel) -> Iterable[tuple[IndexedInstance, ...]]:
         """Return the instances of each entity at `level`, one tuple per entity."""
         return self._groups[level].values()
 
-    def members(self, level: QueryLevel, key: str) -> tuple[InstanceRecord, ...]:
+    def members(self, level: QueryLevel, key: str) -> tuple[IndexedInstance, ...]:
         """Return the instances of the `level` entity whose unique key is `key`."""
         return self._groups[level].get(key, ())
 
 
-def _read_record(path: Path) -> InstanceRecord | None:
+def _read_record(path: Path) -> IndexedInstance | None:
     try:
         ds = dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError) as exc:
@@ -251,7 +182,7 @@ def _read_record(path: Path) -> InstanceRecord | None:
             "Skipping %s: missing %s", path, ", ".join(missing) or "Transfer Syntax UID"
         )
         return None
-    return InstanceRecord(path, UID(transfer_syntax), _freeze_attributes(ds))
+    return IndexedInstance(path, UID(transfer_syntax), _freeze_attributes(ds))
 
 
 def _freeze_attributes(ds: Dataset) -> Mapping[int, Attribute]:
@@ -276,15 +207,15 @@ def _freeze_value(element: DataElement) -> object:
 
 
 def _group(
-    instances: tuple[InstanceRecord, ...], level: QueryLevel
-) -> Mapping[str, tuple[InstanceRecord, ...]]:
-    groups: dict[str, list[InstanceRecord]] = {}
+    instances: tuple[IndexedInstance, ...], level: QueryLevel
+) -> Mapping[str, tuple[IndexedInstance, ...]]:
+    groups: dict[str, list[IndexedInstance]] = {}
     for record in instances:
         groups.setdefault(record.key(level), []).append(record)
     return MappingProxyType({key: tuple(members) for key, members in groups.items()})
 
 
-def _hierarchy_order(record: InstanceRecord) -> tuple[object, ...]:
+def _hierarchy_order(record: IndexedInstance) -> tuple[object, ...]:
     return (
         record.text("PatientID"),
         record.text("StudyDate"),

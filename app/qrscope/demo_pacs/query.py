@@ -25,15 +25,10 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from qrscope.core.dicom.records import EVERY_LEVEL_KEYS, key_level
-from qrscope.core.dicom.records import QueryLevel as KeyLevel
-from qrscope.demo_pacs.index import (
-    Attribute,
-    InformationModel,
-    InstanceIndex,
-    InstanceRecord,
-    QueryLevel,
-)
+from qrscope.core.dicom.qr_models import model_levels, root_name
+from qrscope.core.dicom.records import EVERY_LEVEL_KEYS, QueryLevel, key_level
+from qrscope.core.profiles import QueryModel
+from qrscope.demo_pacs.index import Attribute, IndexedInstance, InstanceIndex
 from qrscope.demo_pacs.matching import check_hierarchy, matches, value_strings
 
 __all__ = ["InvalidIdentifier", "find", "parse_level", "resolve_retrieve"]
@@ -43,7 +38,7 @@ _RESPONSE_CONTROL_TAGS = frozenset(
     tag_for_keyword(kw) for kw in ("QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle")
 )
 
-_Computed = Callable[[InstanceIndex, InstanceRecord], Attribute]
+_Computed = Callable[[InstanceIndex, IndexedInstance], Attribute]
 
 
 class InvalidIdentifier(ValueError):
@@ -63,7 +58,7 @@ class _Key:
     is_sequence: bool
 
 
-def parse_level(identifier: Dataset, model: InformationModel) -> QueryLevel:
+def parse_level(identifier: Dataset, model: QueryModel) -> QueryLevel:
     """Return the identifier's Query/Retrieve Level, checked against `model`.
 
     Raises
@@ -77,13 +72,13 @@ def parse_level(identifier: Dataset, model: InformationModel) -> QueryLevel:
         level = QueryLevel(text)
     except ValueError:
         raise InvalidIdentifier(f"Query/Retrieve Level {text!r} is not valid") from None
-    if level not in model.levels:
-        raise InvalidIdentifier(f"{model.value} has no {level} level")
+    if level not in model_levels(model):
+        raise InvalidIdentifier(f"{root_name(model)} has no {level} level")
     return level
 
 
 def find(
-    index: InstanceIndex, identifier: Dataset, model: InformationModel, retrieve_ae_title: str
+    index: InstanceIndex, identifier: Dataset, model: QueryModel, retrieve_ae_title: str
 ) -> Iterator[Dataset]:
     """Return the response identifiers of the entities matching a C-FIND request.
 
@@ -93,7 +88,7 @@ def find(
         What the PACS holds.
     identifier : pydicom.dataset.Dataset
         The request identifier.
-    model : InformationModel
+    model : QueryModel
         The model of the request's presentation context.
     retrieve_ae_title : str
         Returned in *Retrieve AE Title* (0008,0054): where to C-MOVE/C-GET from.
@@ -116,8 +111,8 @@ def find(
     keys = _request_keys(identifier, level)
     reason = check_hierarchy(
         {key.keyword: key.query for key in keys if key.keyword},
-        KeyLevel(level.value),
-        model is InformationModel.STUDY_ROOT,
+        level,
+        model is QueryModel.STUDY_ROOT,
     )
     if reason:
         raise InvalidIdentifier(reason)
@@ -129,7 +124,7 @@ def _responses(
     identifier: Dataset,
     keys: list[_Key],
     level: QueryLevel,
-    model: InformationModel,
+    model: QueryModel,
     retrieve_ae_title: str,
 ) -> Iterator[Dataset]:
     requested_charset = identifier.get("SpecificCharacterSet")
@@ -143,8 +138,8 @@ def _responses(
 
 
 def resolve_retrieve(
-    index: InstanceIndex, identifier: Dataset, model: InformationModel
-) -> list[InstanceRecord]:
+    index: InstanceIndex, identifier: Dataset, model: QueryModel
+) -> list[IndexedInstance]:
     """Return the instances a C-MOVE or C-GET identifier asks for.
 
     Only unique keys count (PS3.4 C.4.2.2.1): Patient ID, Study, Series and
@@ -197,10 +192,10 @@ def _request_keys(identifier: Dataset, level: QueryLevel) -> list[_Key]:
 
 def _entity_values(
     index: InstanceIndex,
-    record: InstanceRecord,
+    record: IndexedInstance,
     keys: list[_Key],
     level: QueryLevel,
-    model: InformationModel,
+    model: QueryModel,
 ) -> dict[int, Attribute | None] | None:
     """Return the entity's value for each key, or ``None`` if a key rejects it."""
     values: dict[int, Attribute | None] = {}
@@ -218,11 +213,11 @@ def _entity_values(
     return values
 
 
-def _is_supported(keyword: str, level: QueryLevel, model: InformationModel) -> bool:
+def _is_supported(keyword: str, level: QueryLevel, model: QueryModel) -> bool:
     if keyword in EVERY_LEVEL_KEYS:
         return True
     # Study Root folds the patient attributes into the study level.
-    belongs = key_level(keyword, model is InformationModel.STUDY_ROOT) or KeyLevel.IMAGE
+    belongs = key_level(keyword, model is QueryModel.STUDY_ROOT) or QueryLevel.IMAGE
     return belongs.rank <= level.rank
 
 
@@ -277,7 +272,7 @@ def _dictionary_vr(tag: int) -> str:
 def _count(level: QueryLevel, scope: QueryLevel) -> _Computed:
     """Count the distinct `level` entities within this record's `scope` entity."""
 
-    def compute(index: InstanceIndex, record: InstanceRecord) -> Attribute:
+    def compute(index: InstanceIndex, record: IndexedInstance) -> Attribute:
         members = index.members(scope, record.key(scope))
         number = len({member.key(level) for member in members})
         return Attribute("IS", number, (str(number),))
@@ -286,7 +281,7 @@ def _count(level: QueryLevel, scope: QueryLevel) -> _Computed:
 
 
 def _distinct_in_study(keyword: str, vr: str) -> _Computed:
-    def compute(index: InstanceIndex, record: InstanceRecord) -> Attribute:
+    def compute(index: InstanceIndex, record: IndexedInstance) -> Attribute:
         members = index.members(QueryLevel.STUDY, record.key(QueryLevel.STUDY))
         values = tuple(sorted({member.text(keyword) for member in members} - {""}))
         return Attribute(vr, values, values)
@@ -294,11 +289,11 @@ def _distinct_in_study(keyword: str, vr: str) -> _Computed:
     return compute
 
 
-def _transfer_syntax(index: InstanceIndex, record: InstanceRecord) -> Attribute:
+def _transfer_syntax(index: InstanceIndex, record: IndexedInstance) -> Attribute:
     return Attribute("UI", record.transfer_syntax, (str(record.transfer_syntax),))
 
 
-def _online(index: InstanceIndex, record: InstanceRecord) -> Attribute:
+def _online(index: InstanceIndex, record: IndexedInstance) -> Attribute:
     return Attribute("CS", "ONLINE", ("ONLINE",))
 
 

@@ -22,7 +22,7 @@ from pynetdicom.sop_class import Verification
 
 from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
-from qrscope.demo_pacs.index import QR_SOP_CLASSES, InstanceIndex, InstanceRecord
+from qrscope.demo_pacs.index import QR_SOP_CLASSES, IndexedInstance, InstanceIndex
 from qrscope.demo_pacs.samples import build_sample_studies
 from qrscope.demo_pacs.service import MoveDestinations, QueryRetrieveService
 
@@ -81,7 +81,7 @@ class DemoPacs:
         return self._server is not None
 
     @property
-    def instances(self) -> tuple[InstanceRecord, ...]:
+    def instances(self) -> tuple[IndexedInstance, ...]:
         """What the PACS serves (empty before :meth:`start`)."""
         return self._index.instances if self._index is not None else ()
 

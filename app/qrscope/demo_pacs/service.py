@@ -23,7 +23,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -36,8 +35,21 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification
 
+from qrscope.core.dicom.qr_models import model_of, root_name
+
+# The statuses these handlers return (PS3.4 C.4, PS3.7 C). pynetdicom sends
+# the others itself: 0xA801 Move destination unknown, 0xA702 unable to perform
+# sub-operations, 0xB000 sub-operations complete with failures, and 0xCxxx
+# when a handler raises.
+from qrscope.core.dicom.status import (
+    CANCEL,
+    IDENTIFIER_DOES_NOT_MATCH,
+    PENDING,
+    REFUSED_NOT_AUTHORISED,
+    SUCCESS,
+)
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
-from qrscope.demo_pacs.index import InformationModel, InstanceIndex, InstanceRecord
+from qrscope.demo_pacs.index import IndexedInstance, InstanceIndex
 from qrscope.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
 from qrscope.demo_pacs.store_faults import (
     LateSender,
@@ -51,21 +63,6 @@ _LOGGER = logging.getLogger("qrscope.demo_pacs")
 # An association may propose at most 128 presentation contexts (PS3.8 9.3.2.2:
 # odd context IDs 1..255).
 _MAX_CONTEXTS = 128
-
-
-class _Status(IntEnum):
-    """The DIMSE statuses these handlers return (PS3.4 C.4, PS3.7 C).
-
-    pynetdicom sends the others itself: 0xA801 *Move destination unknown*,
-    0xA702 *Unable to perform sub-operations*, 0xB000 *Sub-operations
-    complete, one or more failures*, and 0xCxxx when a handler raises.
-    """
-
-    SUCCESS = 0x0000
-    PENDING = 0xFF00
-    CANCEL = 0xFE00
-    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-    REFUSED_NOT_AUTHORISED = 0x0124
 
 
 class MoveDestinations:
@@ -154,16 +151,16 @@ class QueryRetrieveService:
     def on_echo(self, event: Event) -> int:
         """Answer C-ECHO with Success."""
         _LOGGER.debug("C-ECHO from %s", _peer(event))
-        return _Status.SUCCESS
+        return SUCCESS
 
     def on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
         """Yield a pending response per match, stopping early on C-CANCEL."""
-        model = InformationModel.from_sop_class(event.request.AffectedSOPClassUID)
+        model = model_of(event.request.AffectedSOPClassUID)
         try:
             responses = find(self._index, event.identifier, model, self._ae_title)
         except InvalidIdentifier as exc:
             _LOGGER.warning("C-FIND from %s refused: %s", _peer(event), exc)
-            yield _Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
+            yield IDENTIFIER_DOES_NOT_MATCH, None
             return
         count = 0
         for response in responses:
@@ -172,11 +169,11 @@ class QueryRetrieveService:
             _wait_until_sent(event.assoc, self._behaviour.dimse_timeout)
             if event.is_cancelled:
                 _LOGGER.info("C-FIND from %s cancelled after %d matches", _peer(event), count)
-                yield _Status.CANCEL, None
+                yield CANCEL, None
                 return
             count += 1
-            yield _Status.PENDING, response
-        _LOGGER.info("C-FIND (%s) from %s: %d matches", model.value, _peer(event), count)
+            yield PENDING, response
+        _LOGGER.info("C-FIND (%s) from %s: %d matches", root_name(model), _peer(event), count)
 
     def on_move(self, event: Event) -> Iterator[Any]:
         """Send the matching instances to the move destination.
@@ -223,7 +220,7 @@ class QueryRetrieveService:
         yield from self._sub_operations(event, records, error)
 
     def _empty_success(self, event: Event, destination: tuple[str, int],
-                       records: list[InstanceRecord],
+                       records: list[IndexedInstance],
                        contexts: list[PresentationContext]) -> Iterator[Any]:
         """The 'empty-success' faults: success with no sub-operations, images maybe later."""
         yield destination[0], destination[1], {"contexts": contexts}
@@ -266,10 +263,10 @@ class QueryRetrieveService:
         otherwise send images that would silently vanish.
         """
         _LOGGER.warning("Refused C-STORE from %s: the demo PACS is read-only", _peer(event))
-        return _Status.REFUSED_NOT_AUTHORISED
+        return REFUSED_NOT_AUTHORISED
 
-    def _resolve(self, event: Event) -> tuple[list[InstanceRecord], InvalidIdentifier | None]:
-        model = InformationModel.from_sop_class(event.request.AffectedSOPClassUID)
+    def _resolve(self, event: Event) -> tuple[list[IndexedInstance], InvalidIdentifier | None]:
+        model = model_of(event.request.AffectedSOPClassUID)
         try:
             return resolve_retrieve(self._index, event.identifier, model), None
         except InvalidIdentifier as exc:
@@ -277,7 +274,7 @@ class QueryRetrieveService:
             return [], exc
 
     def _sub_operations(
-        self, event: Event, records: list[InstanceRecord], error: InvalidIdentifier | None
+        self, event: Event, records: list[IndexedInstance], error: InvalidIdentifier | None
     ) -> Iterator[Any]:
         """Yield the sub-operation count, then one (status, dataset) per instance."""
         if error is not None:
@@ -285,7 +282,7 @@ class QueryRetrieveService:
             # sub-operation count (a count of 0 is answered with Success),
             # so announce one and fail before sending anything.
             yield 1
-            yield _Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
+            yield IDENTIFIER_DOES_NOT_MATCH, None
             return
         refusal = self._behaviour.refuse_retrieves_with
         if refusal is not None:
@@ -302,9 +299,9 @@ class QueryRetrieveService:
                 time.sleep(self._behaviour.sub_operation_delay)
             if event.is_cancelled and self._behaviour.honour_cancel:
                 _LOGGER.info("Retrieve from %s cancelled", _peer(event))
-                yield _Status.CANCEL, None
+                yield CANCEL, None
                 return
-            yield _Status.PENDING, _read_for_sending(record)
+            yield PENDING, _read_for_sending(record)
 
 
 class _MoveStoreAssociation:
@@ -353,7 +350,7 @@ class _MoveStoreAssociation:
 
 
 def unsendable_reason(
-    contexts: Iterable[PresentationContext], item: InstanceRecord | Dataset
+    contexts: Iterable[PresentationContext], item: IndexedInstance | Dataset
 ) -> str:
     """Explain why no accepted context can carry `item`, or return ``""``.
 
@@ -362,7 +359,7 @@ def unsendable_reason(
     for uncompressed data only, another uncompressed one of the same byte
     order (a re-encoding of the data set, not of the pixels).
     """
-    if isinstance(item, InstanceRecord):
+    if isinstance(item, IndexedInstance):
         sop_class, syntax = item.sop_class_uid, item.transfer_syntax
     else:
         sop_class = UID(item.get("SOPClassUID", ""))
@@ -391,7 +388,7 @@ def _can_carry(accepted: UID, stored: UID) -> bool:
     return accepted.is_little_endian == stored.is_little_endian
 
 
-def _storage_contexts(records: list[InstanceRecord]) -> list[PresentationContext]:
+def _storage_contexts(records: list[IndexedInstance]) -> list[PresentationContext]:
     """Propose one context per SOP class and stored transfer syntax.
 
     Uncompressed syntaxes also offer the other little endian one, which
@@ -433,7 +430,7 @@ def _wait_until_sent(assoc: Association, timeout: float) -> None:
         time.sleep(0.0005)
 
 
-def _read_for_sending(record: InstanceRecord) -> Dataset:
+def _read_for_sending(record: IndexedInstance) -> Dataset:
     """Read the whole file; pixel data stays in its stored encoding."""
     try:
         return dcmread(record.path)

@@ -10,199 +10,28 @@ the PACS connect back during the job (see docs/PACS-BEHAVIOUR.md).
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
-
-from qrscope.core.dicom.status import StatusCategory, StatusInfo
+from qrscope.core.dicom.status import IDENTIFIER_DOES_NOT_MATCH, StatusCategory, StatusInfo
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.query.find import FindResult
 from qrscope.core.receive.listener import RefusedCaller
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveOutcome
 from qrscope.diagnosis.hints import Action, Hint, hint_for_failure
-from qrscope.diagnosis.pacs_entries import CallingAeEntry, MoveDestinationEntry
+from qrscope.diagnosis.move_hints import (
+    MoveEvidence,
+    is_out_of_resources,
+    move_hints,
+    our_address,
+    outcome_evidence,
+)
+from qrscope.diagnosis.pacs_entries import CallingAeEntry
 
 __all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_find_result",
            "hint_for_refused_caller", "hint_for_sender_alias", "hint_for_unexpected",
            "hints_for_retrieve"]
 
-# Orthanc gives up on a reverse connection after DicomScuTimeout (10 s by
-# default); an answer that slow means packets were dropped, not refused.
-FILTERED_AFTER_SECONDS = 8.0
 # Orthanc aborts a caller it does not know within milliseconds of the request.
 REFUSED_CALLER_WITHIN_SECONDS = 2.0
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _our_address(outcome: RetrieveOutcome, local: LocalAE) -> str:
-    """The address the PACS should use for us: the one our association came from."""
-    if outcome.local_address and outcome.local_address not in ("0.0.0.0", "::"):
-        return outcome.local_address
-    return local.bind_address
-
-
-def _evidence(outcome: RetrieveOutcome, **extra: Any) -> dict[str, Any]:
-    final = outcome.final_status
-    return {
-        "final_status": f"0x{final.code:04X} ({final.meaning})" if final else "none",
-        "completed": outcome.completed, "failed": outcome.failed, "warning": outcome.warning,
-        "received_here": len(outcome.stored),
-        "incoming_associations": len(outcome.incoming_associations),
-        "seconds": round(outcome.seconds, 1), **extra,
-    }
-
-
-def _entry_actions(entry: MoveDestinationEntry, node: RemoteNode) -> list[Action]:
-    actions = [Action("Copy the request for the PACS administrator", "copy",
-                      value=entry.card())]
-    actions += [Action(f"Copy the {name} entry", "copy", value=text)
-                for name, text in entry.snippets().items()]
-    if node.retrieve_method is RetrieveMethod.MOVE:
-        actions.append(Action("Retrieve with C-GET instead", "switch-to-get"))
-    return actions
-
-
-def _destination_unknown(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
-                         port: int, same_as_made_up: bool = False) -> Hint:
-    """The PACS answered "destination unknown" (or what looks like it).
-
-    The status is all there is: pynetdicom-based servers (0xA801) and Orthanc
-    (0xC000) give it also for a known destination that does not answer. So
-    "has no entry" is one of two ranked causes, never a finding.
-    *same_as_made_up*: the doctor's C-MOVE to a made-up AE title got the same
-    answer, which still does not tell the two apart.
-    """
-    dest = outcome.move_destination
-    address = _our_address(outcome, local)
-    entry = MoveDestinationEntry(dest, address, port)
-    unknown = f"'{node.name}' has no entry for the AE title '{dest}' in its table of move " \
-              "destinations: add it (the entry is below)"
-    unreachable = (f"it has an entry for '{dest}', but nothing answered at the address and "
-                   f"port registered there: correct them to {address}:{port}"
-                   + (" (see the next hint)" if dest == local.ae_title else ""))
-    causes = [unknown, unreachable]
-    if dest != local.ae_title:
-        causes.insert(1, f"the move destination '{dest}' in the node's settings is not our AE "
-                         f"title '{local.ae_title}'")
-    final = outcome.final_status
-    code = f"0x{final.code:04X}" if final else "no status"
-    told = (" A made-up AE title gets the same answer, so this PACS's answer cannot tell the "
-            "two apart." if same_as_made_up else "")
-    return Hint(
-        id="move-destination-unknown",
-        title=f"'{node.name}' cannot send to '{dest}'",
-        summary=f"The PACS refused to send ({code}): to connect back it looks up the AE title "
-                f"'{dest}' in its own table, and either it has no entry for it, or the entry "
-                f"leads nowhere; the answer alone does not tell which.{told} It must have: "
-                f"AE {entry.ae_title}, IP {entry.address}, port {entry.port}.",
-        evidence=_evidence(outcome), causes=causes,
-        actions=[*_entry_actions(entry, node),
-                 Action("Check the move destination of the node", "edit-node",
-                        "move_destination")])
-
-
-def _reverse_failed(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, port: int,
-                    filtered: bool, to_us: bool, certain: bool = True) -> Hint:
-    address = _our_address(outcome, local)
-    how = ("the connection attempt timed out: packets are dropped on the way" if filtered
-           else "the connection was refused or never arrived")
-    firewall = f"a firewall on this computer or between the networks blocks port {port}"
-    registered = (f"the PACS has '{outcome.move_destination}' registered at another address "
-                  f"or port than {address}:{port}")
-    nat = ("this computer is behind NAT: the PACS can reach the router, not us "
-           "(forward the port, or use C-GET)")
-    causes = [firewall, registered, nat] if filtered else [registered, firewall, nat]
-    seen = (f"; our listener on port {port} saw no incoming association during this "
-            "retrieve" if to_us else "")
-    entry = MoveDestinationEntry(outcome.move_destination, address, port)
-    return Hint(
-        id="reverse-connection-failed",
-        title=f"'{node.name}' could not connect to '{outcome.move_destination}'",
-        summary=(f"The PACS knows '{outcome.move_destination}' but {how}{seen}." if certain
-                 else f"If the PACS knows '{outcome.move_destination}', {how}{seen}."),
-        evidence=_evidence(outcome, our_listener=f"{address}:{port}" if to_us else "n/a"),
-        causes=causes, actions=_entry_actions(entry, node))
-
-
-def _move_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
-                port: int, destination_known: bool | None) -> list[Hint]:
-    final = outcome.final_status
-    hints: list[Hint] = []
-    failed_here = final is not None and final.category is StatusCategory.FAILURE
-    nothing = not outcome.stored and not outcome.incoming_associations
-    to_us = outcome.move_destination == local.ae_title
-    if not to_us and (failed_here or outcome.completed == 0):
-        hints.append(Hint(
-            id="move-destination-mismatch",
-            title=f"The move destination '{outcome.move_destination}' is not us",
-            summary=f"The C-MOVE asked the PACS to send to '{outcome.move_destination}', but "
-                    f"our listener answers to '{local.ae_title}'.",
-            evidence=_evidence(outcome), causes=["a stale move destination in the node"],
-            actions=[Action("Clear the node's move destination", "edit-node",
-                            "move_destination")]))
-    resources = final is not None and 0xA700 <= final.code <= 0xA7FF and final.code != 0xA702
-    generic = final is not None and 0xC000 <= final.code <= 0xCFFF
-    filtered = outcome.seconds >= FILTERED_AFTER_SECONDS
-    no_counts = outcome.completed + outcome.failed + outcome.warning == 0
-    # "Unknown" as far as the answer goes: 0xA801, or Orthanc's 0xC000 at once.
-    looks_unknown = nothing and final is not None and (
-        final.code == 0xA801 or (generic and no_counts and not filtered))
-    if looks_unknown and destination_known:
-        # The doctor's made-up AE title got another answer: the PACS knows ours.
-        hints.append(_reverse_failed(outcome, node, local, port, filtered, to_us))
-    elif looks_unknown:
-        hints.append(_destination_unknown(outcome, node, local, port,
-                                          same_as_made_up=destination_known is False))
-        if to_us:
-            hints.append(_reverse_failed(outcome, node, local, port, filtered, to_us,
-                                         certain=False))
-    elif resources:
-        pass  # the PACS never tried to send: out-of-resources says why (_common_hints)
-    elif outcome.timed_out and nothing and outcome.responses == 0 and to_us:
-        # Not one response, nobody came: dcmqrscp does this while its connection
-        # to us hangs in a dropped SYN (the OS gives up after about two minutes).
-        hints.append(_reverse_failed(outcome, node, local, port, True, to_us))
-    elif nothing and (failed_here or (outcome.failed and not outcome.completed)):
-        hints.append(_reverse_failed(outcome, node, local, port, filtered, to_us))
-    if to_us and not _is_loopback(node.host) and _is_loopback(local.bind_address):
-        hints.insert(0, Hint(
-            id="listener-loopback-only",
-            title="Our listener only accepts connections from this computer",
-            summary=f"The listener is bound to {local.bind_address}, but '{node.name}' is at "
-                    f"{node.host}: its connection back to us cannot arrive.",
-            evidence={"bind_address": local.bind_address, "pacs": node.host},
-            actions=[Action("Listen on all interfaces (0.0.0.0)", "edit-local",
-                            "bind_address")]))
-    if outcome.late:
-        hints.append(Hint(
-            id="images-after-final-response",
-            title=f"'{node.name}' sent images after its final answer",
-            summary=f"{len(outcome.late)} instance(s) arrived after the final C-MOVE response, "
-                    "which is not allowed by DICOM; qrscope waited for them and kept them.",
-            evidence=_evidence(outcome, late=len(outcome.late)),
-            causes=["a non-conformant PACS that answers first and sends later"],
-            actions=[Action("Nothing to do for this retrieve; other programs may stop "
-                            "listening too early with this PACS")]))
-    arrived = len(outcome.stored)
-    # Whatever the PACS counted as sent to our AE title must be here by now.
-    if to_us and outcome.completed > arrived and not outcome.cancelled:
-        hints.append(Hint(
-            id="fewer-images-than-reported",
-            title=f"The PACS reports {outcome.completed} sent, {arrived} arrived here",
-            summary="Some of what the PACS sent to our AE title went somewhere else.",
-            evidence=_evidence(outcome),
-            causes=[f"another program also listens as '{local.ae_title}' (the PACS sends to "
-                    "the address it has registered, which may be another computer)",
-                    "the PACS has our AE title registered with another IP address or port"],
-            actions=[Action("Ask the PACS administrator which address is registered for "
-                            f"'{local.ae_title}'")]))
-    return hints
 
 
 def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> list[Hint]:
@@ -217,13 +46,13 @@ def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) ->
             summary=f"Nothing happened for {node.timeouts.retrieve_idle:g} s "
                     f"({outcome.timed_out} limit): no response and no instance, so the "
                     "retrieve was ended.",
-            evidence=_evidence(outcome, limit=outcome.timed_out),
+            evidence=outcome_evidence(outcome, limit=outcome.timed_out),
             causes=["the PACS is fetching from a slow archive", "the PACS hung"],
             actions=[Action("Raise the idle limit of the node", "edit-node", "timeouts"),
                      Action("Retry", "retry-job")]))
-    if final is not None and 0xA700 <= final.code <= 0xA7FF and final.code != 0xA702:
+    if is_out_of_resources(final):
         hints.append(Hint(id="out-of-resources", title=f"'{node.name}' is out of resources",
-                          summary=f"The PACS answered {final}.", evidence=_evidence(outcome),
+                          summary=f"The PACS answered {final}.", evidence=outcome_evidence(outcome),
                           actions=[Action("Retry later, or retrieve a series at a time")]))
     if outcome.failed_uids or (outcome.failed and outcome.stored):
         hints.append(Hint(
@@ -232,7 +61,7 @@ def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) ->
             summary=f"The PACS reported {final} for some instances"
                     + (f": {', '.join(outcome.failed_uids[:5])}" if outcome.failed_uids
                        else "") + ".",
-            evidence=_evidence(outcome, failed_uids=outcome.failed_uids),
+            evidence=outcome_evidence(outcome, failed_uids=outcome.failed_uids),
             causes=["the receiver did not accept their SOP class or transfer syntax",
                     "the PACS could not read them from its storage"],
             actions=[Action("Retry the failed instances", "retry-job")]))
@@ -256,7 +85,7 @@ def _looks_like_refused_caller(outcome: RetrieveOutcome) -> bool:
 
 
 def _refused_caller(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
-    address = _our_address(outcome, local)
+    address = our_address(outcome, local)
     entry = CallingAeEntry(local.ae_title, address, local.listener_port)
     request = "C-GET" if outcome.method is RetrieveMethod.GET else "C-MOVE"
     return Hint(
@@ -266,7 +95,7 @@ def _refused_caller(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) 
                 f"{outcome.seconds:.2f} s after our {request} request, without a single "
                 "response: what a PACS does when it serves only AE titles it knows "
                 f"(Orthanc: DicomModalities), and '{local.ae_title}' is not one of them.",
-        evidence=_evidence(outcome, aborted_by="the PACS", request=request),
+        evidence=outcome_evidence(outcome, aborted_by="the PACS", request=request),
         causes=[f"'{local.ae_title}' is not registered on '{node.name}' as a node allowed "
                 "to query and retrieve",
                 f"it is registered with another IP address than {address}, and the PACS "
@@ -290,7 +119,7 @@ def _aborted(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint
         id="association-aborted", title=f"'{node.name}' ended the retrieve without an answer",
         summary=f"{by.capitalize()} after {len(outcome.stored)} instance(s) and "
                 f"{outcome.responses} response(s), before the final response.",
-        evidence=_evidence(outcome, aborted_by="the PACS" if outcome.peer_aborted
+        evidence=outcome_evidence(outcome, aborted_by="the PACS" if outcome.peer_aborted
                            else "unknown"),
         causes=causes, actions=[Action("Retry what is missing", "retry-job")])
 
@@ -332,7 +161,7 @@ def _success_with_nothing(outcome: RetrieveOutcome, node: RemoteNode,
         title=f"'{node.name}' answered success but sent nothing",
         summary=f"The final response was {final} with zero sub-operations, and no instance "
                 "arrived" + (f", although the search listed {listed}." if listed else "."),
-        evidence=_evidence(outcome, expected=listed if listed is not None else "not asked"),
+        evidence=outcome_evidence(outcome, expected=listed if listed is not None else "not asked"),
         causes=causes, actions=actions)
 
 
@@ -361,7 +190,7 @@ def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalA
     if outcome.cancelled:
         return []
     port = listener_port or local.listener_port
-    hints = _move_hints(outcome, node, local, port, destination_known) \
+    hints = move_hints(MoveEvidence(outcome, node, local, port, destination_known)) \
         if outcome.method is RetrieveMethod.MOVE else []
     hints += _common_hints(outcome, node, local)
     empty = _success_with_nothing(outcome, node, local)
@@ -424,10 +253,6 @@ def _conflicting_copies(outcome: RetrieveOutcome, node: RemoteNode) -> Hint | No
         actions=[Action("Compare the two files and remove the one that is not the PACS's")])
 
 
-# PS3.4 C.4.2.1.4 (and C.4.3.1.4): "Identifier does not match SOP Class".
-IDENTIFIER_DOES_NOT_MATCH = 0xA900
-
-
 def _refused_outright(outcome: RetrieveOutcome) -> bool:
     final = outcome.final_status
     return (final is not None and final.category is StatusCategory.FAILURE
@@ -444,7 +269,7 @@ def _patient_id_unknown(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
         summary=f"The request went out without a Patient ID and the PACS refused it ({code}): "
                 "under Patient Root a retrieve names the study's patient (PS3.4 C.4.2.2.1), "
                 "and the PACS did not tell it when qrscope asked.",
-        evidence=_evidence(outcome, query_model=node.query_model.value),
+        evidence=outcome_evidence(outcome, query_model=node.query_model.value),
         causes=["no Patient ID was given: on the command line, retrieve --patient-id ID; in "
                 "the window, retrieve from a search result, which carries it",
                 "the PACS does not answer C-FIND for the study, so its Patient ID could not "

@@ -30,6 +30,8 @@ from typing import Any
 
 from pydicom.multival import MultiValue
 
+from qrscope.core.dicom.uids import is_valid_uid
+
 __all__ = ["HostileDataSet", "check_inflation", "command_set_bytes", "command_set_values",
            "deflated_head", "deflated_start", "file_meta_bytes", "instance_keys",
            "read_plain_dataset", "store_response_bytes"]
@@ -40,7 +42,6 @@ _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _PIXEL_DATA = 0x7FE00010
-_UID_CHARS = frozenset(b"0123456789.")
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -294,8 +295,8 @@ def instance_keys(data: bytes | memoryview) -> dict[str, str] | None:
         if tag == 0x00100020:
             if not set(raw) <= _TEXT:
                 return None
-        elif not set(raw) <= _UID_CHARS:
-            return None
+        elif raw and not is_valid_uid(raw.decode("latin-1"), strict=False):
+            return None  # pydicom decides what such a value is
         keys[keyword] = raw.decode("ascii")
     return keys
 

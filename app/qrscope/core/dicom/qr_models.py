@@ -1,4 +1,10 @@
-"""The Query/Retrieve SOP classes, by information model and operation, in one table."""
+"""The Query/Retrieve SOP classes, by information model and operation, in one table.
+
+Both sides of qrscope read this table: the client picks the SOP class of a
+request from it, and the demo PACS looks up which model a request's SOP
+class belongs to (PS3.4 C.6: Patient Root and Study Root, each with FIND,
+MOVE and GET).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,18 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
+from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.profiles import QueryModel
 
-__all__ = ["QR_MODELS", "Operation", "model_name", "model_uid"]
+__all__ = [
+    "QR_MODELS",
+    "Operation",
+    "model_levels",
+    "model_name",
+    "model_of",
+    "model_uid",
+    "root_name",
+]
 
 
 class Operation(StrEnum):
@@ -33,12 +48,34 @@ QR_MODELS: dict[tuple[QueryModel, Operation], str] = {
     (QueryModel.PATIENT_ROOT, Operation.GET): str(PatientRootQueryRetrieveInformationModelGet),
 }
 
+_MODEL_BY_UID = {uid: model for (model, _operation), uid in QR_MODELS.items()}
+
 
 def model_uid(model: QueryModel, operation: Operation | str) -> str:
     return QR_MODELS[(model, Operation(operation))]
 
 
+def model_of(sop_class_uid: str) -> QueryModel:
+    """The information model of a FIND, MOVE or GET SOP Class UID.
+
+    Raises ``KeyError`` for a UID that is not a Patient Root or Study Root
+    Q/R SOP class.
+    """
+    return _MODEL_BY_UID[str(sop_class_uid)]
+
+
+def model_levels(model: QueryModel) -> tuple[QueryLevel, ...]:
+    """The levels of *model*: Study Root has no PATIENT level (PS3.4 C.6.2)."""
+    if model is QueryModel.PATIENT_ROOT:
+        return tuple(QueryLevel)
+    return (QueryLevel.STUDY, QueryLevel.SERIES, QueryLevel.IMAGE)
+
+
+def root_name(model: QueryModel) -> str:
+    """The model in words: 'Study Root' or 'Patient Root'."""
+    return "Study Root" if model is QueryModel.STUDY_ROOT else "Patient Root"
+
+
 def model_name(model: QueryModel, operation: Operation | str) -> str:
     """Short words for reports: 'Study Root FIND'."""
-    root = "Study Root" if model is QueryModel.STUDY_ROOT else "Patient Root"
-    return f"{root} {Operation(operation).value.upper()}"
+    return f"{root_name(model)} {Operation(operation).value.upper()}"

@@ -1,9 +1,13 @@
-"""Every DIMSE status code qrscope may see, decoded in one table.
+"""Every DIMSE status code qrscope may see, in words, and the codes it names.
 
 A status alone rarely names the cause of a failed retrieve (Orthanc answers
 0xC000 for "unknown destination" and for "nobody listening"), but the log and
-the hints must at least say what the code means in words. The meanings follow
-PS3.4 Annex C (Query/Retrieve), B (Storage) and PS3.7 Annex C (general).
+the hints must at least say what the code means in words. Category and
+meaning come from pynetdicom's tables of PS3.4 Annex B (Storage), C
+(Query/Retrieve) and PS3.7 Annex C (general); qrscope's own words replace
+theirs only where they tell the user more (who cancelled, that 0xCxxx names
+no reason). Codes qrscope answers or tests by name are defined here, so no
+other module spells them in hex.
 """
 
 from __future__ import annotations
@@ -11,7 +15,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pynetdicom.status import (
+    QR_FIND_SERVICE_CLASS_STATUS,
+    QR_GET_SERVICE_CLASS_STATUS,
+    QR_MOVE_SERVICE_CLASS_STATUS,
+    STATUS_CANCEL,
+    STATUS_FAILURE,
+    STATUS_PENDING,
+    STATUS_SUCCESS,
+    STATUS_WARNING,
+    STORAGE_SERVICE_CLASS_STATUS,
+    VERIFICATION_SERVICE_CLASS_STATUS,
+    StatusDictType,
+    code_to_category,
+)
+
 __all__ = [
+    "CANCEL",
+    "CANNOT_UNDERSTAND",
+    "DATA_SET_DOES_NOT_MATCH",
+    "DOES_NOT_MATCH_FAMILY",
+    "IDENTIFIER_DOES_NOT_MATCH",
+    "MOVE_DESTINATION_UNKNOWN",
+    "OUT_OF_RESOURCES",
+    "OUT_OF_RESOURCES_FAMILY",
+    "OUT_OF_RESOURCES_MATCHES",
+    "OUT_OF_RESOURCES_SUBOPERATIONS",
+    "PENDING",
+    "REFUSED_NOT_AUTHORISED",
+    "REFUSED_SOP_CLASS_NOT_SUPPORTED",
+    "SUBOPERATIONS_WARNING",
+    "SUCCESS",
+    "UNABLE_TO_PROCESS",
+    "UNABLE_TO_PROCESS_FAMILY",
+    "WARNING_FAMILY",
     "Service",
     "StatusCategory",
     "StatusInfo",
@@ -53,85 +90,83 @@ class StatusInfo:
         return f"0x{self.code:04X} {self.category.value}: {self.meaning}"
 
 
-_S, _P, _W, _C, _F = (
-    StatusCategory.SUCCESS,
-    StatusCategory.PENDING,
-    StatusCategory.WARNING,
-    StatusCategory.CANCEL,
-    StatusCategory.FAILURE,
+# Named codes, for the places that answer or test them (PS3.7 C, PS3.4 B.2.3 and C.4).
+SUCCESS = 0x0000
+PENDING = 0xFF00
+CANCEL = 0xFE00
+REFUSED_SOP_CLASS_NOT_SUPPORTED = 0x0122
+REFUSED_NOT_AUTHORISED = 0x0124
+OUT_OF_RESOURCES = 0xA700  # C-FIND and C-STORE; A7xx is the family
+OUT_OF_RESOURCES_MATCHES = 0xA701  # C-MOVE, C-GET: unable to calculate number of matches
+OUT_OF_RESOURCES_SUBOPERATIONS = 0xA702  # C-MOVE, C-GET: unable to perform sub-operations
+MOVE_DESTINATION_UNKNOWN = 0xA801
+IDENTIFIER_DOES_NOT_MATCH = 0xA900  # Q/R; the same code means "data set does not
+DATA_SET_DOES_NOT_MATCH = 0xA900  # match SOP class" for C-STORE
+SUBOPERATIONS_WARNING = 0xB000  # C-MOVE, C-GET: complete, one or more failures or warnings
+UNABLE_TO_PROCESS = 0xC000  # Q/R; Cxxx is the family
+CANNOT_UNDERSTAND = 0xC000  # C-STORE
+
+
+# The families PS3.4 defines by their high byte or nibble.
+OUT_OF_RESOURCES_FAMILY = range(0xA700, 0xA800)
+DOES_NOT_MATCH_FAMILY = range(0xA900, 0xAA00)
+UNABLE_TO_PROCESS_FAMILY = range(0xC000, 0xD000)
+WARNING_FAMILY = range(0xB000, 0xC000)
+
+
+# pynetdicom's tables (PS3.4 and PS3.7 Annex C) give category and meaning.
+_TABLES: dict[Service, StatusDictType] = {
+    Service.ECHO: VERIFICATION_SERVICE_CLASS_STATUS,
+    Service.FIND: QR_FIND_SERVICE_CLASS_STATUS,
+    Service.MOVE: QR_MOVE_SERVICE_CLASS_STATUS,
+    Service.GET: QR_GET_SERVICE_CLASS_STATUS,
+    Service.STORE: STORAGE_SERVICE_CLASS_STATUS,
+}
+
+_CATEGORIES = {
+    STATUS_SUCCESS: StatusCategory.SUCCESS,
+    STATUS_PENDING: StatusCategory.PENDING,
+    STATUS_WARNING: StatusCategory.WARNING,
+    STATUS_CANCEL: StatusCategory.CANCEL,
+    STATUS_FAILURE: StatusCategory.FAILURE,
+}
+
+# qrscope's words where they say more than the table: who did it, or what
+# the code tells (and does not tell) the user about the cause.
+_OWN_WORDS: dict[tuple[Service | None, int], str] = {
+    (None, CANCEL): "cancelled at our request",
+    (None, 0x0110): "processing failure on the peer",
+    (None, 0x0213): "resource limitation on the peer",
+    (None, 0x0210): "duplicate invocation (message ID already in use)",
+    (Service.MOVE, MOVE_DESTINATION_UNKNOWN): "refused: move destination unknown",
+}
+_NO_REASON = "unable to process (the peer gave no specific reason)"
+_NOT_PARSED = "cannot understand (the receiver could not parse the data set)"
+
+# Families a service table leaves out (e.g. 0xA7FF for C-MOVE): their meaning
+# across the Q/R and Storage services (PS3.4 B.2.3, C.4).
+_FAMILIES: tuple[tuple[range, str], ...] = (
+    (OUT_OF_RESOURCES_FAMILY, "refused: out of resources"),
+    (DOES_NOT_MATCH_FAMILY, "identifier does not match SOP class"),
+    (UNABLE_TO_PROCESS_FAMILY, _NO_REASON),
+    (WARNING_FAMILY, "warning"),
 )
 
-# PS3.7 Annex C: statuses any service may return.
-_GENERAL: dict[int, tuple[StatusCategory, str]] = {
-    0x0000: (_S, "success"),
-    0xFE00: (_C, "cancelled at our request"),
-    0x0105: (_F, "no such attribute"),
-    0x0106: (_F, "invalid attribute value"),
-    0x0107: (_W, "attribute list error"),
-    0x0110: (_F, "processing failure on the peer"),
-    0x0111: (_F, "duplicate SOP instance"),
-    0x0112: (_F, "no such SOP instance"),
-    0x0116: (_W, "attribute value out of range"),
-    0x0117: (_F, "invalid object instance"),
-    0x0118: (_F, "no such SOP class"),
-    0x0119: (_F, "class-instance conflict"),
-    0x0120: (_F, "missing attribute"),
-    0x0121: (_F, "missing attribute value"),
-    0x0122: (_F, "refused: SOP class not supported"),
-    0x0124: (_F, "refused: not authorised"),
-    0x0210: (_F, "duplicate invocation (message ID already in use)"),
-    0x0211: (_F, "unrecognised operation"),
-    0x0212: (_F, "mistyped argument"),
-    0x0213: (_F, "resource limitation on the peer"),
-}
 
-# PS3.4 C.4.1.1.4 (FIND), C.4.2.1.5 (MOVE), C.4.3.1.4 (GET), B.2.3 (STORE).
-_SPECIFIC: dict[Service, dict[int, tuple[StatusCategory, str]]] = {
-    Service.FIND: {
-        0xA700: (_F, "refused: out of resources"),
-        0xA900: (_F, "identifier does not match SOP class"),
-        0xFF00: (_P, "match returned, more may follow"),
-        0xFF01: (_P, "match returned, but an optional key was not supported"),
-    },
-    Service.MOVE: {
-        0xA701: (_F, "refused: out of resources, unable to calculate number of matches"),
-        0xA702: (_F, "refused: out of resources, unable to perform sub-operations"),
-        0xA801: (_F, "refused: move destination unknown"),
-        0xA900: (_F, "identifier does not match SOP class"),
-        0xB000: (_W, "sub-operations complete, one or more failures or warnings"),
-        0xFF00: (_P, "sub-operations are continuing"),
-    },
-    Service.GET: {
-        0xA701: (_F, "refused: out of resources, unable to calculate number of matches"),
-        0xA702: (_F, "refused: out of resources, unable to perform sub-operations"),
-        0xA900: (_F, "identifier does not match SOP class"),
-        0xB000: (_W, "sub-operations complete, one or more failures or warnings"),
-        0xFF00: (_P, "sub-operations are continuing"),
-    },
-    Service.STORE: {
-        0xB000: (_W, "coercion of data elements"),
-        0xB007: (_W, "data set does not match SOP class"),
-        0xB006: (_W, "elements discarded"),
-    },
-    Service.ECHO: {},
-}
+def _words(text: str) -> str:
+    """pynetdicom's Title Case in running text, acronyms kept: 'refused: SOP class ...'."""
+    return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in text.split())
 
 
-def _range_meaning(service: Service, code: int) -> tuple[StatusCategory, str] | None:
-    """Statuses defined as ranges rather than single codes."""
-    if 0xC000 <= code <= 0xCFFF:
-        if service is Service.STORE:
-            return _F, "cannot understand (the receiver could not parse the data set)"
-        return _F, "unable to process (the peer gave no specific reason)"
-    if 0xA700 <= code <= 0xA7FF:
-        return _F, "refused: out of resources"
-    if 0xA900 <= code <= 0xA9FF:
-        if service is Service.STORE:
-            return _F, "data set does not match SOP class"
-        return _F, "identifier does not match SOP class"
-    if 0x0001 <= code <= 0x00FF or 0xB000 <= code <= 0xBFFF:
-        return _W, "warning"
-    return None
+def _meaning(service: Service, code: int, described: str) -> str:
+    own = _OWN_WORDS.get((service, code)) or _OWN_WORDS.get((None, code))
+    if own:
+        return own
+    if code in UNABLE_TO_PROCESS_FAMILY:  # the table's words alone read like a verdict
+        return _NOT_PARSED if service is Service.STORE else _NO_REASON
+    if described:
+        return _words(described)
+    return next((words for family, words in _FAMILIES if code in family), "")
 
 
 def decode_status(service: Service, code: int) -> StatusInfo:
@@ -140,10 +175,13 @@ def decode_status(service: Service, code: int) -> StatusInfo:
     Unknown codes are reported as failures (PS3.7 C.1: a status that is not
     success, pending, cancel or warning is a failure) with the code kept.
     """
-    entry = _SPECIFIC.get(service, {}).get(code) or _GENERAL.get(code)
-    if entry is None:
-        entry = _range_meaning(service, code) or (_F, "unrecognised status code")
-    return StatusInfo(code=code, category=entry[0], meaning=entry[1])
+    category_text, described = _TABLES[service].get(code) or (code_to_category(code), "")
+    category = _CATEGORIES.get(category_text, StatusCategory.FAILURE)
+    if category is StatusCategory.PENDING and code not in _TABLES[service]:
+        category = StatusCategory.FAILURE  # pending where the service has none (C-ECHO, C-STORE)
+    meaning = _meaning(service, code, described) or (
+        "unrecognised status code" if category is StatusCategory.FAILURE else category.value)
+    return StatusInfo(code=code, category=category, meaning=meaning)
 
 
 # PS3.8 Table 9-21: A-ASSOCIATE-RJ result source and diagnostic.

@@ -1,10 +1,12 @@
 """Opening an association to a node, and saying precisely why it failed.
 
-pynetdicom reports a failed association as "not established" and logs the
-socket error; a user needs to know which of these happened, because each
-has a different fix: the name did not resolve, nothing listens at that port
-(refused), something drops the packets (timeout), the PACS rejected our AE
-titles (and which one), or it aborted. :func:`open_association` raises
+pynetdicom reports a failed association as "not established" and only logs
+the socket error, so a failed connect is tried once more on a socket of our
+own to learn its errno (:func:`probe_tcp`). A user needs to know which of
+these happened, because each has a different fix: the name did not
+resolve, nothing listens at that port (refused), something drops the
+packets (timeout), the PACS rejected our AE titles (and which one), or it
+aborted. :func:`open_association` raises
 :class:`AssociationFailure` carrying that reason and its evidence.
 
 It also carries a node's security settings onto the association: DICOM
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import itertools
-import logging
 import socket
 import ssl
 import threading
@@ -58,10 +59,10 @@ __all__ = [
     "make_ae",
     "next_message_id",
     "open_association",
+    "probe_tcp",
     "require_context",
+    "tcp_failure",
 ]
-
-_LOGGER = logging.getLogger(__name__)
 
 
 # From a random start: the Move Originator Message ID is what a C-STORE from the
@@ -129,26 +130,6 @@ def make_ae(local: LocalAE, node: RemoteNode | None = None) -> AE:
     # enough for few round trips; the listener announces the same.
     ae.maximum_pdu_size = ListenerLimits().max_pdu_length
     return ae
-
-
-class _SocketErrorCapture(logging.Handler):
-    """Collects pynetdicom's 'TCP Initialisation Error' for one association's threads.
-
-    pynetdicom logs the socket exception instead of raising it; the errno in
-    that message is the only place that tells refused from unreachable.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.threads: set[int] = set()
-        self.error: str | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("TCP Initialisation Error") and (
-            not self.threads or record.thread in self.threads
-        ):
-            self.error = message.partition(":")[2].strip()
 
 
 @dataclass
@@ -222,27 +203,59 @@ def _resolve(node: RemoteNode, log: AssociationLog, association_id: str) -> str:
     return str(infos[0][4][0])
 
 
-def _tcp_failure(node: RemoteNode, address: str, error: str | None,
-                 elapsed: float) -> AssociationFailure:
+def probe_tcp(address: str, port: int, timeout: float) -> OSError | None:
+    """Connect once on our own socket to learn the error pynetdicom does not raise.
+
+    pynetdicom only logs why its connect failed; the same connect made here,
+    with the same timeout, gives the exception itself (refused, unreachable,
+    reset, ...). None when it connects this time.
+    """
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc
+
+
+def _timed_out(error: OSError) -> bool:
+    return isinstance(error, TimeoutError) or error.errno == errno.ETIMEDOUT
+
+
+def tcp_failure(node: RemoteNode, address: str, error: OSError | None,
+                elapsed: float | None = None) -> AssociationFailure:
+    """The failure a TCP connect to *node* ended in, from its exception.
+
+    *error* None means no exception is known (the connect did not fail when
+    tried again): the reason is then "connection-failed".
+    """
     where = f"{node.host}:{node.port}" + (f" ({address})" if address != node.host else "")
-    text = (error or "").lower()
-    refused = str(errno.ECONNREFUSED) in text or "refused" in text
-    timed_out = "timed out" in text or (not error and elapsed >= node.timeouts.connect * 0.9)
-    if refused:
+    evidence = dict(host=node.host, address=address, port=node.port,
+                    error=str(error) if error else None, seconds=elapsed)
+    if isinstance(error, ConnectionRefusedError):
         return AssociationFailure(
             FailureReason.CONNECTION_REFUSED,
             f"{where} refused the connection: nothing is listening on port {node.port}",
-            host=node.host, address=address, port=node.port, error=error, seconds=elapsed)
-    if timed_out:
+            **evidence)
+    if error is not None and _timed_out(error):
         return AssociationFailure(
             FailureReason.CONNECTION_TIMEOUT,
             f"no answer from {where} within {node.timeouts.connect:g} s "
-            "(host down, or a firewall drops the packets)",
-            host=node.host, address=address, port=node.port, error=error, seconds=elapsed)
+            "(host down, or a firewall drops the packets)", **evidence)
     return AssociationFailure(
         FailureReason.CONNECTION_FAILED,
-        f"could not connect to {where}: {error or 'unknown network error'}",
-        host=node.host, address=address, port=node.port, error=error, seconds=elapsed)
+        f"could not connect to {where}: {error or 'unknown network error'}", **evidence)
+
+
+def _connect_failure(node: RemoteNode, address: str, elapsed: float) -> AssociationFailure:
+    """Why pynetdicom's connect failed: it used up the timeout, or what our own connect says.
+
+    A connect that took the whole timeout timed out; trying again would
+    only make the user wait as long once more.
+    """
+    if elapsed >= node.timeouts.connect * 0.9:
+        return tcp_failure(node, address, TimeoutError("timed out"), elapsed)
+    return tcp_failure(node, address, probe_tcp(address, node.port, node.timeouts.connect),
+                       elapsed)
 
 
 def _rejection(node: RemoteNode, calling: str, primitive: Any) -> AssociationFailure:
@@ -348,26 +361,18 @@ def open_association(
         raise
     address = _resolve(node, log, association_id)
     negotiation = _Negotiation()
-    capture = _SocketErrorCapture()
-    transport_logger = logging.getLogger("pynetdicom.transport")
-    if transport_logger.getEffectiveLevel() > logging.ERROR:
-        transport_logger.setLevel(logging.ERROR)  # or the socket error never reaches us
-    transport_logger.addHandler(capture)
     items = [*(ext_neg or ()), *([security.identity] if security.identity else [])]
     started = time.monotonic()
-    try:
-        assoc = ae.associate(
-            address,
-            node.port,
-            contexts=list(contexts) if contexts else None,
-            ae_title=node.ae_title,
-            ext_neg=items or None,
-            evt_handlers=[*negotiation.handlers(), *recorder.handlers(), *extra_handlers,
-                          (evt.EVT_CONN_OPEN, _tune_socket)],
-            tls_args=security.tls_args,  # type: ignore[arg-type]
-        )
-    finally:
-        transport_logger.removeHandler(capture)
+    assoc = ae.associate(
+        address,
+        node.port,
+        contexts=list(contexts) if contexts else None,
+        ae_title=node.ae_title,
+        ext_neg=items or None,
+        evt_handlers=[*negotiation.handlers(), *recorder.handlers(), *extra_handlers,
+                      (evt.EVT_CONN_OPEN, _tune_socket)],
+        tls_args=security.tls_args,  # type: ignore[arg-type]
+    )
     elapsed = time.monotonic() - started
     if assoc.is_established:
         _record_security(log, association_id, node, assoc, job_id)
@@ -378,7 +383,7 @@ def open_association(
         # context; the PACS did not abort anything.
         failure = _nothing_accepted(node, assoc.requestor.requested_contexts)
     else:
-        failure = _classify(node, ae, address, negotiation, capture.error, elapsed, security)
+        failure = _classify(node, ae, address, negotiation, elapsed, security)
     _record_failure(log, association_id, ae, node, address, job_id, failure)
     raise failure
 
@@ -442,11 +447,10 @@ def _record_security(log: AssociationLog, association_id: str, node: RemoteNode,
 
 
 def _classify(node: RemoteNode, ae: AE, address: str, negotiation: _Negotiation,
-              socket_error: str | None, elapsed: float,
-              security: _Security | None = None) -> AssociationFailure:
+              elapsed: float, security: _Security | None = None) -> AssociationFailure:
     security = security or _Security()
     if not negotiation.connected:
-        failure = _tcp_failure(node, address, socket_error, elapsed)
+        failure = _connect_failure(node, address, elapsed)
         if security.tls_args and failure.reason is FailureReason.CONNECTION_FAILED:
             return _tls_failure(node, address, security) or failure
         return failure

@@ -19,6 +19,7 @@ from pynetdicom import AE, build_context
 from qrscope.core.dicom.qr_models import Operation, model_uid
 from qrscope.core.dicom.records import QueryLevel, Record, key_level, record_from_identifier
 from qrscope.core.dicom.status import Service, StatusCategory, StatusInfo, decode_status
+from qrscope.core.dicom.uids import is_valid_uid
 from qrscope.core.engine.pynetdicom_private import wake_reader
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import (
@@ -85,7 +86,7 @@ class QueryFilter:
                 raise InvalidValue("modality", f"'{modality}' is not a modality code (e.g. CT)")
         for name in ("study_uid", "series_uid", "sop_instance_uid"):
             for uid in filter(None, getattr(self, name).split("\\")):
-                if len(uid) > 64 or not all(c.isdigit() or c == "." for c in uid):
+                if not is_valid_uid(uid, strict=False):  # matched as the PACS gave it
                     raise InvalidValue(name, f"'{uid}' is not a UID (digits and dots)")
         return replace(
             self,

@@ -18,6 +18,7 @@ from typing import Any
 
 from pynetdicom import _config
 
+from qrscope.core.dicom.status import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS
 from qrscope.core.engine.pynetdicom_private import finish_incoming, receive_data_sets_into
 from qrscope.core.receive.storage import (
     DataSetMismatch,
@@ -39,10 +40,8 @@ STALE_AFTER_SECONDS = 600.0
 
 _LOGGER = logging.getLogger(__name__)
 
-# PS3.4 B.2.3 C-STORE response statuses we answer with.
-STATUS_SUCCESS = 0x0000
-STATUS_OUT_OF_RESOURCES = 0xA700
-STATUS_CANNOT_UNDERSTAND = 0xC000
+# The retrieve job tells a full disk by this status (kept under this name for it).
+STATUS_OUT_OF_RESOURCES = OUT_OF_RESOURCES
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class ReceivedInstance:
     originator_ae: str = ""
     originator_message_id: int | None = None
     stored: StoredInstance | None = None
-    status: int = STATUS_SUCCESS
+    status: int = SUCCESS
     error: str = ""
     job_id: str | None = None
     refused: bool = False
@@ -181,10 +180,10 @@ def receive_store(event: Any, store: InstanceStore, association_id: str) -> Rece
         # One line: a sender can repeat this as often as it likes.
         _LOGGER.warning("refused %s from %s (%s): %s%s", base["sop_instance_uid"],
                         base["calling_ae"], base["peer_address"], exc, where)
-        return ReceivedInstance(**base, status=STATUS_CANNOT_UNDERSTAND, error=f"{exc}{where}")
+        return ReceivedInstance(**base, status=CANNOT_UNDERSTAND, error=f"{exc}{where}")
     except StorageError as exc:
         _LOGGER.error("storing %s failed: %s", base["sop_instance_uid"], exc)
-        return ReceivedInstance(**base, status=STATUS_OUT_OF_RESOURCES, error=str(exc))
+        return ReceivedInstance(**base, status=OUT_OF_RESOURCES, error=str(exc))
     finally:
         if path is not None and (incoming is None or incoming.on_disk):
             # Filed by a link (or copied): the name in the incoming folder goes.
@@ -221,7 +220,7 @@ def _require_data_set(held: bytes | None, path: Path | None) -> None:
     if head[128:136] != b"DICM\x02\x00\x00\x00" or len(head) < 144:
         return
     if size <= 144 + int.from_bytes(head[140:144], "little"):
-        raise _NoDataSet("the C-STORE carried no data set", STATUS_CANNOT_UNDERSTAND)
+        raise _NoDataSet("the C-STORE carried no data set", CANNOT_UNDERSTAND)
 
 
 def _received_file(event: Any) -> Path | None:

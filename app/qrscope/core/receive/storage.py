@@ -34,23 +34,19 @@ from qrscope.core.dicom.encoding import (
     deflated_start,
     instance_keys,
 )
+from qrscope.core.dicom.status import CANNOT_UNDERSTAND, DATA_SET_DOES_NOT_MATCH
+from qrscope.core.dicom.uids import is_valid_uid
 from qrscope.core.receive.files import create_exclusive, place_exclusive
 
 __all__ = ["DataSetMismatch", "InstanceStore", "StorageError", "StoredInstance",
            "UnparseableInstance", "is_valid_uid", "sanitise_component"]
 
-_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Names Windows refuses as files whatever the extension.
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
              *(f"LPT{i}" for i in range(1, 10))}
 QUARANTINE = "_quarantine"
 _CHUNK = 1 << 20
-
-
-def is_valid_uid(value: str) -> bool:
-    """PS3.5 9.1: digits and dots, no leading zeros in a component, at most 64 chars."""
-    return bool(value) and len(value) <= 64 and bool(_UID.match(value))
 
 
 def sanitise_component(value: str, fallback: str = "UNKNOWN") -> str:
@@ -227,10 +223,10 @@ def _check_command(keys: dict[str, str], sop_instance_uid: str, sop_class_uid: s
     own_instance, own_class = keys.get("SOPInstanceUID", ""), keys.get("SOPClassUID", "")
     if sop_class_uid and own_class and own_class != sop_class_uid:
         raise DataSetMismatch(f"the data set is of SOP class {own_class}, but its command "
-                              f"names {sop_class_uid}", 0xA900)
+                              f"names {sop_class_uid}", DATA_SET_DOES_NOT_MATCH)
     if sop_instance_uid and own_instance and own_instance != sop_instance_uid:
         raise DataSetMismatch(f"the data set is instance {own_instance}, but its command "
-                              f"names {sop_instance_uid}", 0xC000)
+                              f"names {sop_instance_uid}", CANNOT_UNDERSTAND)
 
 
 class _PartReads:
