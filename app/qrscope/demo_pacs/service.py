@@ -48,6 +48,7 @@ from qrscope.core.dicom.status import (
     REFUSED_NOT_AUTHORISED,
     SUCCESS,
 )
+from qrscope.core.engine.pynetdicom_private import wait_until_sent
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
 from qrscope.demo_pacs.index import IndexedInstance, InstanceIndex
 from qrscope.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
@@ -166,7 +167,7 @@ class QueryRetrieveService:
         for response in responses:
             if self._behaviour.match_delay:
                 time.sleep(self._behaviour.match_delay)
-            _wait_until_sent(event.assoc, self._behaviour.dimse_timeout)
+            wait_until_sent(event.assoc, self._behaviour.dimse_timeout)
             if event.is_cancelled:
                 _LOGGER.info("C-FIND from %s cancelled after %d matches", _peer(event), count)
                 yield CANCEL, None
@@ -411,23 +412,6 @@ def _storage_contexts(records: list[IndexedInstance]) -> list[PresentationContex
         build_context(sop_class, syntaxes)
         for (sop_class, _), syntaxes in list(wanted.items())[:_MAX_CONTEXTS]
     ]
-
-
-def _wait_until_sent(assoc: Association, timeout: float) -> None:
-    """Wait until the previous response has left, so a C-CANCEL can be read.
-
-    pynetdicom's DUL thread either sends one queued PDU *or* reads the
-    socket on each turn of its loop, sending first. A C-FIND handler that
-    yields faster than the DUL sends keeps that queue full, so a C-CANCEL
-    is only read after the last match has gone, i.e. never honoured. A
-    PACS on a real network gets this flow control from TCP; here it also
-    keeps a large result from piling up in memory. The wait is bounded so a
-    peer that stops reading is left to the network timeout.
-    """
-    pending = assoc.dul.to_provider_queue
-    deadline = time.monotonic() + timeout
-    while not pending.empty() and time.monotonic() < deadline:
-        time.sleep(0.0005)
 
 
 def _read_for_sending(record: IndexedInstance) -> Dataset:

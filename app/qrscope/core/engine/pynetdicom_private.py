@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "reader_timeout",
     "reads_held_data",
     "receive_data_sets_into",
+    "wait_until_sent",
     "wake_reader",
     "wrap_peer_socket",
 ]
@@ -493,3 +495,23 @@ def pause_requested(assoc: Any) -> bool:
     responses it reads itself, and sets it again after the last one.
     """
     return not assoc._reactor_checkpoint.is_set()
+
+
+def wait_until_sent(assoc: Any, timeout: float) -> None:
+    """Wait until the association's queued PDUs have left, so the peer's next PDU is read.
+
+    pynetdicom's DUL thread either sends one queued PDU *or* reads the
+    socket on each turn of its loop, sending first. An SCP handler that
+    yields responses faster than the DUL sends keeps that queue full, so a
+    C-CANCEL is only read after the last match has gone, i.e. never
+    honoured. There is no public way to see the queue (``to_provider_queue``
+    of the DUL); on a release without it this returns at once and the
+    handler is not held back. The wait is bounded so a peer that stops
+    reading is left to the network timeout.
+    """
+    pending = getattr(getattr(assoc, "dul", None), "to_provider_queue", None)
+    if pending is None or not hasattr(pending, "empty"):
+        return
+    deadline = time.monotonic() + timeout
+    while not pending.empty() and time.monotonic() < deadline:
+        time.sleep(0.0005)
