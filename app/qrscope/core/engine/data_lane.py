@@ -72,7 +72,7 @@ from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_GET, C_MOVE, C_STORE
 from pynetdicom.pdu_primitives import P_DATA
 
 from qrscope.core.dicom.encoding import command_set_values, file_meta_bytes, store_response_bytes
-from qrscope.core.receive.guard import ListenerLimits, MessageFollower, Refused
+from qrscope.core.dicom.messages import MessageFollower, MessageLimits, Refused
 
 __all__ = ["DATA_TRANSFER_STATES", "DataLane", "lane_ready"]
 
@@ -82,7 +82,7 @@ DATA_TRANSFER_STATES = ("Sta6", "Sta7")
 """States whose only action on a P-DATA-TF PDU is to hand its data to DIMSE
 (DT-2 and AR-6 in PS3.8 9.2); the lane may take it there."""
 
-OWN_ASSOCIATION_LIMITS = ListenerLimits(max_identifier_length=64 << 20)
+OWN_ASSOCIATION_LIMITS = MessageLimits(max_identifier_length=64 << 20)
 """Message limits on associations we requested (searches and retrieves).
 
 A C-GET or C-MOVE response's Failed SOP Instance UID List (0008,0058) names
@@ -215,7 +215,7 @@ class DataLane:
         self.dul = dul
         # Limits by role at the first P-DATA (admits); none where the listener's
         # guard already follows every byte of the association (leave_checks_to_guard).
-        self._messages: MessageFollower | None = MessageFollower(ListenerLimits(),
+        self._messages: MessageFollower | None = MessageFollower(MessageLimits(),
                                                                  responses=True)
         self._limits_chosen = False
         self._command = bytearray()

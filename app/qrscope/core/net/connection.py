@@ -36,6 +36,7 @@ from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_RJ
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
+from qrscope.core.dicom.messages import MAX_PDU_LENGTH
 from qrscope.core.dicom.status import decode_abort, decode_reject
 from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.core.engine.data_lane import lane_ready
@@ -50,7 +51,6 @@ from qrscope.core.net.association_log import AssociationLog, Direction
 from qrscope.core.net.security import IdentityKind
 from qrscope.core.net.tcp import QuickAckSocket, tune
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.receive.guard import ListenerLimits
 
 __all__ = [
     "AssociationFailure",
@@ -128,7 +128,7 @@ def make_ae(local: LocalAE, node: RemoteNode | None = None) -> AE:
     # What we may be sent: finite, so that pynetdicom never gathers a huge PDU
     # in memory (a C-GET's data sets arrive on this association), and large
     # enough for few round trips; the listener announces the same.
-    ae.maximum_pdu_size = ListenerLimits().max_pdu_length
+    ae.maximum_pdu_size = MAX_PDU_LENGTH
     return ae
 
 
