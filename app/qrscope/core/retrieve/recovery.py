@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pydicom.uid import UID
 
@@ -50,8 +51,12 @@ from qrscope.core.retrieve.contexts import (
 from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
 from qrscope.core.retrieve.types import MissingInstance, MissingReason, RetrieveScope
 
-__all__ = ["RecoveryStep", "every_class_steps", "missing_instances", "recovery_steps",
-           "unoffered_class_steps", "worth_asking_again"]
+if TYPE_CHECKING:
+    from qrscope.core.retrieve.request import RetrieveRequest
+
+__all__ = ["RecoveryStep", "accepted_syntaxes", "every_class_steps", "missing_instances",
+           "proposed_classes", "recovery_steps", "unoffered_class_steps",
+           "worth_asking_again"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,21 @@ def every_class_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
             if items:
                 yield RecoveryStep(replace(_instances_scope(plan, series_uid, items),
                                            sop_classes=tuple(classes[start:start + MAX_CLASSES])))
+
+
+def proposed_classes(requests: Iterable[RetrieveRequest], model: str) -> set[str]:
+    """The storage classes *requests* proposed (the retrieve model's own context left out)."""
+    return {str(cx.abstract_syntax) for request in requests
+            for cx in request.contexts if cx.abstract_syntax != model}
+
+
+def accepted_syntaxes(requests: Iterable[RetrieveRequest]) -> dict[str, set[str]]:
+    """For each SOP class, the transfer syntaxes the PACS accepted on any of *requests*."""
+    accepted: dict[str, set[str]] = {}
+    for request in requests:
+        for abstract, syntaxes in request.accepted.items():
+            accepted.setdefault(abstract, set()).update(syntaxes)
+    return accepted
 
 
 def _instances_scope(plan: RetrievePlan, series_uid: str,
