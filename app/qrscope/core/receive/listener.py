@@ -170,6 +170,13 @@ class StorageListener:
         with self._lock:
             return [c for c in self._connections if c.sequence > mark]
 
+    def connections_of(self, mark: int, job_id: str, host: str) -> list[IncomingConnection]:
+        """A job's associations since *mark*: those its instances came on, and those
+        from its node's *host* that brought nothing (a failed reverse connection is
+        evidence too); never another job's."""
+        return [c for c in self.connections_since(mark) if job_id in c.job_ids
+                or (not c.job_ids and host_matches(host, c.address))]
+
     def set_debug(self, on: bool) -> None:
         """Record PDUs of incoming associations too (takes effect for new events)."""
         self._recorder.debug = on

@@ -1,24 +1,18 @@
 """A retrieve as the user sees it: plan, request, recover, one outcome.
 
-:class:`RetrieveJob` composes the steps of :mod:`qrscope.core.retrieve` and
-is the one owner of what the user sees of them: cancel (one call reaches
-whatever step runs), progress (one stream of snapshots) and the outcome.
-It orchestrates only; each concern has its own owner:
+:class:`RetrieveJob` orchestrates the steps of :mod:`qrscope.core.retrieve`
+and owns what the user sees of them: cancel (one call reaches whatever step
+runs), progress (one stream of snapshots) and the outcome. The rest has its
+own owner: the books (what was asked, received, credited) its
+:class:`RetrieveLedger`; which job an instance arriving at the listener counts
+for, :mod:`~qrscope.core.retrieve.claims`; what is missing and what to ask
+again for, :mod:`~qrscope.core.retrieve.recovery`; the outcome,
+:func:`~qrscope.core.retrieve.outcome.build_outcome`, once.
 
-* what was asked, received and credited: its :class:`RetrieveLedger`;
-* which job an instance arriving at the listener counts for: the one rule
-  of :mod:`~qrscope.core.retrieve.claims` (the job hands it evidence);
-* what is missing and what to ask again for: :mod:`~qrscope.core.retrieve.recovery`;
-* the outcome: :func:`~qrscope.core.retrieve.outcome.build_outcome`, once.
-
-* **C-GET**: learn what the PACS holds (:class:`RetrievePlanner`), ask for it
-  with exactly the storage classes found (one request, or one per series
-  when the classes do not fit in one association), then ask again for what
-  did not arrive in other syntaxes.
-* **C-MOVE**: one request; the instances arrive at our
-  :class:`~qrscope.core.receive.listener.StorageListener`, which hands each to
-  the job the claim rule names. When the move ends incomplete, the plan is
-  learnt afterwards to name what is missing.
+C-GET: plan (C-FIND), one request (or one per series when the classes do not
+fit in one association), then recovery. C-MOVE: one request; the instances
+arrive at our listener, which hands each to the job the claim rule names;
+a move that ends short is planned afterwards, to name what is missing.
 """
 
 from __future__ import annotations
@@ -34,27 +28,22 @@ from typing import TYPE_CHECKING
 from pynetdicom import AE
 
 from qrscope.core.dicom.qr_models import model_uid
-from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.net.association_log import AssociationLog, Direction
-from qrscope.core.net.connection import AssociationFailure, FailureReason, make_ae
+from qrscope.core.net.connection import AssociationFailure, make_ae
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
-from qrscope.core.receive.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
-from qrscope.core.receive.senders import host_matches
+from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve import claims
-from qrscope.core.retrieve.contexts import MAX_CLASSES, get_storage_contexts
-from qrscope.core.retrieve.ledger import LedgerRecord, RetrieveLedger
+from qrscope.core.retrieve.contexts import get_storage_contexts
+from qrscope.core.retrieve.ledger import RetrieveLedger
 from qrscope.core.retrieve.outcome import Ending, RetrieveOutcome, build_outcome
 from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.recovery import (
     RecoveryStep,
     accepted_syntaxes,
-    every_class_steps,
-    missing_instances,
+    missing_after,
     proposed_classes,
-    recovery_steps,
-    unoffered_class_steps,
-    worth_asking_again,
+    recover,
 )
 from qrscope.core.retrieve.request import RetrieveRequest
 from qrscope.core.retrieve.scope import RetrieveScope
@@ -67,11 +56,6 @@ __all__ = ["RetrieveJob", "RetrieveOptions"]
 
 _LOGGER = logging.getLogger(__name__)
 _JOB_NUMBERS = itertools.count(1)
-# PS3.4 C.4.3.1.4: "Refused: Out of resources - Unable to perform sub-operations".
-SUBOPERATIONS_FAILED = 0xA702
-# Failures that no other request could get past: the PACS is not there.
-_UNREACHABLE = {FailureReason.HOST_NOT_FOUND, FailureReason.CONNECTION_REFUSED,
-                FailureReason.CONNECTION_TIMEOUT, FailureReason.CONNECTION_FAILED}
 
 
 class _Cancelled(Exception):
@@ -104,15 +88,12 @@ class RetrieveJob:
         Called with a :class:`RetrieveProgress` after every response and
         every received instance, from worker or listener threads.
     job_id : str, optional
-        The id of the job this retrieve runs for (the job service's, given
-        when the job was asked for); by default a number of this process.
+        The job service's id for this retrieve; by default a number of this process.
     method, move_destination, grace_after_final, debug
-        Kept together as :attr:`options`. *grace_after_final* is how many
-        seconds to keep waiting for instances after the final C-MOVE
-        response while fewer arrived than the PACS reported, or when it
-        reported none at all: some servers send the final response first
-        (non-conformant, but seen in the field). Each late arrival starts
-        the wait again.
+        Kept together as :attr:`options`. *grace_after_final*: seconds to wait
+        for instances after the final C-MOVE response while fewer arrived than
+        the PACS reported, or when it reported none (some servers answer
+        first and send afterwards); each arrival starts the wait again.
     """
 
     def __init__(
@@ -223,10 +204,7 @@ class RetrieveJob:
         return self.ledger.standing(self._standing, sop_instance_uid)
 
     def claim_score(self, instance: ReceivedInstance, our_ae: str) -> int:
-        """How surely *instance* is ours (0: not at all), by :func:`claims.claim`.
-
-        *our_ae* is the listener's AE title; the job's own local AE title decides.
-        """
+        """How surely *instance* is ours (0: not at all): :func:`claims.claim`'s score."""
         return claims.claim(claims.Incoming.of(instance),
                             self.standing(instance.sop_instance_uid)).score
 
@@ -264,27 +242,13 @@ class RetrieveJob:
 
     # -- C-GET -------------------------------------------------------------------
     def _get(self) -> None:
-        try:
-            self._planned(self._planner.learn(self.scope, quick=True))
-            if (self.plan.classes_named and len(self.plan.sop_classes) > MAX_CLASSES):
-                # One request per series, each with its own classes: list them.
-                self._planned(self._planner.learn(self.scope))
-        except AssociationFailure as exc:
-            if exc.reason in _UNREACHABLE:
-                raise
-            # The PACS does not let us search (e.g. a C-GET-only service):
-            # the C-GET itself may still work, with the broad set of classes.
-            _LOGGER.info("could not list the scope before C-GET: %s", exc)
-            self._planned(RetrievePlan(self.scope))
+        self._planned(self._planner.for_get(self.scope))
         self._check_cancel()
         plan = self.plan
-        if plan.classes_exact and len(plan.sop_classes) > MAX_CLASSES:
+        if plan.by_series_requests:
             # More classes than one association can carry: a request per series.
             failures: list[AssociationFailure] = []
-            for series_uid, items in plan.by_series().items():
-                scope = RetrieveScope.series(
-                    plan.scope.study_uid, series_uid, patient_id=plan.scope.patient_id,
-                    sop_classes=tuple(dict.fromkeys(i.sop_class_uid for i in items)))
+            for scope in plan.series_scopes():
                 try:
                     self._run(self._get_request(scope), first=True)
                 except AssociationFailure as exc:
@@ -300,7 +264,8 @@ class RetrieveJob:
                 self._planned(self._planner.learn(self.scope))
             except AssociationFailure as exc:
                 _LOGGER.info("could not list the scope after a short C-GET: %s", exc)
-        self._recover()
+        if self.plan is not None and self.plan.instances:
+            recover(self.plan, self.ledger, self._ask_again, self._proposed, self._accepted())
 
     def _planned(self, plan: RetrievePlan) -> None:
         self.plan = plan
@@ -308,53 +273,20 @@ class RetrieveJob:
 
     def _short_of_plan(self) -> bool:
         """Whether the first round brought less than the PACS counted for the scope."""
-        counts = self.ledger.counts()
-        refused = any(not r.ok for r in self.ledger.received)
-        expected = self.ledger.expected
-        return (refused or counts.failed > 0 or bool(counts.remaining)
-                or counts.final is None or expected is None or self.ledger.credited < expected)
+        counts, expected = self.ledger.counts(), self.ledger.expected
+        return (any(not r.ok for r in self.ledger.received) or counts.failed > 0
+                or bool(counts.remaining) or counts.final is None or expected is None
+                or self.ledger.credited < expected)
 
     def _get_request(self, scope: RetrieveScope, syntax: str | None = None,
                      exact: bool = False) -> RetrieveRequest:
         """A C-GET of *scope* proposing its classes (exact, or guessed from modalities)."""
         exact = exact or (self.plan is not None and self.plan.classes_exact)
-        model = model_uid(self.node.query_model, RetrieveMethod.GET)
-        contexts, roles = get_storage_contexts(model, scope.sop_classes,
+        contexts, roles = get_storage_contexts(self._get_model, scope.sop_classes,
                                                () if exact else scope.modalities, syntax, exact)
         return self._request(scope, contexts=contexts, roles=roles)
 
-    def _recover(self) -> None:
-        """Ask again, in other syntaxes, for instances that another proposal may bring."""
-        plan = self.plan
-        if plan is None or not plan.instances:
-            return
-        received, counts, accepted = self.ledger.received, self.ledger.counts(), self._accepted()
-        if any(not r.ok and r.status == STATUS_OUT_OF_RESOURCES for r in received):
-            return  # our disk is full: asking again would only fail again
-        if (counts.final is not None and counts.final.category is StatusCategory.FAILURE
-                and counts.final.code != SUBOPERATIONS_FAILED
-                and counts.completed + counts.warning == 0 and not received):
-            # Nothing came, and the status is not "unable to perform
-            # sub-operations" (dcmqrscp's answer when none could be sent on our
-            # contexts): the PACS refused the retrieve itself, and asking again
-            # in other syntaxes changes nothing. The hint says why.
-            return
-        if not all(self._ask_again(step)
-                   for step in list(unoffered_class_steps(plan, received, self._proposed()))):
-            return
-        wanted = worth_asking_again(plan, received, accepted)
-        for _syntax, steps in recovery_steps(plan, wanted):
-            if not all(self._ask_again(step) for step in steps):
-                return
-            self._drop_arrived(wanted)
-        # Instances of a class the PACS does not name may be of a class we
-        # never guessed: offer every other storage class we know, once.
-        for step in every_class_steps(plan, wanted, self._proposed()):
-            if not self._ask_again(step, every_class=True):
-                return
-            self._drop_arrived(wanted)
-
-    def _ask_again(self, step: RecoveryStep, every_class: bool = False) -> bool:
+    def _ask_again(self, step: RecoveryStep, every_class: bool) -> bool:
         """Run one recovery step; False when it failed and recovery should stop."""
         self.ledger.ask_again(step.scope.instance_uids, every_class=every_class)
         self._check_cancel()
@@ -372,58 +304,29 @@ class RetrieveJob:
             return False
         return True
 
-    def _drop_arrived(self, wanted: list) -> None:
-        arrived = self.ledger.arrived()
-        wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
+    @property
+    def _get_model(self) -> str:
+        return model_uid(self.node.query_model, RetrieveMethod.GET)
 
     def _proposed(self) -> set[str]:
         """The storage classes our C-GET requests proposed."""
-        return proposed_classes(self.ledger.requests,
-                                model_uid(self.node.query_model, RetrieveMethod.GET))
+        return proposed_classes(self.ledger.requests, self._get_model)
 
     def _accepted(self) -> dict[str, set[str]]:
         return accepted_syntaxes(self.ledger.requests)
 
     # -- C-MOVE ------------------------------------------------------------------
     def _move(self) -> None:
-        self._learn_patient_id()
-        self._run(self._request(self.scope), first=True)
-
-    def _learn_patient_id(self) -> None:
-        """Patient Root needs the study's Patient ID in the identifier: ask for it first.
-
-        PS3.4 C.4.2.2.1 asks for the unique key of each level above, single
-        valued; ``dcmqrscp --check-move`` refuses an empty Patient ID with
-        0xA900. When the PACS does not tell it, the request goes out without
-        it (lenient servers accept that), and a refusal says why.
-        """
-        if self.node.query_model is not QueryModel.PATIENT_ROOT or self.scope.patient_id:
-            return
-        try:
-            patient_id = self._planner.patient_id(self.scope)
-        except AssociationFailure as exc:
-            if exc.reason in _UNREACHABLE:
-                raise
-            _LOGGER.info("could not learn the Patient ID before the C-MOVE: %s", exc)
-            return
+        self.ledger.rescope(self._planner.scope_for_move(self.scope))  # Patient Root
         self._check_cancel()
-        if patient_id:
-            self.ledger.rescope(replace(self.scope, patient_id=patient_id))
+        self._run(self._request(self.scope), first=True)
 
     def _learn_what_is_missing(self) -> None:
         """A C-MOVE that ended short: ask the PACS what the scope holds, to name the gaps."""
         if (self.method is not RetrieveMethod.MOVE or self.plan is not None
                 or not self.to_our_listener or self.move_destination != self.local.ae_title):
             return  # only what reaches our listener can be compared with the plan
-        counts = self.ledger.counts()
-        sent = counts.completed + counts.warning
-        short = (counts.failed > 0 or (counts.remaining or 0) > 0
-                 or self.ledger.credited < sent or sent + counts.failed == 0)
-        nothing_sent = (counts.final is not None and sent == 0
-                        and counts.final.category is StatusCategory.FAILURE)
-        if not short or counts.final is None or nothing_sent:
-            # A move refused outright (unknown destination...) is missing
-            # everything for the one reason its hint names: no look-up needed.
+        if not self.ledger.ended_short():
             return
         try:
             self._planned(self._planner.learn(self.scope))
@@ -485,30 +388,15 @@ class RetrieveJob:
             move_destination=self.move_destination if self.method is RetrieveMethod.MOVE
             else "", seconds=time.monotonic() - self._started,
             incoming_associations=self._incoming_associations(),
-            missing=self._missing(record, observable, cancelled)))
+            missing=missing_after(record, self.plan, observable, cancelled,
+                                  self._get_model if self.method is RetrieveMethod.GET
+                                  else None)))
         self._state = RetrieveState(outcome.status)
         self._report()
         return outcome
 
     def _incoming_associations(self) -> tuple[IncomingConnection, ...]:
-        """Ours: those our instances came on, and those of our node that brought
-        nothing (a failed reverse connection is evidence too); not another job's."""
         if not self.to_our_listener or self.listener is None:
             return ()
-        node = self.node
-        return tuple(c for c in self.listener.connections_since(self._incoming_before)
-                     if self.job_id in c.job_ids
-                     or (not c.job_ids and host_matches(node.host, c.address)))
-
-    def _missing(self, record: LedgerRecord, observable: bool, cancelled: bool) -> tuple:
-        """Each instance of the scope absent after the retrieve, with why (recovery.py)."""
-        counts = record.counts
-        if not (observable or counts.failed_uids):
-            return ()
-        get = self.method is RetrieveMethod.GET
-        all_failed = {u for r in record.requests for u in r.counts.failed_uids}
-        return tuple(missing_instances(
-            self.plan if observable else None, record.received,
-            all_failed - record.recovered, self._accepted() if get else None, cancelled,
-            max(0, counts.failed - len(counts.failed_uids)), set(record.asked_again),
-            self._proposed() if get else None, set(record.offered_every_class)))
+        return tuple(self.listener.connections_of(self._incoming_before, self.job_id,
+                                                  self.node.host))

@@ -153,6 +153,17 @@ class RetrieveLedger:
         with self._lock:
             return _merged(self._first, self._recovered)
 
+    def ended_short(self) -> bool:
+        """Whether the first round ended short of what the PACS reported, or with nothing
+        reported; not a move refused outright (its hint names why, no look-up needed)."""
+        counts = self.counts()
+        sent = counts.completed + counts.warning
+        if counts.final is None or (sent == 0 and
+                                    counts.final.category is StatusCategory.FAILURE):
+            return False
+        return (counts.failed > 0 or (counts.remaining or 0) > 0 or self.credited < sent
+                or sent + counts.failed == 0)
+
     # -- received and credited ---------------------------------------------------
     def receive(self, instance: ReceivedInstance) -> tuple[bool, RetrieveRequest | None]:
         """Record a delivered instance; False when it was a copy of one credited already.
