@@ -48,7 +48,7 @@ from qrscope.core.receive.senders import (
     node_addresses,
 )
 from qrscope.core.receive.storage import InstanceStore, StoredInstance
-from qrscope.core.retrieve import claims
+from qrscope.core.retrieve import claims as claim_rule
 from qrscope.core.retrieve.claims import Claimant as RetrieveClaim
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
@@ -525,9 +525,9 @@ class StorageListener:
                                        "check that we answer (Verification)")
 
     def _hand_over(self, instance: ReceivedInstance,
-                   claimants: list[RetrieveClaim]) -> ReceivedInstance:
+                   claims: list[RetrieveClaim]) -> ReceivedInstance:
         """Deliver *instance* to the job the claim rule names, or keep it as unexpected."""
-        chosen = claims.choose(instance, claimants)
+        chosen = claim_rule.choose(instance, claims)
         if chosen is None:
             with self._lock:
                 self._unexpected.append(instance)
@@ -540,7 +540,7 @@ class StorageListener:
     def _sent_for_a_claim(event: Any, claimants: list[RetrieveClaim]) -> bool:
         request, peer = event.request, event.assoc.requestor
         message_id = request.MoveOriginatorMessageID
-        return claims.sent_for(claims.Sender(
+        return claim_rule.sent_for(claim_rule.Sender(
             str(peer.ae_title).strip(), peer.address,
             str(request.MoveOriginatorApplicationEntityTitle or "").strip(),
             None if message_id is None else int(message_id)), claimants)

@@ -50,7 +50,7 @@ from qrscope.core.retrieve.scope import RetrieveScope
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveState
 
 if TYPE_CHECKING:
-    from qrscope.core.receive.listener import IncomingConnection, StorageListener
+    from qrscope.core.receive.listener import StorageListener
 
 __all__ = ["RetrieveJob", "RetrieveOptions"]
 
@@ -59,7 +59,7 @@ _JOB_NUMBERS = itertools.count(1)
 
 
 class _Cancelled(Exception):
-    pass
+    """Raised between steps once the user cancelled: run() ends with what came."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,8 @@ class RetrieveJob:
             except AssociationFailure as exc:
                 _LOGGER.info("could not list the scope after a short C-GET: %s", exc)
         if self.plan is not None and self.plan.instances:
-            recover(self.plan, self.ledger, self._ask_again, self._proposed, self._accepted())
+            recover(self.plan, self.ledger, self._ask_again, self._proposed,
+                    accepted_syntaxes(self.ledger.requests))
 
     def _planned(self, plan: RetrievePlan) -> None:
         self.plan = plan
@@ -312,9 +313,6 @@ class RetrieveJob:
         """The storage classes our C-GET requests proposed."""
         return proposed_classes(self.ledger.requests, self._get_model)
 
-    def _accepted(self) -> dict[str, set[str]]:
-        return accepted_syntaxes(self.ledger.requests)
-
     # -- C-MOVE ------------------------------------------------------------------
     def _move(self) -> None:
         self.ledger.rescope(self._planner.scope_for_move(self.scope))  # Patient Root
@@ -324,10 +322,9 @@ class RetrieveJob:
     def _learn_what_is_missing(self) -> None:
         """A C-MOVE that ended short: ask the PACS what the scope holds, to name the gaps."""
         if (self.method is not RetrieveMethod.MOVE or self.plan is not None
-                or not self.to_our_listener or self.move_destination != self.local.ae_title):
+                or not self.to_our_listener or self.move_destination != self.local.ae_title
+                or not self.ledger.ended_short()):
             return  # only what reaches our listener can be compared with the plan
-        if not self.ledger.ended_short():
-            return
         try:
             self._planned(self._planner.learn(self.scope))
         except AssociationFailure as exc:
@@ -387,16 +384,12 @@ class RetrieveJob:
             observable=observable, failure=begun.failure, cancelled=cancelled,
             move_destination=self.move_destination if self.method is RetrieveMethod.MOVE
             else "", seconds=time.monotonic() - self._started,
-            incoming_associations=self._incoming_associations(),
+            incoming_associations=tuple(self.listener.connections_of(
+                self._incoming_before, self.job_id, self.node.host))
+            if self.to_our_listener and self.listener is not None else (),
             missing=missing_after(record, self.plan, observable, cancelled,
                                   self._get_model if self.method is RetrieveMethod.GET
                                   else None)))
         self._state = RetrieveState(outcome.status)
         self._report()
         return outcome
-
-    def _incoming_associations(self) -> tuple[IncomingConnection, ...]:
-        if not self.to_our_listener or self.listener is None:
-            return ()
-        return tuple(self.listener.connections_of(self._incoming_before, self.job_id,
-                                                  self.node.host))
