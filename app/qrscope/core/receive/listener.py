@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydicom.uid import UID
 from pynetdicom import AE, evt
@@ -48,6 +48,8 @@ from qrscope.core.receive.senders import (
     node_addresses,
 )
 from qrscope.core.receive.storage import InstanceStore, StoredInstance
+from qrscope.core.retrieve import claims as claim_rule
+from qrscope.core.retrieve.claims import Claimant as RetrieveClaim
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
            "StorageListener"]
@@ -63,27 +65,6 @@ class ListenerError(Exception):
         self.reason = reason
         self.message = message
         self.evidence = evidence
-
-
-class RetrieveClaim(Protocol):
-    """What a retrieve job tells the listener so that its instances find it."""
-
-    job_id: str
-    node: RemoteNode
-    """The node the retrieve talks to: it may store to us while the job runs."""
-
-    def accepts_sender(self, calling_ae: str, address: str, originator_ae: str,
-                       originator_message_id: int | None) -> bool:
-        """Whether a C-STORE from this caller is this job's node sending for it."""
-        ...
-
-    def claim_score(self, instance: ReceivedInstance, our_ae: str) -> int:
-        """0 when the instance is not this job's; higher is a more certain match."""
-        ...
-
-    def deliver(self, instance: ReceivedInstance) -> None:
-        """Called (from a listener thread) with each instance this job claimed."""
-        ...
 
 
 @dataclass
@@ -188,6 +169,13 @@ class StorageListener:
     def connections_since(self, mark: int) -> list[IncomingConnection]:
         with self._lock:
             return [c for c in self._connections if c.sequence > mark]
+
+    def connections_of(self, mark: int, job_id: str, host: str) -> list[IncomingConnection]:
+        """A job's associations since *mark*: those its instances came on, and those
+        from its node's *host* that brought nothing (a failed reverse connection is
+        evidence too); never another job's."""
+        return [c for c in self.connections_since(mark) if job_id in c.job_ids
+                or (not c.job_ids and host_matches(host, c.address))]
 
     def set_debug(self, on: bool) -> None:
         """Record PDUs of incoming associations too (takes effect for new events)."""
@@ -390,11 +378,11 @@ class StorageListener:
             return
         verification = _only_verification(primitive)  # anyone may check that we answer
         with self._lock:
-            claims = list(self._claims)
+            claimants = list(self._claims)
         # The host of a node we are retrieving from, under another AE title:
         # let it in; each C-STORE must then name one of our requests.
         provisional = not verification and any(host_matches(c.node.host, address)
-                                                for c in claims)
+                                                for c in claimants)
         if not (verification or provisional):
             self._refuse(assoc, calling, called, address, association_id, decision.reason)
         elif not self.guard.classify(conn, stranger=True, verification_only=verification):
@@ -474,10 +462,10 @@ class StorageListener:
     def _on_store(self, event: Any) -> int:
         association_id = self._recorder.association_id(event.assoc)
         with self._lock:
-            claims = list(self._claims)
+            claimants = list(self._claims)
             provisional = association_id in self._provisional
             admitted = association_id in self._admitted
-        refusal = self._refusal(event, admitted, provisional, claims)
+        refusal = self._refusal(event, admitted, provisional, claimants)
         if refusal is not None:
             status, reason = refusal
             instance = refuse_store(event, association_id, status, reason)
@@ -492,7 +480,7 @@ class StorageListener:
             subscribers = list(self._subscribers)
             self.received += 1 if instance.ok else 0
         if not instance.refused:
-            instance = self._hand_over(instance, claims)
+            instance = self._hand_over(instance, claimants)
         with self._lock:
             for conn in self._connections:
                 if conn.association_id == association_id:
@@ -508,7 +496,7 @@ class StorageListener:
         return instance.status
 
     def _refusal(self, event: Any, admitted: bool, provisional: bool,
-                 claims: list[RetrieveClaim]) -> tuple[int, str] | None:
+                 claimants: list[RetrieveClaim]) -> tuple[int, str] | None:
         """Why a C-STORE may not be filed (its status and reason), or None.
 
         Checked before a byte is filed, on both receive paths alike: the
@@ -528,7 +516,7 @@ class StorageListener:
                 f"for {_class_name(context_class)}: an instance is taken only on a storage "
                 "context of its own class")
         calling = str(peer.ae_title).strip()
-        if admitted or (provisional and self._sent_for_a_claim(event, claims)):
+        if admitted or (provisional and self._sent_for_a_claim(event, claimants)):
             return None
         if provisional:
             return STATUS_NOT_AUTHORIZED, (f"'{calling}' is not a known node, and this "
@@ -538,25 +526,24 @@ class StorageListener:
 
     def _hand_over(self, instance: ReceivedInstance,
                    claims: list[RetrieveClaim]) -> ReceivedInstance:
-        """Deliver *instance* to the job that claims it most surely, or keep it as unexpected."""
-        scored = [(c.claim_score(instance, self.local.ae_title), c) for c in claims]
-        score, best = max(scored, key=lambda pair: pair[0], default=(0, None))
-        if best is not None and score > 0:
-            instance = replace(instance, job_id=best.job_id)
-            best.deliver(instance)
-        else:
+        """Deliver *instance* to the job the claim rule names, or keep it as unexpected."""
+        chosen = claim_rule.choose(instance, claims)
+        if chosen is None:
             with self._lock:
                 self._unexpected.append(instance)
+            return instance
+        instance = replace(instance, job_id=chosen[0].job_id)
+        chosen[0].deliver(instance)
         return instance
 
     @staticmethod
-    def _sent_for_a_claim(event: Any, claims: list[RetrieveClaim]) -> bool:
+    def _sent_for_a_claim(event: Any, claimants: list[RetrieveClaim]) -> bool:
         request, peer = event.request, event.assoc.requestor
-        originator = str(request.MoveOriginatorApplicationEntityTitle or "").strip()
         message_id = request.MoveOriginatorMessageID
-        return any(c.accepts_sender(str(peer.ae_title).strip(), peer.address, originator,
-                                    None if message_id is None else int(message_id))
-                   for c in claims)
+        return claim_rule.sent_for(claim_rule.Sender(
+            str(peer.ae_title).strip(), peer.address,
+            str(request.MoveOriginatorApplicationEntityTitle or "").strip(),
+            None if message_id is None else int(message_id)), claimants)
 
     def _record(self, instance: ReceivedInstance) -> None:
         if instance.ok and instance.stored is not None:

@@ -2,14 +2,19 @@
 
 The package is split along what a retrieve does (see docs/ARCHITECTURE.md):
 
-- :mod:`~qrscope.core.retrieve.types`: what is asked for (``RetrieveScope``),
-  how it goes (``RetrieveProgress``) and how it ended (``RetrieveOutcome``);
-  plain values the CLI, the window and the diagnosis share.
+- :mod:`~qrscope.core.retrieve.types`: what is asked for (``RetrieveScope``,
+  from :mod:`~qrscope.core.retrieve.scope`), how it goes (``RetrieveProgress``)
+  and how it ended (``RetrieveOutcome``, from :mod:`~qrscope.core.retrieve.outcome`,
+  frozen and built once); plain values the CLI, the window and the diagnosis share.
 - :mod:`~qrscope.core.retrieve.plan`: what the PACS holds for the scope,
   learnt by conformant C-FINDs before a C-GET.
 - :mod:`~qrscope.core.retrieve.contexts`: the storage contexts a C-GET proposes.
 - :mod:`~qrscope.core.retrieve.job`: ``RetrieveJob``, the retrieve as the user
-  sees it, which owns cancel, progress and the outcome.
+  sees it, which orchestrates the steps and owns cancel and progress.
+- :mod:`~qrscope.core.retrieve.ledger`: what a retrieve asked for, received
+  and credited (each SOP Instance UID once).
+- :mod:`~qrscope.core.retrieve.claims`: the one rule for which running
+  retrieve an instance arriving at the listener counts for.
 - :mod:`~qrscope.core.retrieve.recovery`: asking again for what is missing.
 """
 

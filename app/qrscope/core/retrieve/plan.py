@@ -33,16 +33,20 @@ from dataclasses import dataclass, field, replace
 from qrscope.core.dicom.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
 from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.net.connection import AssociationFailure, FailureReason
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.retrieve.contexts import MAX_CLASSES
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.validation import InvalidValue
 
-__all__ = ["PlannedInstance", "RetrievePlan", "RetrievePlanner"]
+__all__ = ["UNREACHABLE", "PlannedInstance", "RetrievePlan", "RetrievePlanner"]
 
 _LOGGER = logging.getLogger(__name__)
 INSTANCE_LOOKUP_LIMIT = 20_000
+# Failures that no other request could get past: the PACS is not there.
+UNREACHABLE = {FailureReason.HOST_NOT_FOUND, FailureReason.CONNECTION_REFUSED,
+               FailureReason.CONNECTION_TIMEOUT, FailureReason.CONNECTION_FAILED}
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,18 @@ class RetrievePlan:
             return self.study_instances
         return None
 
+    @property
+    def by_series_requests(self) -> bool:
+        """Whether the exact classes are more than one association carries (C-GET)."""
+        return self.classes_exact and len(self.sop_classes) > MAX_CLASSES
+
+    def series_scopes(self) -> list[RetrieveScope]:
+        """One scope per series, each with exactly its own classes."""
+        return [RetrieveScope.series(
+                    self.scope.study_uid, series_uid, patient_id=self.scope.patient_id,
+                    sop_classes=tuple(dict.fromkeys(i.sop_class_uid for i in items)))
+                for series_uid, items in self.by_series().items()]
+
     def by_series(self, instances: list[PlannedInstance] | None = None,
                   ) -> dict[str, list[PlannedInstance]]:
         grouped: dict[str, list[PlannedInstance]] = {}
@@ -154,6 +170,41 @@ class RetrievePlanner:
             return scope.patient_id
         study = self._study(scope)
         return study.patient_id if study is not None else ""
+
+    def scope_for_move(self, scope: RetrieveScope) -> RetrieveScope:
+        """*scope* with the study's Patient ID when Patient Root needs it and it is learnt.
+
+        PS3.4 C.4.2.2.1 asks for the unique key of each level above, single
+        valued; ``dcmqrscp --check-move`` refuses an empty Patient ID with
+        0xA900. When the PACS does not tell it, the request goes out without
+        it (lenient servers accept that), and a refusal says why.
+        """
+        if self.node.query_model is not QueryModel.PATIENT_ROOT or scope.patient_id:
+            return scope
+        try:
+            patient_id = self.patient_id(scope)
+        except AssociationFailure as exc:
+            if exc.reason in UNREACHABLE:
+                raise
+            _LOGGER.info("could not learn the Patient ID before the C-MOVE: %s", exc)
+            return scope
+        return replace(scope, patient_id=patient_id) if patient_id else scope
+
+    def for_get(self, scope: RetrieveScope) -> RetrievePlan:
+        """The plan a C-GET starts from: the quick one, listed in full when its classes
+        need a request per series; an empty plan when the PACS does not let us search
+        (a C-GET-only service), so that the C-GET may still work with guessed classes.
+        Raises ``AssociationFailure`` only when the PACS is not there at all."""
+        try:
+            plan = self.learn(scope, quick=True)
+            if plan.classes_named and len(plan.sop_classes) > MAX_CLASSES:
+                plan = self.learn(scope)  # one request per series, each with its classes
+        except AssociationFailure as exc:
+            if exc.reason in UNREACHABLE:
+                raise
+            _LOGGER.info("could not list the scope before C-GET: %s", exc)
+            return RetrievePlan(scope)
+        return plan
 
     def learn(self, scope: RetrieveScope, quick: bool = False) -> RetrievePlan:
         """The plan for *scope*. Raises ``AssociationFailure`` if the PACS cannot be reached.

@@ -34,12 +34,14 @@ its reason, for the outcome, the hints and a retry of exactly what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pydicom.uid import UID
 
-from qrscope.core.receive.reception import ReceivedInstance
+from qrscope.core.dicom.status import StatusCategory
+from qrscope.core.receive.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
 from qrscope.core.retrieve.contexts import (
     MAX_CLASSES,
     STORED_AS,
@@ -50,8 +52,16 @@ from qrscope.core.retrieve.contexts import (
 from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
 from qrscope.core.retrieve.types import MissingInstance, MissingReason, RetrieveScope
 
-__all__ = ["RecoveryStep", "every_class_steps", "missing_instances", "recovery_steps",
+if TYPE_CHECKING:
+    from qrscope.core.retrieve.ledger import LedgerRecord, RetrieveLedger
+    from qrscope.core.retrieve.request import RetrieveRequest
+
+__all__ = ["RecoveryStep", "accepted_syntaxes", "every_class_steps", "missing_after",
+           "missing_instances", "proposed_classes", "recover", "recovery_steps",
            "unoffered_class_steps", "worth_asking_again"]
+
+# PS3.4 C.4.3.1.4: "Refused: Out of resources - Unable to perform sub-operations".
+SUBOPERATIONS_FAILED = 0xA702
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,77 @@ def every_class_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
             if items:
                 yield RecoveryStep(replace(_instances_scope(plan, series_uid, items),
                                            sop_classes=tuple(classes[start:start + MAX_CLASSES])))
+
+
+def recover(plan: RetrievePlan, ledger: RetrieveLedger,
+            ask: Callable[[RecoveryStep, bool], bool], proposed: Callable[[], set[str]],
+            accepted: dict[str, set[str]]) -> None:
+    """Ask again for what another proposal may bring, step by step, in the order above.
+
+    *ask* runs one step (its flag: offering every storage class) and says
+    whether recovery goes on; *proposed* gives the classes proposed so far,
+    *accepted* the syntaxes accepted by the first round.
+    """
+    received, counts = ledger.received, ledger.counts()
+    if any(not r.ok and r.status == STATUS_OUT_OF_RESOURCES for r in received):
+        return  # our disk is full: asking again would only fail again
+    if (counts.final is not None and counts.final.category is StatusCategory.FAILURE
+            and counts.final.code != SUBOPERATIONS_FAILED
+            and counts.completed + counts.warning == 0 and not received):
+        # Nothing came, and the status is not "unable to perform sub-operations"
+        # (dcmqrscp's answer when none could be sent on our contexts): the PACS
+        # refused the retrieve itself; other syntaxes change nothing. The hint says why.
+        return
+    if not all(ask(step, False) for step in list(unoffered_class_steps(plan, received,
+                                                                        proposed()))):
+        return
+    wanted = worth_asking_again(plan, received, accepted)
+    for _syntax, steps in recovery_steps(plan, wanted):
+        if not all(ask(step, False) for step in steps):
+            return
+        _drop_arrived(wanted, ledger.arrived())
+    # Instances of a class the PACS does not name may be of a class we
+    # never guessed: offer every other storage class we know, once.
+    for step in every_class_steps(plan, wanted, proposed()):
+        if not ask(step, True):
+            return
+        _drop_arrived(wanted, ledger.arrived())
+
+
+def _drop_arrived(wanted: list[PlannedInstance], arrived: set[str]) -> None:
+    wanted[:] = [i for i in wanted if i.sop_instance_uid not in arrived]
+
+
+def missing_after(record: LedgerRecord, plan: RetrievePlan | None, observable: bool,
+                  cancelled: bool, get_model: str | None) -> tuple[MissingInstance, ...]:
+    """What :func:`missing_instances` names from a closed ledger (*get_model*: the C-GET
+    model's UID, None for C-MOVE; the plan only counts where arrivals are *observable*)."""
+    counts = record.counts
+    if not (observable or counts.failed_uids):
+        return ()
+    all_failed = {u for r in record.requests for u in r.counts.failed_uids}
+    get = get_model is not None
+    return tuple(missing_instances(
+        plan if observable else None, record.received, all_failed - record.recovered,
+        accepted_syntaxes(record.requests) if get else None, cancelled,
+        max(0, counts.failed - len(counts.failed_uids)), set(record.asked_again),
+        proposed_classes(record.requests, get_model) if get_model else None,
+        set(record.offered_every_class)))
+
+
+def proposed_classes(requests: Iterable[RetrieveRequest], model: str) -> set[str]:
+    """The storage classes *requests* proposed (the retrieve model's own context left out)."""
+    return {str(cx.abstract_syntax) for request in requests
+            for cx in request.contexts if cx.abstract_syntax != model}
+
+
+def accepted_syntaxes(requests: Iterable[RetrieveRequest]) -> dict[str, set[str]]:
+    """For each SOP class, the transfer syntaxes the PACS accepted on any of *requests*."""
+    accepted: dict[str, set[str]] = {}
+    for request in requests:
+        for abstract, syntaxes in request.accepted.items():
+            accepted.setdefault(abstract, set()).update(syntaxes)
+    return accepted
 
 
 def _instances_scope(plan: RetrievePlan, series_uid: str,
