@@ -1,4 +1,4 @@
-"""The claim rule, one row of evidence at a time (core/retrieve/claims.py).
+"""The claim rule, one row of evidence at a time (core/receive/claims.py).
 
 Each case is an incoming instance and what a job knows at that moment; the
 expected answer is the claim's score, why, and the quirk named for the hint.
@@ -12,9 +12,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from qrscope.core.receive.reception import ReceivedInstance
-from qrscope.core.receive.storage import StoredInstance
-from qrscope.core.retrieve.claims import (
+from qrscope.core.receive.claims import (
     CERTAIN,
     Admission,
     Claim,
@@ -26,6 +24,8 @@ from qrscope.core.retrieve.claims import (
     choose,
     claim,
 )
+from qrscope.core.receive.reception import ReceivedInstance
+from qrscope.core.receive.storage import StoredInstance
 from qrscope.core.retrieve.scope import RetrieveScope
 
 STUDY, SERIES, SOP = "1.2.3", "1.2.3.1", "1.2.3.1.1"

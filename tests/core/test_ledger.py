@@ -9,9 +9,9 @@ import pytest
 
 from qrscope.core.dicom.status import Service, decode_status
 from qrscope.core.profiles import RetrieveMethod
+from qrscope.core.receive.claims import Admission, Standing
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.receive.storage import StoredInstance
-from qrscope.core.retrieve.claims import Admission, Standing
 from qrscope.core.retrieve.ledger import RetrieveLedger
 from qrscope.core.retrieve.outcome import Ending, build_outcome
 from qrscope.core.retrieve.request import RequestCounts

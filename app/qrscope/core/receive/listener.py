@@ -28,6 +28,8 @@ from qrscope.core.net.association_events import AssociationRecorder
 from qrscope.core.net.association_log import AssociationLog, Direction
 from qrscope.core.net.tls import TlsSettingsError, listener_context
 from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.receive import claims as claim_rule
+from qrscope.core.receive.claims import Claimant as RetrieveClaim
 from qrscope.core.receive.guard import (
     ListenerGuard,
     ListenerLimits,
@@ -48,8 +50,6 @@ from qrscope.core.receive.senders import (
     node_addresses,
 )
 from qrscope.core.receive.storage import InstanceStore, StoredInstance
-from qrscope.core.retrieve import claims as claim_rule
-from qrscope.core.retrieve.claims import Claimant as RetrieveClaim
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
            "StorageListener"]

@@ -13,7 +13,7 @@ The package is split along what a retrieve does (see docs/ARCHITECTURE.md):
   sees it, which orchestrates the steps and owns cancel and progress.
 - :mod:`~qrscope.core.retrieve.ledger`: what a retrieve asked for, received
   and credited (each SOP Instance UID once).
-- :mod:`~qrscope.core.retrieve.claims`: the one rule for which running
+- :mod:`~qrscope.core.receive.claims`: the one rule for which running
   retrieve an instance arriving at the listener counts for.
 - :mod:`~qrscope.core.retrieve.recovery`: asking again for what is missing.
 """

@@ -5,7 +5,7 @@ and owns what the user sees of them: cancel (one call reaches whatever step
 runs), progress (one stream of snapshots) and the outcome. The rest has its
 own owner: the books (what was asked, received, credited) its
 :class:`RetrieveLedger`; which job an instance arriving at the listener counts
-for, :mod:`~qrscope.core.retrieve.claims`; what is missing and what to ask
+for, :mod:`~qrscope.core.receive.claims`; what is missing and what to ask
 again for, :mod:`~qrscope.core.retrieve.recovery`; the outcome,
 :func:`~qrscope.core.retrieve.outcome.build_outcome`, once.
 
@@ -31,9 +31,9 @@ from qrscope.core.dicom.qr_models import model_uid
 from qrscope.core.net.association_log import AssociationLog, Direction
 from qrscope.core.net.connection import AssociationFailure, make_ae
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.receive import claims
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.receive.storage import InstanceStore
-from qrscope.core.retrieve import claims
 from qrscope.core.retrieve.contexts import get_storage_contexts
 from qrscope.core.retrieve.ledger import RetrieveLedger
 from qrscope.core.retrieve.outcome import Ending, RetrieveOutcome, build_outcome

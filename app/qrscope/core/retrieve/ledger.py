@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.profiles import RetrieveMethod
-from qrscope.core.retrieve.claims import Admission, Standing
+from qrscope.core.receive.claims import Admission, Standing
 from qrscope.core.retrieve.request import RequestCounts
 
 if TYPE_CHECKING:

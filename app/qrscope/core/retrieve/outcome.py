@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from qrscope.core.dicom.status import StatusCategory, StatusInfo
 from qrscope.core.profiles import RetrieveMethod
-from qrscope.core.retrieve.claims import originator_quirk
+from qrscope.core.receive.claims import originator_quirk
 from qrscope.core.retrieve.scope import RetrieveScope
 
 if TYPE_CHECKING:

@@ -43,7 +43,7 @@ from qrscope.core.net.watchdog import Watchdog
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.reception import ReceivedInstance, prepare_to_receive, receive_store
 from qrscope.core.receive.storage import InstanceStore
-from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.retrieve.scope import RetrieveScope
 
 __all__ = ["RequestCounts", "RetrieveRequest"]
 

@@ -46,7 +46,6 @@ from qrscope.core.receive.senders import host_matches
 if TYPE_CHECKING:
     from qrscope.core.profiles import RemoteNode
     from qrscope.core.receive.reception import ReceivedInstance
-    from qrscope.core.retrieve.scope import RetrieveScope
 
 __all__ = ["CERTAIN", "Admission", "Claim", "Claimant", "Incoming", "Sender", "Standing",
            "Why", "admission", "choose", "claim", "originator_quirk", "quirk_of",
@@ -120,7 +119,7 @@ class Standing:
     our_ae: str
     node_ae: str
     node_host: str
-    scope: RetrieveScope
+    scope: ScopeUids
     message_ids: frozenset[int] = frozenset()
     aliases: frozenset[str] = frozenset()
     """AE titles other than its own that the node was seen sending under (at most one)."""
@@ -176,7 +175,15 @@ class Claimant(Protocol):
 _C = TypeVar("_C", bound=Claimant)
 
 
-def scope_score(scope: RetrieveScope, incoming: Incoming) -> int:
+class ScopeUids(Protocol):
+    """The UIDs of what a retrieve asked for (a ``RetrieveScope``, as far as a claim looks)."""
+
+    study_uid: str
+    series_uids: tuple[str, ...]
+    instance_uids: tuple[str, ...]
+
+
+def scope_score(scope: ScopeUids, incoming: Incoming) -> int:
     """How surely an instance is of *scope* by its UIDs (0: not at all); narrower is surer."""
     if scope.instance_uids:
         return 30 if incoming.sop_instance_uid in scope.instance_uids else 0
