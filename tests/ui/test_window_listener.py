@@ -8,7 +8,7 @@ the timer could not fire and the wait would end unreleased.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -58,7 +58,7 @@ class GuiHeartbeat:
 
 
 @pytest.fixture
-def heartbeat(qapp) -> GuiHeartbeat:
+def heartbeat(qapp) -> Iterator[GuiHeartbeat]:
     beat = GuiHeartbeat()
     yield beat
     beat.timer.stop()

@@ -10,7 +10,7 @@ from qrscope.core.profiles import LocalAE
 from qrscope.core.receive.listener import ListenerError, StorageListener
 from qrscope.diagnosis.hints import hint_for_listener_error
 from qrscope.session import Session
-from qrscope.ui.bridge import ERROR, STARTING, STOPPED, STOPPING, CoreBridge, spawn
+from qrscope.ui.bridge import STARTING, STOPPED, STOPPING, CoreBridge, spawn
 
 __all__ = ["ListenerControl"]
 
@@ -52,11 +52,6 @@ class ListenerControl(QObject):
     def running(self) -> StorageListener | None:
         listener = self.session.listener
         return listener if listener is not None and listener.is_running else None
-
-    @property
-    def error(self) -> bool:
-        """The last start failed (the hint says why)."""
-        return self.state == ERROR
 
     def start(self) -> asyncio.Task[bool]:
         """Start it in the listener worker; the task's result: it runs (a failure
