@@ -22,9 +22,19 @@ def make_window(qtbot, tmp_path: Path, nodes: list[RemoteNode] | None = None,
     store.save(Profiles(local=local, nodes=list(nodes or [])))
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = build_window(store, settings)
-    qtbot.addWidget(window)
+    # pytest-qt closes and deletes the widgets it knows before the fixtures end;
+    # the window's close waits for its listener to stop in a worker, so it is
+    # closed the user's way first, while the event loop still runs.
+    qtbot.addWidget(window, before_close_func=lambda w: close_window(qtbot, w))
     window.show()
+    wait_until_started(qtbot, window)
     return window
+
+
+def wait_until_started(qtbot, window: MainWindow) -> None:
+    """The listener and the demo PACS start in workers: wait until both have."""
+    qtbot.waitUntil(lambda: not window.demo_switching
+                    and window.listener.state not in ("starting", "stopping"), timeout=10000)
 
 
 def use_fault(qtbot, window: MainWindow, fault: str | None) -> None:
@@ -59,4 +69,5 @@ def close_window(qtbot, window: MainWindow) -> None:
     if window.isVisible() and isinstance(box, QMessageBox) and box.isVisible():
         quit_button = next(b for b in box.buttons() if b.text() == "Quit")
         qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+    # The listener stops in a worker; the window closes when it has.
+    qtbot.waitUntil(lambda: window.ended and not window.isVisible(), timeout=10000)

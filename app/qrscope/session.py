@@ -9,6 +9,7 @@ without Qt.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 
 from qrscope.core.net.association_log import AssociationLog
@@ -36,6 +37,10 @@ class Session:
         self.log = AssociationLog(
             mask_patient_identifiers=self.profiles.local.mask_patient_identifiers)
         self.listener: StorageListener | None = None
+        # The window starts and stops the listener in worker threads, and a
+        # queued C-MOVE may start it from its job's thread: one at a time, or
+        # two starts would bind twice and the second say "port in use".
+        self._listener_lock = threading.RLock()
         self.demo_pacs: DemoPacs | None = None
         self.demo_fault: str | None = None
 
@@ -47,24 +52,34 @@ class Session:
         self.store.save(self.profiles)
 
     def set_local(self, local: LocalAE) -> None:
-        """Apply new local AE settings; a running listener is restarted to follow them."""
-        was_running = self.listener is not None and self.listener.is_running
-        self.profiles.local = local
-        self.log.mask_patient_identifiers = local.mask_patient_identifiers
-        if was_running:
-            self.stop_listener()
-            self.start_listener()
+        """Apply new local AE settings; a running listener is restarted to follow them.
+
+        Raises ``ListenerError`` when the restart fails (the settings stay applied).
+        """
+        with self._listener_lock:
+            was_running = self.listener is not None and self.listener.is_running
+            self.profiles.local = local
+            self.log.mask_patient_identifiers = local.mask_patient_identifiers
+            if was_running:
+                self.stop_listener()
+                self.start_listener()
 
     def start_listener(self) -> StorageListener:
-        """Start the listener on the local AE settings; raises ``ListenerError``."""
-        if self.listener is not None and self.listener.is_running:
-            return self.listener
-        # The nodes as they are at each C-STORE: a node added meanwhile may send.
-        listener = StorageListener(self.local, self.log, InstanceStore(self.local.storage_folder),
-                                   known_nodes=lambda: list(self.profiles.nodes))
-        listener.start()
-        self.listener = listener
-        return listener
+        """Start the listener on the local AE settings; raises ``ListenerError``.
+
+        Thread-safe; binding may block (a name to resolve, a port in use), so
+        the window calls it from a worker.
+        """
+        with self._listener_lock:
+            if self.listener is not None and self.listener.is_running:
+                return self.listener
+            # The nodes as they are at each C-STORE: a node added meanwhile may send.
+            listener = StorageListener(self.local, self.log,
+                                       InstanceStore(self.local.storage_folder),
+                                       known_nodes=lambda: list(self.profiles.nodes))
+            listener.start()
+            self.listener = listener
+            return listener
 
     def address_towards(self, node: RemoteNode) -> str:
         """Our address on the interface that carries traffic to *node*.
@@ -91,8 +106,10 @@ class Session:
             return int(probe.getsockname()[1])
 
     def stop_listener(self) -> None:
-        if self.listener is not None:
-            self.listener.stop()
+        """Stop it; waits up to a second for its associations (thread-safe)."""
+        with self._listener_lock:
+            if self.listener is not None:
+                self.listener.stop()
 
     def start_demo_pacs(self, fault: str | None = None) -> RemoteNode:
         """Start the embedded demo PACS (knowing our AE at our listener) and add it as a node.

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
-from tests.window_site import make_window, search_studies
+from tests.window_site import close_window, make_window, search_studies
 
 from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.profiles import RemoteNode
@@ -112,7 +112,7 @@ def test_the_demo_pacs_stays_one_click_away_with_nodes_of_ones_own(qtbot, qt_loo
         called = next(a for a in demo_menu.actions() if "called AE title" in a.text())
         assert "AE title" in called.text()
     finally:
-        window.close()
+        close_window(qtbot, window)
 
 
 def test_the_sequence_names_the_pacs_and_keeps_its_note_inside(qtbot, window):

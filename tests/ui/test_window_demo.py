@@ -124,18 +124,18 @@ def test_debug_level_shows_pdus_of_both_directions(qtbot, window):
 
 
 def test_last_search_and_node_survive_a_restart(qtbot, qt_loop, tmp_path):
-    from tests.window_site import make_window
+    from tests.window_site import close_window, make_window
 
     first = make_window(qtbot, tmp_path)
     first.search.form.patient_name.setText("Doe*")
     first.search.form.preset.setCurrentText("Last 30 days")
-    first.close()
+    close_window(qtbot, first)
     second = make_window(qtbot, tmp_path)
     try:
         assert second.search.form.patient_name.text() == "Doe*"
         assert second.search.form.preset.currentText() == "Last 30 days"
     finally:
-        second.close()
+        close_window(qtbot, second)
 
 
 def test_a_move_nobody_receives_says_why_next_to_the_job(qtbot, window):

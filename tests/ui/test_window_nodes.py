@@ -102,7 +102,7 @@ def test_cancel_a_running_retrieve(qtbot, window, sample_folder, tmp_path):
 def test_busy_listener_port_hint_restarts_the_listener_elsewhere(qtbot, qt_loop, tmp_path):
     import socket
 
-    from tests.window_site import make_window
+    from tests.window_site import close_window, make_window
 
     from qrscope.core.profiles import RemoteNode
 
@@ -118,12 +118,14 @@ def test_busy_listener_port_hint_restarts_the_listener_elsewhere(qtbot, qt_loop,
             fix = next(b for b in window.hints.findChildren(QPushButton)
                        if b.text() == "Restart the listener on a free port")
             qtbot.mouseClick(fix, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: "running" in window.jobs.listener_label.text(),
+                            timeout=10000)
             assert window.session.listener.is_running
             assert window.session.listener.port != port
             assert "running" in window.jobs.listener_label.text()
             assert window.editor.l_port.widget.value() == window.session.listener.port
         finally:
-            window.close()
+            close_window(qtbot, window)
 
 
 def test_images_from_an_unknown_sender_are_kept_and_explained(qtbot, window):
@@ -134,7 +136,9 @@ def test_images_from_an_unknown_sender_are_kept_and_explained(qtbot, window):
 
     from qrscope.core.net.security import AcceptPolicy
 
-    window.apply_local(replace(window.session.local, accept=AcceptPolicy.ANY))
+    applied = window.apply_local(replace(window.session.local, accept=AcceptPolicy.ANY))
+    qtbot.waitUntil(applied.done, timeout=10000)
+    assert applied.result()
     ct = next(i for i in window.session.demo_pacs.instances
               if i.sop_class_uid == CTImageStorage and not i.transfer_syntax.is_compressed)
     sender = AE(ae_title="STRANGER")
@@ -154,6 +158,7 @@ def test_a_damaged_profiles_file_is_named_in_the_window(qtbot, qt_loop, tmp_path
 
     from PySide6.QtCore import QSettings
     from tests.demo_site import free_port
+    from tests.window_site import close_window
 
     from qrscope.core.profile_store import ProfileStore
     from qrscope.ui.app import build_window
@@ -172,4 +177,4 @@ def test_a_damaged_profiles_file_is_named_in_the_window(qtbot, qt_loop, tmp_path
         assert "mask_patient_identifiers" in window.hints.hint.summary
         assert window.session.local.ae_title == "MYWS"
     finally:
-        window.close()
+        close_window(qtbot, window)

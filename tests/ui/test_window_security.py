@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port
 from tests.memory_keyring import memory_keyring  # noqa: F401  (the fixture)
 from tests.tls_certs import Pki, make_pki
-from tests.window_site import make_window
+from tests.window_site import close_window, make_window
 
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.security import IdentityKind, TlsSettings
@@ -48,7 +48,7 @@ def secure_window(qtbot, qt_loop, tmp_path, tls_listener):
     window = make_window(qtbot, tmp_path, nodes=[node])
     window.editor.select_node("Secure")
     yield window
-    window.close()
+    close_window(qtbot, window)
 
 
 def _verify(qtbot, editor) -> None:

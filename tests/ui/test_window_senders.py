@@ -23,7 +23,9 @@ def _associate(window, ae_title: str):
 
 
 def test_a_refused_modality_is_shown_and_added_as_a_node_in_one_click(qtbot, window):
-    assert window.start_listener()
+    started = window.start_listener()
+    qtbot.waitUntil(started.done, timeout=10000)
+    assert started.result()
     label = window.jobs.listener_label.text()
     assert "storing from known nodes" in label
     refused = _associate(window, "MODALITY9")

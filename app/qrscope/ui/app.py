@@ -25,15 +25,19 @@ def build_window(store: ProfileStore | None = None,
     session = Session(store or ProfileStore())
     window = MainWindow(session, settings)
     window.setWindowIcon(QIcon(str(icon_path("qrscope.svg"))))
+    ready = None
     if session.first_start or not session.profiles.nodes:
-        window.use_demo()
+        ready = window.use_demo()
     else:
         window.start_listener()
         window.offer_demo()
     window.restore_state()
-    # Jobs queued or running when qrscope last ended (quit, crash) run again,
-    # now that the listener (and, on a first start, the demo PACS) is up.
-    window.retrieves.resume()
+    # Jobs queued or running when qrscope last ended (quit, crash) run again; a
+    # C-MOVE among them starts the listener from its own thread if need be.
+    if ready is None:
+        window.retrieves.resume()
+    else:  # they may be the demo PACS's: once it is up, on its new port
+        ready.add_done_callback(lambda _task: window.retrieves.resume())
     if session.profiles.problems:
         window.hints.show_hint(hint_for_profile_problems(session.profiles.problems,
                                                          str(session.store.path)))

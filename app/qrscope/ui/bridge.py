@@ -1,14 +1,23 @@
 """The seam between the GUI thread and the core's blocking calls.
 
-Every network call runs in a worker thread (``loop.run_in_executor``) and is
-awaited by the GUI through qasync; core callbacks, which fire on worker and
-pynetdicom threads, are re-emitted as Qt signals, which Qt queues to the GUI
-thread. No widget calls the core's network functions directly.
+Every network call, and every bind or stop of our listener, runs in a worker
+thread and is awaited by the GUI through qasync; core callbacks, which fire on
+worker and pynetdicom threads, are re-emitted as Qt signals, which Qt queues
+to the GUI thread. No widget calls the core's network functions directly, and
+the bridge runs only the operations it names: verify, find, what is missing,
+the doctor, our address towards a node, counting what is on disk, the demo
+PACS, and our listener's start, stop, restart and the session's end.
 
 Retrieves are not run here: the core's job service runs each in a thread of
 its own, at most a few per node, so a search, a Verify or a host look-up
 never waits behind them; the bridge only turns its reports into signals
 (:meth:`CoreBridge.job_callbacks`).
+
+Our listener's operations go to one worker of their own, in the order asked
+(a Stop then a Start never overtake each other) and never behind a search;
+a C-MOVE job may also start it from its own thread
+(:meth:`CoreBridge.start_listener_here`). Each change of its state is
+reported through :attr:`CoreBridge.listener_state`.
 """
 
 from __future__ import annotations
@@ -19,24 +28,32 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.jobs import JobRecord
-from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.verify import EchoResult, verify
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query.find import FindOperation, FindResult, QueryFilter
-from qrscope.core.receive.listener import StorageListener
+from qrscope.core.receive.listener import ListenerError, StorageListener
+from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.local import what_is_missing
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
+from qrscope.diagnosis.doctor import DoctorReport, DoctorStep, run_doctor
+from qrscope.session import Session
 
-__all__ = ["CoreBridge", "FindTask", "spawn"]
+__all__ = ["ERROR", "RUNNING", "STARTING", "STOPPED", "STOPPING", "CoreBridge", "FindTask",
+           "spawn"]
 
 _LOGGER = logging.getLogger(__name__)
 _RUNNING: set[asyncio.Task[Any]] = set()
+_T = TypeVar("_T")
+
+STARTING, RUNNING, STOPPING, STOPPED, ERROR = "starting", "running", "stopping", "stopped", "error"
+"""The listener's states as :attr:`CoreBridge.listener_state` reports them."""
 
 
 def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -74,7 +91,11 @@ class FindTask:
 
 
 class CoreBridge(QObject):
-    """Runs core operations off the GUI thread and reports back through signals."""
+    """Runs the core's named operations off the GUI thread and reports back through signals.
+
+    Each operation is a coroutine (or, for a search, returns a future) to
+    await on the GUI's qasync loop; its blocking part runs in a worker.
+    """
 
     events_logged = Signal(list)  # list[AssociationEvent], in order, batched
     records_arrived = Signal(int, list)  # search id, list[Record]
@@ -82,12 +103,17 @@ class CoreBridge(QObject):
     job_changed = Signal(object)  # JobRecord (a copy), at each state change
     instance_received = Signal(object)  # ReceivedInstance (listener)
     caller_refused = Signal(object)  # RefusedCaller (listener's accept policy)
+    listener_state = Signal(str, object)  # STARTING..ERROR, the ListenerError or None
 
-    def __init__(self, log: AssociationLog, parent: QObject | None = None) -> None:
+    def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.log = log
+        self.session = session
+        self.log = session.log
+        self._gui_thread = threading.current_thread()
         self._executor = ThreadPoolExecutor(max_workers=INTERACTIVE_WORKERS,
                                             thread_name_prefix="qrscope-core")
+        self._listener_executor = ThreadPoolExecutor(max_workers=1,
+                                                     thread_name_prefix="qrscope-listener")
         self._closed = False
         self._emit_lock = threading.RLock()
         # The log gets an event per DIMSE message, from pynetdicom's threads:
@@ -96,24 +122,28 @@ class CoreBridge(QObject):
         # (benchmarks/window.py); they go over in batches, as records do, the
         # rest of each burst within BATCH_SECONDS.
         self._events = _Batcher(self._safely(self.events_logged))
-        self._unsubscribe = log.subscribe(self._events.add)
+        self._unsubscribe = self.log.subscribe(self._events.add)
         self._events_timer = QTimer(self)
         self._events_timer.setInterval(int(BATCH_SECONDS * 1000))
         self._events_timer.timeout.connect(self._events.flush)
         self._events_timer.start()
+        self._watch_lock = threading.Lock()
+        self._watched: StorageListener | None = None
         self._listener_unsubscribe: Callable[[], None] | None = None
+        self._listener_emit = self._safely(self.listener_state)
         self._search_ids = iter(range(1, 1 << 62))
         self.debug = False
         """Record PDUs and full identifiers for operations started from now on."""
 
-    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run a blocking core call in a worker thread; await the result."""
-        return asyncio.get_event_loop().run_in_executor(self._executor, fn, *args)
+    def _in_worker(self, fn: Callable[[], _T],
+                   executor: ThreadPoolExecutor | None = None) -> asyncio.Future[_T]:
+        """Run *fn* in a worker thread; the GUI awaits the result."""
+        return asyncio.get_event_loop().run_in_executor(executor or self._executor, fn)
 
-    # -- operations ------------------------------------------------------------
+    # -- asking a node ---------------------------------------------------------------
     async def verify(self, node: RemoteNode, local: LocalAE) -> EchoResult:
         """C-ECHO; raises ``AssociationFailure``."""
-        return await self.run(lambda: verify(node, local, self.log, debug=self.debug))
+        return await self._in_worker(lambda: verify(node, local, self.log, debug=self.debug))
 
     async def missing(self, node: RemoteNode, local: LocalAE,
                       scope: RetrieveScope) -> list[RetrieveScope] | None:
@@ -122,8 +152,8 @@ class CoreBridge(QObject):
         Asks the PACS for the scope's instances (C-FIND) and compares them
         with the storage folder; raises ``AssociationFailure``.
         """
-        return await self.run(lambda: what_is_missing(node, local, self.log, scope,
-                                                      debug=self.debug))
+        return await self._in_worker(lambda: what_is_missing(node, local, self.log, scope,
+                                                             debug=self.debug))
 
     def find(self, node: RemoteNode, local: LocalAE, level: QueryLevel, query: QueryFilter,
              limit: int | None = None) -> tuple[int, FindTask]:
@@ -140,8 +170,121 @@ class CoreBridge(QObject):
             finally:
                 batcher.flush()
 
-        return search_id, FindTask(operation, self.run(work))
+        return search_id, FindTask(operation, self._in_worker(work))
 
+    async def doctor(self, node: RemoteNode, local: LocalAE, listener: StorageListener,
+                     on_step: Callable[[DoctorStep], None]) -> DoctorReport:
+        """Check *node* end to end (*on_step* is called from the worker: a signal's emit)."""
+        return await self._in_worker(lambda: run_doctor(node, local, self.log, listener,
+                                                        on_step=on_step))
+
+    async def address_towards(self, node: RemoteNode) -> str:
+        """Our address on the route to *node* (may resolve its host name)."""
+        return await self._in_worker(lambda: self.session.address_towards(node))
+
+    async def count_local(self, folder: Path, study_uids: list[str]) -> dict[str, int]:
+        """How many instances of each study *folder* holds (a walk of the disk)."""
+        return await self._in_worker(lambda: InstanceStore(folder).count_local(study_uids))
+
+    async def start_demo_pacs(self, fault: str | None) -> RemoteNode:
+        """(Re)start the built-in demo PACS with *fault*; it learns where we listen."""
+        def work() -> RemoteNode:
+            node = self.session.start_demo_pacs(fault)
+            self.session.demo_knows_listener()
+            return node
+
+        return await self._in_worker(work)
+
+    # -- our listener ----------------------------------------------------------------
+    async def start_listener(self) -> StorageListener:
+        """Bind and serve (no-op when running); raises ``ListenerError``."""
+        return await self._in_worker(self._start_listener, self._listener_executor)
+
+    def start_listener_here(self) -> StorageListener:
+        """:meth:`start_listener` in the calling thread, for a job's own thread.
+
+        A C-MOVE job asks for the listener from the job service's thread and
+        cannot await; binding there blocks only that job. Never on the GUI
+        thread: the window would freeze while the port is bound.
+        """
+        if threading.current_thread() is self._gui_thread:
+            raise RuntimeError("the listener is never started on the GUI thread")
+        return self._start_listener()
+
+    async def stop_listener(self) -> None:
+        """Stop it; waits up to a second for its associations."""
+        def work() -> None:
+            self._listener_emit(STOPPING, None)
+            self.session.stop_listener()
+            self._listener_emit(STOPPED, None)
+
+        await self._in_worker(work, self._listener_executor)
+
+    async def apply_local(self, local: LocalAE) -> None:
+        """New local AE settings; a running listener restarts on them (``ListenerError``)."""
+        def work() -> None:
+            running = self.session.listener
+            if running is not None and running.is_running:
+                self._listener_emit(STARTING, None)
+            try:
+                self.session.set_local(local)
+            except ListenerError as exc:
+                self._listener_emit(ERROR, exc)
+                raise
+            self._listener_ready()
+
+        await self._in_worker(work, self._listener_executor)
+
+    async def close_session(self) -> None:
+        """The window closes: stop the listener and the demo PACS, save the profiles."""
+        def work() -> None:
+            self._listener_emit(STOPPING, None)
+            self.session.close()
+            self._listener_emit(STOPPED, None)
+
+        await self._in_worker(work, self._listener_executor)
+
+    def _start_listener(self) -> StorageListener:
+        running = self.session.listener
+        if running is None or not running.is_running:
+            self._listener_emit(STARTING, None)
+        try:
+            listener = self.session.start_listener()
+        except ListenerError as exc:
+            self._listener_emit(ERROR, exc)
+            raise
+        self._listener_ready()
+        return listener
+
+    def _listener_ready(self) -> StorageListener | None:
+        """After a start or restart: follow the listener's receptions, tell the demo PACS."""
+        listener = self.session.listener
+        if listener is None or not listener.is_running:
+            self._listener_emit(STOPPED, None)
+            return None
+        self._watch(listener)
+        self.session.demo_knows_listener()
+        self._listener_emit(RUNNING, None)
+        return listener
+
+    def _watch(self, listener: StorageListener) -> None:
+        """Its receptions and refusals become signals (each listener once)."""
+        with self._watch_lock:
+            if listener is self._watched:
+                return
+            if self._listener_unsubscribe is not None:
+                self._listener_unsubscribe()
+            stop_instances = listener.subscribe(self._safely(self.instance_received))
+            stop_refused = listener.subscribe_refused(self._safely(self.caller_refused))
+
+            def unsubscribe() -> None:
+                stop_instances()
+                stop_refused()
+
+            self._watched = listener
+            self._listener_unsubscribe = unsubscribe
+
+    # -- retrieves (the job service runs them) ---------------------------------------
     def job_callbacks(self) -> tuple[Callable[[JobRecord], None],
                                      Callable[[RetrieveProgress], None]]:
         """The job service's ``on_change`` and ``on_progress``, as signals.
@@ -160,18 +303,6 @@ class CoreBridge(QObject):
 
         return self._safely(self.job_changed), report
 
-    def watch_listener(self, listener: StorageListener) -> None:
-        if self._listener_unsubscribe is not None:
-            self._listener_unsubscribe()
-        stop_instances = listener.subscribe(self._safely(self.instance_received))
-        stop_refused = listener.subscribe_refused(self._safely(self.caller_refused))
-
-        def unsubscribe() -> None:
-            stop_instances()
-            stop_refused()
-
-        self._listener_unsubscribe = unsubscribe
-
     def _safely(self, signal: Any) -> Callable[..., None]:
         """*signal*'s emit for worker threads: never after :meth:`shutdown`.
 
@@ -187,14 +318,16 @@ class CoreBridge(QObject):
         return emit
 
     def shutdown(self) -> None:
-        """Stop the workers (window closing; the job service is shut down first)."""
+        """Stop the workers (window closing; the job service and session are closed first)."""
         self._events_timer.stop()
         with self._emit_lock:
             self._closed = True
         self._unsubscribe()
-        if self._listener_unsubscribe is not None:
-            self._listener_unsubscribe()
+        with self._watch_lock:
+            if self._listener_unsubscribe is not None:
+                self._listener_unsubscribe()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._listener_executor.shutdown(wait=False, cancel_futures=True)
 
 
 class _Batcher:

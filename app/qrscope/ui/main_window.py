@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveScope
-from qrscope.diagnosis.doctor import DoctorReport, run_doctor
+from qrscope.diagnosis.doctor import DoctorReport
 from qrscope.diagnosis.hints import hint_for_failure
 from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.diagnosis.retrieve_hints import (
@@ -74,7 +75,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("qrscope", "qrscope")
         self.setWindowTitle("qrscope")
         self.resize(1400, 900)
-        self.bridge = CoreBridge(session.log, self)
+        self.bridge = CoreBridge(session, self)
         self.hints = HintBar()
         self.editor = ProfileEditor(session.profiles)
         self.search = SearchPanel(self.bridge, self.editor.current_node, lambda: session.local)
@@ -93,6 +94,8 @@ class MainWindow(QMainWindow):
         self.question: QMessageBox | None = None
         """The open question (many studies to queue, quit with jobs), if any."""
         self._quit_agreed = False
+        self._closing = False
+        self._closed = False
         self._save_timer = QTimer(self, singleShot=True, interval=500)
         self._save_timer.timeout.connect(self.save_profiles)
         # The listener's line shows the count received: redrawn a few times a
@@ -190,8 +193,14 @@ class MainWindow(QMainWindow):
     def offer_demo(self) -> None:
         self.demo.offer()
 
-    def use_demo(self) -> None:
-        self.demo.first_start()
+    def use_demo(self) -> asyncio.Task[None]:
+        """First start: our listener and the demo PACS, in workers (the task's end)."""
+        return self.demo.first_start()
+
+    @property
+    def ended(self) -> bool:
+        """Closed, its listener stopped and its session saved."""
+        return self._closed
 
     def working(self) -> bool:
         """A search or a retrieve is running."""
@@ -200,6 +209,12 @@ class MainWindow(QMainWindow):
     def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
         self.bottom.setCurrentIndex(index)
+
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text)
+
+    def show_nodes(self) -> None:
+        self.nodes_dock.show()
 
     def about(self) -> None:
         QMessageBox.about(self, "About qrscope", about_text())
@@ -243,19 +258,26 @@ class MainWindow(QMainWindow):
             self.hints.clear()
 
     def open_doctor(self) -> DoctorDialog | None:
-        """Check the selected node end to end in a dialog (the listener must run)."""
+        """Check the selected node end to end in a dialog.
+
+        The listener must run (it receives the test C-MOVE): it is started
+        first if need be; if it cannot start, the dialog closes and the hint
+        says why.
+        """
         node = self.editor.current_node()
-        if node is None or (self.listener.running is None and not self.listener.start()):
+        if node is None:
             return None
         dialog = DoctorDialog(node.name, self)
         dialog.show()
-        listener = self.session.listener
-        assert listener is not None
 
         async def run() -> None:
-            report = await self.bridge.run(lambda: run_doctor(
-                node, self.session.local, self.session.log, listener,
-                on_step=dialog.step_done.emit))
+            if self.listener.running is None and not await self.listener.start():
+                dialog.close()
+                return
+            listener = self.session.listener
+            assert listener is not None
+            report = await self.bridge.doctor(node, self.session.local, listener,
+                                              dialog.step_done.emit)
             dialog.show_report(report)
             self.last_doctor = report
             if report.verdict is not None:
@@ -279,19 +301,26 @@ class MainWindow(QMainWindow):
         ae_title = node.move_destination or self.session.local.ae_title
 
         async def show() -> None:
-            address = await self.bridge.run(self.session.address_towards, node)
+            address = await self.bridge.address_towards(node)
             self.admin_card = AdminCardDialog(MoveDestinationEntry(ae_title, address, port),
                                               node.name, self)
             self.admin_card.show()
 
         spawn(show())
 
-    def start_listener(self) -> bool:
+    def start_listener(self) -> asyncio.Task[bool]:
+        """Start our listener in a worker; the task's result: it runs."""
         return self.listener.start()
 
-    def apply_local(self, local: LocalAE) -> None:
-        if self.listener.apply_local(local):
-            self.save_soon()
+    def apply_local(self, local: LocalAE) -> asyncio.Task[bool]:
+        """New local AE settings, saved once the listener follows them (in a worker)."""
+        async def apply() -> bool:
+            applied = await self.listener.apply_local(local)
+            if applied:
+                self.save_soon()
+            return applied
+
+        return spawn(apply())
 
     def save_soon(self) -> None:
         """Save once typing pauses: one file write per edit, not one per keystroke."""
@@ -398,6 +427,10 @@ class MainWindow(QMainWindow):
         self.retrieves.retry(job_id)
         self.show_tab(0)
 
+    def again_with(self, job_id: str, method: RetrieveMethod) -> None:
+        self.retrieves.again_with(job_id, method)
+        self.show_tab(0)
+
     def save_support_bundle(self, path: str = "") -> str:
         """The log, settings, last doctor run, the selected job's sequence, versions."""
         if not path:
@@ -471,10 +504,44 @@ class MainWindow(QMainWindow):
                       "Quit now, and they will resume at the next start of qrscope, "
                       "fetching only what is not here yet.", "Quit", self._quit)
             return
+        if self._closed:
+            super().closeEvent(event)
+            return
+        # Stopping the listener waits for its associations: in a worker, the
+        # window open (and disabled) until it has stopped, then closed again.
+        event.ignore()
+        if self._closing:
+            return
+        self._closing = True
         self.save_state()
         self.retrieves.shutdown()
+        self.setEnabled(False)
+        self.statusBar().showMessage("Stopping the listener…")
+        if _loop_usable():
+            spawn(self._close_session())
+        else:  # no event loop left to keep running (torn down): nothing to freeze
+            self.session.close()
+            self._closed_down()
+
+    async def _close_session(self) -> None:
+        try:
+            await self.bridge.close_session()
+        finally:
+            self._closed_down()
+
+    def _closed_down(self) -> None:
+        """The session is closed: the last of the window's end, then the close itself."""
         self.bridge.shutdown()
         self.job_store.close()
-        self.session.close()
         self.collector.stop()
-        super().closeEvent(event)
+        self._closed = True
+        self.close()
+
+
+def _loop_usable() -> bool:
+    """An event loop is set and open, so a task spawned now will run."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return False
+    return not loop.is_closed()

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import qVersion
+from PySide6.QtCore import QObject, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
 from qrscope.demo_pacs import FAULTS
 from qrscope.diagnosis.support_bundle import versions
-
-if TYPE_CHECKING:
-    from qrscope.ui.main_window import MainWindow
+from qrscope.ui.actions import MenuTarget
 
 __all__ = ["about_text", "install_menus"]
 
@@ -25,9 +23,9 @@ def about_text() -> str:
             f"pynetdicom {found['pynetdicom']}<br>pydicom {found['pydicom']}")
 
 
-def _action(window: MainWindow, menu: Any, text: str, slot: Callable[[], object],
+def _action(owner: QObject, menu: Any, text: str, slot: Callable[[], object],
             shortcut: Any = None) -> QAction:
-    action = QAction(text, window)
+    action = QAction(text, owner)
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
     action.triggered.connect(lambda _=False: slot())
@@ -35,39 +33,43 @@ def _action(window: MainWindow, menu: Any, text: str, slot: Callable[[], object]
     return action
 
 
-def install_menus(w: MainWindow) -> dict[str | None, QAction]:
-    """Build the menu bar; returns the Demo menu's fault actions by fault name."""
+def install_menus(w: MenuTarget) -> dict[str | None, QAction]:
+    """Build the menu bar; returns the Demo menu's fault actions by fault name.
+
+    The bar owns the actions (it lives as long as the window); the window
+    comes in as :class:`MenuTarget`, so this module never imports it.
+    """
     bar = w.menuBar()
     file = bar.addMenu("&File")
-    _action(w, file, "Import nodes…", w.editor.import_nodes)
-    _action(w, file, "Export node…", w.editor.export_nodes)
-    _action(w, file, "Export log…", w.log_panel.export)
+    _action(bar, file, "Import nodes…", w.editor.import_nodes)
+    _action(bar, file, "Export node…", w.editor.export_nodes)
+    _action(bar, file, "Export log…", w.log_panel.export)
     file.addSeparator()
-    _action(w, file, "Quit", w.close, QKeySequence.StandardKey.Quit)
+    _action(bar, file, "Quit", w.close, QKeySequence.StandardKey.Quit)
     node = bar.addMenu("&Node")
-    _action(w, node, "Add node", w.editor.add_node, "Ctrl+N")
-    _action(w, node, "Verify (C-ECHO)", w.editor.request_verify, "Ctrl+E")
-    _action(w, node, "C-MOVE doctor…", w.open_doctor, "Ctrl+D")
-    _action(w, node, "Admin card…", w.open_admin_card)
+    _action(bar, node, "Add node", w.editor.add_node, "Ctrl+N")
+    _action(bar, node, "Verify (C-ECHO)", w.editor.request_verify, "Ctrl+E")
+    _action(bar, node, "C-MOVE doctor…", w.open_doctor, "Ctrl+D")
+    _action(bar, node, "Admin card…", w.open_admin_card)
     search = bar.addMenu("&Search")
-    _action(w, search, "Search", w.search.search, "Ctrl+F")
-    _action(w, search, "Cancel search", w.search.cancel)
+    _action(bar, search, "Search", w.search.search, "Ctrl+F")
+    _action(bar, search, "Cancel search", w.search.cancel)
     retrieve = bar.addMenu("&Retrieve")
-    _action(w, retrieve, "Retrieve selection", lambda: w.search.retrieve_selection(""),
+    _action(bar, retrieve, "Retrieve selection", lambda: w.search.retrieve_selection(""),
             "Ctrl+R")
-    _action(w, retrieve, "Retrieve with C-MOVE", lambda: w.search.retrieve_selection("move"),
+    _action(bar, retrieve, "Retrieve with C-MOVE", lambda: w.search.retrieve_selection("move"),
             "Ctrl+M")
-    _action(w, retrieve, "Retrieve with C-GET", lambda: w.search.retrieve_selection("get"),
+    _action(bar, retrieve, "Retrieve with C-GET", lambda: w.search.retrieve_selection("get"),
             "Ctrl+G")
     view = bar.addMenu("&View")
     view.addAction(w.nodes_dock.toggleViewAction())
     view.addAction(w.bottom_dock.toggleViewAction())
-    _action(w, view, "Association log", lambda: w.show_tab(1), "Ctrl+L")
-    _action(w, view, "Retrieve jobs", lambda: w.show_tab(0), "Ctrl+J")
-    faults = _demo_menu(w, bar.addMenu("&Demo"))
+    _action(bar, view, "Association log", lambda: w.show_tab(1), "Ctrl+L")
+    _action(bar, view, "Retrieve jobs", lambda: w.show_tab(0), "Ctrl+J")
+    faults = _demo_menu(w, bar, bar.addMenu("&Demo"))
     help_menu = bar.addMenu("&Help")
-    _action(w, help_menu, "Save support bundle…", lambda: w.save_support_bundle())
-    _action(w, help_menu, "About qrscope", w.about)
+    _action(bar, help_menu, "Save support bundle…", lambda: w.save_support_bundle())
+    _action(bar, help_menu, "About qrscope", w.about)
     return faults
 
 
@@ -89,16 +91,16 @@ FAULT_WORDS: dict[str, str] = {
 """What each fault does, in words for the menu; ``FAULTS`` has the detail (tooltip)."""
 
 
-def _demo_menu(w: MainWindow, menu: Any) -> dict[str | None, QAction]:
+def _demo_menu(w: MenuTarget, owner: QObject, menu: Any) -> dict[str | None, QAction]:
     """Use the built-in demo PACS, and make it misbehave on purpose to learn each failure."""
     menu.setToolTipsVisible(True)
-    _action(w, menu, "Select the demo PACS", w.select_demo)
+    _action(owner, menu, "Select the demo PACS", w.select_demo)
     menu.addSeparator()
-    group = QActionGroup(w)
+    group = QActionGroup(owner)
     actions: dict[str | None, QAction] = {}
     for fault, text in ((None, "Behave like a good PACS"), *FAULTS.items()):
         words = FAULT_WORDS.get(fault, text) if fault else text
-        action = QAction(words, w, checkable=True)
+        action = QAction(words, owner, checkable=True)
         action.setToolTip(f"{fault}: {text}" if fault else text)
         action.setChecked(fault is None)
         action.triggered.connect(lambda _=False, f=fault: w.use_demo_fault(f))

@@ -108,6 +108,7 @@ class JobService:
         self.per_node = per_node
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
+        self._listener_lock = threading.Lock()
         self._records: dict[str, JobRecord] = {}  # this process's jobs, in creation order
         self._queues: dict[str, deque[str]] = {}  # node name -> queued job ids
         self._running: dict[str, _Run] = {}
@@ -244,14 +245,6 @@ class JobService:
         local = replace(self._local(), storage_folder=Path(record.storage_folder))
         destination = (record.move_destination or node.move_destination
                        or local.ae_title).strip()
-        listener: StorageListener | None = None
-        if record.method is RetrieveMethod.MOVE and destination == local.ae_title:
-            found = (self._listener(record.storage_folder) if self._listener is not None
-                     else "no listener to receive a C-MOVE")
-            if isinstance(found, str):
-                self._end(record, JobState.FAILED, f"not started: {found}")
-                return
-            listener = found
         record.node = node
         record.state = JobState.RUNNING
         record.started = time.time()
@@ -259,13 +252,17 @@ class JobService:
         self._running[record.job_id] = run
         self._save(record)
         self._changed(record)
-        threading.Thread(target=self._work, args=(record, run, local, listener, destination),
+        threading.Thread(target=self._work, args=(record, run, local, destination),
                          name=f"qrscope-{record.job_id}", daemon=True).start()
 
-    def _work(self, record: JobRecord, run: _Run, local: LocalAE,
-              listener: StorageListener | None, destination: str) -> None:
-        """The job's thread: the retrieve, then its end written and the queue moved on."""
+    def _work(self, record: JobRecord, run: _Run, local: LocalAE, destination: str) -> None:
+        """The job's thread: our listener if needed, the retrieve, then its end
+        written and the queue moved on."""
         try:
+            listener = self._listener_for(record, local, destination)
+            if isinstance(listener, str):
+                self._not_started(record, listener)
+                return
             outcome = self._retrieve(record, run, local, listener, destination)
         except Exception as exc:  # a job must never stay 'running' for ever
             _LOGGER.exception("job %s failed", record.job_id)
@@ -274,6 +271,22 @@ class JobService:
             self._finish(record, run, outcome, f"failed: {exc}")
             return
         self._finish(record, run, outcome, "")
+
+    def _listener_for(self, record: JobRecord, local: LocalAE,
+                      destination: str) -> StorageListener | str | None:
+        """Our listener for a C-MOVE to us, or why there is none (``None``: not needed).
+
+        Asked here, in the job's thread, never in the thread that submitted
+        the job or ended the one before: getting it may start it, and a bind
+        can block (the window submits from its GUI thread). One job asks at
+        a time, so two never start two listeners.
+        """
+        if record.method is not RetrieveMethod.MOVE or destination != local.ae_title:
+            return None
+        if self._listener is None:
+            return "no listener to receive a C-MOVE"
+        with self._listener_lock:
+            return self._listener(record.storage_folder)
 
     def _retrieve(self, record: JobRecord, run: _Run, local: LocalAE,
                   listener: StorageListener | None, destination: str,
@@ -322,6 +335,14 @@ class JobService:
                 record.completed, record.failed = outcome.completed, outcome.failed
                 record.warning, record.expected = outcome.warning, outcome.expected
                 self._end(record, JobState(outcome.status), why or _summary(outcome))
+            self._pump(record.node_name)
+
+    def _not_started(self, record: JobRecord, why: str) -> None:
+        with self._lock:
+            self._running.pop(record.job_id, None)
+            if self._closing:
+                return
+            self._end(record, JobState.FAILED, f"not started: {why}")
             self._pump(record.node_name)
 
     def _end(self, record: JobRecord, state: JobState, summary: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
@@ -37,18 +38,29 @@ class DemoControl(QObject):
         self.editor = editor
         self.switching = False
 
-    def first_start(self) -> None:
-        """Nothing configured: our listener plus the demo PACS, preselected."""
-        if self.listener.start() is False and self.session.listener is None:
-            # The default port is taken: a free one, by number, so that what is
-            # saved is a port every command accepts (never 0).
-            local = replace(self.session.local,
-                            listener_port=self.session.free_listener_port())
-            self.session.profiles.local = local
-            self.listener.start()
-        node = self.session.start_demo_pacs()
-        self.editor.refresh(select=node.name)
-        self.message.emit("Using the built-in demo PACS: press Search to see its studies")
+    def first_start(self) -> asyncio.Task[None]:
+        """Nothing configured: our listener plus the demo PACS, preselected.
+
+        Both start in workers; the task ends when the demo PACS is selected.
+        """
+        self.switching = True
+
+        async def start() -> None:
+            try:
+                if not await self.listener.start() and self.session.listener is None:
+                    # The default port is taken: a free one, by number, so that what
+                    # is saved is a port every command accepts (never 0).
+                    local = replace(self.session.local,
+                                    listener_port=self.session.free_listener_port())
+                    await self.listener.apply_local(local)
+                    await self.listener.start()
+                node = await self.bridge.start_demo_pacs(None)
+            finally:
+                self.switching = False
+            self.editor.refresh(select=node.name)
+            self.message.emit("Using the built-in demo PACS: press Search to see its studies")
+
+        return spawn(start())
 
     def offer(self) -> None:
         """Start it in the background and list it, without selecting it: with
@@ -70,10 +82,9 @@ class DemoControl(QObject):
 
         async def switch() -> None:
             try:
-                node = await self.bridge.run(self.session.start_demo_pacs, fault)
+                node = await self.bridge.start_demo_pacs(fault)
             finally:
                 self.switching = False
-            self.session.demo_knows_listener()
             self.editor.refresh(select=node.name if select else None)
             if not select:
                 return

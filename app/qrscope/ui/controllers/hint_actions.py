@@ -5,13 +5,11 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
 from qrscope.diagnosis.hints import Action
-
-if TYPE_CHECKING:
-    from qrscope.ui.main_window import MainWindow
+from qrscope.ui.actions import HintTarget
+from qrscope.ui.bridge import spawn
 
 __all__ = ["HintActions"]
 
@@ -23,7 +21,7 @@ class HintActions:
     the node as it is now, not as it was when the failed job started.
     """
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: HintTarget) -> None:
         # A proxy, not a reference: the window owns this object, and a cycle
         # would leave the window's end to the garbage collector.
         self.w = weakref.proxy(window)
@@ -47,14 +45,14 @@ class HintActions:
             handler(action)
 
     def _status(self, text: str) -> None:
-        self.w.statusBar().showMessage(text)
+        self.w.show_status(text)
 
     def _edit_node(self, action: Action) -> None:
-        self.w.nodes_dock.show()
+        self.w.show_nodes()
         self.w.editor.focus_field(action.field)
 
     def _edit_local(self, action: Action) -> None:
-        self.w.nodes_dock.show()
+        self.w.show_nodes()
         self.w.editor.focus_field("local_ae_title" if action.field == "ae_title"
                                   else action.field)
 
@@ -67,11 +65,15 @@ class HintActions:
         w.hints.clear()
         local = replace(w.session.local, listener_port=w.session.free_listener_port())
         w.editor.show_local(local)
-        w.apply_local(local)
-        if w.listener.running is None:
-            w.listener.start()
-        self._status(f"Listener moved to port {local.listener_port}: tell the PACS "
-                     "administrator")
+
+        async def move() -> None:
+            # Both bind a port: in a worker, one after the other.
+            if await w.apply_local(local) and await w.start_listener():
+                self._status(f"Listener moved to port {local.listener_port}: tell the PACS "
+                             "administrator")
+
+        self._status(f"Moving the listener to port {local.listener_port}…")
+        spawn(move())
 
     def _retry_job(self, _action: Action) -> None:
         job_id = self.w.hints.job_id
@@ -83,8 +85,7 @@ class HintActions:
         job_id = self.w.hints.job_id
         if job_id:
             self.w.hints.clear()
-            self.w.retrieves.again_with(job_id, method)
-            self.w.show_tab(0)
+            self.w.again_with(job_id, method)
 
     def _set_method(self, action: Action) -> None:
         method = RetrieveMethod(action.value)
@@ -104,7 +105,7 @@ class HintActions:
                           port=104)
         profiles.nodes.append(node)
         w.editor.refresh(select=node.name)
-        w.nodes_dock.show()
+        w.show_nodes()
         w.save_soon()
         self._status(f"'{ae_title}' at {address} added as a node and may send to us; set its "
                      "port to query it")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 
 from PySide6.QtCore import QObject, Signal
 
@@ -10,7 +10,7 @@ from qrscope.core.profiles import LocalAE
 from qrscope.core.receive.listener import ListenerError, StorageListener
 from qrscope.diagnosis.hints import hint_for_listener_error
 from qrscope.session import Session
-from qrscope.ui.bridge import CoreBridge, spawn
+from qrscope.ui.bridge import STARTING, STOPPED, STOPPING, CoreBridge, spawn
 
 __all__ = ["ListenerControl"]
 
@@ -21,12 +21,19 @@ STOPPED_BY_USER = ("our listener is stopped (Stop listener was pressed): press S
 class ListenerControl(QObject):
     """The one place that starts and stops the session's listener.
 
+    Binding may block (a port another process holds, a slow name look-up)
+    and stopping waits for associations, so both run in the bridge's
+    listener worker; meanwhile the status line says "starting…" or
+    "stopping…" and the window goes on. What the listener's state is comes
+    from the bridge's ``listener_state`` reports, on the GUI thread, whoever
+    started it (the user, a setting, a C-MOVE job's thread).
+
     A listener the user stopped stays stopped: a C-MOVE to us does not
     restart it behind their back (:meth:`ready_for_move` says why instead).
 
     Signals: ``hint(Hint)`` when it cannot start; ``status(ae_title, address,
-    port, state, received, accept)`` after every start, stop or reception, for
-    the status line.
+    port, state, received, accept)`` after every change of state or reception,
+    for the status line.
     """
 
     hint = Signal(object)
@@ -38,59 +45,34 @@ class ListenerControl(QObject):
         self.session = session
         self.bridge = bridge
         self.stopped_by_user = False
-        self.error = False
-        self._stopped = threading.Event()  # set while no stop is under way
-        self._stopped.set()
+        self.state = STOPPED
+        bridge.listener_state.connect(self._reported)
 
     @property
     def running(self) -> StorageListener | None:
         listener = self.session.listener
         return listener if listener is not None and listener.is_running else None
 
-    def start(self) -> bool:
-        """Start it (if it is not running); a failure becomes a hint and ``False``."""
-        # A stop still under way holds the port for a moment: binding now would
-        # say "in use" of our own listener. Only a Start pressed at once waits.
-        self._stopped.wait(5)
-        try:
-            listener = self.session.start_listener()
-        except ListenerError as exc:
-            self.error = True
-            self.hint.emit(hint_for_listener_error(exc, self.session.local))
-            self.update_status()
-            return False
-        self.error = False
+    def start(self) -> asyncio.Task[bool]:
+        """Start it in the listener worker; the task's result: it runs (a failure
+        became a hint)."""
         self.stopped_by_user = False
-        self.bridge.watch_listener(listener)
-        self.session.demo_knows_listener()
-        self.update_status()
+        if self.running is None:
+            self._show(STARTING)
+        return spawn(self._start())
+
+    async def _start(self) -> bool:
+        try:
+            await self.bridge.start_listener()
+        except ListenerError:
+            return False  # the bridge reported it: see _reported
         return True
 
-    def stop(self) -> None:
-        """The user stopped it: it stays stopped until they start it again.
-
-        Stopping aborts every association and waits up to a second for their
-        threads, so it runs in a worker: the window says "stopping" meanwhile.
-        """
+    def stop(self) -> asyncio.Task[None]:
+        """The user stopped it: it stays stopped until they start it again."""
         self.stopped_by_user = True
-        if not self._stopped.is_set():
-            return  # already stopping
-        self._stopped.clear()
-
-        def stop_now() -> None:
-            try:
-                self.session.stop_listener()
-            finally:
-                self._stopped.set()
-
-        async def stop_then_show() -> None:
-            try:
-                await self.bridge.run(stop_now)
-            finally:
-                self.update_status()
-
-        self.update_status()
-        spawn(stop_then_show())
+        self._show(STOPPING)
+        return spawn(self.bridge.stop_listener())
 
     def toggle(self, start: bool) -> None:
         if start:
@@ -101,41 +83,48 @@ class ListenerControl(QObject):
     def ready_for_move(self) -> str:
         """Empty when a C-MOVE to us can be received; otherwise why not, in words.
 
-        Starts the listener when it is merely not running yet (first retrieve,
-        or it failed earlier), never when the user stopped it.
+        Called from a job's thread, never the GUI's: it starts the listener,
+        there, when it is merely not running yet (first retrieve, or it failed
+        earlier), never when the user stopped it.
         """
         if self.running is not None:
             return ""
         if self.stopped_by_user:
             return STOPPED_BY_USER
-        if self.start():
-            return ""
-        return "our listener could not start (see the explanation above the results)"
-
-    def apply_local(self, local: LocalAE) -> bool:
-        """New local AE settings; a running listener restarts to follow them."""
         try:
-            self.session.set_local(local)
-        except ListenerError as exc:
-            self.error = True
-            self.hint.emit(hint_for_listener_error(exc, local))
-            self.update_status()
-            return False
-        self.error = False
-        if self.running is not None:
-            self.bridge.watch_listener(self.running)
-        self.session.demo_knows_listener()
+            self.bridge.start_listener_here()
+        except ListenerError:
+            return "our listener could not start (see the explanation above the results)"
+        return ""
+
+    def apply_local(self, local: LocalAE) -> asyncio.Task[bool]:
+        """New local AE settings; a running listener restarts to follow them.
+
+        The task's result: applied without a failed restart.
+        """
+        async def apply() -> bool:
+            try:
+                await self.bridge.apply_local(local)
+            except ListenerError:
+                return False
+            return True
+
+        return spawn(apply())
+
+    def _reported(self, state: str, error: ListenerError | None) -> None:
+        """The bridge's report of a change, on the GUI thread."""
+        if error is not None:
+            self.hint.emit(hint_for_listener_error(error, self.session.local))
+        self._show(state)
+
+    def _show(self, state: str) -> None:
+        self.state = state
         self.update_status()
-        return True
 
     def update_status(self) -> None:
         local = self.session.local
         listener = self.session.listener
         running = self.running
-        if not self._stopped.is_set():
-            state = "stopping"
-        else:
-            state = "running" if running else ("error" if self.error else "stopped")
         port = running.port if running else local.listener_port
-        self.status.emit(local.ae_title, local.bind_address, port, state,
+        self.status.emit(local.ae_title, local.bind_address, port, self.state,
                          listener.received if listener else 0, local.accept.value)

@@ -131,7 +131,10 @@ class RetrievePanel(QWidget):
     def show_listener(self, ae_title: str, address: str, port: int, state: str,
                       received: int, accept: str = "known") -> None:
         self._listening = state == "running"
+        # Starting or stopping runs in a worker: the button waits for its end.
+        moving = state in ("starting", "stopping")
         colour = {"running": "#2e7d32", "error": "#c62828"}.get(state, "#757575")
+        word = f"{state}…" if moving else state
         where = {"0.0.0.0": "all interfaces", "::": "all interfaces",
                  "127.0.0.1": "this computer only", "::1": "this computer only"}.get(
                      address, address)
@@ -139,11 +142,12 @@ class RetrievePanel(QWidget):
         # One short line (the jobs table needs the height); the tooltip says it all.
         self.listener_label.setText(
             f"Listener <b>{ae_title}</b> {address}:{port}, storing from {who} — "
-            f"<span style='color:{colour}'><b>{state}</b></span> — {received} received")
+            f"<span style='color:{colour}'><b>{word}</b></span> — {received} received")
         self.listener_label.setToolTip(
             f"Our storage listener, where a C-MOVE sends the images: AE title {ae_title}, "
             f"listening on {where} ({address}) port {port}, storing from {who}")
         self.listener_button.setText("Stop listener" if self._listening else "Start listener")
+        self.listener_button.setEnabled(not moving)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """What was asked for takes the room the other columns leave (never less

@@ -29,7 +29,6 @@ from qrscope.core.dicom.records import InstanceRecord, QueryLevel, Record, Serie
 from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query.find import QueryFilter
-from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.ui.bridge import CoreBridge, FindTask, spawn
 from qrscope.ui.models.results_model import RecordTableModel, person_name
@@ -340,8 +339,7 @@ class SearchPanel(QWidget):
     async def _mark_local(self) -> None:
         model = self.models[QueryLevel.STUDY]
         uids = [r.study_uid for r in model.records if isinstance(r, StudyRecord)]
-        store = InstanceStore(self._local().storage_folder)
-        counts = await self.bridge.run(store.count_local, uids)
+        counts = await self.bridge.count_local(self._local().storage_folder, uids)
         model.set_local_counts(counts)
 
     def refresh_local_marks(self) -> None:
