@@ -19,8 +19,8 @@ import pytest
 
 from qrscope.cli.main import main
 from qrscope.cli.options import local_from_args
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profile_store import Profiles
+from qrscope.core.security import AcceptPolicy
 
 NODE = ["--host", "127.0.0.1", "--port", "104", "--called-aet", "PACS"]
 FORGED = "1.2.3\n12:00:00 forged line \x1b[31mred\x1b[0m\r\x9b2J\u202e"

@@ -30,10 +30,10 @@ from pynetdicom.transport import AddressInformation
 from tests.demo_site import free_port
 
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.receive.guard import ListenerLimits
 from qrscope.core.receive.listener import StorageListener
+from qrscope.core.security import AcceptPolicy
 
 LISTENER_HOST = "127.0.0.1"
 SENDER = "127.0.0.1"

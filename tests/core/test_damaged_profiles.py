@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from qrscope.core.net.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.profile_store import ProfileStore
 from qrscope.core.profiles import DEFAULT_AE_TITLE, LocalAE, RemoteNode
+from qrscope.core.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.validation import InvalidValue
 
 GOOD_NODE = {"name": "PACS", "ae_title": "ORTHANC", "host": "10.0.0.5", "port": 4242}

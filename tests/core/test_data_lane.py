@@ -26,12 +26,12 @@ from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.core.engine.data_lane import DataLane
 from qrscope.core.engine.pynetdicom_private import reads_held_data
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import LocalAE, RetrieveMethod
 from qrscope.core.query.find import FindOperation, QueryFilter
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.security import AcceptPolicy
 from qrscope.demo_pacs.clinical import build_clinical_studies
 
 # What this file tests is a piece of the tuned engine: on stock pynetdicom it is not there.

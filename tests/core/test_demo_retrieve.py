@@ -16,11 +16,11 @@ from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 from tests.demo_site import start_demo_site
 
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import RetrieveMethod, Timeouts
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope, RetrieveState
+from qrscope.core.security import AcceptPolicy
 from qrscope.demo_pacs import DemoPacsBehaviour, configure
 from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
 

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from qrscope.core import files
 from qrscope.core.engine.pynetdicom_private import (
     HELD_IN_MEMORY,
     IncomingFile,
     finish_incoming,
     reads_held_data,
 )
-from qrscope.core.receive import files
 
 
 class _Receiving(threading.Thread):

@@ -48,9 +48,9 @@ from tests.core.listener_peers import (
     uid_value,
 )
 
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.receive.guard import ListenerLimits
 from qrscope.core.receive.listener import StorageListener
+from qrscope.core.security import AcceptPolicy
 
 SEED = int(os.environ.get("QRSCOPE_FUZZ_SEED", "20240611"))
 ATTACK_SECONDS = 12.0

@@ -9,11 +9,11 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.receive.senders import STATUS_NOT_AUTHORIZED
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
+from qrscope.core.security import AcceptPolicy
 from qrscope.diagnosis.retrieve_hints import hint_for_refused_caller, hints_for_retrieve
 
 

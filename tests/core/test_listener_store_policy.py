@@ -26,9 +26,9 @@ from tests.core.listener_peers import LISTENER_HOST, SENDER, require_loopback_so
 from tests.demo_site import free_port
 
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.receive.listener import StorageListener
+from qrscope.core.security import AcceptPolicy
 
 STRANGER = "127.0.0.5"
 KNOWN = RemoteNode(name="modality", ae_title="SENDER", host=SENDER, port=104)

@@ -19,10 +19,10 @@ from pynetdicom import AE
 from tests.demo_site import free_port
 
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import LocalAE
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.receive.reception import INCOMING_FOLDER
+from qrscope.core.security import AcceptPolicy
 
 MEGABYTE = 1 << 20
 

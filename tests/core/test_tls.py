@@ -17,10 +17,10 @@ from tests.tls_certs import Pki, make_pki
 
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import AssociationFailure, FailureReason
-from qrscope.core.net.security import TlsSettings
 from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode, Timeouts
 from qrscope.core.receive.listener import ListenerError, StorageListener
+from qrscope.core.security import TlsSettings
 from qrscope.diagnosis.hints import hint_for_failure, hint_for_listener_error
 
 

@@ -23,10 +23,10 @@ from tests.memory_keyring import memory_keyring  # noqa: F401  (the fixture)
 from qrscope.core.net import secrets
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import AssociationFailure, FailureReason
-from qrscope.core.net.security import IdentityKind, UserIdentity
 from qrscope.core.net.verify import verify
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, RemoteNode, Timeouts
+from qrscope.core.security import IdentityKind, UserIdentity
 from qrscope.diagnosis.hints import hint_for_failure
 from qrscope.diagnosis.support_bundle import write_support_bundle
 

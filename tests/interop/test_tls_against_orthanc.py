@@ -20,13 +20,13 @@ from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.net import secrets
 from qrscope.core.net.association_log import AssociationLog, Direction
 from qrscope.core.net.connection import AssociationFailure
-from qrscope.core.net.security import IdentityKind, TlsSettings, UserIdentity
 from qrscope.core.net.verify import verify
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod, Timeouts
 from qrscope.core.query.find import FindOperation, QueryFilter
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.security import IdentityKind, TlsSettings, UserIdentity
 from qrscope.demo_pacs import build_sample_studies
 from qrscope.diagnosis.hints import hint_for_failure
 from tests.memory_keyring import memory_keyring  # noqa: F401  (the fixture)

@@ -134,7 +134,7 @@ def test_images_from_an_unknown_sender_are_kept_and_explained(qtbot, window):
     from pynetdicom import AE
     from pynetdicom.sop_class import CTImageStorage
 
-    from qrscope.core.net.security import AcceptPolicy
+    from qrscope.core.security import AcceptPolicy
 
     applied = window.apply_local(replace(window.session.local, accept=AcceptPolicy.ANY))
     qtbot.waitUntil(applied.done, timeout=10000)

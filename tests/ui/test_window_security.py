@@ -16,9 +16,9 @@ from tests.tls_certs import Pki, make_pki
 from tests.window_site import close_window, make_window
 
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.security import IdentityKind, TlsSettings
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.receive.listener import StorageListener
+from qrscope.core.security import IdentityKind, TlsSettings
 
 pytestmark = pytest.mark.usefixtures("memory_keyring")
 

@@ -16,9 +16,9 @@ from typing import Any, NoReturn
 from qrscope.cli.terminal import json_for_terminal
 from qrscope.core.net.association_log import AssociationEvent, AssociationLog, EventLevel
 from qrscope.core.net.secrets import remember_for_session
-from qrscope.core.net.security import AcceptPolicy, IdentityKind
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import MAX_TIMEOUT, LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.security import AcceptPolicy, IdentityKind
 from qrscope.core.validation import (
     InvalidValue,
     check_ae_title,

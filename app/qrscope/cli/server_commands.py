@@ -18,9 +18,9 @@ from qrscope.cli.options import (
     storage_folder_from_args,
 )
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.receive.listener import ListenerError, RefusedCaller, StorageListener
 from qrscope.core.receive.reception import ReceivedInstance
+from qrscope.core.security import AcceptPolicy
 from qrscope.core.validation import (
     InvalidValue,
     check_ae_title,

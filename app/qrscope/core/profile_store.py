@@ -19,8 +19,8 @@ from typing import Any
 
 import platformdirs
 
+from qrscope.core.files import atomic_write, create_exclusive
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.receive.files import atomic_write, create_exclusive
 from qrscope.core.validation import FieldReader, InvalidValue
 
 __all__ = ["FORMAT_VERSION", "KeptLocal", "ProfileStore", "Profiles", "default_config_path"]

@@ -17,7 +17,8 @@ from typing import Any
 
 import platformdirs
 
-from qrscope.core.net.security import AcceptPolicy, TlsSettings, UserIdentity
+from qrscope.core.dicom.qr_models import QueryModel
+from qrscope.core.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.validation import (
     FieldReader,
     InvalidValue,
@@ -43,11 +44,6 @@ DEFAULT_LISTENER_PORT = 11112
 MAX_TIMEOUT = 7 * 24 * 3600.0
 """A week: longer than any retrieve, and short enough for every wait (sockets,
 ``threading``) to accept; ``inf`` would make them raise ``OverflowError``."""
-
-
-class QueryModel(StrEnum):
-    STUDY_ROOT = "study-root"
-    PATIENT_ROOT = "patient-root"
 
 
 class RetrieveMethod(StrEnum):

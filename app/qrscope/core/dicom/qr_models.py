@@ -20,17 +20,24 @@ from pynetdicom.sop_class import (
 )
 
 from qrscope.core.dicom.records import QueryLevel
-from qrscope.core.profiles import QueryModel
 
 __all__ = [
     "QR_MODELS",
     "Operation",
+    "QueryModel",
     "model_levels",
     "model_name",
     "model_of",
     "model_uid",
     "root_name",
 ]
+
+
+class QueryModel(StrEnum):
+    """The information model a node is queried in (PS3.4 C.6.1, C.6.2), as profiles store it."""
+
+    STUDY_ROOT = "study-root"
+    PATIENT_ROOT = "patient-root"
 
 
 class Operation(StrEnum):

@@ -48,9 +48,9 @@ from qrscope.core.engine.pynetdicom_private import (
 from qrscope.core.net import secrets, tls
 from qrscope.core.net.association_events import AssociationRecorder
 from qrscope.core.net.association_log import AssociationLog, Direction
-from qrscope.core.net.security import IdentityKind
 from qrscope.core.net.tcp import QuickAckSocket, tune
 from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.security import IdentityKind
 
 __all__ = [
     "AssociationFailure",

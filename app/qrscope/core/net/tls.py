@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from qrscope.core.net.security import TlsSettings
+from qrscope.core.security import TlsSettings
 
 __all__ = [
     "TlsProblem",

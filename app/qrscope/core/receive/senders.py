@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from qrscope.core.net.security import AcceptPolicy
 from qrscope.core.profiles import RemoteNode
+from qrscope.core.security import AcceptPolicy
 
 __all__ = ["STATUS_NOT_AUTHORIZED", "STATUS_SOP_CLASS_NOT_SUPPORTED", "SenderDecision",
            "SenderPolicy", "host_matches", "node_addresses"]

@@ -36,7 +36,7 @@ from qrscope.core.dicom.encoding import (
 )
 from qrscope.core.dicom.status import CANNOT_UNDERSTAND, DATA_SET_DOES_NOT_MATCH
 from qrscope.core.dicom.uids import is_valid_uid
-from qrscope.core.receive.files import create_exclusive, place_exclusive
+from qrscope.core.files import create_exclusive, place_exclusive
 
 __all__ = ["DataSetMismatch", "InstanceStore", "StorageError", "StoredInstance",
            "UnparseableInstance", "is_valid_uid", "sanitise_component"]

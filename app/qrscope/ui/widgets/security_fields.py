@@ -1,4 +1,4 @@
-"""The profile editor's TLS and user identity fields (settings from core/net/security.py)."""
+"""The profile editor's TLS and user identity fields (settings from core/security.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.net.security import IdentityKind, TlsSettings, UserIdentity
+from qrscope.core.security import IdentityKind, TlsSettings, UserIdentity
 
 __all__ = ["IdentityEditor", "TlsEditor"]
 
