@@ -48,6 +48,7 @@ from tests.core.listener_peers import (
     uid_value,
 )
 
+from qrscope.core.engine import choice
 from qrscope.core.receive.guard import ListenerLimits
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.security import AcceptPolicy
@@ -285,7 +286,13 @@ def test_listener_survives_fuzzing_and_floods_while_a_study_arrives(
     # Known node only: nothing an attacker sent was filed, or quarantined.
     assert stored_uids == {str(ds.SOPInstanceUID) for ds in study}, "a stranger's file"
     assert len(stored) == len(study)
-    assert tracebacks.threads == [], tracebacks.threads[:3]
+    # Stock pynetdicom ends a DUL thread with InvalidEventError when our answer meets a
+    # connection the peer has already dropped (Sta13); the tuned engine drops the
+    # answer (core/engine/reactors.py, docs/upstream/README.md). Nothing else may die.
+    known = "InvalidEventError: Invalid event" if not choice.current().tuned else None
+    died = [t for t in tracebacks.threads
+            if not (known and known in t and ("'Sta13'" in t or "'Sta1'" in t))]
+    assert died == [], died[:3]
     assert tracebacks.ours == [], {(r.name, r.getMessage()[:200]) for r in tracebacks.ours}
     assert probes and all(t < 5 for t in probes), probes  # each known store answered
     assert sender_statuses and set(sender_statuses) == {0}, Counter(sender_statuses)

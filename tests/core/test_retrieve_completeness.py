@@ -363,3 +363,25 @@ def test_an_instance_of_a_class_never_proposed_is_named_so():
     reasons = {m.sop_instance_uid: m.reason for m in missing}
     assert reasons == {"1.2.3.1.1": MissingReason.NOT_SENT,
                        "1.2.3.1.2": MissingReason.NOT_PROPOSED}
+
+
+def test_an_instance_of_a_class_the_pacs_gave_us_no_scp_role_for_is_named_so():
+    """Orthanc 1.10 accepts a private class for C-GET but leaves our SCP role
+    unanswered; stock pynetdicom then refuses its C-STOREs before any handler
+    sees them. The PACS counts them as failed, but the cause is on our side of
+    the role negotiation, and the user is told so, not "failed at the PACS"."""
+    from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
+    from qrscope.core.retrieve.recovery import missing_instances
+
+    ct, private = "1.2.840.10008.5.1.4.1.1.2", "1.2.826.0.1.3680043.8.498.1"
+    plan = RetrievePlan(RetrieveScope.study("1.2.3"), (
+        PlannedInstance("1.2.3.1.1", ct, "1.2.3.1"),
+        PlannedInstance("1.2.3.1.2", private, "1.2.3.1")), complete=True)
+    missing = missing_instances(plan, [], [], {ct: {"1.2.840.10008.1.2.1"}}, False,
+                                unnamed_failures=1, proposed={ct, private},
+                                roleless={private})
+    by_uid = {m.sop_instance_uid: m for m in missing}
+    assert by_uid["1.2.3.1.2"].reason is MissingReason.NO_CONTEXT
+    assert "SCP role" in by_uid["1.2.3.1.2"].detail and "C-MOVE" in by_uid["1.2.3.1.2"].detail
+    # The PACS's one unnamed failure is not pinned on the CT, which it may still send.
+    assert by_uid["1.2.3.1.1"].reason is MissingReason.NOT_SENT

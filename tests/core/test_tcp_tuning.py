@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from qrscope.core.engine import choice
 from qrscope.core.engine.pynetdicom_private import peer_socket
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import make_ae, open_association
@@ -50,6 +51,8 @@ def test_associations_we_open_are_tuned(demo):
     try:
         sock = peer_socket(out.assoc)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
-        assert type(sock).__mro__ and hasattr(sock, "_sock")  # our QuickAckSocket
+        # The quick-ACK wrapper is a piece of the tuned engine; the stock engine keeps
+        # pynetdicom's own socket (core/engine/choice.py).
+        assert isinstance(sock, QuickAckSocket) == choice.current().uses("quick_ack")
     finally:
         out.close()

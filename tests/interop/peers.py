@@ -179,6 +179,32 @@ class PeerServer:
         return [i for i in self.instances if i.study_instance_uid == study_uid]
 
 
+def roleless_by_get_here(server: PeerServer, instances: Iterable[StoredInstance]) -> set[str]:
+    """The instances of *instances* a C-GET from *server* cannot bring on this engine.
+
+    Orthanc 1.10 accepts a storage class it does not know (a private one) for
+    C-GET but leaves our SCP role for it unanswered (PS3.7 D.3.3.4), then
+    sends it all the same. The tuned engine takes the role and keeps the
+    instance; stock pynetdicom refuses the C-STORE (0x0122) before any handler
+    runs, and the retrieve names the instance as missing for want of the role.
+    """
+    from qrscope.core.engine import choice
+
+    if server.kind != "orthanc" or choice.current().tuned:
+        return set()
+    return {i.sop_instance_uid for i in instances
+            if not i.sop_class_uid.startswith("1.2.840.10008.")}
+
+
+def assert_missing_for_want_of_role(outcome: object, roleless: set[str]) -> None:
+    """*roleless* (see :func:`roleless_by_get_here`) are missing, and the retrieve says why."""
+    missing = {m.sop_instance_uid: m for m in outcome.missing}  # type: ignore[attr-defined]
+    assert set(missing) == roleless, [m.to_dict() for m in missing.values()]
+    for item in missing.values():
+        assert item.reason == "no-context" and "SCP role" in item.detail, item.to_dict()
+    assert outcome.status != "success"  # type: ignore[attr-defined]
+
+
 def _search_path() -> list[str]:
     # Debian puts Orthanc in /usr/sbin, off a normal user's PATH.
     return [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/usr/local/sbin"]

@@ -212,13 +212,21 @@ def missing_after(record: LedgerRecord, plan: RetrievePlan | None, observable: b
         accepted_syntaxes(record.requests) if get else None, cancelled,
         max(0, counts.failed - len(counts.failed_uids)), set(record.asked_again),
         proposed_classes(record.requests, get_model) if get_model else None,
-        set(record.offered_every_class)))
+        set(record.offered_every_class),
+        roleless_classes(record.requests) if get else None))
 
 
 def proposed_classes(requests: Iterable[RetrieveRequest], model: str) -> set[str]:
     """The storage classes *requests* proposed (the retrieve model's own context left out)."""
     return {str(cx.abstract_syntax) for request in requests
             for cx in request.contexts if cx.abstract_syntax != model}
+
+
+def roleless_classes(requests: Iterable[RetrieveRequest]) -> set[str]:
+    """Storage classes that no C-GET of *requests* could receive: accepted, never with our
+    SCP role (a class accepted with the role on another association is not among them)."""
+    without = {uid for request in requests for uid in request.roleless}
+    return without - set(accepted_syntaxes(requests))
 
 
 def accepted_syntaxes(requests: Iterable[RetrieveRequest]) -> dict[str, set[str]]:
@@ -244,7 +252,8 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
                       cancelled: bool, unnamed_failures: int = 0,
                       asked_again: set[str] | None = None,
                       proposed: set[str] | None = None,
-                      offered_every_class: set[str] | None = None) -> list[MissingInstance]:
+                      offered_every_class: set[str] | None = None,
+                      roleless: set[str] | None = None) -> list[MissingInstance]:
     """Every instance of the scope that is not on disk, with the reason.
 
     *plan* lists what the PACS holds (None or incomplete: only what the PACS
@@ -256,8 +265,14 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
     Instance UID List): that many of the instances it never sent are named
     as failed. *asked_again* are the instances a recovery step asked for,
     *offered_every_class* those asked for with every storage class we know.
+    *roleless* the storage classes the PACS accepted without granting us the
+    SCP role (C-GET): their C-STOREs were refused on our side, and the PACS
+    counts each as one of its failed sub-operations.
     """
-    unnamed_left = unnamed_failures
+    roleless = roleless or set()
+    refused_here = sum(1 for item in plan.instances if item.sop_class_uid in roleless) \
+        if plan is not None else 0
+    unnamed_left = max(0, unnamed_failures - refused_here)
     asked_again = asked_again or set()
     offered_every_class = offered_every_class or set()
     received = list(received)
@@ -272,6 +287,11 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
         nonlocal unnamed_left
         reason, detail = _reason(uid, sop_class, refused, failed, accepted, cancelled,
                                  proposed)
+        if reason is not MissingReason.NOT_STORED and sop_class in roleless:
+            reason, detail = MissingReason.NO_CONTEXT, (
+                f"the PACS accepted {UID(sop_class).name} but left our SCP role for it "
+                "unanswered (SCP/SCU Role Selection, PS3.7 D.3.3.4), so its C-STOREs were "
+                "refused here (0x0122); C-MOVE needs no role and brings it")
         if (reason in (MissingReason.FAILED_AT_PACS, MissingReason.NOT_SENT)
                 and not sop_class and uid in offered_every_class):
             reason, detail = MissingReason.NO_CONTEXT, (

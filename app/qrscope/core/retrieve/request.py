@@ -111,6 +111,9 @@ class RetrieveRequest:
         self.association_id = ""
         self.local_address = ""
         self.accepted: dict[str, set[str]] = {}
+        # C-GET: storage classes the PACS accepted without our SCP role; we can
+        # not receive them on this association, so they are not in ``accepted``.
+        self.roleless: set[str] = set()
         """Abstract syntax -> the transfer syntaxes the PACS accepted for it."""
         self.expired: str | None = None
         self.peer_aborted = False
@@ -146,10 +149,12 @@ class RetrieveRequest:
                                extra_handlers=handlers)
         self.association_id = out.association_id
         self.local_address = out.local_address
-        for cx in out.assoc.accepted_contexts:
-            self.accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
         if self.method is RetrieveMethod.GET:
             self._take_scp_role(out)
+        for cx in out.assoc.accepted_contexts:
+            if self.method is RetrieveMethod.GET and str(cx.abstract_syntax) in self.roleless:
+                continue
+            self.accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
         try:
             purpose = "C-GET" if self.method is RetrieveMethod.GET else "C-MOVE"
             require_context(out, self.node, self.model, purpose, f"retrieving with {purpose}")
@@ -165,6 +170,16 @@ class RetrieveRequest:
             self.step(out, "role-assumed",
                       f"the PACS did not grant us the SCP role for {len(taken)} SOP class(es) "
                       f"({names}); accepting its C-STOREs of them anyway")
+        # Where the role could not be taken (stock pynetdicom), pynetdicom refuses
+        # the PACS's C-STOREs of those classes before any handler of ours sees them.
+        self.roleless = {str(cx.abstract_syntax) for cx in out.assoc.accepted_contexts
+                         if str(cx.abstract_syntax) in proposed and not cx.as_scp}
+        if self.roleless:
+            names = ", ".join(UID(uid).name for uid in sorted(self.roleless)[:5])
+            self.step(out, "role-missing",
+                      f"the PACS did not grant us the SCP role for {len(self.roleless)} SOP "
+                      f"class(es) ({names}); its C-STOREs of them will be refused here, "
+                      "C-MOVE brings them")
 
     def cancel(self) -> None:
         """C-CANCEL the request in flight; release, then abort, if the peer ignores it."""
