@@ -125,3 +125,11 @@ def test_no_import_cycle():
         if module not in index:
             visit(module)
     assert cycles == []
+
+
+def test_no_object_pretends_to_be_of_another_class():
+    """A proxy that answers ``__class__`` with another type fools ``isinstance`` in the
+    library it is handed to; our sockets are real socket subclasses instead."""
+    pretenders = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+                  if "def __class__" in path.read_text(encoding="utf-8")]
+    assert pretenders == []

@@ -34,12 +34,15 @@ def test_tuned_sockets_send_without_nagle():
 def test_quick_ack_is_armed_again_after_every_read():
     client, accepted = _pair()
     with client, accepted:
-        wrapped = QuickAckSocket(accepted)
-        for _ in range(3):
-            client.sendall(b"x")
-            assert wrapped.recv(1) == b"x"
-            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
-        assert isinstance(wrapped, socket.socket)  # pynetdicom's type checks still hold
+        wrapped = QuickAckSocket.adopt(accepted)
+        with wrapped:
+            for _ in range(3):
+                client.sendall(b"x")
+                assert wrapped.recv(1) == b"x"
+                assert wrapped.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
+            # A real socket, not a proxy: pynetdicom's type checks hold without pretence.
+            assert type(wrapped).__mro__[-3:] == socket.socket.__mro__
+            assert "__class__" not in vars(type(wrapped))
 
 
 def test_associations_we_open_are_tuned(demo):
@@ -56,3 +59,20 @@ def test_associations_we_open_are_tuned(demo):
         assert isinstance(sock, QuickAckSocket) == choice.current().uses("quick_ack")
     finally:
         out.close()
+
+
+def test_tls_sockets_of_our_contexts_acknowledge_at_once_and_are_true_ssl_sockets():
+    """Our client context makes quick-ACK TLS sockets itself (``sslsocket_class``), so
+    pynetdicom's ``isinstance(sock, ssl.SSLSocket)`` finds TLS-buffered data."""
+    import ssl
+
+    from qrscope.core.net.tcp import QuickAckTlsSocket, quick_ack_context
+
+    context = quick_ack_context(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    client, accepted = _pair()
+    with accepted:
+        wrapped = context.wrap_socket(client, do_handshake_on_connect=False,
+                                      server_hostname="localhost")
+        with wrapped:
+            assert isinstance(wrapped, QuickAckTlsSocket) and isinstance(wrapped, ssl.SSLSocket)
+            assert "__class__" not in vars(QuickAckTlsSocket)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import socket
 import threading
 import time
 import uuid
@@ -322,18 +323,20 @@ def peer_socket(assoc: Any) -> Any:
     return None if transport is None else transport.socket
 
 
-def wrap_peer_socket(assoc: Any, wrap: Any) -> None:
-    """Have pynetdicom read and write through ``wrap(socket)`` from now on.
+def wrap_peer_socket(assoc: Any, adopt: Any) -> None:
+    """Have pynetdicom read and write through ``adopt(socket)`` from now on.
 
-    There is no public hook for an association we requested (the listener's
-    sockets come through ``AssociationServer.get_request``); the socket is in
-    ``assoc.dul.socket.socket``, which pynetdicom uses for every later read.
-    Only on the tuned engine: the wrappers answer pynetdicom's
-    ``isinstance(sock, ssl.SSLSocket)`` as the socket would.
+    There is no public hook for the socket of an association we requested
+    (the listener's sockets come through ``AssociationServer.get_request``,
+    TLS sockets through the SSL context's ``sslsocket_class``); a plain one is
+    in ``assoc.dul.socket.socket``, which pynetdicom uses for every later
+    read. *adopt* returns a real socket of the same connection. Only on the
+    tuned engine, and only for a plain socket (*adopt* says which it takes).
     """
     transport = assoc.dul.socket
-    if current().uses("quick_ack") and transport is not None and transport.socket is not None:
-        transport.socket = wrap(transport.socket)
+    if current().uses("quick_ack") and transport is not None \
+            and type(transport.socket) is socket.socket:
+        transport.socket = adopt(transport.socket)
 
 
 def install_reactor_classes(dul_class: type, dimse_class: type, reactor_time: Any) -> None:

@@ -38,6 +38,7 @@ from pynetdicom.presentation import PresentationContext
 
 from qrscope.core.dicom.messages import MAX_PDU_LENGTH
 from qrscope.core.dicom.status import decode_abort, decode_reject
+from qrscope.core.engine import choice
 from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.core.engine.data_lane import lane_ready
 from qrscope.core.engine.pynetdicom_private import (
@@ -48,7 +49,7 @@ from qrscope.core.engine.pynetdicom_private import (
 from qrscope.core.net import secrets, tls
 from qrscope.core.net.association_events import AssociationRecorder
 from qrscope.core.net.association_log import AssociationLog, Direction
-from qrscope.core.net.tcp import QuickAckSocket, tune
+from qrscope.core.net.tcp import QuickAckSocket, quick_ack_context, tune
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.security import IdentityKind
 
@@ -295,6 +296,8 @@ def _security(node: RemoteNode) -> _Security:
     if node.tls.enabled:
         try:
             context = tls.client_context(node.tls)
+            if choice.current().uses("quick_ack"):
+                quick_ack_context(context)
         except tls.TlsSettingsError as exc:
             raise AssociationFailure(
                 FailureReason.TLS_SETTINGS,
@@ -408,7 +411,7 @@ def _tune_socket(event: Any) -> None:
     sock = peer_socket(event.assoc)
     if sock is not None:
         tune(sock)
-    wrap_peer_socket(event.assoc, QuickAckSocket)
+    wrap_peer_socket(event.assoc, QuickAckSocket.adopt)
 
 
 def _record_failure(log: AssociationLog, association_id: str, ae: AE, node: RemoteNode,

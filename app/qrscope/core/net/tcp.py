@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 from typing import Any
 
-__all__ = ["QuickAckSocket", "quick_ack", "tune"]
+__all__ = ["QuickAck", "QuickAckSocket", "QuickAckTlsSocket", "quick_ack", "quick_ack_context",
+           "tune"]
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -40,25 +42,39 @@ def quick_ack(sock: Any) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
-class QuickAckSocket:
-    """A socket that re-arms quick ACKs after every read; all else is the socket's own.
+class QuickAck:
+    """Re-arms quick ACKs after every read: a mixin over a real socket class.
 
-    ``__class__`` answers as the wrapped socket's, so that pynetdicom's
-    ``isinstance(sock, ssl.SSLSocket)`` check still sees a TLS socket.
+    :class:`QuickAckSocket` for TCP, :class:`QuickAckTlsSocket` for TLS (made
+    by our SSL context itself through its public ``sslsocket_class``). Being
+    real sockets, pynetdicom's ``isinstance(sock, ssl.SSLSocket)`` test holds
+    as for any other.
     """
 
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        tune(sock)
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self._sock)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
     def recv(self, bufsize: int, *flags: int) -> bytes:
-        data = self._sock.recv(bufsize, *flags)
-        quick_ack(self._sock)
+        data: bytes = super().recv(bufsize, *flags)  # type: ignore[misc]
+        quick_ack(self)
         return data
+
+
+class QuickAckSocket(QuickAck, socket.socket):
+    """A TCP socket that acknowledges what arrives at once."""
+
+    @classmethod
+    def adopt(cls, sock: socket.socket) -> QuickAckSocket:
+        """The same connection as *sock* (which is left detached), tuned."""
+        timeout = sock.gettimeout()
+        adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        adopted.settimeout(timeout)
+        tune(adopted)
+        return adopted
+
+
+class QuickAckTlsSocket(QuickAck, ssl.SSLSocket):
+    """A TLS socket that acknowledges what arrives at once."""
+
+
+def quick_ack_context(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Have *context* make :class:`QuickAckTlsSocket` (public since Python 3.7)."""
+    context.sslsocket_class = QuickAckTlsSocket
+    return context

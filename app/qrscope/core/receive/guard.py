@@ -189,15 +189,16 @@ class ListenerLimits:
 class PeerConnection:
     """A peer's socket as pynetdicom sees it, with the PDU framing checked on the way in.
 
-    Everything but ``recv`` and ``close`` is the wrapped socket's own (a
-    plain or a TLS socket). ``__class__`` answers as the wrapped socket's so
-    that pynetdicom's ``isinstance(sock, ssl.SSLSocket)`` test in
-    ``AssociationSocket.ready`` still finds TLS-buffered data.
+    A mixin over a real socket class: :class:`PlainPeerConnection` (TCP) and
+    :class:`TlsPeerConnection` (made by the listener's SSL context through its
+    public ``sslsocket_class``), so that pynetdicom's ``isinstance(sock,
+    ssl.SSLSocket)`` test in ``AssociationSocket.ready`` holds as for any
+    socket. Only ``recv``, ``shutdown`` and ``close`` differ from the socket's
+    own. :meth:`attach` gives it the guard's state once the socket exists.
     """
 
-    def __init__(self, sock: socket.socket, address: str, guard: ListenerGuard) -> None:
-        self._sock = sock
-        tune(sock)  # a stock sender must not stall on our delayed ACKs (core/net/tcp.py)
+    def attach(self, address: str, guard: ListenerGuard) -> None:
+        tune(self)  # a stock sender must not stall on our delayed ACKs (core/net/tcp.py)
         self.address = address
         self._guard = guard
         self.opened = time.monotonic()
@@ -214,22 +215,15 @@ class PeerConnection:
         self._messages = MessageFollower(guard.limits)
         self.assoc: Any = None  # pynetdicom's Association, once it has one
 
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self._sock)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
     # -- reading -----------------------------------------------------------------------
     def recv(self, bufsize: int, *flags: int) -> bytes:
         if self.dropped:
             return b""
-        data = self._sock.recv(bufsize, *flags)
+        data = super().recv(bufsize, *flags)  # type: ignore[misc]
         if not data:
             self._wake_acceptor()
             return data
-        quick_ack(self._sock)
+        quick_ack(self)
         try:
             self._follow(memoryview(data))
         except Refused as refused:
@@ -301,7 +295,7 @@ class PeerConnection:
     def _abort(self, refused: Refused) -> None:
         """Send an A-ABORT (source: service provider) and close, from the reading thread."""
         with contextlib.suppress(OSError):
-            self._sock.sendall(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, refused.reason))
+            self.sendall(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, refused.reason))  # type: ignore[attr-defined]
         self.drop(refused.kind, refused.words, aborted=True)
 
     def drop(self, kind: str, words: str, aborted: bool = False) -> None:
@@ -318,7 +312,7 @@ class PeerConnection:
                         "aborted" if aborted else "closed", self.address, words)
         self._guard.dropped(self)
         with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
+            super().shutdown(socket.SHUT_RDWR)  # type: ignore[misc]
         self._wake_acceptor()
 
     def _wake_acceptor(self) -> None:
@@ -336,24 +330,42 @@ class PeerConnection:
         no such flag, and is just closed).
         """
         with contextlib.suppress(OSError, ValueError):
-            self._sock.send(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, 0),
-                            socket.MSG_DONTWAIT)
+            self.send(struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 2, 0),  # type: ignore[attr-defined]
+                      socket.MSG_DONTWAIT)
         self.drop(kind, words, aborted=True)
 
     def shutdown(self, how: int) -> None:
         # pynetdicom closes the socket only if shutdown succeeds; after our
         # own shutdown a second one can fail with ENOTCONN.
         with contextlib.suppress(OSError):
-            self._sock.shutdown(how)
+            super().shutdown(how)  # type: ignore[misc]
 
     def close(self) -> None:
         try:
-            self._sock.close()
+            super().close()  # type: ignore[misc]
         finally:
             self._guard.forget(self)
 
     def is_closed(self) -> bool:
-        return self._sock.fileno() == -1
+        return self.fileno() == -1  # type: ignore[attr-defined]
+
+
+class PlainPeerConnection(PeerConnection, socket.socket):
+    """A peer's TCP connection, watched by the guard."""
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, address: str, guard: ListenerGuard,
+              ) -> PlainPeerConnection:
+        """The same connection as *sock* (which is left detached), watched by *guard*."""
+        timeout = sock.gettimeout()
+        conn = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        conn.settimeout(timeout)
+        conn.attach(address, guard)
+        return conn
+
+
+class TlsPeerConnection(PeerConnection, ssl.SSLSocket):
+    """A peer's TLS connection, watched by the guard (see ``SSLContext.sslsocket_class``)."""
 
 
 @dataclass
@@ -650,6 +662,9 @@ class GuardedAssociationServer(ThreadedAssociationServer):
     def __init__(self, *args: Any, guard: ListenerGuard, **kwargs: Any) -> None:
         self.guard = guard
         super().__init__(*args, **kwargs)
+        if self.ssl_context is not None:
+            # Public since Python 3.7: the context builds our socket class itself.
+            self.ssl_context.sslsocket_class = TlsPeerConnection
         self.bind(evt.EVT_CONN_OPEN, self._on_connection_open)
 
     def _on_connection_open(self, event: Any) -> None:
@@ -666,8 +681,12 @@ class GuardedAssociationServer(ThreadedAssociationServer):
             lane.leave_checks_to_guard()
 
     def get_request(self) -> tuple[Any, Any]:
+        # With TLS, the listener's context made a TlsPeerConnection (see __init__).
         sock, address = super().get_request()
-        return PeerConnection(sock, address[0], self.guard), address
+        if isinstance(sock, PeerConnection):
+            sock.attach(address[0], self.guard)
+            return sock, address
+        return PlainPeerConnection.adopt(sock, address[0], self.guard), address
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         # A refused socket is closed by socketserver; pynetdicom never sees it.
