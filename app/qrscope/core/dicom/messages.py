@@ -1,17 +1,20 @@
 """PS3.8 framing, followed as the bytes arrive: PDUs, presentation data values, DIMSE messages.
 
-One parser of the wire, used by the listener's guard (which follows every
-byte a peer sends before pynetdicom reads it) and by the tuned engine's data
-lane (on associations no guard wraps): :class:`MessageFollower` holds the
-messages of P-DATA-TF bodies to :class:`MessageLimits` and raises
-:class:`Refused` at the first value header that breaks a rule, before that
-value's bytes are read.
-"""
+The one parser of presentation data values. The listener's guard follows
+every byte a peer sends before pynetdicom reads it (the PDU headers it
+reads with :data:`PDU_HEADER`, the P-DATA-TF bodies with
+:class:`MessageFollower`); the tuned engine's DUL reads whole PDUs with the
+same header and types, and its data lane has the same follower check each
+P-DATA-TF body and split it into the values it serves, in one pass.
+:class:`MessageFollower` holds the messages to :class:`MessageLimits` and
+raises :class:`Refused` at the first value header that breaks a rule,
+before that value's bytes are read."""
 
 from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Protocol
@@ -30,6 +33,7 @@ __all__ = [
     "UNEXPECTED_PARAMETER",
     "UNEXPECTED_PDU",
     "UNRECOGNIZED_PDU",
+    "Deliver",
     "MessageBounds",
     "MessageFollower",
     "MessageLimits",
@@ -56,6 +60,10 @@ _SERVICES = {0x0001: "C-STORE", 0x0010: "C-GET", 0x0020: "C-FIND", 0x0021: "C-MO
 # The Maximum Length we announce (PS3.8 D.1) and the largest P-DATA-TF we
 # accept: see ListenerLimits.max_pdu_length in core/receive/guard.py.
 MAX_PDU_LENGTH = 256 * 1024
+
+
+Deliver = Callable[[int, int, memoryview], None]
+"""Takes one presentation data value: context ID, message control header, fragment."""
 
 
 class MessageBounds(Protocol):
@@ -131,8 +139,8 @@ class MessageFollower:
     is only counted.
     """
 
-    def __init__(self, limits: MessageBounds, responses: bool = False) -> None:
-        self.limits = limits
+    def __init__(self, limits: MessageBounds | None, responses: bool = False) -> None:
+        self.limits = limits  # None: only the framing is followed (see follow)
         self._responses = responses
         self._header = bytearray()  # of the value being read: length, context ID, control
         self._left = 0  # bytes of the value's fragment still to come
@@ -143,19 +151,31 @@ class MessageFollower:
         self._message = ""  # the message whose data set is arriving ("" while none is)
         self._data_limit = 0.0
         self._data_seen = 0
+        self._value_context = self._control = self._start = 0  # of the value being read
 
-    def follow(self, body: memoryview, pdu_left: int) -> None:
-        """Follow *body*, the next bytes of a P-DATA-TF body of which *pdu_left* remain."""
+    def follow(self, body: memoryview, pdu_left: int,
+               deliver: Deliver | None = None) -> None:
+        """Follow *body*, the next bytes of a P-DATA-TF body of which *pdu_left* remain.
+
+        With *deliver*, each value is handed on, whole, once it has passed
+        the checks: ``deliver(context_id, control, fragment)``. Values are
+        whole only in whole bodies, so *deliver* takes one body at a time
+        (the tuned engine's data lane; the guard follows socket reads and
+        delivers nothing). With no limits only the framing is checked: every
+        value fits its PDU.
+        """
         pos, size = 0, len(body)
         while pos < size:
             if self._left:
                 step = min(self._left, size - pos)
-                if self._is_command:
+                if self._is_command and self.limits is not None:
                     self._command += body[pos:pos + step]
                 self._left -= step
                 pos += step
                 if not self._left:
                     self._value_complete()
+                    if deliver is not None:
+                        deliver(self._value_context, self._control, body[self._start:pos])
                 continue
             step = min(6 - len(self._header), size - pos)
             self._header += body[pos:pos + step]
@@ -163,7 +183,12 @@ class MessageFollower:
             if len(self._header) == 6:
                 length, context, control = struct.unpack(">LBB", self._header)
                 self._header.clear()
+                self._value_context, self._control, self._start = context, control, pos
                 self._begin_value(length, context, control, pdu_left - pos)
+                if deliver is not None and pos + self._left > size:
+                    raise ValueError("deliver takes whole P-DATA-TF bodies")
+                if not length - 2 and deliver is not None:
+                    deliver(context, control, body[pos:pos])
 
     def pdu_complete(self) -> None:
         """The P-DATA-TF body ended: it must not end inside a value's header."""
@@ -178,12 +203,15 @@ class MessageFollower:
             raise Refused(INVALID_PARAMETER_VALUE, "broken presentation data value",
                           "the peer sent a presentation data value that does not fit its "
                           "P-DATA-TF PDU")
-        if self._context is not None and context != self._context:
+        if self.limits is not None and self._context is not None and context != self._context:
             raise Refused(UNEXPECTED_PARAMETER, "fragment on another presentation context",
                           f"the peer sent a fragment on presentation context {context} in "
                           f"the middle of a message on presentation context {self._context}")
         self._is_command, self._is_last = bool(control & 1), bool(control & 2)
         fragment = length - 2
+        if self.limits is None:  # the framing only
+            self._left = fragment
+            return
         if self._is_command:
             self._check_command(fragment)
         else:
@@ -197,6 +225,7 @@ class MessageFollower:
             raise Refused(UNEXPECTED_PARAMETER, "command inside a data set",
                           f"the peer sent a command fragment inside the {self._message}'s "
                           "data set")
+        assert self.limits is not None  # checks run only with limits
         limit = self.limits.max_command_length
         if len(self._command) + fragment > limit:
             raise Refused(INVALID_PARAMETER_VALUE, "command set too long",
@@ -215,7 +244,7 @@ class MessageFollower:
         self._data_seen += fragment
 
     def _value_complete(self) -> None:
-        if not self._is_last:
+        if not self._is_last or self.limits is None:
             return
         if self._is_command:
             self._command_complete()

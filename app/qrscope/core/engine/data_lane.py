@@ -46,14 +46,14 @@ SCP, and no release of ours begun.
 **What it refuses.** On an association the listener's guard does not wrap
 (ours, on which a PACS sends to us during a C-GET, and the demo PACS's),
 every P-DATA-TF PDU it reads, the lane's or pynetdicom's, is first followed
-by a :class:`~qrscope.core.receive.guard.MessageFollower`
-(:meth:`DataLane.admits`): a command set past its limit, a data set other
+by a :class:`~qrscope.core.dicom.messages.MessageFollower`
+(:meth:`DataLane.admits`), the same pass that splits its values for the lane: a command set past its limit, a data set other
 than a C-STORE request's past the identifier limit, or a fragment on
 another presentation context than its message's ends the association as a
 PDU that does not decode does (Evt19: A-ABORT), with a warning, before
 anyone buffers it. On the listener's associations the guard refuses these
-on the socket, before the lane sees a byte, and the lane does not follow
-them a second time.
+on the socket, before the lane sees a byte, and the lane's follower checks
+only the framing as it splits the values.
 """
 
 from __future__ import annotations
@@ -213,10 +213,10 @@ class DataLane:
 
     def __init__(self, dul: Any) -> None:
         self.dul = dul
-        # Limits by role at the first P-DATA (admits); none where the listener's
-        # guard already follows every byte of the association (leave_checks_to_guard).
-        self._messages: MessageFollower | None = MessageFollower(MessageLimits(),
-                                                                 responses=True)
+        # Limits by role at the first P-DATA (admits); only the framing where the
+        # listener's guard already follows every byte of the association
+        # (leave_checks_to_guard). The same follower splits the values it serves.
+        self._messages = MessageFollower(MessageLimits(), responses=True)
         self._limits_chosen = False
         self._command = bytearray()
         self._store: tuple[StoreRequest, Any] | None = None
@@ -242,29 +242,35 @@ class DataLane:
     def leave_checks_to_guard(self) -> None:
         """The listener's guard follows this association's messages on its socket,
         with the listener's limits, before the lane sees a byte: following them
-        again here would decode every command set twice."""
-        self._messages = None
+        again here would decode every command set twice: only the framing is left
+        to check, as the values are split."""
+        self._messages = MessageFollower(None)
 
     def _choose_limits(self, follower: MessageFollower) -> None:
         """On an association we requested, a response may list every failed instance."""
         self._limits_chosen = True
-        if getattr(self.dul.assoc, "is_requestor", False):
+        if follower.limits is not None and getattr(self.dul.assoc, "is_requestor", False):
             follower.limits = OWN_ASSOCIATION_LIMITS
 
-    def admits(self, body: bytearray) -> bool:
+    def admits(self, body: bytearray, serve: bool = False) -> bool:
         """Whether the messages of this P-DATA-TF body (after its header) keep the limits.
 
         Called for every P-DATA-TF PDU, whoever serves it, so that the
-        messages are followed from their first fragment. If not, the
-        association ends (Evt19: A-ABORT) and nothing of it is kept.
+        messages are followed from their first fragment; with *serve*, the
+        lane serves each value as it passes (one pass over the body, through
+        the one parser of presentation data values,
+        :class:`~qrscope.core.dicom.messages.MessageFollower`). If the body
+        breaks a limit, or its values do not add up, the association ends as
+        pynetdicom ends one it cannot decode (Evt19: A-ABORT) and nothing of
+        it is kept.
         """
         follower = self._messages
-        if follower is None:
-            return True
         if not self._limits_chosen:
             self._choose_limits(follower)
         try:
-            follower.follow(memoryview(body), len(body))
+            if serve and not body:
+                raise _Broken  # PS3.8 9.3.5: one or more values
+            follower.follow(memoryview(body), len(body), self._value if serve else None)
             follower.pdu_complete()
         except Refused as refused:
             _LOGGER.warning("ending the association: %s", refused.words)
@@ -272,33 +278,13 @@ class DataLane:
             self._response = None
             self.dul.event_queue.put("Evt19")
             return False
-        return True
-
-    # -- reading ----------------------------------------------------------------------
-    def take(self, body: bytearray) -> None:
-        """Serve the presentation data values of one P-DATA-TF PDU (after its 6-byte header).
-
-        A PDU whose values do not add up ends the association as pynetdicom
-        ends one it cannot decode (Evt19: A-ABORT).
-        """
-        view = memoryview(body)
-        offset, end = 0, len(view)
-        try:
-            if end == 0:
-                raise _Broken
-            while offset < end:
-                if offset + 6 > end:
-                    raise _Broken
-                length = int.from_bytes(view[offset:offset + 4], "big")
-                stop = offset + 4 + length
-                if length < 2 or stop > end:
-                    raise _Broken
-                self._value(view[offset + 4], view[offset + 5], view[offset + 6:stop])
-                offset = stop
         except _Broken:
             _LOGGER.error("Unable to decode the received P-DATA-TF PDU")
             self.dul.event_queue.put("Evt19")
+            return False
+        return True
 
+    # -- reading ----------------------------------------------------------------------
     def _value(self, context_id: int, control: int, fragment: memoryview) -> None:
         is_command, is_last = control & 1, control & 2
         if self._store is not None or self._response is not None:

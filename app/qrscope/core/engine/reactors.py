@@ -61,6 +61,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.fsm import ACTIONS, TRANSITION_TABLE, StateMachine
 
+from qrscope.core.dicom.messages import P_DATA_TF, PDU_HEADER, PDU_TYPES
 from qrscope.core.engine.choice import current
 from qrscope.core.engine.data_lane import DATA_TRANSFER_STATES, DataLane
 from qrscope.core.engine.pynetdicom_private import install_reactor_classes, pause_requested
@@ -68,7 +69,6 @@ from qrscope.core.engine.pynetdicom_private import install_reactor_classes, paus
 __all__ = ["PromptDIMSE", "PromptDUL", "install"]
 
 _LOGGER = logging.getLogger("pynetdicom.dul")  # where pynetdicom's reader logs
-_PDU_TYPES = frozenset(range(0x01, 0x08))
 
 
 class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
@@ -204,11 +204,11 @@ class PromptDUL(DULServiceProvider):
         """
         try:
             header = self.socket.recv(6)  # type: ignore[union-attr]
-            pdu_type, _, length = struct.unpack(">BBL", header)
+            pdu_type, _, length = PDU_HEADER.unpack(header)
         except (OSError, TimeoutError, struct.error):
             self.event_queue.put("Evt17")
             return
-        if pdu_type not in _PDU_TYPES:
+        if pdu_type not in PDU_TYPES:
             _LOGGER.error(f"Unknown PDU type received '0x{pdu_type:02X}'")
             self.event_queue.put("Evt19")
             return
@@ -222,11 +222,9 @@ class PromptDUL(DULServiceProvider):
             self.event_queue.put("Evt17")
             return
         lane = self.data_lane
-        if pdu_type == 0x04 and lane is not None:
-            if not lane.admits(body):
-                return
-            if self.state_machine.current_state in DATA_TRANSFER_STATES and lane.wants():
-                lane.take(body)
+        if pdu_type == P_DATA_TF and lane is not None:
+            serve = self.state_machine.current_state in DATA_TRANSFER_STATES and lane.wants()
+            if not lane.admits(body, serve) or serve:
                 return
         try:
             pdu, event = self._decode_pdu(header + body)
