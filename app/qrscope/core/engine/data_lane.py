@@ -47,8 +47,9 @@ SCP, and no release of ours begun.
 (ours, on which a PACS sends to us during a C-GET, and the demo PACS's),
 every P-DATA-TF PDU it reads, the lane's or pynetdicom's, is first followed
 by a :class:`~qrscope.core.dicom.messages.MessageFollower`
-(:meth:`DataLane.admits`), the same pass that splits its values for the lane: a command set past its limit, a data set other
-than a C-STORE request's past the identifier limit, or a fragment on
+(:meth:`DataLane.admits`), the same pass that splits its values for the
+lane: a command set past its limit, a data set other than a C-STORE
+request's past the identifier limit, or a fragment on
 another presentation context than its message's ends the association as a
 PDU that does not decode does (Evt19: A-ABORT), with a warning, before
 anyone buffers it. On the listener's associations the guard refuses these
