@@ -245,6 +245,7 @@ def test_the_keys_of_a_deflated_data_set_are_pydicoms_or_left_to_it(patient_id):
     assert keys == (_pydicom_keys(data) if patient_id.isascii() else None)
 
 
+@pytest.mark.tuned_engine  # it installs the hand encodings for the whole process
 @pytest.mark.parametrize("comment", [False, True])
 @pytest.mark.parametrize("field", sorted(_MESSAGE_TYPES))
 def test_every_command_set_decodes_as_pydicom_decodes_it(field, comment):
