@@ -26,13 +26,17 @@ def pytest_report_header() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of a piece of the tuned engine itself have nothing to test on stock pynetdicom."""
+    """Tests of a piece of the tuned engine itself have nothing to test on stock pynetdicom,
+    and tests that choose their engines themselves need not run once per engine."""
     if current_engine().tuned:
         return
     skip = pytest.mark.skip(reason="tests a piece of the tuned engine; stock pynetdicom runs")
+    own = pytest.mark.skip(reason="chooses its engines itself: run in the tuned pass")
     for item in items:
         if item.get_closest_marker("tuned_engine") is not None:
             item.add_marker(skip)
+        elif item.get_closest_marker("own_engines") is not None:
+            item.add_marker(own)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from benchmarks.contenders import FIND, LISTEN, RETRIEVE, with_engines
 from .conftest import require
 from .peers import find_binary, find_dcmtk_tool
 
-pytestmark = pytest.mark.timeout(600)
+# Its contenders run tuned and stock themselves (with_engines).
+pytestmark = [pytest.mark.timeout(600), pytest.mark.own_engines]
 
 
 def test_every_contender_delivers_every_instance_unchanged(tmp_path):
