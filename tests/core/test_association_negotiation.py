@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 from pynetdicom import AE, PYNETDICOM_IMPLEMENTATION_UID, build_context, build_role
+from pynetdicom import _config as pynetdicom_config
 from pynetdicom.pdu_primitives import (
     A_ASSOCIATE,
     AsynchronousOperationsWindowNegotiation,
@@ -97,7 +98,11 @@ def _get_proposal() -> tuple[list[PresentationContext], list[SCP_SCU_RoleSelecti
     return contexts, roles
 
 
-def test_a_c_get_shows_every_context_its_roles_and_the_refusals(demo: DemoSite):
+def test_a_c_get_shows_every_context_its_roles_and_the_refusals(demo: DemoSite, monkeypatch):
+    # A storage listener started earlier in this process switches pynetdicom's
+    # process-wide unrestricted storage on, and the demo PACS would then
+    # accept any class: the refusals this test needs come from a PACS without it.
+    monkeypatch.setattr(pynetdicom_config, "UNRESTRICTED_STORAGE_SERVICE", False)
     contexts, roles = _get_proposal()
     assert len(contexts) > 100
     out = open_association(make_ae(demo.local, demo.node), demo.node, demo.log, contexts,
