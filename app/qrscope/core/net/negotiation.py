@@ -306,8 +306,10 @@ def _answer_lines(event: AssociationEvent, detail: dict[str, Any]) -> list[str]:
 
 def _established_lines(event: AssociationEvent, detail: dict[str, Any]) -> list[str]:
     """The contexts in force and the roles we act in on each (pynetdicom's outcome)."""
-    lines = [f"in force; {_who(event, event.direction is Direction.INCOMING)} receives "
-             f"{_pdu(detail.get('max_pdu'))}:"]
+    peer_is_requestor = event.direction is Direction.INCOMING
+    lines = [f"maximum PDU length: {_who(event, peer_is_requestor)} receives "
+             f"{_pdu(detail.get('max_pdu'))}",
+             "in force, with the roles we act in:"]
     for cx in detail.get("accepted_contexts", ()):
         roles = _role_text(cx.get("scu_role"), cx.get("scp_role"))
         lines.append(f"  [{cx['id']:>3}] {cx['abstract_syntax']}: {cx['transfer_syntax']}; "
