@@ -36,7 +36,12 @@ from tests.demo_site import DemoSite, free_port
 
 from qrscope.core.dicom.messages import MAX_PDU_LENGTH
 from qrscope.core.net.association_log import AssociationEvent, AssociationLog, Direction
-from qrscope.core.net.connection import make_ae, open_association
+from qrscope.core.net.connection import (
+    AssociationFailure,
+    FailureReason,
+    make_ae,
+    open_association,
+)
 from qrscope.core.net.negotiation import (
     UNNAMED_SYNTAXES_KEPT,
     describe_answer,
@@ -143,6 +148,20 @@ def test_a_c_get_shows_every_context_its_roles_and_the_refusals(demo: DemoSite, 
     assert any(line.endswith("; roles granted SCP") for line in answered.values())
     established = _events(demo.log, "established")[0]
     assert any(line.endswith("we act as SCP") for line in _context_lines(established).values())
+
+
+def test_an_answer_refusing_every_context_is_shown_before_the_failure(demo: DemoSite,
+                                                                     monkeypatch):
+    """pynetdicom aborts such an association at once: the AC is all the user gets to see."""
+    monkeypatch.setattr(pynetdicom_config, "UNRESTRICTED_STORAGE_SERVICE", False)
+    with pytest.raises(AssociationFailure) as failure:
+        open_association(make_ae(demo.local, demo.node), demo.node, demo.log,
+                         [build_context(UNKNOWN_CLASS, ExplicitVRLittleEndian)])
+    assert failure.value.reason is FailureReason.NO_ACCEPTED_CONTEXT
+    (accepted,) = _events(demo.log, "accepted")
+    assert accepted.detail["accepted"] == 0
+    (line,) = _context_lines(accepted).values()
+    assert line.endswith(f"] {UNKNOWN_CLASS}: rejected: abstract-syntax-not-supported")
 
 
 @pytest.fixture

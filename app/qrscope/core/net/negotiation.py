@@ -133,7 +133,7 @@ def _common(primitive: Any) -> dict[str, Any]:
         version = item.implementation_version_name
         out["implementation_version_name"] = (
             version.decode("ascii", "replace") if isinstance(version, bytes) else str(version))
-    window = _items(primitive.user_information, AsynchronousOperationsWindowNegotiation)
+    window = _items(items, AsynchronousOperationsWindowNegotiation)
     if window:
         out["async_ops"] = [window[0].maximum_number_operations_invoked,
                             window[0].maximum_number_operations_performed]
