@@ -288,3 +288,19 @@ def test_repeated_requests_share_their_context_entries():
     first, second = describe_request(request()), describe_request(request())
     assert first["contexts"] == second["contexts"]
     assert all(a is b for a, b in zip(first["contexts"], second["contexts"], strict=True))
+
+
+def test_a_flood_of_large_distinct_requests_keeps_the_log_bounded():
+    """Every context of the latest large negotiations is kept; older ones keep the first
+    few and a count, so a flood of distinct 128-context requests cannot fill memory."""
+    log = AssociationLog()
+    limit, trim = AssociationLog.DETAILED_NEGOTIATIONS, AssociationLog.CONTEXTS_AFTER_TRIM
+    for n in range(limit + 5):
+        contexts = [build_context(f"1.2.826.0.1.3680043.10.22.{n}.{k}") for k in range(128)]
+        log.record(f"in-{n}", Direction.INCOMING, "requested", "A-ASSOCIATE-RQ",
+                   detail=describe_request(_request(contexts)))
+    events = log.events()
+    assert [len(e.detail["contexts"]) for e in events[:6]] == [trim] * 5 + [128]
+    assert all(len(e.detail["contexts"]) == 128 for e in events[5:])
+    oldest = "\n".join(negotiation_lines(events[0]))
+    assert "128 presentation context(s) proposed" in oldest
