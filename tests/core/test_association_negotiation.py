@@ -81,6 +81,8 @@ def test_an_echo_shows_what_was_proposed_and_answered(demo: DemoSite):
     assert answer["id"] == proposed["id"] and answer["result"] == "accepted"
     assert answer["transfer_syntax"] in proposed["transfer_syntaxes"]
     assert accepted.detail["max_pdu_requestor"] == requested.detail["max_pdu"] > 0
+    # We announce what we accept (pynetdicom's associate() would say 16382 by default).
+    assert requested.detail["max_pdu"] == MAX_PDU_LENGTH
     assert accepted.detail["max_pdu_acceptor"] > 0
     assert accepted.detail["implementation_class_uid"]  # the PACS's own
 
