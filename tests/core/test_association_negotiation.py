@@ -99,6 +99,7 @@ def _get_proposal() -> tuple[list[PresentationContext], list[SCP_SCU_RoleSelecti
     """What a C-GET of many modalities proposes, and two contexts the PACS must refuse."""
     contexts, roles = get_storage_contexts(StudyRootQueryRetrieveInformationModelGet,
                                            modalities=["CT", "MR", "US", "CR"])
+    contexts = contexts[:126]  # room for the two below within the 128 of an association
     contexts += [build_context(UNKNOWN_CLASS, ExplicitVRLittleEndian),
                  build_context(CTImageStorage, UNKNOWN_SYNTAX)]
     roles.append(build_role(UNKNOWN_CLASS, scp_role=True))
