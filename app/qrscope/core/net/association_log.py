@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from qrscope.core.subscribers import Subscribers
+
 __all__ = [
     "AssociationEvent",
     "AssociationLog",
@@ -143,7 +145,7 @@ class AssociationLog:
         self.mask_patient_identifiers = mask_patient_identifiers
         self._events: deque[AssociationEvent] = deque(maxlen=capacity)
         self._detailed: deque[dict[str, Any]] = deque()
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: Subscribers[AssociationEvent] = Subscribers()
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
 
@@ -158,15 +160,7 @@ class AssociationLog:
         Returns the function that unsubscribes. Callbacks must be quick: the
         GUI bridge only queues a signal.
         """
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def emit(self, event: AssociationEvent) -> AssociationEvent:
         if self.mask_patient_identifiers and event.detail:
@@ -174,7 +168,7 @@ class AssociationLog:
         with self._lock:
             self._events.append(event)
             self._bound_negotiations(event)
-            subscribers = list(self._subscribers)
+            subscribers = self._subscribers.snapshot()
         for callback in subscribers:
             callback(event)
         return event
