@@ -9,14 +9,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
-from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtCore import (
+    QByteArray,
+    QMargins,
+    QPoint,
+    QRect,
+    QSettings,
+    QSize,
+    Qt,
+    QTimer,
+    qVersion,
+)
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFrame,
+    QHBoxLayout,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QScrollArea,
     QTabWidget,
     QVBoxLayout,
@@ -58,13 +70,33 @@ from qrscope.ui.widgets.retrieve_panel import RetrievePanel
 from qrscope.ui.widgets.search_panel import SearchPanel
 from qrscope.ui.widgets.sequence_dialog import SequenceDialog
 
-__all__ = ["MainWindow"]
+__all__ = ["MainWindow", "fitted_geometry"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
 STATUS_MS = 200
 """How often, at most, the listener's count is redrawn while images arrive."""
+
+NATURAL_SIZE = QSize(1400, 900)
+"""The first window's size where the screen has room: results, nodes and jobs
+side by side without scrolling. A smaller screen gets the window at its size."""
+
+
+def fitted_geometry(natural: QSize, available: QRect,
+                    frame: QMargins | None = None) -> QRect:
+    """The window's geometry (inside its frame) on a screen whose free area is *available*.
+
+    As large as *natural* where the screen has room, never larger than the
+    screen (its frame included), centred in the free area: on a 1024x768
+    screen the window is the screen, with every button on it.
+    """
+    frame = frame or QMargins()
+    extra = QSize(frame.left() + frame.right(), frame.top() + frame.bottom())
+    outer = (natural + extra).boundedTo(available.size())
+    corner = available.topLeft() + QPoint((available.width() - outer.width()) // 2,
+                                          (available.height() - outer.height()) // 2)
+    return QRect(corner + QPoint(frame.left(), frame.top()), outer - extra)
 
 
 class MainWindow(QMainWindow):
@@ -74,7 +106,10 @@ class MainWindow(QMainWindow):
         self.session = session
         self.settings = settings or QSettings("qrscope", "qrscope")
         self.setWindowTitle("qrscope")
-        self.resize(1400, 900)
+        self.resize(NATURAL_SIZE)
+        self._placed = False
+        """The first show has fitted the window to its screen (or kept a saved place)."""
+        self._restored = False
         self.bridge = CoreBridge(session, self)
         self.hints = HintBar()
         self.editor = ProfileEditor(session.profiles)
@@ -122,16 +157,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.nodes_dock = QDockWidget("Connections", self)
         self.nodes_dock.setObjectName("nodesDock")
-        # The editor is taller than a 768-pixel screen with its security
-        # fields: it scrolls rather than forcing the window's height.
-        scroller = QScrollArea()
-        scroller.setWidgetResizable(True)
-        scroller.setFrameShape(QFrame.Shape.NoFrame)
-        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroller.setMinimumWidth(self.editor.minimumSizeHint().width()
-                                 + scroller.verticalScrollBar().sizeHint().width())
-        scroller.setWidget(self.editor)
-        self.nodes_dock.setWidget(scroller)
+        self.nodes_dock.setWidget(self._nodes_panel())
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.nodes_dock)
         self.bottom = QTabWidget()
         self.bottom.addTab(self.jobs, "Retrieve jobs")
@@ -149,6 +175,41 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.resizeDocks([self.nodes_dock], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.bottom_dock], [250], Qt.Orientation.Vertical)
+
+    def _nodes_panel(self) -> QWidget:
+        """The editor, scrolled, over a bar with Verify and the C-MOVE doctor.
+
+        The editor is taller than a 768-pixel screen with its security
+        fields: it scrolls rather than forcing the window's height. Checking
+        the selected node is what the panel is most used for, so those two
+        buttons stay in view under it whatever the scroll.
+        """
+        self.nodes_scroller = scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setMinimumWidth(self.editor.minimumSizeHint().width()
+                                 + scroller.verticalScrollBar().sizeHint().width())
+        scroller.setWidget(self.editor)
+        verify = QPushButton("Verify (C-ECHO)")
+        verify.setToolTip("Check that the selected node answers, and how fast (Ctrl+E)")
+        verify.clicked.connect(self.editor.request_verify)
+        doctor = QPushButton("C-MOVE doctor…")
+        doctor.setToolTip("Check everything a C-MOVE to the selected node needs (Ctrl+D)")
+        doctor.clicked.connect(self.open_doctor)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(9, 4, 9, 4)
+        bar.addWidget(verify)
+        bar.addWidget(doctor)
+        bar.addStretch(1)
+        self.node_checks = (verify, doctor)
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(scroller, 1)
+        column.addLayout(bar)
+        return panel
 
     def _connect(self) -> None:
         self.bridge.events_logged.connect(self.log_panel.add_many)
@@ -248,12 +309,14 @@ class MainWindow(QMainWindow):
             result = await self.bridge.verify(node, self.session.local)
         except AssociationFailure as exc:
             self.editor.show_verify_result(exc.message, False)
+            self.statusBar().showMessage(f"Verify {node.name}: {exc.message}")
             self.show_failure(exc, node)
             return
         ok = result.ok
         text = (f"OK: answered in {result.echo_ms:.1f} ms (association "
                 f"{result.association_ms:.1f} ms)" if ok else f"C-ECHO failed: {result.status}")
         self.editor.show_verify_result(text, ok)
+        self.statusBar().showMessage(f"Verify {node.name}: {text}")
         if ok:
             self.hints.clear()
 
@@ -461,8 +524,8 @@ class MainWindow(QMainWindow):
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        if isinstance(geometry, QByteArray) and _fits_a_screen(self.settings.value("window/frame")):
+            self._restored = self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -478,6 +541,7 @@ class MainWindow(QMainWindow):
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/frame", self.frameGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/results_splitter", self.search.splitter.saveState())
         node = self.editor.current_node()
@@ -489,6 +553,25 @@ class MainWindow(QMainWindow):
     def _quit(self) -> None:
         self._quit_agreed = True
         self.close()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The first show: the window on its screen whole (created, its frame is known)."""
+        if not self._placed:
+            self._placed = True
+            self._fit_to_screen()
+        super().showEvent(event)
+
+    def _fit_to_screen(self) -> None:
+        """A saved place if it fits the screen now; else the screen's free area, up
+        to :data:`NATURAL_SIZE` (with no window manager, the whole screen)."""
+        available = self.screen().availableGeometry()
+        if self._restored and available.contains(self.frameGeometry()):
+            return
+        frame = self.frameGeometry()
+        inside = self.geometry()
+        margins = QMargins(inside.left() - frame.left(), inside.top() - frame.top(),
+                           frame.right() - inside.right(), frame.bottom() - inside.bottom())
+        self.setGeometry(fitted_geometry(NATURAL_SIZE, available, margins))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """A tall window shows a hint whole; a 768-pixel one keeps room for results."""
@@ -538,6 +621,19 @@ class MainWindow(QMainWindow):
         self.close()
 
 
+def _fits_a_screen(frame: object) -> bool:
+    """A saved window, frame and all, lies within the free area of a screen there now.
+
+    Qt's own restore squeezes a window saved on a larger screen to a size of
+    its own, and a window saved before its frame was recorded is not known
+    to fit: both open fitted to the screen instead.
+    """
+    if not isinstance(frame, QRect):
+        return False
+    screen = QGuiApplication.screenAt(frame.center())
+    return screen is not None and screen.availableGeometry().contains(frame)
+
+
 def _loop_usable() -> bool:
     """An event loop is set and open, so a task spawned now will run."""
     try:
@@ -545,3 +641,4 @@ def _loop_usable() -> bool:
     except RuntimeError:
         return False
     return not loop.is_closed()
+
