@@ -41,7 +41,7 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.diagnosis.doctor import DoctorReport
-from qrscope.diagnosis.hints import hint_for_failure
+from qrscope.diagnosis.hints import Hint, hint_for_failure
 from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.diagnosis.retrieve_hints import (
     hint_for_find_result,
@@ -52,12 +52,13 @@ from qrscope.diagnosis.retrieve_hints import (
 from qrscope.diagnosis.sequence import build_sequence
 from qrscope.diagnosis.support_bundle import write_support_bundle
 from qrscope.session import Session
-from qrscope.ui.bridge import CoreBridge, spawn
+from qrscope.ui.bridge import RUNNING, CoreBridge, spawn
 from qrscope.ui.controllers.demo import DemoControl
 from qrscope.ui.controllers.hint_actions import HintActions
 from qrscope.ui.controllers.jobs import RetrieveJobs
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.gui_gc import GuiThreadCollector
+from qrscope.ui.job_words import count, images_here
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
 from qrscope.ui.widgets.admin_card import AdminCardDialog
@@ -124,6 +125,9 @@ class MainWindow(QMainWindow):
         self.hint_actions = HintActions(self)
         self.demo = DemoControl(session, self.bridge, self.listener, self.editor, self)
         self.last_doctor: DoctorReport | None = None
+        self._hint_of: dict[str, Hint] = {}
+        """The hint each source (the search, the listener) showed last: taken
+        away when that source has done well since, if it is still showing."""
         self.already_here: AlreadyHereDialog | None = None
         self.admin_card: AdminCardDialog | None = None
         self.question: QMessageBox | None = None
@@ -214,7 +218,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.bridge.events_logged.connect(self.log_panel.add_many)
         self.retrieves.finished.connect(self._job_finished)
-        self.listener.hint.connect(self.hints.show_hint)
+        self.listener.hint.connect(lambda hint: self._show_hint_of("listener", hint))
+        self.listener.status.connect(self._listener_state)
         self.bridge.instance_received.connect(self._instance_received)
         self.bridge.caller_refused.connect(
             lambda refused: self.hints.show_hint(hint_for_refused_caller(refused)))
@@ -225,10 +230,13 @@ class MainWindow(QMainWindow):
         self.editor.nodes_changed.connect(self.save_soon)
         self.editor.current_node_changed.connect(self._node_changed)
         self.search.retrieve_requested.connect(self.retrieve)
-        self.search.failed.connect(self.show_failure)
+        self.search.failed.connect(
+            lambda failure, node: self._show_hint_of(
+                "search", hint_for_failure(failure, node, self.session.local)))
         self.search.find_failed.connect(
-            lambda result, node: self.hints.show_hint(
-                hint_for_find_result(result, node, self.session.local)))
+            lambda result, node: self._show_hint_of(
+                "search", hint_for_find_result(result, node, self.session.local)))
+        self.search.answered.connect(lambda: self._clear_hint_of("search"))
         self.search.status.connect(self.statusBar().showMessage)
         self.jobs.cancel_requested.connect(self.retrieves.cancel)
         self.jobs.retry_requested.connect(self.retry_job)
@@ -433,15 +441,14 @@ class MainWindow(QMainWindow):
         self.retrieves.submit_many(node, [(s, label) for s, label in scopes if s not in here],
                                    method)
         if here:
-            lines = [f"{label}: {have} of {total if total is not None else '?'} images here"
-                     for (scope, label), (have, total) in
-                     ((item, here[item[0]]) for item in scopes if item[0] in here)]
+            lines = [images_here(label, *here[scope]) for scope, label in scopes
+                     if scope in here]
             self.already_here = AlreadyHereDialog(lines, self)
             self.already_here.chosen.connect(
                 lambda choice: self._retrieve_local(choice, node, method,
                                                     [s for s in scopes if s[0] in here]))
             self.already_here.open()
-        self.show_tab(0)
+        self._show_jobs_unless_reading_the_log()
 
     def _retrieve_local(self, choice: str, node: RemoteNode, method: RetrieveMethod,
                         scopes: list[tuple[RetrieveScope, str]]) -> None:
@@ -467,7 +474,7 @@ class MainWindow(QMainWindow):
             return
         for part in parts:
             what = ("" if part is scope else
-                    f": the {len(part.instance_uids)} missing image(s) of one series")
+                    f": the {count(len(part.instance_uids), 'missing image')} of one series")
             self.retrieves.submit(node, part, method, f"{label}{what}")
 
     def _job_finished(self, row: JobRow) -> None:
@@ -488,17 +495,28 @@ class MainWindow(QMainWindow):
 
     def retry_job(self, job_id: str) -> None:
         self.retrieves.retry(job_id)
-        self.show_tab(0)
+        self._show_jobs_unless_reading_the_log()
 
     def again_with(self, job_id: str, method: RetrieveMethod) -> None:
         self.retrieves.again_with(job_id, method)
+        self._show_jobs_unless_reading_the_log()
+
+    def _show_jobs_unless_reading_the_log(self) -> None:
+        """A new job shows the jobs, but never takes the log away from a user
+        watching it (Ctrl+J shows the jobs; the status line says it is queued)."""
+        if self.bottom_dock.isVisible() and self.bottom.currentWidget() is self.log_panel:
+            self.statusBar().showMessage("Retrieve queued: Ctrl+J shows the jobs")
+            return
         self.show_tab(0)
 
     def save_support_bundle(self, path: str = "") -> str:
         """The log, settings, last doctor run, the selected job's sequence, versions."""
         if not path:
+            # Offered in the home folder: the process's working folder is
+            # wherever the launcher happened to start it.
             path, _ = QFileDialog.getSaveFileName(self, "Save support bundle",
-                                                  "qrscope-support.zip", "Zip (*.zip)")
+                                                  str(Path.home() / "qrscope-support.zip"),
+                                                  "Zip (*.zip)")
         if not path:
             return ""
         job = self.jobs.selected()
@@ -520,6 +538,21 @@ class MainWindow(QMainWindow):
     # -- hints ---------------------------------------------------------------------
     def show_failure(self, failure: AssociationFailure, node: RemoteNode) -> None:
         self.hints.show_hint(hint_for_failure(failure, node, self.session.local))
+
+    def _show_hint_of(self, source: str, hint: Hint) -> None:
+        self._hint_of[source] = hint
+        self.hints.show_hint(hint)
+
+    def _clear_hint_of(self, source: str) -> None:
+        """*source* did well: its last hint is no longer true (another's stays)."""
+        hint = self._hint_of.pop(source, None)
+        if hint is not None and self.hints.hint is hint:
+            self.hints.clear()
+
+    def _listener_state(self, _ae: str, _address: str, _port: int, state: str,
+                        *_rest: object) -> None:
+        if state == RUNNING:
+            self._clear_hint_of("listener")
 
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:
