@@ -10,7 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QPushButton, QWidget
 
 from qrscope.core.dicom.records import QueryLevel
-from qrscope.ui.main_window import fitted_geometry
+from qrscope.ui.screen_fit import fitted_geometry
 
 
 def _rect_in_window(window, widget: QWidget) -> QRect:

@@ -12,15 +12,12 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import (
     QByteArray,
     QMargins,
-    QPoint,
-    QRect,
     QSettings,
-    QSize,
     Qt,
     QTimer,
     qVersion,
 )
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QResizeEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -61,6 +58,7 @@ from qrscope.ui.gui_gc import GuiThreadCollector
 from qrscope.ui.job_words import count, images_here
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
+from qrscope.ui.screen_fit import NATURAL_SIZE, fits_a_screen, fitted_geometry
 from qrscope.ui.widgets.admin_card import AdminCardDialog
 from qrscope.ui.widgets.already_here import AGAIN, MISSING, AlreadyHereDialog
 from qrscope.ui.widgets.doctor_dialog import DoctorDialog
@@ -71,34 +69,13 @@ from qrscope.ui.widgets.retrieve_panel import RetrievePanel
 from qrscope.ui.widgets.search_panel import SearchPanel
 from qrscope.ui.widgets.sequence_dialog import SequenceDialog
 
-__all__ = ["MainWindow", "fitted_geometry"]
+__all__ = ["MainWindow"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
 STATUS_MS = 200
 """How often, at most, the listener's count is redrawn while images arrive."""
-
-NATURAL_SIZE = QSize(1400, 900)
-"""The first window's size where the screen has room: results, nodes and jobs
-side by side without scrolling. A smaller screen gets the window at its size."""
-
-
-def fitted_geometry(natural: QSize, available: QRect,
-                    frame: QMargins | None = None) -> QRect:
-    """The window's geometry (inside its frame) on a screen whose free area is *available*.
-
-    As large as *natural* where the screen has room, never larger than the
-    screen (its frame included), centred in the free area: on a 1024x768
-    screen the window is the screen, with every button on it.
-    """
-    frame = frame or QMargins()
-    extra = QSize(frame.left() + frame.right(), frame.top() + frame.bottom())
-    outer = (natural + extra).boundedTo(available.size())
-    corner = available.topLeft() + QPoint((available.width() - outer.width()) // 2,
-                                          (available.height() - outer.height()) // 2)
-    return QRect(corner + QPoint(frame.left(), frame.top()), outer - extra)
-
 
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings: QSettings | None = None) -> None:
@@ -557,7 +534,7 @@ class MainWindow(QMainWindow):
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray) and _fits_a_screen(self.settings.value("window/frame")):
+        if isinstance(geometry, QByteArray) and fits_a_screen(self.settings.value("window/frame")):
             self._restored = self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
@@ -652,19 +629,6 @@ class MainWindow(QMainWindow):
         self.collector.stop()
         self._closed = True
         self.close()
-
-
-def _fits_a_screen(frame: object) -> bool:
-    """A saved window, frame and all, lies within the free area of a screen there now.
-
-    Qt's own restore squeezes a window saved on a larger screen to a size of
-    its own, and a window saved before its frame was recorded is not known
-    to fit: both open fitted to the screen instead.
-    """
-    if not isinstance(frame, QRect):
-        return False
-    screen = QGuiApplication.screenAt(frame.center())
-    return screen is not None and screen.availableGeometry().contains(frame)
 
 
 def _loop_usable() -> bool:
