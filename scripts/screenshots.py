@@ -3,10 +3,11 @@
 Drives the window as a user would against the built-in demo PACS and saves
 what the screen shows, so the pictures in docs/ are of the current code.
 
-``QRSCOPE_SHOT_SIZE=WxH`` sizes the window (default 1400x900, the README's
-pictures); ``QRSCOPE_SHOT_SUFFIX`` is added to each file name, and with a
-suffix only the main window's pictures are taken (browser, retrieve, log,
-hint), for the 1024x768, 1920x1080 and 2x variants.
+The window is not sized here: it opens as on a user's first start, fitted
+to the X screen make-screenshots.sh gives it (1400x900 for the README's
+pictures, 1024x768, 1920x1080). ``QRSCOPE_SHOT_SUFFIX`` is added to each
+file name, and with a suffix only the main window's pictures are taken
+(browser, retrieve, log, hint), for the 1024x768, 1920x1080 and 2x variants.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
     raise TimeoutError("the window did not get there in time")
 
 
-SIZE = tuple(int(n) for n in os.environ.get("QRSCOPE_SHOT_SIZE", "1400x900").split("x"))
 SUFFIX = os.environ.get("QRSCOPE_SHOT_SUFFIX", "")
 
 
@@ -55,9 +55,10 @@ def shoot(name: str) -> None:
 async def tour(app: QApplication, home: Path) -> None:
     store = ProfileStore(home / "profiles.json")
     window = build_window(store, QSettings(str(home / "s.ini"), QSettings.Format.IniFormat))
-    window.resize(*SIZE)
-    window.move(0, 0)
     window.show()
+    await until(lambda: window.isVisible() and window.windowHandle().isExposed())
+    # The listener and the demo PACS start in workers on a first start.
+    await until(lambda: not window.demo_switching and window.listener.state == "running")
     await asyncio.sleep(0.5)
     search = window.search
     search.search()

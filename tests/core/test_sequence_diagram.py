@@ -51,3 +51,7 @@ def test_c_get_is_one_association(demo):
     lanes = {lane for a in diagram.arrows for lane in (a.source, a.target)}
     assert LISTENER not in lanes
     assert any(a.label == "C-STORE-RQ" and a.count > 1 for a in diagram.arrows)
+    # A C-GET awaits no association from the PACS: its absence is not news.
+    assert "no association" not in diagram.svg()
+    assert "no association" not in diagram.mermaid()
+    ET.fromstring(diagram.svg())

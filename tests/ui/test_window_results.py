@@ -88,7 +88,6 @@ def test_tab_leaves_the_results_table_without_selecting_or_searching(qtbot, wind
 
 
 def test_columns_fit_their_contents_and_the_header_stays_in_the_window(qtbot, window):
-    window.resize(1400, 900)
     search_studies(qtbot, window)
     view = window.search.views[QueryLevel.STUDY]
     columns = window.search.models[QueryLevel.STUDY].columns
@@ -104,7 +103,6 @@ def test_columns_fit_their_contents_and_the_header_stays_in_the_window(qtbot, wi
 def test_study_under_the_pointer_does_not_move_when_a_hint_appears(qtbot, window):
     from qrscope.diagnosis.hints import Hint
 
-    window.resize(1024, 768)
     search_studies(qtbot, window)
     view = window.search.views[QueryLevel.STUDY]
     before = view.mapTo(window, QPoint(0, 0))

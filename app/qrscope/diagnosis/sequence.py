@@ -53,6 +53,13 @@ class SequenceDiagram:
     def has_reverse_association(self) -> bool:
         return any(LISTENER in (a.source, a.target) for a in self.arrows)
 
+    @property
+    def misses_reverse_association(self) -> bool:
+        """A C-MOVE whose images never came back on an association of the PACS's
+        (PS3.4 C.4.2). A C-GET brings them on our own association: none is awaited."""
+        moved = any(a.label.startswith("C-MOVE-RQ") for a in self.arrows)
+        return moved and not self.has_reverse_association
+
     def mermaid(self) -> str:
         names = {US: "Q", PACS: "P", LISTENER: "L"}
         lines = ["sequenceDiagram", f"    title {self.title}"]
@@ -66,7 +73,7 @@ class SequenceDiagram:
             label = arrow.text.replace(":", " ").replace(";", ",")
             lines.append(f"    {names[arrow.source]}->>{names[arrow.target]}: "
                          f"+{offset:.2f}s {label}")
-        if not self.has_reverse_association:
+        if self.misses_reverse_association:
             lines.append("    Note over P,L: no association from the PACS to our listener")
         return "\n".join(lines) + "\n"
 
@@ -104,7 +111,7 @@ class SequenceDiagram:
                          f'y2="{y}" stroke="{colour}" marker-end="url(#a)"/>')
             parts.append(f'<text x="{(x1 + x2) / 2}" y="{y - 6}" text-anchor="middle" '
                          f'fill="{colour}">{escape(arrow.text)}</text>')
-        if not self.has_reverse_association:
+        if self.misses_reverse_association:
             y = top + row * len(self.arrows)
             # Anchored at its end, inside the picture: centred on the listener's
             # lane, the sentence ran past the right edge.

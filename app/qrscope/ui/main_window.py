@@ -9,14 +9,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
-from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtCore import (
+    QByteArray,
+    QMargins,
+    QSettings,
+    Qt,
+    QTimer,
+    qVersion,
+)
+from PySide6.QtGui import QCloseEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFrame,
+    QHBoxLayout,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QScrollArea,
     QTabWidget,
     QVBoxLayout,
@@ -29,7 +38,7 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.diagnosis.doctor import DoctorReport
-from qrscope.diagnosis.hints import hint_for_failure
+from qrscope.diagnosis.hints import Hint, hint_for_failure
 from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
 from qrscope.diagnosis.retrieve_hints import (
     hint_for_find_result,
@@ -40,14 +49,16 @@ from qrscope.diagnosis.retrieve_hints import (
 from qrscope.diagnosis.sequence import build_sequence
 from qrscope.diagnosis.support_bundle import write_support_bundle
 from qrscope.session import Session
-from qrscope.ui.bridge import CoreBridge, spawn
+from qrscope.ui.bridge import RUNNING, CoreBridge, spawn
 from qrscope.ui.controllers.demo import DemoControl
 from qrscope.ui.controllers.hint_actions import HintActions
 from qrscope.ui.controllers.jobs import RetrieveJobs
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.gui_gc import GuiThreadCollector
+from qrscope.ui.job_words import count, images_here
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
+from qrscope.ui.screen_fit import NATURAL_SIZE, fits_a_screen, fitted_geometry
 from qrscope.ui.widgets.admin_card import AdminCardDialog
 from qrscope.ui.widgets.already_here import AGAIN, MISSING, AlreadyHereDialog
 from qrscope.ui.widgets.doctor_dialog import DoctorDialog
@@ -66,7 +77,6 @@ _LOGGER = logging.getLogger(__name__)
 STATUS_MS = 200
 """How often, at most, the listener's count is redrawn while images arrive."""
 
-
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -74,7 +84,10 @@ class MainWindow(QMainWindow):
         self.session = session
         self.settings = settings or QSettings("qrscope", "qrscope")
         self.setWindowTitle("qrscope")
-        self.resize(1400, 900)
+        self.resize(NATURAL_SIZE)
+        self._placed = False
+        """The first show has fitted the window to its screen (or kept a saved place)."""
+        self._restored = False
         self.bridge = CoreBridge(session, self)
         self.hints = HintBar()
         self.editor = ProfileEditor(session.profiles)
@@ -89,6 +102,9 @@ class MainWindow(QMainWindow):
         self.hint_actions = HintActions(self)
         self.demo = DemoControl(session, self.bridge, self.listener, self.editor, self)
         self.last_doctor: DoctorReport | None = None
+        self._hint_of: dict[str, Hint] = {}
+        """The hint each source (the search, the listener) showed last: taken
+        away when that source has done well since, if it is still showing."""
         self.already_here: AlreadyHereDialog | None = None
         self.admin_card: AdminCardDialog | None = None
         self.question: QMessageBox | None = None
@@ -122,16 +138,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.nodes_dock = QDockWidget("Connections", self)
         self.nodes_dock.setObjectName("nodesDock")
-        # The editor is taller than a 768-pixel screen with its security
-        # fields: it scrolls rather than forcing the window's height.
-        scroller = QScrollArea()
-        scroller.setWidgetResizable(True)
-        scroller.setFrameShape(QFrame.Shape.NoFrame)
-        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroller.setMinimumWidth(self.editor.minimumSizeHint().width()
-                                 + scroller.verticalScrollBar().sizeHint().width())
-        scroller.setWidget(self.editor)
-        self.nodes_dock.setWidget(scroller)
+        self.nodes_dock.setWidget(self._nodes_panel())
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.nodes_dock)
         self.bottom = QTabWidget()
         self.bottom.addTab(self.jobs, "Retrieve jobs")
@@ -150,10 +157,46 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.nodes_dock], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.bottom_dock], [250], Qt.Orientation.Vertical)
 
+    def _nodes_panel(self) -> QWidget:
+        """The editor, scrolled, over a bar with Verify and the C-MOVE doctor.
+
+        The editor is taller than a 768-pixel screen with its security
+        fields: it scrolls rather than forcing the window's height. Checking
+        the selected node is what the panel is most used for, so those two
+        buttons stay in view under it whatever the scroll.
+        """
+        self.nodes_scroller = scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setMinimumWidth(self.editor.minimumSizeHint().width()
+                                 + scroller.verticalScrollBar().sizeHint().width())
+        scroller.setWidget(self.editor)
+        verify = QPushButton("Verify (C-ECHO)")
+        verify.setToolTip("Check that the selected node answers, and how fast (Ctrl+E)")
+        verify.clicked.connect(self.editor.request_verify)
+        doctor = QPushButton("C-MOVE doctor…")
+        doctor.setToolTip("Check everything a C-MOVE to the selected node needs (Ctrl+D)")
+        doctor.clicked.connect(self.open_doctor)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(9, 4, 9, 4)
+        bar.addWidget(verify)
+        bar.addWidget(doctor)
+        bar.addStretch(1)
+        self.node_checks = (verify, doctor)
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(scroller, 1)
+        column.addLayout(bar)
+        return panel
+
     def _connect(self) -> None:
         self.bridge.events_logged.connect(self.log_panel.add_many)
         self.retrieves.finished.connect(self._job_finished)
-        self.listener.hint.connect(self.hints.show_hint)
+        self.listener.hint.connect(lambda hint: self._show_hint_of("listener", hint))
+        self.listener.status.connect(self._listener_state)
         self.bridge.instance_received.connect(self._instance_received)
         self.bridge.caller_refused.connect(
             lambda refused: self.hints.show_hint(hint_for_refused_caller(refused)))
@@ -164,10 +207,13 @@ class MainWindow(QMainWindow):
         self.editor.nodes_changed.connect(self.save_soon)
         self.editor.current_node_changed.connect(self._node_changed)
         self.search.retrieve_requested.connect(self.retrieve)
-        self.search.failed.connect(self.show_failure)
+        self.search.failed.connect(
+            lambda failure, node: self._show_hint_of(
+                "search", hint_for_failure(failure, node, self.session.local)))
         self.search.find_failed.connect(
-            lambda result, node: self.hints.show_hint(
-                hint_for_find_result(result, node, self.session.local)))
+            lambda result, node: self._show_hint_of(
+                "search", hint_for_find_result(result, node, self.session.local)))
+        self.search.answered.connect(lambda: self._clear_hint_of("search"))
         self.search.status.connect(self.statusBar().showMessage)
         self.jobs.cancel_requested.connect(self.retrieves.cancel)
         self.jobs.retry_requested.connect(self.retry_job)
@@ -248,12 +294,14 @@ class MainWindow(QMainWindow):
             result = await self.bridge.verify(node, self.session.local)
         except AssociationFailure as exc:
             self.editor.show_verify_result(exc.message, False)
+            self.statusBar().showMessage(f"Verify {node.name}: {exc.message}")
             self.show_failure(exc, node)
             return
         ok = result.ok
         text = (f"OK: answered in {result.echo_ms:.1f} ms (association "
                 f"{result.association_ms:.1f} ms)" if ok else f"C-ECHO failed: {result.status}")
         self.editor.show_verify_result(text, ok)
+        self.statusBar().showMessage(f"Verify {node.name}: {text}")
         if ok:
             self.hints.clear()
 
@@ -370,15 +418,14 @@ class MainWindow(QMainWindow):
         self.retrieves.submit_many(node, [(s, label) for s, label in scopes if s not in here],
                                    method)
         if here:
-            lines = [f"{label}: {have} of {total if total is not None else '?'} images here"
-                     for (scope, label), (have, total) in
-                     ((item, here[item[0]]) for item in scopes if item[0] in here)]
+            lines = [images_here(label, *here[scope]) for scope, label in scopes
+                     if scope in here]
             self.already_here = AlreadyHereDialog(lines, self)
             self.already_here.chosen.connect(
                 lambda choice: self._retrieve_local(choice, node, method,
                                                     [s for s in scopes if s[0] in here]))
             self.already_here.open()
-        self.show_tab(0)
+        self._show_jobs_unless_reading_the_log()
 
     def _retrieve_local(self, choice: str, node: RemoteNode, method: RetrieveMethod,
                         scopes: list[tuple[RetrieveScope, str]]) -> None:
@@ -404,7 +451,7 @@ class MainWindow(QMainWindow):
             return
         for part in parts:
             what = ("" if part is scope else
-                    f": the {len(part.instance_uids)} missing image(s) of one series")
+                    f": the {count(len(part.instance_uids), 'missing image')} of one series")
             self.retrieves.submit(node, part, method, f"{label}{what}")
 
     def _job_finished(self, row: JobRow) -> None:
@@ -425,17 +472,28 @@ class MainWindow(QMainWindow):
 
     def retry_job(self, job_id: str) -> None:
         self.retrieves.retry(job_id)
-        self.show_tab(0)
+        self._show_jobs_unless_reading_the_log()
 
     def again_with(self, job_id: str, method: RetrieveMethod) -> None:
         self.retrieves.again_with(job_id, method)
+        self._show_jobs_unless_reading_the_log()
+
+    def _show_jobs_unless_reading_the_log(self) -> None:
+        """A new job shows the jobs, but never takes the log away from a user
+        watching it (Ctrl+J shows the jobs; the status line says it is queued)."""
+        if self.bottom_dock.isVisible() and self.bottom.currentWidget() is self.log_panel:
+            self.statusBar().showMessage("Retrieve queued: Ctrl+J shows the jobs")
+            return
         self.show_tab(0)
 
     def save_support_bundle(self, path: str = "") -> str:
         """The log, settings, last doctor run, the selected job's sequence, versions."""
         if not path:
+            # Offered in the home folder: the process's working folder is
+            # wherever the launcher happened to start it.
             path, _ = QFileDialog.getSaveFileName(self, "Save support bundle",
-                                                  "qrscope-support.zip", "Zip (*.zip)")
+                                                  str(Path.home() / "qrscope-support.zip"),
+                                                  "Zip (*.zip)")
         if not path:
             return ""
         job = self.jobs.selected()
@@ -458,11 +516,26 @@ class MainWindow(QMainWindow):
     def show_failure(self, failure: AssociationFailure, node: RemoteNode) -> None:
         self.hints.show_hint(hint_for_failure(failure, node, self.session.local))
 
+    def _show_hint_of(self, source: str, hint: Hint) -> None:
+        self._hint_of[source] = hint
+        self.hints.show_hint(hint)
+
+    def _clear_hint_of(self, source: str) -> None:
+        """*source* did well: its last hint is no longer true (another's stays)."""
+        hint = self._hint_of.pop(source, None)
+        if hint is not None and self.hints.hint is hint:
+            self.hints.clear()
+
+    def _listener_state(self, _ae: str, _address: str, _port: int, state: str,
+                        *_rest: object) -> None:
+        if state == RUNNING:
+            self._clear_hint_of("listener")
+
     # -- state ---------------------------------------------------------------------
     def restore_state(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        if isinstance(geometry, QByteArray) and fits_a_screen(self.settings.value("window/frame")):
+            self._restored = self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -478,6 +551,7 @@ class MainWindow(QMainWindow):
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/frame", self.frameGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/results_splitter", self.search.splitter.saveState())
         node = self.editor.current_node()
@@ -489,6 +563,25 @@ class MainWindow(QMainWindow):
     def _quit(self) -> None:
         self._quit_agreed = True
         self.close()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The first show: the window on its screen whole (created, its frame is known)."""
+        if not self._placed:
+            self._placed = True
+            self._fit_to_screen()
+        super().showEvent(event)
+
+    def _fit_to_screen(self) -> None:
+        """A saved place if it fits the screen now; else the screen's free area, up
+        to :data:`NATURAL_SIZE` (with no window manager, the whole screen)."""
+        available = self.screen().availableGeometry()
+        if self._restored and available.contains(self.frameGeometry()):
+            return
+        frame = self.frameGeometry()
+        inside = self.geometry()
+        margins = QMargins(inside.left() - frame.left(), inside.top() - frame.top(),
+                           frame.right() - inside.right(), frame.bottom() - inside.bottom())
+        self.setGeometry(fitted_geometry(NATURAL_SIZE, available, margins))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """A tall window shows a hint whole; a 768-pixel one keeps room for results."""
@@ -545,3 +638,4 @@ def _loop_usable() -> bool:
     except RuntimeError:
         return False
     return not loop.is_closed()
+

@@ -19,7 +19,7 @@ from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 from qrscope.ui.bridge import CoreBridge
 from qrscope.ui.controllers.listener import ListenerControl
-from qrscope.ui.job_words import describe_outcome, describe_scope
+from qrscope.ui.job_words import count, describe_outcome, describe_scope
 from qrscope.ui.models.jobs_model import JobRow, JobTableModel
 
 __all__ = ["RETRIEVES_PER_NODE", "RetrieveJobs"]
@@ -84,9 +84,8 @@ class RetrieveJobs(QObject):
         scopes = row.outcome.retry_scopes(scope) if row.outcome is not None else [scope]
         label = row.what.removeprefix("retry: ")
         return self.submit_many(node, [(part, f"retry: {label}" if part is scope else
-                                        f"retry: {len(part.instance_uids)} missing "
-                                        f"instance(s) of {label}") for part in scopes],
-                                row.retrieve_method)
+                                        f"retry: {_missing(part)} of {label}")
+                                       for part in scopes], row.retrieve_method)
 
     def again_with(self, job_id: str, method: RetrieveMethod) -> JobRow | None:
         """The job's whole request again, by *method*, from the node as it is now."""
@@ -176,3 +175,7 @@ def _row(record: JobRecord) -> JobRow:
 
 def _method_words(method: RetrieveMethod) -> str:
     return "C-MOVE" if method is RetrieveMethod.MOVE else "C-GET"
+
+
+def _missing(part: RetrieveScope) -> str:
+    return count(len(part.instance_uids), "missing instance")

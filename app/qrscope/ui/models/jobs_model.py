@@ -9,6 +9,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from qrscope.core.jobs.records import JobState
+from qrscope.core.jobs.service import RETRIEVES_PER_NODE
 from qrscope.core.profiles import RetrieveMethod
 from qrscope.core.retrieve.types import (
     RetrieveOutcome,
@@ -16,12 +17,19 @@ from qrscope.core.retrieve.types import (
     RetrieveScope,
     RetrieveState,
 )
+from qrscope.ui.job_words import count
 from qrscope.ui.models.table_base import Index, ListTableModel
 
 __all__ = ["JobRow", "JobTableModel"]
 
+QUEUED_WORDS = "queued"
+QUEUED_WHY = (f"Queued: at most {RETRIEVES_PER_NODE} retrieves run at once on a node; "
+              "this one starts when one of them ends")
+
 HEADERS = ("Job", "What", "Node", "Method", "State", "Progress", "Rate", "Left", "Why")
 PROGRESS_COLUMN = 5
+WIDEST_PROGRESS = "8888/8888 received, 888 failed"
+"""The longest progress a job commonly shows: its column is made this wide."""
 
 
 @dataclass
@@ -99,8 +107,8 @@ class JobRow:
 
     def progress_text(self) -> str:
         p = self.progress
-        if self.queued:
-            return "queued: waiting for a free slot on the node"
+        if self.queued:  # the tooltip says why; the words fit the bar
+            return QUEUED_WORDS
         if self.not_started:
             return self.not_started
         if p is None:
@@ -110,9 +118,9 @@ class JobRow:
         if p.failed:
             parts.append(f"{p.failed} failed")
         if p.warning:
-            parts.append(f"{p.warning} warning")
-        if p.remaining:
-            parts.append(f"{p.remaining} remaining")
+            parts.append(f"{count(p.warning, 'warning')}")
+        # One count, of the PACS's total: no "remaining" beside it, which is
+        # the PACS's own count and lags behind the images that have arrived.
         return ", ".join(parts)
 
 
@@ -170,6 +178,8 @@ class JobTableModel(ListTableModel):
             return row.why
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
             return row.what
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == PROGRESS_COLUMN:
+            return QUEUED_WHY if row.queued else row.progress_text() or None
         if role == Qt.ItemDataRole.ForegroundRole and index.column() in (4, 8):
             color = {RetrieveState.FAILED: "#c62828", RetrieveState.PARTIAL: "#ef6c00",
                      RetrieveState.SUCCESS: "#2e7d32"}.get(row.state)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.retrieve.types import RetrieveState
-from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, JobRow, JobTableModel
+from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, WIDEST_PROGRESS, JobRow, JobTableModel
 from qrscope.ui.widgets.python_model_view import PythonModelView
 
 __all__ = ["RetrievePanel"]
@@ -84,6 +84,9 @@ class RetrievePanel(QWidget):
             header.moveSection(header.visualIndex(logical), visual)
         for column, width in enumerate((55, 330, 100, 70, 75, 160, 60, 50, 220)):
             self.view.setColumnWidth(column, width)
+        # The bar's text on one line, with the style's margins either side.
+        self.view.setColumnWidth(PROGRESS_COLUMN, max(160, self.view.fontMetrics()
+                                 .horizontalAdvance(WIDEST_PROGRESS) + 16))
         self.view.verticalHeader().setDefaultSectionSize(
             self.view.fontMetrics().lineSpacing() + 8)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)

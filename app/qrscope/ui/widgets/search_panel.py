@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from qrscope.core.dicom.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
 from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
-from qrscope.core.query.find import QueryFilter
+from qrscope.core.query.find import FindResult, QueryFilter
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.ui.bridge import CoreBridge, FindTask, spawn
 from qrscope.ui.models.results_model import RecordTableModel, person_name
@@ -179,12 +179,16 @@ class SearchPanel(QWidget):
 
     Signals: ``retrieve_requested(list[RetrieveScope], method)`` where method
     is ``"move"``, ``"get"`` or ``""`` (the node's default);
-    ``failed(AssociationFailure, RemoteNode)``; ``status(str)``.
+    ``failed(AssociationFailure, RemoteNode)``; ``find_failed(FindResult,
+    RemoteNode)``; ``answered()`` when a study search ended with the PACS's
+    answer (what an earlier search's failure said is no longer true);
+    ``status(str)``.
     """
 
     retrieve_requested = Signal(list, str)  # [(RetrieveScope, label)], method
     failed = Signal(object, object)
     find_failed = Signal(object, object)  # FindResult, RemoteNode
+    answered = Signal()
     status = Signal(str)
 
     def __init__(self, bridge: CoreBridge, node: Callable[[], RemoteNode | None],
@@ -293,6 +297,7 @@ class SearchPanel(QWidget):
             return
         for level in self.models:
             self._clear(level)
+        self._show_target()  # the selection went with the rows (a reset says nothing)
         self.results_node = node
         self._start(QueryLevel.STUDY, node, query)
 
@@ -330,11 +335,26 @@ class SearchPanel(QWidget):
         if result.failed:
             self.find_failed.emit(result, node)
         if level is QueryLevel.STUDY:
-            words = f"{result.count} stud{'y' if result.count == 1 else 'ies'}"
+            self._headline(result, node)
+            if not result.failed:
+                self.answered.emit()
+            await self._mark_local()
+
+    def _headline(self, result: FindResult, node: RemoteNode) -> None:
+        """The count above the results, and the status line: never a count of
+        nothing where the PACS did not answer or refused the search."""
+        words = f"{result.count} stud{'y' if result.count == 1 else 'ies'}"
+        if not result.failed:
             extra = " (cancelled)" if result.cancelled else ""
             self.count.setText(f"{words} on {node.name} in {result.seconds:.2f} s{extra}")
             self.status.emit(f"{words} found")
-            await self._mark_local()
+            return
+        why = ("no answer: the PACS ended it" if result.unanswered
+               else f"a failure from the PACS ({result.status})")
+        got = f"; {words} had arrived" if result.count else ""
+        self.count.setText(f"Search on {node.name} ended with {why} after "
+                           f"{result.seconds:.2f} s{got}")
+        self.status.emit(f"Search on {node.name} failed")
 
     async def _mark_local(self) -> None:
         model = self.models[QueryLevel.STUDY]
