@@ -24,7 +24,7 @@ from qrscope.diagnosis.move_hints import (
     our_address,
     outcome_evidence,
 )
-from qrscope.diagnosis.pacs_entries import CallingAeEntry
+from qrscope.diagnosis.pacs_entries import CallingAeEntry, reachable_address
 
 __all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_find_result",
            "hint_for_refused_caller", "hint_for_sender_alias", "hint_for_unexpected",
@@ -85,7 +85,7 @@ def _looks_like_refused_caller(outcome: RetrieveOutcome) -> bool:
 
 
 def _refused_caller(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
-    address = our_address(outcome, local)
+    address = our_address(outcome, node, local)
     entry = CallingAeEntry(local.ae_title, address, local.listener_port)
     request = "C-GET" if outcome.method is RetrieveMethod.GET else "C-MOVE"
     return Hint(
@@ -328,7 +328,7 @@ def hint_for_sender_alias(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
 def hint_for_find_result(result: FindResult, node: RemoteNode, local: LocalAE) -> Hint | None:
     """The hint for a search that failed or went unanswered; None when it did neither."""
     if result.unanswered:
-        return hint_for_find_aborted(node, local, result.ended_after)
+        return hint_for_find_aborted(node, local, result.ended_after, result.local_address)
     if result.failed and result.status is not None:
         return hint_for_find(result.status, node)
     return None
@@ -349,10 +349,11 @@ def hint_for_find_aborted(node: RemoteNode, local: LocalAE, seconds: float,
 
     Orthanc answers the C-FIND of a caller it does not know with A-ABORT
     right after the request; shown as an empty result it would read as "no
-    such study".
+    such study". *our_address*: our end of the search's association; the
+    entry names it, or the route to the PACS, never the listener's wildcard.
     """
-    entry = CallingAeEntry(local.ae_title, our_address or local.bind_address,
-                           local.listener_port)
+    address = reachable_address(our_address, node.host, node.port, local.bind_address)
+    entry = CallingAeEntry(local.ae_title, address, local.listener_port)
     quick = seconds < REFUSED_CALLER_WITHIN_SECONDS
     refused = (f"'{local.ae_title}' is not registered on '{node.name}' as a node allowed to "
                "query (Orthanc: DicomModalities)")
