@@ -112,7 +112,7 @@ def _destination_unknown(outcome: RetrieveOutcome, node: RemoteNode, local: Loca
                 f"AE {entry.ae_title}, IP {entry.address}, port {entry.port}.",
         evidence=outcome_evidence(outcome), causes=causes,
         actions=[*_entry_actions(entry, node),
-                 Action("Check the move destination of the node", "edit-node",
+                 Action("Edit the node's move destination", "edit-node",
                         "move_destination")])
 
 
@@ -238,8 +238,8 @@ def _loopback_only(ev: MoveEvidence) -> list[Hint]:
         summary=f"The listener is bound to {ev.local.bind_address}, but '{ev.node.name}' is "
                 f"at {ev.node.host}: its connection back to us cannot arrive.",
         evidence={"bind_address": ev.local.bind_address, "pacs": ev.node.host},
-        actions=[Action("Listen on all interfaces (0.0.0.0)", "edit-local",
-                        "bind_address")])]
+        actions=[Action("Listen on all interfaces (0.0.0.0)", "set-local",
+                        "bind_address", "0.0.0.0")])]
 
 
 def _mismatch(ev: MoveEvidence) -> list[Hint]:
@@ -251,8 +251,8 @@ def _mismatch(ev: MoveEvidence) -> list[Hint]:
                 f"to '{ev.local.ae_title}'.",
         evidence=outcome_evidence(ev.outcome),
         causes=["a stale move destination in the node"],
-        actions=[Action("Clear the node's move destination", "edit-node",
-                        "move_destination")])]
+        actions=[Action("Clear the node's move destination", "set-node",
+                        "move_destination", "", ev.node.name)])]
 
 
 def _late(ev: MoveEvidence) -> list[Hint]:

@@ -16,7 +16,7 @@ from qrscope.core.query.find import FindResult
 from qrscope.core.receive.listener import RefusedCaller
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveOutcome
-from qrscope.diagnosis.hints import Action, Hint, hint_for_failure
+from qrscope.diagnosis.hints import Action, Hint, hint_for_failure, use_model
 from qrscope.diagnosis.move_hints import (
     MoveEvidence,
     is_out_of_resources,
@@ -48,7 +48,7 @@ def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) ->
                     "retrieve was ended.",
             evidence=outcome_evidence(outcome, limit=outcome.timed_out),
             causes=["the PACS is fetching from a slow archive", "the PACS hung"],
-            actions=[Action("Raise the idle limit of the node", "edit-node", "timeouts"),
+            actions=[Action("Edit the node's idle limit", "edit-node", "timeouts"),
                      Action("Retry", "retry-job")]))
     if is_out_of_resources(final):
         hints.append(Hint(id="out-of-resources", title=f"'{node.name}' is out of resources",
@@ -105,7 +105,7 @@ def _refused_caller(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) 
                         value=entry.card()),
                  *[Action(f"Copy the {name} entry", "copy", value=text)
                    for name, text in entry.snippets().items()],
-                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
+                 Action("Edit our AE title (to one the PACS knows)", "edit-local", "ae_title")])
 
 
 def _aborted(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
@@ -155,7 +155,7 @@ def _success_with_nothing(outcome: RetrieveOutcome, node: RemoteNode,
     actions = [Action("Search the study again at image level to see what the PACS lists"),
                Action("Retry", "retry-job")]
     if node.query_model is QueryModel.PATIENT_ROOT:
-        actions.insert(0, Action("Use the Study Root model", "edit-node", "query_model"))
+        actions.insert(0, use_model(node, QueryModel.STUDY_ROOT))
     return Hint(
         id="success-with-nothing-sent",
         title=f"'{node.name}' answered success but sent nothing",
@@ -172,7 +172,7 @@ def _store_rejected(items: list[ReceivedInstance], hint_id: str) -> Hint:
         evidence={"count": len(items)},
         causes=["the disk is full or the folder is not writable",
                 "the data could not be parsed (kept in the quarantine folder)"],
-        actions=[Action("Check the storage folder", "edit-local", "storage_folder")])
+        actions=[Action("Edit the storage folder", "edit-local", "storage_folder")])
 
 
 def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
@@ -274,7 +274,7 @@ def _patient_id_unknown(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
                 "the window, retrieve from a search result, which carries it",
                 "the PACS does not answer C-FIND for the study, so its Patient ID could not "
                 "be learnt"],
-        actions=[Action("Use Study Root for this node", "edit-node", "query_model")])
+        actions=[use_model(node, QueryModel.STUDY_ROOT)])
 
 
 def hint_for_unexpected(item: ReceivedInstance, known_ae_titles: set[str]) -> Hint:
@@ -370,4 +370,4 @@ def hint_for_find_aborted(node: RemoteNode, local: LocalAE, seconds: float,
                         value=entry.card()),
                  *[Action(f"Copy the {name} entry", "copy", value=text)
                    for name, text in entry.snippets().items()],
-                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
+                 Action("Edit our AE title (to one the PACS knows)", "edit-local", "ae_title")])

@@ -346,10 +346,20 @@ class ProfileEditor(QWidget):
                   "timeouts": self.f_timeouts, "tls": self.f_tls,
                   "identity": self.f_identity, "listener_tls": self.l_tls,
                   "listener_port": self.l_port, "local_ae_title": self.l_aet,
-                  "bind_address": self.l_bind}
+                  "bind_address": self.l_bind, "storage_folder": self.l_folder}
         field = fields.get(name)
         if field is not None:
             field.widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def replace_node(self, name: str, node: RemoteNode) -> None:
+        """Put *node* in place of the node *name* (a hint's change), shown if selected."""
+        index = next((i for i, n in enumerate(self.profiles.nodes) if n.name == name), -1)
+        if index < 0:
+            return
+        self.profiles.nodes[index] = node.validated()
+        if index == self._current_index():
+            self._show_node(index)
+        self.nodes_changed.emit()
 
     def set_retrieve_method(self, method: RetrieveMethod) -> RemoteNode | None:
         """Change the selected node's method as if chosen in the form (saved too)."""
