@@ -39,17 +39,17 @@ LOCAL_WORDS = {"ae_title": "our AE title", "listener_port": "listener port",
                "bind_address": "bind address", "storage_folder": "storage folder"}
 
 
-def message_area(fields: list[Field]) -> QWidget:
-    """The form's messages, in a box of fixed height: a message appearing or
-    going away never moves a field the user is typing in."""
+def message_area(fields: list[Field], *notes: QLabel) -> QWidget:
+    """The form's messages, one per field, below its fields: a message appearing
+    or going away never moves a field the user is typing in. Each message
+    wraps at the panel's width and the area grows to show all of it (a box
+    of fixed height cut two-line messages and laid them over each other)."""
     area = QWidget()
     column = QVBoxLayout(area)
     column.setContentsMargins(0, 0, 0, 0)
-    column.setSpacing(0)
-    for field in fields:
-        column.addWidget(field.message)
-    column.addStretch(1)
-    area.setFixedHeight(3 * area.fontMetrics().lineSpacing() + 6)
+    column.setSpacing(2)
+    for label in [*(field.message for field in fields), *notes]:
+        column.addWidget(label)
     return area
 
 
@@ -73,16 +73,31 @@ class ProfileEditor(QWidget):
         self.list.setToolTip("Remote nodes (PACS). Drag or use the arrows to reorder.")
         self.list.currentRowChanged.connect(self._show_node)
         self.form_problems: dict[str, str] = {}
+        self._run_key = ""
+        """The field the user is typing in now (a run of edits to one field)."""
+        self._run_base: object = None
+        """That field's value before the run: what an invalid run leaves in the node."""
+        self.not_saved = QLabel()
+        self.not_saved.setWordWrap(True)
+        self.not_saved.setStyleSheet(ERROR_STYLE)
+        self.not_saved.hide()
         self.verify_result = QLabel()
         self.verify_result.setWordWrap(True)
         # Room for two lines: a form row does not grow with a wrapped label.
         self.verify_result.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Remote nodes</b>"))
-        layout.addWidget(self.list, 1)
+        # A fixed height (six names, then it scrolls): a list that gives way
+        # when a message grows below would move every field under it.
+        self.list.setFixedHeight(6 * (self.fontMetrics().lineSpacing() + 4)
+                                 + 2 * self.list.frameWidth())
+        layout.addWidget(self.list)
         layout.addLayout(self._list_buttons())
         layout.addWidget(self._node_form())
         layout.addWidget(self._local_form())
+        # Spare height goes below the forms: a message growing there never
+        # moves a field above it (a stretching list would give way and shift them).
+        layout.addStretch(1)
         self.refresh()
 
     # -- building ------------------------------------------------------------
@@ -134,11 +149,15 @@ class ProfileEditor(QWidget):
             form.addRow(label, field.widget)
             field.widget.changed.connect(self._node_edited)
         form.addRow(message_area([self.f_name, self.f_aet, self.f_host, self.f_port,
-                                  self.f_dest, self.f_timeouts, self.f_tls, self.f_identity]))
+                                  self.f_dest, self.f_timeouts, self.f_tls, self.f_identity],
+                                 self.not_saved))
         self.f_identity.widget.passcode_entered.connect(self._store_passcode)
-        for field in (self.f_name, self.f_aet, self.f_host, self.f_dest):
-            field.widget.textEdited.connect(self._node_edited)
-        self.f_port.widget.valueChanged.connect(self._node_edited)
+        for key, field in (("name", self.f_name), ("ae_title", self.f_aet),
+                           ("host", self.f_host), ("move_destination", self.f_dest)):
+            field.widget.textEdited.connect(lambda _text, k=key: self._field_edited(k))
+        self.f_port.widget.valueChanged.connect(lambda _value: self._field_edited("port"))
+        for field in (self.f_name, self.f_aet, self.f_host, self.f_dest, self.f_port):
+            field.widget.editingFinished.connect(self._end_run)
         for field in (self.f_model, self.f_method):
             field.widget.currentIndexChanged.connect(self._node_edited)
         verify = QPushButton("Verify (C-ECHO)")
@@ -228,6 +247,7 @@ class ProfileEditor(QWidget):
 
     def _show_node(self, row: int) -> None:
         node = self.current_node()
+        self._run_key = ""
         self.node_box.setEnabled(node is not None)
         self.verify_result.clear()
         if node is None:
@@ -253,7 +273,7 @@ class ProfileEditor(QWidget):
         self.f_identity.show_error("")
         for widget in widgets:
             widget.blockSignals(False)
-        self._show_problems(node)
+        self._say_not_saved(self._show_problems(node))
         self.current_node_changed.emit(node)
 
     def _form_node(self, base: RemoteNode) -> RemoteNode:
@@ -273,12 +293,25 @@ class ProfileEditor(QWidget):
             identity=self.f_identity.widget.identity(),
         )
 
+    def _field_edited(self, key: str) -> None:
+        """A keystroke (or step) in the field *key*: a run of them starts from its value."""
+        node = self.current_node()
+        if key != self._run_key and node is not None:
+            self._run_key, self._run_base = key, getattr(node, key)
+        self._node_edited()
+
+    def _end_run(self) -> None:
+        """The user left the field (or pressed Return): the next keystroke starts anew."""
+        self._run_key = ""
+
     def _node_edited(self, *_args: object) -> None:
         """Keep the edit in the profiles only when every field is valid.
 
-        A field in error stays in the form (red, with its message); the
-        profiles, and so the saved file and every search or retrieve, keep
-        the node's last valid values until it is fixed.
+        A field in error stays in the form (red, with its message) and is
+        not saved: the profiles, and so the saved file and every search or
+        retrieve, keep the value the field had before the user started
+        typing in it, never a prefix that happened to be valid on the way
+        (typing a 17-character AE title passes through 16 valid ones).
         """
         row = self._current_index()
         node = self.current_node()
@@ -286,8 +319,12 @@ class ProfileEditor(QWidget):
             return
         edited = self._form_node(node)
         self.verify_result.clear()  # a Verify result is about the values it used
-        if self._show_problems(edited):
-            return
+        problems = self._show_problems(edited)
+        self._say_not_saved(problems)
+        if problems:
+            edited = self._kept_while_invalid(node, edited, problems)
+            if edited is None or edited == node:
+                return
         edited = edited.validated()
         if edited.name != node.name:
             self._keyring(secrets.rename_passcode, node.name, edited.name)
@@ -295,6 +332,23 @@ class ProfileEditor(QWidget):
         self.list.currentItem().setText(edited.name)
         self.nodes_changed.emit()
         self.current_node_changed.emit(edited)
+
+    def _kept_while_invalid(self, node: RemoteNode, edited: RemoteNode,
+                            problems: dict[str, str]) -> RemoteNode | None:
+        """The node to keep while the form has *problems*: its valid fields as
+        typed, each field in error as it was before the user typed in it."""
+        kept = {key: (self._run_base if key == self._run_key else getattr(node, key))
+                for key in problems if key in FIELD_WORDS}
+        candidate = replace(edited, **kept)
+        return None if candidate.problems() else candidate
+
+    def _say_not_saved(self, problems: dict[str, str]) -> None:
+        node = self.current_node()
+        words = " and ".join(FIELD_WORDS.get(key, key) for key in problems)
+        self.not_saved.setText(f"Not saved: fix the {words} above; until then "
+                               f"'{node.name if node else ''}' keeps its last valid "
+                               f"{words}." if problems else "")
+        self.not_saved.setVisible(bool(problems))
 
     def _show_problems(self, node: RemoteNode) -> dict[str, str]:
         """Show each field's problem at the field; returns them, by field."""
