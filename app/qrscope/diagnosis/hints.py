@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qrscope.core.net.connection import AssociationFailure, FailureReason
+from qrscope.core.net.secrets import has_password_store
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.receive.listener import ListenerError
 from qrscope.diagnosis.catalogue import catalogue_ids
@@ -340,13 +341,20 @@ def _identity_rejected(f: AssociationFailure, node: RemoteNode, local: LocalAE,
 
 def _passcode_missing(f: AssociationFailure, node: RemoteNode, local: LocalAE,
                       ev: dict[str, Any]) -> Hint:
+    if not has_password_store():
+        return Hint(
+            id="user-identity-passcode-missing", title=f"No passcode for '{node.name}'",
+            summary=f"{f.message}; nothing was sent.", evidence=ev,
+            causes=["this computer has no password store: qrscope keeps a passcode only "
+                    "until you quit, and none was entered since it started"],
+            actions=[Action("Edit the node's passcode (kept until you quit)", "edit-node",
+                            "identity")])
     return Hint(
         id="user-identity-passcode-missing", title=f"No passcode for '{node.name}'",
         summary=f"{f.message}; nothing was sent.", evidence=ev,
         causes=["the passcode was never entered on this computer",
-                "the system keyring is locked or not available"],
-        actions=[Action("Edit the node's passcode", "edit-node",
-                        "identity")])
+                "the system password store is locked"],
+        actions=[Action("Edit the node's passcode", "edit-node", "identity")])
 
 
 _BUILDERS = {

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from qrscope.core.net import secrets
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.security import IdentityKind
 from qrscope.core.validation import InvalidValue
 from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
 from qrscope.ui.widgets.security_fields import IdentityEditor, TlsEditor
@@ -269,7 +270,7 @@ class ProfileEditor(QWidget):
         self.f_dest.widget.setText(node.move_destination)
         self.f_timeouts.widget.set_timeouts(node.timeouts)
         self.f_tls.widget.set_tls(node.tls)
-        self.f_identity.widget.set_identity(node.identity, bool(self._passcode_stored(node.name)))
+        self.f_identity.widget.set_identity(node.identity, self._passcode_state(node))
         self.f_identity.show_error("")
         for widget in widgets:
             widget.blockSignals(False)
@@ -329,6 +330,8 @@ class ProfileEditor(QWidget):
         if edited.name != node.name:
             self._keyring(secrets.rename_passcode, node.name, edited.name)
         self.profiles.nodes[row] = edited
+        if edited.identity != node.identity:
+            self.f_identity.widget.show_passcode_state(self._passcode_state(edited))
         self.list.currentItem().setText(edited.name)
         self.nodes_changed.emit()
         self.current_node_changed.emit(edited)
@@ -364,33 +367,38 @@ class ProfileEditor(QWidget):
         self.form_problems = problems
         return problems
 
-    # -- passcodes (system keyring) ------------------------------------------------
+    # -- passcodes (system keyring, or memory until quit) ----------------------------
     def _keyring(self, action, *args: str) -> object:
-        """Run a keyring call; a keyring that cannot be used is said under the field."""
+        """Run a keyring call; a store that cannot be used now is said under the
+        field, in words, and only for a node that sends a passcode."""
         try:
             return action(*args)
         except secrets.SecretStoreError as exc:
-            # Its first sentence fits the message box; the rest is the tooltip.
-            words = str(exc)
-            self.f_identity.show_error(words.split(": ", 1)[0] + " (details in the tooltip)"
-                                       if len(words) > 80 else words)
-            self.f_identity.message.setToolTip(words)
+            node = self.current_node()
+            if node is not None and node.identity.kind is IdentityKind.USERNAME_PASSCODE:
+                self.f_identity.show_error(str(exc))
+                self.f_identity.message.setToolTip(exc.detail)
             return None
 
-    def _passcode_stored(self, name: str) -> bool | None:
+    @staticmethod
+    def _passcode_state(node: RemoteNode) -> str:
+        """Where the node's passcode is kept; "" for a node that sends none
+        (the keyring is not even asked)."""
+        if node.identity.kind is not IdentityKind.USERNAME_PASSCODE:
+            return ""
         try:
-            return secrets.passcode_for(name) is not None
+            return secrets.passcode_kept(node.name) or "not-set"
         except secrets.SecretStoreError:
-            return None
+            return "unreadable"
 
     def _store_passcode(self, passcode: str) -> None:
-        """Keep the typed passcode in the keyring under the node's name; never in profiles."""
+        """Keep the typed passcode (keyring, else memory until quit); never in profiles."""
         node = self.current_node()
         if node is None:
             return
         self.f_identity.show_error("")
         self._keyring(secrets.store_passcode, node.name, passcode)
-        self.f_identity.widget.show_passcode_state(self._passcode_stored(node.name))
+        self.f_identity.widget.show_passcode_state(self._passcode_state(node))
 
     def focus_field(self, name: str) -> None:
         """Put the cursor in the node field a hint says to change."""
