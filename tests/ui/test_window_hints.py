@@ -246,3 +246,29 @@ def test_an_edit_button_takes_the_user_to_the_field_and_changes_nothing(qtbot,
     _click(qtbot, window, "Edit the node's port (its TLS port, often 2762)")
     assert window.editor.f_port.widget.hasFocus()
     assert _saved_node(window) == before
+
+
+def test_a_job_whose_listener_could_not_start_points_where_the_explanation_is(
+        qtbot, orthanc_window, monkeypatch):
+    window = orthanc_window
+    control = window.listener
+
+    def cannot_bind() -> None:
+        raise ListenerError("listener-port-in-use", "port taken", port=1)
+
+    monkeypatch.setattr(type(control), "running", property(lambda _self: None))
+    monkeypatch.setattr(control.bridge, "start_listener_here", cannot_bind)
+    why = control.ready_for_move()
+    bar, results = window.hints, window.search
+    bar.show_hint(_failure(FailureReason.TLS_NOT_OFFERED))
+    qtbot.waitUntil(lambda: bar.isVisible() and bar.y() > 0, timeout=3000)
+    below = bar.mapTo(window, bar.rect().topLeft()).y() >= \
+        results.mapTo(window, results.rect().bottomLeft()).y()
+    assert below and "under the results" in why and "above" not in why
+
+
+def test_a_hint_shown_alone_never_sends_the_reader_to_another_hint():
+    local = LocalAE()
+    outcome = _move_outcome(move_destination=local.ae_title)
+    for hint in hints_for_retrieve(outcome, replace(ORTHANC, move_destination=""), local):
+        assert "next hint" not in hint.as_text(), hint.id
