@@ -173,7 +173,9 @@ def test_a_pacs_that_accepts_none_of_our_contexts_is_no_accepted_context():
     assert "Study Root" in info.value.message
     hint = hint_for_failure(info.value, node, LocalAE())
     assert hint.id == "no-accepted-context"
-    assert [a.field for a in hint.actions if a.kind == "edit-node"] == ["query_model"]
+    # The button switches the model (the node asked for Study Root: Patient Root).
+    assert [(a.field, a.value) for a in hint.actions if a.kind == "set-node"] == \
+        [("query_model", "patient-root")]
 
 
 def test_a_peer_that_aborts_the_association_request_is_aborted_with_its_reason():

@@ -54,7 +54,7 @@ def test_unreachable_node_gets_a_hint_with_its_port_and_a_fix(qtbot, window):
     assert window.hints.hint.id == "connection-refused"
     assert str(port) in window.hints.summary.text()
     fix = next(b for b in window.hints.findChildren(QPushButton)
-               if b.text() == "Check the port of the node")
+               if b.text() == "Edit the node's port")
     qtbot.mouseClick(fix, Qt.MouseButton.LeftButton)
     assert window.editor.f_port.widget.hasFocus() or window.focusWidget() is not None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
 from tests.demo_site import free_port
@@ -100,3 +100,66 @@ def test_the_association_timeout_verify_waits_for_is_shown(qtbot, window):
     assert spins["association"].value() == node.timeouts.association
     spins["association"].setValue(12)
     assert window.editor.current_node().timeouts.association == 12
+
+
+def _archive(qtbot, editor) -> None:
+    editor.add_node()
+    _type(qtbot, editor.f_name, "Archive")
+    _type(qtbot, editor.f_aet, "ARCHIVE")
+    _type(qtbot, editor.f_host, "archive.example.org")
+
+
+def test_a_17_character_ae_title_typed_is_refused_not_saved_as_its_prefix(qtbot, window):
+    editor = window.editor
+    _archive(qtbot, editor)
+    assert next(n for n in _saved_nodes(window) if n["name"] == "Archive")["ae_title"] == \
+        "ARCHIVE"
+    # As a user types it: the first 16 characters are a valid AE title on the way.
+    _type(qtbot, editor.f_aet, "ABCDEFGHIJKLMNOPQ")
+    saved = next(n for n in _saved_nodes(window) if n["name"] == "Archive")
+    assert saved["ae_title"] == "ARCHIVE"
+    assert editor.current_node().ae_title == "ARCHIVE"
+    assert editor.f_aet.message.text() == ("AE title: 'ABCDEFGHIJKLMNOPQ' has 17 characters; "
+                                           "DICOM allows at most 16")
+    assert editor.not_saved.isVisible() and "Not saved" in editor.not_saved.text()
+    # Fixed: saved, and the note goes.
+    qtbot.keyClick(editor.f_aet.widget, Qt.Key.Key_Backspace)
+    assert next(n for n in _saved_nodes(window)
+                if n["name"] == "Archive")["ae_title"] == "ABCDEFGHIJKLMNOP"
+    assert not editor.not_saved.isVisible()
+
+
+def test_a_port_typed_into_an_error_keeps_the_port_it_had(qtbot, window):
+    editor = window.editor
+    _archive(qtbot, editor)
+    spin = editor.f_port.widget
+    spin.selectAll()
+    qtbot.keyClicks(spin, "4242")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    spin.selectAll()
+    qtbot.keyClicks(spin, "0")
+    assert editor.f_port.message.isVisible()
+    assert next(n for n in _saved_nodes(window) if n["name"] == "Archive")["port"] == 4242
+
+
+def test_messages_wrap_whole_and_apart_at_1024_by_768(qtbot, window):
+    window.resize(1024, 768)
+    editor = window.editor
+    _archive(qtbot, editor)
+    _type(qtbot, editor.f_aet, "ABCDEFGHIJKLMNOPQ")
+    editor.f_host.widget.selectAll()
+    qtbot.keyClick(editor.f_host.widget, Qt.Key.Key_Delete)
+    labels = [editor.f_aet.message, editor.f_host.message, editor.not_saved]
+    assert all(label.isVisible() for label in labels)
+
+    def shown_whole() -> bool:
+        return all(label.height() >= label.heightForWidth(label.width()) for label in labels)
+
+    qtbot.waitUntil(shown_whole, timeout=3000)
+    right = editor.width()
+    boxes = [QRect(label.mapTo(editor, QPoint(0, 0)), label.size()) for label in labels]
+    for box in boxes:
+        assert box.right() < right
+    for i, box in enumerate(boxes):
+        assert not any(box.intersects(other) for other in boxes[i + 1:])
+    assert "(a host name or IP address)" in editor.f_host.message.text()

@@ -74,7 +74,9 @@ def test_verify_without_tls_to_a_tls_port_shows_the_tls_hint(qtbot, secure_windo
     fix = next(b for b in secure_window.hints.findChildren(QPushButton)
                if b.text() == "Switch TLS on for this node")
     qtbot.mouseClick(fix, Qt.MouseButton.LeftButton)
-    assert secure_window.editor.f_tls.widget.enabled.hasFocus()
+    assert secure_window.editor.f_tls.widget.enabled.isChecked()
+    assert secure_window.editor.current_node().tls.enabled
+    assert "TLS switched on for Secure" in secure_window.hints.confirmation.text()
 
 
 def test_passcode_goes_to_the_keyring_not_the_profiles_file(qtbot, secure_window, tmp_path):

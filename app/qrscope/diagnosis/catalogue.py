@@ -127,11 +127,13 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
        "Check the user name and passcode for this node (the passcode is in the system "
        "keyring); ask the PACS administrator whether the account may use DICOM."),
     _e("user-identity-passcode-missing", "No passcode for the node",
-       "The node is set to send a user name and passcode, but the system keyring has no "
-       "passcode for it (or the keyring cannot be opened); nothing was sent.",
+       "The node is set to send a user name and passcode, but qrscope has none for it: "
+       "the system keyring holds none (or is locked), or, on a computer without a password "
+       "store, none was entered since qrscope started (it keeps one in memory until you "
+       "quit, never on disk); nothing was sent.",
        "the user name and the keyring's error",
-       "Enter the passcode in the node's settings (it is kept in the system keyring), or "
-       "type it for this session."),
+       "Enter the passcode in the node's settings: it is kept in the system keyring, or, "
+       "without one, until you quit."),
     _e("move-destination-unknown", "The PACS answered that it cannot find the move destination",
        "C-MOVE needs the PACS to look up the destination AE title in its own table. The "
        "answer 0xA801 (or Orthanc's immediate 0xC000 without counts) says it found nothing, "

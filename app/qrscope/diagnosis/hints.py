@@ -14,31 +14,36 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qrscope.core.net.connection import AssociationFailure, FailureReason
-from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.net.secrets import has_password_store
+from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.receive.listener import ListenerError
 from qrscope.diagnosis.catalogue import catalogue_ids
 from qrscope.diagnosis.port_owner import find_port_owner
 
 __all__ = ["Action", "Hint", "hint_for_failure", "hint_for_listener_error",
-           "hint_for_profile_problems"]
+           "hint_for_profile_problems", "use_model"]
 
 
 @dataclass(frozen=True)
 class Action:
     """Something to do about a hint; ``kind`` tells a front end whether it can do it.
 
-    Kinds the GUI acts on: ``edit-node`` (with ``field``), ``edit-local``
-    (with ``field``), ``retry`` (verify again), ``retry-job``, ``switch-to-get``,
-    ``switch-to-move``, ``set-method`` (with ``value`` = "move" or "get"),
-    ``listener-free-port``, ``copy`` (with ``value``),
-    ``add-sender`` and ``allow-sender`` (with ``value`` = "AE title@address").
-    Others are advice.
+    Kinds the GUI acts on: ``edit-node`` and ``edit-local`` (with ``field``:
+    they only take the user to the field, so their label starts with "Edit"),
+    ``set-node`` (with ``node``, ``field`` and ``value``: the change is made
+    and saved), ``set-local`` (with ``field`` and ``value``), ``retry``
+    (verify again), ``retry-job``, ``switch-to-get``, ``switch-to-move``,
+    ``set-method`` (with ``value`` = "move" or "get"), ``listener-free-port``,
+    ``copy`` (with ``value``), ``add-sender`` and ``allow-sender`` (with
+    ``value`` = "AE title@address"). Others are advice.
     """
 
     label: str
     kind: str = "advice"
     field: str = ""
     value: str = ""
+    node: str = ""
+    """The node a ``set-node`` action changes (by name): not necessarily the one selected."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,13 @@ class Hint:
         return "\n".join(lines)
 
 
+def use_model(node: RemoteNode, model: QueryModel) -> Action:
+    """Switch *node* to *model* (saved): what a PACS that refuses the other needs."""
+    words = "Study Root" if model is QueryModel.STUDY_ROOT else "Patient Root"
+    return Action(f"Use the {words} model for this node", "set-node", "query_model",
+                  model.value, node.name)
+
+
 def _where(node: RemoteNode) -> str:
     return f"{node.host}:{node.port}"
 
@@ -85,7 +97,7 @@ def _refused(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         causes=[f"the port is wrong: is '{node.name}' really on port {node.port}?",
                 "the PACS service is stopped on that computer",
                 "a firewall on that computer rejects the port"],
-        actions=[Action("Check the port of the node", "edit-node", "port"),
+        actions=[Action("Edit the node's port", "edit-node", "port"),
                  Action("Verify again", "retry")])
 
 
@@ -99,7 +111,7 @@ def _timeout(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         causes=["a firewall between here and the PACS drops the connection",
                 f"the address {node.host} is wrong or the host is switched off",
                 "a VPN or route to that network is missing"],
-        actions=[Action("Check the host of the node", "edit-node", "host"),
+        actions=[Action("Edit the node's host", "edit-node", "host"),
                  Action("Verify again", "retry")])
 
 
@@ -111,7 +123,7 @@ def _not_found(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         evidence=ev,
         causes=["a typing error in the host name", "the DNS server does not know the name",
                 "the name only resolves inside a VPN that is not connected"],
-        actions=[Action("Correct the host (or use the IP address)", "edit-node", "host")])
+        actions=[Action("Edit the node's host (or use its IP address)", "edit-node", "host")])
 
 
 def _called(f: AssociationFailure, node: RemoteNode, local: LocalAE,
@@ -124,7 +136,7 @@ def _called(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         evidence=ev,
         causes=["the AE title of the node is mistyped (AE titles are case-sensitive)",
                 "another service listens on that port with a different AE title"],
-        actions=[Action("Correct the node's AE title", "edit-node", "ae_title"),
+        actions=[Action("Edit the node's AE title", "edit-node", "ae_title"),
                  Action("Ask the PACS administrator for the exact AE title")])
 
 
@@ -140,7 +152,7 @@ def _calling(f: AssociationFailure, node: RemoteNode, local: LocalAE,
                 "it is registered with another IP address than this computer's"],
         actions=[Action(f"Ask the PACS administrator to add AE '{local.ae_title}'", "copy",
                         value=local.ae_title),
-                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
+                 Action("Edit our AE title (to one the PACS knows)", "edit-local", "ae_title")])
 
 
 def _rejected(f: AssociationFailure, node: RemoteNode, local: LocalAE,
@@ -180,10 +192,12 @@ def _no_context(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         if node.retrieve_method is RetrieveMethod.GET:
             advice.append(Action("Make C-MOVE the node's method", "set-method", value="move"))
     if "Patient Root" in str(ev.get("wanted", "")) and "Study Root" in accepted:
-        advice.append(Action("Use the Study Root model", "edit-node", "query_model"))
+        advice.append(use_model(node, QueryModel.STUDY_ROOT))
     elif "Root" in str(ev.get("wanted", "")) and not accepted:
         # Nothing accepted at all: the PACS may offer the other model.
-        advice.append(Action("Try the other information model", "edit-node", "query_model"))
+        advice.append(use_model(node, QueryModel.PATIENT_ROOT
+                                if node.query_model is QueryModel.STUDY_ROOT
+                                else QueryModel.STUDY_ROOT))
     return Hint(
         id="no-accepted-context", title=f"'{node.name}' does not offer {ev.get('wanted', '')}",
         summary=_no_context_summary(str(ev.get("wanted", "")), accepted),
@@ -211,7 +225,7 @@ def _assoc_timeout(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         summary=f.message + ".", evidence=ev,
         causes=["the port belongs to a service that does not speak DICOM (e.g. a web server)",
                 "the PACS is overloaded"],
-        actions=[Action("Check the port of the node", "edit-node", "port")])
+        actions=[Action("Edit the node's port", "edit-node", "port")])
 
 
 def _generic(f: AssociationFailure, node: RemoteNode, local: LocalAE,
@@ -232,7 +246,7 @@ def _tls_trust(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         causes=["the PACS uses a hospital-internal or self-signed CA",
                 "the CA file is for another server",
                 "something between here and the PACS intercepts the connection"],
-        actions=[Action("Set the CA that signed the PACS's certificate", "edit-node", "tls"),
+        actions=[Action("Edit the node's TLS settings (its CA file)", "edit-node", "tls"),
                  Action("Ask the PACS administrator for its CA certificate (PEM)")])
 
 
@@ -245,7 +259,8 @@ def _tls_name(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         evidence=ev,
         causes=["the node is configured by IP address or an alias its certificate lacks",
                 "another server answers at that address"],
-        actions=[Action("Use the host name the certificate names", "edit-node", "host"),
+        actions=[Action("Edit the node's host (to a name its certificate lists)", "edit-node",
+                        "host"),
                  Action("Ask for a certificate that includes this name")])
 
 
@@ -270,8 +285,10 @@ def _tls_not_offered(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         evidence=ev,
         causes=["this is the plain DICOM port; the TLS port is another (often 2762)",
                 "TLS is switched off on the PACS"],
-        actions=[Action("Use the node's TLS port", "edit-node", "port"),
-                 Action("Switch TLS off for this node", "edit-node", "tls")])
+        actions=[Action("Edit the node's port (its TLS port, often 2762)", "edit-node",
+                        "port"),
+                 Action("Switch TLS off for this node", "set-node", "tls", "off",
+                        node.name)])
 
 
 def _tls_required(f: AssociationFailure, node: RemoteNode, local: LocalAE,
@@ -281,7 +298,7 @@ def _tls_required(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         summary=f"{_where(node)} closed our plain DICOM connection, and it completes a TLS "
                 "handshake: the port expects DICOM over TLS.",
         evidence=ev, causes=["the node is a TLS port but TLS is off in its settings"],
-        actions=[Action("Switch TLS on for this node", "edit-node", "tls")])
+        actions=[Action("Switch TLS on for this node", "set-node", "tls", "on", node.name)])
 
 
 def _tls_handshake(f: AssociationFailure, node: RemoteNode, local: LocalAE,
@@ -296,7 +313,7 @@ def _tls_handshake(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         evidence=ev,
         causes=["the node requires a client certificate, or refused ours",
                 "no TLS version (1.2 or later) or cipher is common to both"],
-        actions=[Action("Set our certificate and key for this node", "edit-node", "tls"),
+        actions=[Action("Edit our certificate and key for this node", "edit-node", "tls"),
                  Action("Ask the PACS administrator which CA it trusts for clients")])
 
 
@@ -304,7 +321,7 @@ def _tls_settings(f: AssociationFailure, node: RemoteNode, local: LocalAE,
                   ev: dict[str, Any]) -> Hint:
     return Hint(id="tls-settings-invalid", title=f"The TLS settings of '{node.name}' are unusable",
                 summary=f.message + "; nothing was sent.", evidence=ev,
-                actions=[Action("Correct the TLS files of the node", "edit-node", "tls")])
+                actions=[Action("Edit the node's TLS files", "edit-node", "tls")])
 
 
 def _identity_rejected(f: AssociationFailure, node: RemoteNode, local: LocalAE,
@@ -318,19 +335,26 @@ def _identity_rejected(f: AssociationFailure, node: RemoteNode, local: LocalAE,
         causes=["the passcode is wrong or has changed", f"the account '{user}' is unknown "
                 "to the node or may not use DICOM",
                 "the node wants a user name and passcode and got only a user name"],
-        actions=[Action("Check the user name and passcode", "edit-node", "identity"),
+        actions=[Action("Edit the user name and passcode", "edit-node", "identity"),
                  Action("Verify again", "retry")])
 
 
 def _passcode_missing(f: AssociationFailure, node: RemoteNode, local: LocalAE,
                       ev: dict[str, Any]) -> Hint:
+    if not has_password_store():
+        return Hint(
+            id="user-identity-passcode-missing", title=f"No passcode for '{node.name}'",
+            summary=f"{f.message}; nothing was sent.", evidence=ev,
+            causes=["this computer has no password store: qrscope keeps a passcode only "
+                    "until you quit, and none was entered since it started"],
+            actions=[Action("Edit the node's passcode (kept until you quit)", "edit-node",
+                            "identity")])
     return Hint(
         id="user-identity-passcode-missing", title=f"No passcode for '{node.name}'",
         summary=f"{f.message}; nothing was sent.", evidence=ev,
         causes=["the passcode was never entered on this computer",
-                "the system keyring is locked or not available"],
-        actions=[Action("Enter the passcode (kept in the system keyring)", "edit-node",
-                        "identity")])
+                "the system password store is locked"],
+        actions=[Action("Edit the node's passcode", "edit-node", "identity")])
 
 
 _BUILDERS = {
@@ -371,23 +395,23 @@ def hint_for_listener_error(error: ListenerError, local: LocalAE) -> Hint:
             causes=["another DICOM program (a viewer, storescp, a second qrscope) is running",
                     "a previous qrscope did not exit"],
             actions=[Action("Restart the listener on a free port", "listener-free-port"),
-                     Action("Choose another listener port (and tell the PACS)", "edit-local",
+                     Action("Edit the listener port (and tell the PACS)", "edit-local",
                             "listener_port")])
     if error.reason == "listener-port-privileged":
         return Hint(
             id="listener-port-privileged", title=f"Port {port} needs administrator rights",
             summary=error.message, evidence=error.evidence,
             causes=["ports below 1024, such as 104, are reserved for the system"],
-            actions=[Action("Use a port above 1024, such as 11112", "edit-local",
-                            "listener_port")])
+            actions=[Action("Use port 11112 (or another free one above 1024)", "set-local",
+                            "listener_port", "11112")])
     if error.reason == "listener-tls-invalid":
         return Hint(id="listener-tls-invalid", title="The listener's TLS settings are unusable",
                     summary=error.message, evidence=error.evidence,
-                    actions=[Action("Correct the listener's certificate and key",
+                    actions=[Action("Edit the listener's certificate and key",
                                     "edit-local", "listener_tls")])
     return Hint(id="listener-not-running", title="The storage listener cannot start",
                 summary=error.message, evidence=error.evidence,
-                actions=[Action("Check the listener settings", "edit-local", "bind_address")])
+                actions=[Action("Edit the listener settings", "edit-local", "bind_address")])
 
 
 def hint_for_profile_problems(problems: list[str], path: str) -> Hint:
@@ -400,4 +424,4 @@ def hint_for_profile_problems(problems: list[str], path: str) -> Hint:
         evidence={"file": path, "problems": list(problems)},
         causes=["the file was edited by hand, or written by another program",
                 "the disk or a crash damaged it"],
-        actions=[Action("Check this workstation's settings", "edit-local", "ae_title")])
+        actions=[Action("Edit this workstation's settings", "edit-local", "ae_title")])

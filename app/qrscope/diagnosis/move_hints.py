@@ -28,7 +28,7 @@ from qrscope.core.dicom.status import (
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.retrieve.types import RetrieveOutcome
 from qrscope.diagnosis.hints import Action, Hint
-from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
+from qrscope.diagnosis.pacs_entries import MoveDestinationEntry, reachable_address
 
 __all__ = ["CAUSE_RULES", "FILTERED_AFTER_SECONDS", "MOVE_RULES", "MoveEvidence", "Rule",
            "is_out_of_resources", "move_hints", "our_address", "outcome_evidence"]
@@ -51,11 +51,10 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def our_address(outcome: RetrieveOutcome, local: LocalAE) -> str:
-    """The address the PACS should use for us: the one our association came from."""
-    if outcome.local_address and outcome.local_address not in ("0.0.0.0", "::"):
-        return outcome.local_address
-    return local.bind_address
+def our_address(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> str:
+    """The address the PACS should use for us: the one our association came from,
+    else the route to it (never the listener's wildcard bind address)."""
+    return reachable_address(outcome.local_address, node.host, node.port, local.bind_address)
 
 
 def outcome_evidence(outcome: RetrieveOutcome, **extra: Any) -> dict[str, Any]:
@@ -90,13 +89,12 @@ def _destination_unknown(outcome: RetrieveOutcome, node: RemoteNode, local: Loca
     answer, which still does not tell the two apart.
     """
     dest = outcome.move_destination
-    address = our_address(outcome, local)
+    address = our_address(outcome, node, local)
     entry = MoveDestinationEntry(dest, address, port)
     unknown = f"'{node.name}' has no entry for the AE title '{dest}' in its table of move " \
               "destinations: add it (the entry is below)"
     unreachable = (f"it has an entry for '{dest}', but nothing answered at the address and "
-                   f"port registered there: correct them to {address}:{port}"
-                   + (" (see the next hint)" if dest == local.ae_title else ""))
+                   f"port registered there: correct them to {address}:{port}")
     causes = [unknown, unreachable]
     if dest != local.ae_title:
         causes.insert(1, f"the move destination '{dest}' in the node's settings is not our AE "
@@ -114,13 +112,13 @@ def _destination_unknown(outcome: RetrieveOutcome, node: RemoteNode, local: Loca
                 f"AE {entry.ae_title}, IP {entry.address}, port {entry.port}.",
         evidence=outcome_evidence(outcome), causes=causes,
         actions=[*_entry_actions(entry, node),
-                 Action("Check the move destination of the node", "edit-node",
+                 Action("Edit the node's move destination", "edit-node",
                         "move_destination")])
 
 
 def _reverse_failed(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE, port: int,
                     filtered: bool, to_us: bool, certain: bool = True) -> Hint:
-    address = our_address(outcome, local)
+    address = our_address(outcome, node, local)
     how = ("the connection attempt timed out: packets are dropped on the way" if filtered
            else "the connection was refused or never arrived")
     firewall = f"a firewall on this computer or between the networks blocks port {port}"
@@ -240,8 +238,8 @@ def _loopback_only(ev: MoveEvidence) -> list[Hint]:
         summary=f"The listener is bound to {ev.local.bind_address}, but '{ev.node.name}' is "
                 f"at {ev.node.host}: its connection back to us cannot arrive.",
         evidence={"bind_address": ev.local.bind_address, "pacs": ev.node.host},
-        actions=[Action("Listen on all interfaces (0.0.0.0)", "edit-local",
-                        "bind_address")])]
+        actions=[Action("Listen on all interfaces (0.0.0.0)", "set-local",
+                        "bind_address", "0.0.0.0")])]
 
 
 def _mismatch(ev: MoveEvidence) -> list[Hint]:
@@ -253,8 +251,8 @@ def _mismatch(ev: MoveEvidence) -> list[Hint]:
                 f"to '{ev.local.ae_title}'.",
         evidence=outcome_evidence(ev.outcome),
         causes=["a stale move destination in the node"],
-        actions=[Action("Clear the node's move destination", "edit-node",
-                        "move_destination")])]
+        actions=[Action("Clear the node's move destination", "set-node",
+                        "move_destination", "", ev.node.name)])]
 
 
 def _late(ev: MoveEvidence) -> list[Hint]:

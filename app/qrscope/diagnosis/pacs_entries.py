@@ -14,9 +14,42 @@ address at which the PACS reaches us, and the listener port.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import dataclass
 
-__all__ = ["CallingAeEntry", "MoveDestinationEntry"]
+__all__ = ["CallingAeEntry", "MoveDestinationEntry", "is_wildcard", "reachable_address"]
+
+
+def is_wildcard(address: str) -> bool:
+    """An address that names no interface (0.0.0.0, ::, empty): a PACS cannot call it."""
+    try:
+        return not address or ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
+
+
+def reachable_address(seen: str, host: str, port: int, bind_address: str) -> str:
+    """The address at which the PACS at *host* reaches us; never a wildcard.
+
+    *seen* is our end of an association to that PACS (what it saw us call
+    from), the best evidence there is. Without it, the kernel's route to the
+    PACS names the interface: a UDP "connect" sends nothing, it only picks
+    the local address. A listener bound to one address is reached there;
+    failing all of these, this computer's host name.
+    """
+    if not is_wildcard(seen):
+        return seen
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, port or 104))
+            routed = str(probe.getsockname()[0])
+        if not is_wildcard(routed):
+            return routed
+    except OSError:
+        pass
+    return bind_address if not is_wildcard(bind_address) else socket.gethostname()
 
 
 @dataclass(frozen=True)

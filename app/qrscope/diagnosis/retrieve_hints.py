@@ -16,7 +16,7 @@ from qrscope.core.query.find import FindResult
 from qrscope.core.receive.listener import RefusedCaller
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveOutcome
-from qrscope.diagnosis.hints import Action, Hint, hint_for_failure
+from qrscope.diagnosis.hints import Action, Hint, hint_for_failure, use_model
 from qrscope.diagnosis.move_hints import (
     MoveEvidence,
     is_out_of_resources,
@@ -24,7 +24,7 @@ from qrscope.diagnosis.move_hints import (
     our_address,
     outcome_evidence,
 )
-from qrscope.diagnosis.pacs_entries import CallingAeEntry
+from qrscope.diagnosis.pacs_entries import CallingAeEntry, reachable_address
 
 __all__ = ["hint_for_find", "hint_for_find_aborted", "hint_for_find_result",
            "hint_for_refused_caller", "hint_for_sender_alias", "hint_for_unexpected",
@@ -48,7 +48,7 @@ def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) ->
                     "retrieve was ended.",
             evidence=outcome_evidence(outcome, limit=outcome.timed_out),
             causes=["the PACS is fetching from a slow archive", "the PACS hung"],
-            actions=[Action("Raise the idle limit of the node", "edit-node", "timeouts"),
+            actions=[Action("Edit the node's idle limit", "edit-node", "timeouts"),
                      Action("Retry", "retry-job")]))
     if is_out_of_resources(final):
         hints.append(Hint(id="out-of-resources", title=f"'{node.name}' is out of resources",
@@ -85,7 +85,7 @@ def _looks_like_refused_caller(outcome: RetrieveOutcome) -> bool:
 
 
 def _refused_caller(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
-    address = our_address(outcome, local)
+    address = our_address(outcome, node, local)
     entry = CallingAeEntry(local.ae_title, address, local.listener_port)
     request = "C-GET" if outcome.method is RetrieveMethod.GET else "C-MOVE"
     return Hint(
@@ -105,7 +105,7 @@ def _refused_caller(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) 
                         value=entry.card()),
                  *[Action(f"Copy the {name} entry", "copy", value=text)
                    for name, text in entry.snippets().items()],
-                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
+                 Action("Edit our AE title (to one the PACS knows)", "edit-local", "ae_title")])
 
 
 def _aborted(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) -> Hint:
@@ -155,7 +155,7 @@ def _success_with_nothing(outcome: RetrieveOutcome, node: RemoteNode,
     actions = [Action("Search the study again at image level to see what the PACS lists"),
                Action("Retry", "retry-job")]
     if node.query_model is QueryModel.PATIENT_ROOT:
-        actions.insert(0, Action("Use the Study Root model", "edit-node", "query_model"))
+        actions.insert(0, use_model(node, QueryModel.STUDY_ROOT))
     return Hint(
         id="success-with-nothing-sent",
         title=f"'{node.name}' answered success but sent nothing",
@@ -172,7 +172,7 @@ def _store_rejected(items: list[ReceivedInstance], hint_id: str) -> Hint:
         evidence={"count": len(items)},
         causes=["the disk is full or the folder is not writable",
                 "the data could not be parsed (kept in the quarantine folder)"],
-        actions=[Action("Check the storage folder", "edit-local", "storage_folder")])
+        actions=[Action("Edit the storage folder", "edit-local", "storage_folder")])
 
 
 def hints_for_retrieve(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE,
@@ -274,7 +274,7 @@ def _patient_id_unknown(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
                 "the window, retrieve from a search result, which carries it",
                 "the PACS does not answer C-FIND for the study, so its Patient ID could not "
                 "be learnt"],
-        actions=[Action("Use Study Root for this node", "edit-node", "query_model")])
+        actions=[use_model(node, QueryModel.STUDY_ROOT)])
 
 
 def hint_for_unexpected(item: ReceivedInstance, known_ae_titles: set[str]) -> Hint:
@@ -328,7 +328,7 @@ def hint_for_sender_alias(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
 def hint_for_find_result(result: FindResult, node: RemoteNode, local: LocalAE) -> Hint | None:
     """The hint for a search that failed or went unanswered; None when it did neither."""
     if result.unanswered:
-        return hint_for_find_aborted(node, local, result.ended_after)
+        return hint_for_find_aborted(node, local, result.ended_after, result.local_address)
     if result.failed and result.status is not None:
         return hint_for_find(result.status, node)
     return None
@@ -349,10 +349,11 @@ def hint_for_find_aborted(node: RemoteNode, local: LocalAE, seconds: float,
 
     Orthanc answers the C-FIND of a caller it does not know with A-ABORT
     right after the request; shown as an empty result it would read as "no
-    such study".
+    such study". *our_address*: our end of the search's association; the
+    entry names it, or the route to the PACS, never the listener's wildcard.
     """
-    entry = CallingAeEntry(local.ae_title, our_address or local.bind_address,
-                           local.listener_port)
+    address = reachable_address(our_address, node.host, node.port, local.bind_address)
+    entry = CallingAeEntry(local.ae_title, address, local.listener_port)
     quick = seconds < REFUSED_CALLER_WITHIN_SECONDS
     refused = (f"'{local.ae_title}' is not registered on '{node.name}' as a node allowed to "
                "query (Orthanc: DicomModalities)")
@@ -369,4 +370,4 @@ def hint_for_find_aborted(node: RemoteNode, local: LocalAE, seconds: float,
                         value=entry.card()),
                  *[Action(f"Copy the {name} entry", "copy", value=text)
                    for name, text in entry.snippets().items()],
-                 Action("Use the AE title the PACS already knows", "edit-local", "ae_title")])
+                 Action("Edit our AE title (to one the PACS knows)", "edit-local", "ae_title")])

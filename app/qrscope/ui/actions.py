@@ -51,6 +51,9 @@ class HintTarget(Protocol):
     def save_soon(self) -> None:
         """Save the profiles once editing pauses."""
 
+    def save_profiles(self) -> None:
+        """Save the profiles now (a hint's change is in the file when the bar says so)."""
+
 
 class MenuTarget(Protocol):
     """The window as its menus see it (``install_menus``)."""

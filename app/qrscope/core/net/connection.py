@@ -321,12 +321,12 @@ def _identity_item(node: RemoteNode) -> UserIdentityNegotiation | None:
             passcode = secrets.passcode_for(node.name)
         except secrets.SecretStoreError as exc:
             raise AssociationFailure(FailureReason.PASSCODE_MISSING, str(exc),
-                                     username=identity.username, keyring=str(exc)) from None
+                                     username=identity.username, keyring=exc.detail) from None
         if not passcode:
             raise AssociationFailure(
                 FailureReason.PASSCODE_MISSING,
-                f"no passcode for '{node.name}' in the system keyring (user "
-                f"'{identity.username}')", username=identity.username)
+                secrets.missing_passcode(node.name, identity.username),
+                username=identity.username)
         item.secondary_field = passcode.encode("utf-8")
     return item
 

@@ -216,6 +216,8 @@ class FindResult:
     seconds_after_request: float | None = None
     """From the last C-FIND request sent to the end of the search (None: none was sent)."""
     records: list[Record] = field(default_factory=list)
+    local_address: str = ""
+    """Our end of the search's association: the address the PACS saw us call from."""
 
     @property
     def ended_after(self) -> float:
@@ -313,6 +315,7 @@ class FindOperation:
         model = model_uid(self.node.query_model, Operation.FIND)
         out = open_association(self._ae, self.node, self.log, [build_context(model)],
                                debug=self.debug)
+        result.local_address = out.local_address
         try:
             require_context(out, self.node, model, "C-FIND", "searching")
             walk = _Walk(out, model, result, emit)

@@ -1,17 +1,23 @@
-"""What the hint bar's buttons do: one handler per action kind, looked up in a table."""
+"""What the hint bar's buttons do: one handler per action kind, looked up in a table.
+
+A button either does what its label says (``set-node``, ``set-local``: the
+setting is changed, saved, and the bar says so in words) or is labelled
+"Edit ..." and only takes the user to the field (``edit-node``, ``edit-local``).
+"""
 
 from __future__ import annotations
 
+import socket
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
 
-from qrscope.core.profiles import RemoteNode, RetrieveMethod
+from qrscope.core.profiles import QueryModel, RemoteNode, RetrieveMethod
 from qrscope.diagnosis.hints import Action
 from qrscope.ui.actions import HintTarget
 from qrscope.ui.bridge import spawn
 
-__all__ = ["HintActions"]
+__all__ = ["HintActions", "node_change"]
 
 
 class HintActions:
@@ -28,6 +34,8 @@ class HintActions:
         self.handlers: dict[str, Callable[[Action], None]] = {
             "edit-node": self._edit_node,
             "edit-local": self._edit_local,
+            "set-node": self._set_node,
+            "set-local": self._set_local,
             "retry": self._verify_again,
             "listener-free-port": self._free_port,
             "retry-job": self._retry_job,
@@ -55,6 +63,47 @@ class HintActions:
         self.w.show_nodes()
         self.w.editor.focus_field("local_ae_title" if action.field == "ae_title"
                                   else action.field)
+
+    def _set_node(self, action: Action) -> None:
+        """Change the hint's node as the label says, save it, and say what changed."""
+        w = self.w
+        node = next((n for n in w.session.profiles.nodes if n.name == action.node), None)
+        if node is None:
+            w.hints.confirm(f"There is no node '{action.node}' any more: nothing was changed")
+            return
+        changed, words = node_change(node, action)
+        w.editor.replace_node(node.name, changed)
+        w.save_profiles()
+        w.hints.confirm(words)
+        self._status(words)
+
+    def _set_local(self, action: Action) -> None:
+        """Change our listener's address or port, restart it there, save, and say so."""
+        w = self.w
+        local = w.session.local
+        if action.field == "bind_address":
+            local = replace(local, bind_address=action.value)
+            done = f"Listening on all interfaces ({action.value}) now; retrieve again"
+        else:
+            port = int(action.value)
+            if not _port_free(local.bind_address, port):
+                port = w.session.free_listener_port()
+            local = replace(local, listener_port=port)
+            done = (f"Listener moved to port {port}; tell the PACS administrator, then "
+                    "retrieve again")
+        w.editor.show_local(local)
+        w.hints.confirm("Restarting the listener…")
+
+        async def apply() -> None:
+            if await w.apply_local(local):
+                w.save_profiles()
+                w.hints.confirm(done)
+                self._status(done)
+            else:
+                w.hints.confirm("The listener could not restart with the new setting: "
+                                "nothing was saved")
+
+        spawn(apply())
 
     def _verify_again(self, _action: Action) -> None:
         self.w.hints.clear()
@@ -118,3 +167,33 @@ class HintActions:
         calling, address = action.value.rsplit("@", 1)
         listener.senders.allow(calling, address)
         self._status(f"'{calling}' at {address} may send to us until the listener stops")
+
+
+def node_change(node: RemoteNode, action: Action) -> tuple[RemoteNode, str]:
+    """*node* changed as a ``set-node`` action says, and the words that confirm it."""
+    if action.field == "tls":
+        on = action.value == "on"
+        words = (f"TLS switched on for {node.name}; verify or search again (set its CA file "
+                 "if its certificate is not from a CA this computer trusts)" if on else
+                 f"TLS switched off for {node.name}; search again")
+        return replace(node, tls=replace(node.tls, enabled=on)), words
+    if action.field == "query_model":
+        model = QueryModel(action.value)
+        words = "Study Root" if model is QueryModel.STUDY_ROOT else "Patient Root"
+        return (replace(node, query_model=model),
+                f"{node.name} now uses the {words} model; search again")
+    if action.field == "move_destination":
+        return (replace(node, move_destination=action.value),
+                f"{node.name}'s move destination cleared: C-MOVE now sends to our own AE "
+                "title; retrieve again")
+    raise ValueError(f"a hint cannot set the node's {action.field!r}")
+
+
+def _port_free(address: str, port: int) -> bool:
+    """Nothing listens on *port* at *address* now (a bind says; nothing is kept)."""
+    try:
+        with socket.socket() as probe:
+            probe.bind((address, port))
+    except OSError:
+        return False
+    return True

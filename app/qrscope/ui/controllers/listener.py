@@ -94,7 +94,7 @@ class ListenerControl(QObject):
         try:
             self.bridge.start_listener_here()
         except ListenerError:
-            return "our listener could not start (see the explanation above the results)"
+            return "our listener could not start (the bar under the results says why)"
         return ""
 
     def apply_local(self, local: LocalAE) -> asyncio.Task[bool]:

@@ -35,6 +35,10 @@ class Field:
         self.message.setStyleSheet(ERROR_STYLE)
         self.message.setWordWrap(True)
         self.message.hide()
+        # The red frame's style sheet gives the box a smaller size hint: held
+        # at its own height, a field in error never moves the ones below it.
+        if isinstance(widget, QLineEdit | QAbstractSpinBox):
+            widget.setMinimumHeight(widget.sizeHint().height())
 
     def show_error(self, text: str) -> None:
         self.message.setText(text)

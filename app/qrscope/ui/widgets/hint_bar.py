@@ -171,6 +171,10 @@ class HintBar(QFrame):
                                       "message or ticket")
         self.action_requested.emit(action)
 
+    def confirm(self, text: str) -> None:
+        """Say, under the hint, what a button has done."""
+        self.confirmation.setText(f"✓ {text}")
+
     def clear(self) -> None:
         self.hint = None
         self.hide()

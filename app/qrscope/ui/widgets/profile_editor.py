@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from qrscope.core.net import secrets
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
+from qrscope.core.security import IdentityKind
 from qrscope.core.validation import InvalidValue
 from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
 from qrscope.ui.widgets.security_fields import IdentityEditor, TlsEditor
@@ -39,17 +40,17 @@ LOCAL_WORDS = {"ae_title": "our AE title", "listener_port": "listener port",
                "bind_address": "bind address", "storage_folder": "storage folder"}
 
 
-def message_area(fields: list[Field]) -> QWidget:
-    """The form's messages, in a box of fixed height: a message appearing or
-    going away never moves a field the user is typing in."""
+def message_area(fields: list[Field], *notes: QLabel) -> QWidget:
+    """The form's messages, one per field, below its fields: a message appearing
+    or going away never moves a field the user is typing in. Each message
+    wraps at the panel's width and the area grows to show all of it (a box
+    of fixed height cut two-line messages and laid them over each other)."""
     area = QWidget()
     column = QVBoxLayout(area)
     column.setContentsMargins(0, 0, 0, 0)
-    column.setSpacing(0)
-    for field in fields:
-        column.addWidget(field.message)
-    column.addStretch(1)
-    area.setFixedHeight(3 * area.fontMetrics().lineSpacing() + 6)
+    column.setSpacing(2)
+    for label in [*(field.message for field in fields), *notes]:
+        column.addWidget(label)
     return area
 
 
@@ -73,16 +74,31 @@ class ProfileEditor(QWidget):
         self.list.setToolTip("Remote nodes (PACS). Drag or use the arrows to reorder.")
         self.list.currentRowChanged.connect(self._show_node)
         self.form_problems: dict[str, str] = {}
+        self._run_key = ""
+        """The field the user is typing in now (a run of edits to one field)."""
+        self._run_base: object = None
+        """That field's value before the run: what an invalid run leaves in the node."""
+        self.not_saved = QLabel()
+        self.not_saved.setWordWrap(True)
+        self.not_saved.setStyleSheet(ERROR_STYLE)
+        self.not_saved.hide()
         self.verify_result = QLabel()
         self.verify_result.setWordWrap(True)
         # Room for two lines: a form row does not grow with a wrapped label.
         self.verify_result.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Remote nodes</b>"))
-        layout.addWidget(self.list, 1)
+        # A fixed height (six names, then it scrolls): a list that gives way
+        # when a message grows below would move every field under it.
+        self.list.setFixedHeight(6 * (self.fontMetrics().lineSpacing() + 4)
+                                 + 2 * self.list.frameWidth())
+        layout.addWidget(self.list)
         layout.addLayout(self._list_buttons())
         layout.addWidget(self._node_form())
         layout.addWidget(self._local_form())
+        # Spare height goes below the forms: a message growing there never
+        # moves a field above it (a stretching list would give way and shift them).
+        layout.addStretch(1)
         self.refresh()
 
     # -- building ------------------------------------------------------------
@@ -134,11 +150,15 @@ class ProfileEditor(QWidget):
             form.addRow(label, field.widget)
             field.widget.changed.connect(self._node_edited)
         form.addRow(message_area([self.f_name, self.f_aet, self.f_host, self.f_port,
-                                  self.f_dest, self.f_timeouts, self.f_tls, self.f_identity]))
+                                  self.f_dest, self.f_timeouts, self.f_tls, self.f_identity],
+                                 self.not_saved))
         self.f_identity.widget.passcode_entered.connect(self._store_passcode)
-        for field in (self.f_name, self.f_aet, self.f_host, self.f_dest):
-            field.widget.textEdited.connect(self._node_edited)
-        self.f_port.widget.valueChanged.connect(self._node_edited)
+        for key, field in (("name", self.f_name), ("ae_title", self.f_aet),
+                           ("host", self.f_host), ("move_destination", self.f_dest)):
+            field.widget.textEdited.connect(lambda _text, k=key: self._field_edited(k))
+        self.f_port.widget.valueChanged.connect(lambda _value: self._field_edited("port"))
+        for field in (self.f_name, self.f_aet, self.f_host, self.f_dest, self.f_port):
+            field.widget.editingFinished.connect(self._end_run)
         for field in (self.f_model, self.f_method):
             field.widget.currentIndexChanged.connect(self._node_edited)
         verify = QPushButton("Verify (C-ECHO)")
@@ -228,6 +248,7 @@ class ProfileEditor(QWidget):
 
     def _show_node(self, row: int) -> None:
         node = self.current_node()
+        self._run_key = ""
         self.node_box.setEnabled(node is not None)
         self.verify_result.clear()
         if node is None:
@@ -249,11 +270,11 @@ class ProfileEditor(QWidget):
         self.f_dest.widget.setText(node.move_destination)
         self.f_timeouts.widget.set_timeouts(node.timeouts)
         self.f_tls.widget.set_tls(node.tls)
-        self.f_identity.widget.set_identity(node.identity, bool(self._passcode_stored(node.name)))
+        self.f_identity.widget.set_identity(node.identity, self._passcode_state(node))
         self.f_identity.show_error("")
         for widget in widgets:
             widget.blockSignals(False)
-        self._show_problems(node)
+        self._say_not_saved(self._show_problems(node))
         self.current_node_changed.emit(node)
 
     def _form_node(self, base: RemoteNode) -> RemoteNode:
@@ -273,12 +294,25 @@ class ProfileEditor(QWidget):
             identity=self.f_identity.widget.identity(),
         )
 
+    def _field_edited(self, key: str) -> None:
+        """A keystroke (or step) in the field *key*: a run of them starts from its value."""
+        node = self.current_node()
+        if key != self._run_key and node is not None:
+            self._run_key, self._run_base = key, getattr(node, key)
+        self._node_edited()
+
+    def _end_run(self) -> None:
+        """The user left the field (or pressed Return): the next keystroke starts anew."""
+        self._run_key = ""
+
     def _node_edited(self, *_args: object) -> None:
         """Keep the edit in the profiles only when every field is valid.
 
-        A field in error stays in the form (red, with its message); the
-        profiles, and so the saved file and every search or retrieve, keep
-        the node's last valid values until it is fixed.
+        A field in error stays in the form (red, with its message) and is
+        not saved: the profiles, and so the saved file and every search or
+        retrieve, keep the value the field had before the user started
+        typing in it, never a prefix that happened to be valid on the way
+        (typing a 17-character AE title passes through 16 valid ones).
         """
         row = self._current_index()
         node = self.current_node()
@@ -286,15 +320,38 @@ class ProfileEditor(QWidget):
             return
         edited = self._form_node(node)
         self.verify_result.clear()  # a Verify result is about the values it used
-        if self._show_problems(edited):
-            return
+        problems = self._show_problems(edited)
+        self._say_not_saved(problems)
+        if problems:
+            edited = self._kept_while_invalid(node, edited, problems)
+            if edited is None or edited == node:
+                return
         edited = edited.validated()
         if edited.name != node.name:
             self._keyring(secrets.rename_passcode, node.name, edited.name)
         self.profiles.nodes[row] = edited
+        if edited.identity != node.identity:
+            self.f_identity.widget.show_passcode_state(self._passcode_state(edited))
         self.list.currentItem().setText(edited.name)
         self.nodes_changed.emit()
         self.current_node_changed.emit(edited)
+
+    def _kept_while_invalid(self, node: RemoteNode, edited: RemoteNode,
+                            problems: dict[str, str]) -> RemoteNode | None:
+        """The node to keep while the form has *problems*: its valid fields as
+        typed, each field in error as it was before the user typed in it."""
+        kept = {key: (self._run_base if key == self._run_key else getattr(node, key))
+                for key in problems if key in FIELD_WORDS}
+        candidate = replace(edited, **kept)
+        return None if candidate.problems() else candidate
+
+    def _say_not_saved(self, problems: dict[str, str]) -> None:
+        node = self.current_node()
+        words = " and ".join(FIELD_WORDS.get(key, key) for key in problems)
+        self.not_saved.setText(f"Not saved: fix the {words} above; until then "
+                               f"'{node.name if node else ''}' keeps its last valid "
+                               f"{words}." if problems else "")
+        self.not_saved.setVisible(bool(problems))
 
     def _show_problems(self, node: RemoteNode) -> dict[str, str]:
         """Show each field's problem at the field; returns them, by field."""
@@ -310,33 +367,38 @@ class ProfileEditor(QWidget):
         self.form_problems = problems
         return problems
 
-    # -- passcodes (system keyring) ------------------------------------------------
+    # -- passcodes (system keyring, or memory until quit) ----------------------------
     def _keyring(self, action, *args: str) -> object:
-        """Run a keyring call; a keyring that cannot be used is said under the field."""
+        """Run a keyring call; a store that cannot be used now is said under the
+        field, in words, and only for a node that sends a passcode."""
         try:
             return action(*args)
         except secrets.SecretStoreError as exc:
-            # Its first sentence fits the message box; the rest is the tooltip.
-            words = str(exc)
-            self.f_identity.show_error(words.split(": ", 1)[0] + " (details in the tooltip)"
-                                       if len(words) > 80 else words)
-            self.f_identity.message.setToolTip(words)
+            node = self.current_node()
+            if node is not None and node.identity.kind is IdentityKind.USERNAME_PASSCODE:
+                self.f_identity.show_error(str(exc))
+                self.f_identity.message.setToolTip(exc.detail)
             return None
 
-    def _passcode_stored(self, name: str) -> bool | None:
+    @staticmethod
+    def _passcode_state(node: RemoteNode) -> str:
+        """Where the node's passcode is kept; "" for a node that sends none
+        (the keyring is not even asked)."""
+        if node.identity.kind is not IdentityKind.USERNAME_PASSCODE:
+            return ""
         try:
-            return secrets.passcode_for(name) is not None
+            return secrets.passcode_kept(node.name) or "not-set"
         except secrets.SecretStoreError:
-            return None
+            return "unreadable"
 
     def _store_passcode(self, passcode: str) -> None:
-        """Keep the typed passcode in the keyring under the node's name; never in profiles."""
+        """Keep the typed passcode (keyring, else memory until quit); never in profiles."""
         node = self.current_node()
         if node is None:
             return
         self.f_identity.show_error("")
         self._keyring(secrets.store_passcode, node.name, passcode)
-        self.f_identity.widget.show_passcode_state(self._passcode_stored(node.name))
+        self.f_identity.widget.show_passcode_state(self._passcode_state(node))
 
     def focus_field(self, name: str) -> None:
         """Put the cursor in the node field a hint says to change."""
@@ -346,10 +408,20 @@ class ProfileEditor(QWidget):
                   "timeouts": self.f_timeouts, "tls": self.f_tls,
                   "identity": self.f_identity, "listener_tls": self.l_tls,
                   "listener_port": self.l_port, "local_ae_title": self.l_aet,
-                  "bind_address": self.l_bind}
+                  "bind_address": self.l_bind, "storage_folder": self.l_folder}
         field = fields.get(name)
         if field is not None:
             field.widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def replace_node(self, name: str, node: RemoteNode) -> None:
+        """Put *node* in place of the node *name* (a hint's change), shown if selected."""
+        index = next((i for i, n in enumerate(self.profiles.nodes) if n.name == name), -1)
+        if index < 0:
+            return
+        self.profiles.nodes[index] = node.validated()
+        if index == self._current_index():
+            self._show_node(index)
+        self.nodes_changed.emit()
 
     def set_retrieve_method(self, method: RetrieveMethod) -> RemoteNode | None:
         """Change the selected node's method as if chosen in the form (saved too)."""

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from qrscope.core.net.secrets import NO_STORE, has_password_store
 from qrscope.core.security import IdentityKind, TlsSettings, UserIdentity
 
 __all__ = ["IdentityEditor", "TlsEditor"]
@@ -143,12 +144,18 @@ class IdentityEditor(QWidget):
         self.username.setToolTip("The user name the node knows")
         self.passcode = QLineEdit()
         self.passcode.setEchoMode(QLineEdit.EchoMode.Password)
-        self.passcode.setToolTip("Kept in the system keyring, never in qrscope's files")
+        self.passcode.setToolTip("Kept in the system keyring (without one, in memory until "
+                                 "you quit), never in qrscope's files")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #b26a00;")
+        self.note.hide()
         self.confirm = QCheckBox("Ask for confirmation")
         self.confirm.setToolTip("Ask the node to confirm it accepted the identity")
         form.addRow("User identity", self.kind)
         form.addRow("User name", self.username)
         form.addRow("Passcode", self.passcode)
+        form.addRow(self.note)
         form.addRow(self.confirm)
         self.kind.currentIndexChanged.connect(self._update)
         self.kind.currentIndexChanged.connect(self.changed)
@@ -169,7 +176,7 @@ class IdentityEditor(QWidget):
         self.passcode.setEnabled(kind is IdentityKind.USERNAME_PASSCODE)
         self.confirm.setEnabled(kind is not IdentityKind.NONE)
 
-    def set_identity(self, identity: UserIdentity, passcode_stored: bool) -> None:
+    def set_identity(self, identity: UserIdentity, passcode_state: str) -> None:
         for widget in (self.kind, self.username, self.confirm):
             widget.blockSignals(True)
         self.kind.setCurrentIndex([k for k, _label in _KINDS].index(identity.kind))
@@ -178,14 +185,24 @@ class IdentityEditor(QWidget):
         for widget in (self.kind, self.username, self.confirm):
             widget.blockSignals(False)
         self.passcode.clear()
-        self.show_passcode_state(passcode_stored)
+        self.show_passcode_state(passcode_state)
         self._update()
 
-    def show_passcode_state(self, stored: bool | None) -> None:
-        """The placeholder says whether the keyring holds one (None: keyring unusable)."""
-        self.passcode.setPlaceholderText(
-            "stored in the system keyring" if stored else
-            "the system keyring cannot be used" if stored is None else "not set")
+    def show_passcode_state(self, state: str) -> None:
+        """Say where the passcode is: "keyring", "session" (memory until quit),
+        "not-set", "unreadable"; "" for a node that sends none (nothing said)."""
+        self.passcode.setPlaceholderText({
+            "keyring": "stored in the system keyring", "session": "kept until you quit",
+            "not-set": "not set", "unreadable": "the password store cannot be read",
+        }.get(state, ""))
+        store = has_password_store()
+        self.note.setText(
+            NO_STORE if state == "session" and not store else
+            "The password store did not take the passcode; qrscope will keep it until you "
+            "quit" if state == "session" else
+            "This computer has no password store; a passcode typed here is kept until you "
+            "quit" if state == "not-set" and not store else "")
+        self.note.setVisible(bool(self.note.text()))
 
     def identity(self) -> UserIdentity:
         return UserIdentity(kind=_KINDS[max(0, self.kind.currentIndex())][0],
