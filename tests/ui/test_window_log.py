@@ -22,7 +22,7 @@ def _retrieve(qtbot, window) -> None:
 def test_a_refused_connection_is_not_logged_as_an_abort(qtbot, window):
     editor = window.editor
     editor.f_port.widget.setValue(free_port())
-    verify = next(b for b in editor.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
+    verify = next(b for b in window.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
     qtbot.mouseClick(verify, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.hints.isVisible(), timeout=15000)
     log = window.log_panel

@@ -21,8 +21,8 @@ def _fill_node(qtbot, editor, name: str, aet: str, port: int) -> None:
     editor.f_port.widget.setValue(port)
 
 
-def _verify_button(editor) -> QPushButton:
-    return next(b for b in editor.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
+def _verify_button(window) -> QPushButton:
+    return next(b for b in window.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
 
 
 def test_adding_a_node_validates_inline_and_is_saved(qtbot, window, tmp_path):
@@ -41,7 +41,7 @@ def test_adding_a_node_validates_inline_and_is_saved(qtbot, window, tmp_path):
 
 
 def test_verify_shows_the_round_trip_time(qtbot, window):
-    qtbot.mouseClick(_verify_button(window.editor), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(_verify_button(window), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "OK" in window.editor.verify_result.text(), timeout=10000)
     assert " ms" in window.editor.verify_result.text()
 
@@ -49,7 +49,7 @@ def test_verify_shows_the_round_trip_time(qtbot, window):
 def test_unreachable_node_gets_a_hint_with_its_port_and_a_fix(qtbot, window):
     port = free_port()
     _fill_node(qtbot, window.editor, "Nowhere", "PACS", port)
-    qtbot.mouseClick(_verify_button(window.editor), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(_verify_button(window), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.hints.isVisible(), timeout=10000)
     assert window.hints.hint.id == "connection-refused"
     assert str(port) in window.hints.summary.text()
@@ -64,7 +64,7 @@ def test_wrong_called_ae_title_hint_names_it(qtbot, window, sample_folder, tmp_p
                              DemoPacsBehaviour(require_called_ae_title=True))
     try:
         _fill_node(qtbot, window.editor, "Typo", "NOTDEMO", strict.pacs.port)
-        qtbot.mouseClick(_verify_button(window.editor), Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(_verify_button(window), Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: window.hints.isVisible(), timeout=10000)
     finally:
         strict.pacs.stop()

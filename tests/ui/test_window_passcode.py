@@ -67,7 +67,8 @@ def vault_window(qtbot, qt_loop, tmp_path, no_password_store, identity_scp):
 
 
 def _verify(qtbot, editor) -> None:
-    button = next(b for b in editor.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
+    button = next(b for b in editor.window().findChildren(QPushButton)
+                  if b.text() == "Verify (C-ECHO)")
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 

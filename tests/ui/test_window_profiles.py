@@ -27,7 +27,8 @@ def _saved_nodes(window) -> list[dict]:
 
 
 def _verify(qtbot, editor) -> None:
-    button = next(b for b in editor.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
+    button = next(b for b in editor.window().findChildren(QPushButton)
+                  if b.text() == "Verify (C-ECHO)")
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 

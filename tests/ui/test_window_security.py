@@ -52,7 +52,8 @@ def secure_window(qtbot, qt_loop, tmp_path, tls_listener):
 
 
 def _verify(qtbot, editor) -> None:
-    button = next(b for b in editor.findChildren(QPushButton) if b.text() == "Verify (C-ECHO)")
+    button = next(b for b in editor.window().findChildren(QPushButton)
+                  if b.text() == "Verify (C-ECHO)")
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 

@@ -203,7 +203,6 @@ class MainWindow(QMainWindow):
         self.editor.verify_requested.connect(
             lambda node: spawn(self.verify(node)))
         self.editor.local_changed.connect(self.apply_local)
-        self.editor.doctor_requested.connect(self.open_doctor)
         self.editor.nodes_changed.connect(self.save_soon)
         self.editor.current_node_changed.connect(self._node_changed)
         self.search.retrieve_requested.connect(self.retrieve)

@@ -65,7 +65,6 @@ class ProfileEditor(QWidget):
     local_changed = Signal(object)
     verify_requested = Signal(object)
     current_node_changed = Signal(object)
-    doctor_requested = Signal()
 
     def __init__(self, profiles: Profiles, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -161,16 +160,9 @@ class ProfileEditor(QWidget):
             field.widget.editingFinished.connect(self._end_run)
         for field in (self.f_model, self.f_method):
             field.widget.currentIndexChanged.connect(self._node_edited)
-        verify = QPushButton("Verify (C-ECHO)")
-        verify.setToolTip("Check that the node answers, and how fast (Ctrl+E)")
-        verify.clicked.connect(self.request_verify)
-        doctor = QPushButton("C-MOVE doctor…")
-        doctor.setToolTip("Check everything a C-MOVE needs, step by step (Ctrl+D)")
-        doctor.clicked.connect(self.doctor_requested)
-        row = QHBoxLayout()
-        row.addWidget(verify)
-        row.addWidget(doctor)
-        form.addRow(row)
+        # Verify and the C-MOVE doctor sit in the window's bar under this
+        # scrolled editor, always in view (MainWindow._nodes_panel); what
+        # Verify found shows here, with the node's values it used.
         form.addRow(self.verify_result)
         self.node_box = box
         return box
