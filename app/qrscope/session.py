@@ -82,20 +82,12 @@ class Session:
             return listener
 
     def address_towards(self, node: RemoteNode) -> str:
-        """Our address on the interface that carries traffic to *node*.
+        """Our address on the interface that carries traffic to *node*, never a wildcard:
+        the address the PACS must register for us, not 127.0.0.1 when the PACS is
+        elsewhere (:func:`~qrscope.diagnosis.pacs_entries.reachable_address`)."""
+        from qrscope.diagnosis.pacs_entries import reachable_address
 
-        A UDP "connect" sends nothing; it only asks the kernel which local
-        address it would route from. That is the address the PACS must
-        register for us, not 127.0.0.1 when the PACS is elsewhere.
-        """
-        import socket
-
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.connect((node.host, node.port))
-                return str(probe.getsockname()[0])
-        except OSError:
-            return self.local.bind_address
+        return reachable_address("", node.host, node.port, self.local.bind_address)
 
     def free_listener_port(self) -> int:
         """A port nothing listens on now, on the listener's bind address."""
