@@ -107,8 +107,12 @@ def test_log_filter_by_text_and_association(qtbot, window):
 
 
 def test_about_names_the_library_versions(window):
+    from qrscope.core.engine import choice
+
     text = window.about_text()
     assert "pynetdicom" in text and "pydicom" in text and "Qt" in text
+    # Which engine runs, as --version says it (tuned or stock pynetdicom, and why).
+    assert f"engine: {choice.current().describe()}" in text
 
 
 def test_debug_level_shows_pdus_of_both_directions(qtbot, window):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QObject, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
+from qrscope.core.engine import choice as engine
 from qrscope.demo_pacs import FAULTS
 from qrscope.diagnosis.support_bundle import versions
 from qrscope.ui.actions import MenuTarget
@@ -20,7 +22,8 @@ def about_text() -> str:
     found = versions()  # the core's list, so the widgets need not import pynetdicom
     return (f"<b>qrscope {found['qrscope']}</b><br>DICOM query/retrieve that explains "
             f"failures.<br><br>Qt {qVersion()} (PySide6 {pyside_version})<br>"
-            f"pynetdicom {found['pynetdicom']}<br>pydicom {found['pydicom']}")
+            f"pynetdicom {found['pynetdicom']}<br>pydicom {found['pydicom']}<br>"
+            f"engine: {html.escape(engine.current().describe())}")
 
 
 def _action(owner: QObject, menu: Any, text: str, slot: Callable[[], object],
