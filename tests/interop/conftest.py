@@ -95,7 +95,12 @@ def dcmqrscp(
 ) -> Iterator[peers.PeerServer]:
     """dcmqrscp holding the files of ``interop_files`` it can move unchanged:
     per SOP class one syntax group (``peers.one_syntax_per_sop_class``), so
-    ``dcmqrscp.instances`` and ``study_uids`` are a subset of Orthanc's."""
+    ``dcmqrscp.instances`` and ``study_uids`` are a subset of Orthanc's.
+
+    By C-MOVE it sends a class on one context only, whatever we accept (measured
+    in docs/PACS-BEHAVIOUR.md), so a second syntax group would fail every C-MOVE
+    test of its study; test_clinical_objects.py starts a small dcmqrscp holding
+    the clinical set in every syntax (``every_syntax``) for C-GET and that failure."""
     require(peers.find_dcmtk_tool("dcmqrscp"), "DCMTK not installed (apt-get install dcmtk)")
     require(peers.find_dcmtk_tool("storescu"), "DCMTK not installed (apt-get install dcmtk)")
     folder = tmp_path_factory.mktemp("dcmqrscp")

@@ -14,7 +14,8 @@ queries and a move destination; they refuse what a real PACS refuses.
 Orthanc holds every file. dcmqrscp holds no private SOP class
 (:func:`known_to_dcmtk`) and, per SOP class, only the files of one transfer
 syntax group, because it moves each SOP class in one syntax and cannot
-decompress (:func:`one_syntax_per_sop_class`).
+decompress (:func:`one_syntax_per_sop_class`); with ``every_syntax`` it holds
+the others too, which only C-GET brings (``PeerServer.unmovable``).
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ class PeerServer:
     instances: tuple[StoredInstance, ...]
     http_port: int | None = None
     tls: OrthancTls | None = None
+    unmovable: frozenset[str] = frozenset()
+    """SOP Instance UIDs it holds but fails to C-MOVE: dcmqrscp's instances of a
+    class's second syntax group (see :func:`running_dcmqrscp`)."""
 
     @property
     def files(self) -> list[Path]:
@@ -291,26 +295,39 @@ def describe(files: Iterable[Path]) -> tuple[StoredInstance, ...]:
     return tuple(instances)
 
 
+UNCOMPRESSED_GROUP = "uncompressed"
+
+
+def _group(instance: StoredInstance) -> str:
+    ts = instance.transfer_syntax_uid
+    return UNCOMPRESSED_GROUP if ts in NATIVE else ts
+
+
+def syntax_groups(instances: Sequence[StoredInstance]) -> dict[str, list[str]]:
+    """Per SOP class, its syntax groups, most instances first.
+
+    Uncompressed syntaxes (:data:`NATIVE`, Big Endian included) count as one
+    group, :data:`UNCOMPRESSED_GROUP`: DCMTK converts between them. Each
+    compressed syntax is a group of its own.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for instance in instances:
+        by_group = counts.setdefault(instance.sop_class_uid, {})
+        by_group[_group(instance)] = by_group.get(_group(instance), 0) + 1
+    return {sop: sorted(groups, key=lambda g: (-groups[g], g))
+            for sop, groups in counts.items()}
+
+
 def one_syntax_per_sop_class(instances: Sequence[StoredInstance]) -> tuple[StoredInstance, ...]:
     """Keep, per SOP class, the instances of its most common syntax group.
 
     dcmqrscp moves every instance of a SOP class on the first accepted
     context for that class and cannot decompress (see _dcmqrscp_profiles), so
     a class held in two compressed syntaxes, or compressed and uncompressed,
-    cannot all be moved unchanged. Uncompressed syntaxes (:data:`NATIVE`,
-    Big Endian included) count as one group: DCMTK converts between them.
+    cannot all be moved unchanged.
     """
-
-    def group(instance: StoredInstance) -> str:
-        ts = instance.transfer_syntax_uid
-        return "uncompressed" if ts in NATIVE else ts
-
-    by_class: dict[str, dict[str, int]] = {}
-    for instance in instances:
-        counts = by_class.setdefault(instance.sop_class_uid, {})
-        counts[group(instance)] = counts.get(group(instance), 0) + 1
-    chosen = {sop: max(counts, key=lambda g: (counts[g], g)) for sop, counts in by_class.items()}
-    return tuple(i for i in instances if group(i) == chosen[i.sop_class_uid])
+    first = {sop: groups[0] for sop, groups in syntax_groups(instances).items()}
+    return tuple(i for i in instances if _group(i) == first[i.sop_class_uid])
 
 
 def known_to_dcmtk(instances: Sequence[StoredInstance]) -> tuple[StoredInstance, ...]:
@@ -739,25 +756,22 @@ def _dcmqrscp_profiles(instances: Sequence[StoredInstance]) -> str:
     dcmqrscp accepts only uncompressed data plus one ``+x`` syntax.
 
     ``Outgoing`` is what C-MOVE sub-associations propose: per SOP class, one
-    context with the syntax the data holds (uncompressed, or the one
-    compressed syntax). dcmqrscp sends every instance on the *first* accepted
-    context of its SOP class, whatever its syntax, and cannot transcode
-    compressed data (dcmqrdb/libsrc/dcmqrcbm.cc and dcmqrcbg.cc, still so in
-    3.7.0), so it can only serve one compressed syntax per SOP class; see
-    :func:`one_syntax_per_sop_class`.
+    context per syntax group the data holds (:func:`syntax_groups`: one for
+    the uncompressed syntaxes, one per compressed syntax), most instances
+    first. dcmqrscp sends every instance on the *first* accepted context of
+    its SOP class (``ASC_findAcceptedPresentationContextID`` without a
+    transfer syntax, dcmqrdb/libsrc/dcmqrcbm.cc and dcmqrcbg.cc, still so in
+    3.7.0), whatever its syntax, and links no codec, so it cannot convert to
+    or from a compressed syntax: the later contexts of a class are accepted
+    and never used, and by C-MOVE it serves one syntax group per SOP class;
+    see :func:`one_syntax_per_sop_class` and :func:`running_dcmqrscp`.
     """
     pairs = _storage_pairs(instances)
     sop_classes = list(dict.fromkeys(sop_class for sop_class, _ in pairs))
     storable = list(dict.fromkeys([*STORABLE, *(ts for _, ts in pairs)]))
-    outgoing: list[tuple[str, str]] = []
-    for sop_class in sop_classes:
-        syntaxes = {ts for sop, ts in pairs if sop == sop_class}
-        if syntaxes <= set(NATIVE):
-            outgoing.append((sop_class, "Uncompressed"))
-        else:
-            # one_syntax_per_sop_class() left a single compressed syntax.
-            (syntax,) = syntaxes
-            outgoing.append((sop_class, f"TS{storable.index(syntax)}"))
+    outgoing = [(sop_class, "Uncompressed" if group == UNCOMPRESSED_GROUP
+                 else f"TS{storable.index(group)}")
+                for sop_class, groups in syntax_groups(instances).items() for group in groups]
     if len(outgoing) > MAX_CONTEXTS:
         raise PeerError(
             f"C-MOVE would need {len(outgoing)} presentation contexts, over {MAX_CONTEXTS}"
@@ -788,7 +802,7 @@ def _dcmqrscp_profiles(instances: Sequence[StoredInstance]) -> str:
 @contextlib.contextmanager
 def running_dcmqrscp(
     folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination],
-    host: str = HOST, prefix: Sequence[str] = (),
+    host: str = HOST, prefix: Sequence[str] = (), every_syntax: bool = False,
 ) -> Iterator[PeerServer]:
     """DCMTK dcmqrscp holding ``files``; ``destinations`` are its HostTable.
 
@@ -798,8 +812,21 @@ def running_dcmqrscp(
     It is loaded with the subset of ``files`` it can hold (see
     :func:`known_to_dcmtk`) and move unchanged (see
     :func:`one_syntax_per_sop_class`); ``PeerServer.instances`` lists them.
+
+    With ``every_syntax`` it holds every file it can hold, a class in several
+    syntax groups included: what it can serve by C-GET, where qrscope offers
+    each syntax alone when an instance did not come. Measured with 3.6.7 and
+    an RT Dose in Implicit VR, Big Endian, Explicit VR and RLE Lossless: its
+    C-MOVE proposes the class once per group (:func:`_dcmqrscp_profiles`), our
+    listener accepts both contexts, and dcmqrscp still sends every dose on the
+    first, the uncompressed one; the RLE dose never leaves it ("unable to
+    convert DICOM file ... from 'RLE Lossless' transfer syntax to 'Little
+    Endian Explicit'"), is counted failed and listed in the Failed SOP
+    Instance UID List, final 0xB000. Such instances are
+    ``PeerServer.unmovable``; a C-GET brings them.
     """
-    instances = one_syntax_per_sop_class(known_to_dcmtk(describe(files)))
+    known = known_to_dcmtk(describe(files))
+    instances = known if every_syntax else one_syntax_per_sop_class(known)
     (port,) = free_ports(1)
     database = folder / "database"
     database.mkdir()
@@ -844,6 +871,8 @@ def running_dcmqrscp(
             log_path=log_path,
             move_destinations=tuple(destinations),
             instances=instances,
+            unmovable=frozenset(i.sop_instance_uid for i in instances)
+            - {i.sop_instance_uid for i in one_syntax_per_sop_class(instances)},
         )
 
 

@@ -16,8 +16,11 @@ the same element values and pixel values.
 
 dcmqrscp runs with ``--check-find`` and ``--check-move``; it cannot hold
 private SOP classes, so its RT study has 5 instances, not 7
-(``peers.known_to_dcmtk``); and it holds one syntax group of a class, so
-its RT Dose in RLE Lossless is left out (``peers.one_syntax_per_sop_class``).
+(``peers.known_to_dcmtk``). Here it holds the clinical set in every syntax
+(``running_dcmqrscp(every_syntax=True)``), the RT Dose in all four: C-GET
+brings each, C-MOVE cannot bring the RLE one (it sends a class on one
+context and cannot convert), and qrscope names it failed at the PACS and
+brings it when asked again by C-GET.
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.association_log import AssociationLog, Direction
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve import RetrieveJob
-from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
+from qrscope.core.retrieve.types import MissingReason, RetrieveOutcome, RetrieveScope
 from qrscope.demo_pacs.clinical import PRIVATE_SOP_CLASS_UID, build_clinical_studies
 from qrscope.demo_pacs.samples import sample_uid
+from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
 
 from . import peers
 from .conftest import require
@@ -198,7 +202,36 @@ def test_rt_study_arrives_whole_by_c_get_from_orthanc(orthanc: PeerServer, tmp_p
 
 
 @pytest.fixture(scope="module")
-def orthanc_as_stored(tmp_path_factory: pytest.TempPathFactory,
+def clinical_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The clinical set alone, written once for this module's own servers."""
+    return build_clinical_studies(tmp_path_factory.mktemp("clinical-set") / "clinical")
+
+
+@pytest.fixture(scope="module")
+def dcmqrscp_every_syntax(tmp_path_factory: pytest.TempPathFactory, clinical_files: list[Path],
+                          move_destinations: tuple[peers.MoveDestination, ...],
+                          ) -> Iterator[PeerServer]:
+    """Strict dcmqrscp holding every file of the clinical set it can hold, the RT Dose
+    in all four syntaxes (``every_syntax``): what it can serve by C-GET. Small (the
+    clinical set only) and for this module only: the session's ``dcmqrscp`` holds one
+    syntax group per class, so that every study of it comes whole by C-MOVE too."""
+    require(peers.find_dcmtk_tool("dcmqrscp"), "DCMTK not installed (apt-get install dcmtk)")
+    require(peers.find_dcmtk_tool("storescu"), "DCMTK not installed (apt-get install dcmtk)")
+    folder = tmp_path_factory.mktemp("dcmqrscp-every-syntax")
+    with peers.running_dcmqrscp(folder, clinical_files, move_destinations,
+                                every_syntax=True) as server:
+        yield server
+
+
+@pytest.fixture(params=["orthanc", "dcmqrscp", "demo_pacs"])
+def clinical_server(request: pytest.FixtureRequest) -> PeerServer:
+    """Each server in turn (as ``qr_server``), dcmqrscp as :func:`dcmqrscp_every_syntax`."""
+    name = "dcmqrscp_every_syntax" if request.param == "dcmqrscp" else request.param
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="module")
+def orthanc_as_stored(tmp_path_factory: pytest.TempPathFactory, clinical_files: list[Path],
                       move_destinations: tuple[peers.MoveDestination, ...],
                       ) -> Iterator[PeerServer]:
     """Orthanc holding the clinical set with ``TranscodeDicomProtocol`` off: like an
@@ -207,8 +240,8 @@ def orthanc_as_stored(tmp_path_factory: pytest.TempPathFactory,
     require(peers.find_binary("Orthanc"), "Orthanc not installed (apt-get install orthanc)")
     require(peers.find_dcmtk_tool("storescu"), "DCMTK not installed (apt-get install dcmtk)")
     folder = tmp_path_factory.mktemp("orthanc-as-stored")
-    files = build_clinical_studies(folder / "clinical")
-    with peers.running_orthanc(folder, files, move_destinations, transcode=False) as server:
+    with peers.running_orthanc(folder, clinical_files, move_destinations,
+                               transcode=False) as server:
         yield server
 
 
@@ -253,10 +286,12 @@ def _finds(log: AssociationLog) -> int:
                if e.kind == "dimse-sent" and e.summary.startswith("C-FIND-RQ"))
 
 
-def test_ecg_study_arrives_by_c_get_from_strict_dcmqrscp(dcmqrscp: PeerServer, tmp_path: Path):
+def test_ecg_study_arrives_by_c_get_from_strict_dcmqrscp(dcmqrscp_every_syntax: PeerServer,
+                                                         tmp_path: Path):
     """The study holds one 12-lead ECG: a class no modality table guesses,
     on an SCP that returns no SOPClassesInStudy and answers only hierarchical
     queries."""
+    dcmqrscp = dcmqrscp_every_syntax
     expected = dcmqrscp.study(ECG_STUDY)
     assert len(expected) == 1
 
@@ -271,17 +306,90 @@ def test_ecg_study_arrives_by_c_get_from_strict_dcmqrscp(dcmqrscp: PeerServer, t
 
 @pytest.mark.parametrize("method", [RetrieveMethod.MOVE, RetrieveMethod.GET])
 @pytest.mark.parametrize("study", sorted(CLINICAL_STUDIES))
-def test_clinical_study_arrives_whole(qr_server: PeerServer, tmp_path: Path, study: str,
+def test_clinical_study_arrives_whole(clinical_server: PeerServer, tmp_path: Path, study: str,
                                       method: RetrieveMethod):
+    """Every instance, as stored; from dcmqrscp by C-MOVE all but those it cannot send in
+    their syntax (``unmovable``: the RLE RT Dose), which it names as failed."""
+    server = clinical_server
     key, patient_id = CLINICAL_STUDIES[study]
     study_uid = sample_uid(key)
-    expected = qr_server.study(study_uid)
-    assert expected, f"{qr_server.kind} holds no instance of {key}"
+    expected = server.study(study_uid)
+    assert expected, f"{server.kind} holds no instance of {key}"
 
-    outcome = _retrieve(qr_server, tmp_path, study_uid, patient_id, method)
+    outcome = _retrieve(server, tmp_path, study_uid, patient_id, method)
 
-    roleless = roleless_by_get_here(qr_server, expected) \
+    roleless = roleless_by_get_here(server, expected) \
         if method is RetrieveMethod.GET else set()
     if roleless:
         assert_missing_for_want_of_role(outcome, roleless)
-    _assert_arrived_as_stored(outcome, expected, qr_server, roleless)
+    unmovable = server.unmovable & {i.sop_instance_uid for i in expected} \
+        if method is RetrieveMethod.MOVE else set()
+    if unmovable:
+        _assert_named_failed_at_the_pacs(outcome, unmovable)
+    _assert_arrived_as_stored(outcome, expected, server, roleless | unmovable)
+
+
+def _assert_named_failed_at_the_pacs(outcome: RetrieveOutcome, uids: set[str]) -> None:
+    """*uids* are missing as failed at the PACS (its Failed SOP Instance UID List), and
+    the outcome says that a C-GET, which offers each syntax alone, may bring them."""
+    missing = {m.sop_instance_uid: m for m in outcome.missing}
+    assert set(missing) == uids, [m.to_dict() for m in missing.values()]
+    assert set(outcome.failed_uids) == uids, outcome.to_dict()
+    for item in missing.values():
+        assert item.reason is MissingReason.FAILED_AT_PACS, item.to_dict()
+        assert "C-GET" in item.detail, item.to_dict()
+    assert outcome.status == "partial", outcome.to_dict()
+
+
+def _accepted_from_peer(log: AssociationLog, sop_class: str) -> set[str]:
+    """The transfer syntaxes our listener accepted for *sop_class* on incoming associations."""
+    return {cx["transfer_syntax"] for e in log.events()
+            if e.direction is Direction.INCOMING and e.kind == "accepted"
+            for cx in e.detail.get("contexts", ())
+            if cx["uid"] == sop_class and cx["result"] == "accepted"}
+
+
+def test_an_rt_dose_dcmqrscp_cannot_move_in_its_syntax_is_named_failed_and_comes_by_c_get(
+        dcmqrscp_every_syntax: PeerServer, tmp_path: Path):
+    """Issue 21: dcmqrscp holds RT Doses in Implicit VR, Big Endian, Explicit VR and RLE
+    Lossless. Its C-MOVE proposes RT Dose uncompressed and in RLE Lossless, we accept
+    both, and it still sends every dose on the first (dcmqrdb dcmqrcbm.cc): the RLE one
+    cannot be converted, is never sent and is counted failed. qrscope names it failed at
+    the PACS, not "not sent", points to C-GET, and a C-GET of what is missing brings it
+    in RLE Lossless."""
+    server = dcmqrscp_every_syntax
+    expected = server.study(RT_SYNTAXES_STUDY)
+    doses = {UID(i.transfer_syntax_uid) for i in expected if i.sop_class_uid == _RT_DOSE}
+    assert doses == {ImplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian,
+                     RLELossless}
+    (rle,) = [i for i in expected if i.transfer_syntax_uid == RLELossless]
+    assert server.unmovable == {rle.sop_instance_uid}
+    said_before = len(server.log_path.read_text(errors="replace"))
+    log = AssociationLog()
+
+    moved = _retrieve(server, tmp_path / "moved", RT_SYNTAXES_STUDY, "QRS-2002",
+                      RetrieveMethod.MOVE, log)
+
+    report = _report(moved, server)
+    # Our listener accepted what dcmqrscp proposed for RT Dose, RLE Lossless included.
+    accepted = _accepted_from_peer(log, _RT_DOSE)
+    assert RLELossless.name in accepted and accepted - {RLELossless.name}, report
+    # It sent the other six and never the RLE dose; it counted and listed it as failed.
+    assert rle.sop_instance_uid not in {r.sop_instance_uid for r in moved.received}, report
+    assert (moved.completed, moved.failed) == (len(expected) - 1, 1), report
+    assert moved.final_status is not None and moved.final_status.code == 0xB000, report
+    said = server.log_path.read_text(errors="replace")[said_before:]
+    assert "from 'RLE Lossless' transfer syntax to 'Little Endian Explicit'" in said, said
+    _assert_named_failed_at_the_pacs(moved, {rle.sop_instance_uid})
+    hints = hints_for_retrieve(moved, _node(server), _local(server, tmp_path))
+    assert "suboperations-failed" in [h.id for h in hints], report
+
+    # The user retries what is missing by C-GET: it comes, as stored.
+    scope = RetrieveScope.study(RT_SYNTAXES_STUDY, patient_id="QRS-2002")
+    local = _local(server, tmp_path / "got")
+    got = [RetrieveJob(_node(server), local, log, retry, method=RetrieveMethod.GET).run()
+           for retry in moved.retry_scopes(scope)]
+
+    assert len(got) == 1, [g.to_dict() for g in got]
+    _assert_arrived_as_stored(got[0], [rle], server)
+    assert got[0].recovered == [rle.sop_instance_uid], _report(got[0], server)

@@ -74,6 +74,15 @@ __all__ = ["RecoveryStep", "accepted_syntaxes", "every_class_steps", "missing_af
 # PS3.4 C.4.3.1.4: "Refused: Out of resources - Unable to perform sub-operations".
 SUBOPERATIONS_FAILED = 0xA702
 
+# With C-MOVE the PACS proposes and picks the context; DCMTK's dcmqrscp sends every
+# instance of a class on the first one we accepted and cannot convert to or from a
+# compressed syntax, so one held in another syntax fails however our listener answers
+# (docs/PACS-BEHAVIOUR.md). By C-GET we offer each syntax alone when one does not come.
+_MOVE_FAILED_TRY_GET = (
+    "; a PACS that sends each SOP class in one transfer syntax and cannot convert "
+    "(DCMTK's dcmqrscp) fails those held in another: retrieve it by C-GET, where qrscope "
+    "offers each syntax alone")
+
 
 @dataclass(frozen=True)
 class RecoveryStep:
@@ -365,6 +374,8 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
                        "(each alone), it did not come")
         elif reason is MissingReason.FAILED_AT_PACS and uid in asked_again:
             detail += ", also when asked again with exactly its class"
+        if reason is MissingReason.FAILED_AT_PACS and accepted is None:
+            detail += _MOVE_FAILED_TRY_GET
         if reason is MissingReason.FAILED_AT_PACS and accepted is not None and not sop_class:
             detail += ("; the PACS does not say which SOP class it is (no SOP Class UID in its "
                        "C-FIND answers), so it may be a class we could not guess and offer: "
