@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -73,3 +74,30 @@ def tiny_disk(tmp_path):
                    check=True)
     yield mount_point
     subprocess.run(["umount", str(mount_point)], check=True)
+
+
+# -- the window tests' screen ------------------------------------------------------------
+# The window tests run on Qt's offscreen platform, whose one screen is 800x800
+# unless a configuration file says otherwise: its plugin reads the screens from
+# the JSON file named by ``-platform offscreen:configfile=FILE`` (Qt 6,
+# qoffscreenintegration.cpp). Its screen here is the smallest the window is
+# made for, 1024x768, so every test sees what a user of such a screen sees
+# without resizing the window itself. Here, not in tests/ui: the first test of
+# the session that makes the application (the interop window tests run first)
+# decides its platform for all.
+SCREEN = (1024, 768)
+
+
+@pytest.fixture(scope="session")
+def qapp_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Offscreen: the screen above; another platform (Xvfb, a desktop): its own."""
+    if os.environ.get("QT_QPA_PLATFORM", "offscreen") != "offscreen":
+        return ["qrscope-tests"]
+    width, height = SCREEN
+    screen = {"name": "tests", "x": 0, "y": 0, "width": width, "height": height,
+              "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+    config = tmp_path_factory.mktemp("qt") / "screens.json"
+    # Xvfb without a window manager: no frame around the window.
+    config.write_text(json.dumps({"screens": [screen], "windowFrameMargins": False}),
+                      encoding="utf-8")
+    return ["qrscope-tests", "-platform", f"offscreen:configfile={config}"]

@@ -210,7 +210,7 @@ def test_the_window_searches_orthanc_over_tls(qtbot, qt_loop, tls_orthanc, pki, 
     try:
         window.editor.select_node("Orthanc TLS")
         assert window.editor.f_tls.widget.enabled.isChecked()
-        verify = next(b for b in window.editor.findChildren(QPushButton)
+        verify = next(b for b in window.findChildren(QPushButton)
                       if b.text() == "Verify (C-ECHO)")
         qtbot.mouseClick(verify, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: "OK" in window.editor.verify_result.text(), timeout=15000)

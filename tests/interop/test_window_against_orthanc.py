@@ -19,7 +19,7 @@ def test_window_finds_and_retrieves_from_orthanc(qtbot, qt_loop, tmp_path, ortha
             field.widget.selectAll()
             qtbot.keyClicks(field.widget, text)
         editor.f_port.widget.setValue(orthanc.port)
-        verify = next(b for b in editor.findChildren(QPushButton)
+        verify = next(b for b in window.findChildren(QPushButton)
                       if b.text() == "Verify (C-ECHO)")
         qtbot.mouseClick(verify, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: "OK" in editor.verify_result.text(), timeout=10000)
