@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from qrscope.core.profile_store import ProfileStore
 from qrscope.diagnosis.hints import hint_for_profile_problems
 from qrscope.session import Session
+from qrscope.ui.first_paint import report_first_paint
 from qrscope.ui.main_window import MainWindow
 from qrscope.ui.resources import icon_path
 
@@ -61,6 +62,7 @@ def run_gui(argv: list[str] | None = None, *, quit_after: float | None = None) -
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
     window = build_window()
+    report_first_paint(window, window.editor.list)  # its parent, the window, keeps it
     window.show()
     if quit_after is not None:
         QTimer.singleShot(round(quit_after * 1000), window.close)
