@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
@@ -18,6 +19,8 @@ from qrscope.ui.main_window import MainWindow
 from qrscope.ui.resources import icon_path
 
 __all__ = ["build_window", "run_gui"]
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def build_window(store: ProfileStore | None = None,
@@ -45,6 +48,27 @@ def build_window(store: ProfileStore | None = None,
     return window
 
 
+def _choose_keyring_early() -> None:
+    """Have :mod:`keyring` pick the system's backend now, in a worker thread.
+
+    Its first use probes every backend it knows (on Linux, the macOS one
+    looks for its library with ``ctypes.util.find_library``, which runs
+    ``ldconfig``): about 0.1 s. The node list asks it whether the selected
+    node has a passcode stored, on the GUI thread, when the first node is
+    selected; chosen here meanwhile, that question is answered at once
+    (issue 21). A failure is left for that real use to report.
+    """
+    def choose() -> None:
+        import keyring
+
+        try:
+            keyring.get_keyring()
+        except Exception:  # reported where the keyring is really used
+            _LOGGER.debug("the keyring backend could not be chosen early", exc_info=True)
+
+    threading.Thread(target=choose, daemon=True, name="keyring-early").start()
+
+
 def run_gui(argv: list[str] | None = None, *, quit_after: float | None = None) -> int:
     """Run the window until it closes; *quit_after* seconds: close it then, the way the
     user's close does (``qrscope gui --quit-after``, for smoke tests of an installed copy)."""
@@ -52,6 +76,7 @@ def run_gui(argv: list[str] | None = None, *, quit_after: float | None = None) -
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").propagate = False
+    _choose_keyring_early()
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("qrscope")
     app.setOrganizationName("qrscope")
