@@ -118,7 +118,8 @@ class Session:
                 fault, {self.local.ae_title: ("127.0.0.1", port)})
             pacs = DemoPacs(host="127.0.0.1", port=0, destinations=destinations,
                             behaviour=behaviour)
-            pacs.start()
+            # Listening is enough to list it: its samples load behind (issue 21).
+            pacs.start_listening()
             self.demo_pacs = pacs
             self.demo_fault = fault
         pacs = self.demo_pacs

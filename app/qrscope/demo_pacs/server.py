@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -64,7 +66,8 @@ class DemoPacs:
         self.destinations = MoveDestinations(destinations)
         self._data_folder = data_folder
         self._own_folder: Path | None = None
-        self._index: InstanceIndex | None = None
+        self._loaded: Future[InstanceIndex] | None = None
+        self._loader: threading.Thread | None = None
         self._service: QueryRetrieveService | None = None
         self._server: Any = None
 
@@ -82,8 +85,8 @@ class DemoPacs:
 
     @property
     def instances(self) -> tuple[IndexedInstance, ...]:
-        """What the PACS serves (empty before :meth:`start`)."""
-        return self._index.instances if self._index is not None else ()
+        """What the PACS serves (empty before :meth:`start`; waits while it loads)."""
+        return self._loaded.result().instances if self._loaded is not None else ()
 
     def store_attempts(self) -> dict[str, int]:
         """C-STORE sub-operations of C-MOVEs sent so far, by SOP Instance UID."""
@@ -99,19 +102,37 @@ class DemoPacs:
 
     def start(self) -> None:
         """Load the data and listen; raises ``OSError`` when the port cannot be bound."""
+        self.start_listening()
+        try:
+            self.wait_loaded()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_listening(self) -> None:
+        """Listen now; the bundled samples are written and indexed behind, in a thread.
+
+        Writing the samples takes most of a second, which the window's first
+        start would otherwise wait through before it can list the PACS (issue
+        21). An association that asks for data meanwhile waits for it (the
+        handlers wait on the index). A folder of the user's is indexed before
+        listening, as before: its SOP classes decide the C-GET contexts; the
+        bundled samples hold only classes the AE offers anyway. Raises
+        ``OSError`` when the port cannot be bound.
+        """
         if self._server is not None:
             return
-        folder = self._data_folder
-        if folder is None:
+        loaded: Future[InstanceIndex] = Future()
+        held: set[str] = set()
+        if self._data_folder is None:
             self._own_folder = Path(tempfile.mkdtemp(prefix="qrscope-demo-pacs-"))
-            build_sample_studies(self._own_folder)
-            folder = self._own_folder
+        else:
+            index = InstanceIndex.load(self._data_folder)
+            loaded.set_result(index)
+            held = {str(record.sop_class_uid) for record in index.instances}
         try:
-            self._index = InstanceIndex.load(folder)
-            service = QueryRetrieveService(self._index, self.ae_title, self.destinations,
+            service = QueryRetrieveService(loaded, self.ae_title, self.destinations,
                                            self.behaviour)
-            self._service = service
-            held = {str(record.sop_class_uid) for record in self._index.instances}
             self._server = self._make_ae(held).start_server(
                 (self.host, self._requested_port), block=False,
                 evt_handlers=service.evt_handlers())
@@ -119,8 +140,34 @@ class DemoPacs:
             # Never leave a generated folder behind when start() fails.
             self._remove_own_folder()
             raise
+        self._service, self._loaded = service, loaded
+        if self._own_folder is None:
+            self._log_started(loaded.result())
+            return
+        self._loader = threading.Thread(target=self._load_samples,
+                                        args=(self._own_folder, loaded),
+                                        daemon=True, name="demo-pacs-samples")
+        self._loader.start()
+
+    def wait_loaded(self) -> None:
+        """Wait until the data is indexed; raises what loading it raised."""
+        if self._loaded is not None:
+            self._loaded.result()
+
+    def _load_samples(self, folder: Path, loaded: Future[InstanceIndex]) -> None:
+        try:
+            build_sample_studies(folder)
+            index = InstanceIndex.load(folder)
+        except BaseException as exc:  # the handlers and start() raise it
+            _LOGGER.error("demo PACS samples could not be written to %s: %s", folder, exc)
+            loaded.set_exception(exc)
+            return
+        loaded.set_result(index)
+        self._log_started(index)
+
+    def _log_started(self, index: InstanceIndex) -> None:
         _LOGGER.info("demo PACS %s on %s:%d with %d instances", self.ae_title, self.host,
-                     self.port, len(self.instances))
+                     self.port, len(index.instances))
 
     def _make_ae(self, held: set[str]) -> AE:
         """The AE; as C-GET storage contexts, every class it knows and every one it holds."""
@@ -155,6 +202,9 @@ class DemoPacs:
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+        loader, self._loader = self._loader, None
+        if loader is not None:  # never remove the folder it is writing into
+            loader.join()
         self._remove_own_folder()
 
     def _remove_own_folder(self) -> None:

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
@@ -110,8 +111,10 @@ class QueryRetrieveService:
 
     Parameters
     ----------
-    index : InstanceIndex
-        What the PACS holds; read-only, shared by all associations.
+    index : InstanceIndex or Future of one
+        What the PACS holds; read-only, shared by all associations. A future
+        while the PACS still loads it: the handlers wait for it, so the PACS
+        can listen (and its address be shown) before its data is ready.
     ae_title : str
         The PACS's AE title, returned as *Retrieve AE Title*.
     destinations : MoveDestinations
@@ -119,15 +122,24 @@ class QueryRetrieveService:
     """
 
     def __init__(
-        self, index: InstanceIndex, ae_title: str, destinations: MoveDestinations,
-        behaviour: DemoPacsBehaviour | None = None,
+        self, index: InstanceIndex | Future[InstanceIndex], ae_title: str,
+        destinations: MoveDestinations, behaviour: DemoPacsBehaviour | None = None,
     ) -> None:
-        self._index = index
+        if not isinstance(index, Future):
+            loaded: Future[InstanceIndex] = Future()
+            loaded.set_result(index)
+            index = loaded
+        self._loaded = index
         self._ae_title = ae_title
         self._destinations = destinations
         self._behaviour = behaviour or DemoPacsBehaviour()
         self._attempts: Counter[str] = Counter()
         self._attempts_lock = threading.Lock()
+
+    @property
+    def _index(self) -> InstanceIndex:
+        """The index, once loaded (a failed load raises here, in the handler)."""
+        return self._loaded.result()
 
     def store_attempts(self) -> dict[str, int]:
         """How many C-STORE sub-operations of a C-MOVE went out for each SOP Instance
