@@ -26,6 +26,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset
 
+from qrscope.core.archive.index import record_filed
 from qrscope.core.dicom.encoding import (
     KEY_TAGS,
     HostileDataSet,
@@ -250,7 +251,11 @@ class _PartReads:
 
 
 class InstanceStore:
-    """Files received instances under *root*."""
+    """Files received instances under *root*, each into the archive index as well.
+
+    The index row is written after the file is durable and never fails the
+    filing (see :func:`qrscope.core.archive.index.record_filed`).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -323,12 +328,19 @@ class InstanceStore:
             size=payload.size,
         )
         if self._write_new(target, payload):
-            return StoredInstance(path=target, **stored)
+            return self._indexed(StoredInstance(path=target, **stored))
         if payload.same_as(target):
-            return StoredInstance(path=target, duplicate=True, **stored)
+            return self._indexed(StoredInstance(path=target, duplicate=True, **stored))
         variant = target.with_name(f"{target.stem}~{payload.digest()[:12]}.dcm")
         created = self._write_new(variant, payload)
-        return StoredInstance(path=variant, duplicate=not created, conflict=True, **stored)
+        return self._indexed(StoredInstance(path=variant, duplicate=not created,
+                                            conflict=True, **stored))
+
+    def _indexed(self, stored: StoredInstance) -> StoredInstance:
+        """*stored*, its row written to the archive index (a duplicate's too: the index may
+        have missed it the first time)."""
+        record_filed(self.root, stored.path)
+        return stored
 
     def _write_new(self, target: Path, payload: _Payload) -> bool:
         try:

@@ -1,0 +1,104 @@
+"""The index of the storage folder: one SQLite file that says what the archive holds.
+
+:func:`open_index` is the way in: one :class:`ArchiveIndex` per storage
+folder and process, healed on opening when it was new, damaged (set aside
+and rebuilt) or left behind by a process that died while filing.
+:func:`record_filed` is what filing an instance calls once the file is
+durable; it never fails the filing (the file is the truth, and the next
+start heals an index that missed it).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from pathlib import Path
+
+from qrscope.core.archive.index.describe import InstanceRow, NotDicom, describe
+from qrscope.core.archive.index.marks import WriterMark, stale_marks
+from qrscope.core.archive.index.query import ArchiveFilter, ArchiveLevel, list_archive
+from qrscope.core.archive.index.reconcile import CheckReport, reconcile
+from qrscope.core.archive.index.schema import INDEX_NAME
+from qrscope.core.archive.index.store import ArchiveIndex
+
+__all__ = ["INDEX_NAME", "ArchiveFilter", "ArchiveIndex", "ArchiveLevel", "CheckReport",
+           "InstanceRow", "NotDicom", "close_index", "describe", "list_archive",
+           "open_index", "reconcile", "record_filed"]
+
+_LOGGER = logging.getLogger(__name__)
+_LOCK = threading.Lock()
+_OPEN: dict[Path, ArchiveIndex] = {}  # most recently opened last
+_KEEP_OPEN = 8  # folders whose index stays open; older ones are closed (their files too)
+_MARKS: dict[Path, WriterMark] = {}
+_DIRTY: set[Path] = set()
+
+
+def open_index(root: Path) -> ArchiveIndex:
+    """This process's index of the storage folder *root*, healed if it needed it."""
+    key = Path(root).absolute()
+    with _LOCK:
+        index = _OPEN.get(key)
+        if index is None:
+            new = not (key / INDEX_NAME).exists()
+            index = ArchiveIndex(key)
+            stale = stale_marks(key)
+            if new or index.rebuilt or stale:
+                report = reconcile(index, repair=True)
+                if stale or index.rebuilt or report.files:
+                    _LOGGER.info("archive index of %s healed from the files: %d added, "
+                                 "%d changed, %d removed", key, len(report.added),
+                                 len(report.changed), len(report.removed))
+                for mark in stale:
+                    mark.unlink(missing_ok=True)
+            _OPEN[key] = index
+            for old in list(_OPEN)[:-_KEEP_OPEN]:
+                _close(old)
+    return index
+
+
+def close_index(root: Path) -> None:
+    """Close this process's index of *root* (the next :func:`open_index` opens it anew)."""
+    with _LOCK:
+        _close(Path(root).absolute())
+
+
+def _close(key: Path) -> None:
+    index = _OPEN.pop(key, None)
+    mark = _MARKS.pop(key, None)
+    if mark is not None:
+        mark.release(clean=key not in _DIRTY)
+    _DIRTY.discard(key)
+    if index is not None:
+        index.close()
+
+
+def _writing(key: Path) -> None:
+    """Hold this process's writer mark in *key* (from its first write to its clean end)."""
+    if key not in _MARKS:
+        with _LOCK:
+            if key not in _MARKS:
+                _MARKS[key] = WriterMark(key)
+
+
+def record_filed(root: Path, path: Path) -> InstanceRow | None:
+    """Add the instance just filed at *path* to the index of *root*; never raises.
+
+    Called after the file is durable. A failure is logged and leaves this
+    process's mark behind, so that the next start heals the index.
+    """
+    key = Path(root).absolute()
+    try:
+        _writing(key)  # first: a kill from here on leaves a mark to heal from
+        return open_index(key).file(path)
+    except Exception as exc:  # the filing succeeded; the index can wait
+        _DIRTY.add(key)
+        _LOGGER.warning("%s is stored but not yet in the archive index (%s); the next start "
+                        "adds it", path, exc)
+        return None
+
+
+@atexit.register
+def _close_all() -> None:
+    for key in list(_OPEN):
+        close_index(key)
