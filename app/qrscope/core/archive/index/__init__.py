@@ -24,7 +24,7 @@ from qrscope.core.archive.index.store import ArchiveIndex
 
 __all__ = ["INDEX_NAME", "ArchiveFilter", "ArchiveIndex", "ArchiveLevel", "CheckReport",
            "InstanceRow", "NotDicom", "close_index", "describe", "list_archive",
-           "open_index", "reconcile", "record_filed"]
+           "open_index", "reconcile", "record_filed", "writing"]
 
 _LOGGER = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -73,8 +73,13 @@ def _close(key: Path) -> None:
         index.close()
 
 
-def _writing(key: Path) -> None:
-    """Hold this process's writer mark in *key* (from its first write to its clean end)."""
+def writing(root: Path) -> None:
+    """Hold this process's writer mark in *root* from its first write to its clean end.
+
+    Call before writing a row for a file that is already in place: a kill
+    then leaves the mark, and the next start heals the index from the files.
+    """
+    key = Path(root).absolute()
     if key not in _MARKS:
         with _LOCK:
             if key not in _MARKS:
@@ -89,7 +94,7 @@ def record_filed(root: Path, path: Path) -> InstanceRow | None:
     """
     key = Path(root).absolute()
     try:
-        _writing(key)  # first: a kill from here on leaves a mark to heal from
+        writing(key)  # first: a kill from here on leaves a mark to heal from
         return open_index(key).file(path)
     except Exception as exc:  # the filing succeeded; the index can wait
         _DIRTY.add(key)

@@ -173,6 +173,13 @@ class ArchiveIndex:
                 "ON s.series_uid = i.series_uid WHERE s.study_uid = ?", (study_uid,)).fetchall()
         return {uid for (uid,) in rows}
 
+    def names_of(self, sop_instance_uid: str) -> list[str]:
+        """Where the archive holds *sop_instance_uid* (index names; several for kept conflicts)."""
+        with self.reading() as conn:
+            rows = conn.execute("SELECT path FROM instances WHERE sop_instance_uid = ? "
+                                "ORDER BY path", (sop_instance_uid,)).fetchall()
+        return [name for (name,) in rows]
+
     def count_instances(self, study_uids: Iterable[str]) -> dict[str, int]:
         """How many distinct instances of each study the archive holds (0 when none)."""
         wanted = list(dict.fromkeys(study_uids))
