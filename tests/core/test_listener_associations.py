@@ -40,6 +40,7 @@ from tests.demo_site import free_port
 
 from qrscope.core.engine import choice
 from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.negotiation import UNNAMED_SYNTAXES_KEPT
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.receive.guard import ListenerLimits
 from qrscope.core.receive.listener import StorageListener
@@ -338,17 +339,20 @@ def test_a_flood_of_large_refused_requests_costs_little(tmp_path):
     assert stores > 0
 
 
-def test_the_log_keeps_a_bounded_summary_of_a_large_request(tmp_path):
+def test_the_log_keeps_every_context_of_a_large_request_within_a_bound(tmp_path):
+    """All 128 contexts are shown (issue 21); the made-up syntaxes only up to a budget."""
     with known_listener(tmp_path) as listener, connect(listener.port) as sock:
         answer = _answer(sock, association_request(listener.port, calling="FLOOD",
                                                    abstract_syntax=CTImageStorage, **LARGE))
     assert answer[0] == A_ASSOCIATE_RJ
     (requested,) = [e for e in listener.log.events() if e.kind == "requested"]
     contexts = requested.detail["contexts"]
-    assert 0 < len(contexts) <= 8 and requested.detail["more_contexts"] == 128 - len(contexts)
-    assert all(len(c["transfer_syntaxes"]) <= 4 for c in contexts)
-    assert all(c["more_transfer_syntaxes"] == 26 - len(c["transfer_syntaxes"])
-               for c in contexts)
+    assert len(contexts) == 128 and "more_contexts" not in requested.detail
+    assert all(c["abstract_syntax"] == "CT Image Storage" for c in contexts)
+    assert all(c["transfer_syntaxes"][0] == "Implicit VR Little Endian" for c in contexts)
+    named = sum(len(c["transfer_syntaxes"]) for c in contexts)
+    counted = sum(c.get("more_transfer_syntaxes", 0) for c in contexts)
+    assert named == 128 + UNNAMED_SYNTAXES_KEPT and named + counted == 128 * 26
     assert "128 presentation context(s)" in requested.summary
 
 

@@ -3,10 +3,12 @@ transfer that dies half way leaves nothing behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -209,3 +211,65 @@ def test_a_small_instance_is_filed_from_memory_and_a_large_one_from_a_file(tmp_p
     finally:
         listener.stop()
     assert len(list((tmp_path / "store").rglob("*.dcm"))) == 2
+
+
+def _other_filesystem_than(path: Path) -> Path | None:
+    """A folder on another filesystem than *path* (RAM-backed /dev/shm), or None."""
+    shm = Path("/dev/shm")
+    try:
+        if shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != path.stat().st_dev:
+            return Path(tempfile.mkdtemp(dir=shm))
+    except OSError:
+        pass
+    return None
+
+
+def test_a_data_set_in_a_temporary_folder_on_another_filesystem_arrives_byte_for_byte(
+        tmp_path, monkeypatch):
+    """With the system's temporary folder on a tmpfs (Debian 13, Fedora), pynetdicom
+    writes each data set there and the listener copies it into the storage."""
+    other = _other_filesystem_than(tmp_path)
+    if other is None:
+        pytest.skip("no second filesystem to write temporary files on")
+    monkeypatch.setattr(tempfile, "tempdir", str(other))
+    try:
+        ds = pydicom.dcmread(_big_instance(tmp_path / "src.dcm", 2))
+        ds.PixelData = bytes((i * 7 + i // 251) % 256 for i in range(len(ds.PixelData)))
+        ds.save_as(tmp_path / "src.dcm", enforce_file_format=True)
+        listener = _listener(tmp_path)
+        listener.start()
+        try:
+            assert _store_one(listener, tmp_path / "src.dcm") == 0x0000
+        finally:
+            listener.stop()
+        (stored,) = list((tmp_path / "store").rglob("*.dcm"))
+        got, sent = pydicom.dcmread(stored), pydicom.dcmread(tmp_path / "src.dcm")
+        assert got.PixelData == sent.PixelData
+        assert [e for e in got if e.tag.group != 2] == [e for e in sent if e.tag.group != 2]
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def test_a_large_data_set_on_a_filesystem_without_hard_links_arrives_byte_for_byte(
+        tmp_path, monkeypatch):
+    """A storage folder on exFAT or some network shares cannot hard-link the incoming
+    file into place; it is copied, and the copy must hold every byte that arrived."""
+    import errno
+
+    from qrscope.core import files
+
+    def no_links(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(files.os, "link", no_links)
+    ds = pydicom.dcmread(_big_instance(tmp_path / "src.dcm", 3))
+    ds.PixelData = bytes((i * 13 + i // 509) % 256 for i in range(len(ds.PixelData)))
+    ds.save_as(tmp_path / "src.dcm", enforce_file_format=True)
+    listener = _listener(tmp_path)
+    listener.start()
+    try:
+        assert _store_one(listener, tmp_path / "src.dcm") == 0x0000
+    finally:
+        listener.stop()
+    (stored,) = list((tmp_path / "store").rglob("*.dcm"))
+    assert pydicom.dcmread(stored).PixelData == ds.PixelData

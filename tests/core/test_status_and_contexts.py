@@ -3,7 +3,13 @@
 import threading
 import time
 
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+)
 from pynetdicom.sop_class import (
     CTImageStorage,
     RTPlanStorage,
@@ -51,8 +57,11 @@ def test_get_contexts_stay_within_128_and_propose_compressed_for_images():
     assert len(contexts) <= MAX_CONTEXTS
     ct = [c for c in contexts if c.abstract_syntax == CTImageStorage]
     assert any(c.transfer_syntax == [JPEG2000Lossless] for c in ct)
+    # An RT Plan holds no Pixel Data: the native syntaxes only, each its own context.
     rt = [c for c in contexts if c.abstract_syntax == RTPlanStorage]
-    assert [c.transfer_syntax for c in rt] == [[ExplicitVRLittleEndian], [ImplicitVRLittleEndian]]
+    assert [c.transfer_syntax for c in rt] == [
+        [ExplicitVRLittleEndian], [ImplicitVRLittleEndian], [ExplicitVRBigEndian],
+        [DeflatedExplicitVRLittleEndian]]
     assert {r.sop_class_uid for r in roles} == {CTImageStorage, RTPlanStorage}
     assert all(r.scp_role for r in roles)
 

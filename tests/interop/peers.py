@@ -205,6 +205,24 @@ def assert_missing_for_want_of_role(outcome: object, roleless: set[str]) -> None
     assert outcome.status != "success"  # type: ignore[attr-defined]
 
 
+def pixel_readings(source: Dataset, got: Dataset) -> list[object]:
+    """The pixel arrays *source* may be taken to hold, as a server sent *got* from it.
+
+    Big Endian pixel data of 32-bit cells (pydicom's ``rtdose_expb.dcm``) is
+    read by pydicom as 32-bit big endian values; DCMTK (dcmqrscp 3.6.7),
+    converting it to little endian, swaps the bytes of each 16-bit word of
+    the OW value (PS3.5 6.2: OW is a stream of 16-bit words) and so puts the
+    two words of each cell in the other order. Both readings are the file's.
+    """
+    import numpy as np
+
+    readings = [source.pixel_array]
+    if not source.is_little_endian and got.is_little_endian and source.BitsAllocated == 32:
+        words = np.frombuffer(source.PixelData, ">u2").astype("<u2")
+        readings.append(words.view("<u4").reshape(readings[0].shape))
+    return readings
+
+
 def _search_path() -> list[str]:
     # Debian puts Orthanc in /usr/sbin, off a normal user's PATH.
     return [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/usr/local/sbin"]
@@ -572,10 +590,13 @@ def _modality(d: MoveDestination) -> dict[str, object]:
 
 def orthanc_configuration(
     folder: Path, dicom_port: int, http_port: int, destinations: Sequence[MoveDestination],
-    tls: OrthancTls | None = None,
+    tls: OrthancTls | None = None, transcode: bool = True,
 ) -> dict[str, object]:
+    """*transcode* False: ``TranscodeDicomProtocol`` off, an archive that sends each
+    file only in the syntax it holds it in (on C-GET: on a context of that syntax)."""
     storage = folder / "storage"
     return {
+        "TranscodeDicomProtocol": transcode,
         **_orthanc_tls_configuration(tls),
         "Name": "qrscope-interop",
         "StorageDirectory": str(storage),
@@ -623,8 +644,12 @@ def orthanc_configuration(
 def running_orthanc(
     folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination],
     host: str = HOST, prefix: Sequence[str] = (), tls: OrthancTls | None = None,
+    transcode: bool = True,
 ) -> Iterator[PeerServer]:
     """Orthanc holding ``files``; ``destinations`` are its DicomModalities.
+
+    With ``transcode`` False it never converts what it sends (see
+    :func:`orthanc_configuration`).
 
     On loopback by default; ``prefix`` (e.g. ``ip netns exec NS``) runs it
     elsewhere, reachable at ``host``. With ``tls`` its DICOM port speaks only
@@ -637,7 +662,7 @@ def running_orthanc(
             dicom_port, http_port = free_ports(2)
             config_path = folder / "orthanc.json"
             configuration = orthanc_configuration(folder, dicom_port, http_port,
-                                                   destinations, tls)
+                                                   destinations, tls, transcode)
             config_path.write_text(json.dumps(configuration, indent=2))
             # --verbose: every association and C-STORE/FIND/MOVE/GET is in the log.
             command = [*prefix, _required(find_binary("Orthanc"), "Orthanc"), "--verbose",

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from qrscope.cli.terminal import json_for_terminal
 from qrscope.core.net.association_log import AssociationEvent, AssociationLog, EventLevel
+from qrscope.core.net.negotiation import negotiation_lines
 from qrscope.core.net.secrets import remember_for_session
 from qrscope.core.profile_store import Profiles, ProfileStore
 from qrscope.core.profiles import MAX_TIMEOUT, LocalAE, QueryModel, RemoteNode, RetrieveMethod
@@ -319,7 +320,12 @@ def _security_from_args(args: argparse.Namespace, node: RemoteNode) -> dict[str,
 
 
 def build_log(args: argparse.Namespace, local: LocalAE) -> AssociationLog:
-    """The association log, printing to stderr with ``-v`` (lines) or ``--log-json``."""
+    """The association log, printing to stderr with ``-v`` (lines) or ``--log-json``.
+
+    ``-vv`` adds PDUs and, under each A-ASSOCIATE event, the negotiation one
+    line per presentation context (what an integrator compares with the
+    peer's log when a C-GET or a send fails on contexts).
+    """
     log = AssociationLog(mask_patient_identifiers=local.mask_patient_identifiers)
     verbosity = getattr(args, "verbose", 0) or 0
     wanted = EventLevel.DEBUG if verbosity >= 2 else EventLevel.INFO
@@ -331,6 +337,8 @@ def build_log(args: argparse.Namespace, local: LocalAE) -> AssociationLog:
             sys.stderr.write(json.dumps(event.to_dict(), default=str) + "\n")
         else:
             sys.stderr.write(event.format_line() + "\n")
+            if wanted is EventLevel.DEBUG:  # -vv: the negotiation, one line per context
+                sys.stderr.writelines(f"    {line}\n" for line in negotiation_lines(event))
         sys.stderr.flush()
 
     if verbosity or args.log_json:

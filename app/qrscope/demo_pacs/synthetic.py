@@ -13,7 +13,8 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
-__all__ = ["ULTRASOUND_IMAGE_STORAGE_RETIRED", "synthetic_cr", "synthetic_dx", "synthetic_us"]
+__all__ = ["SEGMENTATION_STORAGE", "ULTRASOUND_IMAGE_STORAGE_RETIRED", "synthetic_cr",
+           "synthetic_dx", "synthetic_segmentation", "synthetic_us"]
 
 _DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 _CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
@@ -21,6 +22,8 @@ _CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 # old PACS hold plenty of it.
 ULTRASOUND_IMAGE_STORAGE_RETIRED = "1.2.840.10008.5.1.4.1.1.6"
 _US_SIZE = 128
+SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+_SEG_FRAMES = 2
 _SIZE = 256
 _BITS_STORED = 12
 _MAX_VALUE = (1 << _BITS_STORED) - 1
@@ -93,6 +96,65 @@ def synthetic_us() -> Dataset:
     pixels = (np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
     ds.set_pixel_data(pixels, "MONOCHROME2", 8, generate_instance_uid=False)
     return ds
+
+
+def synthetic_segmentation(rows: int, columns: int) -> Dataset:
+    """Return a FRACTIONAL Segmentation (PS3.3 A.51) of one segment over two frames, RLE.
+
+    What a cardiac ultrasound AI tool stores beside a cine loop: the left
+    ventricle as a probability map (8 bits, PS3.3 C.8.20.2: Bits Allocated 8
+    for FRACTIONAL), an ellipse that shrinks from the first frame to the
+    second. Encoded RLE Lossless by pydicom's own encoder (deterministic, no
+    plugin). The caller links it to its source images (Common Instance
+    Reference, Derivation Image) and gives it its identity.
+    """
+    frames = []
+    for frame in range(_SEG_FRAMES):
+        axis_y, axis_x = np.linspace(-1.0, 1.0, rows), np.linspace(-1.0, 1.0, columns)
+        y, x = np.meshgrid(axis_y, axis_x, indexing="ij")
+        scale = 1.0 - 0.2 * frame
+        distance = np.hypot((x + 0.1) / (0.35 * scale), (y - 0.05) / (0.5 * scale))
+        frames.append((np.clip(1.5 - distance, 0.0, 1.0) * 255).astype(np.uint8))
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = SEGMENTATION_STORAGE
+    ds.ImageType = ["DERIVED", "PRIMARY"]
+    ds.Manufacturer = "qrscope"
+    ds.ManufacturerModelName = "demo segmenter"
+    ds.DeviceSerialNumber = "0001"
+    ds.SoftwareVersions = "1"
+    ds.ContentLabel = "LV"
+    ds.ContentDescription = "Left ventricle"
+    ds.ContentCreatorName = "Segmenter^Demo"
+    ds.SegmentationType = "FRACTIONAL"
+    ds.SegmentationFractionalType = "PROBABILITY"
+    ds.MaximumFractionalValue = 255
+    ds.LossyImageCompression = "00"
+    ds.SegmentSequence = [_segment()]
+    ds.set_pixel_data(np.stack(frames), "MONOCHROME2", 8, generate_instance_uid=False)
+    ds.compress(RLELossless, encoding_plugin="pydicom")
+    return ds
+
+
+def _segment() -> Dataset:
+    """Segment 1: the left ventricle, coded in SNOMED CT (PS3.16 CID 7150 / 7151)."""
+    item = Dataset()
+    item.SegmentNumber = 1
+    item.SegmentLabel = "Left ventricle"
+    item.SegmentAlgorithmType = "SEMIAUTOMATIC"
+    item.SegmentAlgorithmName = "demo"
+    item.SegmentedPropertyCategoryCodeSequence = [_code("91723000", "Anatomical Structure")]
+    item.SegmentedPropertyTypeCodeSequence = [_code("87878005", "Left ventricle")]
+    return item
+
+
+def _code(value: str, meaning: str) -> Dataset:
+    code = Dataset()
+    code.CodeValue = value
+    code.CodingSchemeDesignator = "SCT"
+    code.CodeMeaning = meaning
+    return code
 
 
 def _grid(size: int = _SIZE) -> tuple[np.ndarray, np.ndarray]:

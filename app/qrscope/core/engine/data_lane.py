@@ -301,6 +301,10 @@ class DataLane:
             if is_last:
                 request, context = self._store  # type: ignore[misc]
                 self._store = None
+                # The handler reads the file by its name (and copies it where the
+                # storage is on another filesystem): what is buffered must be in it.
+                # pynetdicom flushes after every fragment; once is enough.
+                request._dataset_file.file.flush()
                 self._complete(request, context)
             return
         if not is_command or self.dul.assoc.dimse.message is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -21,6 +22,7 @@ from pynetdicom.dsutils import decode
 from qrscope.core.dicom.status import Service, decode_abort, decode_reject, decode_status
 from qrscope.core.engine.data_lane import lane_ready
 from qrscope.core.net.association_log import AssociationLog, Direction, EventLevel
+from qrscope.core.net.negotiation import describe_answer, describe_request
 
 __all__ = ["AssociationRecorder"]
 
@@ -33,9 +35,6 @@ _SERVICES = {
     "C_GET": Service.GET,
     "C_STORE": Service.STORE,
 }
-# What the log keeps of a peer's A-ASSOCIATE-RQ (AssociationRecorder._contexts_summary).
-CONTEXTS_KEPT = 8
-SYNTAXES_KEPT = 4
 _COMMAND_FIELDS = (
     "MessageID",
     "MessageIDBeingRespondedTo",
@@ -69,6 +68,15 @@ def _dataset_to_dict(ds: Dataset) -> dict[str, Any]:
         else:
             out[key] = "" if elem.value is None else str(elem.value)
     return out
+
+
+def _described(describe: Callable[..., dict[str, Any]], *primitives: Any) -> dict[str, Any]:
+    """The negotiation's detail; none rather than no event when a peer's request defeats it."""
+    try:
+        return describe(*primitives)
+    except Exception:
+        _LOGGER.exception("describing an A-ASSOCIATE primitive failed")
+        return {}
 
 
 class AssociationRecorder:
@@ -190,24 +198,23 @@ class AssociationRecorder:
                        source=source, reason=reason, sent=sent, meaning=text, by=who)
 
     def _on_associate(self, event: Any, primitive: Any, sent: bool) -> None:
+        """A-ASSOCIATE-RQ, -AC, -RJ: the summary line, and the negotiation as detail."""
         direction = "sent" if sent else "received"
         if primitive.result is None:
-            proposed = primitive.presentation_context_definition_list
-            contexts = self._contexts_summary(proposed)
-            more = {"more_contexts": len(proposed) - len(contexts)} \
-                if len(contexts) < len(proposed) else {}
+            detail = _described(describe_request, primitive)
+            count = len(primitive.presentation_context_definition_list or ())
             self._emit(
                 event,
                 "requested",
                 f"A-ASSOCIATE-RQ {direction}: calling {primitive.calling_ae_title}, "
-                f"called {primitive.called_ae_title}, {len(proposed)} presentation context(s)",
-                calling_ae=str(primitive.calling_ae_title),
-                called_ae=str(primitive.called_ae_title),
-                contexts=contexts,
-                **more,
+                f"called {primitive.called_ae_title}, {count} presentation context(s)",
+                **detail,
             )
         elif primitive.result == 0:
-            self._emit(event, "accepted", f"A-ASSOCIATE-AC {direction}")
+            # The request it answers: ours as sent, or the peer's as received.
+            request = event.assoc.requestor.primitive
+            self._emit(event, "accepted", f"A-ASSOCIATE-AC {direction}",
+                       **_described(describe_answer, primitive, request))
         else:
             meaning = decode_reject(primitive.result, primitive.result_source,
                                     primitive.diagnostic)
@@ -220,31 +227,6 @@ class AssociationRecorder:
                 diagnostic=primitive.diagnostic,
                 meaning=meaning,
             )
-
-    def _contexts_summary(self, proposed: list[Any]) -> list[dict[str, Any]]:
-        """The proposed contexts as the log keeps them.
-
-        A peer's A-ASSOCIATE-RQ may hold hundreds of contexts of dozens of
-        transfer syntaxes (113 KB cost 1.1 MB as dicts), and the log keeps
-        50,000 events for days: an incoming request is kept as its first
-        contexts and syntaxes and how many more there were. Our own requests
-        are kept whole.
-        """
-        bounded = self.direction is Direction.INCOMING
-        shown = proposed[:CONTEXTS_KEPT] if bounded else proposed
-        contexts = []
-        for cx in shown:
-            syntaxes = cx.transfer_syntax
-            kept = syntaxes[:SYNTAXES_KEPT] if bounded else syntaxes
-            entry: dict[str, Any] = {
-                "id": cx.context_id,
-                "abstract_syntax": _uid_name(cx.abstract_syntax),
-                "transfer_syntaxes": [_uid_name(ts) for ts in kept],
-            }
-            if len(kept) < len(syntaxes):
-                entry["more_transfer_syntaxes"] = len(syntaxes) - len(kept)
-            contexts.append(entry)
-        return contexts
 
     def _on_established(self, event: Any) -> None:
         assoc = event.assoc

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from qrscope.core.subscribers import Subscribers
+
 __all__ = [
     "AssociationEvent",
     "AssociationLog",
@@ -132,10 +134,18 @@ class AssociationLog:
         stays within memory.
     """
 
+    DETAILED_NEGOTIATIONS = 1_000
+    """Events that keep every context of a large negotiation; older ones keep the first
+    :data:`CONTEXTS_AFTER_TRIM` and a count. A peer may send the listener 128 contexts
+    of unknown UIDs in every request (about 55 KB kept each): without this a flood of
+    distinct requests would fill 50,000 events with gigabytes."""
+    CONTEXTS_AFTER_TRIM = 8
+
     def __init__(self, mask_patient_identifiers: bool = False, capacity: int = 50_000) -> None:
         self.mask_patient_identifiers = mask_patient_identifiers
         self._events: deque[AssociationEvent] = deque(maxlen=capacity)
-        self._subscribers: list[Subscriber] = []
+        self._detailed: deque[dict[str, Any]] = deque()
+        self._subscribers: Subscribers[AssociationEvent] = Subscribers()
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
 
@@ -150,25 +160,30 @@ class AssociationLog:
         Returns the function that unsubscribes. Callbacks must be quick: the
         GUI bridge only queues a signal.
         """
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def emit(self, event: AssociationEvent) -> AssociationEvent:
         if self.mask_patient_identifiers and event.detail:
             event = replace(event, detail=mask_identifiers(event.detail))
         with self._lock:
             self._events.append(event)
-            subscribers = list(self._subscribers)
+            self._bound_negotiations(event)
+            subscribers = self._subscribers.snapshot()
         for callback in subscribers:
             callback(event)
         return event
+
+    def _bound_negotiations(self, event: AssociationEvent) -> None:
+        """Keep the memory of large negotiations bounded (see DETAILED_NEGOTIATIONS)."""
+        contexts = event.detail.get("contexts") if event.detail else None
+        if not isinstance(contexts, list) or len(contexts) <= self.CONTEXTS_AFTER_TRIM:
+            return
+        self._detailed.append(event.detail)
+        while len(self._detailed) > self.DETAILED_NEGOTIATIONS:
+            old = self._detailed.popleft()
+            kept = old["contexts"][:self.CONTEXTS_AFTER_TRIM]
+            old["more_contexts"] = old.get("more_contexts", 0) + len(old["contexts"]) - len(kept)
+            old["contexts"] = kept
 
     def record(self, association_id: str, direction: Direction, kind: str, summary: str,
                **fields: Any) -> AssociationEvent:

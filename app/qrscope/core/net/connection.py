@@ -371,6 +371,9 @@ def open_association(
         node.port,
         contexts=list(contexts) if contexts else None,
         ae_title=node.ae_title,
+        # associate() announces its own default (16382) unless told: we take PDUs of
+        # up to MAX_PDU_LENGTH, and a PACS sends fewer, larger ones to us.
+        max_pdu=ae.maximum_pdu_size,
         ext_neg=items or None,
         evt_handlers=[*negotiation.handlers(), *recorder.handlers(), *extra_handlers,
                       (evt.EVT_CONN_OPEN, _tune_socket)],

@@ -50,6 +50,7 @@ from qrscope.core.receive.senders import (
     node_addresses,
 )
 from qrscope.core.receive.storage import InstanceStore, StoredInstance
+from qrscope.core.subscribers import Subscribers
 
 __all__ = ["IncomingConnection", "ListenerError", "RefusedCaller", "RetrieveClaim",
            "StorageListener"]
@@ -134,8 +135,8 @@ class StorageListener:
         self._server: Any = None
         self._lock = threading.Lock()
         self._claims: list[RetrieveClaim] = []
-        self._subscribers: list[Callable[[ReceivedInstance], None]] = []
-        self._refused_subscribers: list[Callable[[RefusedCaller], None]] = []
+        self._subscribers: Subscribers[ReceivedInstance] = Subscribers()
+        self._refused_subscribers: Subscribers[RefusedCaller] = Subscribers()
         self._connections: deque[IncomingConnection] = deque(maxlen=CONNECTIONS_KEPT)
         self._unexpected: deque[ReceivedInstance] = deque(maxlen=UNEXPECTED_KEPT)
         self._refused: deque[RefusedCaller] = deque(maxlen=REFUSED_KEPT)
@@ -306,27 +307,11 @@ class StorageListener:
     def subscribe_refused(self, callback: Callable[[RefusedCaller], None]) -> \
             Callable[[], None]:
         """Call *callback* for every caller the accept policy turns away."""
-        with self._lock:
-            self._refused_subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._refused_subscribers:
-                    self._refused_subscribers.remove(callback)
-
-        return unsubscribe
+        return self._refused_subscribers.add(callback)
 
     def subscribe(self, callback: Callable[[ReceivedInstance], None]) -> Callable[[], None]:
         """Call *callback* for every received instance, claimed or not."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     # -- pynetdicom handlers (listener threads) ------------------------------
     def _on_acse_received(self, event: Any) -> None:
@@ -418,7 +403,7 @@ class StorageListener:
             for conn in self._connections:
                 if conn.association_id == refused.association_id:
                     conn.refused = refused.reason
-            subscribers = list(self._refused_subscribers)
+            subscribers = self._refused_subscribers.snapshot()
         self.log.record(refused.association_id, Direction.INCOMING, "caller-refused",
                         f"refused '{refused.calling_ae}' at {refused.address}: "
                         f"{refused.reason}", peer_ae=refused.calling_ae,
@@ -477,7 +462,7 @@ class StorageListener:
             return instance.status
         instance = receive_store(event, self.store, association_id)
         with self._lock:
-            subscribers = list(self._subscribers)
+            subscribers = self._subscribers.snapshot()
             self.received += 1 if instance.ok else 0
         if not instance.refused:
             instance = self._hand_over(instance, claimants)

@@ -289,7 +289,8 @@ class RetrieveJob:
 
     def _ask_again(self, step: RecoveryStep, every_class: bool) -> bool:
         """Run one recovery step; False when it failed and recovery should stop."""
-        self.ledger.ask_again(step.scope.instance_uids, every_class=every_class)
+        self.ledger.ask_again(step.scope.instance_uids, every_class=every_class,
+                              syntax=step.syntax)
         self._check_cancel()
         self.log.record(self.log.new_association_id(Direction.OUTGOING),
                         Direction.OUTGOING, "get-retry", step.description,

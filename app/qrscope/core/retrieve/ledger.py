@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from qrscope.core.dicom.status import StatusCategory
@@ -52,6 +53,8 @@ class LedgerRecord:
     aliases: frozenset[str]
     asked_again: frozenset[str]
     offered_every_class: frozenset[str]
+    syntaxes_offered: Mapping[str, tuple[str, ...]]
+    """Per instance asked for again, the transfer syntaxes offered alone for it, in turn."""
     patient_id_missing: bool
     expected: int | None
 
@@ -81,6 +84,7 @@ class RetrieveLedger:
         self._current: RetrieveRequest | None = None
         self._asked_again: set[str] = set()
         self._offered_every_class: set[str] = set()
+        self._syntaxes_offered: dict[str, list[str]] = {}
         self._patient_id_missing = False  # a Patient Root request went out without it
         self._received: list[ReceivedInstance] = []
         self._late: list[ReceivedInstance] = []
@@ -143,10 +147,14 @@ class RetrieveLedger:
         with self._lock:
             return list(self._requests)
 
-    def ask_again(self, uids: tuple[str, ...], *, every_class: bool = False) -> None:
-        """Recovery asks again for these instances (*every_class*: offering every class)."""
+    def ask_again(self, uids: tuple[str, ...], *, every_class: bool = False,
+                  syntax: str = "") -> None:
+        """Recovery asks again for these instances (*every_class*: offering every class;
+        *syntax*: offering their classes in that transfer syntax alone)."""
         with self._lock:
             (self._offered_every_class if every_class else self._asked_again).update(uids)
+            for uid in uids if syntax else ():
+                self._syntaxes_offered.setdefault(uid, []).append(syntax)
 
     def counts(self) -> RequestCounts:
         """The first round's counts, with what the recovery brought moved to completed."""
@@ -269,6 +277,8 @@ class RetrieveLedger:
                 late=tuple(self._late), recovered=frozenset(self._recovered),
                 aliases=frozenset(self._aliases), asked_again=frozenset(self._asked_again),
                 offered_every_class=frozenset(self._offered_every_class),
+                syntaxes_offered=MappingProxyType(
+                    {uid: tuple(s) for uid, s in self._syntaxes_offered.items()}),
                 patient_id_missing=self._patient_id_missing, expected=self._expected)
 
 

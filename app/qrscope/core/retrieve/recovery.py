@@ -12,9 +12,16 @@ fall in a few groups, and only some are worth asking for again:
   accepted context of the instance's SOP class whatever its syntax, and
   fails the sub-operation when it cannot convert (DCMTK dcmqrdb
   ``dcmqrcbg.cc``): no single proposal suits both compressed and
-  uncompressed instances of one class. Those instances are asked for again,
-  series by series, offering their classes in one compressed syntax at a
-  time, until they arrive or the syntaxes run out;
+  uncompressed instances of one class. An archive that does not convert
+  (Orthanc with ``TranscodeDicomProtocol`` off) needs a context in the
+  stored syntax, which the first proposal may have trimmed. Those
+  instances, of any class (an RT Plan may be held in Big Endian), are
+  asked for again, series by series, offering their classes in one syntax
+  at a time, each syntax their class may be held in
+  (:func:`~qrscope.core.retrieve.contexts.syntaxes_for`) besides the two
+  little endian ones every request proposes, and not one the PACS refused
+  for that class already, until they arrive or the syntaxes run out; the
+  outcome names the syntaxes offered;
 * of a class the PACS did not accept a context for: nothing we can offer
   will change that;
 * of a class we did not propose although the PACS names it: the first C-GET
@@ -34,7 +41,7 @@ its reason, for the outcome, the hints and a retry of exactly what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -43,11 +50,14 @@ from pydicom.uid import UID
 from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.receive.reception import STATUS_OUT_OF_RESOURCES, ReceivedInstance
 from qrscope.core.retrieve.contexts import (
+    KNOWN_MODALITIES,
     MAX_CLASSES,
+    NATIVE_SYNTAXES,
     STORED_AS,
     every_storage_class,
-    is_image_class,
-    may_be_compressed,
+    may_hold,
+    storage_classes_for,
+    syntax_names,
 )
 from qrscope.core.retrieve.plan import PlannedInstance, RetrievePlan
 from qrscope.core.retrieve.types import MissingInstance, MissingReason, RetrieveScope
@@ -58,7 +68,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RecoveryStep", "accepted_syntaxes", "every_class_steps", "missing_after",
            "missing_instances", "proposed_classes", "recover", "recovery_steps",
-           "unoffered_class_steps", "worth_asking_again"]
+           "refused_syntaxes", "unoffered_class_steps", "worth_asking_again",
+           "worth_offering"]
 
 # PS3.4 C.4.3.1.4: "Refused: Out of resources - Unable to perform sub-operations".
 SUBOPERATIONS_FAILED = 0xA702
@@ -95,19 +106,22 @@ def worth_asking_again(plan: RetrievePlan, received: Iterable[ReceivedInstance],
     """The planned instances that did not arrive and that another proposal might bring.
 
     Left out: instances we refused ourselves (they reached us), and those of
-    a class the PACS accepted no context for. Only image classes: a syntax
-    question does not arise for objects that are never compressed. An
-    instance whose class the PACS did not tell us is asked for again.
+    a class the PACS accepted no context for. Every class may be held in a
+    syntax the first proposal did not leave the PACS to choose alone (Big
+    Endian at least). An instance whose class the PACS did not tell us is
+    asked for again.
     """
     seen = {r.sop_instance_uid for r in received}
     return [i for i in plan.instances if i.sop_instance_uid not in seen and (
-        not i.sop_class_uid
-        or (i.sop_class_uid in accepted and is_image_class(i.sop_class_uid)))]
+        not i.sop_class_uid or i.sop_class_uid in accepted)]
 
 
 def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
+                   refused: dict[str, set[str]] | None = None,
+                   accepted: dict[str, set[str]] | None = None,
                    ) -> Iterator[tuple[str, list[RecoveryStep]]]:
-    """Per compressed syntax, one step per series of *wanted* that may hold compressed images.
+    """Per syntax of :data:`STORED_AS`, one step per series of *wanted* for the instances
+    the syntax is worth offering alone for (:func:`worth_offering`).
 
     The caller drops from *wanted* what has arrived before it takes the next
     syntax (the list is read again at each one), and stops on cancel.
@@ -115,12 +129,35 @@ def recovery_steps(plan: RetrievePlan, wanted: list[PlannedInstance],
     for syntax in STORED_AS:
         steps = []
         for series_uid, items in plan.by_series(wanted).items():
-            scope = _instances_scope(plan, series_uid, items)
-            if may_be_compressed(scope.sop_classes, scope.modalities):
-                steps.append(RecoveryStep(scope, str(syntax)))
-        if not steps:
-            return
-        yield str(syntax), steps
+            modalities = tuple(filter(None, [plan.series_modalities.get(series_uid)]))
+            items = [i for i in items if worth_offering(str(syntax), i.sop_class_uid, modalities,
+                                                        refused or {}, accepted or {})]
+            if items:
+                steps.append(RecoveryStep(_instances_scope(plan, series_uid, items),
+                                          str(syntax)))
+        if steps:
+            yield str(syntax), steps
+
+
+def worth_offering(syntax: str, sop_class: str, modalities: tuple[str, ...],
+                   refused: dict[str, set[str]], accepted: dict[str, set[str]]) -> bool:
+    """Whether offering *syntax* alone may bring an instance of *sop_class* (or, unnamed,
+    of a class guessed from its series' *modalities*) that did not come.
+
+    Not when no such class may be held in it, nor when the PACS refused it for
+    the class already. A native syntax the PACS accepted for the class
+    already (Big Endian, Deflate) is not offered again either: a server that
+    takes the first context of a class converts between native syntaxes
+    (DCMTK does), and one that sends as stored had it on offer. An
+    encapsulated syntax is: DCMTK cannot convert to or from it.
+    """
+    if not sop_class and any(m.upper() not in KNOWN_MODALITIES for m in modalities):
+        return True  # a modality the table does not know may be anything
+    classes = [sop_class] if sop_class else storage_classes_for((), modalities)
+    native = syntax in NATIVE_SYNTAXES
+    return any(may_hold(syntax, [uid]) and syntax not in refused.get(uid, ())
+               and not (native and syntax in accepted.get(uid, ()))
+               for uid in classes)
 
 
 def unoffered_class_steps(plan: RetrievePlan, received: Iterable[ReceivedInstance],
@@ -169,6 +206,7 @@ def recover(plan: RetrievePlan, ledger: RetrieveLedger,
     *accepted* the syntaxes accepted by the first round.
     """
     received, counts = ledger.received, ledger.counts()
+    refused = refused_syntaxes(ledger.requests)
     if any(not r.ok and r.status == STATUS_OUT_OF_RESOURCES for r in received):
         return  # our disk is full: asking again would only fail again
     if (counts.final is not None and counts.final.category is StatusCategory.FAILURE
@@ -182,7 +220,7 @@ def recover(plan: RetrievePlan, ledger: RetrieveLedger,
                                                                         proposed()))):
         return
     wanted = worth_asking_again(plan, received, accepted)
-    for _syntax, steps in recovery_steps(plan, wanted):
+    for _syntax, steps in recovery_steps(plan, wanted, refused, accepted):
         if not all(ask(step, False) for step in steps):
             return
         _drop_arrived(wanted, ledger.arrived())
@@ -213,13 +251,26 @@ def missing_after(record: LedgerRecord, plan: RetrievePlan | None, observable: b
         max(0, counts.failed - len(counts.failed_uids)), set(record.asked_again),
         proposed_classes(record.requests, get_model) if get_model else None,
         set(record.offered_every_class),
-        roleless_classes(record.requests) if get else None))
+        roleless_classes(record.requests) if get else None, record.syntaxes_offered))
 
 
 def proposed_classes(requests: Iterable[RetrieveRequest], model: str) -> set[str]:
     """The storage classes *requests* proposed (the retrieve model's own context left out)."""
     return {str(cx.abstract_syntax) for request in requests
             for cx in request.contexts if cx.abstract_syntax != model}
+
+
+def refused_syntaxes(requests: Iterable[RetrieveRequest]) -> dict[str, set[str]]:
+    """For each SOP class, the transfer syntaxes *requests* proposed and the PACS never
+    accepted for it: offering one of them alone again would bring nothing."""
+    proposed: dict[str, set[str]] = {}
+    for request in requests:
+        for cx in request.contexts:
+            proposed.setdefault(str(cx.abstract_syntax), set()).update(
+                str(ts) for ts in cx.transfer_syntax)
+    accepted = accepted_syntaxes(requests)
+    return {abstract: syntaxes - accepted.get(abstract, set())
+            for abstract, syntaxes in proposed.items()}
 
 
 def roleless_classes(requests: Iterable[RetrieveRequest]) -> set[str]:
@@ -253,7 +304,9 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
                       asked_again: set[str] | None = None,
                       proposed: set[str] | None = None,
                       offered_every_class: set[str] | None = None,
-                      roleless: set[str] | None = None) -> list[MissingInstance]:
+                      roleless: set[str] | None = None,
+                      syntaxes_offered: Mapping[str, Sequence[str]] | None = None,
+                      ) -> list[MissingInstance]:
     """Every instance of the scope that is not on disk, with the reason.
 
     *plan* lists what the PACS holds (None or incomplete: only what the PACS
@@ -267,8 +320,11 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
     *offered_every_class* those asked for with every storage class we know.
     *roleless* the storage classes the PACS accepted without granting us the
     SCP role (C-GET): their C-STOREs were refused on our side, and the PACS
-    counts each as one of its failed sub-operations.
+    counts each as one of its failed sub-operations. *syntaxes_offered*: per
+    instance asked for again, the syntaxes its class was offered in alone,
+    which the detail names.
     """
+    syntaxes_offered = syntaxes_offered or {}
     roleless = roleless or set()
     refused_here = sum(1 for item in plan.instances if item.sop_class_uid in roleless) \
         if plan is not None else 0
@@ -303,8 +359,12 @@ def missing_instances(plan: RetrievePlan | None, received: Iterable[ReceivedInst
             reason = MissingReason.FAILED_AT_PACS
             detail = (f"the PACS counted {unnamed_failures} sub-operation(s) as failed without "
                       "naming them; this instance is one it did not send")
-        if reason is MissingReason.FAILED_AT_PACS and uid in asked_again:
-            detail += ", also when asked again in other transfer syntaxes"
+        if (reason in (MissingReason.FAILED_AT_PACS, MissingReason.NOT_SENT)
+                and syntaxes_offered.get(uid)):
+            detail += (f"; asked again offering {syntax_names(syntaxes_offered[uid])} "
+                       "(each alone), it did not come")
+        elif reason is MissingReason.FAILED_AT_PACS and uid in asked_again:
+            detail += ", also when asked again with exactly its class"
         if reason is MissingReason.FAILED_AT_PACS and accepted is not None and not sop_class:
             detail += ("; the PACS does not say which SOP class it is (no SOP Class UID in its "
                        "C-FIND answers), so it may be a class we could not guess and offer: "

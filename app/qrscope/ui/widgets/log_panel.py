@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.net.association_log import AssociationEvent, AssociationLog
+from qrscope.core.net.negotiation import RENDERED_KEYS, negotiation_lines
 from qrscope.ui.models.log_model import LogTableModel
 from qrscope.ui.widgets.python_model_view import PythonModelView
 
@@ -32,11 +33,20 @@ _LABELS = {"time": "Time", "association_id": "Association", "direction": "Direct
 
 
 def describe_event(event: AssociationEvent) -> str:
-    """An event as labelled lines, details indented beneath, for people to read."""
+    """An event as labelled lines, details indented beneath, for people to read.
+
+    An A-ASSOCIATE event shows its negotiation one line per presentation
+    context (a request may carry 128 of them), as ``qrscope -vv`` prints it;
+    the rest of its detail follows as usual.
+    """
     data = event.to_dict()
     detail = data.pop("detail", None) or {}
     lines = [f"{label}: {data[key]}" for key, label in _LABELS.items()
              if data.get(key) not in (None, "")]
+    negotiation = negotiation_lines(event)
+    if negotiation:
+        lines += ["", "Negotiation:", *(f"  {line}" for line in negotiation)]
+        detail = {k: v for k, v in detail.items() if k not in RENDERED_KEYS}
     if detail:
         lines.append("")
         lines.append("Details:")
