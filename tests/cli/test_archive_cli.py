@@ -100,16 +100,18 @@ def test_delete_asks_first_then_removes_files_rows_and_empty_folders(clinical, s
     main(["archive", "import", str(folder), "--storage", str(storage)])
     capsys.readouterr()
     main(["archive", "list", "--patient-id", "QRS-2002", "--storage", str(storage), "--json"])
-    [ecg] = _json(capsys)["results"]
+    # QRS-2002 holds the ECG study and the RT syntaxes study (the clinical set on main).
+    [ecg] = [r for r in _json(capsys)["results"] if "ECG" in r["modalities"]]
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
     assert main(["archive", "delete", "--study", ecg["study_uid"], "--storage",
                  str(storage)]) == 130
-    assert (storage / "QRS-2002").is_dir()
+    assert (storage / "QRS-2002" / ecg["study_uid"]).is_dir()
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     assert main(["archive", "delete", "--study", ecg["study_uid"], "--storage",
                  str(storage)]) == 0
-    assert not (storage / "QRS-2002").exists()
+    assert not (storage / "QRS-2002" / ecg["study_uid"]).exists()
+    assert (storage / "QRS-2002").is_dir()  # its other study stays
     capsys.readouterr()
     main(["archive", "list", "--storage", str(storage), "--json"])
     assert ecg["study_uid"] not in {r["study_uid"] for r in _json(capsys)["results"]}
