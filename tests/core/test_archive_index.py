@@ -146,16 +146,17 @@ def test_check_finds_what_was_added_changed_or_removed_by_hand_and_repair_heals(
 def test_an_instance_whose_index_write_fails_is_still_stored_and_healed_next_start(
         store, monkeypatch):
     _fill(store, per_series=1)
+    assert local_counts(store.root, ["1.2.3"]) == {"1.2.3": 2}
 
-    def broken(self, path):
+    def broken(self, rows):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(ArchiveIndex, "file", broken)
+    monkeypatch.setattr(ArchiveIndex, "add", broken)
     late = store.store(_part10(StudyInstanceUID="1.2.3", SeriesInstanceUID="1.2.3.9",
                                SOPInstanceUID="1.2.3.9.1"))
-    monkeypatch.undo()
     assert late.path.exists()
-    assert local_counts(store.root, ["1.2.3"]) == {"1.2.3": 2}  # not yet
+    assert local_counts(store.root, ["1.2.3"]) == {"1.2.3": 2}  # its batch failed: not yet
+    monkeypatch.undo()
     close_index(store.root)  # this process ends: its mark stays, unclean
     assert list((store.root / MARKS_FOLDER).iterdir())
     assert local_counts(store.root, ["1.2.3"]) == {"1.2.3": 3}  # the next start heals

@@ -97,7 +97,7 @@ def test_a_process_killed_between_the_file_and_its_row_is_healed_at_the_next_sta
         from qrscope.core.receive.storage import InstanceStore
         store = InstanceStore({str(storage)!r})
         open_index(store.root)
-        ArchiveIndex.file = lambda self, path: threading.Event().wait()
+        ArchiveIndex.add = lambda self, rows: threading.Event().wait()
         ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4.5"
         out = BytesIO()

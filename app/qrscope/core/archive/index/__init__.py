@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from pathlib import Path
 
-from qrscope.core.archive.index.describe import InstanceRow, NotDicom, describe
+from qrscope.core.archive.index.describe import INDEX_TAGS, InstanceRow, NotDicom, describe
 from qrscope.core.archive.index.marks import WriterMark, stale_marks
 from qrscope.core.archive.index.query import ArchiveFilter, ArchiveLevel, list_archive
 from qrscope.core.archive.index.reconcile import CheckReport, reconcile
+from qrscope.core.archive.index.scanned import row_from_scan
 from qrscope.core.archive.index.schema import INDEX_NAME
 from qrscope.core.archive.index.store import ArchiveIndex
+from qrscope.core.dicom.encoding import ScannedInstance
 
-__all__ = ["INDEX_NAME", "ArchiveFilter", "ArchiveIndex", "ArchiveLevel", "CheckReport",
-           "InstanceRow", "NotDicom", "close_index", "describe", "list_archive",
-           "open_index", "reconcile", "record_filed", "writing"]
+__all__ = ["INDEX_NAME", "INDEX_TAGS", "ArchiveFilter", "ArchiveIndex", "ArchiveLevel",
+           "CheckReport", "InstanceRow", "NotDicom", "close_index", "describe", "list_archive",
+           "open_index", "reconcile", "record_filed", "will_file", "writing"]
 
 _LOGGER = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -32,6 +35,10 @@ _OPEN: dict[Path, ArchiveIndex] = {}  # most recently opened last
 _KEEP_OPEN = 8  # folders whose index stays open; older ones are closed (their files too)
 _MARKS: dict[Path, WriterMark] = {}
 _DIRTY: set[Path] = set()
+# For measurement only (benchmarks/archive.py): QRSCOPE_ARCHIVE_INDEX=off files received
+# instances without index rows, so a run can compare ingest with and without the index.
+# The next start without it heals the index from the files.
+_FILING_INDEXED = os.environ.get("QRSCOPE_ARCHIVE_INDEX", "").lower() != "off"
 
 
 def open_index(root: Path) -> ArchiveIndex:
@@ -65,12 +72,14 @@ def close_index(root: Path) -> None:
 
 def _close(key: Path) -> None:
     index = _OPEN.pop(key, None)
+    lost = False
+    if index is not None:
+        index.close()  # commits the queued rows: only then is the mark clean
+        lost = index.lost_rows
     mark = _MARKS.pop(key, None)
     if mark is not None:
-        mark.release(clean=key not in _DIRTY)
+        mark.release(clean=key not in _DIRTY and not lost)
     _DIRTY.discard(key)
-    if index is not None:
-        index.close()
 
 
 def writing(root: Path) -> None:
@@ -86,16 +95,48 @@ def writing(root: Path) -> None:
                 _MARKS[key] = WriterMark(key)
 
 
-def record_filed(root: Path, path: Path) -> InstanceRow | None:
+def will_file(root: Path) -> None:
+    """Hold this process's writer mark before a file is placed in *root*; never raises.
+
+    A file is visible from its creation, before it is durable and long
+    before its row: a kill anywhere in between must find the mark there.
+    Failing to take it is logged; :func:`record_filed` tries again.
+    """
+    if not _FILING_INDEXED:
+        return
+    try:
+        writing(root)
+    except OSError as exc:
+        _LOGGER.warning("cannot mark %s as being written (%s)", root, exc)
+
+
+def record_filed(root: Path, path: Path, scanned: ScannedInstance | None = None) -> \
+        InstanceRow | None:
     """Add the instance just filed at *path* to the index of *root*; never raises.
 
-    Called after the file is durable. A failure is logged and leaves this
-    process's mark behind, so that the next start heals the index.
+    Called after the file is durable. *scanned* is the scan of the bytes
+    now at *path* (:func:`qrscope.core.dicom.encoding.scan_instance` with
+    :data:`INDEX_TAGS`): the row is made from it without reading the file
+    (:mod:`.scanned`), and committed with the next batch (:mod:`.batch`).
+    Without it, or where it cannot settle a value, pydicom reads the file
+    (:func:`describe`). A failure is logged and leaves this process's mark
+    behind, so that the next start heals the index.
     """
+    if not _FILING_INDEXED:
+        return None
     key = Path(root).absolute()
     try:
         writing(key)  # first: a kill from here on leaves a mark to heal from
-        return open_index(key).file(path)
+        index = open_index(key)
+        row = None
+        if scanned is not None:
+            stat = os.stat(path)
+            row = row_from_scan(scanned, index.name_for(path), stat.st_size,
+                                stat.st_mtime_ns)
+        if row is None:
+            row = describe(path, index.name_for(path))
+        index.queue(row)
+        return row
     except Exception as exc:  # the filing succeeded; the index can wait
         _DIRTY.add(key)
         _LOGGER.warning("%s is stored but not yet in the archive index (%s); the next start "

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
-__all__ = ["DICOMDIR_CLASS", "InstanceRow", "NotDicom", "describe"]
+__all__ = ["DICOMDIR_CLASS", "INDEX_TAGS", "InstanceRow", "NotDicom", "describe",
+           "frames_of", "text_of"]
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage (PS3.10 8.6)
 
@@ -28,6 +30,9 @@ _TAGS = {
     "SeriesInstanceUID": "", "Modality": "", "SeriesNumber": "", "SeriesDescription": "",
     "SOPInstanceUID": "", "SOPClassUID": "", "InstanceNumber": "", "NumberOfFrames": "",
 }
+# The same attributes by tag: tag -> keyword (what the storage's scan collects for the index).
+INDEX_TAGS = {int(tag_for_keyword(keyword)): keyword  # type: ignore[arg-type]
+              for keyword in _TAGS}
 
 
 class NotDicom(ValueError):
@@ -63,7 +68,11 @@ class InstanceRow:
 
 
 def _text(ds: Any, keyword: str) -> str:
-    value = ds.get(keyword, "")
+    return text_of(ds.get(keyword, ""))
+
+
+def text_of(value: Any) -> str:
+    """A value as the index keeps it: values of several joined by a backslash, one stripped."""
     if value is None:
         return ""
     if isinstance(value, pydicom.multival.MultiValue):
@@ -72,8 +81,13 @@ def _text(ds: Any, keyword: str) -> str:
 
 
 def _frames(ds: Any) -> int:
+    return frames_of(ds.get("NumberOfFrames", 1))
+
+
+def frames_of(value: Any) -> int:
+    """Number of Frames as the index counts it: 1 when absent, empty or not a number."""
     try:
-        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+        return max(1, int(value or 1))
     except (TypeError, ValueError):
         return 1
 

@@ -4,10 +4,12 @@ Thread-safe: the listener files from several association threads while the
 window reads. They share one connection behind a lock: a connection per
 thread would be one more open database per association the listener ever
 served, and opening one per write costs ten times the write (closing the
-last connection checkpoints the WAL). Each filed instance is one short
-transaction, about 0.2 ms (WAL, no fsync per commit: see :mod:`.schema`);
-other processes (a second qrscope, ``qrscope archive``) go through SQLite's
-own locking.
+last connection checkpoints the WAL). Filed instances are queued and
+committed in batches (:mod:`.batch`: a transaction each cost about 0.2 ms,
+WAL, no fsync per commit, see :mod:`.schema`); readers of this process
+commit the queue first, so they see every instance filed before. Other
+processes (a second qrscope, ``qrscope archive``) go through SQLite's own
+locking.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from qrscope.core.archive.index.describe import InstanceRow, describe
+from qrscope.core.archive.index.batch import RowWriter
+from qrscope.core.archive.index.describe import InstanceRow
 from qrscope.core.archive.index.query import ArchiveFilter, ArchiveLevel, list_archive
 from qrscope.core.archive.index.schema import INDEX_NAME, DamagedIndex, connect, set_aside
 
@@ -84,10 +87,20 @@ class ArchiveIndex:
             set_aside(self.path, str(exc))
             self._conn = connect(self.path)
             self.rebuilt = True
+        self._writer = RowWriter(lambda rows: self.add(rows), str(self.root))
+
+    @property
+    def lost_rows(self) -> bool:
+        """A queued batch could not be written: the index needs healing from the files."""
+        return self._writer.lost
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for queries, while no other thread of ours uses it."""
+        """The connection, for queries, while no other thread of ours uses it.
+
+        Rows still queued are committed first: what this process filed is listed.
+        """
+        self._writer.flush()
         with self._lock:
             yield self._conn
 
@@ -104,6 +117,8 @@ class ArchiveIndex:
             self._conn.execute("COMMIT")
 
     def close(self) -> None:
+        """Commit the queued rows and close the database."""
+        self._writer.close()
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._conn.close()
 
@@ -125,27 +140,36 @@ class ArchiveIndex:
     # -- writing -------------------------------------------------------------------
 
     def add(self, rows: Iterable[InstanceRow]) -> int:
-        """Insert or update *rows* in one transaction; returns how many."""
-        count = 0
-        with self.transaction() as conn:
-            for row in rows:
-                patient, study, series, instance = _params(row)
-                conn.execute(_UPSERT_PATIENT, patient)
-                conn.execute(_UPSERT_STUDY, study)
-                conn.execute(_UPSERT_SERIES, series)
-                conn.execute(_UPSERT_INSTANCE, instance)
-                count += 1
-        return count
+        """Insert or update *rows* in one transaction; returns how many.
 
-    def file(self, path: Path) -> InstanceRow:
-        """Describe the file at *path* and add it; raises :class:`NotDicom`."""
-        row = describe(path, self.name_for(path))
-        self.add([row])
-        return row
+        A patient, study or series is written once per call, with the values
+        of its last row (what writing them row by row would have left).
+        """
+        patients: dict[str, tuple] = {}
+        studies: dict[str, tuple] = {}
+        series: dict[str, tuple] = {}
+        instances = []
+        for row in rows:
+            patient, study, one_series, instance = _params(row)
+            patients[row.patient_id] = patient
+            studies[row.study_uid] = study
+            series[row.series_uid] = one_series
+            instances.append(instance)
+        with self.transaction() as conn:
+            conn.executemany(_UPSERT_PATIENT, patients.values())
+            conn.executemany(_UPSERT_STUDY, studies.values())
+            conn.executemany(_UPSERT_SERIES, series.values())
+            conn.executemany(_UPSERT_INSTANCE, instances)
+        return len(instances)
+
+    def queue(self, row: InstanceRow) -> None:
+        """Add *row* with the next batch (:mod:`.batch`); for files just filed."""
+        self._writer.put(row)
 
     def remove(self, names: Iterable[str]) -> int:
         """Remove the rows of the files named *names* (and what they alone held)."""
         names = list(names)
+        self._writer.flush()  # a row still queued must not come back after its removal
         with self.transaction() as conn:
             removed = 0
             for start in range(0, len(names), 500):
