@@ -57,6 +57,8 @@ class Contender:
     nodelay: bool
     engine: str = ""
     """qrscope only: "tuned", "stock" or "without:PIECE" (see :data:`ENGINES`)."""
+    environment: tuple[tuple[str, str], ...] = ()
+    """Further variables for this contender's process (e.g. QRSCOPE_ARCHIVE_INDEX=off)."""
 
     def command(self, target: Target) -> list[str]:
         return _BUILDERS[(self.tool, self.method)](target)

@@ -59,6 +59,7 @@ class Bench:
         env["XDG_CONFIG_HOME"] = str(self.work / "xdg-config")
         env["XDG_DATA_HOME"] = str(self.work / "xdg-data")
         env.update(contender.engine_environment())
+        env.update(contender.environment)
         return env
 
     def folder(self, *parts: str) -> Path:

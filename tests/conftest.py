@@ -73,6 +73,9 @@ def tiny_disk(tmp_path):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
                    check=True)
     yield mount_point
+    from qrscope.core.archive.index import close_index
+
+    close_index(mount_point)  # the archive index, open like any database, lets go first
     subprocess.run(["umount", str(mount_point)], check=True)
 
 

@@ -18,9 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "app" / "qrscope"
 # Bottom to top; a room may import only rooms before it (and itself).
 ROOMS = (
     "core.dicom", "core.subscribers", "core.validation", "core.security", "core.files",
-    "core.profiles",
-    "core.profile_store", "core.engine", "core.net", "core.query", "core.receive",
-    "core.retrieve", "core.jobs",
+    "core.profiles", "core.profile_store", "core.engine", "core.net", "core.query",
+    "core.archive.index", "core.receive", "core.archive", "core.retrieve", "core.jobs",
     "demo_pacs", "diagnosis", "session",
     "cli", "ui",
 )

@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a move destination it knows (repeatable); our own AE at "
                       "127.0.0.1 and the listener port is always known")
 
+    from qrscope.cli.archive_command import add_archive_parser
+
+    add_archive_parser(sub, _command)
+
     gui = sub.add_parser("gui", help="open the qrscope window (what no arguments do)")
     gui.set_defaults(command="gui")
     gui.add_argument("--quit-after", type=seconds_arg, metavar="SECONDS",
@@ -240,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT["usage"]
     from qrscope.cli import (
+        archive_command,
         doctor_command,
         jobs_command,
         query_commands,
@@ -257,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo-pacs": server_commands.run_demo_pacs,
         "demo": tour.run_tour,
         "doctor": doctor_command.run_doctor_command,
+        "archive": archive_command.run_archive,
     }
     try:
         return handlers[args.command](args)

@@ -39,8 +39,7 @@ from qrscope.core.net.verify import EchoResult, verify
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.query.find import FindOperation, FindResult, QueryFilter
 from qrscope.core.receive.listener import ListenerError, StorageListener
-from qrscope.core.receive.storage import InstanceStore
-from qrscope.core.retrieve.local import what_is_missing
+from qrscope.core.retrieve.local import local_counts, what_is_missing
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 from qrscope.diagnosis.doctor import DoctorReport, DoctorStep, run_doctor
 from qrscope.session import Session
@@ -183,8 +182,8 @@ class CoreBridge(QObject):
         return await self._in_worker(lambda: self.session.address_towards(node))
 
     async def count_local(self, folder: Path, study_uids: list[str]) -> dict[str, int]:
-        """How many instances of each study *folder* holds (a walk of the disk)."""
-        return await self._in_worker(lambda: InstanceStore(folder).count_local(study_uids))
+        """How many instances of each study the archive of *folder* holds (its index)."""
+        return await self._in_worker(lambda: local_counts(folder, study_uids))
 
     async def start_demo_pacs(self, fault: str | None) -> RemoteNode:
         """(Re)start the built-in demo PACS with *fault*; it learns where we listen."""

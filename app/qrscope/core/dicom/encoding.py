@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom.multival import MultiValue
 
 from qrscope.core.dicom.uids import is_valid_uid
 
-__all__ = ["HostileDataSet", "check_inflation", "command_set_bytes", "command_set_values",
-           "deflated_head", "deflated_start", "file_meta_bytes", "instance_keys",
-           "read_plain_dataset", "store_response_bytes"]
+__all__ = ["HostileDataSet", "ScannedInstance", "check_inflation", "command_set_bytes",
+           "command_set_values", "deflated_head", "deflated_start", "file_meta_bytes",
+           "instance_keys", "read_plain_dataset", "scan_instance", "store_response_bytes"]
 
 _PREAMBLE = b"\x00" * 128 + b"DICM"
 _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
@@ -254,6 +255,23 @@ class HostileDataSet(ValueError):
     """
 
 
+@dataclass(frozen=True)
+class ScannedInstance:
+    """What one pass of the scanner read of a Part 10 byte string.
+
+    ``keys`` are the five folder keys (as :func:`instance_keys`);
+    ``elements`` the raw top-level elements asked for, tag -> (VR as
+    written, ``b""`` in implicit VR; value bytes), for a reader that decodes
+    them itself (the archive index, which would otherwise read the file
+    again with pydicom).
+    """
+
+    keys: dict[str, str]
+    transfer_syntax: str
+    little_endian: bool
+    elements: dict[int, tuple[bytes, bytes]]
+
+
 def instance_keys(data: bytes | memoryview) -> dict[str, str] | None:
     """The five folder keys of a Part 10 byte string, or None where pydicom must read it.
 
@@ -272,33 +290,47 @@ def instance_keys(data: bytes | memoryview) -> dict[str, str] | None:
         set is not valid deflate data or has its keys beyond
         :data:`INFLATED_HEAD_LIMIT`.
     """
+    scanned = scan_instance(data)
+    return None if scanned is None else scanned.keys
+
+
+def scan_instance(data: bytes | memoryview, wanted: Collection[int] = ()) -> \
+        ScannedInstance | None:
+    """:func:`instance_keys` and, in the same pass, the top-level elements *wanted*.
+
+    The elements are kept raw, for the caller to decode with the data set's
+    character set. None (and HostileDataSet) exactly as :func:`instance_keys`.
+    """
     view = memoryview(data)
+    collect = frozenset(KEY_TAGS).union(wanted)
     try:
         if bytes(view[128:132]) != b"DICM":
             return None
         offset, syntax = _read_meta(view, 132)
+        stored_syntax = syntax
         if syntax == DEFLATED_DATA_SET:
             # PS3.5 A.5: explicit VR little endian, deflated after the file meta.
-            view, offset, syntax = memoryview(deflated_head(view[offset:])), 0, EXPLICIT_LE
+            head = deflated_head(view[offset:], max(collect))
+            view, offset, syntax = memoryview(head), 0, EXPLICIT_LE
         elif syntax in DEFLATED:
             return None
         implicit, little = syntax == IMPLICIT_LE, syntax != EXPLICIT_BE
         if not syntax.startswith("1.2.840.10008.1.2"):
             return None  # a private syntax: its encoding is not known here
-        found: dict[int, bytes] = {}
-        _walk(view, offset, len(view), implicit, little, found)
+        found: dict[int, tuple[bytes, bytes]] = {}
+        _walk(view, offset, len(view), implicit, little, found, collect=collect)
     except (_Irregular, struct.error, UnicodeDecodeError):
         return None
     keys = {}
     for tag, keyword in KEY_TAGS.items():
-        raw = found.get(tag, b"").rstrip(b"\x00 ")
+        raw = found.get(tag, (b"", b""))[1].rstrip(b"\x00 ")
         if tag == 0x00100020:
             if not set(raw) <= _TEXT:
                 return None
         elif raw and not is_valid_uid(raw.decode("latin-1"), strict=False):
             return None  # pydicom decides what such a value is
         keys[keyword] = raw.decode("ascii")
-    return keys
+    return ScannedInstance(keys, stored_syntax, little, found)
 
 
 def _read_meta(view: memoryview, offset: int) -> tuple[int, str]:
@@ -327,13 +359,15 @@ def _read_meta(view: memoryview, offset: int) -> tuple[int, str]:
 
 
 def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
-          found: dict[int, bytes] | None, in_item: bool = False, depth: int = 0,
-          stop_after: int = 0xFFFFFFFF) -> int:
+          found: dict[int, tuple[bytes, bytes]] | None, in_item: bool = False,
+          depth: int = 0, stop_after: int = 0xFFFFFFFF,
+          collect: Collection[int] = KEY_TAGS) -> int:
     """Step over the elements from *offset* to *end* or an item delimiter; return the offset.
 
-    At the top level (*found* given) it stops before the pixel data or the
-    first element past *stop_after*. *depth* is how many sequences enclose
-    the elements; it recurses once per level, so never beyond MAX_DEPTH.
+    At the top level (*found* given) it keeps the elements of *collect* in
+    *found* and stops before the pixel data or the first element past
+    *stop_after*. *depth* is how many sequences enclose the elements; it
+    recurses once per level, so never beyond MAX_DEPTH.
     """
     head = "<HHL" if little else ">HHL"
     short = "<HH2sH" if little else ">HH2sH"
@@ -373,8 +407,8 @@ def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
             continue
         if start + length > end:
             raise _Irregular
-        if found is not None and tag in KEY_TAGS:
-            found[tag] = bytes(view[start:start + length])
+        if found is not None and tag in collect:
+            found[tag] = (vr, bytes(view[start:start + length]))
         offset = start + length
     if in_item:
         raise _Irregular
@@ -440,11 +474,11 @@ def check_inflation(chunks: Iterable[bytes | memoryview], size: int) -> None:
                 f"the limit is {INFLATION_RATIO}:1, at least {INFLATION_FLOOR >> 20} MiB)")
 
 
-def deflated_head(stream: bytes | memoryview) -> bytes:
-    """The inflated start of a deflated data set, up to the first element past its keys.
+def deflated_head(stream: bytes | memoryview, last: int = _LAST_KEY) -> bytes:
+    """The inflated start of a deflated data set, up to the first element past *last*.
 
-    Inflated a piece at a time, and only as far as the keys: the pixel data
-    (and anything else after (0020,000E)) stays deflated. The whole data set
+    Inflated a piece at a time, and only as far as the keys (or the tag
+    *last*): the pixel data (and anything else after it) stays deflated. The whole data set
     when it ends before; irregular structure, which pydicom then judges,
     makes it read on to its end or :data:`INFLATED_HEAD_LIMIT`.
 
@@ -465,7 +499,7 @@ def deflated_head(stream: bytes | memoryview) -> bytes:
         if ended:
             return data
         try:
-            end = _walk(memoryview(data), 0, len(data), False, True, {}, stop_after=_LAST_KEY)
+            end = _walk(memoryview(data), 0, len(data), False, True, {}, stop_after=last)
         except (_Irregular, struct.error):
             end = len(data)  # cut inside an element, or irregular: read on
         if end < len(data):

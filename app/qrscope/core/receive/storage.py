@@ -26,13 +26,15 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset
 
+from qrscope.core.archive.index import INDEX_TAGS, record_filed, will_file
 from qrscope.core.dicom.encoding import (
     KEY_TAGS,
     HostileDataSet,
+    ScannedInstance,
     check_inflation,
     deflated_head,
     deflated_start,
-    instance_keys,
+    scan_instance,
 )
 from qrscope.core.dicom.status import CANNOT_UNDERSTAND, DATA_SET_DOES_NOT_MATCH
 from qrscope.core.dicom.uids import is_valid_uid
@@ -250,7 +252,13 @@ class _PartReads:
 
 
 class InstanceStore:
-    """Files received instances under *root*."""
+    """Files received instances under *root*, each into the archive index as well.
+
+    The index row is written after the file is durable and never fails the
+    filing (see :func:`qrscope.core.archive.index.record_filed`); its
+    attributes come from the same scan that found the folder keys, so the
+    stored file is not read again.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -305,7 +313,7 @@ class InstanceStore:
 
     def _file(self, payload: _Payload, sop_instance_uid: str, sop_class_uid: str) -> \
             StoredInstance:
-        keys = self._read_keys(payload)
+        keys, scanned = self._read_keys(payload)
         _check_command(keys, sop_instance_uid, sop_class_uid)
         sop_uid = str(keys.get("SOPInstanceUID") or sop_instance_uid)
         if not is_valid_uid(sop_uid):
@@ -323,14 +331,24 @@ class InstanceStore:
             size=payload.size,
         )
         if self._write_new(target, payload):
-            return StoredInstance(path=target, **stored)
+            return self._indexed(StoredInstance(path=target, **stored), scanned)
         if payload.same_as(target):
-            return StoredInstance(path=target, duplicate=True, **stored)
+            return self._indexed(StoredInstance(path=target, duplicate=True, **stored), scanned)
         variant = target.with_name(f"{target.stem}~{payload.digest()[:12]}.dcm")
         created = self._write_new(variant, payload)
-        return StoredInstance(path=variant, duplicate=not created, conflict=True, **stored)
+        return self._indexed(StoredInstance(path=variant, duplicate=not created,
+                                            conflict=True, **stored), scanned)
+
+    def _indexed(self, stored: StoredInstance, scanned: ScannedInstance | None) -> \
+            StoredInstance:
+        """*stored*, its row written to the archive index (a duplicate's too: the index may
+        have missed it the first time). The file at ``stored.path`` holds exactly the bytes
+        *scanned* read (None: pydicom read them, and the index reads the file)."""
+        record_filed(self.root, stored.path, scanned)
+        return stored
 
     def _write_new(self, target: Path, payload: _Payload) -> bool:
+        will_file(self.root)  # a kill from the file's creation to its row leaves a mark
         try:
             return payload.place(target)
         except OSError as exc:
@@ -338,7 +356,7 @@ class InstanceStore:
                 exc.strerror or str(exc))
             raise StorageError(exc.errno or 0, f"cannot write {target}: {reason}") from exc
 
-    def _read_keys(self, payload: _Payload) -> dict[str, str]:
+    def _read_keys(self, payload: _Payload) -> tuple[dict[str, str], ScannedInstance | None]:
         """The folder keys; what cannot be read, or must not be, is quarantined."""
         try:
             return self._parse_keys(payload)
@@ -353,8 +371,11 @@ class InstanceStore:
             reason = f"received data could not be parsed ({exc})"
         raise UnparseableInstance(reason, self._quarantine(payload))
 
-    def _parse_keys(self, payload: _Payload) -> dict[str, str]:
-        """The scanner's keys (pydicom's where it declines), reading within the limits.
+    def _parse_keys(self, payload: _Payload) -> tuple[dict[str, str], ScannedInstance | None]:
+        """The scanner's keys and scan (pydicom's keys where it declines), within the limits.
+
+        The scan also keeps the raw attributes the archive index lists
+        (:data:`INDEX_TAGS`), for its row.
 
         A deflated data set is first inflated whole within
         :func:`check_inflation`'s limits, keeping none of it; only its head
@@ -364,17 +385,17 @@ class InstanceStore:
             start = deflated_start(data)
             if start is not None:
                 check_inflation(payload.chunks(start), payload.size - start)
-            keys = instance_keys(data)  # the plain cases, without pydicom
-            if keys is not None:
-                return keys
+            scanned = scan_instance(data, INDEX_TAGS)  # the plain cases, without pydicom
+            if scanned is not None:
+                return scanned.keys, scanned
             if start is not None:
                 head = deflated_head(memoryview(data)[start:])
                 ds = read_dataset(BytesIO(head), False, True,
                                   specific_tags=[0x00080005, *KEY_TAGS])
-                return {k: str(ds.get(k, "") or "") for k in _KEYS}
+                return {k: str(ds.get(k, "") or "") for k in _KEYS}, None
         with payload.source() as source:
             ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=list(_KEYS))
-        return {k: str(ds.get(k, "") or "") for k in _KEYS}
+        return {k: str(ds.get(k, "") or "") for k in _KEYS}, None
 
     def quarantine(self, data: bytes) -> Path | None:
         """Keep bytes we cannot file, named by their hash, for later inspection."""

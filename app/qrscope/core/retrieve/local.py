@@ -1,29 +1,34 @@
 """What of a retrieve is already on this computer, and the requests for the rest.
 
-The storage folder files an instance as
-``<storage>/<PatientID>/<StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm`` (a
-different object with the same UID as ``<uid>~<hash>.dcm``), so the SOP
-Instance UIDs present are the file names under the study's folder.
+Read from the archive index (:mod:`qrscope.core.archive.index`), which
+knows every instance the listener filed or an import added, wherever the
+study's folder is and whatever its files are called (instances imported in
+place live outside the storage folder): the Local column of a search, the
+"already here" dialog and "fetch only what is missing" all ask it.
 """
 
 from __future__ import annotations
 
-import glob
 from collections import defaultdict
 from pathlib import Path
 
+from qrscope.core.archive.index import open_index
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.retrieve.plan import RetrievePlan, RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveScope
 
-__all__ = ["local_instance_uids", "missing_scopes", "what_is_missing"]
+__all__ = ["local_counts", "local_instance_uids", "missing_scopes", "what_is_missing"]
 
 
 def local_instance_uids(storage: Path, study_uid: str) -> set[str]:
-    """SOP Instance UIDs of *study_uid* in the storage folder."""
-    pattern = f"*/{glob.escape(study_uid)}/*/*.dcm"
-    return {path.stem.split("~", 1)[0] for path in Path(storage).glob(pattern)}
+    """SOP Instance UIDs of *study_uid* the archive of *storage* holds."""
+    return open_index(storage).instance_uids(study_uid)
+
+
+def local_counts(storage: Path, study_uids: list[str]) -> dict[str, int]:
+    """How many instances of each study the archive of *storage* holds (the Local column)."""
+    return open_index(storage).count_instances(study_uids)
 
 
 def missing_scopes(plan: RetrievePlan, have: set[str]) -> list[RetrieveScope] | None:
