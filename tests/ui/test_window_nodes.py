@@ -178,3 +178,22 @@ def test_a_damaged_profiles_file_is_named_in_the_window(qtbot, qt_loop, tmp_path
         assert window.session.local.ae_title == "MYWS"
     finally:
         close_window(qtbot, window)
+
+
+def test_the_node_the_user_picks_stays_picked_while_the_demo_pacs_is_listed(qtbot, window):
+    """The demo PACS joins the profiles from a worker, a moment before the node list is
+    redrawn; a node picked in that moment is the one selected, not the row its index
+    in the profiles would point at."""
+    from qrscope.core.profiles import RemoteNode
+
+    editor = window.editor
+    editor.profiles.nodes.append(RemoteNode(name="Orthanc", ae_title="ORTHANC",
+                                            host="127.0.0.1", port=4242))
+    editor.refresh(select="Orthanc")
+    # As the worker does: in the profiles first, the list redrawn later.
+    editor.profiles.nodes.insert(0, RemoteNode(name="Arriving", ae_title="LATE",
+                                               host="127.0.0.1", port=104))
+    editor.select_node("Orthanc")
+    assert editor.current_node() is not None and editor.current_node().name == "Orthanc"
+    editor.refresh()
+    assert editor.current_node().name == "Orthanc"

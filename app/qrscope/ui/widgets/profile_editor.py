@@ -234,9 +234,14 @@ class ProfileEditor(QWidget):
         return self.profiles.nodes[row] if row >= 0 else None
 
     def select_node(self, name: str) -> None:
-        names = [n.name for n in self.profiles.nodes]
-        if name in names:
-            self.list.setCurrentRow(names.index(name))
+        """Select the node called *name*, by the list's own rows: a worker may have put
+        the demo PACS into the profiles before the list is redrawn, so an index in
+        the profiles is not a row of the list."""
+        matches = self.list.findItems(name, Qt.MatchFlag.MatchExactly)
+        if matches:
+            self.list.setCurrentItem(matches[0])
+        elif name in (n.name for n in self.profiles.nodes):
+            self.refresh(select=name)
 
     def _show_node(self, row: int) -> None:
         node = self.current_node()
