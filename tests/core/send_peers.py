@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.dsutils import split_dataset
 
 from qrscope.core.archive.importer import ImportMode, import_paths
@@ -34,6 +34,9 @@ class StoreSCP:
     arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
     def start(self) -> int:
+        # pynetdicom's documented setting: take private and retired classes too,
+        # as the hospital archives our sends go to do.
+        _config.UNRESTRICTED_STORAGE_SERVICE = True
         ae = AE(ae_title=self.ae_title)
         ae.require_called_aet = True
         for sop_class, syntaxes in self.accepts.items():
