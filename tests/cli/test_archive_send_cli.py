@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from tests.core.send_peers import StoreSCP, build_archive
 
 from qrscope.cli.main import main
 from qrscope.core.archive.index import ArchiveLevel, close_index, open_index
-from tests.core.send_peers import StoreSCP, build_archive
 
 APP = str(Path(__file__).resolve().parents[2] / "app")
 
@@ -112,7 +112,8 @@ def test_killed_mid_send_the_resumed_job_sends_only_what_is_missing(archive, tmp
                                  env=env, capture_output=True, text=True, timeout=120)
     finally:
         scp.stop()
-    assert resumed.returncode in (0, 1), resumed.stderr
+    # Partial at best: instances in syntaxes no installed decoder converts fail.
+    assert " stored" in resumed.stdout and resumed.returncode in (0, 1, 4), resumed.stderr
     assert len(held) == 5
     # Every instance of the selection the peer can take arrived; none of the four
     # confirmed before the kill came again; only the one on the wire may have.

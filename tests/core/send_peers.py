@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pynetdicom import AE, _config, evt
 from pynetdicom.dsutils import split_dataset
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import register_uid, uid_to_service_class
 
 from qrscope.core.archive.importer import ImportMode, import_paths
 from qrscope.demo_pacs import build_sample_studies
@@ -34,9 +36,14 @@ class StoreSCP:
     arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
     def start(self) -> int:
-        # pynetdicom's documented setting: take private and retired classes too,
-        # as the hospital archives our sends go to do.
-        _config.UNRESTRICTED_STORAGE_SERVICE = True
+        # Only what it is told, whatever the process set: a private class is
+        # registered as storage (pynetdicom's public register_uid), never every
+        # class and syntax accepted (UNRESTRICTED_STORAGE_SERVICE).
+        self._unrestricted = _config.UNRESTRICTED_STORAGE_SERVICE
+        _config.UNRESTRICTED_STORAGE_SERVICE = False
+        for uid in self.accepts:
+            if uid_to_service_class(uid) is not StorageServiceClass:
+                register_uid(uid, "Private" + uid.replace(".", "_"), StorageServiceClass)
         ae = AE(ae_title=self.ae_title)
         ae.require_called_aet = True
         for sop_class, syntaxes in self.accepts.items():
@@ -49,6 +56,7 @@ class StoreSCP:
     def stop(self) -> None:
         self.hold.set()
         self._server.shutdown()
+        _config.UNRESTRICTED_STORAGE_SERVICE = self._unrestricted
 
     def _store(self, event: evt.Event) -> int:
         uid = str(event.request.AffectedSOPInstanceUID)
@@ -81,3 +89,4 @@ def uids_of(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     for sop_class, syntax in pairs:
         out.setdefault(sop_class, []).append(syntax)
     return out
+
