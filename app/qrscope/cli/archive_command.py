@@ -1,4 +1,4 @@
-"""``qrscope archive list|import|check|delete``: the local archive from the command line.
+"""``qrscope archive list|import|check|delete|send``: the local archive from the command line.
 
 Every subcommand works on the archive of ``--storage DIR`` (default: the
 profile's storage folder) through its index (:mod:`qrscope.core.archive`).
@@ -70,7 +70,12 @@ def add_archive_parser(sub: Any, command: Any) -> None:
     delete.add_argument("--series", metavar="UID", action="append", default=[])
     delete.add_argument("--patient-id", metavar="ID", action="append", default=[])
     delete.add_argument("--yes", action="store_true", help="do not ask first")
-    for parser in (listing, importing, check, delete):
+    send = command(actions, "send", "send patients, studies or series to a node (C-STORE)",
+                   node=True, local=True)
+    send.add_argument("--study", metavar="UID", action="append", default=[])
+    send.add_argument("--series", metavar="UID", action="append", default=[])
+    send.add_argument("--patient-id", metavar="ID", action="append", default=[])
+    for parser in (listing, importing, check, delete, send):
         parser.add_argument("--storage", metavar="DIR", type=path_arg,
                             help="the archive's storage folder (default: the profile's)")
 
@@ -86,6 +91,10 @@ def run_archive(args: argparse.Namespace) -> int:
     action = args.archive_action
     if action != "import" and not storage.is_dir():
         raise CliError(f"no archive at {storage} (not a folder)", EXIT["usage"])
+    if action == "send":
+        from qrscope.cli.send_command import run_send
+
+        return run_send(args, storage)
     return {"list": _list, "import": _import, "check": _check,
             "delete": _delete}[action](args, storage)
 

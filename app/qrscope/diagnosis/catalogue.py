@@ -258,6 +258,18 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     _e("get-store-rejected", "Instances received by C-GET could not be stored",
        "qrscope could not write or parse received data (full disk, unreadable data, kept in "
        "quarantine).", "the UIDs and errors", "Free disk space; check the storage folder."),
+    _e("send-class-not-accepted", "The node does not take some SOP classes from us",
+       "A send proposed a storage class and the node accepted no presentation context for "
+       "it (PS3.8 9.3.3.2): its instances were not sent.",
+       "the classes refused, the node's AE title and address, how many instances",
+       "Ask the node's administrator to accept the class (Orthanc: "
+       "UnknownSopClassAccepted, DCMTK: the storescp profile), or send elsewhere."),
+    _e("send-instances-failed", "The node refused some instances",
+       "A C-STORE of a send was answered with a failure status (PS3.4 B.2.3: out of "
+       "resources, data set does not match the class, cannot understand), or could not be "
+       "converted to a syntax the node accepted.",
+       "per status: its code, meaning and how many instances; the node's AE title and address",
+       "Read the node's log for the status; retry what failed once the cause is fixed."),
 )
 
 

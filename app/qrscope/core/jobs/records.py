@@ -13,8 +13,17 @@ from typing import Any
 
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
+from qrscope.core.send.selection import SendSelection
+from qrscope.core.send.types import SendOutcome
 
-__all__ = ["JobRecord", "JobState"]
+__all__ = ["JobKind", "JobRecord", "JobState"]
+
+
+class JobKind(StrEnum):
+    """What a job does: fetch from a node, or send the archive's instances to one."""
+
+    RETRIEVE = "retrieve"
+    SEND = "send"
 
 
 class JobState(StrEnum):
@@ -47,7 +56,8 @@ class JobRecord:
 
     job_id: str
     node: RemoteNode
-    scope: RetrieveScope
+    scope: RetrieveScope | None
+    """What a retrieve asks for (``None`` for a send)."""
     method: RetrieveMethod
     label: str
     storage_folder: str
@@ -67,6 +77,11 @@ class JobRecord:
     """How it ended, or why it never started, in words."""
     outcome: RetrieveOutcome | None = field(default=None, compare=False, repr=False)
     """The outcome, for a job that ended in this process (not kept on disk)."""
+    kind: JobKind = JobKind.RETRIEVE
+    send: SendSelection | None = None
+    """What a send job sends (``None`` for a retrieve)."""
+    send_outcome: SendOutcome | None = field(default=None, compare=False, repr=False)
+    """A send's outcome, for a job that ended in this process (not kept on disk)."""
 
     @property
     def node_name(self) -> str:
@@ -76,13 +91,14 @@ class JobRecord:
         """The ``qrscope jobs --json`` shape."""
         scope = self.scope
         return {
-            "job_id": self.job_id, "state": self.state.value, "label": self.label,
-            "node": self.node_name, "method": self.method.value,
+            "job_id": self.job_id, "kind": self.kind.value, "state": self.state.value,
+            "label": self.label, "node": self.node_name, "method": self.method.value,
             "move_destination": self.move_destination,
-            "scope": {"level": scope.level.value, "study_uid": scope.study_uid,
-                      "series_uids": list(scope.series_uids),
-                      "instance_uids": list(scope.instance_uids),
-                      "patient_id": scope.patient_id},
+            "scope": None if scope is None else {
+                "level": scope.level.value, "study_uid": scope.study_uid,
+                "series_uids": list(scope.series_uids),
+                "instance_uids": list(scope.instance_uids), "patient_id": scope.patient_id},
+            "send": None if self.send is None else self.send.to_dict(),
             "storage_folder": self.storage_folder, "created": self.created,
             "started": self.started, "ended": self.ended, "interrupted": self.interrupted,
             "received": self.received, "completed": self.completed, "failed": self.failed,

@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qrscope.core.jobs.records import JobRecord, JobState
+from qrscope.core.jobs.records import JobKind, JobRecord, JobState
+from qrscope.core.jobs.sending import prepare_send, send_summary
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import AssociationFailure
@@ -40,6 +41,9 @@ from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.job import RetrieveJob
 from qrscope.core.retrieve.local import what_is_missing
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
+from qrscope.core.send.job import SendJob
+from qrscope.core.send.selection import SendSelection
+from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress
 
 __all__ = ["RETRIEVES_PER_NODE", "JobService", "ListenerSource"]
 
@@ -64,7 +68,7 @@ class _Run:
 
     node: RemoteNode
     cancel: threading.Event = field(default_factory=threading.Event)
-    job: RetrieveJob | None = None
+    job: RetrieveJob | SendJob | None = None
 
 
 class JobService:
@@ -87,6 +91,8 @@ class JobService:
     on_progress : callable, optional
         Called with each :class:`RetrieveProgress` of a running job (its
         ``job_id`` is the job's).
+    on_send_progress : callable, optional
+        Called with each :class:`SendProgress` of a running send job.
     """
 
     def __init__(self, store: JobStore, log: AssociationLog, *,
@@ -95,6 +101,7 @@ class JobService:
                  nodes: Callable[[], Iterable[RemoteNode]] | None = None,
                  on_change: Callable[[JobRecord], None] | None = None,
                  on_progress: Callable[[RetrieveProgress], None] | None = None,
+                 on_send_progress: Callable[[SendProgress], None] | None = None,
                  debug: Callable[[], bool] = lambda: False,
                  per_node: int = RETRIEVES_PER_NODE) -> None:
         self.store = store
@@ -104,6 +111,7 @@ class JobService:
         self._nodes = nodes
         self._on_change = on_change
         self._on_progress = on_progress
+        self._on_send_progress = on_send_progress
         self._debug = debug
         self.per_node = per_node
         self._lock = threading.RLock()
@@ -135,6 +143,38 @@ class JobService:
                 self._changed(record)
             self._pump(node.name)
         return [replace(r) for r in records]
+
+    def submit_send(self, node: RemoteNode, selection: SendSelection, label: str = "",
+                    storage_folder: Path | None = None) -> JobRecord:
+        """Queue a send of the archive's *selection* to *node*, in the node's queue.
+
+        The archive is that of *storage_folder* (default: our storage folder).
+        """
+        folder = str(storage_folder or self._local().storage_folder)
+        (record,) = self.store.add([JobRecord(
+            job_id="", node=node, scope=None, method=RetrieveMethod.MOVE,
+            label=label or f"send {selection.validated().describe()} to {node.name}",
+            storage_folder=folder, kind=JobKind.SEND, send=selection)])
+        with self._lock:
+            self._records[record.job_id] = record
+            self._queues.setdefault(node.name, deque()).append(record.job_id)
+            self._changed(record)
+            self._pump(node.name)
+        return replace(record)
+
+    def retry_failed(self, job_id: str) -> JobRecord | None:
+        """A new send of the instances send job *job_id* failed; ``None``: none failed."""
+        record = self.get(job_id) or next(
+            (r for r in self.store.records() if r.job_id == job_id), None)
+        if record is None or record.send is None:
+            return None
+        failed = [uid for uid, state in self.store.send_results(job_id).items()
+                  if state == "failed"]
+        if not failed:
+            return None
+        return self.submit_send(self._node_for(record), record.send.narrowed(failed),
+                                f"retry of {job_id}: {len(failed)} instance(s)",
+                                Path(record.storage_folder))
 
     def resume(self) -> list[JobRecord]:
         """Take up the jobs a process left unfinished (quit, crash, kill), in their order.
@@ -258,6 +298,9 @@ class JobService:
     def _work(self, record: JobRecord, run: _Run, local: LocalAE, destination: str) -> None:
         """The job's thread: our listener if needed, the retrieve, then its end
         written and the queue moved on."""
+        if record.kind is JobKind.SEND:
+            self._send(record, run, local)
+            return
         try:
             listener = self._listener_for(record, local, destination)
             if isinstance(listener, str):
@@ -292,6 +335,7 @@ class JobService:
                   listener: StorageListener | None, destination: str,
                   ) -> RetrieveOutcome | None:
         """Run the job's requests in turn; ``None`` when nothing had to be asked for."""
+        assert record.scope is not None  # a retrieve's
         parts = [record.scope]
         if record.interrupted:
             try:
@@ -335,6 +379,45 @@ class JobService:
                 record.completed, record.failed = outcome.completed, outcome.failed
                 record.warning, record.expected = outcome.warning, outcome.expected
                 self._end(record, JobState(outcome.status), why or _summary(outcome))
+            self._pump(record.node_name)
+
+    def _send(self, record: JobRecord, run: _Run, local: LocalAE) -> None:
+        """A send job's thread: its instances less those sent by an earlier run."""
+        try:
+            job = prepare_send(record, run.node, local, self.log, self.store,
+                               on_progress=self._on_send_progress, debug=self._debug())
+            if isinstance(job, str):
+                self._finish_send(record, run, None, f"not started: {job}")
+                return
+            with self._lock:
+                cancelled = run.cancel.is_set()
+                run.job = job
+            if cancelled:
+                job.cancel()
+            outcome = job.run()
+        except Exception as exc:  # a job must never stay 'running' for ever
+            _LOGGER.exception("job %s failed", record.job_id)
+            self._finish_send(record, run, None, f"failed: {exc}")
+            return
+        self._finish_send(record, run, outcome, "")
+
+    def _finish_send(self, record: JobRecord, run: _Run, outcome: SendOutcome | None,
+                     why: str) -> None:
+        """A send job's end: its counts and state recorded, the queue moved on."""
+        with self._lock:
+            self._running.pop(record.job_id, None)
+            if self._closing:
+                return  # left 'running': resumed as interrupted next time
+            if outcome is None:
+                self._end(record, JobState.FAILED, why)
+            else:
+                record.send_outcome = outcome
+                record.expected = outcome.total
+                record.completed = outcome.count(InstanceState.STORED) + outcome.already_sent
+                record.warning = outcome.count(InstanceState.WARNING)
+                record.failed = outcome.count(InstanceState.FAILED)
+                record.received = record.completed + record.warning
+                self._end(record, JobState(outcome.status), why or send_summary(outcome))
             self._pump(record.node_name)
 
     def _not_started(self, record: JobRecord, why: str) -> None:

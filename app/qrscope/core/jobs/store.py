@@ -27,16 +27,17 @@ from typing import Any
 import platformdirs
 
 from qrscope.core.dicom.records import QueryLevel
-from qrscope.core.jobs.records import JobRecord, JobState
+from qrscope.core.jobs.records import JobKind, JobRecord, JobState
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.send.selection import SendSelection
 from qrscope.core.validation import InvalidValue
 
 __all__ = ["JOBS_FILE", "JobStore", "default_jobs_path", "jobs_path_beside"]
 
 _LOGGER = logging.getLogger(__name__)
 JOBS_FILE = "jobs.sqlite3"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,7 +68,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     summary TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS send_results (
+    number INTEGER NOT NULL,
+    sop_instance_uid TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (number, sop_instance_uid)
+);
 """
+# Version 2 (sends): columns added to a version 1 file, at the end of the row.
+_ADDED_COLUMNS = (("kind", "TEXT NOT NULL DEFAULT 'retrieve'"),
+                  ("selection", "TEXT NOT NULL DEFAULT ''"))
 _UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -155,6 +165,10 @@ class JobStore:
             if check is None or check[0] != "ok":
                 raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else '?'}")
             db.executescript(_SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in present:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
             db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         except sqlite3.DatabaseError:
             db.close()
@@ -200,12 +214,13 @@ class JobStore:
                 cursor = db.execute(
                     "INSERT INTO jobs (created, state, owner, node_name, node, level, "
                     "study_uid, series_uids, instance_uids, patient_id, sop_classes, "
-                    "modalities, method, move_destination, storage_folder, label) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "modalities, method, move_destination, storage_folder, label, kind, "
+                    "selection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.created, record.state.value, self._owner, record.node_name,
                      json.dumps(record.node.to_dict()), *_scope_columns(record.scope),
                      record.method.value, record.move_destination, record.storage_folder,
-                     record.label))
+                     record.label, record.kind.value,
+                     json.dumps(record.send.to_dict()) if record.send else ""))
                 assert cursor.lastrowid is not None
                 record.job_id = _job_id(cursor.lastrowid)
         return added
@@ -248,6 +263,19 @@ class JobStore:
                 claimed.append(record)
         return claimed
 
+    def record_sent(self, job_id: str, sop_instance_uid: str, state: str) -> None:
+        """Write one instance's end in a send job (each commit survives ``kill -9``)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO send_results (number, sop_instance_uid, state) "
+                       "VALUES (?, ?, ?)", (_number(job_id), sop_instance_uid, state))
+
+    def send_results(self, job_id: str) -> dict[str, str]:
+        """A send job's instances so far: SOP Instance UID -> stored, warning or failed."""
+        with self._lock:
+            rows = self._db.execute("SELECT sop_instance_uid, state FROM send_results "
+                                    "WHERE number=?", (_number(job_id),)).fetchall()
+        return dict(rows)
+
     def release(self) -> None:
         """This process ends: its unfinished jobs are left for the next one."""
         with self._transaction() as db:
@@ -266,7 +294,10 @@ class JobStore:
         job_id = _job_id(value["number"])
         try:
             node = RemoteNode.from_dict(json.loads(value["node"]))
-            scope = RetrieveScope(
+            kind = JobKind(value["kind"])
+            send = (SendSelection.from_dict(json.loads(value["selection"])).validated()
+                    if kind is JobKind.SEND else None)
+            scope = None if kind is JobKind.SEND else RetrieveScope(
                 QueryLevel(value["level"]), value["study_uid"],
                 series_uids=tuple(json.loads(value["series_uids"])),
                 instance_uids=tuple(json.loads(value["instance_uids"])),
@@ -282,7 +313,7 @@ class JobStore:
                 interrupted=value["interrupted"], received=value["received"],
                 completed=value["completed"], failed=value["failed"],
                 warning=value["warning"], expected=value["expected"],
-                summary=value["summary"])
+                summary=value["summary"], kind=kind, send=send)
         except (ValueError, TypeError, InvalidValue) as exc:
             text = f"job {job_id} in {self.path} cannot be read ({exc}); it is skipped"
             _LOGGER.warning("%s", text)
@@ -298,10 +329,12 @@ _COLUMNS = {name: number for number, name in enumerate((
     "number", "created", "started", "ended", "state", "owner", "node_name", "node", "level",
     "study_uid", "series_uids", "instance_uids", "patient_id", "sop_classes", "modalities",
     "method", "move_destination", "storage_folder", "label", "interrupted", "received",
-    "completed", "failed", "warning", "expected", "summary"))}
+    "completed", "failed", "warning", "expected", "summary", "kind", "selection"))}
 
 
-def _scope_columns(scope: RetrieveScope) -> tuple[str, ...]:
+def _scope_columns(scope: RetrieveScope | None) -> tuple[str, ...]:
+    if scope is None:  # a send: its selection has a column of its own
+        return (QueryLevel.STUDY.value, "", "[]", "[]", "", "[]", "[]")
     return (scope.level.value, scope.study_uid, json.dumps(list(scope.series_uids)),
             json.dumps(list(scope.instance_uids)), scope.patient_id,
             json.dumps(list(scope.sop_classes)), json.dumps(list(scope.modalities)))

@@ -1,0 +1,173 @@
+"""One send: the archive's instances, C-STOREd to a node, with progress and cancel.
+
+``SendJob.run()`` walks the association plans of
+:mod:`~qrscope.core.send.contexts`: it opens each association through
+:func:`~qrscope.core.net.connection.open_association` (so the log records
+the contexts proposed and which were accepted, under the job's id), then
+sends every instance of the plan on the context its
+:class:`~qrscope.core.send.convert.Delivery` names, one C-STORE at a time
+(PS3.4 B.2), and reports each instance's end (``on_result``) and the
+progress (``on_progress``) as it goes, from the thread that runs it.
+
+C-STORE has no C-CANCEL (PS3.7 9.3.2.3 names only C-FIND, C-GET and
+C-MOVE): :meth:`SendJob.cancel` stops before the next instance, and the
+association is released.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from pynetdicom import _config
+
+from qrscope.core.dicom.status import Service, StatusCategory, decode_status
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import (
+    AssociationFailure,
+    FailureReason,
+    OutgoingAssociation,
+    make_ae,
+    next_message_id,
+    open_association,
+)
+from qrscope.core.profiles import LocalAE, RemoteNode
+from qrscope.core.send.contexts import AssociationPlan, plan_associations
+from qrscope.core.send.convert import NotSendable, delivery_for
+from qrscope.core.send.selection import SendItem
+from qrscope.core.send.types import (
+    InstanceState,
+    SendOutcome,
+    SendProgress,
+    SendResult,
+    SendState,
+)
+
+__all__ = ["SendJob"]
+
+# pynetdicom's documented setting: a C-STORE of a file path streams the data set
+# from the file as it lies on disk (no decode, no re-encode: byte for byte, and
+# never the whole data set in memory). Only sends pass paths to send_c_store.
+_config.STORE_SEND_CHUNKED_DATASET = True
+
+
+class SendJob:
+    """Send *items* to *node*; :meth:`run` blocks, callbacks come from its thread."""
+
+    def __init__(self, node: RemoteNode, local: LocalAE, log: AssociationLog,
+                 items: Sequence[SendItem], *, job_id: str = "",
+                 on_progress: Callable[[SendProgress], None] | None = None,
+                 on_result: Callable[[SendResult], None] | None = None,
+                 already_sent: int = 0, debug: bool = False) -> None:
+        self.node = node
+        self.local = local
+        self.log = log
+        self.items = list(items)
+        self.job_id = job_id
+        self._on_progress = on_progress
+        self._on_result = on_result
+        self._debug = debug
+        self._cancel = threading.Event()
+        self._started = 0.0
+        self._counts = dict.fromkeys(InstanceState, 0)
+        self._bytes = 0
+        self.outcome = SendOutcome(job_id, node.name, len(self.items) + already_sent,
+                                   already_sent=already_sent)
+
+    def cancel(self) -> None:
+        """Stop before the next instance (the one on the wire finishes) and release."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> SendOutcome:
+        self._started = time.monotonic()
+        self._progress(SendState.CONNECTING)
+        ae = make_ae(self.local, self.node)
+        for plan in plan_associations(self.items):
+            if self._cancel.is_set():
+                break
+            try:
+                out = open_association(ae, self.node, self.log, plan.contexts,
+                                       job_id=self.job_id or None, debug=self._debug)
+            except AssociationFailure as failure:
+                self.outcome.failure = failure
+                break  # the next association would meet the same refusal
+            try:
+                self._send_plan(out, plan)
+            finally:
+                out.close()
+        outcome = self.outcome
+        outcome.cancelled = self._cancel.is_set()
+        outcome.seconds = time.monotonic() - self._started
+        self._progress(SendState(outcome.status))
+        return outcome
+
+    def _send_plan(self, out: OutgoingAssociation, plan: AssociationPlan) -> None:
+        accepted: dict[str, list[str]] = {}
+        for cx in out.assoc.accepted_contexts:
+            accepted.setdefault(str(cx.abstract_syntax), []).append(str(cx.transfer_syntax[0]))
+        refused = dict.fromkeys(i.sop_class_uid for i in plan.items
+                                if i.sop_class_uid not in accepted)
+        self.outcome.refused_classes.extend(c for c in refused
+                                            if c not in self.outcome.refused_classes)
+        self._progress(SendState.RUNNING)
+        for item in plan.items:
+            if self._cancel.is_set():
+                return
+            if not out.assoc.is_established:
+                self.outcome.failure = self.outcome.failure or AssociationFailure(
+                    FailureReason.ABORTED, f"the association with '{self.node.name}' ended "
+                    "before every instance was sent")
+                return
+            self._record(self._send_one(out, item, accepted.get(item.sop_class_uid, [])))
+
+    def _send_one(self, out: OutgoingAssociation, item: SendItem,
+                  accepted: list[str]) -> SendResult:
+        try:
+            delivery = delivery_for(item, accepted)
+        except NotSendable as exc:
+            return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
+                              reason=str(exc), size=item.size)
+        try:
+            status = out.assoc.send_c_store(delivery.path, msg_id=next_message_id())
+        except (OSError, ValueError, AttributeError, RuntimeError) as exc:
+            return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
+                              reason=f"not sent: {exc}", syntax=delivery.syntax,
+                              note=delivery.note, size=item.size)
+        finally:
+            delivery.discard()
+        if "Status" not in status:
+            return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
+                              reason="no response: the association was aborted or timed out",
+                              syntax=delivery.syntax, note=delivery.note, size=item.size)
+        info = decode_status(Service.STORE, int(status.Status))
+        state = {StatusCategory.SUCCESS: InstanceState.STORED,
+                 StatusCategory.WARNING: InstanceState.WARNING}.get(info.category,
+                                                                    InstanceState.FAILED)
+        return SendResult(item.sop_instance_uid, item.sop_class_uid, state, info,
+                          reason=info.meaning if state is InstanceState.FAILED else "",
+                          syntax=delivery.syntax, note=delivery.note, size=item.size)
+
+    def _record(self, result: SendResult) -> None:
+        self.outcome.results.append(result)
+        self._counts[result.state] += 1
+        self._bytes += result.size if result.state.sent else 0
+        if self._on_result is not None:
+            self._on_result(result)
+        self._progress(SendState.RUNNING)
+
+    def _progress(self, state: SendState) -> None:
+        if self._on_progress is None:
+            return
+        outcome = self.outcome
+        self._on_progress(SendProgress(
+            job_id=self.job_id, state=state, total=outcome.total,
+            stored=self._counts[InstanceState.STORED] + outcome.already_sent,
+            warning=self._counts[InstanceState.WARNING],
+            failed=self._counts[InstanceState.FAILED], bytes_sent=self._bytes,
+            elapsed=time.monotonic() - self._started))
+
