@@ -41,7 +41,7 @@ def test_retry_after_fixing_the_port_goes_to_the_new_port(qtbot, window):
     qtbot.waitUntil(lambda: rows and rows[-1].outcome is not None, timeout=30000)
     assert rows[-1].state.value == "failed"
     editor.f_port.widget.setValue(good_port)  # fixed; Verify agrees
-    qtbot.mouseClick(_button(editor, "Verify"), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(_button(window, "Verify"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "OK" in editor.verify_result.text(), timeout=10000)
     window.jobs.view.selectRow(0)
     qtbot.mouseClick(window.jobs.retry, Qt.MouseButton.LeftButton)
