@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 
+from qrscope.cli.interrupt import cancel_on_interrupt
 from qrscope.cli.options import (
     EXIT,
     CliError,
@@ -102,18 +100,11 @@ def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
                          debug=lambda: debug)
     record = service.submit(node, scope, node.retrieve_method,
                             move_destination=move_destination or "")
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        def interrupt(_signum: int, _frame: FrameType | None) -> None:
-            sys.stderr.write("\ncancelling (C-CANCEL sent; Ctrl-C again to abort)\n")
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            service.cancel(record.job_id)
-        previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        service.wait()
+        with cancel_on_interrupt(service, record.job_id,
+                                 "cancelling (C-CANCEL sent; Ctrl-C again to abort)"):
+            service.wait()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
         service.shutdown()
         service.store.close()
         if listener is not None:

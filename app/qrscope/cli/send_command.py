@@ -11,13 +11,11 @@ node could not be reached or refused the association, 4 nothing stored,
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
+from qrscope.cli.interrupt import cancel_on_interrupt
 from qrscope.cli.options import (
     EXIT,
     CliError,
@@ -71,18 +69,11 @@ def run_send(args: argparse.Namespace, storage: Path) -> int:
                                                             and sys.stderr.isatty()),
                          debug=lambda: args.verbose >= 2)
     record = service.submit_send(node, selection, storage_folder=storage)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        def interrupt(_signum: int, _frame: FrameType | None) -> None:
-            sys.stderr.write("\ncancelling (after the instance on the wire)\n")
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            service.cancel(record.job_id)
-        previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        service.wait()
+        with cancel_on_interrupt(service, record.job_id,
+                                 "cancelling (after the instance on the wire)"):
+            service.wait()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
         service.shutdown()
         store.close()
     ended = service.get(record.job_id)
