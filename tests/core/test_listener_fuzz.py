@@ -63,7 +63,9 @@ LIMITS = ListenerLimits()
 
 
 def _files(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*") if p.is_file()}
+    """Every file but the archive index's own (its database, journal and marks)."""
+    return {p for p in folder.rglob("*") if p.is_file()
+            and not any(part.startswith(".qrscope-index") for part in p.parts)}
 
 
 @pytest.fixture

@@ -105,7 +105,9 @@ def _raw_store(port: int, proposed: str, command_class: str, command_instance: s
 
 def _files(listener: StorageListener) -> list[Path]:
     root = listener.store.root
-    return [p for p in root.rglob("*") if p.is_file() and ".incoming" not in p.parts]
+    # The received files: not the transfers under way, not the archive index's own.
+    return [p for p in root.rglob("*") if p.is_file() and ".incoming" not in p.parts
+            and not any(part.startswith(".qrscope-index") for part in p.parts)]
 
 
 def _log_text(listener: StorageListener) -> str:
