@@ -61,12 +61,25 @@ class StoreSCP:
     def _store(self, event: evt.Event) -> int:
         uid = str(event.request.AffectedSOPInstanceUID)
         self.counts[uid] += 1
-        self.received[uid] = bytes(event.encoded_dataset(include_meta=False))
+        self.received[uid] = _received_bytes(event)
         self.syntaxes[uid] = str(event.context.transfer_syntax)
         self.arrived.release()
         if self.hold_after is not None and sum(self.counts.values()) >= self.hold_after:
             self.hold.wait(30)
         return self.status
+
+
+def _received_bytes(event: evt.Event) -> bytes:
+    """The data set as it came. A listener started earlier in this process switched
+    pynetdicom's process-wide chunked receiving on: the data set is then in a file
+    (``event.dataset_path``), and ``encoded_dataset()`` holds nothing."""
+    try:
+        path = event.dataset_path
+    except (AttributeError, KeyError, ValueError):
+        path = None
+    if path is not None and Path(path).is_file():
+        return data_set_bytes(Path(path))
+    return bytes(event.encoded_dataset(include_meta=False))
 
 
 def build_archive(storage: Path, sources: Path) -> list[Path]:
