@@ -88,9 +88,12 @@ def _study_to_retrieve(server: PeerServer) -> list[StoredInstance]:
         return len(sop_classes) == len(set(sop_classes))
 
     def standard_classes_only(instances: list[StoredInstance]) -> bool:
-        # A plain pynetdicom SCP refuses classes it has no service class for.
+        # A plain pynetdicom SCP refuses classes it has no service class for, and
+        # Orthanc leaves the SCP role of a class it does not know unanswered. By
+        # the UID, not pynetdicom's registry: a test earlier in the process may
+        # have registered a private class there (register_uid is process-wide).
         return all(uid_to_service_class(i.sop_class_uid) is StorageServiceClass
-                   for i in instances)
+                   and i.sop_class_uid.startswith("1.2.840.10008.") for i in instances)
 
     studies = [server.study(uid) for uid in server.study_uids]
     candidates = [s for s in studies if holds_one_syntax_per_sop_class(s)
