@@ -23,8 +23,8 @@ import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from qrscope.core.profile_store import ProfileStore
 from qrscope.core.dicom.records import QueryLevel
+from qrscope.core.profile_store import ProfileStore
 from qrscope.ui.app import build_window
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"

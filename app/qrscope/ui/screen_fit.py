@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QMargins, QPoint, QRect, QSize
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QWidget
 
 __all__ = ["NATURAL_SIZE", "fits_a_screen", "fitted_geometry"]
 
@@ -39,3 +40,11 @@ def fits_a_screen(frame: object) -> bool:
         return False
     screen = QGuiApplication.screenAt(frame.center())
     return screen is not None and screen.availableGeometry().contains(frame)
+
+
+def fit_dialog(dialog: QWidget, natural: QSize) -> None:
+    """Size *dialog* as *natural* where its screen has room, never past the screen's
+    free area (a 1024x768 screen keeps a 900-pixel-wide dialog whole)."""
+    screen = dialog.screen() or QGuiApplication.primaryScreen()
+    available = screen.availableGeometry() if screen is not None else QRect(0, 0, 1024, 768)
+    dialog.resize(natural.boundedTo(available.size()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QGuiApplication, QTextDocument
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
+from qrscope.ui.screen_fit import fit_dialog
 
 __all__ = ["AdminCardDialog"]
 
@@ -27,7 +29,7 @@ class AdminCardDialog(QDialog):
         super().__init__(parent)
         self.entry = entry
         self.setWindowTitle(f"Admin card for {pacs_name}")
-        self.resize(640, 380)
+        fit_dialog(self, QSize(640, 380))
         self.tabs = QTabWidget()
         self._add_tab("For the administrator", entry.card())
         for product, text in entry.snippets().items():

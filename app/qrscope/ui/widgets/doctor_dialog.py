@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.diagnosis.doctor import DoctorReport, DoctorStep
+from qrscope.ui.screen_fit import fit_dialog
 
 __all__ = ["DoctorDialog"]
 
@@ -34,7 +35,7 @@ class DoctorDialog(QDialog):
     def __init__(self, node_name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"C-MOVE doctor: {node_name}")
-        self.resize(900, 480)
+        fit_dialog(self, QSize(900, 480))
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Step", "Result", "What we saw", "Time"])
         self.table.horizontalHeader().setStretchLastSection(False)
