@@ -89,3 +89,18 @@ def test_pieces_of_the_tuned_engine_can_be_left_out_by_name(off, left_out, lane)
 def test_stock_pynetdicom_uses_no_piece():
     assert not any(choose("3.1.0", None).uses(piece) for piece in PIECES)
     assert not any(choose(TESTED, "stock").uses(piece) for piece in PIECES)
+
+
+def test_the_listeners_server_base_has_every_member_the_listener_relies_on(monkeypatch):
+    """On every pynetdicom the suite runs with; a release without one fails here first."""
+    from qrscope.core.engine import server_base
+
+    assert server_base.missing_members() == []
+
+    class Moved:  # a release whose server lost its admission hook
+        def __init__(self, address, ae_title, contexts, ssl_context=None): ...
+        def get_request(self): ...
+
+    monkeypatch.setattr(server_base, "ThreadedAssociationServer", Moved)
+    assert "verify_request" in server_base.missing_members()
+    assert "ssl_context" not in server_base.missing_members()

@@ -24,6 +24,8 @@ from pynetdicom.dsutils import decode
 from qrscope.core.dicom.encoding import command_set_values
 
 __all__ = [
+    "A_ABORT",
+    "A_ASSOCIATE_RJ",
     "A_ASSOCIATE_RQ",
     "INVALID_PARAMETER_VALUE",
     "MAX_PDU_LENGTH",
@@ -41,7 +43,8 @@ __all__ = [
     "size_words",
 ]
 
-A_ASSOCIATE_RQ, P_DATA_TF = 0x01, 0x04
+# PS3.8 9.3.1 Table 9-1's PDU types this package names.
+A_ASSOCIATE_RQ, A_ASSOCIATE_RJ, P_DATA_TF, A_ABORT = 0x01, 0x03, 0x04, 0x07
 PDU_TYPES = range(0x01, 0x08)  # PS3.8 9.3.1: A-ASSOCIATE-RQ (1) ... A-ABORT (7)
 
 PDU_HEADER = struct.Struct(">BBL")  # PS3.8 9.3.1: type, reserved, length

@@ -32,11 +32,10 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
-from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_RJ
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
-from qrscope.core.dicom.messages import MAX_PDU_LENGTH
+from qrscope.core.dicom.messages import A_ABORT, A_ASSOCIATE_RJ, MAX_PDU_LENGTH
 from qrscope.core.dicom.status import decode_abort, decode_reject
 from qrscope.core.engine import choice
 from qrscope.core.engine import setup as pynetdicom_setup
@@ -168,9 +167,11 @@ class _Negotiation:
 
     @lane_ready()  # looks only at rejections and aborts, never at P-DATA
     def _on_pdu(self, event: Any) -> None:
-        if isinstance(event.pdu, A_ASSOCIATE_RJ) and self.reject is None:
+        # Told apart by their PS3.8 type code, a public property of every PDU.
+        kind = event.pdu.pdu_type
+        if kind == A_ASSOCIATE_RJ and self.reject is None:
             self.reject = event.pdu.to_primitive()
-        elif isinstance(event.pdu, A_ABORT_RQ) and self.abort is None and not self.accepted:
+        elif kind == A_ABORT and self.abort is None and not self.accepted:
             # An A-ABORT in answer to the request reaches no ACSE event.
             self.abort = event.pdu.to_primitive()
 

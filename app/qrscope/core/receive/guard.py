@@ -67,7 +67,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynetdicom import AE, evt
-from pynetdicom.transport import ThreadedAssociationServer
 
 from qrscope.core.dicom.messages import (
     A_ASSOCIATE_RQ,
@@ -85,6 +84,7 @@ from qrscope.core.engine.pynetdicom_private import (
     end_wait_for_request,
     peer_socket,
 )
+from qrscope.core.engine.server_base import ThreadedAssociationServer
 from qrscope.core.net.tcp import quick_ack, tune
 
 __all__ = ["GuardedAssociationServer", "ListenerGuard", "ListenerLimits", "PeerConnection",
