@@ -26,18 +26,36 @@ def pytest_report_header() -> str:
     return f"qrscope engine: {current_engine().describe()}"
 
 
+# The window's tests that also run on stock pynetdicom: a whole day in the
+# window against the demo PACS (find, retrieve by C-MOVE and C-GET, the jobs),
+# the listener it starts and the senders it shows, and the Qt runtime. The
+# other window tests check widgets, models and words over the same core calls,
+# which the core, command-line and interoperability tests run on both engines
+# (and tests/interop/test_window_against_orthanc.py runs the window on both):
+# running them twice would test the same widgets twice, for 5 minutes of CI.
+WINDOW_TESTS_ON_STOCK = ("test_window_demo.py", "test_window_listener.py",
+                         "test_window_senders.py", "test_qt_runtime.py")
+_UI_TESTS = Path(__file__).parent / "ui"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of a piece of the tuned engine itself have nothing to test on stock pynetdicom,
-    and tests that choose their engines themselves need not run once per engine."""
+    tests that choose their engines themselves need not run once per engine, and most
+    window tests test widgets that do not depend on the engine (see above)."""
     if current_engine().tuned:
         return
     skip = pytest.mark.skip(reason="tests a piece of the tuned engine; stock pynetdicom runs")
     own = pytest.mark.skip(reason="chooses its engines itself: run in the tuned pass")
+    window = pytest.mark.skip(reason="widgets over the same core calls: run in the tuned "
+                                     "pass (tests/conftest.py: WINDOW_TESTS_ON_STOCK)")
     for item in items:
+        path = Path(str(item.fspath))
         if item.get_closest_marker("tuned_engine") is not None:
             item.add_marker(skip)
         elif item.get_closest_marker("own_engines") is not None:
             item.add_marker(own)
+        elif path.parent == _UI_TESTS and path.name not in WINDOW_TESTS_ON_STOCK:
+            item.add_marker(window)
 
 
 @pytest.fixture(scope="session")

@@ -297,3 +297,6 @@ def test_idle_limit_ends_a_retrieve_that_stopped_progressing(sample_folder, tmp_
     assert outcome.timed_out == "idle"
     assert outcome.status == "failed"
     assert any(e.kind == "retrieve-timeout" for e in site.log.events())
+    # A PACS too slow for the idle limit is as slow with another syntax on
+    # offer: asking again would only wait out the limit once per syntax.
+    assert [e.summary for e in site.log.events() if e.kind == "get-retry"] == []

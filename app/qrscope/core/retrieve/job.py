@@ -44,6 +44,7 @@ from qrscope.core.retrieve.recovery import (
     missing_after,
     proposed_classes,
     recover,
+    stopped_answering,
 )
 from qrscope.core.retrieve.request import RetrieveRequest
 from qrscope.core.retrieve.scope import RetrieveScope
@@ -304,7 +305,7 @@ class RetrieveJob:
             # What the first round brought stands; the outcome names the rest.
             _LOGGER.info("asking again failed, recovery stops: %s", exc)
             return False
-        return True
+        return not stopped_answering(self.ledger.requests[-1:])
 
     @property
     def _get_model(self) -> str:

@@ -216,6 +216,8 @@ def recover(plan: RetrievePlan, ledger: RetrieveLedger,
     """
     received, counts = ledger.received, ledger.counts()
     refused = refused_syntaxes(ledger.requests)
+    if stopped_answering(ledger.requests):
+        return  # as slow with any other syntax on offer: the outcome names the limit
     if any(not r.ok and r.status == STATUS_OUT_OF_RESOURCES for r in received):
         return  # our disk is full: asking again would only fail again
     if (counts.final is not None and counts.final.category is StatusCategory.FAILURE
@@ -239,6 +241,18 @@ def recover(plan: RetrievePlan, ledger: RetrieveLedger,
         if not ask(step, True):
             return
         _drop_arrived(wanted, ledger.arrived())
+
+
+def stopped_answering(requests: Iterable[RetrieveRequest]) -> bool:
+    """Whether a request of the retrieve ended at a time limit or by the PACS's abort.
+
+    Recovery offers other syntaxes for instances a PACS could not send on the
+    contexts we proposed; a PACS that went quiet past the idle or total limit,
+    or aborted, would do the same on any context, and every step would wait
+    out the limit again (once per syntax and series: half a minute for a
+    small study at a 0.5 s idle limit).
+    """
+    return any(r.expired in ("idle", "total") or r.peer_aborted for r in requests)
 
 
 def _drop_arrived(wanted: list[PlannedInstance], arrived: set[str]) -> None:
