@@ -10,6 +10,8 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
+from pydicom.pixels import get_decoder
+from pydicom.uid import RLELossless
 
 from qrscope.core.archive.importer import ImportMode, import_paths
 from qrscope.core.archive.index import close_index, open_index, reconcile
@@ -163,3 +165,33 @@ def test_the_thumbnail_folder_is_neither_indexed_nor_imported(root: Path, tmp_pa
     results = import_paths([root], other, ImportMode.IN_PLACE)
     assert all(THUMBNAIL_FOLDER not in r.path for r in results)
     close_index(other)
+
+
+def _cine(path: Path, frames: int) -> None:
+    """A *frames*-frame 8-bit RLE Lossless cine, frame i holding the value i % 256."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True)
+    ds.SeriesInstanceUID = SERIES
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{SERIES}.1"
+    ds.NumberOfFrames = frames
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    del ds.RescaleSlope, ds.RescaleIntercept
+    cine = np.repeat(np.arange(frames, dtype=np.uint8), 64).reshape(frames, 8, 8)
+    ds.compress(RLELossless, cine, generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_a_600_frame_cine_thumbnails_by_decoding_one_frame(root: Path, monkeypatch):
+    _cine(root / "cine.dcm", 600)
+    decoder = get_decoder(RLELossless)
+    decoded = []
+    for label, decode in list(decoder._available.items()):
+        def counting(src, runner, decode=decode):
+            decoded.append(len(src))
+            return decode(src, runner)
+        monkeypatch.setitem(decoder._available, label, counting)
+    assert make_thumbnail(root, SERIES).state == "ok"
+    assert len(decoded) == 1
+    assert render_frame(root / "cine.dcm", frame=300).frames == 600

@@ -46,7 +46,7 @@ def describe_object(path: Path) -> ObjectSummary:
     except Exception as exc:
         raise CannotDecode(f"cannot read {Path(path).name} as DICOM: {exc}") from None
     uid = UID(str(ds.get("SOPClassUID", "")))
-    name = uid.name if uid else "Unknown SOP class"
+    name = uid.name if uid and uid.name != str(uid) else f"Private or unknown SOP class {uid}"
     kind, lines = _by_content(ds, name)
     title = " · ".join(t for t in (name, _label(ds)) if t)
     return ObjectSummary(kind, title, tuple(lines[:_MAX_LINES]))
