@@ -42,6 +42,10 @@ check_version() {  # program
   out=$(clean "$1" --version) || fail "$1 --version exited with $?"
   [[ "$out" == "qrscope $version (pydicom "*", pynetdicom "*", PySide6 "*", Python "* ]] ||
     fail "$1 --version printed: $out"
+  # The pixel data plugins are imported by name at run time: a bundle that
+  # lost one says so on this line (core/imaging/decoders.py: pixel_support).
+  grep -q '^pixel data: decodes every syntax a PACS sends' <<<"$out" ||
+    fail "$1 --version: the pixel data plugins did not all load: $(grep '^pixel data' <<<"$out")"
   step "$out"
 }
 

@@ -55,9 +55,10 @@ def version_text() -> str:
         except ImportError:
             found.append(f"{name} missing")
     from qrscope.core.engine.choice import current
+    from qrscope.core.imaging import pixel_support
 
     return (f"qrscope {__version__} ({', '.join(found)}, Python {platform.python_version()})\n"
-            f"engine: {current().describe()}")
+            f"engine: {current().describe()}\n{pixel_support()}")
 
 
 class _VersionAction(argparse.Action):

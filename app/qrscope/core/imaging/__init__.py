@@ -9,7 +9,13 @@ files, text), from worker threads.
 * :func:`make_thumbnail` - a series' cached thumbnail and its recorded state.
 """
 
-from qrscope.core.imaging.decoders import CannotDecode, Decodability, decodability, decompress
+from qrscope.core.imaging.decoders import (
+    CannotDecode,
+    Decodability,
+    decodability,
+    decompress,
+    pixel_support,
+)
 from qrscope.core.imaging.frames import NoPixels, RenderedFrame, Window, render_frame
 from qrscope.core.imaging.objects import ObjectSummary, describe_object
 from qrscope.core.imaging.thumbnails import (
@@ -22,4 +28,5 @@ from qrscope.core.imaging.thumbnails import (
 
 __all__ = ["THUMBNAIL_FOLDER", "CannotDecode", "Decodability", "NoPixels", "ObjectSummary",
            "RenderedFrame", "ThumbnailResult", "UnknownSeries", "Window", "decodability",
-           "decompress", "describe_object", "make_thumbnail", "render_frame", "thumbnail_file"]
+           "decompress", "describe_object", "make_thumbnail", "pixel_support", "render_frame",
+           "thumbnail_file"]

@@ -27,9 +27,36 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
-from pydicom.uid import UID, JPEGExtended12Bit
+from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
 
-__all__ = ["CannotDecode", "Decodability", "decodability", "decompress"]
+__all__ = ["PACS_SYNTAXES", "CannotDecode", "Decodability", "decodability", "decompress",
+           "pixel_support"]
+
+# The syntaxes a PACS sends pixel data in (PS3.5 Table A-1's image syntaxes
+# less the video ones), in the order a person reads them.
+PACS_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian,
+                 DeflatedExplicitVRLittleEndian, RLELossless, JPEGBaseline8Bit,
+                 JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1, JPEGLSLossless,
+                 JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, HTJ2KLossless,
+                 HTJ2KLosslessRPCL, HTJ2K)
 
 # The plugins that read JPEG Extended at 12-bit precision; GDCM and Pillow read 8-bit only.
 _TWELVE_BIT_JPEG_PLUGINS = frozenset({"pylibjpeg"})
@@ -90,3 +117,18 @@ def decompress(ds: Dataset) -> None:
         ds.decompress(generate_instance_uid=False)
     except Exception as exc:  # a plugin's own error: corrupt or unsupported stream
         raise CannotDecode(f"decoding its {syntax.name} pixel data failed: {exc}") from None
+
+
+def pixel_support() -> str:
+    """One line on what this installation decodes, for ``qrscope --version`` and support.
+
+    A packaged qrscope whose bundle lost a plugin says so here (the package
+    smoke test reads this line), rather than at a user's first JPEG.
+    """
+    verdicts = {syntax: decodability(syntax) for syntax in PACS_SYNTAXES}
+    plugins = sorted({p for v in verdicts.values() for p in v.plugins})
+    missing = [UID(s).name for s, v in verdicts.items() if not v.decodable]
+    used = f" (plugins: {', '.join(plugins)})" if plugins else ""
+    if not missing:
+        return f"pixel data: decodes every syntax a PACS sends (JPEG Extended at 8 bits){used}"
+    return f"pixel data: cannot decode {', '.join(missing)}{used}"
