@@ -172,3 +172,33 @@ def test_a_clean_end_leaves_no_mark_and_the_next_start_does_not_walk_the_folder(
     assert local_counts(store.root, ["1.2.3"]) == {"1.2.3": 2}  # only a check finds it
     reconcile(open_index(store.root), repair=True)
     assert local_counts(store.root, ["1.2.3"]) == {"1.2.3": 3}
+
+
+def test_the_listener_heals_the_index_as_it_starts_not_on_the_first_instance(store,
+                                                                            monkeypatch):
+    """Files copied in by hand are indexed before anything is received: the walk of the
+    folder does not fall on the first C-STORE's response time."""
+    from tests.demo_site import free_port
+
+    import qrscope.core.receive.listener as listener_module
+    from qrscope.core.net.association_log import AssociationLog
+    from qrscope.core.profiles import LocalAE
+
+    _fill(store)
+    close_index(store.root)
+    (store.root / INDEX_NAME).unlink()
+    opened = []
+    real = listener_module.open_in_background
+    monkeypatch.setattr(listener_module, "open_in_background",
+                        lambda root: opened.append(real(root)) or opened[-1])
+    listener = listener_module.StorageListener(
+        LocalAE(ae_title="QRSCOPE", listener_port=free_port(), bind_address="127.0.0.1",
+                storage_folder=store.root), AssociationLog(), store)
+    listener.start()
+    try:
+        [thread] = opened
+        thread.join(30)
+        with sqlite3.connect(store.root / INDEX_NAME) as db:
+            assert db.execute("SELECT COUNT(*) FROM instances").fetchone() == (6,)
+    finally:
+        listener.stop()

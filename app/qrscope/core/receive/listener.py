@@ -22,6 +22,7 @@ from pydicom.uid import UID
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
 
+from qrscope.core.archive.index import open_in_background
 from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.core.engine.pynetdicom_private import abandon_incoming, peer_socket, reads_held_data
 from qrscope.core.net.association_events import AssociationRecorder
@@ -240,6 +241,7 @@ class StorageListener:
         except OSError as exc:
             raise self._bind_error(exc) from exc
         _LOGGER.info("listener %s on %s:%s", self.local.ae_title, self.address, self.port)
+        open_in_background(self.store.root)  # not on the first C-STORE's time
 
     def _bind_error(self, exc: OSError) -> ListenerError:
         where = f"{self.local.bind_address}:{self.local.listener_port}"

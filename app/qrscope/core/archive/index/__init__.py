@@ -25,9 +25,25 @@ from qrscope.core.archive.index.schema import INDEX_NAME
 from qrscope.core.archive.index.store import ArchiveIndex
 from qrscope.core.dicom.encoding import ScannedInstance
 
-__all__ = ["INDEX_NAME", "INDEX_TAGS", "ArchiveFilter", "ArchiveIndex", "ArchiveLevel",
-           "CheckReport", "InstanceRow", "NotDicom", "close_index", "describe", "list_archive",
-           "open_index", "reconcile", "record_filed", "will_file", "writing"]
+__all__ = [
+    "INDEX_NAME",
+    "INDEX_TAGS",
+    "ArchiveFilter",
+    "ArchiveIndex",
+    "ArchiveLevel",
+    "CheckReport",
+    "InstanceRow",
+    "NotDicom",
+    "close_index",
+    "describe",
+    "list_archive",
+    "open_in_background",
+    "open_index",
+    "reconcile",
+    "record_filed",
+    "will_file",
+    "writing",
+]
 
 _LOGGER = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -62,6 +78,30 @@ def open_index(root: Path) -> ArchiveIndex:
             for old in list(_OPEN)[:-_KEEP_OPEN]:
                 _close(old)
     return index
+
+
+def open_in_background(root: Path) -> threading.Thread | None:
+    """Open (and heal, where it needs it) the index of *root* in a thread of its own.
+
+    The listener calls this as it starts: a new, damaged or stale index is
+    healed by walking the folder, which would otherwise fall on the first
+    instance filed (0.1-0.2 s for a small folder, minutes for a large one)
+    and delay its C-STORE response. Binding the port does not wait for it;
+    an instance filed meanwhile waits for the same lock in :func:`open_index`.
+    Never raises: a failure is logged and the first filing tries again.
+    """
+    if not _FILING_INDEXED:
+        return None
+
+    def run() -> None:
+        try:
+            open_index(root)
+        except Exception as exc:  # the files are the truth; filing opens it again
+            _LOGGER.warning("cannot open the archive index of %s yet (%s)", root, exc)
+
+    thread = threading.Thread(target=run, name="archive-index-open", daemon=True)
+    thread.start()
+    return thread
 
 
 def close_index(root: Path) -> None:
