@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BatchItem", "FoundStudy", "ItemProgress", "ItemStatus"]
+__all__ = ["BatchItem", "BatchSpec", "FoundStudy", "ItemProgress", "ItemStatus"]
 
 
 class ItemStatus(StrEnum):
@@ -139,3 +139,29 @@ class ItemProgress:
                 "studies": [s.study_uid for s in self.studies],
                 "expected": self.expected, "received": self.received,
                 "reason": self.reason, "hint": self.hint, "attempts": self.attempts}
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """What a batch job is, beyond its node and method: kept with the job.
+
+    ``key`` names the batch: the same input (content and column mapping) to
+    the same node is the same batch, so that running the command again
+    resumes it.
+    """
+
+    key: str
+    source: str = ""
+    report: str = ""
+    """The CSV report's path ('' none); the JSON one is beside it."""
+    max_parallel: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "source": self.source, "report": self.report,
+                "max_parallel": self.max_parallel}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchSpec:
+        return cls(key=str(data["key"]), source=str(data.get("source", "")),
+                   report=str(data.get("report", "")),
+                   max_parallel=int(data.get("max_parallel", 2)))
