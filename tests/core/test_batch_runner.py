@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
 from tests.batch_studies import DUPLICATE, INSTANCES_PER_STUDY, accession, write_batch_studies
@@ -20,7 +22,9 @@ from tests.demo_site import start_demo_site
 from qrscope.core.archive.index import open_index
 from qrscope.core.batch.input import parse_text
 from qrscope.core.batch.items import BatchSpec, ItemProgress, ItemStatus
-from qrscope.core.batch.runner import BatchRunner, FixedPace
+from qrscope.core.batch.pace import Pace
+from qrscope.core.batch.runner import BatchRunner
+from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.jobs import JobService, JobState, JobStore
 from qrscope.core.jobs.records import JobKind
 from qrscope.core.profiles import RetrieveMethod
@@ -178,14 +182,16 @@ def test_a_busy_pacs_is_asked_again_a_bounded_number_of_times(tmp_path, batch_fo
     site = start_demo_site(batch_folder, tmp_path / "received", behaviour=busy)
     try:
         resolved = []
+        pace = Pace(2, busy_pause=0.01, retry_base=0.01, max_attempts=3)
         runner = BatchRunner(
             site.node, site.local, site.log,
             [ItemProgress(index=0, item=_text(accession(5))[0])], method=RetrieveMethod.GET,
-            on_item=resolved.append, pace=FixedPace(1, first_delay=0.01), retries=2)
+            on_item=resolved.append, pace=pace)
         result = runner.run()
         [item] = result.items
         assert item.status is ItemStatus.FAILED and item.attempts == 3
         assert "busy" in item.reason and "A702" in item.reason
+        assert pace.changes and pace.changes[0].new == 1, "the pace backed off"
     finally:
         site.pacs.stop()
 
@@ -206,3 +212,22 @@ def test_a_version_2_jobs_file_opens_with_its_jobs_and_gains_the_batch_table(tmp
         assert db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert db.execute("SELECT count(*) FROM batch_items").fetchone()[0] == 0
     reopened.close()
+
+
+def test_outside_its_window_a_batch_resolves_but_starts_no_retrieve(tmp_path, site):
+    now = datetime.now()
+    closed = AvailabilityWindow.parse(f"{(now + timedelta(hours=2)):%H:00}-"
+                                      f"{(now + timedelta(hours=3)):%H:00}")
+    resolved = threading.Event()
+    runner = BatchRunner(
+        site.node, site.local, site.log, [ItemProgress(index=0, item=_text(accession(6))[0])],
+        method=RetrieveMethod.GET, pace=Pace(2), window=closed,
+        on_item=lambda p: p.status is ItemStatus.FOUND and resolved.set())
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    assert resolved.wait(60)
+    runner.cancel()
+    thread.join(60)
+    assert runner.items[0].status is ItemStatus.FOUND, "left for the window to open"
+    assert not any(e.kind == "dimse-sent" and "C-GET-RQ" in e.summary
+                   for e in site.log.events())

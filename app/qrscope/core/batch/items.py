@@ -155,13 +155,16 @@ class BatchSpec:
     report: str = ""
     """The CSV report's path ('' none); the JSON one is beside it."""
     max_parallel: int = 2
+    window: str = ""
+    """When retrieves may start, e.g. ``20:00-06:00`` ('' always)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "source": self.source, "report": self.report,
-                "max_parallel": self.max_parallel}
+                "max_parallel": self.max_parallel, "window": self.window}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchSpec:
         return cls(key=str(data["key"]), source=str(data.get("source", "")),
                    report=str(data.get("report", "")),
-                   max_parallel=int(data.get("max_parallel", 2)))
+                   max_parallel=int(data.get("max_parallel", 2)),
+                   window=str(data.get("window", "")))

@@ -14,23 +14,28 @@ archive index says it stands: what is already on disk is not asked for.
   otherwise ``partial`` with what is missing and why (the retrieve outcome's
   reasons), or ``failed`` when nothing came.
 * A retrieve the PACS refused for load (A7xx), or that could not connect, is
-  tried again after the pace's back-off, :data:`RETRIES` times at most.
+  tried again after the pace's back-off, as many times as the pace allows.
+* Outside the node's availability window no retrieve starts; the batch
+  waits for the window to open.
 
-How many retrieves run at once is the pace's to say (:class:`Pace`, one
-seam); until an adaptive one is plugged in, :class:`FixedPace` holds a plain
-maximum.
+How many retrieves run at once, and how long to wait before an item's next
+try, is the pace's to say (:class:`~qrscope.core.batch.pace.Pace`): it is
+told how every retrieve ended, and each change it makes is logged with why.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
 
 from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
+from qrscope.core.batch.pace import Pace
 from qrscope.core.batch.resolve import Resolver
+from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.dicom.status import OUT_OF_RESOURCES_FAMILY
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import AssociationFailure
@@ -43,44 +48,11 @@ from qrscope.core.retrieve.outcome import RetrieveOutcome
 from qrscope.core.retrieve.plan import RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveScope
 
-__all__ = ["RETRIES", "BatchResult", "BatchRunner", "FixedPace", "Pace"]
+__all__ = ["BatchResult", "BatchRunner"]
 
 _LOGGER = logging.getLogger(__name__)
-RETRIES = 3
-"""Tries of one item after its first, for a PACS that was busy or out of reach."""
-
-
-class Pace(Protocol):
-    """How hard the batch may press the PACS: the runner's one seam for the pace."""
-
-    def allowed(self) -> int: ...
-    def on_success(self) -> None: ...
-    def on_busy(self, reason: str) -> None: ...
-    def on_failure(self, reason: str) -> None: ...
-    def delay_before_retry(self, attempt: int) -> float: ...
-
-
-class FixedPace:
-    """A fixed number of retrieves at once and a doubling wait before a retry."""
-
-    def __init__(self, max_parallel: int, first_delay: float = 2.0) -> None:
-        self.max_parallel = max(1, max_parallel)
-        self.first_delay = first_delay
-
-    def allowed(self) -> int:
-        return self.max_parallel
-
-    def on_success(self) -> None:
-        """A fixed pace does not change."""
-
-    def on_busy(self, reason: str) -> None:
-        _LOGGER.info("the PACS is busy: %s", reason)
-
-    def on_failure(self, reason: str) -> None:
-        _LOGGER.info("a retrieve failed: %s", reason)
-
-    def delay_before_retry(self, attempt: int) -> float:
-        return self.first_delay * 2 ** max(0, attempt - 1)
+_PAUSE_POLL_S = 0.5
+"""How often a paused batch looks whether the pace allows a retrieve again."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +88,8 @@ class BatchRunner:
                  listener: StorageListener | None = None, move_destination: str = "",
                  cancel: threading.Event | None = None,
                  hint_for: Callable[[RetrieveOutcome], str] | None = None,
-                 job_id: str = "batch", retries: int = RETRIES, debug: bool = False) -> None:
+                 window: AvailabilityWindow | None = None,
+                 job_id: str = "batch", debug: bool = False) -> None:
         self.node, self.local, self.log = node, local, log
         self.items = {p.index: p for p in items}
         self.method = method
@@ -127,12 +100,13 @@ class BatchRunner:
         self._cancel = cancel or threading.Event()
         self.hint_for = hint_for
         self.job_id = job_id
-        self.retries = retries
         self.debug = debug
         self._lock = threading.Condition()
         self._running = 0
         self._parts = 0
         self._jobs: set[RetrieveJob] = set()
+        self.window = window
+        self._pace_changes = 0
         self._store = listener.store if listener is not None else InstanceStore(
             local.storage_folder)
 
@@ -146,12 +120,8 @@ class BatchRunner:
         for index in sorted(self.items):
             if self.items[index].status is not ItemStatus.FOUND:
                 continue
-            with self._lock:
-                self._lock.wait_for(lambda: self._cancel.is_set()
-                                    or self._running < self.pace.allowed())
-                if self._cancel.is_set():
-                    break
-                self._running += 1
+            if not self._slot():
+                break
             thread = threading.Thread(target=self._item_thread, args=(index,),
                                       name=f"qrscope-{self.job_id}-{index}", daemon=True)
             thread.start()
@@ -159,6 +129,21 @@ class BatchRunner:
         for thread in threads:
             thread.join()
         return BatchResult(self._snapshot(), cancelled=self._cancel.is_set())
+
+    def _slot(self) -> bool:
+        """Wait until the pace allows one more retrieve (its pauses end by the clock,
+        so the wait looks again now and then); ``False``: cancelled."""
+        with self._lock:
+            while not self._cancel.is_set() and (self._running >= self.pace.allowed()
+                                                 or not self._window_open()):
+                self._lock.wait(_PAUSE_POLL_S)
+            if self._cancel.is_set():
+                return False
+            self._running += 1
+            return True
+
+    def _window_open(self) -> bool:
+        return self.window is None or self.window.open_at(datetime.now())
 
     def _snapshot(self) -> tuple[ItemProgress, ...]:
         return tuple(self.items[i] for i in sorted(self.items))
@@ -201,13 +186,15 @@ class BatchRunner:
             if self._cancel.is_set():
                 self._keep(progress)  # stays 'found': the next run takes it up
                 return
-            if not fetch.retry_reason or attempt > self.retries:
+            if not fetch.retry_reason or not self.pace.may_retry(attempt):
                 break
             self._keep(progress)
             delay = self.pace.delay_before_retry(attempt)
             _LOGGER.info("item %s: %s; again in %.1f s", index, fetch.retry_reason, delay)
             if self._cancel.wait(delay):
                 return
+            while not self._cancel.is_set() and self.pace.allowed() == 0:
+                self._cancel.wait(_PAUSE_POLL_S)  # the node's pause after a busy answer
         self._keep(self._ended(progress, fetch))
 
     def _ended(self, progress: ItemProgress, fetch: _Fetch) -> ItemProgress:
@@ -250,11 +237,12 @@ class BatchRunner:
             if self._cancel.is_set():
                 return
             fetch.asked = True
+            started = time.monotonic()
             outcome = self._retrieve(part)
             fetch.outcomes += (outcome,)
             fetch.received += sum(1 for r in outcome.stored
                                   if r.stored is not None and not r.stored.duplicate)
-            self._judge(outcome, fetch)
+            self._judge(outcome, fetch, started)
         listed = {i.sop_instance_uid for i in plan.instances} if plan.complete else None
         if listed is None:
             fetch.expected = None
@@ -292,16 +280,19 @@ class BatchRunner:
         for job in jobs:
             job.cancel()
 
-    def _judge(self, outcome: RetrieveOutcome, fetch: _Fetch) -> None:
+    def _judge(self, outcome: RetrieveOutcome, fetch: _Fetch, started: float) -> None:
         """Tell the pace how the retrieve went; note why what is missing is missing."""
         status = outcome.final_status
-        if outcome.failure is not None:
-            self._failed(fetch, outcome.failure.message)
-        elif status is not None and status.code in OUT_OF_RESOURCES_FAMILY:
-            fetch.retry_reason = f"the PACS is busy ({status})"
-            self.pace.on_busy(fetch.retry_reason)
-        elif outcome.status == "success":
-            self.pace.on_success()
+        with self._lock:  # the pace is not thread-safe; items end in their own threads
+            if outcome.failure is not None:
+                fetch.retry_reason = outcome.failure.message
+                self.pace.on_failure(fetch.retry_reason, started=started)
+            elif status is not None and status.code in OUT_OF_RESOURCES_FAMILY:
+                fetch.retry_reason = f"the PACS is busy ({status})"
+                self.pace.on_busy(fetch.retry_reason, started=started)
+            elif outcome.status == "success":
+                self.pace.on_success()
+            self._log_pace()
         fetch.reasons += tuple(f"{m.reason.value}: {m.detail}" if m.detail else m.reason.value
                                for m in outcome.missing[:3])
         if status is not None and status.code and not outcome.missing:
@@ -309,4 +300,12 @@ class BatchRunner:
 
     def _failed(self, fetch: _Fetch, why: str) -> None:
         fetch.retry_reason = why
-        self.pace.on_failure(why)
+        with self._lock:
+            self.pace.on_failure(why)
+            self._log_pace()
+
+    def _log_pace(self) -> None:
+        """Each change of the pace, in the log with why (called holding the lock)."""
+        for change in self.pace.changes[self._pace_changes:]:
+            _LOGGER.info("%s: pace %s", self.node.name, change)
+        self._pace_changes = len(self.pace.changes)

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qrscope.core.batch.items import ItemProgress, ItemStatus
+from qrscope.core.batch.pace import Pace
 from qrscope.core.batch.report import counts, write_report
-from qrscope.core.batch.runner import BatchResult, BatchRunner, FixedPace
+from qrscope.core.batch.runner import BatchResult, BatchRunner
+from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.jobs.records import JobRecord, JobState
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.net.association_log import AssociationLog
@@ -64,8 +66,9 @@ def prepare_batch(record: JobRecord, node: RemoteNode, local: LocalAE, log: Asso
             on_item(record.job_id, progress)
 
     return BatchRunner(node, local, log, list(items.values()), method=record.method,
-                       on_item=keep, pace=FixedPace(spec.max_parallel), listener=listener,
+                       on_item=keep, pace=Pace(spec.max_parallel), listener=listener,
                        move_destination=destination, hint_for=hint, job_id=record.job_id,
+                       window=AvailabilityWindow.parse(spec.window) if spec.window else None,
                        debug=debug)
 
 
