@@ -20,7 +20,7 @@ ROOMS = (
     "core.dicom", "core.subscribers", "core.validation", "core.security", "core.files",
     "core.profiles", "core.profile_store", "core.engine", "core.net", "core.query",
     "core.archive.index", "core.imaging", "core.receive", "core.archive", "core.retrieve",
-    "core.send", "core.jobs",
+    "core.send", "core.batch", "core.jobs",
     "demo_pacs", "diagnosis", "session",
     "cli", "ui",
 )

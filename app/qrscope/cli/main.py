@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_archive_parser(sub, _command)
 
+    from qrscope.cli.batch_command import add_batch_parser
+
+    add_batch_parser(sub, _command)
+
     gui = sub.add_parser("gui", help="open the qrscope window (what no arguments do)")
     gui.set_defaults(command="gui")
     gui.add_argument("--quit-after", type=seconds_arg, metavar="SECONDS",
@@ -246,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT["usage"]
     from qrscope.cli import (
         archive_command,
+        batch_command,
         doctor_command,
         jobs_command,
         query_commands,
@@ -264,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": tour.run_tour,
         "doctor": doctor_command.run_doctor_command,
         "archive": archive_command.run_archive,
+        "batch": batch_command.run_batch,
     }
     try:
         return handlers[args.command](args)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from qrscope.core.batch.items import BatchSpec
+from qrscope.core.batch.runner import BatchResult
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 from qrscope.core.send.selection import SendSelection
@@ -20,10 +22,12 @@ __all__ = ["JobKind", "JobRecord", "JobState"]
 
 
 class JobKind(StrEnum):
-    """What a job does: fetch from a node, or send the archive's instances to one."""
+    """What a job does: fetch from a node, send the archive's instances to one, or
+    fetch a list of studies (a batch, its items kept in the store)."""
 
     RETRIEVE = "retrieve"
     SEND = "send"
+    BATCH = "batch"
 
 
 class JobState(StrEnum):
@@ -82,6 +86,10 @@ class JobRecord:
     """What a send job sends (``None`` for a retrieve)."""
     send_outcome: SendOutcome | None = field(default=None, compare=False, repr=False)
     """A send's outcome, for a job that ended in this process (not kept on disk)."""
+    batch: BatchSpec | None = None
+    """What a batch job is (``None`` for the other kinds); its items are in the store."""
+    batch_result: BatchResult | None = field(default=None, compare=False, repr=False)
+    """A batch's last run, for a job that ran in this process (not kept on disk)."""
 
     @property
     def node_name(self) -> str:
@@ -99,6 +107,7 @@ class JobRecord:
                 "series_uids": list(scope.series_uids),
                 "instance_uids": list(scope.instance_uids), "patient_id": scope.patient_id},
             "send": None if self.send is None else self.send.to_dict(),
+            "batch": None if self.batch is None else self.batch.to_dict(),
             "storage_folder": self.storage_folder, "created": self.created,
             "started": self.started, "ended": self.ended, "interrupted": self.interrupted,
             "received": self.received, "completed": self.completed, "failed": self.failed,

@@ -30,6 +30,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress
+from qrscope.core.batch.runner import BatchResult, BatchRunner
+from qrscope.core.jobs.batching import (
+    BatchHint,
+    batch_state,
+    batch_summary,
+    prepare_batch,
+    reopen_items,
+)
 from qrscope.core.jobs.records import JobKind, JobRecord, JobState
 from qrscope.core.jobs.sending import prepare_send, send_summary
 from qrscope.core.jobs.store import JobStore
@@ -68,7 +77,7 @@ class _Run:
 
     node: RemoteNode
     cancel: threading.Event = field(default_factory=threading.Event)
-    job: RetrieveJob | SendJob | None = None
+    job: RetrieveJob | SendJob | BatchRunner | None = None
 
 
 class JobService:
@@ -103,7 +112,9 @@ class JobService:
                  on_progress: Callable[[RetrieveProgress], None] | None = None,
                  on_send_progress: Callable[[SendProgress], None] | None = None,
                  debug: Callable[[], bool] = lambda: False,
-                 per_node: int = RETRIEVES_PER_NODE) -> None:
+                 per_node: int = RETRIEVES_PER_NODE,
+                 batch_hint: BatchHint | None = None,
+                 on_batch_item: Callable[[str, ItemProgress], None] | None = None) -> None:
         self.store = store
         self.log = log
         self._local = local
@@ -114,6 +125,8 @@ class JobService:
         self._on_send_progress = on_send_progress
         self._debug = debug
         self.per_node = per_node
+        self._batch_hint = batch_hint
+        self._on_batch_item = on_batch_item
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._listener_lock = threading.Lock()
@@ -160,6 +173,36 @@ class JobService:
             self._queues.setdefault(node.name, deque()).append(record.job_id)
             self._changed(record)
             self._pump(node.name)
+        return replace(record)
+
+    def submit_batch(self, node: RemoteNode, method: RetrieveMethod, spec: BatchSpec,
+                     items: list[BatchItem], label: str = "",
+                     move_destination: str = "") -> JobRecord:
+        """Queue a batch of *items* from *node*: one job, its items kept in the store."""
+        (record,) = self.store.add([JobRecord(
+            job_id="", node=node, scope=None, method=method,
+            label=label or f"batch of {len(items)} from {node.name}",
+            storage_folder=str(self._local().storage_folder),
+            move_destination=move_destination, kind=JobKind.BATCH, batch=spec)])
+        self.store.add_batch_items(record.job_id, items)
+        return self._queue(record)
+
+    def take(self, job_id: str) -> JobRecord | str:
+        """Run the stored job *job_id* again: unfinished, where it stopped; a finished
+        batch, its partial and failed items once more. A string says why not."""
+        record = self.store.claim(job_id)
+        if isinstance(record, str):
+            return record
+        if record.kind is JobKind.BATCH and not record.interrupted:
+            reopen_items(self.store, job_id)
+        return self._queue(record)
+
+    def _queue(self, record: JobRecord) -> JobRecord:
+        with self._lock:
+            self._records[record.job_id] = record
+            self._queues.setdefault(record.node_name, deque()).append(record.job_id)
+            self._changed(record)
+            self._pump(record.node_name)
         return replace(record)
 
     def retry_failed(self, job_id: str) -> JobRecord | None:
@@ -306,6 +349,9 @@ class JobService:
             if isinstance(listener, str):
                 self._not_started(record, listener)
                 return
+            if record.kind is JobKind.BATCH:
+                self._batch(record, run, local, listener, destination)
+                return
             outcome = self._retrieve(record, run, local, listener, destination)
         except Exception as exc:  # a job must never stay 'running' for ever
             _LOGGER.exception("job %s failed", record.job_id)
@@ -380,6 +426,31 @@ class JobService:
                 record.warning, record.expected = outcome.warning, outcome.expected
                 self._end(record, JobState(outcome.status), why or _summary(outcome))
             self._pump(record.node_name)
+
+    def _batch(self, record: JobRecord, run: _Run, local: LocalAE,
+               listener: StorageListener | None, destination: str) -> None:
+        """A batch job's thread: its items resolved and fetched, the job ended from them."""
+        runner = prepare_batch(record, run.node, local, self.log, self.store, listener,
+                               destination, hint=self._batch_hint,
+                               on_item=self._on_batch_item, debug=self._debug())
+        with self._lock:
+            cancelled = run.cancel.is_set()
+            run.job = runner
+        if cancelled:
+            runner.cancel()
+        result = runner.run()
+        with self._lock:
+            self._running.pop(record.job_id, None)
+            if self._closing:
+                return  # left 'running': resumed as interrupted next time
+            self._end_batch(record, result)
+            self._pump(record.node_name)
+
+    def _end_batch(self, record: JobRecord, result: BatchResult) -> None:
+        record.batch_result = result
+        record.expected = sum(p.expected or 0 for p in result.items)
+        record.received = sum(p.received for p in result.items)
+        self._end(record, batch_state(result), batch_summary(result))
 
     def _send(self, record: JobRecord, run: _Run, local: LocalAE) -> None:
         """A send job's thread: its instances less those sent by an earlier run."""

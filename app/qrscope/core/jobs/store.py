@@ -26,6 +26,13 @@ from typing import Any
 
 import platformdirs
 
+from qrscope.core.batch.items import (
+    BatchItem,
+    BatchSpec,
+    FoundStudy,
+    ItemProgress,
+    ItemStatus,
+)
 from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.jobs.records import JobKind, JobRecord, JobState
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
@@ -37,7 +44,7 @@ __all__ = ["JOBS_FILE", "JobStore", "default_jobs_path", "jobs_path_beside"]
 
 _LOGGER = logging.getLogger(__name__)
 JOBS_FILE = "jobs.sqlite3"
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,7 +81,22 @@ CREATE TABLE IF NOT EXISTS send_results (
     state TEXT NOT NULL,
     PRIMARY KEY (number, sop_instance_uid)
 );
+CREATE TABLE IF NOT EXISTS batch_items (
+    number INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    asked TEXT NOT NULL,
+    status TEXT NOT NULL,
+    studies TEXT NOT NULL DEFAULT '[]',
+    expected INTEGER,
+    received INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT '',
+    hint TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (number, item)
+);
 """
+# Version 3 (batches): the batch_items table, made by the script above in an
+# older file; a batch's own settings ride in the selection column.
 # Version 2 (sends): columns added to a version 1 file, at the end of the row.
 _ADDED_COLUMNS = (("kind", "TEXT NOT NULL DEFAULT 'retrieve'"),
                   ("selection", "TEXT NOT NULL DEFAULT ''"))
@@ -219,8 +241,7 @@ class JobStore:
                     (record.created, record.state.value, self._owner, record.node_name,
                      json.dumps(record.node.to_dict()), *_scope_columns(record.scope),
                      record.method.value, record.move_destination, record.storage_folder,
-                     record.label, record.kind.value,
-                     json.dumps(record.send.to_dict()) if record.send else ""))
+                     record.label, record.kind.value, _selection(record)))
                 assert cursor.lastrowid is not None
                 record.job_id = _job_id(cursor.lastrowid)
         return added
@@ -269,6 +290,66 @@ class JobStore:
             db.execute("INSERT OR REPLACE INTO send_results (number, sop_instance_uid, state) "
                        "VALUES (?, ?, ?)", (_number(job_id), sop_instance_uid, state))
 
+    def add_batch_items(self, job_id: str, items: Iterable[BatchItem]) -> None:
+        """Write a batch's items, all pending, in one transaction."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO batch_items (number, item, asked, status) VALUES (?, ?, ?, ?)",
+                [(_number(job_id), index, json.dumps(item.to_dict()), ItemStatus.PENDING.value)
+                 for index, item in enumerate(items)])
+
+    def record_item(self, job_id: str, progress: ItemProgress) -> None:
+        """Write where one batch item stands (each commit survives ``kill -9``)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE batch_items SET status=?, studies=?, expected=?, received=?, reason=?, "
+                "hint=?, attempts=? WHERE number=? AND item=?",
+                (progress.status.value, json.dumps([s.to_dict() for s in progress.studies]),
+                 progress.expected, progress.received, progress.reason, progress.hint,
+                 progress.attempts, _number(job_id), progress.index))
+
+    def batch_items(self, job_id: str) -> list[ItemProgress]:
+        """A batch's items as last written, in input order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT item, asked, status, studies, expected, received, reason, hint, "
+                "attempts FROM batch_items WHERE number=? ORDER BY item",
+                (_number(job_id),)).fetchall()
+        return [ItemProgress(
+            index=index, item=BatchItem.from_dict(json.loads(asked)), status=ItemStatus(status),
+            studies=tuple(FoundStudy.from_dict(s) for s in json.loads(studies)),
+            expected=expected, received=received, reason=reason, hint=hint, attempts=attempts)
+            for index, asked, status, studies, expected, received, reason, hint, attempts
+            in rows]
+
+    def find_batch(self, key: str, node_name: str) -> JobRecord | None:
+        """The latest batch job of *key* against *node_name* (``None``: never run)."""
+        found = [r for r in self.records() if r.kind is JobKind.BATCH and r.batch is not None
+                 and r.batch.key == key and r.node_name == node_name]
+        return found[-1] if found else None
+
+    def claim(self, job_id: str) -> JobRecord | str:
+        """Job *job_id*, now this process's (queued again, ``interrupted`` raised when it
+        was left running), or why it cannot be: another live process runs it."""
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM jobs WHERE number=?", (_number(job_id),)).fetchone()
+            if row is None:
+                return f"no job {job_id}"
+            owner = row[_COLUMNS["owner"]]
+            if (row[_COLUMNS["state"]] in _UNFINISHED and owner and owner != self._owner
+                    and _alive(owner)):
+                return f"job {job_id} runs in another qrscope ({owner})"
+            record = self._record(row)
+            if record is None:
+                return f"job {job_id} cannot be read"
+            if record.state is JobState.RUNNING:
+                record.interrupted += 1
+            record.state = JobState.QUEUED
+            db.execute("UPDATE jobs SET owner=?, state=?, interrupted=? WHERE number=?",
+                       (self._owner, record.state.value, record.interrupted,
+                        _number(job_id)))
+        return record
+
     def send_results(self, job_id: str) -> dict[str, str]:
         """A send job's instances so far: SOP Instance UID -> stored, warning or failed."""
         with self._lock:
@@ -297,7 +378,9 @@ class JobStore:
             kind = JobKind(value["kind"])
             send = (SendSelection.from_dict(json.loads(value["selection"])).validated()
                     if kind is JobKind.SEND else None)
-            scope = None if kind is JobKind.SEND else RetrieveScope(
+            batch = (BatchSpec.from_dict(json.loads(value["selection"]))
+                     if kind is JobKind.BATCH else None)
+            scope = None if kind is not JobKind.RETRIEVE else RetrieveScope(
                 QueryLevel(value["level"]), value["study_uid"],
                 series_uids=tuple(json.loads(value["series_uids"])),
                 instance_uids=tuple(json.loads(value["instance_uids"])),
@@ -313,8 +396,8 @@ class JobStore:
                 interrupted=value["interrupted"], received=value["received"],
                 completed=value["completed"], failed=value["failed"],
                 warning=value["warning"], expected=value["expected"],
-                summary=value["summary"], kind=kind, send=send)
-        except (ValueError, TypeError, InvalidValue) as exc:
+                summary=value["summary"], kind=kind, send=send, batch=batch)
+        except (ValueError, TypeError, KeyError, InvalidValue) as exc:
             text = f"job {job_id} in {self.path} cannot be read ({exc}); it is skipped"
             _LOGGER.warning("%s", text)
             self.warnings.append(text)
@@ -332,8 +415,17 @@ _COLUMNS = {name: number for number, name in enumerate((
     "completed", "failed", "warning", "expected", "summary", "kind", "selection"))}
 
 
+def _selection(record: JobRecord) -> str:
+    """The selection column: a send's selection or a batch's settings, as JSON."""
+    if record.send is not None:
+        return json.dumps(record.send.to_dict())
+    if record.batch is not None:
+        return json.dumps(record.batch.to_dict())
+    return ""
+
+
 def _scope_columns(scope: RetrieveScope | None) -> tuple[str, ...]:
-    if scope is None:  # a send: its selection has a column of its own
+    if scope is None:  # a send or a batch: the selection column says what it is
         return (QueryLevel.STUDY.value, "", "[]", "[]", "", "[]", "[]")
     return (scope.level.value, scope.study_uid, json.dumps(list(scope.series_uids)),
             json.dumps(list(scope.instance_uids)), scope.patient_id,

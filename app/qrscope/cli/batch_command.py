@@ -1,0 +1,224 @@
+"""``qrscope batch``: a list of studies (CSV, TSV, XLSX, text) resolved and fetched
+as one job of the job service, resumable, with a report beside the files.
+
+The batch is named by its input (content and column mapping) and node:
+running the same command again resumes it (after a crash, a quit, Ctrl-C) or,
+once it ended, tries its partial and failed items again; ``--restart`` starts
+it over. ``--dry-run`` stops after the review (C-FIND only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qrscope.cli.interrupt import cancel_on_interrupt
+from qrscope.cli.options import (
+    EXIT,
+    CliError,
+    build_log,
+    count_arg,
+    load_profiles,
+    local_from_args,
+    node_from_args,
+    path_arg,
+    print_json,
+    storage_folder_from_args,
+)
+from qrscope.cli.retrieve_command import jobs_file
+from qrscope.cli.terminal import for_terminal
+from qrscope.core.batch.input import BatchInput, BatchInputError, parse_columns, read_batch
+from qrscope.core.batch.items import BatchSpec, ItemProgress, ItemStatus
+from qrscope.core.batch.report import counts, summary, write_report
+from qrscope.core.batch.resolve import Resolver
+from qrscope.core.batch.window import AvailabilityWindow, WindowError
+from qrscope.core.jobs import JobService, JobStore
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.receive.listener import ListenerError, StorageListener
+from qrscope.core.receive.storage import InstanceStore
+from qrscope.core.retrieve.outcome import RetrieveOutcome
+from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
+
+__all__ = ["add_batch_parser", "run_batch"]
+
+_FINE = (ItemStatus.DONE, ItemStatus.SKIPPED)
+
+
+def add_batch_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    """``qrscope batch FILE ...`` with the node and local options every command has."""
+    batch = command(sub, "batch", "retrieve a list of studies (CSV, TSV, XLSX or text), "
+                    "resumably", node=True, local=True)
+    batch.add_argument("file", metavar="FILE", type=path_arg,
+                       help="the list: .csv, .tsv, .xlsx, or text with one accession number "
+                       "or Study Instance UID a line")
+    batch.add_argument("--column", action="append", default=[], metavar="KEY=HEADER",
+                       help="read KEY (AccessionNumber, PatientID, StudyInstanceUID, "
+                       "StudyDate, Modality) from the column HEADER (repeatable)")
+    batch.add_argument("--method", choices=["move", "get"],
+                       help="C-MOVE (PACS connects back to us) or C-GET")
+    batch.add_argument("--out", metavar="DIR", type=path_arg,
+                       help="storage folder for received files (and the report)")
+    batch.add_argument("--window", metavar="HH:MM-HH:MM",
+                       help="run only within these hours (e.g. 20:00-06:00)")
+    batch.add_argument("--max-parallel", type=count_arg, default=2, metavar="N",
+                       help="retrieves at once against the node (default 2)")
+    batch.add_argument("--report", metavar="FILE.csv", type=path_arg,
+                       help="the report (default: batch-<id>.csv in the storage folder); "
+                       "a .json one is written beside it")
+    batch.add_argument("--dry-run", action="store_true",
+                       help="resolve and review only: C-FIND, nothing fetched")
+    batch.add_argument("--restart", action="store_true",
+                       help="start the batch over instead of resuming it")
+
+
+def _read(args: argparse.Namespace) -> BatchInput:
+    try:
+        batch = read_batch(Path(args.file), parse_columns(args.column))
+    except BatchInputError as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
+    for warning in batch.warnings:
+        print(f"qrscope: warning: {for_terminal(warning)}", file=sys.stderr)
+    return batch
+
+
+def _check_window(text: str | None) -> str:
+    """``--window`` checked now (exit 2), kept as given for the batch's record."""
+    if text is None:
+        return ""
+    try:
+        AvailabilityWindow.parse(text)
+    except WindowError as exc:
+        raise CliError(f"--window {text!r}: {exc}", EXIT["usage"]) from None
+    return text
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    batch = _read(args)
+    window = _check_window(args.window)
+    profiles = load_profiles(args)
+    node = node_from_args(args, profiles)
+    local = storage_folder_from_args(args, local_from_args(args, profiles))
+    log = build_log(args, local)
+    report = Path(args.report) if args.report else (
+        Path(local.storage_folder) / f"batch-{batch.digest[:12]}.csv")
+    if args.dry_run:
+        return _dry_run(args, batch, node, local, log, report)
+    spec = BatchSpec(key=batch.digest, source=str(args.file), report=str(report),
+                     max_parallel=args.max_parallel, window=window)
+    try:
+        items, unreachable = _run(args, batch, spec, node, local, log, list(profiles.nodes))
+    except ListenerError as exc:
+        raise CliError(exc.message, EXIT["listener"]) from None
+    return _finish(args, items, unreachable, report)
+
+
+def _run(args: argparse.Namespace, batch: BatchInput, spec: BatchSpec, node: RemoteNode,
+         local: LocalAE, log: AssociationLog, nodes: list[RemoteNode],
+         ) -> tuple[list[ItemProgress], str]:
+    """The batch as a job: resumed or submitted, run to its end; its items as they stand."""
+    method = node.retrieve_method
+    destination = (node.move_destination or local.ae_title).strip()
+    listener = None
+    if method is RetrieveMethod.MOVE and destination == local.ae_title:
+        listener = StorageListener(local, log, InstanceStore(local.storage_folder),
+                                   debug=args.verbose >= 2, known_nodes=lambda: nodes)
+        listener.start()
+
+    def hint(outcome: RetrieveOutcome) -> str:
+        found = hints_for_retrieve(outcome, node, local,
+                                   listener_port=listener.port if listener else None)
+        return found[0].id if found else ""
+
+    service = JobService(JobStore(jobs_file(args)), log, local=lambda: local,
+                         listener=lambda _folder: listener or "no listener",
+                         batch_hint=hint, on_batch_item=_progress(args, len(batch.items)),
+                         debug=lambda: args.verbose >= 2)
+    try:
+        job_id = _start(service, batch, spec, node, method, args.restart)
+        with cancel_on_interrupt(service, job_id, "stopping the batch (state kept; the same "
+                                 "command resumes it)"):
+            service.wait()
+        record = service.get(job_id)
+        items = service.store.batch_items(job_id)
+    finally:
+        service.shutdown()
+        service.store.close()
+        if listener is not None:
+            listener.stop()
+    result = record.batch_result if record is not None else None
+    if record is not None and record.state.value == "cancelled":
+        raise KeyboardInterrupt
+    return items, result.unreachable if result is not None else ""
+
+
+def _start(service: JobService, batch: BatchInput, spec: BatchSpec, node: RemoteNode,
+           method: RetrieveMethod, restart: bool) -> str:
+    """The job id of the batch: the one on record taken up again, or a new one."""
+    known = None if restart else service.store.find_batch(spec.key, node.name)
+    if known is not None:
+        taken = service.take(known.job_id)
+        if isinstance(taken, str):
+            raise CliError(taken, EXIT["failed"])
+        return taken.job_id
+    return service.submit_batch(node, method, spec, list(batch.items),
+                                label=f"batch {Path(spec.source).name}").job_id
+
+
+def _progress(args: argparse.Namespace, total: int) -> Callable[[str, ItemProgress], None]:
+    def show(_job_id: str, progress: ItemProgress) -> None:
+        if args.json or not sys.stderr.isatty() or not progress.status.is_final:
+            return
+        sys.stderr.write(f"row {progress.item.row}: {progress.status.value}"
+                         f"{' - ' + for_terminal(progress.reason) if progress.reason else ''}"
+                         f" ({progress.index + 1}/{total})\n")
+    return show
+
+
+def _dry_run(args: argparse.Namespace, batch: BatchInput, node: RemoteNode, local: LocalAE,
+             log: AssociationLog, report: Path) -> int:
+    """The review: every item resolved by C-FIND, nothing fetched."""
+    resolver = Resolver(node, local, log, debug=args.verbose >= 2)
+    items = []
+    try:
+        for index, item in enumerate(batch.items):
+            found = resolver.resolve(item)
+            items.append(ItemProgress(index=index, item=item, status=found.status,
+                                      studies=found.studies, expected=found.expected,
+                                      reason=found.reason))
+    except AssociationFailure as exc:
+        raise CliError(f"the PACS could not be reached: {exc.message}",
+                       EXIT["connection"]) from None
+    write_report(report, items)
+    fine = (ItemStatus.FOUND,)
+    _print(args, items, report)
+    return EXIT["success"] if all(p.status in fine for p in items) else EXIT["partial"]
+
+
+def _finish(args: argparse.Namespace, items: list[ItemProgress], unreachable: str,
+            report: Path) -> int:
+    if unreachable:
+        if args.json:
+            print_json({**summary(items), "error": unreachable})
+        raise CliError(f"the PACS could not be reached: {unreachable}", EXIT["connection"])
+    _print(args, items, report)
+    return EXIT["success"] if all(p.status in _FINE for p in items) else EXIT["partial"]
+
+
+def _print(args: argparse.Namespace, items: list[ItemProgress], report: Path) -> None:
+    if args.json:
+        print_json({**summary(items), "report": str(report)})
+        return
+    for progress in items:
+        if progress.status in _FINE:
+            continue
+        print(f"row {progress.item.row} ({for_terminal(progress.item.describe())}): "
+              f"{progress.status.value}"
+              f"{': ' + for_terminal(progress.reason) if progress.reason else ''}")
+    numbers = ", ".join(f"{v} {k}" for k, v in counts(items).items() if v)
+    print(f"{len(items)} items: {numbers}; {sum(p.received for p in items)} instances "
+          f"received\nreport: {for_terminal(str(report))}")

@@ -1,0 +1,311 @@
+"""A batch run: its items resolved, then fetched a few at a time, each end kept.
+
+The runner knows nothing of the job store: it hands every item's new state to
+``on_item`` (the job service writes it to the store and the report before
+the next step), so that whatever ends the process the next run starts from
+the last state written. An item found again after a crash is fetched as the
+archive index says it stands: what is already on disk is not asked for.
+
+* An item whose studies are already complete on disk is ``skipped``: one
+  IMAGE-level C-FIND per study, no C-MOVE.
+* A partial one fetches only its missing instances
+  (:func:`~qrscope.core.retrieve.local.missing_scopes`).
+* ``done`` only when every instance the PACS listed is in the archive index,
+  otherwise ``partial`` with what is missing and why (the retrieve outcome's
+  reasons), or ``failed`` when nothing came.
+* A retrieve the PACS refused for load (A7xx), or that could not connect, is
+  tried again after the pace's back-off, as many times as the pace allows.
+* Outside the node's availability window no retrieve starts; the batch
+  waits for the window to open.
+
+How many retrieves run at once, and how long to wait before an item's next
+try, is the pace's to say (:class:`~qrscope.core.batch.pace.Pace`): it is
+told how every retrieve ended, and each change it makes is logged with why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
+from qrscope.core.batch.pace import Pace
+from qrscope.core.batch.resolve import Resolver
+from qrscope.core.batch.window import AvailabilityWindow
+from qrscope.core.dicom.status import OUT_OF_RESOURCES_FAMILY
+from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.receive.listener import StorageListener
+from qrscope.core.receive.storage import InstanceStore
+from qrscope.core.retrieve.job import RetrieveJob
+from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
+from qrscope.core.retrieve.outcome import RetrieveOutcome
+from qrscope.core.retrieve.plan import RetrievePlanner
+from qrscope.core.retrieve.types import RetrieveScope
+
+__all__ = ["BatchResult", "BatchRunner"]
+
+_LOGGER = logging.getLogger(__name__)
+_PAUSE_POLL_S = 0.5
+"""How often a paused batch looks whether the pace allows a retrieve again."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """How a run ended: the items as they stand, and whether the PACS was out of reach."""
+
+    items: tuple[ItemProgress, ...]
+    unreachable: str = ""
+    cancelled: bool = False
+
+
+@dataclass
+class _Fetch:
+    """One item's fetch so far."""
+
+    expected: int | None = 0
+    received: int = 0
+    asked: bool = False
+    missing: tuple[str, ...] = ()
+    present: int = 0
+    """Instances the PACS listed that are on disk."""
+    reasons: tuple[str, ...] = ()
+    outcomes: tuple[RetrieveOutcome, ...] = ()
+    retry_reason: str = ""
+
+
+class BatchRunner:
+    """Runs one batch's items against *node*; :meth:`run` in a worker thread."""
+
+    def __init__(self, node: RemoteNode, local: LocalAE, log: AssociationLog,
+                 items: Iterable[ItemProgress], *, method: RetrieveMethod,
+                 on_item: Callable[[ItemProgress], None], pace: Pace,
+                 listener: StorageListener | None = None, move_destination: str = "",
+                 cancel: threading.Event | None = None,
+                 hint_for: Callable[[RetrieveOutcome], str] | None = None,
+                 window: AvailabilityWindow | None = None,
+                 job_id: str = "batch", debug: bool = False) -> None:
+        self.node, self.local, self.log = node, local, log
+        self.items = {p.index: p for p in items}
+        self.method = method
+        self.on_item = on_item
+        self.pace = pace
+        self.listener = listener
+        self.destination = move_destination or local.ae_title
+        self._cancel = cancel or threading.Event()
+        self.hint_for = hint_for
+        self.job_id = job_id
+        self.debug = debug
+        self._lock = threading.Condition()
+        self._running = 0
+        self._parts = 0
+        self._jobs: set[RetrieveJob] = set()
+        self.window = window
+        self._pace_changes = 0
+        self._store = listener.store if listener is not None else InstanceStore(
+            local.storage_folder)
+
+    # -- the run ---------------------------------------------------------------------
+    def run(self) -> BatchResult:
+        try:
+            self._resolve_all()
+        except AssociationFailure as exc:
+            return BatchResult(self._snapshot(), unreachable=exc.message)
+        threads = []
+        for index in sorted(self.items):
+            if self.items[index].status is not ItemStatus.FOUND:
+                continue
+            if not self._slot():
+                break
+            thread = threading.Thread(target=self._item_thread, args=(index,),
+                                      name=f"qrscope-{self.job_id}-{index}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        return BatchResult(self._snapshot(), cancelled=self._cancel.is_set())
+
+    def _slot(self) -> bool:
+        """Wait until the pace allows one more retrieve (its pauses end by the clock,
+        so the wait looks again now and then); ``False``: cancelled."""
+        with self._lock:
+            while not self._cancel.is_set() and (self._running >= self.pace.allowed()
+                                                 or not self._window_open()):
+                self._lock.wait(_PAUSE_POLL_S)
+            if self._cancel.is_set():
+                return False
+            self._running += 1
+            return True
+
+    def _window_open(self) -> bool:
+        return self.window is None or self.window.open_at(datetime.now())
+
+    def _snapshot(self) -> tuple[ItemProgress, ...]:
+        return tuple(self.items[i] for i in sorted(self.items))
+
+    def _resolve_all(self) -> None:
+        resolver = Resolver(self.node, self.local, self.log, debug=self.debug)
+        for index in sorted(self.items):
+            progress = self.items[index]
+            if progress.status is not ItemStatus.PENDING or self._cancel.is_set():
+                continue
+            found = resolver.resolve(progress.item)
+            self._keep(progress.but(status=found.status, studies=found.studies,
+                                    expected=found.expected, reason=found.reason))
+
+    def _keep(self, progress: ItemProgress) -> None:
+        self.items[progress.index] = progress
+        self.on_item(progress)
+
+    def _item_thread(self, index: int) -> None:
+        try:
+            self._fetch_item(index)
+        except Exception as exc:  # an item must never stay half-way in this run
+            _LOGGER.exception("batch item %s failed", index)
+            self._keep(self.items[index].but(status=ItemStatus.FAILED, reason=f"failed: {exc}"))
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._lock.notify_all()
+
+    # -- one item --------------------------------------------------------------------
+    def _fetch_item(self, index: int) -> None:
+        progress = self.items[index]
+        received = progress.received
+        while True:
+            attempt = progress.attempts + 1
+            fetch = self._fetch(progress.studies)
+            received += fetch.received
+            progress = progress.but(attempts=attempt, received=received,
+                                    expected=fetch.expected)
+            if self._cancel.is_set():
+                self._keep(progress)  # stays 'found': the next run takes it up
+                return
+            if not fetch.retry_reason or not self.pace.may_retry(attempt):
+                break
+            self._keep(progress)
+            delay = self.pace.delay_before_retry(attempt)
+            _LOGGER.info("item %s: %s; again in %.1f s", index, fetch.retry_reason, delay)
+            if self._cancel.wait(delay):
+                return
+            while not self._cancel.is_set() and self.pace.allowed() == 0:
+                self._cancel.wait(_PAUSE_POLL_S)  # the node's pause after a busy answer
+        self._keep(self._ended(progress, fetch))
+
+    def _ended(self, progress: ItemProgress, fetch: _Fetch) -> ItemProgress:
+        hint = next((h for o in fetch.outcomes if self.hint_for and (h := self.hint_for(o))),
+                    "")
+        if not fetch.missing and fetch.expected is not None:
+            status = ItemStatus.DONE if fetch.asked else ItemStatus.SKIPPED
+            reason = "" if fetch.asked else "already complete on disk"
+            return progress.but(status=status, reason=reason, hint="")
+        why = "; ".join(dict.fromkeys(filter(None, (fetch.retry_reason, *fetch.reasons))))
+        if fetch.expected is None:
+            why = why or "the PACS did not list the study's instances: completeness unknown"
+        status = ItemStatus.PARTIAL if fetch.present or progress.received else ItemStatus.FAILED
+        if fetch.missing:
+            why = f"{len(fetch.missing)} of {fetch.expected} missing: {why}"
+        return progress.but(status=status, reason=why, hint=hint)
+
+    def _fetch(self, studies: tuple[FoundStudy, ...]) -> _Fetch:
+        """Each study: what of it is not on disk, asked for; then what is still missing."""
+        fetch = _Fetch()
+        for study in studies:
+            if self._cancel.is_set():
+                break
+            self._fetch_study(study, fetch)
+        return fetch
+
+    def _fetch_study(self, study: FoundStudy, fetch: _Fetch) -> None:
+        scope = RetrieveScope.study(study.study_uid, patient_id=study.patient_id)
+        try:
+            plan = RetrievePlanner(self.node, self.local, self.log,
+                                   debug=self.debug).learn(scope)
+        except AssociationFailure as exc:
+            self._failed(fetch, f"the PACS could not be reached: {exc.message}")
+            return
+        have = local_instance_uids(self.local.storage_folder, study.study_uid)
+        parts = missing_scopes(plan, have)
+        if parts is None:
+            parts = [plan.request_scope()]
+        for part in parts:
+            if self._cancel.is_set():
+                return
+            fetch.asked = True
+            started = time.monotonic()
+            outcome = self._retrieve(part)
+            fetch.outcomes += (outcome,)
+            fetch.received += sum(1 for r in outcome.stored
+                                  if r.stored is not None and not r.stored.duplicate)
+            self._judge(outcome, fetch, started)
+        listed = {i.sop_instance_uid for i in plan.instances} if plan.complete else None
+        if listed is None:
+            fetch.expected = None
+            return
+        if fetch.expected is not None:
+            fetch.expected += len(listed)
+        on_disk = local_instance_uids(self.local.storage_folder, study.study_uid)
+        fetch.missing += tuple(sorted(listed - on_disk))
+        fetch.present += len(listed & on_disk)
+
+    def _retrieve(self, scope: RetrieveScope) -> RetrieveOutcome:
+        with self._lock:
+            self._parts += 1
+            job_id = f"{self.job_id}.{self._parts}"
+        job = RetrieveJob(self.node, self.local, self.log, scope, method=self.method,
+                          listener=self.listener, store=self._store,
+                          move_destination=self.destination, debug=self.debug, job_id=job_id)
+        with self._lock:
+            if self._cancel.is_set():
+                job.cancel()
+            self._jobs.add(job)
+        try:
+            return job.run()
+        finally:
+            with self._lock:
+                self._jobs.discard(job)
+
+    def cancel(self) -> None:
+        """Cancel the run from any thread: no item starts, running retrieves get C-CANCEL;
+        the items they were fetching stay ``found`` for the next run."""
+        with self._lock:
+            self._cancel.set()
+            jobs = list(self._jobs)
+            self._lock.notify_all()
+        for job in jobs:
+            job.cancel()
+
+    def _judge(self, outcome: RetrieveOutcome, fetch: _Fetch, started: float) -> None:
+        """Tell the pace how the retrieve went; note why what is missing is missing."""
+        status = outcome.final_status
+        with self._lock:  # the pace is not thread-safe; items end in their own threads
+            if outcome.failure is not None:
+                fetch.retry_reason = outcome.failure.message
+                self.pace.on_failure(fetch.retry_reason, started=started)
+            elif status is not None and status.code in OUT_OF_RESOURCES_FAMILY:
+                fetch.retry_reason = f"the PACS is busy ({status})"
+                self.pace.on_busy(fetch.retry_reason, started=started)
+            elif outcome.status == "success":
+                self.pace.on_success()
+            self._log_pace()
+        fetch.reasons += tuple(f"{m.reason.value}: {m.detail}" if m.detail else m.reason.value
+                               for m in outcome.missing[:3])
+        if status is not None and status.code and not outcome.missing:
+            fetch.reasons += (str(status),)
+
+    def _failed(self, fetch: _Fetch, why: str) -> None:
+        fetch.retry_reason = why
+        with self._lock:
+            self.pace.on_failure(why)
+            self._log_pace()
+
+    def _log_pace(self) -> None:
+        """Each change of the pace, in the log with why (called holding the lock)."""
+        for change in self.pace.changes[self._pace_changes:]:
+            _LOGGER.info("%s: pace %s", self.node.name, change)
+        self._pace_changes = len(self.pace.changes)

@@ -1,0 +1,89 @@
+"""Resolving a batch's items to studies by C-FIND, as a strict PACS requires.
+
+Against the demo PACS in this process, serving :mod:`tests.batch_studies`:
+an accession number is asked at STUDY level; a Patient ID with its date
+range; an accession number of two studies is ambiguous; a result limit hit
+is split into smaller date ranges until each part is under it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tests.batch_studies import (
+    DUPLICATE,
+    INSTANCES_PER_STUDY,
+    MANY,
+    MANY_DATES,
+    accession,
+    write_batch_studies,
+)
+from tests.demo_site import start_demo_site
+
+from qrscope.core.batch.items import BatchItem, ItemStatus
+from qrscope.core.batch.resolve import Resolver
+from qrscope.core.net.connection import AssociationFailure
+from qrscope.core.profiles import RemoteNode
+
+
+@pytest.fixture(scope="module")
+def batch_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch-studies")
+    write_batch_studies(folder, 6)
+    return folder
+
+
+@pytest.fixture
+def site(batch_folder, tmp_path):
+    site = start_demo_site(batch_folder, tmp_path / "received")
+    yield site
+    site.pacs.stop()
+
+
+def _resolver(site, **options) -> Resolver:
+    return Resolver(site.node, site.local, site.log, **options)
+
+
+def test_an_accession_number_is_one_study_with_its_instance_count(site):
+    found = _resolver(site).resolve(BatchItem(row=2, accession_number=accession(3)))
+    assert found.status is ItemStatus.FOUND
+    [study] = found.studies
+    assert study.accession_number == accession(3) and study.patient_id == "P0003"
+    assert study.instances == INSTANCES_PER_STUDY
+
+
+def test_unknown_and_ambiguous_accession_numbers(site):
+    resolver = _resolver(site)
+    missing = resolver.resolve(BatchItem(row=3, accession_number="NOPE-1"))
+    assert missing.status is ItemStatus.NOT_FOUND and missing.studies == ()
+    assert "NOPE-1" in missing.reason
+    twice = resolver.resolve(BatchItem(row=4, accession_number=DUPLICATE))
+    assert twice.status is ItemStatus.AMBIGUOUS and len(twice.studies) == 2
+    assert "2 studies" in twice.reason and {s.patient_id for s in twice.studies} == {
+        "PDUP1", "PDUP2"}
+
+
+def test_a_study_uid_and_a_patient_id_with_a_date_range(site):
+    resolver = _resolver(site)
+    one = resolver.resolve(BatchItem(row=2, accession_number=accession(1)))
+    again = resolver.resolve(BatchItem(row=3, study_uid=one.studies[0].study_uid))
+    assert again.status is ItemStatus.FOUND and again.studies == one.studies
+    some = resolver.resolve(BatchItem(row=4, patient_id=MANY.patient_id,
+                                      study_date="20190101-20211231"))
+    assert some.status is ItemStatus.FOUND
+    assert sorted(s.study_date for s in some.studies) == list(MANY_DATES[1:4])
+
+
+def test_a_result_limit_hit_is_split_into_smaller_date_ranges(site):
+    resolver = _resolver(site, limit=2)
+    found = resolver.resolve(BatchItem(row=2, patient_id=MANY.patient_id,
+                                       study_date="20180101-20241231"))
+    assert found.status is ItemStatus.FOUND
+    assert sorted(s.study_date for s in found.studies) == list(MANY_DATES)
+    assert found.queries > 3, "the range was asked again in parts"
+    assert "split" in found.reason
+
+
+def test_a_pacs_that_cannot_be_reached_raises(site, tmp_path):
+    node = RemoteNode(name="Gone", ae_title="GONE", host="127.0.0.1", port=1)
+    with pytest.raises(AssociationFailure):
+        Resolver(node, site.local, site.log).resolve(BatchItem(row=2, accession_number="A"))
