@@ -16,9 +16,12 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "app" / "qrscope"
 
 # Bottom to top; a room may import only rooms before it (and itself).
+# core.batch.window is a room of its own, low: the profiles validate a node's
+# availability window with it; the rest of core.batch sits above the job service.
 ROOMS = (
     "core.dicom", "core.subscribers", "core.validation", "core.security", "core.files",
-    "core.profiles", "core.profile_store", "core.engine", "core.net", "core.query",
+    "core.batch.window", "core.profiles", "core.profile_store", "core.engine", "core.net",
+    "core.query",
     "core.archive.index", "core.receive", "core.archive", "core.retrieve", "core.send",
     "core.jobs", "core.batch",
     "demo_pacs", "diagnosis", "session",
