@@ -16,11 +16,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "app" / "qrscope"
 
 # Bottom to top; a room may import only rooms before it (and itself).
+# core.batch.window is a room of its own, low: the profiles validate a node's
+# availability window with it; the rest of core.batch sits below the job service,
+# which runs a batch's runner and keeps its items.
 ROOMS = (
     "core.dicom", "core.subscribers", "core.validation", "core.security", "core.files",
-    "core.profiles", "core.profile_store", "core.engine", "core.net", "core.query",
-    "core.archive.index", "core.imaging", "core.receive", "core.archive", "core.retrieve",
-    "core.send", "core.batch", "core.jobs",
+    "core.batch.window", "core.profiles", "core.profile_store", "core.engine", "core.net",
+    "core.query", "core.archive.index", "core.imaging", "core.receive", "core.archive",
+    "core.retrieve", "core.send", "core.batch", "core.jobs",
     "demo_pacs", "diagnosis", "session",
     "cli", "ui",
 )

@@ -10,6 +10,7 @@ from tests.demo_site import free_port
 
 from qrscope.cli.main import main
 from qrscope.demo_pacs import DemoPacs, configure
+from qrscope.demo_pacs.busy import RetrieveGate, RetrieveGateCounts
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +52,9 @@ def _run(capsys, pacs: DemoPacs, *args: str) -> tuple[int, dict]:
         ("empty-success", "retrieve-get", "success-with-nothing-sent"),
         ("fewer-images", "retrieve", "fewer-images-than-reported"),
         ("out-of-resources", "retrieve", "out-of-resources"),
+        ("busy:0", "retrieve", "out-of-resources"),
+        ("busy:0", "retrieve-get", "out-of-resources"),
+        ("busy-at-random:1", "retrieve", "out-of-resources"),
         ("slow-responses", "retrieve-get-idle", "dimse-timeout"),
     ],
 )
@@ -111,6 +115,58 @@ def test_images_a_second_after_an_empty_success_are_kept(sample_folder, tmp_path
     assert result["late_instances"] > 0, result
     assert "images-after-final-response" in result["hints"]
     assert "success-with-nothing-sent" not in result["hints"]
+
+
+def test_busy_a702_names_the_status_and_the_node_and_is_not_a_dead_reverse_connection(
+        sample_folder, tmp_path, capsys):
+    listener_port = free_port()
+    pacs = _faulty("busy:0", sample_folder, listener_port)
+    try:
+        code, result = _run(capsys, pacs, "retrieve", "--study", _largest_study(pacs),
+                            "--listen-port", str(listener_port), "--out", str(tmp_path))
+    finally:
+        pacs.stop()
+    assert code == 4 and result["final_status"]["code"] == "0xA702"
+    assert result["hints"] == ["out-of-resources"], result["hints"]
+    hint = result["hint_details"][0]
+    assert "0xA702" in hint["summary"] and "out of resources" in hint["summary"]
+    # The PACS connected back and sent nothing: the connection to us works.
+    assert "connected back" in hint["summary"]
+    assert any("at once" in cause for cause in hint["causes"])
+    assert pacs.retrieve_counts().refused == 1
+
+
+def test_the_busy_gate_counts_retrieves_at_once_and_refuses_above_its_limit():
+    gate = RetrieveGate(busy_above=2)
+    assert [gate.enter() for _ in range(3)][:2] == ["", ""]
+    assert gate.counts() == RetrieveGateCounts(running=2, most_at_once=2, refused=1)
+    gate.leave()
+    assert gate.enter() == ""
+    assert "limit 2" in gate.enter()
+    assert gate.counts() == RetrieveGateCounts(running=2, most_at_once=2, refused=2)
+
+
+def test_the_random_busy_gate_is_seeded():
+    first, second = RetrieveGate(busy_probability=0.5, seed=3), RetrieveGate(
+        busy_probability=0.5, seed=3)
+    answers = [first.enter() for _ in range(40)]
+    assert answers == [second.enter() for _ in range(40)]
+    assert 5 < sum(1 for a in answers if a) < 35
+
+
+@pytest.mark.parametrize(("fault", "field", "value"), [
+    ("busy", "busy_above", 2), ("busy:5", "busy_above", 5),
+    ("busy-at-random", "busy_probability", 0.3), ("busy-at-random:0.75", "busy_probability", 0.75),
+])
+def test_busy_faults_take_their_parameter(fault, field, value):
+    behaviour, _ = configure(fault, {})
+    assert getattr(behaviour, field) == value
+
+
+@pytest.mark.parametrize("fault", ["busy:x", "busy:1.5", "busy:-1", "busy-at-random:2"])
+def test_busy_faults_refuse_a_parameter_they_cannot_take(fault):
+    with pytest.raises(ValueError, match="busy"):
+        configure(fault, {})
 
 
 def test_reject_called_aet_names_the_title(sample_folder, capsys):

@@ -17,6 +17,7 @@ from typing import Any
 
 import platformdirs
 
+from qrscope.core.batch.window import AvailabilityWindow, WindowError
 from qrscope.core.dicom.qr_models import QueryModel
 from qrscope.core.security import AcceptPolicy, TlsSettings, UserIdentity
 from qrscope.core.validation import (
@@ -31,12 +32,15 @@ from qrscope.core.validation import (
 __all__ = [
     "DEFAULT_AE_TITLE",
     "DEFAULT_LISTENER_PORT",
+    "MAX_PARALLEL_RETRIEVES",
     "MAX_TIMEOUT",
     "LocalAE",
     "QueryModel",
     "RemoteNode",
     "RetrieveMethod",
     "Timeouts",
+    "check_parallel",
+    "check_window",
 ]
 
 DEFAULT_AE_TITLE = "QRSCOPE"
@@ -44,6 +48,10 @@ DEFAULT_LISTENER_PORT = 11112
 MAX_TIMEOUT = 7 * 24 * 3600.0
 """A week: longer than any retrieve, and short enough for every wait (sockets,
 ``threading``) to accept; ``inf`` would make them raise ``OverflowError``."""
+
+
+MAX_PARALLEL_RETRIEVES = 32
+"""More retrieves at once than any PACS we know of serves to one caller."""
 
 
 class RetrieveMethod(StrEnum):
@@ -110,6 +118,21 @@ class RemoteNode:
     timeouts: Timeouts = field(default_factory=Timeouts)
     tls: TlsSettings = field(default_factory=TlsSettings)
     identity: UserIdentity = field(default_factory=UserIdentity)
+    max_parallel_retrieves: int = 0
+    """Retrieves run at once on this node, at most (0: no limit of its own, the job
+    queue's default); a batch's pace starts here and backs off from it."""
+    availability_window: str = ""
+    """When batch retrieves may run, e.g. 'Mon-Fri 20:00-07:00' (empty: any time);
+    single retrieves are never held back by it."""
+
+    @property
+    def window(self) -> AvailabilityWindow | None:
+        """The availability window read, None when there is none (or it cannot be read)."""
+        try:
+            return AvailabilityWindow.parse(self.availability_window) \
+                if self.availability_window.strip() else None
+        except WindowError:
+            return None
 
     def problems(self, resolve: bool = False) -> list[InvalidValue]:
         """Every problem with this node, each naming its field; empty when usable."""
@@ -120,6 +143,8 @@ class RemoteNode:
             ("host", lambda: check_host(self.host, "host")),
             ("port", lambda: check_port(self.port, "port")),
             ("timeouts", self.timeouts.validated),
+            ("max_parallel_retrieves", lambda: check_parallel(self.max_parallel_retrieves)),
+            ("availability_window", lambda: check_window(self.availability_window)),
         ]
         if self.move_destination:
             checks.append(
@@ -150,6 +175,7 @@ class RemoteNode:
             host=check_host(self.host),
             port=check_port(self.port),
             move_destination=self.move_destination.strip(),
+            availability_window=check_window(self.availability_window),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +205,8 @@ class RemoteNode:
             timeouts=Timeouts.read(reader.section("timeouts")),
             tls=TlsSettings.read(reader.section("tls")),
             identity=UserIdentity.read(reader.section("identity")),
+            max_parallel_retrieves=reader.whole_number("max_parallel_retrieves", 0),
+            availability_window=reader.text("availability_window", ""),
         )
 
     @classmethod
@@ -275,6 +303,25 @@ class LocalAE:
     def from_dict(cls, data: dict[str, Any]) -> LocalAE:
         """From a stored object; raises ``InvalidValue`` naming the first unreadable field."""
         return FieldReader.strictly(data, cls.read)
+
+
+def check_parallel(value: int, field_name: str = "max_parallel_retrieves") -> int:
+    """0 (no limit of the node's own) or 1 to :data:`MAX_PARALLEL_RETRIEVES`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            0 <= value <= MAX_PARALLEL_RETRIEVES):
+        raise InvalidValue(field_name, f"{value!r} is not a number of retrieves from 1 to "
+                                       f"{MAX_PARALLEL_RETRIEVES} (0: no limit of its own)")
+    return value
+
+
+def check_window(text: str, field_name: str = "availability_window") -> str:
+    """The window as stored (spaces tidied; empty: any time), or what is wrong with it."""
+    if not text.strip():
+        return ""
+    try:
+        return AvailabilityWindow.parse(text).text
+    except WindowError as exc:
+        raise InvalidValue(field_name, str(exc)) from exc
 
 
 def _raise(field_name: str, message: str) -> str:

@@ -79,3 +79,9 @@ class DemoPacsBehaviour:
     images_after: float | None = None
     """With *empty_success*: send the images this many seconds after the final
     response, on a new association (PS3.4 C.4.2.3.1 forbids both halves)."""
+    busy_above: int | None = None
+    """Answer a C-MOVE/C-GET with 0xA702 (out of resources) when more than this many
+    retrieves would run at once: a PACS under parallel load."""
+    busy_probability: float = 0.0
+    """Answer this share of C-MOVEs/C-GETs with 0xA702, at random (seeded by *busy_seed*)."""
+    busy_seed: int = 1

@@ -2,6 +2,8 @@
 
 ``qrscope demo-pacs --fault NAME`` (and the tests) use :func:`configure` to
 turn a fault name into the behaviour and move-destination table that show it.
+The 'busy' faults take a parameter after a colon: ``busy:3`` refuses a retrieve
+above three at once, ``busy-at-random:0.5`` half of them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from qrscope.core.dicom.status import OUT_OF_RESOURCES_MATCHES
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
 
 __all__ = ["FAULTS", "configure"]
+
+_BUSY_ABOVE = 2
+_BUSY_SHARE = 0.3
 
 FAULTS: dict[str, str] = {
     "unknown-destination": "knows no move destination: every C-MOVE is refused (0xA801)",
@@ -30,6 +35,11 @@ FAULTS: dict[str, str] = {
                                  "sends the images a second later",
     "fewer-images": "counts every image of a C-MOVE as sent, delivers only half of them",
     "out-of-resources": "refuses every retrieve: out of resources (0xA701)",
+    "busy": f"answers a C-MOVE or C-GET with 0xA702 (out of resources) when more than "
+            f"{_BUSY_ABOVE} retrieves run at once ('busy:N': more than N)",
+    "busy-at-random": f"answers a share of {_BUSY_SHARE:g} of C-MOVEs and C-GETs with 0xA702 "
+                      "(out of resources), at random but the same each run "
+                      "('busy-at-random:P': a share P between 0 and 1)",
     "wrong-originator": "sends a C-MOVE's images naming itself as Move Originator, with "
                         "Message ID 1, whatever our request was",
 }
@@ -40,12 +50,16 @@ def configure(fault: str | None, destinations: Mapping[str, tuple[str, int]],
               ) -> tuple[DemoPacsBehaviour, dict[str, tuple[str, int]]]:
     """The behaviour and destinations that show *fault* (``None``: a polite PACS).
 
-    Raises ``KeyError`` for an unknown fault name.
+    Raises ``KeyError`` for an unknown fault name, ``ValueError`` for a parameter
+    the fault cannot take.
     """
     base = behaviour or DemoPacsBehaviour()
     table = dict(destinations)
     if fault is None:
         return base, table
+    fault, _colon, parameter = fault.partition(":")
+    if fault in ("busy", "busy-at-random"):
+        return replace(base, **_busy(fault, parameter)), table
     if fault not in FAULTS:
         raise KeyError(f"unknown fault '{fault}'; known: {', '.join(FAULTS)}")
     if fault == "unknown-destination":
@@ -54,6 +68,23 @@ def configure(fault: str | None, destinations: Mapping[str, tuple[str, int]],
         # Port 9 (discard) on loopback: nothing listens there on a normal machine.
         return base, {aet: (host, 9) for aet, (host, _port) in table.items()}
     return replace(base, **_BEHAVIOUR_CHANGES[fault]), table
+
+
+def _busy(fault: str, parameter: str) -> dict[str, Any]:
+    """The behaviour of 'busy[:N]' or 'busy-at-random[:P]'."""
+    try:
+        value = float(parameter) if parameter else None
+    except ValueError:
+        value = -1.0
+    if fault == "busy":
+        above = _BUSY_ABOVE if value is None else int(value)
+        if value is not None and (value != above or above < 0):
+            raise ValueError(f"'busy:{parameter}': N is a number of retrieves (0, 1, 2, ...)")
+        return {"busy_above": above}
+    share = _BUSY_SHARE if value is None else value
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"'busy-at-random:{parameter}': P is a share between 0 and 1")
+    return {"busy_probability": share}
 
 
 _BEHAVIOUR_CHANGES: dict[str, dict[str, Any]] = {

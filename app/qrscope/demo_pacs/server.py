@@ -24,6 +24,7 @@ from pynetdicom.sop_class import Verification
 
 from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
+from qrscope.demo_pacs.busy import RetrieveGateCounts
 from qrscope.demo_pacs.index import QR_SOP_CLASSES, IndexedInstance, InstanceIndex
 from qrscope.demo_pacs.samples import build_sample_studies
 from qrscope.demo_pacs.service import MoveDestinations, QueryRetrieveService
@@ -91,6 +92,11 @@ class DemoPacs:
     def store_attempts(self) -> dict[str, int]:
         """C-STORE sub-operations of C-MOVEs sent so far, by SOP Instance UID."""
         return self._service.store_attempts() if self._service is not None else {}
+
+    def retrieve_counts(self) -> RetrieveGateCounts:
+        """C-MOVEs and C-GETs running now, the most at once, and how many 'busy' refused."""
+        return (self._service.retrieve_counts() if self._service is not None
+                else RetrieveGateCounts(0, 0, 0))
 
     def add_destination(self, ae_title: str, host: str, port: int) -> None:
         """Allow C-MOVE to `ae_title` at `host`:`port`; applies to the next C-MOVE."""

@@ -45,12 +45,14 @@ from qrscope.core.dicom.qr_models import model_of, root_name
 from qrscope.core.dicom.status import (
     CANCEL,
     IDENTIFIER_DOES_NOT_MATCH,
+    OUT_OF_RESOURCES_SUBOPERATIONS,
     PENDING,
     REFUSED_NOT_AUTHORISED,
     SUCCESS,
 )
 from qrscope.core.engine.pynetdicom_private import wait_until_sent
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
+from qrscope.demo_pacs.busy import RetrieveGate, RetrieveGateCounts
 from qrscope.demo_pacs.index import IndexedInstance, InstanceIndex
 from qrscope.demo_pacs.query import InvalidIdentifier, find, resolve_retrieve
 from qrscope.demo_pacs.store_faults import (
@@ -135,6 +137,8 @@ class QueryRetrieveService:
         self._behaviour = behaviour or DemoPacsBehaviour()
         self._attempts: Counter[str] = Counter()
         self._attempts_lock = threading.Lock()
+        self._gate = RetrieveGate(self._behaviour.busy_above, self._behaviour.busy_probability,
+                                  self._behaviour.busy_seed)
 
     @property
     def _index(self) -> InstanceIndex:
@@ -146,6 +150,11 @@ class QueryRetrieveService:
         UID: a client that resumes a retrieve must not have one sent twice."""
         with self._attempts_lock:
             return dict(self._attempts)
+
+    def retrieve_counts(self) -> RetrieveGateCounts:
+        """C-MOVEs and C-GETs running now, the most at once so far, and how many a
+        'busy' fault refused."""
+        return self._gate.counts()
 
     def _attempted(self, sop_instance_uid: str) -> None:
         with self._attempts_lock:
@@ -302,6 +311,19 @@ class QueryRetrieveService:
             yield 1  # (as above: pynetdicom forwards a status only after a count)
             yield refusal, None
             return
+        busy = self._gate.enter()
+        if busy:
+            _LOGGER.warning("Retrieve from %s refused with 0xA702, out of resources: %s "
+                            "(fault)", _peer(event), busy)
+            yield 1
+            yield OUT_OF_RESOURCES_SUBOPERATIONS, None
+            return
+        try:
+            yield from self._send_all(event, records)
+        finally:
+            self._gate.leave()
+
+    def _send_all(self, event: Event, records: list[IndexedInstance]) -> Iterator[Any]:
         yield len(records)
         for number, record in enumerate(records):
             if self._behaviour.abort_after is not None and number >= self._behaviour.abort_after:

@@ -26,12 +26,14 @@ from qrscope.core.dicom.status import (
     StatusInfo,
 )
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+from qrscope.core.retrieve.outcome import MissingReason
 from qrscope.core.retrieve.types import RetrieveOutcome
 from qrscope.diagnosis.hints import Action, Hint
 from qrscope.diagnosis.pacs_entries import MoveDestinationEntry, reachable_address
 
 __all__ = ["CAUSE_RULES", "FILTERED_AFTER_SECONDS", "MOVE_RULES", "MoveEvidence", "Rule",
-           "is_out_of_resources", "move_hints", "our_address", "outcome_evidence"]
+           "is_out_of_resources", "move_hints", "our_address", "outcome_evidence",
+           "refused_under_load"]
 
 # Orthanc gives up on a reverse connection after DicomScuTimeout (10 s by
 # default); an answer that slow means packets were dropped, not refused.
@@ -42,6 +44,26 @@ def is_out_of_resources(final: StatusInfo | None) -> bool:
     """0xA7xx but 0xA702: the PACS never tried to send (0xA702 is sub-operations failing)."""
     return (final is not None and final.code in OUT_OF_RESOURCES_FAMILY
             and final.code != OUT_OF_RESOURCES_SUBOPERATIONS)
+
+
+def refused_under_load(outcome: RetrieveOutcome) -> bool:
+    """0xA702 with nothing sent, where the PACS could have sent: it refused under load.
+
+    dcmqrscp answers 0xA702 also when it cannot connect back to the move
+    destination (docs/PACS-BEHAVIOUR.md), and for a C-GET instance it has no
+    context for. Neither holds here: a C-MOVE's PACS did connect back to us
+    (or it was a C-GET, which needs no connection back), and no instance is
+    missing for want of a context. What is left is the PACS's own limit: too
+    many retrieves at once, its sender pool or storage exhausted.
+    """
+    final = outcome.final_status
+    if final is None or final.code != OUT_OF_RESOURCES_SUBOPERATIONS:
+        return False
+    if outcome.completed or outcome.stored or any(
+            m.reason in (MissingReason.NO_CONTEXT, MissingReason.NOT_PROPOSED)
+            for m in outcome.missing):
+        return False
+    return outcome.method is RetrieveMethod.GET or bool(outcome.incoming_associations)
 
 
 def _is_loopback(host: str) -> bool:
@@ -213,7 +235,9 @@ CAUSE_RULES: tuple[Rule, ...] = (
          lambda ev: [ev.reverse_failed()]),
     Rule("destination-unknown", lambda ev: ev.looks_unknown, _unknown_hints),
     # The PACS never tried to send: out-of-resources says why (the common hints).
-    Rule("out-of-resources", lambda ev: is_out_of_resources(ev.final), lambda ev: []),
+    Rule("out-of-resources",
+         lambda ev: is_out_of_resources(ev.final) or refused_under_load(ev.outcome),
+         lambda ev: []),
     # Not one response, nobody came: dcmqrscp does this while its connection
     # to us hangs in a dropped SYN (the OS gives up after about two minutes).
     Rule("silent-while-connecting-back",

@@ -23,6 +23,7 @@ from qrscope.diagnosis.move_hints import (
     move_hints,
     our_address,
     outcome_evidence,
+    refused_under_load,
 )
 from qrscope.diagnosis.pacs_entries import CallingAeEntry, reachable_address
 
@@ -54,6 +55,8 @@ def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) ->
         hints.append(Hint(id="out-of-resources", title=f"'{node.name}' is out of resources",
                           summary=f"The PACS answered {final}.", evidence=outcome_evidence(outcome),
                           actions=[Action("Retry later, or retrieve a series at a time")]))
+    elif refused_under_load(outcome):
+        hints.append(_refused_under_load(outcome, node))
     if outcome.failed_uids or (outcome.failed and outcome.stored):
         hints.append(Hint(
             id="suboperations-failed",
@@ -69,6 +72,20 @@ def _common_hints(outcome: RetrieveOutcome, node: RemoteNode, local: LocalAE) ->
     if not_stored and outcome.method is RetrieveMethod.GET:
         hints.append(_store_rejected(not_stored, "get-store-rejected"))
     return hints
+
+
+def _refused_under_load(outcome: RetrieveOutcome, node: RemoteNode) -> Hint:
+    reached = (" It connected back to us and sent nothing, so the way back works."
+               if outcome.incoming_associations else "")
+    return Hint(
+        id="out-of-resources", title=f"'{node.name}' is out of resources",
+        summary=f"The PACS answered {outcome.final_status} without sending an "
+                f"instance.{reached}",
+        evidence=outcome_evidence(outcome),
+        causes=["the PACS serves only so many retrieves at once, and others (or this "
+                "batch) are running",
+                "its sender pool, memory or storage is exhausted for now"],
+        actions=[Action("Retry later, with fewer retrieves at once on this node")])
 
 
 def _looks_like_refused_caller(outcome: RetrieveOutcome) -> bool:

@@ -7,8 +7,11 @@ window's and the command line's alike:
   :class:`~qrscope.core.jobs.store.JobStore`, which gives it its id; a queued
   job is named by that id like a running one, and :meth:`JobService.cancel`
   acts on exactly the job named.
-* **A queue per node.** At most :data:`RETRIEVES_PER_NODE` retrieves run at
-  once against one node; the others wait in the order they were asked for.
+* **A queue per node.** At most the node's own ``max_parallel_retrieves``
+  (else :data:`RETRIEVES_PER_NODE`) retrieves run at once against one node;
+  the others wait in the order they were asked for, single retrieves ahead of
+  a batch's items (:class:`JobPriority`), so that a radiologist's one study
+  is not stuck behind a night's list.
 * **Pace.** A job is given the node as the profiles hold it *when it
   starts*, so a port fixed meanwhile is used.
 * **A record at every state change**, so that whatever ends the process the
@@ -28,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from enum import IntEnum
 from pathlib import Path
 
 from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress
@@ -54,7 +58,7 @@ from qrscope.core.send.job import SendJob
 from qrscope.core.send.selection import SendSelection
 from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress
 
-__all__ = ["RETRIEVES_PER_NODE", "JobService", "ListenerSource"]
+__all__ = ["RETRIEVES_PER_NODE", "JobPriority", "JobService", "ListenerSource"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,10 +69,41 @@ A PACS is shared by every workstation of a department: ten studies selected
 at once must not become ten parallel C-MOVEs, and two keep the pipe full.
 """
 
+class JobPriority(IntEnum):
+    """Which jobs a node's queue starts first; within one, the order they were asked for."""
+
+    SINGLE = 0
+    """A retrieve someone asked for now, from the window or the command line."""
+    BATCH = 1
+    """An item of a batch: it waits behind every single retrieve of its node."""
+
+
 ListenerSource = Callable[[str], "StorageListener | str"]
 """Our listener for a C-MOVE to us that stores in the given folder, or why there is none."""
 
 NOTHING_MISSING = "everything was already here"
+
+
+class _NodeQueue:
+    """A node's queued job ids: single retrieves first, each priority in the order asked."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[JobPriority, deque[str]] = {p: deque() for p in JobPriority}
+
+    def append(self, job_id: str, priority: JobPriority = JobPriority.SINGLE) -> None:
+        self._lanes[priority].append(job_id)
+
+    def first(self) -> str:
+        return next(lane[0] for lane in self._lanes.values() if lane)
+
+    def popleft(self) -> str:
+        return next(lane.popleft() for lane in self._lanes.values() if lane)
+
+    def remove(self, job_id: str) -> None:
+        next(lane for lane in self._lanes.values() if job_id in lane).remove(job_id)
+
+    def __len__(self) -> int:
+        return sum(len(lane) for lane in self._lanes.values())
 
 
 @dataclass
@@ -131,18 +166,20 @@ class JobService:
         self._idle = threading.Condition(self._lock)
         self._listener_lock = threading.Lock()
         self._records: dict[str, JobRecord] = {}  # this process's jobs, in creation order
-        self._queues: dict[str, deque[str]] = {}  # node name -> queued job ids
+        self._queues: dict[str, _NodeQueue] = {}  # node name -> queued job ids
         self._running: dict[str, _Run] = {}
         self._closing = False
 
     # -- asking ----------------------------------------------------------------------
     def submit(self, node: RemoteNode, scope: RetrieveScope, method: RetrieveMethod,
-               label: str = "", move_destination: str = "") -> JobRecord:
+               label: str = "", move_destination: str = "",
+               priority: JobPriority = JobPriority.SINGLE) -> JobRecord:
         """Queue one retrieve of *scope* from *node*; it starts when the node has a slot."""
-        return self.submit_many(node, [(scope, label)], method, move_destination)[0]
+        return self.submit_many(node, [(scope, label)], method, move_destination, priority)[0]
 
     def submit_many(self, node: RemoteNode, scopes: list[tuple[RetrieveScope, str]],
-                    method: RetrieveMethod, move_destination: str = "") -> list[JobRecord]:
+                    method: RetrieveMethod, move_destination: str = "",
+                    priority: JobPriority = JobPriority.SINGLE) -> list[JobRecord]:
         """Queue several retrieves from one node, written to the store in one transaction."""
         folder = str(self._local().storage_folder)
         records = self.store.add(
@@ -152,7 +189,8 @@ class JobService:
         with self._lock:
             for record in records:
                 self._records[record.job_id] = record
-                self._queues.setdefault(node.name, deque()).append(record.job_id)
+                self._queues.setdefault(node.name, _NodeQueue()).append(record.job_id,
+                                                                        priority)
                 self._changed(record)
             self._pump(node.name)
         return [replace(r) for r in records]
@@ -170,7 +208,7 @@ class JobService:
             storage_folder=folder, kind=JobKind.SEND, send=selection)])
         with self._lock:
             self._records[record.job_id] = record
-            self._queues.setdefault(node.name, deque()).append(record.job_id)
+            self._queues.setdefault(node.name, _NodeQueue()).append(record.job_id)
             self._changed(record)
             self._pump(node.name)
         return replace(record)
@@ -230,7 +268,7 @@ class JobService:
         with self._lock:
             for record in claimed:
                 self._records[record.job_id] = record
-                self._queues.setdefault(record.node_name, deque()).append(record.job_id)
+                self._queues.setdefault(record.node_name, _NodeQueue()).append(record.job_id)
                 self._changed(record)
             for name in {r.node_name for r in claimed}:
                 self._pump(name)
@@ -315,8 +353,13 @@ class JobService:
     def _pump(self, node_name: str) -> None:
         queue = self._queues.get(node_name)
         while (queue and not self._closing
-               and self.running_on(node_name) < self.per_node):
+               and self.running_on(node_name) < self._slots(self._records[queue.first()])):
             self._start(self._records[queue.popleft()])
+
+    def _slots(self, record: JobRecord) -> int:
+        """Retrieves that may run at once on the job's node: its own setting as the
+        profiles hold it now, else the service's."""
+        return self._node_for(record).max_parallel_retrieves or self.per_node
 
     def _node_for(self, record: JobRecord) -> RemoteNode:
         """The node of the job's name as the profiles hold it now, else the copy kept."""

@@ -29,12 +29,15 @@ from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMetho
 from qrscope.core.security import IdentityKind
 from qrscope.core.validation import InvalidValue
 from qrscope.ui.widgets.fields import ERROR_STYLE, Field, TimeoutsEditor, line_field, port_field
+from qrscope.ui.widgets.pace_fields import PACE_TIP, PaceEditor
 from qrscope.ui.widgets.security_fields import IdentityEditor, TlsEditor
 
 __all__ = ["FIELD_WORDS", "ProfileEditor", "message_area"]
 
 FIELD_WORDS = {"name": "name", "ae_title": "AE title", "host": "host", "port": "port",
-               "move_destination": "move destination", "timeouts": "timeouts"}
+               "move_destination": "move destination", "timeouts": "timeouts",
+               "max_parallel_retrieves": "parallel retrieves",
+               "availability_window": "availability window"}
 """How the form names a node field in its messages (never the internal name)."""
 LOCAL_WORDS = {"ae_title": "our AE title", "listener_port": "listener port",
                "bind_address": "bind address", "storage_folder": "storage folder"}
@@ -143,13 +146,20 @@ class ProfileEditor(QWidget):
                                 "each response, and a retrieve without any progress")
         form.addRow("Timeouts (s)", self.f_timeouts.widget)
         self.f_timeouts.widget.changed.connect(self._node_edited)
+        self.f_pace = Field(PaceEditor(), PACE_TIP)
+        form.addRow("Batches", self.f_pace.widget)
+        self.f_pace.widget.changed.connect(self._node_edited)
+        self.f_pace.widget.window_edited.connect(
+            lambda: self._field_edited("availability_window"))
+        self.f_pace.widget.window.editingFinished.connect(self._end_run)
         self.f_tls = Field(TlsEditor(), "DICOM over TLS to this node")
         self.f_identity = Field(IdentityEditor(), "The user identity sent to this node")
         for label, field in (("TLS", self.f_tls), ("Identity", self.f_identity)):
             form.addRow(label, field.widget)
             field.widget.changed.connect(self._node_edited)
         form.addRow(message_area([self.f_name, self.f_aet, self.f_host, self.f_port,
-                                  self.f_dest, self.f_timeouts, self.f_tls, self.f_identity],
+                                  self.f_dest, self.f_timeouts, self.f_pace, self.f_tls,
+                                  self.f_identity],
                                  self.not_saved))
         self.f_identity.widget.passcode_entered.connect(self._store_passcode)
         for key, field in (("name", self.f_name), ("ae_title", self.f_aet),
@@ -253,7 +263,8 @@ class ProfileEditor(QWidget):
             return
         widgets = [f.widget for f in (self.f_name, self.f_aet, self.f_host, self.f_port,
                                       self.f_model, self.f_method, self.f_dest,
-                                      self.f_timeouts, self.f_tls, self.f_identity)]
+                                      self.f_timeouts, self.f_pace, self.f_tls,
+                                      self.f_identity)]
         for widget in widgets:
             widget.blockSignals(True)
         self.f_name.widget.setText(node.name)
@@ -266,6 +277,7 @@ class ProfileEditor(QWidget):
             1 if node.retrieve_method is RetrieveMethod.GET else 0)
         self.f_dest.widget.setText(node.move_destination)
         self.f_timeouts.widget.set_timeouts(node.timeouts)
+        self.f_pace.widget.set_pace(node)
         self.f_tls.widget.set_tls(node.tls)
         self.f_identity.widget.set_identity(node.identity, self._passcode_state(node))
         self.f_identity.show_error("")
@@ -287,6 +299,7 @@ class ProfileEditor(QWidget):
                              else RetrieveMethod.MOVE),
             move_destination=self.f_dest.widget.text(),
             timeouts=self.f_timeouts.widget.timeouts(base.timeouts),
+            **self.f_pace.widget.values(),
             tls=self.f_tls.widget.tls(),
             identity=self.f_identity.widget.identity(),
         )
@@ -361,6 +374,10 @@ class ProfileEditor(QWidget):
                            ("host", self.f_host), ("port", self.f_port),
                            ("move_destination", self.f_dest), ("timeouts", self.f_timeouts)):
             field.show_error(f"{FIELD_WORDS[key]}: {problems[key]}" if key in problems else "")
+        pace = [f"{FIELD_WORDS[k]}: {problems[k]}" for k in ("max_parallel_retrieves",
+                                                            "availability_window") if k in problems]
+        self.f_pace.show_error("; ".join(pace))
+        self.f_pace.widget.show_error("; ".join(pace))
         self.form_problems = problems
         return problems
 
@@ -402,7 +419,7 @@ class ProfileEditor(QWidget):
         fields = {"name": self.f_name, "ae_title": self.f_aet, "host": self.f_host,
                   "port": self.f_port, "query_model": self.f_model,
                   "retrieve_method": self.f_method, "move_destination": self.f_dest,
-                  "timeouts": self.f_timeouts, "tls": self.f_tls,
+                  "timeouts": self.f_timeouts, "tls": self.f_tls, "pace": self.f_pace,
                   "identity": self.f_identity, "listener_tls": self.l_tls,
                   "listener_port": self.l_port, "local_ae_title": self.l_aet,
                   "bind_address": self.l_bind, "storage_folder": self.l_folder}
