@@ -238,7 +238,10 @@ class JobService:
     def _queue(self, record: JobRecord) -> JobRecord:
         with self._lock:
             self._records[record.job_id] = record
-            self._queues.setdefault(record.node_name, deque()).append(record.job_id)
+            # A batch waits behind single retrieves asked for meanwhile.
+            priority = JobPriority.BATCH if record.kind is JobKind.BATCH else JobPriority.SINGLE
+            self._queues.setdefault(record.node_name, _NodeQueue()).append(record.job_id,
+                                                                            priority)
             self._changed(record)
             self._pump(record.node_name)
         return replace(record)
