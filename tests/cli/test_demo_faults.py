@@ -213,3 +213,18 @@ def test_demo_pacs_help_lists_the_faults(capsys):
     out = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # undo wrapping
     for name in ("unknown-destination", "reject-calling-aet", "abort-mid-transfer"):
         assert name in out
+
+
+def test_a_busy_answer_to_a_c_get_is_not_asked_again_in_every_other_syntax(
+        sample_folder, tmp_path, capsys):
+    """A PACS that says it is out of resources, having tried nothing (an empty Failed SOP
+    Instance UID List), would say so to any other proposal: asking again per syntax only
+    hammers a PACS that asked for less load."""
+    pacs = _faulty("busy:0", sample_folder, free_port())
+    try:
+        code, result = _run(capsys, pacs, "retrieve", "--study", _largest_study(pacs),
+                            "--method", "get", "--out", str(tmp_path))
+    finally:
+        pacs.stop()
+    assert code == 4 and result["final_status"]["code"] == "0xA702"
+    assert pacs.retrieve_counts().refused == 1

@@ -218,6 +218,14 @@ def recover(plan: RetrievePlan, ledger: RetrieveLedger,
     refused = refused_syntaxes(ledger.requests)
     if stopped_answering(ledger.requests):
         return  # as slow with any other syntax on offer: the outcome names the limit
+    if (counts.final is not None and 0xA700 <= counts.final.code <= 0xA7FF
+            and not counts.failed_uids and not received):
+        # Out of resources having tried nothing (PS3.4 C.4.3.1.4: a PACS that
+        # tried and could not send names the instances in its Failed SOP
+        # Instance UID List, as DCMTK does for a class without a context):
+        # it is busy, and would say so to any other proposal. Asking again
+        # once per syntax only adds load to a PACS that asked for less.
+        return
     if any(not r.ok and r.status == STATUS_OUT_OF_RESOURCES for r in received):
         return  # our disk is full: asking again would only fail again
     if (counts.final is not None and counts.final.category is StatusCategory.FAILURE
