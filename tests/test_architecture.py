@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "app" / "qrscope"
 ROOMS = (
     "core.dicom", "core.subscribers", "core.validation", "core.security", "core.files",
     "core.profiles", "core.profile_store", "core.engine", "core.net", "core.query",
-    "core.archive.index", "core.receive", "core.archive", "core.retrieve", "core.send",
-    "core.jobs",
+    "core.archive.index", "core.imaging", "core.receive", "core.archive", "core.retrieve",
+    "core.send", "core.jobs",
     "demo_pacs", "diagnosis", "session",
     "cli", "ui",
 )

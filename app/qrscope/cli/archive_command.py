@@ -1,10 +1,12 @@
-"""``qrscope archive list|import|check|delete|send``: the local archive from the command line.
+"""``qrscope archive list|import|check|delete|send|thumbnail``: the local archive, from a shell.
 
 Every subcommand works on the archive of ``--storage DIR`` (default: the
 profile's storage folder) through its index (:mod:`qrscope.core.archive`).
 Exit codes as elsewhere: 0 success, 2 invalid arguments, 4 the operation
 ran and failed (an import with failures, a check that found differences
 and did not repair them, a deletion that could not remove a file).
+``thumbnail`` exits 1 when the series has no pixels or cannot be decoded
+(with the reason), 2 for a series the archive does not hold.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from qrscope.core.archive.index import (
     open_index,
     reconcile,
 )
+from qrscope.core.files import atomic_write
+from qrscope.core.imaging import UnknownSeries, make_thumbnail
 from qrscope.core.validation import InvalidValue
 
 __all__ = ["add_archive_parser", "run_archive"]
+
+_NO_THUMBNAIL = 1  # the series holds no pixels, or none this installation decodes
 
 _COLUMNS = {
     ArchiveLevel.PATIENT: ("patient_id", "patient_name", "birth_date", "studies", "series",
@@ -43,7 +49,8 @@ _COLUMNS = {
 
 def add_archive_parser(sub: Any, command: Any) -> None:
     """``archive`` and its subcommands; *command* makes a parser as ``main`` does."""
-    archive = command(sub, "archive", "the local archive: list, import, check, delete")
+    archive = command(sub, "archive",
+                      "the local archive: list, import, check, delete, send, thumbnail")
     actions = archive.add_subparsers(dest="archive_action", metavar="ACTION", required=True)
     listing = command(actions, "list", "list patients, studies, series or instances")
     listing.add_argument("--level", default="study", choices=[lv.value for lv in ArchiveLevel])
@@ -75,7 +82,13 @@ def add_archive_parser(sub: Any, command: Any) -> None:
     send.add_argument("--study", metavar="UID", action="append", default=[])
     send.add_argument("--series", metavar="UID", action="append", default=[])
     send.add_argument("--patient-id", metavar="ID", action="append", default=[])
-    for parser in (listing, importing, check, delete, send):
+    thumbnail = command(actions, "thumbnail", "write a series' thumbnail as PNG")
+    thumbnail.add_argument("--series", metavar="UID", required=True,
+                           help="Series Instance UID")
+    thumbnail.add_argument("--out", metavar="FILE.png", required=True, type=path_arg)
+    thumbnail.add_argument("--size", type=int, default=128,
+                           help="the longer side in pixels (default 128)")
+    for parser in (listing, importing, check, delete, send, thumbnail):
         parser.add_argument("--storage", metavar="DIR", type=path_arg,
                             help="the archive's storage folder (default: the profile's)")
 
@@ -95,8 +108,8 @@ def run_archive(args: argparse.Namespace) -> int:
         from qrscope.cli.send_command import run_send
 
         return run_send(args, storage)
-    return {"list": _list, "import": _import, "check": _check,
-            "delete": _delete}[action](args, storage)
+    return {"list": _list, "import": _import, "check": _check, "delete": _delete,
+            "thumbnail": _thumbnail}[action](args, storage)
 
 
 def _filter(args: argparse.Namespace) -> ArchiveFilter:
@@ -215,3 +228,27 @@ def _delete(args: argparse.Namespace, storage: Path) -> int:
               file=sys.stderr)
     return EXIT["failed"] if report.failed else EXIT["success"]
 
+
+
+def _thumbnail(args: argparse.Namespace, storage: Path) -> int:
+    if not 16 <= args.size <= 1024:
+        raise CliError("--size must be between 16 and 1024 pixels", EXIT["usage"])
+    try:
+        result = make_thumbnail(storage, args.series, args.size)
+    except UnknownSeries as exc:
+        raise CliError(str(exc), EXIT["usage"]) from None
+    if result.path is not None:
+        try:
+            atomic_write(Path(args.out), result.path.read_bytes())
+        except OSError as exc:
+            raise CliError(f"cannot write {args.out}: {exc}", EXIT["failed"]) from None
+    if args.json:
+        print_json({"status": "success" if result.path else "failed", "storage": str(storage),
+                    "series_uid": args.series, "out": str(args.out) if result.path else None}
+                   | result.to_dict())
+    elif result.path is not None:
+        print(f"thumbnail of {for_terminal(args.series)} written to {for_terminal(args.out)}",
+              file=sys.stderr)
+    else:
+        print(f"no thumbnail ({result.state}): {for_terminal(result.reason)}", file=sys.stderr)
+    return EXIT["success"] if result.path else _NO_THUMBNAIL

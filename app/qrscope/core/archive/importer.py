@@ -26,6 +26,7 @@ from pydicom.errors import InvalidDicomError
 
 from qrscope.core.archive.index import ArchiveIndex, NotDicom, describe, open_index, writing
 from qrscope.core.archive.index.describe import DICOMDIR_CLASS
+from qrscope.core.imaging import THUMBNAIL_FOLDER
 from qrscope.core.receive.reception import INCOMING_FOLDER
 from qrscope.core.receive.storage import InstanceStore, StorageError, UnparseableInstance
 
@@ -76,7 +77,8 @@ def _expand(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             for folder, dirs, names in os.walk(path):
-                dirs.sort()
+                # The thumbnails of an archive imported whole are not DICOM: not walked.
+                dirs[:] = sorted(d for d in dirs if d != THUMBNAIL_FOLDER)
                 # A DICOMDIR's files are in the folder being walked: each is met once.
                 yield from (Path(folder) / n for n in sorted(names) if n.upper() != "DICOMDIR")
             continue

@@ -5,12 +5,12 @@
 * **Converted** to an uncompressed syntax the peer accepted (Explicit VR
   Little Endian first) only when it accepted none we hold, and said so per
   instance ("sent as Explicit VR Little Endian: the peer accepted no JPEG
-  2000 Image Compression context"). Encapsulated Pixel Data is decoded with
-  pydicom's pixel data plugins as installed; pydicom itself decodes RLE
-  Lossless, the others need an optional plugin (pylibjpeg-openjpeg, MIT;
-  pylibjpeg-libjpeg is GPL-3.0, which an MIT application must not pull in;
-  python-gdcm, BSD). With none that decodes the syntax the instance fails
-  with that reason: a peer is never sent data we could not convert faithfully.
+  2000 Image Compression context"). Encapsulated Pixel Data is decoded by
+  :func:`qrscope.core.imaging.decompress`, with the pixel data plugins
+  qrscope depends on (:mod:`qrscope.core.imaging.decoders`). Where none
+  decodes the syntax (JPEG Extended at 12 bits, or a plugin missing) the
+  instance fails with that reason: a peer is never sent data we could not
+  convert faithfully.
 * **Not at all** when the peer accepted no context for the class: it does
   not take that SOP class from us (PS3.4 B.2.2 status 0x0122 for a C-STORE
   that names it anyway), reported per instance.
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.pixels import get_decoder
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from qrscope.core.imaging import CannotDecode, decompress
 from qrscope.core.send.selection import SendItem
 
 __all__ = ["Delivery", "NotSendable", "delivery_for"]
@@ -88,7 +88,7 @@ def _converted(path: Path, held: UID, target: UID, scratch: Path | None) -> Path
     except Exception as exc:
         raise NotSendable(f"cannot read {path.name} to convert it: {exc}") from None
     if held.is_compressed:
-        _decompress(ds, held)
+        _decompress(ds)
     elif held == ExplicitVRBigEndian:
         _to_little_endian(ds)
     ds.file_meta.TransferSyntaxUID = target
@@ -103,20 +103,11 @@ def _converted(path: Path, held: UID, target: UID, scratch: Path | None) -> Path
     return Path(name)
 
 
-def _decompress(ds: Dataset, held: UID) -> None:
+def _decompress(ds: Dataset) -> None:
     try:
-        decoder = get_decoder(held)
-    except NotImplementedError:
-        raise NotSendable(f"pydicom has no decoder for {held.name}") from None
-    if not decoder.is_available:
-        needs = "; ".join(decoder.missing_dependencies) or "a plugin"
-        raise NotSendable(f"no installed pixel data decoder reads {held.name} "
-                          f"(pydicom needs one of: {needs})")
-    try:
-        # The same instance, decoded: its SOP Instance UID is kept.
-        ds.decompress(generate_instance_uid=False)
-    except Exception as exc:
-        raise NotSendable(f"decoding its {held.name} pixel data failed: {exc}") from None
+        decompress(ds)  # the same instance, decoded: its SOP Instance UID is kept
+    except CannotDecode as exc:
+        raise NotSendable(str(exc)) from None
 
 
 def _to_little_endian(ds: Dataset) -> None:

@@ -40,10 +40,12 @@ _UPSERT_STUDY = """INSERT INTO studies(study_uid, patient_id, study_date, study_
     study_date = excluded.study_date, study_time = excluded.study_time,
     accession_number = excluded.accession_number, description = excluded.description,
     referring_physician = excluded.referring_physician"""
+# A series that gains or changes an instance has its thumbnail made again.
 _UPSERT_SERIES = """INSERT INTO series(series_uid, study_uid, modality, series_number,
     description) VALUES (?, ?, ?, ?, ?) ON CONFLICT(series_uid) DO UPDATE SET
     study_uid = excluded.study_uid, modality = excluded.modality,
-    series_number = excluded.series_number, description = excluded.description"""
+    series_number = excluded.series_number, description = excluded.description,
+    thumbnail_state = NULL, thumbnail_reason = NULL"""
 _UPSERT_INSTANCE = """INSERT OR REPLACE INTO instances(path, sop_instance_uid, sop_class_uid,
     series_uid, instance_number, transfer_syntax, frames, size, mtime_ns)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -218,7 +220,29 @@ class ArchiveIndex:
                     f"WHERE s.study_uid IN ({marks}) GROUP BY s.study_uid", part).fetchall())
         return {uid: found.get(uid, 0) for uid in wanted}
 
+    # -- thumbnails ----------------------------------------------------------------
 
+    def series_files(self, series_uid: str) -> list[tuple[str, str]] | None:
+        """(index name, Instance Number) of each file of *series_uid*; None if unknown."""
+        with self.reading() as conn:
+            if conn.execute("SELECT 1 FROM series WHERE series_uid = ?",
+                            (series_uid,)).fetchone() is None:
+                return None
+            return conn.execute("SELECT path, instance_number FROM instances "
+                                "WHERE series_uid = ? ORDER BY path", (series_uid,)).fetchall()
+
+    def thumbnail_state(self, series_uid: str) -> tuple[str, str] | None:
+        """The series' thumbnail (state, reason) as last recorded; None if never made."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT thumbnail_state, thumbnail_reason FROM series "
+                               "WHERE series_uid = ?", (series_uid,)).fetchone()
+        return None if row is None or row[0] is None else (row[0], row[1] or "")
+
+    def set_thumbnail_state(self, series_uid: str, state: str | None, reason: str = "") -> None:
+        """Record the series' thumbnail state ("ok", "failed", "no-pixels"; None forgets it)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE series SET thumbnail_state = ?, thumbnail_reason = ? "
+                         "WHERE series_uid = ?", (state, reason if state else None, series_uid))
 
     def select(self, level: ArchiveLevel, query: ArchiveFilter | None = None) -> \
             list[dict[str, Any]]:
