@@ -61,10 +61,12 @@ class SendDialog(QDialog):
 
 class LocalCommands(QObject):
     """Signals: ``send_requested(RemoteNode, SendSelection, label)``, ``changed()``
-    (files were deleted: what shows them must look again)."""
+    (files were deleted: what shows them must look again), ``deleted(set)`` (the
+    Series Instance UIDs a delete removed)."""
 
     send_requested = Signal(object, object, str)
     changed = Signal()
+    deleted = Signal(object)
 
     def __init__(self, view: LocalView, bridge: CoreBridge,
                  nodes: Callable[[], list[RemoteNode]],
@@ -191,6 +193,7 @@ class LocalCommands(QObject):
                 view.show_message(f"{count(len(report.failed), 'file')} could not be "
                                   f"deleted, e.g. {path}: {reason}")
         view.refresh()
+        self.deleted.emit({str(r["series_uid"]) for r in plan.rows})
         self.changed.emit()
 
     def _delete_progress(self, done: int, _total: int) -> None:
