@@ -112,9 +112,9 @@ def test_window_and_level_by_fields_drag_and_reset(qtbot, window, archive):
     mr = next(r for r in model.rows if r["modality"] == "MR")
     viewer = _open(qtbot, window, mr)
     default = viewer.rendered.window
-    assert default is not None and viewer.center.isEnabled()
+    assert default is not None and viewer.window_center.isEnabled()
     before = viewer.canvas.image.copy()
-    viewer.width.setValue(max(2.0, default.width / 4))
+    viewer.window_width.setValue(max(2.0, default.width / 4))
     _settled(qtbot, viewer, lambda: viewer.rendered.window.width == max(2.0, default.width / 4))
     assert viewer.canvas.image != before
     viewer._drag_started()
@@ -122,7 +122,7 @@ def test_window_and_level_by_fields_drag_and_reset(qtbot, window, archive):
     _settled(qtbot, viewer, lambda: viewer.rendered.window.width > default.width / 4)
     qtbot.mouseClick(viewer.reset, Qt.MouseButton.LeftButton)
     _settled(qtbot, viewer, lambda: viewer.rendered.window == viewer.rendered.default_window)
-    assert viewer.center.value() == pytest.approx(round(default.center))
+    assert viewer.window_center.value() == pytest.approx(round(default.center))
 
 
 def test_an_object_without_pixels_shows_its_kind_and_text(qtbot, window, archive):
@@ -134,7 +134,7 @@ def test_an_object_without_pixels_shows_its_kind_and_text(qtbot, window, archive
     qtbot.waitUntil(viewer.text.isVisible, timeout=10000)
     assert viewer.canvas.text.startswith("SR")
     assert viewer.text.toPlainText().strip()
-    assert not viewer.center.isEnabled()
+    assert not viewer.window_center.isEnabled()
 
 
 def test_a_frame_that_cannot_be_decoded_says_why(qtbot, window, archive):

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTabBar,
@@ -50,6 +51,8 @@ __all__ = ["THUMB_SIZE", "LocalView"]
 
 REFRESH_MS = 1000
 """Instances filed within this time after the first are shown by one listing."""
+FIT_ROWS = 50
+MAX_COLUMN = 240
 THUMB_SIZE = 64
 """The thumbnails' size in the series table (the core makes them larger: sharp on HiDPI)."""
 
@@ -104,20 +107,24 @@ class LocalView(QWidget):
     def _build(self) -> None:
         self.form = SearchForm()
         self.form.search.setText("Show")
-        self.form.search.setToolTip("List what this computer holds that matches (Enter)")
+        self.form.search.setToolTip("List what this computer holds that matches, read anew "
+                                    "(Enter)")
         self.form.cancel.hide()
         self.upper = QTabBar()
         self.upper.addTab("Studies")
         self.upper.addTab("Patients")
         self.upper.setDrawBase(False)
+        self.upper.setUsesScrollButtons(False)
         self.count = QLabel()
+        # Beside the nodes panel on a 1024-pixel screen the row is narrow: the
+        # count gives way (its tooltip keeps it whole), never the buttons.
+        self.count.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.buttons: dict[str, QPushButton] = {}
         for key, text, tip in (
                 ("view", "View", "Look at the selected series (double-click)"),
-                ("folder", "Open folder", "Show the files in the file manager"),
-                ("send", "Send to…", "Send the selection to a node (C-STORE)"),
-                ("delete", "Delete…", "Delete the selection from this computer (asks first)"),
-                ("refresh", "Refresh", "Read the archive again")):
+                ("folder", "Folder", "Open the selection's folder in the file manager"),
+                ("send", "Send…", "Send the selection to a node (C-STORE)"),
+                ("delete", "Delete…", "Delete the selection from this computer (asks first)")):
             button = QPushButton(text)
             button.setToolTip(tip)
             self.buttons[key] = button
@@ -138,7 +145,8 @@ class LocalView(QWidget):
         self.splitter.addWidget(self.stack)
         self.splitter.addWidget(series)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([1, 1])
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)  # the series, with their thumbnails, get more
         self.progress = QProgressBar()
         self.progress.hide()
         self.message = QLabel()
@@ -156,7 +164,6 @@ class LocalView(QWidget):
 
     def _connect(self) -> None:
         self.form.search_requested.connect(self.refresh)
-        self.buttons["refresh"].clicked.connect(self.refresh)
         self.buttons["view"].clicked.connect(self.open_selected)
         self.upper.currentChanged.connect(self._upper_changed)
         for name, view in self.views.items():
@@ -218,10 +225,12 @@ class LocalView(QWidget):
             self.models[name].set_rows(getattr(listing, name))
             self._select(name, kept)
         self._show_series()
+        self._fit_columns()
         size = sum(int(s["bytes"] or 0) for s in listing.studies)
         studies = len(listing.studies)
         self.count.setText(f"{studies} {'study' if studies == 1 else 'studies'}, "
                            f"{count(len(listing.patients), 'patient')}, {human_bytes(size)}")
+        self.count.setToolTip(self.count.text())
         self._update_buttons()
         self.listed.emit()
 
@@ -236,6 +245,16 @@ class LocalView(QWidget):
         kept = self.selected_keys("series")
         self.models["series"].set_rows(rows)
         self._select("series", kept)
+
+    def _fit_columns(self) -> None:
+        """Once, at the first listing with rows: each column as wide as its first rows."""
+        for name, view in self.views.items():
+            if self.models[name].rowCount() and not view.property("fitted"):
+                view.setProperty("fitted", True)
+                view.horizontalHeader().setResizeContentsPrecision(FIT_ROWS)
+                view.resizeColumnsToContents()
+                for column in range(self.models[name].columnCount()):
+                    view.setColumnWidth(column, min(view.columnWidth(column), MAX_COLUMN))
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)

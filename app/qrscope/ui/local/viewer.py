@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.uid import UID
-from PySide6.QtCore import QPointF, QRectF, Qt, QUrl, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -45,6 +45,7 @@ from qrscope.core.imaging import (
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.local.listing import human_bytes
 from qrscope.ui.models.result_columns import person_name
+from qrscope.ui.screen_fit import fit_dialog
 
 __all__ = ["Shown", "ViewerDialog", "to_qimage"]
 
@@ -171,8 +172,9 @@ class ViewerDialog(QDialog):
         self.slider.setRange(0, max(0, len(self.positions) - 1))
         self.slider.valueChanged.connect(self.go)
         self.where = QLabel()
-        self.center, self.width = QDoubleSpinBox(), QDoubleSpinBox()
-        for box, tip in ((self.center, "Window centre (level)"), (self.width, "Window width")):
+        self.window_center, self.window_width = QDoubleSpinBox(), QDoubleSpinBox()
+        for box, tip in ((self.window_center, "Window centre (level)"),
+                         (self.window_width, "Window width")):
             box.setRange(-1e6, 1e6)
             box.setDecimals(0)
             box.setToolTip(tip + "; or drag over the image")
@@ -192,7 +194,8 @@ class ViewerDialog(QDialog):
         self.text.setReadOnly(True)
         self.text.hide()
         level = QHBoxLayout()
-        for widget in (QLabel("C"), self.center, QLabel("W"), self.width, self.reset):
+        for widget in (QLabel("C"), self.window_center, QLabel("W"), self.window_width,
+                       self.reset):
             level.addWidget(widget)
         side = QWidget()
         form = QFormLayout(side)
@@ -216,7 +219,8 @@ class ViewerDialog(QDialog):
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
-        self.resize(900, 600)
+        fit_dialog(self, QSize(1000, 680))
+        splitter.setSizes([self.width() * 2 // 3, self.width() // 3])  # the image first
 
     # -- moving ------------------------------------------------------------------------
     def go(self, position: int) -> None:
@@ -254,7 +258,7 @@ class ViewerDialog(QDialog):
         sop, syntax = UID(row["sop_class_uid"] or ""), UID(row["transfer_syntax"] or "")
         lines = [("Patient", f"{person_name(row.get('patient_name') or '')} "
                              f"({row.get('patient_id') or ''})"),
-                 ("Study", f"{series.get('study_date') or ''} {row['study_uid']}"),
+                 ("Study", f"{_date(series.get('study_date'))} {row['study_uid']}"),
                  ("Series", f"{series.get('series_number') or ''} "
                             f"{series.get('modality') or ''} {series.get('description') or ''}"),
                  ("Instance", str(row.get("instance_number") or "")),
@@ -302,8 +306,8 @@ class ViewerDialog(QDialog):
         else:
             self.canvas.show_image(shown.image)
         window = shown.frame.window if shown.frame is not None else None
-        for box, value in ((self.center, window.center if window else 0),
-                           (self.width, window.width if window else 0)):
+        for box, value in ((self.window_center, window.center if window else 0),
+                           (self.window_width, window.width if window else 0)):
             box.blockSignals(True)
             box.setValue(value)
             box.setEnabled(window is not None)
@@ -317,7 +321,7 @@ class ViewerDialog(QDialog):
             self._ask(self.position, Window(window.center, max(1.0, window.width)))
 
     def _fields_changed(self) -> None:
-        self.set_window(Window(self.center.value(), self.width.value()))
+        self.set_window(Window(self.window_center.value(), self.window_width.value()))
 
     def _reset(self) -> None:
         if self.rendered is not None and self.rendered.default_window is not None:
@@ -336,6 +340,11 @@ class ViewerDialog(QDialog):
 
     def _open_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.path.text()).parent)))
+
+
+def _date(value: object) -> str:
+    text = str(value or "")
+    return f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else text
 
 
 def _escape(text: str) -> str:
