@@ -140,7 +140,6 @@ class LocalView(QWidget):
         series = self.views["series"]
         series.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         series.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 4)
-        series.setColumnWidth(0, THUMB_SIZE + 48)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.stack)
         self.splitter.addWidget(series)
@@ -255,6 +254,8 @@ class LocalView(QWidget):
                 view.resizeColumnsToContents()
                 for column in range(self.models[name].columnCount()):
                     view.setColumnWidth(column, min(view.columnWidth(column), MAX_COLUMN))
+        series = self.views["series"]  # the thumbnail beside the series number, whole
+        series.setColumnWidth(0, max(series.columnWidth(0), THUMB_SIZE + 40))
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
