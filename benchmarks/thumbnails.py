@@ -83,16 +83,19 @@ def measure(home: Path, root: Path, series: int) -> dict:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     store = ProfileStore(home / "profiles.json")
-    store.save(Profiles(local=LocalAE(listener_port=0, bind_address="127.0.0.1",
+    store.save(Profiles(local=LocalAE(listener_port=_free_port(), bind_address="127.0.0.1",
                                       storage_folder=root), nodes=[]))
     window = build_window(store, QSettings(str(home / "s.ini"), QSettings.Format.IniFormat))
     window.show()
     result: dict = {"series": series}
     clock = QElapsedTimer()
     late: list[float] = []
+    when: list[float] = []  # seconds since the pass began, of each beat
+    began = [0.0]
 
     def beat() -> None:
         late.append(max(0.0, clock.restart() - BEAT_MS))
+        when.append(time.perf_counter() - began[0])
 
     heartbeat = QTimer()
     heartbeat.setInterval(BEAT_MS)
@@ -110,8 +113,12 @@ def measure(home: Path, root: Path, series: int) -> dict:
         model = place.view.models["series"]
         place.thumbnails.forget()
         late.clear()
+        when.clear()
+        began[0] = time.perf_counter()
         clock.start()
         heartbeat.start()
+        listed: list[float] = []
+        place.view.listed.connect(lambda: listed.append(time.perf_counter() - began[0]))
         started = time.perf_counter()
         window.show_place(1)
         place.view.refresh()
@@ -125,6 +132,13 @@ def measure(home: Path, root: Path, series: int) -> dict:
                         "longest_stall_ms": round(max(late, default=0.0), 1),
                         "p99_stall_ms": round(float(np.percentile(late, 99)), 1) if late else 0,
                         "stalls_over_50ms": sum(1 for x in late if x > 50),
+                        "listed_at_s": round(listed[0], 2) if listed else None,
+                        "longest_stall_after_listing_ms": max(
+                            (x for t, x in zip(when, late, strict=True)
+                             if listed and t - x / 1000 > listed[-1]), default=0.0),
+                        "worst_at_s": sorted(((round(t, 2), x) for t, x in zip(when, late,
+                                                                               strict=True)),
+                                             key=lambda p: -p[1])[:3],
                         "beats": len(late), "ok": states.count("ok"),
                         "failed": states.count("failed")}
         window.show_place(0)
@@ -166,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:>16}: {value}")
     sys.stdout.flush()
     os._exit(0)  # as scripts/screenshots.py: no final collection after a driven window
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _workers() -> int:
