@@ -7,7 +7,8 @@ The window is not sized here: it opens as on a user's first start, fitted
 to the X screen make-screenshots.sh gives it (1400x900 for the README's
 pictures, 1024x768, 1920x1080). ``QRSCOPE_SHOT_SUFFIX`` is added to each
 file name, and with a suffix only the main window's pictures are taken
-(browser, retrieve, log, hint), for the 1024x768, 1920x1080 and 2x variants.
+(browser, retrieve, local, viewer, log, hint), for the 1024x768, 1920x1080 and
+2x variants.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from qrscope.core.archive.importer import ImportMode, import_paths
 from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.profile_store import ProfileStore
+from qrscope.demo_pacs.clinical import build_clinical_studies
 from qrscope.ui.app import build_window
+from qrscope.ui.main_window import MainWindow
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
@@ -87,6 +91,8 @@ async def tour(app: QApplication, home: Path) -> None:
         sequence.export("png", str(OUT / "sequence.png"))
         sequence.close()
 
+    await local_archive(window)
+
     window.bottom.setCurrentIndex(1)
     log = window.log_panel
     await asyncio.sleep(0.3)
@@ -126,6 +132,39 @@ async def tour(app: QApplication, home: Path) -> None:
     dialog.close()
     window.close()
     app.quit()
+
+
+async def local_archive(window: MainWindow) -> None:
+    """The Local archive tab with thumbnails (the two retrieved studies and the
+    clinical set: SR, PDF, ECG, RT beside the images), then the viewer."""
+    root = Path(window.session.local.storage_folder)
+    with tempfile.TemporaryDirectory() as sources:
+        await asyncio.to_thread(lambda: import_paths(
+            build_clinical_studies(Path(sources)), root, ImportMode.COPY))
+    window.show_place(1)
+    place = window.local
+    view = place.view
+    view.refresh()
+    await until(lambda: view.models["studies"].rowCount() > 2)
+    studies = view.models["studies"]
+    view.views["studies"].selectRow(next(
+        n for n, row in enumerate(studies.rows) if len(row["modalities"]) > 1))
+    series = view.models["series"]
+    await until(lambda: series.rowCount() > 0
+                and {r["series_uid"] for r in series.rows} <= set(place.thumbnails.shown), 60)
+    await asyncio.sleep(0.3)
+    shoot("local.png")
+    view.views["studies"].clearSelection()
+    await until(lambda: any(r["modality"] == "MR" for r in series.rows))
+    place.open_viewer(next(r for r in series.rows if r["modality"] == "MR"))
+    await until(lambda: bool(place.viewers) and place.viewers[-1].rendered is not None)
+    viewer = place.viewers[-1]
+    viewer.go(len(viewer.positions) // 2)
+    await until(lambda: not viewer._busy and viewer.rendered is not None)
+    await asyncio.sleep(0.3)
+    shoot("viewer.png")
+    viewer.close()
+    window.show_place(0)
 
 
 def main() -> int:

@@ -76,6 +76,9 @@ class MenuTarget(Protocol):
     def open_admin_card(self) -> None:
         """The entry the selected node's administrator must add."""
 
+    def show_place(self, index: int) -> None:
+        """Show the PACS search (0) or the local archive (1)."""
+
     def show_tab(self, index: int) -> None:
         """Show the jobs (0) or the association log (1)."""
 

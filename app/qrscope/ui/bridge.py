@@ -8,6 +8,11 @@ the bridge runs only the operations it names: verify, find, what is missing,
 the doctor, our address towards a node, counting what is on disk, the demo
 PACS, and our listener's start, stop, restart and the session's end.
 
+The Local view's reads and deletes of the archive go to one worker of their
+own, in order (a listing asked after a delete sees it done); its thumbnails
+to a small pool, and the viewer's decoding to one more worker, so that a
+frame the user asked for never waits behind a page of thumbnails.
+
 Retrieves are not run here: the core's job service runs each in a thread of
 its own, at most a few per node, so a search, a Verify or a host look-up
 never waits behind them; the bridge only turns its reports into signals
@@ -33,6 +38,8 @@ from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from qrscope.core.archive.delete import DeleteReport
+from qrscope.core.archive.index import ArchiveFilter
 from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.jobs import JobRecord
 from qrscope.core.net.verify import EchoResult, verify
@@ -41,8 +48,10 @@ from qrscope.core.query.find import FindOperation, FindResult, QueryFilter
 from qrscope.core.receive.listener import ListenerError, StorageListener
 from qrscope.core.retrieve.local import local_counts, what_is_missing
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
+from qrscope.core.send.selection import SendSelection
 from qrscope.diagnosis.doctor import DoctorReport, DoctorStep, run_doctor
 from qrscope.session import Session
+from qrscope.ui.local import listing
 
 __all__ = ["ERROR", "RUNNING", "STARTING", "STOPPED", "STOPPING", "CoreBridge", "FindTask",
            "spawn"]
@@ -76,6 +85,8 @@ BATCH_SECONDS = 0.1
 BATCH_SIZE = 250
 INTERACTIVE_WORKERS = 4
 """Searches, Verify, look-ups: short calls, a few at a time."""
+THUMBNAIL_WORKERS = 2
+"""Thumbnails decode at most this many series at once (the GUI thread keeps its share)."""
 
 
 class FindTask:
@@ -103,6 +114,7 @@ class CoreBridge(QObject):
     instance_received = Signal(object)  # ReceivedInstance (listener)
     caller_refused = Signal(object)  # RefusedCaller (listener's accept policy)
     listener_state = Signal(str, object)  # STARTING..ERROR, the ListenerError or None
+    delete_progress = Signal(int, int)  # files removed so far, of how many
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -113,6 +125,12 @@ class CoreBridge(QObject):
                                             thread_name_prefix="qrscope-core")
         self._listener_executor = ThreadPoolExecutor(max_workers=1,
                                                      thread_name_prefix="qrscope-listener")
+        self._archive_executor = ThreadPoolExecutor(max_workers=1,
+                                                    thread_name_prefix="qrscope-archive")
+        self.thumbnail_executor = ThreadPoolExecutor(max_workers=THUMBNAIL_WORKERS,
+                                                     thread_name_prefix="qrscope-thumbs")
+        self._pixel_executor = ThreadPoolExecutor(max_workers=1,
+                                                  thread_name_prefix="qrscope-pixels")
         self._closed = False
         self._emit_lock = threading.RLock()
         # The log gets an event per DIMSE message, from pynetdicom's threads:
@@ -193,6 +211,37 @@ class CoreBridge(QObject):
             return node
 
         return await self._in_worker(work)
+
+    # -- the local archive (its index and files) -------------------------------------
+    async def archive_listing(self, root: Path, query: ArchiveFilter) -> listing.ArchiveListing:
+        """Patients, studies and series of the archive of *root* (``InvalidValue``: bad date)."""
+        return await self._in_worker(lambda: listing.read_listing(root, query),
+                                     self._archive_executor)
+
+    async def series_instances(self, root: Path, series_uid: str) -> list[dict[str, Any]]:
+        """The instances of one series, in order, with their files."""
+        return await self._in_worker(lambda: listing.series_instances(root, series_uid),
+                                     self._archive_executor)
+
+    async def folder_of(self, root: Path, selection: SendSelection) -> Path | None:
+        """The folder holding the files of *selection*."""
+        return await self._in_worker(lambda: listing.folder_of(root, selection),
+                                     self._archive_executor)
+
+    async def delete_plan(self, root: Path, selection: SendSelection) -> listing.DeletePlan:
+        """What deleting *selection* would remove (to ask the user first)."""
+        return await self._in_worker(lambda: listing.delete_plan(root, selection),
+                                     self._archive_executor)
+
+    async def delete(self, root: Path, plan: listing.DeletePlan) -> DeleteReport:
+        """Remove the plan's files and rows; :attr:`delete_progress` reports as it goes."""
+        progress = self._safely(self.delete_progress)
+        return await self._in_worker(lambda: listing.run_delete(root, plan, progress),
+                                     self._archive_executor)
+
+    async def in_pixel_worker(self, fn: Callable[[], _T]) -> _T:
+        """Decode for the viewer (a frame, an object's text) in its own worker."""
+        return await self._in_worker(fn, self._pixel_executor)
 
     # -- our listener ----------------------------------------------------------------
     async def start_listener(self) -> StorageListener:
@@ -325,8 +374,9 @@ class CoreBridge(QObject):
         with self._watch_lock:
             if self._listener_unsubscribe is not None:
                 self._listener_unsubscribe()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._listener_executor.shutdown(wait=False, cancel_futures=True)
+        for executor in (self._executor, self._listener_executor, self._archive_executor,
+                         self.thumbnail_executor, self._pixel_executor):
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 class _Batcher:

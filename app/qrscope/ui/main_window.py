@@ -1,4 +1,5 @@
-"""The qrscope window: nodes on the left, the study browser in the middle, jobs and log below."""
+"""The qrscope window: nodes on the left, the PACS search or the local archive in the
+middle (a tab each), jobs and log below."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -37,6 +39,8 @@ from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.reception import ReceivedInstance
 from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.send.selection import SendSelection
+from qrscope.core.send.types import SendOutcome
 from qrscope.diagnosis.doctor import DoctorReport
 from qrscope.diagnosis.hints import Hint, hint_for_failure
 from qrscope.diagnosis.pacs_entries import MoveDestinationEntry
@@ -46,6 +50,7 @@ from qrscope.diagnosis.retrieve_hints import (
     hint_for_unexpected,
     hints_for_retrieve,
 )
+from qrscope.diagnosis.send_hints import hints_for_send
 from qrscope.diagnosis.sequence import build_sequence
 from qrscope.diagnosis.support_bundle import write_support_bundle
 from qrscope.session import Session
@@ -56,6 +61,7 @@ from qrscope.ui.controllers.jobs import RetrieveJobs
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.gui_gc import GuiThreadCollector
 from qrscope.ui.job_words import count, images_here
+from qrscope.ui.local.place import LocalPlace
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
 from qrscope.ui.screen_fit import NATURAL_SIZE, fits_a_screen, fitted_geometry
@@ -101,6 +107,7 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel()
         self.hint_actions = HintActions(self)
         self.demo = DemoControl(session, self.bridge, self.listener, self.editor, self)
+        self.local = LocalPlace(self.bridge, session, self.editor.current_node, self)
         self.last_doctor: DoctorReport | None = None
         self._hint_of: dict[str, Hint] = {}
         """The hint each source (the search, the listener) showed last: taken
@@ -133,7 +140,14 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         # The hint goes under the browser: a new hint shrinks the results from
         # below instead of moving every row the user is pointing at.
-        layout.addWidget(self.search, 1)
+        self.places = QStackedWidget()
+        self.places.addWidget(self.search)
+        self.places.addWidget(self.local.view)
+        self.place_tabs = self.local.place_tabs(self.places)
+        # On the menu bar's row: a row of its own would take the height a
+        # 768-pixel screen keeps for the results and the jobs.
+        self.menuBar().setCornerWidget(self.place_tabs, Qt.Corner.TopRightCorner)
+        layout.addWidget(self.places, 1)
         layout.addWidget(self.hints)
         self.setCentralWidget(central)
         self.nodes_dock = QDockWidget("Connections", self)
@@ -223,6 +237,10 @@ class MainWindow(QMainWindow):
         self.demo.message.connect(self.statusBar().showMessage)
         self.demo.restarted.connect(self.hints.clear)
         self.log_panel.debug.toggled.connect(self._set_debug)
+        self.bridge.instance_received.connect(lambda _i: self.local.view.note_received())
+        self.local.view.status.connect(self.statusBar().showMessage)
+        self.local.commands.send_requested.connect(self.send)
+        self.local.commands.changed.connect(self.search.refresh_local_marks)
 
     # -- the demo PACS (DemoControl does the work; the menus call these) ------------
     @property
@@ -254,6 +272,10 @@ class MainWindow(QMainWindow):
     def show_tab(self, index: int) -> None:
         self.bottom_dock.show()
         self.bottom.setCurrentIndex(index)
+
+    def show_place(self, index: int) -> None:
+        """The PACS search (0) or the local archive (1)."""
+        self.place_tabs.setCurrentIndex(index)
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text)
@@ -453,11 +475,20 @@ class MainWindow(QMainWindow):
                     f": the {count(len(part.instance_uids), 'missing image')} of one series")
             self.retrieves.submit(node, part, method, f"{label}{what}")
 
+    def send(self, node: RemoteNode, selection: SendSelection, label: str) -> None:
+        """Queue a send of the archive's *selection* (the Local view's Send to…)."""
+        self.retrieves.submit_send(node, selection, label)
+        self._show_jobs_unless_reading_the_log()
+
     def _job_finished(self, row: JobRow) -> None:
         self.listener.update_status()
         self.search.refresh_local_marks()
+        self.local.view.note_received()
         outcome = row.outcome
         node = self.retrieves.node_of(row)
+        if row.send_outcome is not None and node is not None:
+            self._send_finished(row, row.send_outcome, node)
+            return
         if outcome is None or node is None:
             self.statusBar().showMessage(f"{row.what}: {row.why}")
             return
@@ -468,6 +499,12 @@ class MainWindow(QMainWindow):
             self.hints.show_hint(hints[0], row.job_id)
         self.statusBar().showMessage(f"{row.job_id}: {outcome.status}, "
                                      f"{len(outcome.stored)} received")
+
+    def _send_finished(self, row: JobRow, outcome: SendOutcome, node: RemoteNode) -> None:
+        hints = hints_for_send(outcome, node, self.session.local)
+        if hints:
+            self.hints.show_hint(hints[0], row.job_id)
+        self.statusBar().showMessage(f"{row.job_id}: {row.why}")
 
     def retry_job(self, job_id: str) -> None:
         self.retrieves.retry(job_id)
@@ -481,7 +518,7 @@ class MainWindow(QMainWindow):
         """A new job shows the jobs, but never takes the log away from a user
         watching it (Ctrl+J shows the jobs; the status line says it is queued)."""
         if self.bottom_dock.isVisible() and self.bottom.currentWidget() is self.log_panel:
-            self.statusBar().showMessage("Retrieve queued: Ctrl+J shows the jobs")
+            self.statusBar().showMessage("Job queued: Ctrl+J shows the jobs")
             return
         self.show_tab(0)
 

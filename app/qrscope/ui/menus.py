@@ -65,6 +65,9 @@ def install_menus(w: MenuTarget) -> dict[str | None, QAction]:
     _action(bar, retrieve, "Retrieve with C-GET", lambda: w.search.retrieve_selection("get"),
             "Ctrl+G")
     view = bar.addMenu("&View")
+    _action(bar, view, "PACS search", lambda: w.show_place(0), "Ctrl+1")
+    _action(bar, view, "Local archive", lambda: w.show_place(1), "Ctrl+2")
+    view.addSeparator()
     view.addAction(w.nodes_dock.toggleViewAction())
     view.addAction(w.bottom_dock.toggleViewAction())
     _action(bar, view, "Association log", lambda: w.show_tab(1), "Ctrl+L")

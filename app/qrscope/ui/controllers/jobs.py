@@ -12,11 +12,14 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from qrscope.core.jobs import RETRIEVES_PER_NODE, JobRecord, JobService, JobState
+from qrscope.core.jobs.records import JobKind
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.profile_store import Profiles
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
+from qrscope.core.send.selection import SendSelection
+from qrscope.core.send.types import SendProgress
 from qrscope.ui.bridge import CoreBridge
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.job_words import count, describe_outcome, describe_scope
@@ -51,7 +54,7 @@ class RetrieveJobs(QObject):
         self.service = JobService(
             store, bridge.log, local=lambda: profiles.local, listener=self._listener_for,
             nodes=lambda: list(profiles.nodes), on_change=on_change, on_progress=on_progress,
-            debug=lambda: bridge.debug)
+            on_send_progress=on_progress, debug=lambda: bridge.debug)
         bridge.job_changed.connect(self._changed)
         bridge.job_progress.connect(self._progress)
 
@@ -68,6 +71,10 @@ class RetrieveJobs(QObject):
             node, [(scope, label or describe_scope(scope)) for scope, label in scopes], method)
         return self._rows_for(records)
 
+    def submit_send(self, node: RemoteNode, selection: SendSelection, label: str) -> JobRow:
+        """Queue a send of the archive's *selection* to *node* (C-STORE), in its queue."""
+        return self._rows_for([self.service.submit_send(node, selection, label)])[0]
+
     def resume(self) -> list[JobRow]:
         """Take up the jobs a previous run left queued or running (see JobService.resume)."""
         return self._rows_for(self.service.resume())
@@ -75,6 +82,8 @@ class RetrieveJobs(QObject):
     def retry(self, job_id: str) -> list[JobRow]:
         """Ask again for exactly what the job is missing, from the node as it is now."""
         row = self.model.find(job_id)
+        if row is not None and row.kind is JobKind.SEND:
+            return self._retry_send(row)
         if row is None or row.scope is None:
             return []
         node = self._node_named(row.node)
@@ -86,6 +95,14 @@ class RetrieveJobs(QObject):
         return self.submit_many(node, [(part, f"retry: {label}" if part is scope else
                                         f"retry: {_missing(part)} of {label}")
                                        for part in scopes], row.retrieve_method)
+
+    def _retry_send(self, row: JobRow) -> list[JobRow]:
+        """The instances the send failed to store; all of it if it never connected."""
+        record = self.service.retry_failed(row.job_id)
+        node = self._node_named(row.node)
+        if record is None and row.send is not None and node is not None:
+            record = self.service.submit_send(node, row.send, f"retry: {row.what}")
+        return self._rows_for([record]) if record is not None else []
 
     def again_with(self, job_id: str, method: RetrieveMethod) -> JobRow | None:
         """The job's whole request again, by *method*, from the node as it is now."""
@@ -148,7 +165,10 @@ class RetrieveJobs(QObject):
         if row is None or row.job_state.is_final:
             return
         changes: dict[str, object] = {"job_state": record.state}
-        if record.state.is_final:
+        if record.state.is_final and record.kind is JobKind.SEND:
+            changes["send_outcome"] = record.send_outcome
+            changes["why"] = record.summary
+        elif record.state.is_final:
             outcome = record.outcome
             changes["outcome"] = outcome
             changes["why"] = describe_outcome(outcome) if outcome is not None else \
@@ -160,14 +180,21 @@ class RetrieveJobs(QObject):
         if record.state.is_final:
             self.finished.emit(row)
 
-    def _progress(self, progress: RetrieveProgress) -> None:
+    def _progress(self, progress: RetrieveProgress | SendProgress) -> None:
         row = self.model.find(progress.job_id)
-        if row is not None and row.job_state is JobState.RUNNING:
+        if row is None or row.job_state is not JobState.RUNNING:
+            return
+        if isinstance(progress, SendProgress):
+            self.model.update(progress.job_id, send_progress=progress)
+        else:
             self.model.update(progress.job_id, progress=progress)
 
 
 def _row(record: JobRecord) -> JobRow:
     """A new row, queued: its state as it is now is applied by ``_changed``."""
+    if record.kind is JobKind.SEND:
+        return JobRow(job_id=record.job_id, what=record.label, node=record.node_name,
+                      method="C-STORE", kind=JobKind.SEND, send=record.send)
     return JobRow(job_id=record.job_id, what=record.label or describe_scope(record.scope),
                   node=record.node_name, method=_method_words(record.method),
                   scope=record.scope, retrieve_method=record.method)

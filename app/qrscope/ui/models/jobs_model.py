@@ -1,4 +1,7 @@
-"""Retrieve jobs as a table model: progress, rate, time left, and why a job ended as it did."""
+"""Jobs as a table model: progress, rate, time left, and why a job ended as it did.
+
+Most jobs are retrieves; a send of the archive to a node (``kind`` send)
+shares the table, its progress counted in instances sent."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from qrscope.core.jobs.records import JobState
+from qrscope.core.jobs.records import JobKind, JobState
 from qrscope.core.jobs.service import RETRIEVES_PER_NODE
 from qrscope.core.profiles import RetrieveMethod
 from qrscope.core.retrieve.types import (
@@ -17,6 +20,8 @@ from qrscope.core.retrieve.types import (
     RetrieveScope,
     RetrieveState,
 )
+from qrscope.core.send.selection import SendSelection
+from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress
 from qrscope.ui.job_words import count
 from qrscope.ui.models.table_base import Index, ListTableModel
 
@@ -56,11 +61,23 @@ class JobRow:
     why: str = ""
     folder: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: JobKind = JobKind.RETRIEVE
+    send: SendSelection | None = None
+    """What a send job sends (``None`` for a retrieve)."""
+    send_progress: SendProgress | None = None
+    send_outcome: SendOutcome | None = None
 
     @property
     def state(self) -> RetrieveState:
         if self.outcome is not None:
             return RetrieveState(self.outcome.status)
+        if self.send_outcome is not None:
+            return RetrieveState(self.send_outcome.status)
+        if self.kind is JobKind.SEND and not self.job_state.is_final:
+            sending = self.send_progress
+            return RetrieveState.RUNNING if sending is not None else (
+                RetrieveState.RUNNING if self.job_state is JobState.RUNNING
+                else RetrieveState.PENDING)
         if self.job_state.is_final:
             return RetrieveState(self.job_state.value)
         if self.progress is None:
@@ -77,7 +94,21 @@ class JobRow:
     def not_started(self) -> str:
         """Why a job ended without an outcome (cancelled while queued, listener
         stopped, nothing missing); empty otherwise."""
-        return self.why if self.job_state.is_final and self.outcome is None else ""
+        ended_bare = self.outcome is None and self.send_outcome is None
+        return self.why if self.job_state.is_final and ended_bare else ""
+
+    @property
+    def retryable(self) -> bool:
+        """Ended with something not done that asking again may do."""
+        if not self.state.is_final:
+            return False
+        if self.not_started:
+            return self.state is not RetrieveState.CANCELLED
+        if self.send_outcome is not None:
+            return bool(self.send_outcome.failed_uids or self.send_outcome.failure)
+        outcome = self.outcome
+        return bool(outcome and (outcome.failed_uids or outcome.failure
+                                 or outcome.status in ("failed", "partial")))
 
     @property
     def state_text(self) -> str:
@@ -89,6 +120,8 @@ class JobRow:
         The bar shows what arrived, not what the PACS has dealt with: a
         failed job that brought nothing is an empty bar, never a full one.
         """
+        if self.kind is JobKind.SEND:
+            return self._send_fraction()
         progress = self.progress
         final = self.state.is_final
         received = len(self.outcome.stored) if self.outcome is not None else (
@@ -105,12 +138,55 @@ class JobRow:
             return min(1.0, max(done, received) / total)
         return min(1.0, received / total)
 
+    def _send_fraction(self) -> float | None:
+        sent = self.send_progress
+        if self.send_outcome is not None:
+            done = self.send_outcome.total - len(self.send_outcome.failed_uids)
+            return done / self.send_outcome.total if self.send_outcome.total else 1.0
+        return sent.done / sent.total if sent is not None and sent.total else None
+
+    def _send_text(self) -> str:
+        ended, sent = self.send_outcome, self.send_progress
+        if ended is not None:
+            failed = ended.count(InstanceState.FAILED)
+            done = (ended.count(InstanceState.STORED) + ended.count(InstanceState.WARNING)
+                    + ended.already_sent)
+            return f"{done}/{ended.total} sent" + (f", {failed} failed" if failed else "")
+        if sent is None:
+            return ""
+        parts = [f"{sent.stored + sent.warning}/{sent.total} sent"]
+        if sent.failed:
+            parts.append(f"{sent.failed} failed")
+        if sent.warning:
+            parts.append(count(sent.warning, "warning"))
+        return ", ".join(parts)
+
+    def rate_text(self) -> str:
+        if self.kind is JobKind.SEND:
+            sent = self.send_progress
+            return f"{sent.rate:.1f}/s" if sent is not None and sent.done else ""
+        p = self.progress
+        return f"{p.rate:.1f}/s" if p and p.received else ""
+
+    def left_text(self) -> str:
+        if self.state.is_final:
+            return ""
+        if self.kind is JobKind.SEND:
+            sent = self.send_progress
+            if sent is None or not sent.rate:
+                return ""
+            return f"{(sent.total - sent.done) / sent.rate:.0f} s"
+        left = self.progress.seconds_left if self.progress else None
+        return "" if left is None else f"{left:.0f} s"
+
     def progress_text(self) -> str:
         p = self.progress
         if self.queued:  # the tooltip says why; the words fit the bar
             return QUEUED_WORDS
         if self.not_started:
             return self.not_started
+        if self.kind is JobKind.SEND:
+            return self._send_text()
         if p is None:
             return ""
         total = f"/{p.total}" if p.total is not None else ""
@@ -188,7 +264,6 @@ class JobTableModel(ListTableModel):
 
     @staticmethod
     def _text(row: JobRow, column: int) -> str:
-        p = row.progress
         if column == 0:
             return row.job_id or "—"
         if column == 1:
@@ -202,8 +277,7 @@ class JobTableModel(ListTableModel):
         if column == PROGRESS_COLUMN:
             return row.progress_text()
         if column == 6:
-            return f"{p.rate:.1f}/s" if p and p.received else ""
+            return row.rate_text()
         if column == 7:
-            left = p.seconds_left if p else None
-            return "" if left is None or row.state.is_final else f"{left:.0f} s"
+            return row.left_text()
         return row.why

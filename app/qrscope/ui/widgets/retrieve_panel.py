@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qrscope.core.retrieve.types import RetrieveState
 from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, WIDEST_PROGRESS, JobRow, JobTableModel
 from qrscope.ui.widgets.python_model_view import PythonModelView
 
@@ -178,12 +177,7 @@ class RetrievePanel(QWidget):
     def _update_buttons(self, *_args: object) -> None:
         row = self.selected()
         self.cancel.setEnabled(row is not None and not row.state.is_final)
-        failed = bool(row and ((row.not_started and row.state is not RetrieveState.CANCELLED)
-                               or (row.outcome and (row.outcome.failed_uids
-                                                    or row.outcome.failure
-                                                    or row.outcome.status in ("failed",
-                                                                              "partial")))))
-        self.retry.setEnabled(bool(row and row.state.is_final and failed))
+        self.retry.setEnabled(bool(row and row.retryable))
         self.open.setEnabled(bool(row and row.folder))
         self.copy_folder.setEnabled(bool(row and row.folder))
         self.folder.setText(row.folder if row else "")
