@@ -82,6 +82,8 @@ class JobRecord:
     """What a send job sends (``None`` for a retrieve)."""
     send_outcome: SendOutcome | None = field(default=None, compare=False, repr=False)
     """A send's outcome, for a job that ended in this process (not kept on disk)."""
+    retry_of: str = ""
+    """The job this one retries (a send of what that one did not deliver); empty if none."""
 
     @property
     def node_name(self) -> str:
@@ -103,4 +105,5 @@ class JobRecord:
             "started": self.started, "ended": self.ended, "interrupted": self.interrupted,
             "received": self.received, "completed": self.completed, "failed": self.failed,
             "warning": self.warning, "expected": self.expected, "summary": self.summary,
+            "retry_of": self.retry_of or None,
         }

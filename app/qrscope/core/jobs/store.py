@@ -37,7 +37,7 @@ __all__ = ["JOBS_FILE", "JobStore", "default_jobs_path", "jobs_path_beside"]
 
 _LOGGER = logging.getLogger(__name__)
 JOBS_FILE = "jobs.sqlite3"
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,9 +75,11 @@ CREATE TABLE IF NOT EXISTS send_results (
     PRIMARY KEY (number, sop_instance_uid)
 );
 """
-# Version 2 (sends): columns added to a version 1 file, at the end of the row.
+# Columns added to an older file, at the end of the row: version 2 (sends) and
+# version 3 (a retried send's link to the job it retries).
 _ADDED_COLUMNS = (("kind", "TEXT NOT NULL DEFAULT 'retrieve'"),
-                  ("selection", "TEXT NOT NULL DEFAULT ''"))
+                  ("selection", "TEXT NOT NULL DEFAULT ''"),
+                  ("retry_of", "TEXT NOT NULL DEFAULT ''"))
 _UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -215,12 +217,14 @@ class JobStore:
                     "INSERT INTO jobs (created, state, owner, node_name, node, level, "
                     "study_uid, series_uids, instance_uids, patient_id, sop_classes, "
                     "modalities, method, move_destination, storage_folder, label, kind, "
-                    "selection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "selection, retry_of) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.created, record.state.value, self._owner, record.node_name,
                      json.dumps(record.node.to_dict()), *_scope_columns(record.scope),
                      record.method.value, record.move_destination, record.storage_folder,
                      record.label, record.kind.value,
-                     json.dumps(record.send.to_dict()) if record.send else ""))
+                     json.dumps(record.send.to_dict()) if record.send else "",
+                     record.retry_of))
                 assert cursor.lastrowid is not None
                 record.job_id = _job_id(cursor.lastrowid)
         return added
@@ -313,7 +317,7 @@ class JobStore:
                 interrupted=value["interrupted"], received=value["received"],
                 completed=value["completed"], failed=value["failed"],
                 warning=value["warning"], expected=value["expected"],
-                summary=value["summary"], kind=kind, send=send)
+                summary=value["summary"], kind=kind, send=send, retry_of=value["retry_of"])
         except (ValueError, TypeError, InvalidValue) as exc:
             text = f"job {job_id} in {self.path} cannot be read ({exc}); it is skipped"
             _LOGGER.warning("%s", text)
@@ -329,7 +333,8 @@ _COLUMNS = {name: number for number, name in enumerate((
     "number", "created", "started", "ended", "state", "owner", "node_name", "node", "level",
     "study_uid", "series_uids", "instance_uids", "patient_id", "sop_classes", "modalities",
     "method", "move_destination", "storage_folder", "label", "interrupted", "received",
-    "completed", "failed", "warning", "expected", "summary", "kind", "selection"))}
+    "completed", "failed", "warning", "expected", "summary", "kind", "selection",
+    "retry_of"))}
 
 
 def _scope_columns(scope: RetrieveScope | None) -> tuple[str, ...]:
