@@ -98,20 +98,22 @@ def _wait_for(process, ae_title: str, port: int, calling: str, log_path: Path) -
 
 @contextlib.contextmanager
 def empty_orthanc(folder: Path, *, known: Sequence[str] = (), always_allow_store: bool = True,
-                  ) -> Iterator[StoreTarget]:
+                  always_allow_echo: bool | None = None) -> Iterator[StoreTarget]:
     """Orthanc that holds nothing, checks the called AE title (``DicomCheckCalledAet``)
     and knows the AE titles *known* as modalities.
 
     With *always_allow_store* False it takes C-STOREs only from those
-    (``DicomAlwaysAllowStore``), and echoes only for them, as a locked-down
-    hospital archive does.
+    (``DicomAlwaysAllowStore``), and by default echoes only for them
+    (``DicomAlwaysAllowEcho``, *always_allow_echo*), as a locked-down hospital
+    archive does.
     """
     folder.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_ports(2)
     config = orthanc_configuration(folder, dicom_port, http_port,
                                    [MoveDestination(ae, HOST, 104) for ae in known])
     config.update(Name="qrscope-send", DicomAlwaysAllowStore=always_allow_store,
-                  DicomAlwaysAllowEcho=always_allow_store)
+                  DicomAlwaysAllowEcho=always_allow_store if always_allow_echo is None
+                  else always_allow_echo)
     path = folder / "orthanc.json"
     path.write_text(json.dumps(config, indent=1))
     log_path = folder / "orthanc.log"

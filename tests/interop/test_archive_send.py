@@ -222,3 +222,20 @@ def test_orthanc_that_does_not_know_us_gets_the_unknown_calling_ae_hint(
     (hint,) = outcome["hint_details"]
     assert hint["id"] == "association-rejected-calling-aet", hint
     assert "'STRANGER'" in hint["title"]
+
+
+def test_orthanc_that_echoes_for_anyone_but_stores_for_known_callers_aborts_and_is_told(
+        archive: Path, tmp_path: Path) -> None:
+    # Measured with Orthanc 1.10.1: DicomAlwaysAllowEcho on lets the association
+    # through; the first C-STORE from an unknown caller is answered with A-ABORT.
+    require(find_binary("Orthanc"), "Orthanc not installed (apt-get install orthanc)")
+    with empty_orthanc(tmp_path / "orthanc", known=("MODALITY",), always_allow_store=False,
+                       always_allow_echo=True) as orthanc:
+        code, outcome = _send(archive, orthanc, "--study", _studies(archive)[0],
+                              calling="STRANGER")
+        assert orthanc.instance_count() == 0
+    assert code == 4 and outcome["status"] == "failed" and outcome["stored"] == 0, outcome
+    assert outcome["error"] and outcome["error"]["reason"] == "association-aborted", outcome
+    hint = outcome["hint_details"][0]
+    assert hint["id"] == "association-aborted"
+    assert "do not know the calling AE title 'STRANGER'" in hint["summary"]

@@ -119,11 +119,21 @@ class SendJob:
             if self._cancel.is_set():
                 return
             if not out.assoc.is_established:
-                self.outcome.failure = self.outcome.failure or AssociationFailure(
-                    FailureReason.ABORTED, f"the association with '{self.node.name}' ended "
-                    "before every instance was sent")
+                self._association_lost()
                 return
-            self._record(self._send_one(out, item, accepted.get(item.sop_class_uid, [])))
+            result = self._send_one(out, item, accepted.get(item.sop_class_uid, []))
+            self._record(result)
+            if result.state is InstanceState.FAILED and not out.assoc.is_established:
+                self._association_lost()  # on its last instance too: said as such
+                return
+
+    def _association_lost(self) -> None:
+        """The peer aborted (or the connection dropped) mid-send: the job's failure,
+        which the hints explain (a peer that does not let our AE title store aborts
+        at the first C-STORE)."""
+        self.outcome.failure = self.outcome.failure or AssociationFailure(
+            FailureReason.ABORTED, f"the association with '{self.node.name}' ended "
+            "before every instance was sent")
 
     def _send_one(self, out: OutgoingAssociation, item: SendItem,
                   accepted: list[str]) -> SendResult:
