@@ -17,8 +17,8 @@ Orthanc (``/instances/{id}/file``) and compared with what was sent
 (:func:`benchmarks.data.fingerprint`); a contender that loses or alters one
 fails the run. Orthanc is emptied between runs.
 
-``--profile`` runs qrscope once more under cProfile and writes the top of
-its profile beside the report.
+``--profile FILE`` sends the small study once more under cProfile, in the
+benchmark's process, and writes the top of the profile to FILE.
 
     PYTHONPATH=app:. python -m benchmarks.send --repeat 3 --markdown send.md
 """
@@ -141,21 +141,43 @@ def _run_one(work: Path, study: Study, archive: Path, port: int, peer: Orthanc,
 
 def _profile(work: Path, study: Study, archive: Path, port: int, peer: Orthanc,
              out: Path) -> None:
-    """One qrscope send of *study* under cProfile; the top 40 by cumulative time to *out*."""
-    stats = work / "send.prof"
-    peer.empty()
-    command = [sys.executable, "-m", "cProfile", "-o", str(stats),
-               *_qrscope(study, archive, port)[1:]]
-    finished = run_timed(command, work / "logs" / "profile.log",
-                         _env(work, "qrscope", "tuned"), work)
-    if finished.returncode != 0:
-        raise WrongResult(f"the profiled send exited with {finished.returncode}")
-    peer.check(study)
+    """One send of *study* under cProfile, in this process and on this thread (the
+    job service runs a send on a thread of its own, which cProfile does not see):
+    the job as ``qrscope archive send`` runs it, every instance's end recorded in a
+    jobs file. Its top 40 functions by own and by cumulative time go to *out*."""
+    import cProfile
     import pstats
 
+    from qrscope.core.jobs import JobStore
+    from qrscope.core.jobs.records import JobKind, JobRecord
+    from qrscope.core.jobs.sending import prepare_send
+    from qrscope.core.net.association_log import AssociationLog
+    from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
+    from qrscope.core.send import SendJob, SendSelection
+
+    peer.empty()
+    node = RemoteNode(name="orthanc", ae_title=ORTHANC_AE_TITLE, host=HOST,
+                      port=port).validated()
+    store = JobStore(work / "profile-jobs.sqlite3")
+    (record,) = store.add([JobRecord(
+        job_id="", node=node, scope=None, method=RetrieveMethod.MOVE, label="profile",
+        storage_folder=str(archive), kind=JobKind.SEND,
+        send=SendSelection(study_uids=(study.study_uid,)))])
+    job = prepare_send(record, node, LocalAE(ae_title=QRSCOPE_AE), AssociationLog(), store,
+                       on_progress=None, debug=False)
+    assert isinstance(job, SendJob), job
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    outcome = profiler.runcall(job.run)
+    seconds = time.perf_counter() - started
+    store.close()
+    if outcome.status != "success":
+        raise WrongResult(f"the profiled send ended {outcome.status}")
+    peer.check(study)
     text = io.StringIO()
-    pstats.Stats(str(stats), stream=text).sort_stats("cumulative").print_stats(40)
-    out.write_text(f"one send of {study.name}, {finished.seconds:.2f} s under cProfile\n"
+    for order in ("tottime", "cumulative"):
+        pstats.Stats(profiler, stream=text).sort_stats(order).print_stats(40)
+    out.write_text(f"one send of {study.name}, {seconds:.2f} s under cProfile\n"
                    + text.getvalue())
 
 
