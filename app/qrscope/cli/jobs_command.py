@@ -1,8 +1,10 @@
-"""``qrscope jobs``: the retrieve jobs on record; ``qrscope jobs resume`` finishes them.
+"""``qrscope jobs``: the jobs on record; ``resume`` finishes them, ``retry`` a send's rest.
 
 The jobs file is the one the window writes (beside the profiles), so a job
 the window or a ``qrscope retrieve`` left unfinished (quit, crash, kill) can
 be run to the end from a terminal, asking only for what is not on disk yet.
+``qrscope jobs retry JOB_ID`` sends again what send job JOB_ID did not
+deliver (failed, or never sent), as a new job linked to it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from qrscope.cli.options import EXIT, build_log, load_profiles, local_from_args, print_json
+from qrscope.cli.options import (
+    EXIT,
+    CliError,
+    build_log,
+    load_profiles,
+    local_from_args,
+    print_json,
+)
 from qrscope.cli.retrieve_command import exit_code, jobs_file
 from qrscope.cli.terminal import for_terminal
 from qrscope.core.jobs import JobRecord, JobService, JobStore
@@ -34,6 +43,8 @@ def _open(args: argparse.Namespace) -> JobStore:
 def run_jobs(args: argparse.Namespace) -> int:
     if args.action == "resume":
         return _resume(args)
+    if args.action == "retry":
+        return _retry(args)
     store = _open(args)
     try:
         records = store.records()
@@ -56,8 +67,9 @@ def _show(records: list[JobRecord], as_json: bool, none: str) -> None:
 
 def _line(record: JobRecord) -> str:
     when = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M")
+    how = record.kind.value if record.send is not None else record.method.value
     return for_terminal(f"{record.job_id:>6}  {record.state.value:<9}  {when}  "
-                        f"{record.node_name}  {record.method.value}  {record.label}"
+                        f"{record.node_name}  {how}  {record.label}"
                         + (f"  ({record.summary})" if record.summary else ""))
 
 
@@ -114,6 +126,50 @@ def _resume(args: argparse.Namespace) -> int:
     ended = [service.get(r.job_id) or r for r in resumed]
     _show(ended, args.json, "no unfinished retrieve jobs")
     return _exit(ended)
+
+
+def _retry(args: argparse.Namespace) -> int:
+    """Send again what send job ``args.job_id`` did not deliver; exit as ``archive send``."""
+    from qrscope.cli.send_command import finish_send, send_service
+
+    job_id = (args.job_id or "").strip()
+    if not job_id:
+        raise CliError("name the send job to retry: qrscope jobs retry JOB_ID", EXIT["usage"])
+    profiles = load_profiles(args)
+    local = local_from_args(args, profiles)
+    store = _open(args)
+    service = send_service(args, store, local, profiles.nodes)
+    try:
+        first = next((r for r in store.records() if r.job_id == job_id), None)
+        why = _not_retriable(first, job_id)
+        retry = None if why else service.retry_failed(job_id)
+    except BaseException:
+        store.close()
+        raise
+    if retry is None:
+        store.close()
+        if why:
+            raise CliError(why, EXIT["usage"])
+        said = f"nothing to retry: {job_id} delivered every instance"
+        if args.json:
+            print_json({"job_id": None, "retry_of": job_id, "status": "nothing-to-retry",
+                        "message": said})
+        else:
+            print(said)
+        return EXIT["success"]
+    return finish_send(args, service, retry.job_id, local)
+
+
+def _not_retriable(record: JobRecord | None, job_id: str) -> str:
+    """Why *record* cannot be retried, or ``""``."""
+    if record is None:
+        return f"no job {job_id} on record (see qrscope jobs)"
+    if record.send is None:
+        return (f"{job_id} is a retrieve; retry takes a send job (a retrieve is "
+                "finished by qrscope jobs resume, or asked for again)")
+    if not record.state.is_final:
+        return f"{job_id} is still {record.state.value}"
+    return ""
 
 
 def _exit(records: list[JobRecord]) -> int:

@@ -152,11 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the sequence of both associations: .svg, or Mermaid text "
                      "(.mmd/.md)")
 
-    jobs = _command(sub, "jobs", "list the retrieve jobs on record, or resume the unfinished "
-                    "ones", local=True)
-    jobs.add_argument("action", nargs="?", choices=["resume"],
+    jobs = _command(sub, "jobs", "list the jobs on record, resume the unfinished ones, or "
+                    "retry what a send did not deliver", local=True)
+    jobs.add_argument("action", nargs="?", choices=["resume", "retry"],
                       help="resume: run the jobs left queued or running (quit, crash) to the "
-                      "end, fetching only what is not on disk yet")
+                      "end, fetching only what is not on disk yet; retry JOB_ID: send again "
+                      "what send job JOB_ID did not deliver (failed or never sent)")
+    jobs.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the send job to retry")
 
     doctor = _command(sub, "doctor", "check a node end to end: why C-MOVE fails",
                       node=True, local=True)

@@ -2,7 +2,8 @@
 
 The send is a job of the job service, recorded in the jobs file beside the
 profiles like a retrieve (``qrscope jobs`` lists it, ``qrscope jobs resume``
-finishes one this process could not). Ctrl-C stops before the next instance.
+finishes one this process could not, ``qrscope jobs retry JOB_ID`` sends what
+it did not deliver). Ctrl-C stops before the next instance.
 Exit codes as ``qrscope retrieve``: 0 every instance stored, 1 some, 3 the
 node could not be reached or refused the association, 4 nothing stored,
 130 cancelled.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from qrscope.cli.interrupt import cancel_on_interrupt
@@ -28,12 +29,13 @@ from qrscope.cli.options import (
 from qrscope.cli.retrieve_command import jobs_file
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.jobs import JobService, JobStore
+from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.send.selection import SendSelection
 from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress
 from qrscope.core.validation import InvalidValue
 from qrscope.diagnosis.send_hints import hints_for_send
 
-__all__ = ["run_send", "send_exit_code"]
+__all__ = ["finish_send", "run_send", "send_exit_code", "send_service"]
 
 
 def _progress_printer(enabled: bool) -> Callable[[SendProgress], None]:
@@ -60,29 +62,41 @@ def run_send(args: argparse.Namespace, storage: Path) -> int:
     profiles = load_profiles(args)
     local = local_from_args(args, profiles)
     node = node_from_args(args, profiles)
-    log = build_log(args, local)
     store = JobStore(jobs_file(args))
     for warning in store.warnings:
         print(f"qrscope: warning: {for_terminal(warning)}", file=sys.stderr)
-    service = JobService(store, log, local=lambda: local, nodes=lambda: profiles.nodes,
-                         on_send_progress=_progress_printer(not args.json
-                                                            and sys.stderr.isatty()),
-                         debug=lambda: args.verbose >= 2)
+    service = send_service(args, store, local, profiles.nodes)
     record = service.submit_send(node, selection, storage_folder=storage)
+    return finish_send(args, service, record.job_id, local)
+
+
+def send_service(args: argparse.Namespace, store: JobStore, local: LocalAE,
+                 nodes: Iterable[RemoteNode]) -> JobService:
+    """The job service of a send from the command line: progress on a terminal."""
+    return JobService(store, build_log(args, local), local=lambda: local,
+                      nodes=lambda: list(nodes),
+                      on_send_progress=_progress_printer(not args.json and sys.stderr.isatty()),
+                      debug=lambda: args.verbose >= 2)
+
+
+def finish_send(args: argparse.Namespace, service: JobService, job_id: str,
+                local: LocalAE) -> int:
+    """Wait for send job *job_id* (Ctrl-C cancels it), print how it ended, its exit code."""
     try:
-        with cancel_on_interrupt(service, record.job_id,
+        with cancel_on_interrupt(service, job_id,
                                  "cancelling (after the instance on the wire)"):
             service.wait()
     finally:
         service.shutdown()
-        store.close()
-    ended = service.get(record.job_id)
+        service.store.close()
+    ended = service.get(job_id)
     if ended is None or ended.send_outcome is None:
         raise CliError(ended.summary if ended else "the send did not run", EXIT["failed"])
     outcome = ended.send_outcome
-    hints = hints_for_send(outcome, node, local)
+    hints = hints_for_send(outcome, ended.node, local)
     if args.json:
-        print_json({**outcome.to_dict(), "hints": [h.id for h in hints],
+        print_json({**outcome.to_dict(), "retry_of": ended.retry_of or None,
+                    "hints": [h.id for h in hints],
                     "hint_details": [h.to_dict() for h in hints]})
     else:
         _print_outcome(outcome)

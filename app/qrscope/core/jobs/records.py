@@ -90,6 +90,8 @@ class JobRecord:
     """What a batch job is (``None`` for the other kinds); its items are in the store."""
     batch_result: BatchResult | None = field(default=None, compare=False, repr=False)
     """A batch's last run, for a job that ran in this process (not kept on disk)."""
+    retry_of: str = ""
+    """The job this one retries (a send of what that one did not deliver); empty if none."""
 
     @property
     def node_name(self) -> str:
@@ -112,4 +114,5 @@ class JobRecord:
             "started": self.started, "ended": self.ended, "interrupted": self.interrupted,
             "received": self.received, "completed": self.completed, "failed": self.failed,
             "warning": self.warning, "expected": self.expected, "summary": self.summary,
+            "retry_of": self.retry_of or None,
         }

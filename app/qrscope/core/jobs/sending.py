@@ -3,9 +3,10 @@
 Every instance's end is written to the jobs file as it comes
 (:meth:`~qrscope.core.jobs.store.JobStore.record_sent`), so a job cut short
 (quit, crash, ``kill -9``) resumes with what it had not sent, and a retry
-takes exactly what failed. The instance on the wire when the process died
-was not recorded and goes again; a peer that stored it answers the second
-C-STORE for the same SOP Instance UID as it does any duplicate.
+takes exactly what the peer does not hold (:func:`undelivered`). The
+instance on the wire when the process died was not recorded and goes again;
+a peer that stored it answers the second C-STORE for the same SOP Instance
+UID as it does any duplicate.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from qrscope.core.send.job import SendJob
 from qrscope.core.send.selection import items_to_send
 from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress, SendResult
 
-__all__ = ["prepare_send", "send_summary"]
+__all__ = ["prepare_send", "send_summary", "undelivered"]
 
 
 def prepare_send(record: JobRecord, node: RemoteNode, local: LocalAE, log: AssociationLog,
@@ -46,6 +47,24 @@ def prepare_send(record: JobRecord, node: RemoteNode, local: LocalAE, log: Assoc
                    job_id=record.job_id, on_progress=on_progress, on_result=keep,
                    already_sent=sum(1 for i in items if i.sop_instance_uid in done),
                    debug=debug)
+
+
+def undelivered(record: JobRecord, store: JobStore) -> list[str]:
+    """The SOP Instance UIDs of send job *record* the peer does not hold, in send order.
+
+    Those it answered with a failure, and those that never went out: the
+    association was refused or cut short, or the job was cancelled. A retry
+    sends exactly these; what the peer stored (or stored with a warning) never
+    goes twice.
+    """
+    assert record.send is not None  # a send's
+    folder = Path(record.storage_folder)
+    if not folder.is_dir():
+        return []
+    sent = {uid for uid, state in store.send_results(record.job_id).items()
+            if InstanceState(state).sent}
+    return [item.sop_instance_uid for item in items_to_send(open_index(folder), record.send)
+            if item.sop_instance_uid not in sent]
 
 
 def send_summary(outcome: SendOutcome) -> str:

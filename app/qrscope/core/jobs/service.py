@@ -44,7 +44,7 @@ from qrscope.core.jobs.batching import (
     reopen_items,
 )
 from qrscope.core.jobs.records import JobKind, JobRecord, JobState
-from qrscope.core.jobs.sending import prepare_send, send_summary
+from qrscope.core.jobs.sending import prepare_send, send_summary, undelivered
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import AssociationFailure
@@ -196,16 +196,17 @@ class JobService:
         return [replace(r) for r in records]
 
     def submit_send(self, node: RemoteNode, selection: SendSelection, label: str = "",
-                    storage_folder: Path | None = None) -> JobRecord:
+                    storage_folder: Path | None = None, retry_of: str = "") -> JobRecord:
         """Queue a send of the archive's *selection* to *node*, in the node's queue.
 
-        The archive is that of *storage_folder* (default: our storage folder).
+        The archive is that of *storage_folder* (default: our storage folder);
+        *retry_of* names the job this one retries.
         """
         folder = str(storage_folder or self._local().storage_folder)
         (record,) = self.store.add([JobRecord(
             job_id="", node=node, scope=None, method=RetrieveMethod.MOVE,
             label=label or f"send {selection.validated().describe()} to {node.name}",
-            storage_folder=folder, kind=JobKind.SEND, send=selection)])
+            storage_folder=folder, kind=JobKind.SEND, send=selection, retry_of=retry_of)])
         with self._lock:
             self._records[record.job_id] = record
             self._queues.setdefault(node.name, _NodeQueue()).append(record.job_id)
@@ -247,18 +248,23 @@ class JobService:
         return replace(record)
 
     def retry_failed(self, job_id: str) -> JobRecord | None:
-        """A new send of the instances send job *job_id* failed; ``None``: none failed."""
+        """A new send of what send job *job_id* did not deliver, linked to it.
+
+        That is the instances the peer failed and those that never went out
+        (:func:`~qrscope.core.jobs.sending.undelivered`), to the node of the
+        job's name as the profiles hold it now (an AE title fixed since is
+        used). ``None``: no such finished send, or nothing left to send.
+        """
         record = self.get(job_id) or next(
             (r for r in self.store.records() if r.job_id == job_id), None)
-        if record is None or record.send is None:
+        if record is None or record.send is None or not record.state.is_final:
             return None
-        failed = [uid for uid, state in self.store.send_results(job_id).items()
-                  if state == "failed"]
-        if not failed:
+        missing = undelivered(record, self.store)
+        if not missing:
             return None
-        return self.submit_send(self._node_for(record), record.send.narrowed(failed),
-                                f"retry of {job_id}: {len(failed)} instance(s)",
-                                Path(record.storage_folder))
+        return self.submit_send(self._node_for(record), record.send.narrowed(missing),
+                                f"retry of {job_id}: {len(missing)} instance(s)",
+                                Path(record.storage_folder), retry_of=job_id)
 
     def resume(self) -> list[JobRecord]:
         """Take up the jobs a process left unfinished (quit, crash, kill), in their order.

@@ -44,7 +44,7 @@ __all__ = ["JOBS_FILE", "JobStore", "default_jobs_path", "jobs_path_beside"]
 
 _LOGGER = logging.getLogger(__name__)
 JOBS_FILE = "jobs.sqlite3"
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -95,11 +95,14 @@ CREATE TABLE IF NOT EXISTS batch_items (
     PRIMARY KEY (number, item)
 );
 """
-# Version 3 (batches): the batch_items table, made by the script above in an
-# older file; a batch's own settings ride in the selection column.
-# Version 2 (sends): columns added to a version 1 file, at the end of the row.
+# Version 4: the batch_items table (batches), made by the script above in an
+# older file, and the retry_of column (a retried send's link to the job it
+# retries); a batch's own settings ride in the selection column.
+# Version 2 (sends): the kind and selection columns. Columns added to an older
+# file go at the end of the row.
 _ADDED_COLUMNS = (("kind", "TEXT NOT NULL DEFAULT 'retrieve'"),
-                  ("selection", "TEXT NOT NULL DEFAULT ''"))
+                  ("selection", "TEXT NOT NULL DEFAULT ''"),
+                  ("retry_of", "TEXT NOT NULL DEFAULT ''"))
 _UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -237,11 +240,13 @@ class JobStore:
                     "INSERT INTO jobs (created, state, owner, node_name, node, level, "
                     "study_uid, series_uids, instance_uids, patient_id, sop_classes, "
                     "modalities, method, move_destination, storage_folder, label, kind, "
-                    "selection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "selection, retry_of) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.created, record.state.value, self._owner, record.node_name,
                      json.dumps(record.node.to_dict()), *_scope_columns(record.scope),
                      record.method.value, record.move_destination, record.storage_folder,
-                     record.label, record.kind.value, _selection(record)))
+                     record.label, record.kind.value, _selection(record),
+                     record.retry_of))
                 assert cursor.lastrowid is not None
                 record.job_id = _job_id(cursor.lastrowid)
         return added
@@ -396,7 +401,8 @@ class JobStore:
                 interrupted=value["interrupted"], received=value["received"],
                 completed=value["completed"], failed=value["failed"],
                 warning=value["warning"], expected=value["expected"],
-                summary=value["summary"], kind=kind, send=send, batch=batch)
+                summary=value["summary"], kind=kind, send=send, batch=batch,
+                retry_of=value["retry_of"])
         except (ValueError, TypeError, KeyError, InvalidValue) as exc:
             text = f"job {job_id} in {self.path} cannot be read ({exc}); it is skipped"
             _LOGGER.warning("%s", text)
@@ -412,7 +418,8 @@ _COLUMNS = {name: number for number, name in enumerate((
     "number", "created", "started", "ended", "state", "owner", "node_name", "node", "level",
     "study_uid", "series_uids", "instance_uids", "patient_id", "sop_classes", "modalities",
     "method", "move_destination", "storage_folder", "label", "interrupted", "received",
-    "completed", "failed", "warning", "expected", "summary", "kind", "selection"))}
+    "completed", "failed", "warning", "expected", "summary", "kind", "selection",
+    "retry_of"))}
 
 
 def _selection(record: JobRecord) -> str:

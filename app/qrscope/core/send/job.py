@@ -52,6 +52,9 @@ __all__ = ["SendJob"]
 _config.STORE_SEND_CHUNKED_DATASET = True
 
 
+_NO_RESPONSE = "no response: the association was aborted or timed out"
+
+
 class SendJob:
     """Send *items* to *node*; :meth:`run` blocks, callbacks come from its thread."""
 
@@ -119,11 +122,26 @@ class SendJob:
             if self._cancel.is_set():
                 return
             if not out.assoc.is_established:
-                self.outcome.failure = self.outcome.failure or AssociationFailure(
-                    FailureReason.ABORTED, f"the association with '{self.node.name}' ended "
-                    "before every instance was sent")
+                self._association_lost()
                 return
-            self._record(self._send_one(out, item, accepted.get(item.sop_class_uid, [])))
+            result = self._send_one(out, item, accepted.get(item.sop_class_uid, []))
+            if result.state is InstanceState.FAILED and result.status is None and (
+                    result.reason == _NO_RESPONSE or not out.assoc.is_established):
+                # On its last instance too: said as such. pynetdicom returns no
+                # response only once the association is aborted (by the peer, or
+                # by itself on a DIMSE timeout), which its flags may show later.
+                self._association_lost()
+            self._record(result)
+            if self.outcome.failure is not None:
+                return
+
+    def _association_lost(self) -> None:
+        """The peer aborted (or the connection dropped) mid-send: the job's failure,
+        which the hints explain (a peer that does not let our AE title store aborts
+        at the first C-STORE)."""
+        self.outcome.failure = self.outcome.failure or AssociationFailure(
+            FailureReason.ABORTED, f"the association with '{self.node.name}' ended "
+            "before every instance was sent")
 
     def _send_one(self, out: OutgoingAssociation, item: SendItem,
                   accepted: list[str]) -> SendResult:
@@ -142,7 +160,7 @@ class SendJob:
             delivery.discard()
         if "Status" not in status:
             return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
-                              reason="no response: the association was aborted or timed out",
+                              reason=_NO_RESPONSE,
                               syntax=delivery.syntax, note=delivery.note, size=item.size)
         info = decode_status(Service.STORE, int(status.Status))
         state = {StatusCategory.SUCCESS: InstanceState.STORED,
