@@ -196,7 +196,7 @@ def test_a_busy_pacs_is_asked_again_a_bounded_number_of_times(tmp_path, batch_fo
         site.pacs.stop()
 
 
-def test_a_version_2_jobs_file_opens_with_its_jobs_and_gains_the_batch_table(tmp_path, site):
+def test_a_version_2_jobs_file_opens_with_its_jobs_and_gains_what_came_since(tmp_path, site):
     path = tmp_path / "jobs.sqlite3"
     store = JobStore(path)
     service = JobService(store, site.log, local=lambda: site.local, per_node=0)
@@ -205,12 +205,14 @@ def test_a_version_2_jobs_file_opens_with_its_jobs_and_gains_the_batch_table(tmp
     store.close()
     with sqlite3.connect(path) as db:  # as qrscope before batches left it
         db.execute("DROP TABLE batch_items")
+        db.execute("ALTER TABLE jobs DROP COLUMN retry_of")
         db.execute("PRAGMA user_version=2")
     reopened = JobStore(path)
     assert [r.job_id for r in reopened.records()] == [job.job_id]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
         assert db.execute("SELECT count(*) FROM batch_items").fetchone()[0] == 0
+        assert db.execute("SELECT retry_of FROM jobs").fetchall() == [("",)]
     reopened.close()
 
 
