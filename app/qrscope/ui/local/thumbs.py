@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRect, Qt
+from PySide6.QtCore import QObject, QRect, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 
 from qrscope.core.archive.index import open_index
@@ -113,7 +113,12 @@ class ThumbnailLoader(QObject):
         self._made_for: dict[str, int] = {}
         """How many instances each series had when its thumbnail was asked for: one
         that gained instances since is asked again (the core made it anew)."""
-        model.modelReset.connect(self.request_shown)
+        # In the next turn of the event loop, not inside the reset: the listing
+        # that fills the tables already holds the GUI thread, and handing 200
+        # series to the pool takes another 15 ms (benchmarks/thumbnails.py).
+        self._soon = QTimer(self, singleShot=True, interval=0)
+        self._soon.timeout.connect(self.request_shown)
+        model.modelReset.connect(self._soon.start)
 
     def request_shown(self) -> None:
         """Thumbnails for the rows the model holds now; queued ones for others are dropped."""

@@ -45,6 +45,7 @@ from qrscope.ui.local.models import (
     ArchiveTableModel,
 )
 from qrscope.ui.models.result_columns import person_name
+from qrscope.ui.widgets.column_fit import fit_columns
 from qrscope.ui.widgets.search_form import SearchForm
 
 __all__ = ["THUMB_SIZE", "LocalView"]
@@ -246,14 +247,15 @@ class LocalView(QWidget):
         self._select("series", kept)
 
     def _fit_columns(self) -> None:
-        """Once, at the first listing with rows: each column as wide as its first rows."""
+        """Once per table, at the first listing with rows it shows: each column as
+        wide as its first rows' text (:func:`fit_columns`, not Qt's measure of every
+        role of every cell: 50 ms of the view's first open). The table behind the
+        Studies/Patients tab is fitted when it is first shown."""
+        shown = {"series", self.upper_name}
         for name, view in self.views.items():
-            if self.models[name].rowCount() and not view.property("fitted"):
+            if name in shown and self.models[name].rowCount() and not view.property("fitted"):
                 view.setProperty("fitted", True)
-                view.horizontalHeader().setResizeContentsPrecision(FIT_ROWS)
-                view.resizeColumnsToContents()
-                for column in range(self.models[name].columnCount()):
-                    view.setColumnWidth(column, min(view.columnWidth(column), MAX_COLUMN))
+                fit_columns(view, self.models[name], FIT_ROWS, MAX_COLUMN)
         series = self.views["series"]  # the thumbnail beside the series number, whole
         series.setColumnWidth(0, max(series.columnWidth(0), THUMB_SIZE + 40))
 
@@ -309,6 +311,7 @@ class LocalView(QWidget):
         self.stack.setCurrentIndex(index)
         self.acting_on = self.upper_name
         self._show_series()
+        self._fit_columns()
         self._update_buttons()
 
     def _selection_changed(self, name: str) -> None:

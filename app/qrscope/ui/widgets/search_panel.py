@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFontMetricsF, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -32,6 +31,7 @@ from qrscope.core.query.find import FindResult, QueryFilter
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.ui.bridge import CoreBridge, FindTask, spawn
 from qrscope.ui.models.results_model import RecordTableModel, person_name
+from qrscope.ui.widgets.column_fit import fit_columns
 from qrscope.ui.widgets.search_form import SearchForm
 
 __all__ = ["SearchPanel"]
@@ -81,51 +81,6 @@ def _table(model: RecordTableModel) -> QTableView:
     header.customContextMenuRequested.connect(
         lambda pos, v=view, m=model: _column_menu(v, m, pos))
     return view
-
-
-MAX_COLUMN_WIDTH = 320
-UID_COLUMN_WIDTH = 160
-
-
-def fit_columns(view: QTableView, model: RecordTableModel) -> None:
-    """Each column as wide as its contents (UIDs and long texts capped; the
-    tooltip has the whole value), so short columns leave room for long ones.
-
-    Measured on :data:`FIT_SAMPLE_ROWS` rows from the top of the view, as
-    Qt's ``resizeColumnsToContents`` would, but from the cells' text: Qt asks
-    the model for seven roles of every cell it measures, which held the GUI
-    thread for 45 ms on 200 studies and 0.6 s on 1000
-    (benchmarks/window.py --profile).
-    """
-    header = view.horizontalHeader()
-    metrics = QFontMetricsF(view.font())
-    top = max(0, view.rowAt(0))
-    rows = range(top, min(model.rowCount(), top + FIT_SAMPLE_ROWS))
-    # A pixel more than Qt's own measure: its layout rounds text widths in
-    # 1/64ths of a pixel, which can end a pixel above ours.
-    padding = _cell_padding(view, model, top) + 1 if rows else 0
-    for number, column in enumerate(model.columns):
-        texts = {model.cell_text(row, number) for row in rows}
-        widest = max((math.ceil(metrics.horizontalAdvance(t)) for t in texts), default=-1)
-        width = max(widest + padding if rows else 0, header.sectionSizeHint(number))
-        cap = UID_COLUMN_WIDTH if column.key.endswith("uid") else MAX_COLUMN_WIDTH
-        view.setColumnWidth(number, min(width, cap))
-
-
-def _cell_padding(view: QTableView, model: RecordTableModel, row: int) -> int:
-    """What the style adds to a cell's text width: Qt's measure of one cell
-    (the top row's widest text) less the text's own width."""
-    metrics = QFontMetricsF(view.font())
-    widths = [math.ceil(metrics.horizontalAdvance(model.cell_text(row, c)))
-              for c in range(model.columnCount())]
-    column = max(range(len(widths)), key=widths.__getitem__)
-    header = view.horizontalHeader()
-    precision = header.resizeContentsPrecision()
-    header.setResizeContentsPrecision(1)
-    try:
-        return view.sizeHintForColumn(column) - widths[column]
-    finally:
-        header.setResizeContentsPrecision(precision)
 
 
 def _column_menu(view: QTableView, model: RecordTableModel, pos: object) -> None:
@@ -331,7 +286,7 @@ class SearchPanel(QWidget):
                 if level is QueryLevel.STUDY:
                     self.form.set_running(False)
         await self._drain(level)  # the last records came just before the result
-        fit_columns(self.views[level], self.models[level])
+        fit_columns(self.views[level], self.models[level], FIT_SAMPLE_ROWS)
         if result.failed:
             self.find_failed.emit(result, node)
         if level is QueryLevel.STUDY:
@@ -390,7 +345,7 @@ class SearchPanel(QWidget):
         self._pending.setdefault(level, []).extend(records)
         if first:
             self._flush_level(level)
-            fit_columns(self.views[level], self.models[level])
+            fit_columns(self.views[level], self.models[level], FIT_SAMPLE_ROWS)
             if level in self._pending:
                 self._flush_timer.start(0)
             return
