@@ -84,7 +84,7 @@ def test_the_viewer_scrolls_frames_and_changes_window_and_level(qtbot, window, a
     viewer = _open(qtbot, window, cine)
     assert viewer.rendered is not None and viewer.position == 0
     assert viewer.path.text().endswith(".dcm") and Path(viewer.path.text()).is_file()
-    assert "Transfer syntax" in viewer.attributes.text()
+    assert viewer.fields["Transfer syntax"].text()
     viewer.canvas.setFocus()
     qtbot.keyClick(viewer, Qt.Key.Key_Right)
     _settled(qtbot, viewer, lambda: viewer.rendered.frame == 1)
@@ -146,3 +146,25 @@ def test_a_frame_that_cannot_be_decoded_says_why(qtbot, window, archive):
     assert viewer.rendered is None
     assert viewer.canvas.text.startswith("This frame cannot be shown:")
     assert len(viewer.canvas.text.splitlines()) > 1
+
+
+def test_long_uids_leave_the_image_two_thirds_of_a_1024_pixel_viewer(qtbot, window, archive):
+    """The attributes give way to the image: a UID is cut in its field, whole in its
+    tooltip and in the field's text (selectable, copyable)."""
+    window.show_place(1)
+    model = window.local.view.models["series"]
+    qtbot.waitUntil(lambda: model.rowCount() > 0, timeout=10000)
+    mr = next(r for r in model.rows if r["modality"] == "MR")
+    viewer = _open(qtbot, window, mr)
+    row = viewer.instances[0]
+    long_uid = "1.2.826.0.1.3680043.8.498." + "1234567890" * 5
+    viewer.instances[0] = row | {"study_uid": long_uid, "sop_instance_uid": long_uid + ".7"}
+    viewer.series = viewer.series | {"series_uid": long_uid + ".3"}
+    viewer.resize(1000, 680)
+    viewer.go(0)
+    qtbot.waitUntil(lambda: viewer.canvas.width() >= viewer.width() * 0.6, timeout=5000)
+    for name, value in (("Study UID", long_uid), ("Series UID", long_uid + ".3"),
+                        ("SOP Instance UID", long_uid + ".7")):
+        field = viewer.fields[name]
+        assert field.text() == value and field.toolTip() == value
+        assert field.isReadOnly()

@@ -183,9 +183,10 @@ class ViewerDialog(QDialog):
         self.reset = QPushButton("Reset")
         self.reset.setToolTip("The window the file gives (or the data's range)")
         self.reset.clicked.connect(self._reset)
-        self.attributes = QLabel()
-        self.attributes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.attributes.setWordWrap(True)
+        self.fields = {name: _value_field() for name in ATTRIBUTES}
+        """One read-only field per attribute: a long UID is cut there, never
+        widening the panel (at 1024x768 it took half the image's width), and
+        stays whole in its text (select, copy) and its tooltip."""
         self.path = QLineEdit()
         self.path.setReadOnly(True)
         self.open_folder = QPushButton("Open folder")
@@ -193,14 +194,14 @@ class ViewerDialog(QDialog):
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.hide()
-        level = QHBoxLayout()
-        for widget in (QLabel("C"), self.window_center, QLabel("W"), self.window_width,
-                       self.reset):
-            level.addWidget(widget)
         side = QWidget()
         form = QFormLayout(side)
-        form.addRow(self.attributes)
-        form.addRow("Window", level)
+        for name, field in self.fields.items():
+            form.addRow(name, field)
+        # One control a row: side by side they set the panel's width as the UIDs did.
+        form.addRow("Window centre", self.window_center)
+        form.addRow("Window width", self.window_width)
+        form.addRow("", self.reset)
         form.addRow("File", self.path)
         form.addRow("", self.open_folder)
         form.addRow(self.text)
@@ -256,17 +257,25 @@ class ViewerDialog(QDialog):
     def _show_attributes(self, row: dict[str, Any]) -> None:
         series = self.series
         sop, syntax = UID(row["sop_class_uid"] or ""), UID(row["transfer_syntax"] or "")
-        lines = [("Patient", f"{person_name(row.get('patient_name') or '')} "
-                             f"({row.get('patient_id') or ''})"),
-                 ("Study", f"{_date(series.get('study_date'))} {row['study_uid']}"),
-                 ("Series", f"{series.get('series_number') or ''} "
-                            f"{series.get('modality') or ''} {series.get('description') or ''}"),
-                 ("Instance", str(row.get("instance_number") or "")),
-                 ("SOP class", sop.name or str(sop)),
-                 ("Transfer syntax", syntax.name or str(syntax)),
-                 ("Size", human_bytes(row.get("bytes")))]
-        self.attributes.setText("<br>".join(f"<b>{k}:</b> {_escape(v)}" for k, v in lines))
+        values = {"Patient": f"{person_name(row.get('patient_name') or '')} "
+                             f"({row.get('patient_id') or ''})",
+                  "Study date": _date(series.get("study_date")),
+                  "Study UID": row["study_uid"],
+                  "Series": f"{series.get('series_number') or ''} "
+                            f"{series.get('modality') or ''} {series.get('description') or ''}",
+                  "Series UID": series.get("series_uid") or row.get("series_uid") or "",
+                  "Instance": str(row.get("instance_number") or ""),
+                  "SOP Instance UID": row.get("sop_instance_uid") or "",
+                  "SOP class": sop.name or str(sop),
+                  "Transfer syntax": syntax.name or str(syntax),
+                  "Size": human_bytes(row.get("bytes"))}
+        for name, field in self.fields.items():
+            text = str(values[name] or "").strip()
+            field.setText(text)
+            field.setCursorPosition(0)  # the start of a long value, not its end
+            field.setToolTip(text)
         self.path.setText(str(row["file"]))
+        self.path.setToolTip(str(row["file"]))
 
     # -- decoding in the pixel worker --------------------------------------------------
     def _ask(self, position: int, window: Window | None) -> None:
@@ -342,10 +351,22 @@ class ViewerDialog(QDialog):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.path.text()).parent)))
 
 
+ATTRIBUTES = ("Patient", "Study date", "Study UID", "Series", "Series UID", "Instance",
+              "SOP Instance UID", "SOP class", "Transfer syntax", "Size")
+"""The attributes beside the image, in this order."""
+
+
+def _value_field() -> QLineEdit:
+    """A value as text, not an input: no frame, selectable, as narrow as the panel."""
+    field = QLineEdit()
+    field.setReadOnly(True)
+    field.setFrame(False)
+    field.setMinimumWidth(40)
+    field.setStyleSheet("QLineEdit { background: transparent; }")
+    return field
+
+
 def _date(value: object) -> str:
     text = str(value or "")
     return f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else text
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
