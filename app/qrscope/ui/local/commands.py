@@ -93,9 +93,8 @@ class LocalCommands(QObject):
         if not table.indexAt(pos).isValid():
             return None
         self.view.acting_on = name
-        menu = QMenu(table)
-        if name == "series":
-            menu.addAction("View", self.view.open_selected)
+        menu = QMenu(table)  # what the buttons do, each on what was right-clicked
+        menu.addAction("View", lambda: self.view.open_from(name))
         menu.addAction("Open folder", self.open_folder)
         menu.addAction("Send to…", self.ask_send)
         menu.addSeparator()

@@ -338,9 +338,19 @@ class LocalView(QWidget):
         if row is not None:
             self.series_opened.emit(row)
 
+    def open_from(self, name: str) -> None:
+        """View from the table *name*: the selected series, or the first series of the
+        selected studies or patients (the context menus' View, as a double-click)."""
+        if name == "series":
+            self.open_selected()
+            return
+        self._show_series()
+        rows = self.models["series"].rows
+        if rows:
+            self.series_opened.emit(rows[0])
+
     def _double_clicked(self, name: str, index: QModelIndex) -> None:
         if name == "series":
             self.series_opened.emit(self.models["series"].rows[index.row()])
         else:  # a study or patient: its first series
-            self._show_series()
-            self.open_selected()
+            self.open_from(name)
