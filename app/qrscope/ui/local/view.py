@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QPainter, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -56,6 +56,17 @@ FIT_ROWS = 50
 MAX_COLUMN = 240
 THUMB_SIZE = 64
 """The thumbnails' size in the series table (the core makes them larger: sharp on HiDPI)."""
+
+
+class _ElidedLabel(QLabel):
+    """A one-line label that ends in "…" where it is cut (its tooltip has it whole)."""
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             self.contentsRect().width())
+        painter.drawText(self.contentsRect(), int(self.alignment()), text)
+        painter.end()
 
 
 def _table(model: ArchiveTableModel) -> QTableView:
@@ -116,7 +127,7 @@ class LocalView(QWidget):
         self.upper.addTab("Patients")
         self.upper.setDrawBase(False)
         self.upper.setUsesScrollButtons(False)
-        self.count = QLabel()
+        self.count = _ElidedLabel()
         # Beside the nodes panel on a 1024-pixel screen the row is narrow: the
         # count gives way (its tooltip keeps it whole), never the buttons.
         self.count.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
