@@ -295,12 +295,18 @@ class BatchRunner:
         fetch.present += len(listed & on_disk)
 
     def _turn(self) -> bool:
-        """Wait until the user's pause is lifted, then for a slot of the node's budget;
-        ``False``: cancelled (no slot held)."""
-        with self._lock:
-            while self._paused and not self._cancel.is_set():
-                self._lock.wait(_PAUSE_POLL_S)
-        return not self._cancel.is_set() and self.slots.acquire(self._cancel)
+        """Wait until the user's pause is lifted, then for a slot of the node's budget
+        (a pause that came meanwhile gives the slot back); ``False``: cancelled."""
+        while True:
+            with self._lock:
+                while self._paused and not self._cancel.is_set():
+                    self._lock.wait(_PAUSE_POLL_S)
+            if self._cancel.is_set() or not self.slots.acquire(self._cancel):
+                return False
+            with self._lock:
+                if not self._paused:
+                    return True
+            self.slots.release()
 
     def _retrieve(self, index: int, scope: RetrieveScope) -> RetrieveOutcome:
         with self._lock:
