@@ -48,6 +48,7 @@ class Node:
         self._gates: dict[str, threading.Event] = {}
         self.service: JobService | None = None
         self.batch_id = ""
+        self.asking = 0
         self.lent = 0
         self.returned = 0
 
@@ -142,6 +143,9 @@ def node(monkeypatch) -> Node:
     lend, give_back = LentSlots.acquire, LentSlots.release
 
     def acquire(self, cancel) -> bool:
+        with fake.changed:
+            fake.asking += 1
+            fake.changed.notify_all()
         ok = lend(self, cancel)
         with fake.changed:
             fake.lent += ok
@@ -233,7 +237,7 @@ def test_a_paused_batch_starts_no_retrieve_until_resumed(node, make_service):
     service = make_service(pacs, on_batch_progress=seen.append)
     studies = ["1.2.1", "1.2.2", "1.2.3"]
     job = _batch(service, node, pacs, studies, parallel=2)
-    node.wait_for(lambda: node.running == 1)
+    node.wait_for(lambda: node.running == 1 and node.asking == 2)  # the next one waits
     assert service.pause(job)
     progress = service.batch_progress(job)
     assert progress.paused_by_user and progress.note == "paused by the user"
