@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -206,13 +207,14 @@ def test_a_version_2_jobs_file_opens_with_its_jobs_and_gains_what_came_since(tmp
     with sqlite3.connect(path) as db:  # as qrscope before batches left it
         db.execute("DROP TABLE batch_items")
         db.execute("ALTER TABLE jobs DROP COLUMN retry_of")
+        db.execute("ALTER TABLE jobs DROP COLUMN priority")
         db.execute("PRAGMA user_version=2")
     reopened = JobStore(path)
     assert [r.job_id for r in reopened.records()] == [job.job_id]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
         assert db.execute("SELECT count(*) FROM batch_items").fetchone()[0] == 0
-        assert db.execute("SELECT retry_of FROM jobs").fetchall() == [("",)]
+        assert db.execute("SELECT retry_of, priority FROM jobs").fetchall() == [("", 0)]
     reopened.close()
 
 
@@ -233,3 +235,40 @@ def test_outside_its_window_a_batch_resolves_but_starts_no_retrieve(tmp_path, si
     assert runner.items[0].status is ItemStatus.FOUND, "left for the window to open"
     assert not any(e.kind == "dimse-sent" and "C-GET-RQ" in e.summary
                    for e in site.log.events())
+
+
+def test_a_single_retrieve_asked_during_a_batch_goes_before_its_last_item(tmp_path,
+                                                                          batch_folder):
+    slow = DemoPacsBehaviour(sub_operation_delay=0.1)
+    site = start_demo_site(batch_folder, tmp_path / "received", behaviour=slow)
+    node = replace(site.node, max_parallel_retrieves=1)
+    listener = StorageListener(site.local, site.log, InstanceStore(site.local.storage_folder),
+                               known_nodes=lambda: [node])
+    listener.start()
+    order: list[str] = []
+    single: list[str] = []
+
+    def item(_job: str, progress: ItemProgress) -> None:
+        if progress.status.is_final and progress.studies:
+            order.append(f"item {progress.index}")
+            if not single:  # asked from the window while the batch runs
+                single.append(service.submit(node, RetrieveScope.study(
+                    progress.studies[0].study_uid), RetrieveMethod.MOVE).job_id)
+
+    def changed(record) -> None:
+        if single and record.job_id == single[0] and record.state is JobState.RUNNING:
+            order.append("single")
+
+    try:
+        service = _service(tmp_path, site, listener, nodes=lambda: [node],
+                           on_batch_item=item, on_change=changed)
+        record = service.submit_batch(node, RetrieveMethod.MOVE, BatchSpec(key="k"),
+                                      _text(*(accession(n) for n in range(1, 4))))
+        assert service.wait(120)
+        assert service.get(record.job_id).state is JobState.SUCCESS
+        assert service.get(single[0]).state is JobState.SUCCESS
+        assert order.index("single") < order.index("item 2"), order
+        service.shutdown()
+    finally:
+        listener.stop()
+        site.pacs.stop()

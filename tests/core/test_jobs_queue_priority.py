@@ -151,3 +151,27 @@ def test_a_queued_batch_item_is_cancelled_exactly(runner, make_service):
     assert service.wait(WAIT)
     assert runner.started == ["a", "c"]
     assert service.get(records[1].job_id).state is JobState.CANCELLED
+
+
+def test_a_queued_jobs_priority_survives_a_restart(runner, tmp_path):
+    node = _node(limit=1)
+    path = tmp_path / "jobs.sqlite3"
+    first = JobService(JobStore(path), AssociationLog(),
+                       local=lambda: LocalAE(storage_folder=tmp_path / "in"),
+                       nodes=lambda: [node])
+    first.submit_many(node, _scopes("batch 0", "batch 1"), RetrieveMethod.GET,
+                      priority=JobPriority.BATCH)
+    runner.wait_started(1)
+    first.shutdown()
+    first.store.close()
+    runner.release("batch 0")
+    again = JobService(JobStore(path), AssociationLog(),
+                       local=lambda: LocalAE(storage_folder=tmp_path / "in"),
+                       nodes=lambda: [node])
+    try:
+        runner.release("batch 1")
+        resumed = again.resume()
+        assert [r.priority for r in resumed] == [JobPriority.BATCH, JobPriority.BATCH]
+        assert again.wait(WAIT)
+    finally:
+        again.shutdown()

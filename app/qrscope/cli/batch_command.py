@@ -137,7 +137,8 @@ def _run(args: argparse.Namespace, batch: BatchInput, spec: BatchSpec, node: Rem
     service = JobService(JobStore(jobs_file(args)), log, local=lambda: local,
                          listener=lambda _folder: listener or "no listener",
                          batch_hint=hint, on_batch_item=_progress(args, len(batch.items)),
-                         debug=lambda: args.verbose >= 2)
+                         # --max-parallel is the node's budget unless its profile sets one
+                         per_node=spec.max_parallel, debug=lambda: args.verbose >= 2)
     try:
         job_id = _start(service, batch, spec, node, method, args.restart)
         with cancel_on_interrupt(service, job_id, "stopping the batch (state kept; the same "
