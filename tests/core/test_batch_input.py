@@ -128,5 +128,12 @@ def test_the_columns_read_are_named_with_their_headers_for_a_front_end(tmp_path)
     assert batch.mapping == {"PatientID": "MRN", "AccessionNumber": "Accession No."}
     by_hand = read_batch(path, parse_columns(["AccessionNumber=Note"]))
     assert by_hand.mapping["AccessionNumber"] == "Note"
+    with pytest.raises(BatchInputError) as unknown:
+        read_batch(path, parse_columns(["AccessionNumber=Nope"]))
+    path.write_text("Fall,Untersuchung\n1,2\n", encoding="utf-8")
+    with pytest.raises(BatchInputError) as none:
+        read_batch(path)
+    assert none.value.headers == ("Fall", "Untersuchung"), "offered to be named by hand"
+    assert unknown.value.headers == ()
     pasted = parse_text("ACC1\nACC2\n")
     assert (pasted.headers, pasted.mapping) == ((), {})

@@ -40,6 +40,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from qrscope.core.archive.delete import DeleteReport
 from qrscope.core.archive.index import ArchiveFilter
+from qrscope.core.batch.items import ItemProgress
 from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.jobs import JobRecord
 from qrscope.core.net.verify import EchoResult, verify
@@ -115,6 +116,7 @@ class CoreBridge(QObject):
     caller_refused = Signal(object)  # RefusedCaller (listener's accept policy)
     listener_state = Signal(str, object)  # STARTING..ERROR, the ListenerError or None
     delete_progress = Signal(int, int)  # files removed so far, of how many
+    batch_item = Signal(str, object)  # a batch job's id, an ItemProgress it wrote
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -350,6 +352,10 @@ class CoreBridge(QObject):
                 emit(progress)
 
         return self._safely(self.job_changed), report
+
+    def batch_item_callback(self) -> Callable[[str, ItemProgress], None]:
+        """The job service's ``on_batch_item``, as :attr:`batch_item` (every item's step)."""
+        return self._safely(self.batch_item)
 
     def _safely(self, signal: Any) -> Callable[..., None]:
         """*signal*'s emit for worker threads: never after :meth:`shutdown`.

@@ -47,7 +47,15 @@ _EXCEL_DIGITS = 15
 
 
 class BatchInputError(ValueError):
-    """The input cannot be used as a batch; the message says why (and where)."""
+    """The input cannot be used as a batch; the message says why (and where).
+
+    ``headers``: a table's column headers when no column could be taken for an
+    identifier, so that a front end can offer them to be named by hand.
+    """
+
+    def __init__(self, message: str, headers: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.headers = tuple(headers)
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,7 @@ def _header_map(header: Sequence[str], columns: dict[str, str]) -> dict[str, int
         raise BatchInputError(
             f"no column of accession numbers, Patient IDs or Study Instance UIDs among "
             f"{', '.join(map(repr, header))}; name one with --column KEY=HEADER "
-            f"(e.g. AccessionNumber={header[0] if header else 'Accession'})")
+            f"(e.g. AccessionNumber={header[0] if header else 'Accession'})", header)
     return found
 
 

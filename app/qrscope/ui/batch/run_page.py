@@ -1,0 +1,171 @@
+"""The batch view's run: the batch as it goes, and the user's hand on it.
+
+Items and instances as bars with their numbers, the rate and the time left,
+the pace now and its recent changes with why ("2 → 1 parallel, paused 30 s:
+A702 ... from DEMOPACS"), the availability window's state, each item with
+its status, reason and hint; Pause, Resume, Cancel (asked first) and the
+report's place. Every line is rewritten from the latest state, so that what
+stopped being true (paused, a back-off that ended) leaves the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qrscope.core.batch.items import ItemProgress
+from qrscope.core.batch.report import counts, report_paths
+from qrscope.ui.batch.models import ItemsModel
+
+__all__ = ["RunPage"]
+
+
+class RunPage(QWidget):
+    """Signals: ``pause_requested()``, ``resume_requested()``, ``cancel_requested()``
+    (after the user agreed), ``new_requested()`` (back to the list page)."""
+
+    pause_requested = Signal()
+    resume_requested = Signal()
+    cancel_requested = Signal()
+    new_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = ItemsModel(self)
+        self.report = Path()
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.items_bar, self.items_text = QProgressBar(), QLabel()
+        self.instances_bar, self.instances_text = QProgressBar(), QLabel()
+        self.rate = QLabel()
+        self.pace = QLabel()
+        self.pace.setWordWrap(True)
+        self.window_state = QLabel()
+        self.window_state.setWordWrap(True)
+        self.changes = QListWidget()
+        self.changes.setToolTip("The pace's recent changes, newest first, with why")
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.report_text = QLabel()
+        self.report_text.setWordWrap(True)
+        self.open_folder = QPushButton("Open report folder")
+        self.open_folder.clicked.connect(self._open_folder)
+        self.pause = QPushButton("Pause")
+        self.pause.setToolTip("No new retrieve starts; those running finish")
+        self.pause.clicked.connect(self.pause_requested)
+        self.resume = QPushButton("Resume")
+        self.resume.clicked.connect(self.resume_requested)
+        self.cancel = QPushButton("Cancel…")
+        self.cancel.clicked.connect(self.cancel_requested)
+        self.new = QPushButton("New batch")
+        self.new.clicked.connect(self.new_requested)
+        self._layout()
+
+    def _layout(self) -> None:
+        numbers = QGridLayout()
+        numbers.addWidget(QLabel("Items"), 0, 0)
+        numbers.addWidget(self.items_bar, 0, 1)
+        numbers.addWidget(self.items_text, 0, 2)
+        numbers.addWidget(QLabel("Instances"), 1, 0)
+        numbers.addWidget(self.instances_bar, 1, 1)
+        numbers.addWidget(self.instances_text, 1, 2)
+        numbers.setColumnStretch(1, 1)
+        state = QVBoxLayout()
+        state.setSpacing(2)
+        for label in (self.rate, self.pace, self.window_state):
+            state.addWidget(label)
+        top = QHBoxLayout()
+        top.addLayout(numbers, 3)
+        top.addLayout(state, 2)
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(self.changes)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        self.split = split
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.report_text, 1)
+        for button in (self.open_folder, self.pause, self.resume, self.cancel, self.new):
+            bottom.addWidget(button)
+        column = QVBoxLayout(self)
+        column.addWidget(self.title)
+        column.addLayout(top)
+        column.addWidget(split, 1)
+        column.addLayout(bottom)
+
+    def start(self, title: str, items: list[ItemProgress], report: str) -> None:
+        """A batch shown from its start (or as the store holds it, resumed)."""
+        self.title.setText(title)
+        self.model.reset(items)
+        self.table.resizeColumnsToContents()
+        self.report = Path(report) if report else Path()
+        csv_file, json_file = report_paths(self.report) if report else (None, None)
+        self.report_text.setText(f"Report: {csv_file} (and .json)" if csv_file else "")
+        self.report_text.setToolTip(f"{csv_file}\n{json_file}" if csv_file else "")
+        self.open_folder.setEnabled(bool(report))
+        self.changes.clear()
+        self.pace.setText("")
+        self.window_state.setText("")
+        self.rate.setText("")
+        self.show_running(True, paused=False)
+        self._count()
+
+    def put(self, progress: ItemProgress) -> None:
+        self.model.put(progress)
+        self._count()
+
+    def show_running(self, running: bool, *, paused: bool) -> None:
+        """The buttons for a batch that runs (paused or not) or has ended."""
+        self.pause.setVisible(running and not paused)
+        self.resume.setVisible(running and paused)
+        self.cancel.setVisible(running)
+        self.new.setVisible(not running)
+
+    def show_end(self, summary: str) -> None:
+        self.title.setText(f"{self.title.text().split(':', 1)[0]}: {summary}")
+        self.show_running(False, paused=False)
+        self.rate.setText("")
+        self.pace.setText("")
+        self.window_state.setText("")
+
+    def _count(self) -> None:
+        rows = self.model.rows
+        numbers = counts(rows)
+        finished = len(rows) - numbers["pending"] - sum(
+            1 for p in rows if p.status.value == "found")
+        self.items_bar.setRange(0, max(1, len(rows)))
+        self.items_bar.setValue(finished)
+        words = ", ".join(f"{n} {s}" for s, n in numbers.items() if n and s != "pending")
+        self.items_text.setText(f"{finished}/{len(rows)}" + (f" ({words})" if words else ""))
+        expected = sum(p.expected or 0 for p in rows)
+        received = sum(p.received for p in rows)
+        self.show_instances(received, expected)
+
+    def show_instances(self, received: int, expected: int | None) -> None:
+        self.instances_bar.setRange(0, max(1, expected or 0))
+        self.instances_bar.setValue(min(received, expected or 0))
+        self.instances_text.setText(f"{received}/{expected if expected else '?'}")
+
+    def _open_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.report.parent)))
