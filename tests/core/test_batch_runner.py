@@ -206,13 +206,14 @@ def test_a_version_2_jobs_file_opens_with_its_jobs_and_gains_what_came_since(tmp
     with sqlite3.connect(path) as db:  # as qrscope before batches left it
         db.execute("DROP TABLE batch_items")
         db.execute("ALTER TABLE jobs DROP COLUMN retry_of")
+        db.execute("ALTER TABLE jobs DROP COLUMN priority")
         db.execute("PRAGMA user_version=2")
     reopened = JobStore(path)
     assert [r.job_id for r in reopened.records()] == [job.job_id]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
         assert db.execute("SELECT count(*) FROM batch_items").fetchone()[0] == 0
-        assert db.execute("SELECT retry_of FROM jobs").fetchall() == [("",)]
+        assert db.execute("SELECT retry_of, priority FROM jobs").fetchall() == [("", 0)]
     reopened.close()
 
 

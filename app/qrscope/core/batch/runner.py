@@ -17,6 +17,16 @@ archive index says it stands: what is already on disk is not asked for.
   tried again after the pace's back-off, as many times as the pace allows.
 * Outside the node's availability window no retrieve starts; the batch
   waits for the window to open.
+* Paused by the user (:meth:`BatchRunner.pause`), no retrieve starts; those
+  under way finish.
+* Each retrieve runs in a slot the node's budget lends (``slots``, a
+  :class:`~qrscope.core.batch.slots.RetrieveSlots`): the job service lends
+  them so that a batch and the single retrieves of its node together keep to
+  the node's limit, the single ones first.
+
+Every step is also handed to ``on_progress`` as a
+:class:`~qrscope.core.batch.progress.BatchProgress` (items, instances, rate,
+ETA, pace, window), for a front end's live view.
 
 How many retrieves run at once, and how long to wait before an item's next
 try, is the pace's to say (:class:`~qrscope.core.batch.pace.Pace`): it is
@@ -34,7 +44,9 @@ from datetime import datetime
 
 from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
 from qrscope.core.batch.pace import Pace
+from qrscope.core.batch.progress import BatchPhase, BatchProgress, RateMeter, snapshot
 from qrscope.core.batch.resolve import Resolver
+from qrscope.core.batch.slots import RetrieveSlots, UnlimitedSlots
 from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.dicom.status import OUT_OF_RESOURCES_FAMILY
 from qrscope.core.net.association_log import AssociationLog
@@ -46,13 +58,15 @@ from qrscope.core.retrieve.job import RetrieveJob
 from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
 from qrscope.core.retrieve.outcome import RetrieveOutcome
 from qrscope.core.retrieve.plan import RetrievePlanner
-from qrscope.core.retrieve.types import RetrieveScope
+from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 
 __all__ = ["BatchResult", "BatchRunner"]
 
 _LOGGER = logging.getLogger(__name__)
 _PAUSE_POLL_S = 0.5
 """How often a paused batch looks whether the pace allows a retrieve again."""
+_LIVE_EVERY_S = 0.25
+"""At most this often a progress for instances arriving (item and pace steps always)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,8 @@ class BatchRunner:
                  cancel: threading.Event | None = None,
                  hint_for: Callable[[RetrieveOutcome], str] | None = None,
                  window: AvailabilityWindow | None = None,
+                 slots: RetrieveSlots | None = None,
+                 on_progress: Callable[[BatchProgress], None] | None = None,
                  job_id: str = "batch", debug: bool = False) -> None:
         self.node, self.local, self.log = node, local, log
         self.items = {p.index: p for p in items}
@@ -109,13 +125,25 @@ class BatchRunner:
         self._pace_changes = 0
         self._store = listener.store if listener is not None else InstanceStore(
             local.storage_folder)
+        self.slots: RetrieveSlots = slots or UnlimitedSlots()
+        self.on_progress = on_progress
+        self._paused = False
+        self._phase = BatchPhase.RESOLVING
+        self._live: dict[int, int] = {}
+        """Instances an item's running attempt brought that its progress does not count yet."""
+        self._meter = RateMeter()
+        self._retrieving = 0
+        self._last_live = 0.0
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> BatchResult:
         try:
             self._resolve_all()
         except AssociationFailure as exc:
-            return BatchResult(self._snapshot(), unreachable=exc.message)
+            return self._end(BatchResult(self._snapshot(), unreachable=exc.message))
+        with self._lock:
+            self._phase = BatchPhase.FETCHING
+        self._report()
         threads = []
         for index in sorted(self.items):
             if self.items[index].status is not ItemStatus.FOUND:
@@ -128,14 +156,21 @@ class BatchRunner:
             threads.append(thread)
         for thread in threads:
             thread.join()
-        return BatchResult(self._snapshot(), cancelled=self._cancel.is_set())
+        return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set()))
+
+    def _end(self, result: BatchResult) -> BatchResult:
+        with self._lock:
+            self._phase = BatchPhase.ENDED
+        self._report()
+        return result
 
     def _slot(self) -> bool:
-        """Wait until the pace allows one more retrieve (its pauses end by the clock,
-        so the wait looks again now and then); ``False``: cancelled."""
+        """Wait until the pace allows one more item at once, the window is open and
+        the user has not paused the batch (the pace's pauses end by the clock, so
+        the wait looks again now and then); ``False``: cancelled."""
         with self._lock:
             while not self._cancel.is_set() and (self._running >= self.pace.allowed()
-                                                 or not self._window_open()):
+                                                 or self._paused or not self._window_open()):
                 self._lock.wait(_PAUSE_POLL_S)
             if self._cancel.is_set():
                 return False
@@ -159,8 +194,11 @@ class BatchRunner:
                                     expected=found.expected, reason=found.reason))
 
     def _keep(self, progress: ItemProgress) -> None:
-        self.items[progress.index] = progress
+        with self._lock:
+            self.items[progress.index] = progress
+            self._live.pop(progress.index, None)  # counted in the item's received now
         self.on_item(progress)
+        self._report()
 
     def _item_thread(self, index: int) -> None:
         try:
@@ -179,7 +217,7 @@ class BatchRunner:
         received = progress.received
         while True:
             attempt = progress.attempts + 1
-            fetch = self._fetch(progress.studies)
+            fetch = self._fetch(index, progress.studies)
             received += fetch.received
             progress = progress.but(attempts=attempt, received=received,
                                     expected=fetch.expected)
@@ -212,16 +250,16 @@ class BatchRunner:
             why = f"{len(fetch.missing)} of {fetch.expected} missing: {why}"
         return progress.but(status=status, reason=why, hint=hint)
 
-    def _fetch(self, studies: tuple[FoundStudy, ...]) -> _Fetch:
+    def _fetch(self, index: int, studies: tuple[FoundStudy, ...]) -> _Fetch:
         """Each study: what of it is not on disk, asked for; then what is still missing."""
         fetch = _Fetch()
         for study in studies:
             if self._cancel.is_set():
                 break
-            self._fetch_study(study, fetch)
+            self._fetch_study(index, study, fetch)
         return fetch
 
-    def _fetch_study(self, study: FoundStudy, fetch: _Fetch) -> None:
+    def _fetch_study(self, index: int, study: FoundStudy, fetch: _Fetch) -> None:
         scope = RetrieveScope.study(study.study_uid, patient_id=study.patient_id)
         try:
             plan = RetrievePlanner(self.node, self.local, self.log,
@@ -234,11 +272,14 @@ class BatchRunner:
         if parts is None:
             parts = [plan.request_scope()]
         for part in parts:
-            if self._cancel.is_set():
+            if not self._turn():
                 return
             fetch.asked = True
             started = time.monotonic()
-            outcome = self._retrieve(part)
+            try:
+                outcome = self._retrieve(index, part)
+            finally:
+                self.slots.release()
             fetch.outcomes += (outcome,)
             fetch.received += sum(1 for r in outcome.stored
                                   if r.stored is not None and not r.stored.duplicate)
@@ -253,22 +294,84 @@ class BatchRunner:
         fetch.missing += tuple(sorted(listed - on_disk))
         fetch.present += len(listed & on_disk)
 
-    def _retrieve(self, scope: RetrieveScope) -> RetrieveOutcome:
+    def _turn(self) -> bool:
+        """Wait until the user's pause is lifted, then for a slot of the node's budget;
+        ``False``: cancelled (no slot held)."""
+        with self._lock:
+            while self._paused and not self._cancel.is_set():
+                self._lock.wait(_PAUSE_POLL_S)
+        return not self._cancel.is_set() and self.slots.acquire(self._cancel)
+
+    def _retrieve(self, index: int, scope: RetrieveScope) -> RetrieveOutcome:
         with self._lock:
             self._parts += 1
             job_id = f"{self.job_id}.{self._parts}"
+        seen = 0
+
+        def arrived(progress: RetrieveProgress) -> None:
+            nonlocal seen
+            with self._lock:
+                new, seen = progress.received - seen, max(seen, progress.received)
+                if new <= 0:
+                    return
+                self._live[index] = self._live.get(index, 0) + new
+                self._meter.add(new)
+            self._report(live=True)
+
         job = RetrieveJob(self.node, self.local, self.log, scope, method=self.method,
                           listener=self.listener, store=self._store,
-                          move_destination=self.destination, debug=self.debug, job_id=job_id)
+                          move_destination=self.destination, debug=self.debug, job_id=job_id,
+                          on_progress=arrived)
         with self._lock:
             if self._cancel.is_set():
                 job.cancel()
             self._jobs.add(job)
+            self._retrieving += 1
         try:
             return job.run()
         finally:
             with self._lock:
                 self._jobs.discard(job)
+                self._retrieving -= 1
+
+    def pause(self) -> None:
+        """Start no new retrieve until :meth:`resume`; those under way finish."""
+        with self._lock:
+            self._paused = True
+            self._lock.notify_all()
+        self._report()
+
+    def resume(self) -> None:
+        """Lift :meth:`pause`."""
+        with self._lock:
+            self._paused = False
+            self._lock.notify_all()
+        self._report()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def progress(self) -> BatchProgress:
+        """Where the batch stands now (any thread)."""
+        with self._lock:
+            return snapshot(self.job_id, self._phase, self._snapshot(), self._live,
+                            pace=self.pace, meter=self._meter, window=self.window,
+                            paused=self._paused, running=self._retrieving)
+
+    def _report(self, *, live: bool = False) -> None:
+        """Hand the progress on; for instances arriving, at most every :data:`_LIVE_EVERY_S`."""
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if live and now - self._last_live < _LIVE_EVERY_S:
+                return
+            self._last_live = now
+        try:
+            self.on_progress(self.progress())
+        except Exception:  # a front end's trouble must not stop the batch
+            _LOGGER.exception("batch progress callback failed")
 
     def cancel(self) -> None:
         """Cancel the run from any thread: no item starts, running retrieves get C-CANCEL;

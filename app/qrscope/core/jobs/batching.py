@@ -16,8 +16,10 @@ from pathlib import Path
 
 from qrscope.core.batch.items import ItemProgress, ItemStatus
 from qrscope.core.batch.pace import Pace
+from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.batch.report import counts, write_report
 from qrscope.core.batch.runner import BatchResult, BatchRunner
+from qrscope.core.batch.slots import RetrieveSlots
 from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.jobs.records import JobRecord, JobState
 from qrscope.core.jobs.store import JobStore
@@ -47,9 +49,11 @@ def prepare_batch(record: JobRecord, node: RemoteNode, local: LocalAE, log: Asso
                   store: JobStore, listener: StorageListener | None, destination: str, *,
                   hint: BatchHint | None,
                   on_item: Callable[[str, ItemProgress], None] | None,
+                  slots: RetrieveSlots | None = None,
+                  on_progress: Callable[[BatchProgress], None] | None = None,
                   debug: bool) -> BatchRunner:
     """The runner of *record*'s next run, writing each item's step to *store* and the
-    report."""
+    report; its retrieves in *slots* of the node's budget."""
     assert record.batch is not None  # a batch's
     spec = record.batch
     items = {p.index: p for p in store.batch_items(record.job_id)}
@@ -69,7 +73,7 @@ def prepare_batch(record: JobRecord, node: RemoteNode, local: LocalAE, log: Asso
                        on_item=keep, pace=Pace(spec.max_parallel), listener=listener,
                        move_destination=destination, hint_for=hint, job_id=record.job_id,
                        window=AvailabilityWindow.parse(spec.window) if spec.window else None,
-                       debug=debug)
+                       slots=slots, on_progress=on_progress, debug=debug)
 
 
 def batch_state(result: BatchResult) -> JobState:

@@ -8,7 +8,7 @@ process rides along, but only the counts and a summary are kept on disk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from qrscope.core.batch.items import BatchSpec
@@ -18,7 +18,7 @@ from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 from qrscope.core.send.selection import SendSelection
 from qrscope.core.send.types import SendOutcome
 
-__all__ = ["JobKind", "JobRecord", "JobState"]
+__all__ = ["JobKind", "JobPriority", "JobRecord", "JobState"]
 
 
 class JobKind(StrEnum):
@@ -28,6 +28,19 @@ class JobKind(StrEnum):
     RETRIEVE = "retrieve"
     SEND = "send"
     BATCH = "batch"
+
+
+class JobPriority(IntEnum):
+    """Which jobs a node's queue starts first; within one, the order they were asked for.
+
+    Kept with the job (the jobs file's ``priority`` column), so that after a
+    restart a batch's items still wait behind single retrieves.
+    """
+
+    SINGLE = 0
+    """A retrieve someone asked for now, from the window or the command line."""
+    BATCH = 1
+    """An item of a batch: it waits behind every single retrieve of its node."""
 
 
 class JobState(StrEnum):
@@ -92,6 +105,8 @@ class JobRecord:
     """A batch's last run, for a job that ran in this process (not kept on disk)."""
     retry_of: str = ""
     """The job this one retries (a send of what that one did not deliver); empty if none."""
+    priority: JobPriority = JobPriority.SINGLE
+    """Its lane in the node's queue (a batch job is always in the batch lane)."""
 
     @property
     def node_name(self) -> str:

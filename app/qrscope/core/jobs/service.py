@@ -7,11 +7,15 @@ window's and the command line's alike:
   :class:`~qrscope.core.jobs.store.JobStore`, which gives it its id; a queued
   job is named by that id like a running one, and :meth:`JobService.cancel`
   acts on exactly the job named.
-* **A queue per node.** At most the node's own ``max_parallel_retrieves``
-  (else :data:`RETRIEVES_PER_NODE`) retrieves run at once against one node;
-  the others wait in the order they were asked for, single retrieves ahead of
-  a batch's items (:class:`JobPriority`), so that a radiologist's one study
-  is not stuck behind a night's list.
+* **A queue per node, one budget.** At most the node's own
+  ``max_parallel_retrieves`` (else :data:`RETRIEVES_PER_NODE`) retrieves run
+  at once against one node, a batch's and single ones counted together
+  (:mod:`~qrscope.core.jobs.queues`); the others wait in the order they were
+  asked for, single retrieves ahead of a batch's items (:class:`JobPriority`),
+  so that a radiologist's one study is not stuck behind a night's list.
+* **Pause, resume, cancel of a batch** (:meth:`JobService.pause`,
+  :meth:`JobService.resume_paused`, :meth:`JobService.cancel`), and its live
+  :class:`~qrscope.core.batch.progress.BatchProgress`.
 * **Pace.** A job is given the node as the profiles hold it *when it
   starts*, so a port fixed meanwhile is used.
 * **A record at every state change**, so that whatever ends the process the
@@ -28,13 +32,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from enum import IntEnum
 from pathlib import Path
 
 from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress
+from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.batch.runner import BatchResult, BatchRunner
 from qrscope.core.jobs.batching import (
     BatchHint,
@@ -43,16 +47,15 @@ from qrscope.core.jobs.batching import (
     prepare_batch,
     reopen_items,
 )
-from qrscope.core.jobs.records import JobKind, JobRecord, JobState
+from qrscope.core.jobs.queues import LentSlots, NodeQueue
+from qrscope.core.jobs.records import JobKind, JobPriority, JobRecord, JobState
+from qrscope.core.jobs.retrieving import retrieve_summary, run_retrieve
 from qrscope.core.jobs.sending import prepare_send, send_summary, undelivered
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.listener import StorageListener
-from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.job import RetrieveJob
-from qrscope.core.retrieve.local import what_is_missing
 from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress, RetrieveScope
 from qrscope.core.send.job import SendJob
 from qrscope.core.send.selection import SendSelection
@@ -69,41 +72,10 @@ A PACS is shared by every workstation of a department: ten studies selected
 at once must not become ten parallel C-MOVEs, and two keep the pipe full.
 """
 
-class JobPriority(IntEnum):
-    """Which jobs a node's queue starts first; within one, the order they were asked for."""
-
-    SINGLE = 0
-    """A retrieve someone asked for now, from the window or the command line."""
-    BATCH = 1
-    """An item of a batch: it waits behind every single retrieve of its node."""
-
-
 ListenerSource = Callable[[str], "StorageListener | str"]
 """Our listener for a C-MOVE to us that stores in the given folder, or why there is none."""
 
 NOTHING_MISSING = "everything was already here"
-
-
-class _NodeQueue:
-    """A node's queued job ids: single retrieves first, each priority in the order asked."""
-
-    def __init__(self) -> None:
-        self._lanes: dict[JobPriority, deque[str]] = {p: deque() for p in JobPriority}
-
-    def append(self, job_id: str, priority: JobPriority = JobPriority.SINGLE) -> None:
-        self._lanes[priority].append(job_id)
-
-    def first(self) -> str:
-        return next(lane[0] for lane in self._lanes.values() if lane)
-
-    def popleft(self) -> str:
-        return next(lane.popleft() for lane in self._lanes.values() if lane)
-
-    def remove(self, job_id: str) -> None:
-        next(lane for lane in self._lanes.values() if job_id in lane).remove(job_id)
-
-    def __len__(self) -> int:
-        return sum(len(lane) for lane in self._lanes.values())
 
 
 @dataclass
@@ -137,6 +109,10 @@ class JobService:
         ``job_id`` is the job's).
     on_send_progress : callable, optional
         Called with each :class:`SendProgress` of a running send job.
+    on_batch_progress : callable, optional
+        Called with each :class:`BatchProgress` of a running batch job: at
+        every item's step, pace change and pause, and as instances arrive
+        (at most a few times a second).
     """
 
     def __init__(self, store: JobStore, log: AssociationLog, *,
@@ -149,7 +125,8 @@ class JobService:
                  debug: Callable[[], bool] = lambda: False,
                  per_node: int = RETRIEVES_PER_NODE,
                  batch_hint: BatchHint | None = None,
-                 on_batch_item: Callable[[str, ItemProgress], None] | None = None) -> None:
+                 on_batch_item: Callable[[str, ItemProgress], None] | None = None,
+                 on_batch_progress: Callable[[BatchProgress], None] | None = None) -> None:
         self.store = store
         self.log = log
         self._local = local
@@ -162,11 +139,15 @@ class JobService:
         self.per_node = per_node
         self._batch_hint = batch_hint
         self._on_batch_item = on_batch_item
+        self._on_batch_progress = on_batch_progress
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
+        self._slot_free = threading.Condition(self._lock)
+        self._lent: Counter[str] = Counter()  # node name -> slots lent to its batches now
+        self._paused: set[str] = set()  # batch jobs the user paused (this process only)
         self._listener_lock = threading.Lock()
         self._records: dict[str, JobRecord] = {}  # this process's jobs, in creation order
-        self._queues: dict[str, _NodeQueue] = {}  # node name -> queued job ids
+        self._queues: dict[str, NodeQueue] = {}  # node name -> queued job ids
         self._running: dict[str, _Run] = {}
         self._closing = False
 
@@ -184,14 +165,12 @@ class JobService:
         folder = str(self._local().storage_folder)
         records = self.store.add(
             JobRecord(job_id="", node=node, scope=scope.validated(), method=method,
-                      label=label, storage_folder=folder, move_destination=move_destination)
+                      label=label, storage_folder=folder, move_destination=move_destination,
+                      priority=priority)
             for scope, label in scopes)
         with self._lock:
             for record in records:
-                self._records[record.job_id] = record
-                self._queues.setdefault(node.name, _NodeQueue()).append(record.job_id,
-                                                                        priority)
-                self._changed(record)
+                self._enqueue(record)
             self._pump(node.name)
         return [replace(r) for r in records]
 
@@ -207,12 +186,7 @@ class JobService:
             job_id="", node=node, scope=None, method=RetrieveMethod.MOVE,
             label=label or f"send {selection.validated().describe()} to {node.name}",
             storage_folder=folder, kind=JobKind.SEND, send=selection, retry_of=retry_of)])
-        with self._lock:
-            self._records[record.job_id] = record
-            self._queues.setdefault(node.name, _NodeQueue()).append(record.job_id)
-            self._changed(record)
-            self._pump(node.name)
-        return replace(record)
+        return self._queue(record)
 
     def submit_batch(self, node: RemoteNode, method: RetrieveMethod, spec: BatchSpec,
                      items: list[BatchItem], label: str = "",
@@ -224,7 +198,8 @@ class JobService:
             job_id="", node=node, scope=None, method=method,
             label=label or f"batch of {len(items)} from {node.name}",
             storage_folder=str(storage_folder or self._local().storage_folder),
-            move_destination=move_destination, kind=JobKind.BATCH, batch=spec)])
+            move_destination=move_destination, kind=JobKind.BATCH, batch=spec,
+            priority=JobPriority.BATCH)])
         self.store.add_batch_items(record.job_id, items)
         return self._queue(record)
 
@@ -240,14 +215,19 @@ class JobService:
 
     def _queue(self, record: JobRecord) -> JobRecord:
         with self._lock:
-            self._records[record.job_id] = record
-            # A batch waits behind single retrieves asked for meanwhile.
-            priority = JobPriority.BATCH if record.kind is JobKind.BATCH else JobPriority.SINGLE
-            self._queues.setdefault(record.node_name, _NodeQueue()).append(record.job_id,
-                                                                            priority)
-            self._changed(record)
+            self._enqueue(record)
             self._pump(record.node_name)
         return replace(record)
+
+    def _enqueue(self, record: JobRecord) -> None:
+        """Into its node's queue, in its lane (a batch waits behind single retrieves
+        asked for meanwhile, also one written before the lane was kept)."""
+        if record.kind is JobKind.BATCH:
+            record.priority = JobPriority.BATCH
+        self._records[record.job_id] = record
+        self._queues.setdefault(record.node_name, NodeQueue()).append(record.job_id,
+                                                                       record.priority)
+        self._changed(record)
 
     def retry_failed(self, job_id: str) -> JobRecord | None:
         """A new send of what send job *job_id* did not deliver, linked to it.
@@ -278,9 +258,7 @@ class JobService:
         claimed = self.store.claim_unfinished()
         with self._lock:
             for record in claimed:
-                self._records[record.job_id] = record
-                self._queues.setdefault(record.node_name, _NodeQueue()).append(record.job_id)
-                self._changed(record)
+                self._enqueue(record)
             for name in {r.node_name for r in claimed}:
                 self._pump(name)
         return [replace(r) for r in claimed]
@@ -301,7 +279,52 @@ class JobService:
             job = run.job
         if job is not None:
             job.cancel()
+        with self._lock:
+            self._slot_free.notify_all()  # a batch waiting for a slot sees its cancel
         return True
+
+    def pause(self, job_id: str) -> bool:
+        """Pause batch *job_id*: it starts no new retrieve, lets those under way finish,
+        and its progress says "paused by the user". ``False``: no such unfinished batch.
+
+        The pause is this process's: a batch left paused by a quit runs
+        unpaused when the next process resumes it, as quitting already stopped
+        it and starting again is asking for it to go on.
+        """
+        with self._lock:
+            record = self._records.get(job_id)
+            if record is None or record.kind is not JobKind.BATCH or record.state.is_final:
+                return False
+            self._paused.add(job_id)
+            runner = self._runner(job_id)
+        if runner is not None:
+            runner.pause()
+        return True
+
+    def resume_paused(self, job_id: str) -> bool:
+        """Lift :meth:`pause` of batch *job_id*. ``False``: it was not paused."""
+        with self._lock:
+            if job_id not in self._paused:
+                return False
+            self._paused.discard(job_id)
+            runner = self._runner(job_id)
+        if runner is not None:
+            runner.resume()
+        return True
+
+    def is_paused(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._paused
+
+    def batch_progress(self, job_id: str) -> BatchProgress | None:
+        """Where running batch *job_id* stands now (``None``: not a batch that runs)."""
+        with self._lock:
+            runner = self._runner(job_id)
+        return runner.progress() if runner is not None else None
+
+    def _runner(self, job_id: str) -> BatchRunner | None:
+        run = self._running.get(job_id)
+        return run.job if run is not None and isinstance(run.job, BatchRunner) else None
 
     # -- what is known ---------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -322,9 +345,12 @@ class JobService:
             return run.node if run is not None else None
 
     def running_on(self, node_name: str) -> int:
+        """Retrieves and sends running against the node, a batch's counted one by one."""
         with self._lock:
-            return sum(1 for job_id in self._running
-                       if self._records[job_id].node_name == node_name)
+            return self._lent[node_name] + sum(
+                1 for job_id in self._running
+                if self._records[job_id].node_name == node_name
+                and self._records[job_id].kind is not JobKind.BATCH)
 
     @property
     def running(self) -> int:
@@ -358,14 +384,42 @@ class JobService:
             run.cancel.set()
             if run.job is not None:
                 run.job.cancel()
+        with self._lock:
+            self._slot_free.notify_all()
         self.store.release()
 
     # -- running ---------------------------------------------------------------------
     def _pump(self, node_name: str) -> None:
+        """Start what the node's budget allows, in queue order. A batch job starts
+        without a slot of its own: it borrows one per retrieve (:meth:`_lender`)."""
         queue = self._queues.get(node_name)
-        while (queue and not self._closing
-               and self.running_on(node_name) < self._slots(self._records[queue.first()])):
+        while queue and not self._closing:
+            first = self._records[queue.first()]
+            if (first.kind is not JobKind.BATCH
+                    and self.running_on(node_name) >= self._slots(first)):
+                break
             self._start(self._records[queue.popleft()])
+        self._slot_free.notify_all()
+
+    def _lender(self, record: JobRecord) -> LentSlots:
+        """The node's budget as batch *record* borrows it: a slot when one is free
+        and no job waits in the node's queue for one."""
+        name = record.node_name
+
+        def may_lend() -> bool:
+            waiting = any(self._records[j].kind is not JobKind.BATCH
+                          for j in self._queues.get(name, ()))
+            return (not self._closing and not waiting
+                    and self.running_on(name) < self._slots(record))
+
+        def lent() -> None:
+            self._lent[name] += 1
+
+        def returned() -> None:
+            self._lent[name] -= 1
+            self._pump(name)
+
+        return LentSlots(self._slot_free, may_lend=may_lend, lent=lent, returned=returned)
 
     def _slots(self, record: JobRecord) -> int:
         """Retrieves that may run at once on the job's node: its own setting as the
@@ -435,33 +489,17 @@ class JobService:
                   listener: StorageListener | None, destination: str,
                   ) -> RetrieveOutcome | None:
         """Run the job's requests in turn; ``None`` when nothing had to be asked for."""
-        assert record.scope is not None  # a retrieve's
-        parts = [record.scope]
-        if record.interrupted:
-            try:
-                missing = what_is_missing(run.node, local, self.log, record.scope,
-                                          debug=self._debug())
-            except AssociationFailure as exc:
-                return RetrieveOutcome(job_id=record.job_id, method=record.method,
-                                       move_destination=destination, failure=exc)
-            if missing is not None:
-                parts = missing
-        outcomes: list[RetrieveOutcome] = []
-        for part in parts:
-            job = RetrieveJob(
-                run.node, local, self.log, part, method=record.method, listener=listener,
-                store=listener.store if listener is not None else InstanceStore(
-                    local.storage_folder),
-                move_destination=destination, on_progress=self._on_progress,
-                debug=self._debug(), job_id=record.job_id)
+
+        def started(job: RetrieveJob) -> bool:
             with self._lock:
                 if run.cancel.is_set():
-                    break
+                    return False
                 run.job = job
-            outcomes.append(job.run())
-            if outcomes[-1].cancelled:
-                break
-        return RetrieveOutcome.combined(outcomes) if outcomes else None
+                return True
+
+        return run_retrieve(record, run.node, local, self.log, listener, destination,
+                            started=started, on_progress=self._on_progress,
+                            debug=self._debug())
 
     def _finish(self, record: JobRecord, run: _Run, outcome: RetrieveOutcome | None,
                 why: str) -> None:
@@ -478,7 +516,7 @@ class JobService:
                 record.received = len(outcome.stored)
                 record.completed, record.failed = outcome.completed, outcome.failed
                 record.warning, record.expected = outcome.warning, outcome.expected
-                self._end(record, JobState(outcome.status), why or _summary(outcome))
+                self._end(record, JobState(outcome.status), why or retrieve_summary(outcome))
             self._pump(record.node_name)
 
     def _batch(self, record: JobRecord, run: _Run, local: LocalAE,
@@ -486,15 +524,19 @@ class JobService:
         """A batch job's thread: its items resolved and fetched, the job ended from them."""
         runner = prepare_batch(record, run.node, local, self.log, self.store, listener,
                                destination, hint=self._batch_hint,
-                               on_item=self._on_batch_item, debug=self._debug())
+                               on_item=self._on_batch_item, slots=self._lender(record),
+                               on_progress=self._on_batch_progress, debug=self._debug())
         with self._lock:
             cancelled = run.cancel.is_set()
             run.job = runner
+            if record.job_id in self._paused:
+                runner.pause()
         if cancelled:
             runner.cancel()
         result = runner.run()
         with self._lock:
             self._running.pop(record.job_id, None)
+            self._paused.discard(record.job_id)
             if self._closing:
                 return  # left 'running': resumed as interrupted next time
             self._end_batch(record, result)
@@ -571,12 +613,3 @@ class JobService:
         if self._on_change is not None:
             self._on_change(replace(record))
 
-
-def _summary(outcome: RetrieveOutcome) -> str:
-    """How a retrieve ended, in a line for ``qrscope jobs`` and the record."""
-    if outcome.failure is not None:
-        return f"{outcome.status}: {outcome.failure.message}"
-    expected = f" of {outcome.expected}" if outcome.expected is not None else ""
-    failed = f", {outcome.failed} failed at the PACS" if outcome.failed else ""
-    missing = f", {len(outcome.missing)} missing" if outcome.missing else ""
-    return f"{outcome.status}: {len(outcome.stored)}{expected} received{failed}{missing}"

@@ -34,7 +34,7 @@ from qrscope.core.batch.items import (
     ItemStatus,
 )
 from qrscope.core.dicom.records import QueryLevel
-from qrscope.core.jobs.records import JobKind, JobRecord, JobState
+from qrscope.core.jobs.records import JobKind, JobPriority, JobRecord, JobState
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.send.selection import SendSelection
@@ -44,7 +44,7 @@ __all__ = ["JOBS_FILE", "JobStore", "default_jobs_path", "jobs_path_beside"]
 
 _LOGGER = logging.getLogger(__name__)
 JOBS_FILE = "jobs.sqlite3"
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -95,6 +95,8 @@ CREATE TABLE IF NOT EXISTS batch_items (
     PRIMARY KEY (number, item)
 );
 """
+# Version 5: the priority column (a queued job's lane, kept over a restart); in an
+# older file a batch job gets the batch lane, the others the single one.
 # Version 4: the batch_items table (batches), made by the script above in an
 # older file, and the retry_of column (a retried send's link to the job it
 # retries); a batch's own settings ride in the selection column.
@@ -102,7 +104,8 @@ CREATE TABLE IF NOT EXISTS batch_items (
 # file go at the end of the row.
 _ADDED_COLUMNS = (("kind", "TEXT NOT NULL DEFAULT 'retrieve'"),
                   ("selection", "TEXT NOT NULL DEFAULT ''"),
-                  ("retry_of", "TEXT NOT NULL DEFAULT ''"))
+                  ("retry_of", "TEXT NOT NULL DEFAULT ''"),
+                  ("priority", "INTEGER NOT NULL DEFAULT 0"))
 _UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -194,6 +197,9 @@ class JobStore:
             for name, declaration in _ADDED_COLUMNS:
                 if name not in present:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+            if "priority" not in present:
+                db.execute("UPDATE jobs SET priority=? WHERE kind=?",
+                           (JobPriority.BATCH.value, JobKind.BATCH.value))
             db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         except sqlite3.DatabaseError:
             db.close()
@@ -240,13 +246,13 @@ class JobStore:
                     "INSERT INTO jobs (created, state, owner, node_name, node, level, "
                     "study_uid, series_uids, instance_uids, patient_id, sop_classes, "
                     "modalities, method, move_destination, storage_folder, label, kind, "
-                    "selection, retry_of) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "selection, retry_of, priority) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.created, record.state.value, self._owner, record.node_name,
                      json.dumps(record.node.to_dict()), *_scope_columns(record.scope),
                      record.method.value, record.move_destination, record.storage_folder,
                      record.label, record.kind.value, _selection(record),
-                     record.retry_of))
+                     record.retry_of, record.priority.value))
                 assert cursor.lastrowid is not None
                 record.job_id = _job_id(cursor.lastrowid)
         return added
@@ -272,8 +278,8 @@ class JobStore:
         """
         claimed: list[JobRecord] = []
         with self._transaction() as db:
-            rows = db.execute("SELECT * FROM jobs WHERE state IN (?, ?) ORDER BY number",
-                              _UNFINISHED).fetchall()
+            rows = db.execute(f"SELECT {_SELECTED} FROM jobs WHERE state IN (?, ?) "
+                              "ORDER BY number", _UNFINISHED).fetchall()
             for row in rows:
                 if _alive(row[_COLUMNS["owner"]]):
                     continue
@@ -337,7 +343,8 @@ class JobStore:
         """Job *job_id*, now this process's (queued again, ``interrupted`` raised when it
         was left running), or why it cannot be: another live process runs it."""
         with self._transaction() as db:
-            row = db.execute("SELECT * FROM jobs WHERE number=?", (_number(job_id),)).fetchone()
+            row = db.execute(f"SELECT {_SELECTED} FROM jobs WHERE number=?",
+                             (_number(job_id),)).fetchone()
             if row is None:
                 return f"no job {job_id}"
             owner = row[_COLUMNS["owner"]]
@@ -372,7 +379,7 @@ class JobStore:
     def records(self) -> list[JobRecord]:
         """Every job in the file, oldest first (rows that cannot be read are skipped)."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs ORDER BY number").fetchall()
+            rows = self._db.execute(f"SELECT {_SELECTED} FROM jobs ORDER BY number").fetchall()
         return [r for r in map(self._record, rows) if r is not None]
 
     def _record(self, row: tuple[Any, ...]) -> JobRecord | None:
@@ -402,7 +409,7 @@ class JobStore:
                 completed=value["completed"], failed=value["failed"],
                 warning=value["warning"], expected=value["expected"],
                 summary=value["summary"], kind=kind, send=send, batch=batch,
-                retry_of=value["retry_of"])
+                retry_of=value["retry_of"], priority=JobPriority(value["priority"]))
         except (ValueError, TypeError, KeyError, InvalidValue) as exc:
             text = f"job {job_id} in {self.path} cannot be read ({exc}); it is skipped"
             _LOGGER.warning("%s", text)
@@ -419,7 +426,10 @@ _COLUMNS = {name: number for number, name in enumerate((
     "study_uid", "series_uids", "instance_uids", "patient_id", "sop_classes", "modalities",
     "method", "move_destination", "storage_folder", "label", "interrupted", "received",
     "completed", "failed", "warning", "expected", "summary", "kind", "selection",
-    "retry_of"))}
+    "retry_of", "priority"))}
+# Named, not '*': a column added to an older file goes at the end of its row, in
+# whatever order that file gained them.
+_SELECTED = ", ".join(_COLUMNS)
 
 
 def _selection(record: JobRecord) -> str:
