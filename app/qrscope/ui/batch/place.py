@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QMessageBox, QStackedWidget
 
 from qrscope.core.batch.input import BatchInput, BatchInputError
 from qrscope.core.batch.items import BatchSpec, ItemProgress
+from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.batch.window import AvailabilityWindow, WindowError
 from qrscope.core.jobs import JobRecord
 from qrscope.core.jobs.records import JobKind
@@ -90,10 +91,13 @@ class BatchPlace(QObject):
         review.back_requested.connect(lambda: self._page(0))
         review.confirmed.connect(self.submit)
         run.cancel_requested.connect(self._ask_cancel)
+        run.pause_requested.connect(lambda: self.pause(True))
+        run.resume_requested.connect(lambda: self.pause(False))
         run.new_requested.connect(lambda: self._page(0))
         self.worker.resolved.connect(self._resolved)
         self.worker.resolve_ended.connect(self._resolve_ended)
         self.bridge.batch_item.connect(self._item)
+        self.bridge.batch_progress.connect(self._progress)
         self.bridge.job_changed.connect(self._job_changed)
         self.retrieves.added.connect(self._added)
 
@@ -206,6 +210,8 @@ class BatchPlace(QObject):
                             record.batch.report)
         if record.state.is_final:
             self.view.run.show_end(record.summary)
+        elif (progress := self.retrieves.service.batch_progress(job_id)) is not None:
+            self.view.run.show_progress(progress)
         self._page(2)
 
     def _added(self, row: JobRow) -> None:
@@ -216,6 +222,22 @@ class BatchPlace(QObject):
     def _item(self, job_id: str, progress: ItemProgress) -> None:
         if job_id == self.job_id:
             self.view.run.put(progress)
+
+    def _progress(self, progress: BatchProgress) -> None:
+        if progress.job_id == self.job_id:
+            self.view.run.show_progress(progress)
+
+    def pause(self, on: bool) -> None:
+        """Pause the batch shown (no new retrieve starts) or let it go on."""
+        service = self.retrieves.service
+        if on:
+            service.pause(self.job_id)
+        else:
+            service.resume_paused(self.job_id)
+        self.view.run.show_running(True, paused=service.is_paused(self.job_id))
+        progress = service.batch_progress(self.job_id)
+        if progress is not None:
+            self.view.run.show_progress(progress)
 
     def _job_changed(self, record: JobRecord) -> None:
         if record.job_id == self.job_id and record.state.is_final:

@@ -10,9 +10,10 @@ stopped being true (paused, a back-off that ended) leaves the page.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from qrscope.core.batch.items import ItemProgress
+from qrscope.core.batch.progress import BatchPhase, BatchProgress
 from qrscope.core.batch.report import counts, report_paths
 from qrscope.ui.batch.models import ItemsModel
 
@@ -49,6 +51,10 @@ class RunPage(QWidget):
         super().__init__()
         self.model = ItemsModel(self)
         self.report = Path()
+        self.progress: BatchProgress | None = None
+        """The last progress shown: its pause is counted down by :attr:`_tick`."""
+        self._tick = QTimer(self, interval=1000)
+        self._tick.timeout.connect(self._show_pace)
         self.title = QLabel()
         self.title.setWordWrap(True)
         self.items_bar, self.items_text = QProgressBar(), QLabel()
@@ -125,11 +131,52 @@ class RunPage(QWidget):
         self.report_text.setToolTip(f"{csv_file}\n{json_file}" if csv_file else "")
         self.open_folder.setEnabled(bool(report))
         self.changes.clear()
+        self.progress = None
         self.pace.setText("")
         self.window_state.setText("")
         self.rate.setText("")
         self.show_running(True, paused=False)
         self._count()
+
+    def show_progress(self, progress: BatchProgress) -> None:
+        """The batch as the core reports it: numbers, rate, pace, window, pause."""
+        if progress.ended:
+            return  # the job's end (show_end) says how it ended
+        self.progress = progress
+        counts_ = progress.counts
+        finished = progress.items - counts_.get("pending", 0) - counts_.get("found", 0)
+        self.items_bar.setRange(0, max(1, progress.items))
+        self.items_bar.setValue(finished)
+        words = ", ".join(f"{n} {s}" for s, n in counts_.items()
+                          if n and s not in ("pending", "found"))
+        self.items_text.setText(f"{finished}/{progress.items}" + (f" ({words})" if words else ""))
+        self.show_instances(progress.instances_received, progress.instances_expected)
+        self.rate.setText(_rate_words(progress))
+        self.window_state.setText(_window_words(progress))
+        self.show_running(True, paused=progress.paused_by_user)
+        self.changes.clear()
+        self.changes.addItems([str(c) for c in reversed(progress.pace_changes)])
+        self._show_pace()
+
+    def _show_pace(self) -> None:
+        """The pace now; a pause counted down, its line gone once it ended."""
+        progress = self.progress
+        if progress is None:
+            self._tick.stop()
+            return
+        pace = progress.pace
+        left = (pace.paused_until - time.monotonic()) if pace.paused_until else 0.0
+        words = f"Pace: {pace.parallel} of {pace.max_parallel} at once"
+        if progress.phase is BatchPhase.PAUSED_BY_USER:
+            words += "; paused by you: no new retrieve starts"
+        elif left > 0:
+            words += f"; backing off, {left:.0f} s more: {pace.why}"
+        self.pace.setText(words)
+        self.pace.setToolTip(f"last change: {pace.why}" if pace.why else "")
+        if left > 0:
+            self._tick.start()
+        else:
+            self._tick.stop()
 
     def put(self, progress: ItemProgress) -> None:
         self.model.put(progress)
@@ -144,6 +191,8 @@ class RunPage(QWidget):
 
     def show_end(self, summary: str) -> None:
         self.title.setText(f"{self.title.text().split(':', 1)[0]}: {summary}")
+        self.progress = None
+        self._tick.stop()
         self.show_running(False, paused=False)
         self.rate.setText("")
         self.pace.setText("")
@@ -169,3 +218,30 @@ class RunPage(QWidget):
 
     def _open_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.report.parent)))
+
+
+def _rate_words(progress: BatchProgress) -> str:
+    if progress.phase is BatchPhase.RESOLVING:
+        return "Asking the PACS for each row's studies…"
+    if progress.rate is None:
+        return "Rate: none yet (no instance arrived in the last minute)"
+    left = "" if progress.eta is None else f", about {_duration(progress.eta)} left"
+    return f"{progress.rate:.1f} instances/s{left}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _window_words(progress: BatchProgress) -> str:
+    if not progress.window:
+        return ""
+    if progress.window_open:
+        return f"Window {progress.window}: open"
+    opens = progress.window_next_open
+    return f"Waiting for the window {progress.window}" + (
+        f": opens {opens:%a %H:%M}" if opens is not None else "")

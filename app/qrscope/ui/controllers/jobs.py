@@ -56,11 +56,12 @@ class RetrieveJobs(QObject):
         self.profiles = profiles
         self.model = JobTableModel(self)
         on_change, on_progress = bridge.job_callbacks()
+        on_item, on_batch = bridge.batch_callbacks()
         self.service = JobService(
             store, bridge.log, local=lambda: profiles.local, listener=self._listener_for,
             nodes=lambda: list(profiles.nodes), on_change=on_change, on_progress=on_progress,
             on_send_progress=on_progress, debug=lambda: bridge.debug,
-            batch_hint=self._batch_hint, on_batch_item=bridge.batch_item_callback())
+            batch_hint=self._batch_hint, on_batch_item=on_item, on_batch_progress=on_batch)
         bridge.job_changed.connect(self._changed)
         bridge.job_progress.connect(self._progress)
 
