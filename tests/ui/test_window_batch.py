@@ -47,7 +47,8 @@ def test_a_pasted_list_is_reviewed_then_fetched_as_one_job(qtbot, window):
     assert row.kind is JobKind.BATCH, "the batch is one job in the jobs table"
     qtbot.waitUntil(lambda: run.new.isVisibleTo(run), timeout=60000)
     assert _statuses(run.model) == {**dict.fromkeys(KNOWN, "done"), UNKNOWN: "not-found"}
-    assert run.items_text.text().startswith("4/4")
+    assert run.items_text.text() == "4/4"
+    assert run.items_words.text() == "3 done, 1 not-found"
     assert run.instances_text.text() == "6/6"
     assert not run.pause.isVisibleTo(run) and not run.cancel.isVisibleTo(run)
     storage = window.session.local.storage_folder

@@ -23,6 +23,8 @@ def test_pause_stops_new_retrieves_and_resume_goes_on(qtbot, window):
     assert progress.counts["found"] == len(KNOWN), "resolved, none fetched while paused"
     qtbot.waitUntil(lambda: "paused by you" in run.pace.text(), timeout=5000)
     assert run.resume.isVisibleTo(run) and not run.pause.isVisibleTo(run)
+    job = window.retrieves.model.find(row.job_id)
+    assert job.state_text == "running" and "paused by the user" in job.why, job
 
     qtbot.mouseClick(run.resume, Qt.MouseButton.LeftButton)
     assert "paused" not in run.pace.text(), "what stopped being true leaves the page"

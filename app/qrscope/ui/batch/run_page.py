@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -58,6 +58,8 @@ class RunPage(QWidget):
         self.title = QLabel()
         self.title.setWordWrap(True)
         self.items_bar, self.items_text = QProgressBar(), QLabel()
+        self.items_words = QLabel()
+        self.items_words.setWordWrap(True)
         self.instances_bar, self.instances_text = QProgressBar(), QLabel()
         self.rate = QLabel()
         self.pace = QLabel()
@@ -96,6 +98,7 @@ class RunPage(QWidget):
         numbers.addWidget(QLabel("Instances"), 1, 0)
         numbers.addWidget(self.instances_bar, 1, 1)
         numbers.addWidget(self.instances_text, 1, 2)
+        numbers.addWidget(self.items_words, 2, 0, 1, 3)
         numbers.setColumnStretch(1, 1)
         state = QVBoxLayout()
         state.setSpacing(2)
@@ -104,11 +107,14 @@ class RunPage(QWidget):
         top = QHBoxLayout()
         top.addLayout(numbers, 3)
         top.addLayout(state, 2)
-        split = QSplitter()
+        # The changes under the items, the page's whole width: a change's line
+        # ("2 → 1 parallel, paused 30 s: A702 ... from PACS") is long.
+        split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(self.changes)
-        split.setStretchFactor(0, 3)
+        split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
+        split.setSizes([300, 70])
         self.split = split
         bottom = QHBoxLayout()
         bottom.addWidget(self.report_text, 1)
@@ -149,7 +155,8 @@ class RunPage(QWidget):
         self.items_bar.setValue(finished)
         words = ", ".join(f"{n} {s}" for s, n in counts_.items()
                           if n and s not in ("pending", "found"))
-        self.items_text.setText(f"{finished}/{progress.items}" + (f" ({words})" if words else ""))
+        self.items_text.setText(f"{finished}/{progress.items}")
+        self.items_words.setText(words)
         self.show_instances(progress.instances_received, progress.instances_expected)
         self.rate.setText(_rate_words(progress))
         self.window_state.setText(_window_words(progress))
@@ -206,7 +213,8 @@ class RunPage(QWidget):
         self.items_bar.setRange(0, max(1, len(rows)))
         self.items_bar.setValue(finished)
         words = ", ".join(f"{n} {s}" for s, n in numbers.items() if n and s != "pending")
-        self.items_text.setText(f"{finished}/{len(rows)}" + (f" ({words})" if words else ""))
+        self.items_text.setText(f"{finished}/{len(rows)}")
+        self.items_words.setText(words)
         expected = sum(p.expected or 0 for p in rows)
         received = sum(p.received for p in rows)
         self.show_instances(received, expected)

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from qrscope.core.batch.items import BatchItem, BatchSpec
+from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.jobs import RETRIEVES_PER_NODE, JobRecord, JobService, JobState
 from qrscope.core.jobs.records import JobKind
 from qrscope.core.jobs.store import JobStore
@@ -64,6 +65,7 @@ class RetrieveJobs(QObject):
             batch_hint=self._batch_hint, on_batch_item=on_item, on_batch_progress=on_batch)
         bridge.job_changed.connect(self._changed)
         bridge.job_progress.connect(self._progress)
+        bridge.batch_progress.connect(self._batch_progress)
 
     # -- asking ----------------------------------------------------------------------
     def submit(self, node: RemoteNode, scope: RetrieveScope, method: RetrieveMethod,
@@ -213,6 +215,11 @@ class RetrieveJobs(QObject):
         if record.state.is_final:
             self.finished.emit(row)
 
+    def _batch_progress(self, progress: BatchProgress) -> None:
+        row = self.model.find(progress.job_id)
+        if row is not None and not row.job_state.is_final and not progress.ended:
+            self.model.update(progress.job_id, why=_batch_words(progress))
+
     def _progress(self, progress: RetrieveProgress | SendProgress) -> None:
         row = self.model.find(progress.job_id)
         if row is None or row.job_state is not JobState.RUNNING:
@@ -221,6 +228,13 @@ class RetrieveJobs(QObject):
             self.model.update(progress.job_id, send_progress=progress)
         else:
             self.model.update(progress.job_id, progress=progress)
+
+
+def _batch_words(progress: BatchProgress) -> str:
+    """A batch's row's Why while it runs: where its items and instances stand."""
+    open_ = progress.items - progress.counts.get("pending", 0) - progress.counts.get("found", 0)
+    return (f"{open_}/{progress.items} items, {progress.instances_received}/"
+            f"{progress.instances_expected} instances; {progress.note}")
 
 
 def _row(record: JobRecord) -> JobRow:
