@@ -34,7 +34,8 @@ def status_words(progress: ItemProgress) -> str:
 class ItemsModel(ListTableModel):
     """Rows of :class:`ItemProgress`, replaced one at a time as they change."""
 
-    headers = ("Row", "Asks", "Status", "Studies", "Instances", "Reason", "Hint")
+    headers = ("Row", "Asks", "Status", "Studies", "Instances", "Hint", "Reason")
+    """The reason last: the longest, it takes the width the table has left."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -87,11 +88,13 @@ def _text(progress: ItemProgress, column: int) -> str:
     if column == 4:
         return _instances(progress)
     if column == 5:
-        return "" if progress.reason == ALREADY_HERE else progress.reason
-    return progress.hint
+        return progress.hint
+    return "" if progress.reason == ALREADY_HERE else progress.reason
 
 
 def _instances(progress: ItemProgress) -> str:
+    if not progress.studies:
+        return ""
     expected = "?" if progress.expected is None else str(progress.expected)
     if progress.status in (ItemStatus.PENDING, ItemStatus.FOUND) and not progress.received:
         return "" if progress.expected is None else expected
@@ -105,6 +108,6 @@ def _tooltip(progress: ItemProgress, column: int) -> str:
                          f"{s.study_uid}" for s in progress.studies)
     if column == 1:
         return "\n".join(f"{k or 'value'}: {v}" for k, v in progress.item.values.items())
-    if column == 5:
+    if column == 6:
         return progress.reason
     return ""

@@ -131,6 +131,10 @@ class RunPage(QWidget):
         self.title.setText(title)
         self.model.reset(items)
         self.table.resizeColumnsToContents()
+        # Room for the statuses to come ("not-found", "partial"), not only "pending".
+        self.table.setColumnWidth(2, max(self.table.columnWidth(2),
+                                         self.table.fontMetrics().horizontalAdvance(
+                                             "not-found") + 16))
         self.report = Path(report) if report else Path()
         csv_file, json_file = report_paths(self.report) if report else (None, None)
         self.report_text.setText(f"Report: {csv_file} (and .json)" if csv_file else "")
