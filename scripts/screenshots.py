@@ -7,8 +7,8 @@ The window is not sized here: it opens as on a user's first start, fitted
 to the X screen make-screenshots.sh gives it (1400x900 for the README's
 pictures, 1024x768, 1920x1080). ``QRSCOPE_SHOT_SUFFIX`` is added to each
 file name, and with a suffix only the main window's pictures are taken
-(browser, retrieve, local, viewer, log, hint), for the 1024x768, 1920x1080 and
-2x variants.
+(browser, retrieve, local, viewer, batch review and run, log, hint), for the
+1024x768, 1920x1080 and 2x variants.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ async def tour(app: QApplication, home: Path) -> None:
         sequence.close()
 
     await local_archive(window)
+    await batch(window)
 
     window.bottom.setCurrentIndex(1)
     log = window.log_panel
@@ -164,6 +165,38 @@ async def local_archive(window: MainWindow) -> None:
     await asyncio.sleep(0.3)
     shoot("viewer.png")
     viewer.close()
+    window.show_place(0)
+
+
+async def batch(window: MainWindow) -> None:
+    """The Batches place: the demo PACS's seven studies and one it does not have,
+    reviewed; then fetched three at once from a demo PACS that answers A702 above
+    one retrieve at once ('busy:1'), until the pace has backed off."""
+    node = await window.bridge.start_demo_pacs("busy:1")
+    window.editor.refresh(select=node.name)
+    window.show_place(2)
+    place = window.batches
+    page = place.view.input
+    page.paste.setPlainText("\n".join([*(f"ACC{n}" for n in range(1001, 1008)),
+                                       "ACC9999"]) + "\n")
+    place.read(page.paste.toPlainText())
+    await until(page.review.isEnabled)
+    page.parallel.setValue(3)
+    place.review()
+    review = place.view.review
+    await until(lambda: review.retrieve.isEnabled(), 60)
+    review.table.selectRow(7)
+    await asyncio.sleep(0.3)
+    shoot("batch-review.png")
+    place.submit()
+    run = place.view.run
+    await until(lambda: run.changes.count() > 0 and "backing off" in run.pace.text(), 60)
+    run.table.selectRow(0)
+    await asyncio.sleep(0.3)
+    shoot("batch-run.png")
+    await until(lambda: run.new.isVisible(), 180)
+    node = await window.bridge.start_demo_pacs(None)
+    window.editor.refresh(select=node.name)
     window.show_place(0)
 
 

@@ -116,3 +116,24 @@ def test_a_file_that_is_not_a_spreadsheet_says_so(tmp_path):
         parse_columns(["AccessionNumber"])
     with pytest.raises(BatchInputError, match="not a column"):
         parse_columns(["PatientName=Name"])
+
+
+def test_the_columns_read_are_named_with_their_headers_for_a_front_end(tmp_path):
+    """The window shows which column was taken for which role, so that one taken
+    wrongly can be named by hand; a list of one identifier a line has no columns."""
+    path = tmp_path / "list.csv"
+    path.write_text("MRN,Accession No.,Note\nP1,A7,x\n", encoding="utf-8")
+    batch = read_batch(path)
+    assert batch.headers == ("MRN", "Accession No.", "Note")
+    assert batch.mapping == {"PatientID": "MRN", "AccessionNumber": "Accession No."}
+    by_hand = read_batch(path, parse_columns(["AccessionNumber=Note"]))
+    assert by_hand.mapping["AccessionNumber"] == "Note"
+    with pytest.raises(BatchInputError) as unknown:
+        read_batch(path, parse_columns(["AccessionNumber=Nope"]))
+    path.write_text("Fall,Untersuchung\n1,2\n", encoding="utf-8")
+    with pytest.raises(BatchInputError) as none:
+        read_batch(path)
+    assert none.value.headers == ("Fall", "Untersuchung"), "offered to be named by hand"
+    assert unknown.value.headers == ()
+    pasted = parse_text("ACC1\nACC2\n")
+    assert (pasted.headers, pasted.mapping) == ((), {})

@@ -77,7 +77,10 @@ class MenuTarget(Protocol):
         """The entry the selected node's administrator must add."""
 
     def show_place(self, index: int) -> None:
-        """Show the PACS search (0) or the local archive (1)."""
+        """Show the PACS search (0), the local archive (1) or the batches (2)."""
+
+    def open_batch_list(self) -> None:
+        """The batches, and the file dialog for a list."""
 
     def show_tab(self, index: int) -> None:
         """Show the jobs (0) or the association log (1)."""

@@ -40,6 +40,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from qrscope.core.archive.delete import DeleteReport
 from qrscope.core.archive.index import ArchiveFilter
+from qrscope.core.batch.items import ItemProgress
+from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.dicom.records import QueryLevel
 from qrscope.core.jobs import JobRecord
 from qrscope.core.net.verify import EchoResult, verify
@@ -115,6 +117,8 @@ class CoreBridge(QObject):
     caller_refused = Signal(object)  # RefusedCaller (listener's accept policy)
     listener_state = Signal(str, object)  # STARTING..ERROR, the ListenerError or None
     delete_progress = Signal(int, int)  # files removed so far, of how many
+    batch_item = Signal(str, object)  # a batch job's id, an ItemProgress it wrote
+    batch_progress = Signal(object)  # BatchProgress of a running batch job
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -350,6 +354,12 @@ class CoreBridge(QObject):
                 emit(progress)
 
         return self._safely(self.job_changed), report
+
+    def batch_callbacks(self) -> tuple[Callable[[str, ItemProgress], None],
+                                       Callable[[BatchProgress], None]]:
+        """The job service's ``on_batch_item`` and ``on_batch_progress``, as signals
+        (the service sends progress a few times a second at most: all go over)."""
+        return self._safely(self.batch_item), self._safely(self.batch_progress)
 
     def _safely(self, signal: Any) -> Callable[..., None]:
         """*signal*'s emit for worker threads: never after :meth:`shutdown`.

@@ -1,5 +1,5 @@
-"""The qrscope window: nodes on the left, the PACS search or the local archive in the
-middle (a tab each), jobs and log below."""
+"""The qrscope window: nodes on the left, the PACS search, the local archive or the
+batches in the middle (a tab each), jobs and log below."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ from qrscope.diagnosis.send_hints import hints_for_send
 from qrscope.diagnosis.sequence import build_sequence
 from qrscope.diagnosis.support_bundle import write_support_bundle
 from qrscope.session import Session
+from qrscope.ui.batch.place import BatchPlace
 from qrscope.ui.bridge import RUNNING, CoreBridge, spawn
 from qrscope.ui.controllers.demo import DemoControl
 from qrscope.ui.controllers.hint_actions import HintActions
@@ -108,6 +109,8 @@ class MainWindow(QMainWindow):
         self.hint_actions = HintActions(self)
         self.demo = DemoControl(session, self.bridge, self.listener, self.editor, self)
         self.local = LocalPlace(self.bridge, session, self.editor.current_node, self)
+        self.batches = BatchPlace(self.bridge, session, self.retrieves,
+                                  self.editor.current_node, self)
         self.last_doctor: DoctorReport | None = None
         self._hint_of: dict[str, Hint] = {}
         """The hint each source (the search, the listener) showed last: taken
@@ -143,6 +146,7 @@ class MainWindow(QMainWindow):
         self.places = QStackedWidget()
         self.places.addWidget(self.search)
         self.places.addWidget(self.local.view)
+        self.places.addWidget(self.batches.view)
         self.place_tabs = self.local.place_tabs(self.places)
         # On the menu bar's row: a row of its own would take the height a
         # 768-pixel screen keeps for the results and the jobs.
@@ -241,6 +245,7 @@ class MainWindow(QMainWindow):
         self.local.view.status.connect(self.statusBar().showMessage)
         self.local.commands.send_requested.connect(self.send)
         self.local.commands.changed.connect(self.search.refresh_local_marks)
+        self.batches.status.connect(self.statusBar().showMessage)
 
     # -- the demo PACS (DemoControl does the work; the menus call these) ------------
     @property
@@ -274,8 +279,12 @@ class MainWindow(QMainWindow):
         self.bottom.setCurrentIndex(index)
 
     def show_place(self, index: int) -> None:
-        """The PACS search (0) or the local archive (1)."""
+        """The PACS search (0), the local archive (1) or the batches (2)."""
         self.place_tabs.setCurrentIndex(index)
+
+    def open_batch_list(self) -> None:
+        self.show_place(2)
+        self.batches.open_file()
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text)
@@ -644,6 +653,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.save_state()
         self.retrieves.shutdown()
+        self.batches.shutdown()
         self.setEnabled(False)
         self.statusBar().showMessage("Stopping the listener…")
         if _loop_usable():

@@ -44,6 +44,8 @@ def install_menus(w: MenuTarget) -> dict[str | None, QAction]:
     """
     bar = w.menuBar()
     file = bar.addMenu("&File")
+    _action(bar, file, "Open batch list…", w.open_batch_list, "Ctrl+B")
+    file.addSeparator()
     _action(bar, file, "Import nodes…", w.editor.import_nodes)
     _action(bar, file, "Export node…", w.editor.export_nodes)
     _action(bar, file, "Export log…", w.log_panel.export)
@@ -67,6 +69,7 @@ def install_menus(w: MenuTarget) -> dict[str | None, QAction]:
     view = bar.addMenu("&View")
     _action(bar, view, "PACS search", lambda: w.show_place(0), "Ctrl+1")
     _action(bar, view, "Local archive", lambda: w.show_place(1), "Ctrl+2")
+    _action(bar, view, "Batches", lambda: w.show_place(2), "Ctrl+3")
     view.addSeparator()
     view.addAction(w.nodes_dock.toggleViewAction())
     view.addAction(w.bottom_dock.toggleViewAction())

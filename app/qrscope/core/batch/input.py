@@ -47,7 +47,15 @@ _EXCEL_DIGITS = 15
 
 
 class BatchInputError(ValueError):
-    """The input cannot be used as a batch; the message says why (and where)."""
+    """The input cannot be used as a batch; the message says why (and where).
+
+    ``headers``: a table's column headers when no column could be taken for an
+    identifier, so that a front end can offer them to be named by hand.
+    """
+
+    def __init__(self, message: str, headers: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.headers = tuple(headers)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,11 @@ class BatchInput:
     """SHA-256 of the content and the column mapping: the same batch when run again."""
     source: str = ""
     warnings: tuple[str, ...] = field(default=())
+    headers: tuple[str, ...] = ()
+    """A table's column headers as read ('' for a list of one identifier a line)."""
+    mapping: dict[str, str] = field(default_factory=dict)
+    """{DICOM keyword: header} of the columns read, by hand or recognised: what a
+    front end shows so that a column taken for the wrong role can be named by hand."""
 
 
 def _normal(header: str) -> str:
@@ -110,12 +123,13 @@ def parse_text(text: str, columns: dict[str, str] | None = None) -> BatchInput:
     return _from_text(text, columns or {}, text.encode("utf-8"), "pasted")
 
 
-def _batch(items: list[BatchItem], warnings: Sequence[str] = (), *, raw: bytes,
+def _batch(items: list[BatchItem], warnings: Sequence[str] = (),
+           table: tuple[tuple[str, ...], dict[str, str]] = ((), {}), *, raw: bytes,
            columns: dict[str, str], source: str) -> BatchInput:
     if not items:
         raise BatchInputError(f"{source}: empty: no row asks for a study")
     digest = hashlib.sha256(raw + repr(sorted(columns.items())).encode()).hexdigest()
-    return BatchInput(tuple(items), digest, source, tuple(warnings))
+    return BatchInput(tuple(items), digest, source, tuple(warnings), *table)
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -176,17 +190,20 @@ def _header_map(header: Sequence[str], columns: dict[str, str]) -> dict[str, int
         raise BatchInputError(
             f"no column of accession numbers, Patient IDs or Study Instance UIDs among "
             f"{', '.join(map(repr, header))}; name one with --column KEY=HEADER "
-            f"(e.g. AccessionNumber={header[0] if header else 'Accession'})")
+            f"(e.g. AccessionNumber={header[0] if header else 'Accession'})", header)
     return found
 
 
 def _items_from_table(rows: list[list[Any]], columns: dict[str, str],
-                      ) -> tuple[list[BatchItem], list[str]]:
+                      ) -> tuple[list[BatchItem], list[str],
+                                 tuple[tuple[str, ...], dict[str, str]]]:
+    """The items, the warnings, and the headers with the columns read from them."""
     top = next((n for n, row in enumerate(rows) if any(_cell_text(c) for c in row)), None)
     if top is None:
-        return [], []
+        return [], [], ((), {})
     header = [_cell_text(c) for c in rows[top]]
     where = _header_map(header, columns)
+    table = (tuple(header), {k: header[i] for k, i in where.items()})
     items, warnings = [], []
     for number, row in enumerate(rows[top + 1:], start=top + 2):
         if not any(_cell_text(c) for c in row):
@@ -201,7 +218,7 @@ def _items_from_table(rows: list[list[Any]], columns: dict[str, str],
             if warning:
                 warnings.append(warning)
         items.append(_item(number, values, asked))
-    return items, warnings
+    return items, warnings, table
 
 
 def _item(row: int, values: dict[str, str], asked: dict[str, str]) -> BatchItem:

@@ -169,12 +169,14 @@ class JobService(JobThreads):
 
     def submit_batch(self, node: RemoteNode, method: RetrieveMethod, spec: BatchSpec,
                      items: list[BatchItem], label: str = "",
-                     move_destination: str = "") -> JobRecord:
-        """Queue a batch of *items* from *node*: one job, its items kept in the store."""
+                     move_destination: str = "",
+                     storage_folder: Path | None = None) -> JobRecord:
+        """Queue a batch of *items* from *node*: one job, its items kept in the store,
+        its files in *storage_folder* (default: our storage folder)."""
         (record,) = self.store.add([JobRecord(
             job_id="", node=node, scope=None, method=method,
             label=label or f"batch of {len(items)} from {node.name}",
-            storage_folder=str(self._local().storage_folder),
+            storage_folder=str(storage_folder or self._local().storage_folder),
             move_destination=move_destination, kind=JobKind.BATCH, batch=spec,
             priority=JobPriority.BATCH)])
         self.store.add_batch_items(record.job_id, items)

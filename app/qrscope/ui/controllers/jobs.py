@@ -9,17 +9,23 @@ the GUI thread.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 
+from qrscope.core.batch.items import BatchItem, BatchSpec
+from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.jobs import RETRIEVES_PER_NODE, JobRecord, JobService, JobState
 from qrscope.core.jobs.records import JobKind
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.profile_store import Profiles
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
 from qrscope.core.receive.listener import StorageListener
+from qrscope.core.retrieve.outcome import RetrieveOutcome
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 from qrscope.core.send.selection import SendSelection
 from qrscope.core.send.types import SendProgress
+from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.ui.bridge import CoreBridge
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.job_words import count, describe_outcome, describe_scope
@@ -51,12 +57,15 @@ class RetrieveJobs(QObject):
         self.profiles = profiles
         self.model = JobTableModel(self)
         on_change, on_progress = bridge.job_callbacks()
+        on_item, on_batch = bridge.batch_callbacks()
         self.service = JobService(
             store, bridge.log, local=lambda: profiles.local, listener=self._listener_for,
             nodes=lambda: list(profiles.nodes), on_change=on_change, on_progress=on_progress,
-            on_send_progress=on_progress, debug=lambda: bridge.debug)
+            on_send_progress=on_progress, debug=lambda: bridge.debug,
+            batch_hint=self._batch_hint, on_batch_item=on_item, on_batch_progress=on_batch)
         bridge.job_changed.connect(self._changed)
         bridge.job_progress.connect(self._progress)
+        bridge.batch_progress.connect(self._batch_progress)
 
     # -- asking ----------------------------------------------------------------------
     def submit(self, node: RemoteNode, scope: RetrieveScope, method: RetrieveMethod,
@@ -70,6 +79,21 @@ class RetrieveJobs(QObject):
         records = self.service.submit_many(
             node, [(scope, label or describe_scope(scope)) for scope, label in scopes], method)
         return self._rows_for(records)
+
+    def submit_batch(self, node: RemoteNode, method: RetrieveMethod, spec: BatchSpec,
+                     items: list[BatchItem], label: str,
+                     storage_folder: Path | None = None) -> JobRow:
+        """Queue a batch: one job (one row), or the same batch's job on record taken up
+        again (the same list to the same node resumes where it stopped)."""
+        known = self.service.store.find_batch(spec.key, node.name)
+        live = self.service.get(known.job_id) if known is not None else None
+        if live is not None and not live.state.is_final:  # it runs here already
+            return self._rows_for([live])[0]
+        taken = self.service.take(known.job_id) if known is not None else None
+        record = taken if taken is not None and not isinstance(taken, str) else \
+            self.service.submit_batch(node, method, spec, items, label,
+                                      storage_folder=storage_folder)
+        return self._rows_for([record])[0]
 
     def submit_send(self, node: RemoteNode, selection: SendSelection, label: str) -> JobRow:
         """Queue a send of the archive's *selection* to *node* (C-STORE), in its queue."""
@@ -126,6 +150,17 @@ class RetrieveJobs(QObject):
         running = self.listener.running
         return why or running or "our listener is not running"
 
+    def _batch_hint(self, outcome: RetrieveOutcome) -> str:
+        """The id of the hint for a batch item's retrieve (its job id is the batch's,
+        a dot and a number), from a worker thread."""
+        node = self.service.node_of(outcome.job_id.partition(".")[0])
+        if node is None:
+            return ""
+        listener = self.listener.running
+        found = hints_for_retrieve(outcome, node, self.profiles.local,
+                                   listener_port=listener.port if listener else None)
+        return found[0].id if found else ""
+
     def node_of(self, row: JobRow) -> RemoteNode | None:
         """The node a row's job talks to: the one it started with while it runs,
         otherwise the profile as it is now."""
@@ -180,6 +215,11 @@ class RetrieveJobs(QObject):
         if record.state.is_final:
             self.finished.emit(row)
 
+    def _batch_progress(self, progress: BatchProgress) -> None:
+        row = self.model.find(progress.job_id)
+        if row is not None and not row.job_state.is_final and not progress.ended:
+            self.model.update(progress.job_id, why=_batch_words(progress))
+
     def _progress(self, progress: RetrieveProgress | SendProgress) -> None:
         row = self.model.find(progress.job_id)
         if row is None or row.job_state is not JobState.RUNNING:
@@ -190,6 +230,13 @@ class RetrieveJobs(QObject):
             self.model.update(progress.job_id, progress=progress)
 
 
+def _batch_words(progress: BatchProgress) -> str:
+    """A batch's row's Why while it runs: where its items and instances stand."""
+    open_ = progress.items - progress.counts.get("pending", 0) - progress.counts.get("found", 0)
+    return (f"{open_}/{progress.items} items, {progress.instances_received}/"
+            f"{progress.instances_expected} instances; {progress.note}")
+
+
 def _row(record: JobRecord) -> JobRow:
     """A new row, queued: its state as it is now is applied by ``_changed``."""
     if record.kind is JobKind.SEND:
@@ -197,7 +244,7 @@ def _row(record: JobRecord) -> JobRow:
                       method="C-STORE", kind=JobKind.SEND, send=record.send)
     return JobRow(job_id=record.job_id, what=record.label or describe_scope(record.scope),
                   node=record.node_name, method=_method_words(record.method),
-                  scope=record.scope, retrieve_method=record.method)
+                  scope=record.scope, retrieve_method=record.method, kind=record.kind)
 
 
 def _method_words(method: RetrieveMethod) -> str:

@@ -71,13 +71,16 @@ class LocalPlace(QObject):
 
     @staticmethod
     def place_tabs(places: QStackedWidget) -> QTabBar:
-        """The switch between the PACS search and the local archive, pages of *places*."""
+        """The switch between the PACS search, the local archive and the batches, pages
+        of *places*."""
         tabs = QTabBar()
         tabs.setDrawBase(False)
         tabs.setExpanding(False)
         for text, tip in (("PACS search", "Search the selected node (Ctrl+1)"),
                           ("Local archive", "What this computer holds: look at it, send it "
-                                            "on, delete it (Ctrl+2)")):
+                                            "on, delete it (Ctrl+2)"),
+                          ("Batches", "Retrieve a list of studies (a spreadsheet, pasted "
+                                      "accession numbers), reviewed first (Ctrl+3)")):
             tabs.setTabToolTip(tabs.addTab(text), tip)
         tabs.currentChanged.connect(places.setCurrentIndex)
         return tabs

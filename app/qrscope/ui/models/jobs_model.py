@@ -73,7 +73,7 @@ class JobRow:
             return RetrieveState(self.outcome.status)
         if self.send_outcome is not None:
             return RetrieveState(self.send_outcome.status)
-        if self.kind is JobKind.SEND and not self.job_state.is_final:
+        if self.kind in (JobKind.SEND, JobKind.BATCH) and not self.job_state.is_final:
             sending = self.send_progress
             return RetrieveState.RUNNING if sending is not None else (
                 RetrieveState.RUNNING if self.job_state is JobState.RUNNING

@@ -1,0 +1,52 @@
+"""The batch view's run page: pause and resume, and the pace backing off from a busy PACS."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from tests.ui.test_window_batch import KNOWN, paste_and_review
+
+from qrscope.core.batch.progress import BatchPhase
+from qrscope.ui.bridge import spawn
+
+
+def test_pause_stops_new_retrieves_and_resume_goes_on(qtbot, window):
+    paste_and_review(qtbot, window, KNOWN)
+    place = window.batches
+    row = place.submit()
+    place.pause(True)
+    service = window.retrieves.service
+    run = place.view.run
+    qtbot.waitUntil(lambda: (p := service.batch_progress(row.job_id)) is not None
+                    and p.phase is BatchPhase.PAUSED_BY_USER, timeout=20000)
+    progress = service.batch_progress(row.job_id)
+    assert (progress.running, progress.instances_received) == (0, 0)
+    assert progress.counts["found"] == len(KNOWN), "resolved, none fetched while paused"
+    qtbot.waitUntil(lambda: "paused by you" in run.pace.text(), timeout=5000)
+    assert run.resume.isVisibleTo(run) and not run.pause.isVisibleTo(run)
+    job = window.retrieves.model.find(row.job_id)
+    assert job.state_text == "running" and "paused by the user" in job.why, job
+
+    qtbot.mouseClick(run.resume, Qt.MouseButton.LeftButton)
+    assert "paused" not in run.pace.text(), "what stopped being true leaves the page"
+    assert run.pause.isVisibleTo(run)
+    qtbot.waitUntil(lambda: run.new.isVisibleTo(run), timeout=60000)
+    assert {p.status.value for p in run.model.rows} == {"done"}
+
+
+def test_a_busy_pacs_shows_the_pace_backing_off_and_why(qtbot, window):
+    """The demo PACS refusing every retrieve (busy:0, A702): the pace halves and pauses,
+    and the page says so with the PACS's reason."""
+    started = spawn(window.bridge.start_demo_pacs("busy:0"))
+    qtbot.waitUntil(started.done, timeout=10000)
+    window.editor.refresh(select=started.result().name)
+    paste_and_review(qtbot, window, KNOWN[:2])
+    place = window.batches
+    qtbot.mouseClick(place.view.review.retrieve, Qt.MouseButton.LeftButton)
+    run = place.view.run
+    qtbot.waitUntil(lambda: run.changes.count() > 0, timeout=30000)
+    line = run.changes.item(0).text()
+    assert "→ 1 parallel" in line and "paused" in line and "A702" in line, line
+    assert "backing off" in run.pace.text()
+    window.retrieves.cancel(place.job_id)
+    qtbot.waitUntil(lambda: run.new.isVisibleTo(run), timeout=30000)
+    assert "backing off" not in run.pace.text(), "the back-off line leaves with the batch"
