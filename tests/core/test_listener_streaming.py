@@ -166,6 +166,8 @@ def test_a_storage_folder_removed_while_listening_is_made_again(tmp_path):
     listener = _listener(tmp_path)
     listener.start()
     try:
+        if listener.index_opening is not None:  # its files, made in the folder meanwhile
+            listener.index_opening.join(30)
         shutil.rmtree(tmp_path / "store")
         status = _store_one(listener, _big_instance(tmp_path / "one.dcm", 1))
     finally:
@@ -178,6 +180,8 @@ def test_a_storage_folder_that_cannot_be_made_answers_out_of_resources(tmp_path)
     listener = _listener(tmp_path)
     listener.start()
     try:
+        if listener.index_opening is not None:  # its files, made in the folder meanwhile
+            listener.index_opening.join(30)
         shutil.rmtree(tmp_path / "store")
         (tmp_path / "store").write_text("a file where the folder was")
         status = _store_one(listener, _big_instance(tmp_path / "one.dcm", 1))

@@ -134,6 +134,7 @@ class StorageListener:
         self._reserved: dict[int, list[str]] = {}
         self._recorder = AssociationRecorder(log, Direction.INCOMING, debug=debug)
         self._server: Any = None
+        self.index_opening: threading.Thread | None = None
         self._lock = threading.Lock()
         self._claims: list[RetrieveClaim] = []
         self._subscribers: Subscribers[ReceivedInstance] = Subscribers()
@@ -241,7 +242,9 @@ class StorageListener:
         except OSError as exc:
             raise self._bind_error(exc) from exc
         _LOGGER.info("listener %s on %s:%s", self.local.ae_title, self.address, self.port)
-        open_in_background(self.store.root)  # not on the first C-STORE's time
+        # Not on the first C-STORE's time; kept for a caller that must not
+        # race it (a test that takes the folder away under the listener).
+        self.index_opening = open_in_background(self.store.root)
 
     def _bind_error(self, exc: OSError) -> ListenerError:
         where = f"{self.local.bind_address}:{self.local.listener_port}"
