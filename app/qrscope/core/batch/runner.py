@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
-from qrscope.core.batch.pace import Pace
+from qrscope.core.batch.pace import Pace, PaceChange
 from qrscope.core.batch.resolve import Resolver
 from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.dicom.status import OUT_OF_RESOURCES_FAMILY
@@ -62,6 +62,8 @@ class BatchResult:
     items: tuple[ItemProgress, ...]
     unreachable: str = ""
     cancelled: bool = False
+    pace: tuple[PaceChange, ...] = ()
+    """Every change of the pace in this run, with why (``qrscope batch --json``)."""
 
 
 @dataclass
@@ -128,7 +130,8 @@ class BatchRunner:
             threads.append(thread)
         for thread in threads:
             thread.join()
-        return BatchResult(self._snapshot(), cancelled=self._cancel.is_set())
+        return BatchResult(self._snapshot(), cancelled=self._cancel.is_set(),
+                           pace=tuple(self.pace.changes))
 
     def _slot(self) -> bool:
         """Wait until the pace allows one more retrieve (its pauses end by the clock,
