@@ -228,3 +228,20 @@ def test_a_busy_answer_to_a_c_get_is_not_asked_again_in_every_other_syntax(
         pacs.stop()
     assert code == 4 and result["final_status"]["code"] == "0xA702"
     assert pacs.retrieve_counts().refused == 1
+
+
+@pytest.mark.parametrize("fault", ["busy:2", "busy-at-random:0.5", "busy", "no-cget"])
+def test_demo_pacs_command_line_takes_a_fault_with_its_parameter(fault):
+    """``qrscope demo-pacs --fault busy:2``: the parameter the faults module documents is
+    accepted where users type it, not only by :func:`configure`."""
+    from qrscope.cli.main import build_parser
+
+    assert build_parser().parse_args(["demo-pacs", "--fault", fault]).fault == fault
+
+
+@pytest.mark.parametrize("fault, said", [("busy:x", "N is a number"),
+                                         ("nosuch", "unknown fault"),
+                                         ("no-cget:1", "takes no parameter")])
+def test_demo_pacs_command_line_refuses_a_fault_it_cannot_show(fault, said, capsys):
+    assert main(["demo-pacs", "--fault", fault]) == 2
+    assert said in capsys.readouterr().err

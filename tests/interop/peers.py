@@ -882,7 +882,7 @@ def running_dcmqrscp(
 @contextlib.contextmanager
 def running_demo_pacs(
     folder: Path, files: Iterable[Path], destinations: Sequence[MoveDestination],
-    host: str = HOST,
+    host: str = HOST, fault: str = "reject-called-aet",
 ) -> Iterator[PeerServer]:
     """qrscope's demo PACS holding ``files``, in a process of its own on stock pynetdicom.
 
@@ -890,7 +890,8 @@ def running_demo_pacs(
     in the same process, a defect of the tuned engine would sit on both ends
     and cancel out. Here it runs as a user would start it (``qrscope
     demo-pacs``) with ``QRSCOPE_ENGINE=stock``, whatever engine the suite
-    tests. It checks the called AE title, as a strict archive does.
+    tests. It checks the called AE title, as a strict archive does, unless
+    *fault* names another of its faults (``qrscope demo-pacs --fault``, e.g. ``busy:2``).
     """
     instances = describe(files)
     data = folder / "data"
@@ -905,8 +906,8 @@ def running_demo_pacs(
         "env", "QRSCOPE_ENGINE=stock", sys.executable, "-m", "qrscope", "demo-pacs",
         "--data", str(data), "--port", str(port), "--bind", host,
         "--pacs-aet", DEMO_PACS_AE_TITLE, "--config", str(config),
-        # As strict as Orthanc with DicomCheckCalledAet: a typo is refused.
-        "--fault", "reject-called-aet",
+        # By default as strict as Orthanc with DicomCheckCalledAet: a typo is refused.
+        "--fault", fault,
         *(f"--dest={d.ae_title}={d.host}:{d.port}" for d in destinations),
     ]  # fmt: skip
     with _server_process(command, log_path) as process:

@@ -10,6 +10,7 @@ it over. ``--dry-run`` stops after the review (C-FIND only).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from qrscope.cli.retrieve_command import jobs_file
 from qrscope.cli.terminal import for_terminal
 from qrscope.core.batch.input import BatchInput, BatchInputError, parse_columns, read_batch
 from qrscope.core.batch.items import BatchSpec, ItemProgress, ItemStatus
+from qrscope.core.batch.pace import PaceChange
 from qrscope.core.batch.report import counts, summary, write_report
 from qrscope.core.batch.resolve import Resolver
 from qrscope.core.batch.window import AvailabilityWindow, WindowError
@@ -104,6 +106,10 @@ def run_batch(args: argparse.Namespace) -> int:
     node = node_from_args(args, profiles)
     local = storage_folder_from_args(args, local_from_args(args, profiles))
     log = build_log(args, local)
+    if args.verbose:
+        # The pace's changes (fewer retrieves after an A702, more after successes) and
+        # each retry are the batch's own log lines, at INFO: -v shows them.
+        logging.getLogger("qrscope.core.batch").setLevel(logging.INFO)
     report = Path(args.report) if args.report else (
         Path(local.storage_folder) / f"batch-{batch.digest[:12]}.csv")
     if args.dry_run:
@@ -111,16 +117,18 @@ def run_batch(args: argparse.Namespace) -> int:
     spec = BatchSpec(key=batch.digest, source=str(args.file), report=str(report),
                      max_parallel=args.max_parallel, window=window)
     try:
-        items, unreachable = _run(args, batch, spec, node, local, log, list(profiles.nodes))
+        items, unreachable, pace = _run(args, batch, spec, node, local, log,
+                                        list(profiles.nodes))
     except ListenerError as exc:
         raise CliError(exc.message, EXIT["listener"]) from None
-    return _finish(args, items, unreachable, report)
+    return _finish(args, items, unreachable, report, pace)
 
 
 def _run(args: argparse.Namespace, batch: BatchInput, spec: BatchSpec, node: RemoteNode,
          local: LocalAE, log: AssociationLog, nodes: list[RemoteNode],
-         ) -> tuple[list[ItemProgress], str]:
-    """The batch as a job: resumed or submitted, run to its end; its items as they stand."""
+         ) -> tuple[list[ItemProgress], str, tuple[PaceChange, ...]]:
+    """The batch as a job: resumed or submitted, run to its end; its items as they stand,
+    why the PACS was out of reach ('' it was not) and the pace's changes in this run."""
     method = node.retrieve_method
     destination = (node.move_destination or local.ae_title).strip()
     listener = None
@@ -154,7 +162,9 @@ def _run(args: argparse.Namespace, batch: BatchInput, spec: BatchSpec, node: Rem
     result = record.batch_result if record is not None else None
     if record is not None and record.state.value == "cancelled":
         raise KeyboardInterrupt
-    return items, result.unreachable if result is not None else ""
+    if result is None:
+        return items, "", ()
+    return items, result.unreachable, result.pace
 
 
 def _start(service: JobService, batch: BatchInput, spec: BatchSpec, node: RemoteNode,
@@ -201,18 +211,21 @@ def _dry_run(args: argparse.Namespace, batch: BatchInput, node: RemoteNode, loca
 
 
 def _finish(args: argparse.Namespace, items: list[ItemProgress], unreachable: str,
-            report: Path) -> int:
+            report: Path, pace: tuple[PaceChange, ...] = ()) -> int:
     if unreachable:
         if args.json:
             print_json({**summary(items), "error": unreachable})
         raise CliError(f"the PACS could not be reached: {unreachable}", EXIT["connection"])
-    _print(args, items, report)
+    _print(args, items, report, pace)
     return EXIT["success"] if all(p.status in _FINE for p in items) else EXIT["partial"]
 
 
-def _print(args: argparse.Namespace, items: list[ItemProgress], report: Path) -> None:
+def _print(args: argparse.Namespace, items: list[ItemProgress], report: Path,
+           pace: tuple[PaceChange, ...] = ()) -> None:
     if args.json:
-        print_json({**summary(items), "report": str(report)})
+        print_json({**summary(items), "report": str(report), "pace": [
+            {"old": c.old, "new": c.new, "why": c.why, "pause_s": round(c.pause, 1)}
+            for c in pace]})
         return
     for progress in items:
         if progress.status in _FINE:

@@ -100,6 +100,20 @@ def _command(sub: Any, name: str, help_text: str, *, node: bool = False,
     return parser
 
 
+def _fault_arg(text: str) -> str:
+    """A demo PACS fault as typed, checked now (exit 2): a name, or ``NAME:PARAM`` for the
+    faults that take a parameter (``busy:2``); :func:`configure` says which do."""
+    from qrscope.demo_pacs.faults import configure
+
+    try:
+        configure(text, {})
+    except KeyError as exc:
+        raise argparse.ArgumentTypeError(str(exc.args[0])) from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="qrscope", description="DICOM query/retrieve client that explains failures.",
@@ -188,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="serve the DICOM files in DIR instead of the bundled samples")
     from qrscope.demo_pacs.faults import FAULTS
 
-    demo.add_argument("--fault", choices=sorted(FAULTS), metavar="NAME",
+    demo.add_argument("--fault", type=_fault_arg, metavar="NAME[:PARAM]",
                       help="misbehave on purpose: " + "; ".join(
                           f"{name}: {text}" for name, text in FAULTS.items()))
     demo.add_argument("--dest", action="append", metavar="AET=HOST:PORT",

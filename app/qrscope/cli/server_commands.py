@@ -161,7 +161,8 @@ def run_demo_pacs(args: argparse.Namespace) -> int:
         raise CliError(f"--data: no DICOM files with the UIDs an instance needs in {data}",
                        EXIT["usage"])
     known = ", ".join(f"{a}={h}:{p}" for a, (h, p) in destinations.items())
-    fault = f"; fault: {args.fault} ({FAULTS[args.fault]})" if args.fault else ""
+    fault = (f"; fault: {args.fault} ({FAULTS[args.fault.partition(':')[0]]})"
+             if args.fault else "")
     print(f"demo PACS {ae_title} on {bind}:{pacs.port} with {len(pacs.instances)} instances; "
           f"move destinations: {known or 'none'}{fault}; engine: {current().describe()} "
           "(Ctrl-C to stop)", file=sys.stderr, flush=True)

@@ -62,6 +62,8 @@ def configure(fault: str | None, destinations: Mapping[str, tuple[str, int]],
         return replace(base, **_busy(fault, parameter)), table
     if fault not in FAULTS:
         raise KeyError(f"unknown fault '{fault}'; known: {', '.join(FAULTS)}")
+    if _colon:
+        raise ValueError(f"'{fault}' takes no parameter (only 'busy' and 'busy-at-random' do)")
     if fault == "unknown-destination":
         return base, {}
     if fault == "unreachable-destination":

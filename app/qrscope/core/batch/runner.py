@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
-from qrscope.core.batch.pace import Pace
+from qrscope.core.batch.pace import Pace, PaceChange
 from qrscope.core.batch.progress import BatchPhase, BatchProgress, RateMeter, snapshot
 from qrscope.core.batch.resolve import Resolver
 from qrscope.core.batch.slots import RetrieveSlots, UnlimitedSlots
@@ -76,6 +76,8 @@ class BatchResult:
     items: tuple[ItemProgress, ...]
     unreachable: str = ""
     cancelled: bool = False
+    pace: tuple[PaceChange, ...] = ()
+    """Every change of the pace in this run, with why (``qrscope batch --json``)."""
 
 
 @dataclass
@@ -156,7 +158,8 @@ class BatchRunner:
             threads.append(thread)
         for thread in threads:
             thread.join()
-        return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set()))
+        return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set(),
+                                     pace=tuple(self.pace.changes)))
 
     def _end(self, result: BatchResult) -> BatchResult:
         with self._lock:

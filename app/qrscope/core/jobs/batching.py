@@ -11,6 +11,7 @@ was being fetched, only what the archive index does not hold yet.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,15 +58,20 @@ def prepare_batch(record: JobRecord, node: RemoteNode, local: LocalAE, log: Asso
     assert record.batch is not None  # a batch's
     spec = record.batch
     items = {p.index: p for p in store.batch_items(record.job_id)}
+    # Items end in threads of their own: one report written at a time, each from the
+    # items as they stand then, or two writers share a temporary file and the later
+    # state can be overwritten by the earlier one (a done item left 'found').
+    writing = threading.Lock()
 
     def keep(progress: ItemProgress) -> None:
         store.record_item(record.job_id, progress)
-        items[progress.index] = progress
-        if spec.report:
-            try:
-                write_report(Path(spec.report), [items[i] for i in sorted(items)])
-            except OSError:  # the batch goes on; the report lags
-                _LOGGER.exception("could not write the batch report %s", spec.report)
+        with writing:
+            items[progress.index] = progress
+            if spec.report:
+                try:
+                    write_report(Path(spec.report), [items[i] for i in sorted(items)])
+                except OSError:  # the batch goes on; the report lags
+                    _LOGGER.exception("could not write the batch report %s", spec.report)
         if on_item is not None:
             on_item(record.job_id, progress)
 

@@ -1,0 +1,225 @@
+"""Batch retrieval (issue 23): ``qrscope batch`` against a loop of single retrieves.
+
+The same studies (default 200, of 3 small CT images each), the same Orthanc,
+the same run, every contender a new process as a user's script would start it,
+the order rotated every round (``--repeat``):
+
+* ``qrscope batch LIST.csv`` (a column of Study Instance UIDs), one process for
+  every study, ``--max-parallel`` retrieves at once (default 1, so that its time
+  compares with the serial loops below);
+* a loop of ``qrscope retrieve --study UID``, one process per study;
+* a shell loop of DCMTK ``movescu`` (``bash`` running ``for uid in ...``), one
+  process per study.
+
+Orthanc rather than dcmqrscp: dcmqrscp forks a child per association, so its
+own time per C-MOVE includes a process start that no client can avoid, and
+Orthanc is the PACS every other benchmark here measures.
+
+Each contender's files are checked after the run (every instance, once,
+unchanged: :func:`benchmarks.data.check_arrived`). The PACS's own transfer
+time per study is estimated from the movescu loop: its time less the start of
+a ``movescu`` process that does nothing (``movescu --version``, the median of
+``--repeat`` x 5 starts). Reported: each contender's time per study, its
+overhead per study over that estimate, and its ratio to the estimate's sum.
+
+    PYTHONPATH=app:. python -m benchmarks.batch --repeat 3 --markdown batch.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.interop.peers import HOST, free_ports
+
+from . import report
+from .contenders import dcmtk
+from .data import Study, WrongResult, check_arrived, image_study
+from .orthanc import ORTHANC_AE_TITLE, load, running
+from .processes import compile_qrscope, environment, run_timed
+from .scenarios import Sample, versions
+
+QRSCOPE_AE = "QRSCOPE"
+MOVESCU_AE = "MOVESCU"
+CONTENDERS = ("qrscope batch", "qrscope retrieve loop", "movescu loop")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="benchmarks.batch",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--studies", type=int, default=200)
+    parser.add_argument("--instances", type=int, default=3, help="instances per study")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--max-parallel", type=int, default=1)
+    parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--json", type=Path, help="write samples and summary here")
+    parser.add_argument("--markdown", type=Path, help="write the summary table here")
+    return parser.parse_args(argv)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _studies(folder: Path, count: int, instances: int) -> list[Study]:
+    return [image_study(folder / f"{n:04d}", f"study {n}", instances, 64, 64, seed=n)
+            for n in range(count)]
+
+
+def _env(work: Path) -> dict[str, str]:
+    env = environment(nodelay=True)
+    env["XDG_CONFIG_HOME"] = str(work / "xdg-config")
+    env["XDG_DATA_HOME"] = str(work / "xdg-data")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "app")
+    return env
+
+
+def _profiles(folder: Path, listener_port: int) -> Path:
+    from qrscope.core.profile_store import Profiles, ProfileStore
+    from qrscope.core.profiles import LocalAE
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "profiles.json"
+    ProfileStore(path).save(Profiles(local=LocalAE(
+        ae_title=QRSCOPE_AE, listener_port=listener_port, storage_folder=folder / "unused")))
+    return path
+
+
+def _batch_script(work: Path, studies: list[Study], out: Path, port: int, listen: int,
+                  parallel: int, number: int) -> list[str]:
+    listing = work / f"list-{number}.csv"
+    listing.write_text("StudyInstanceUID\n" + "".join(f"{s.study_uid}\n" for s in studies))
+    config = _profiles(work / f"batch-config-{number}", listen)
+    return [sys.executable, "-m", "qrscope", "batch", str(listing), "--config", str(config),
+            "--host", HOST, "--port", str(port), "--called-aet", ORTHANC_AE_TITLE,
+            "--out", str(out), "--report", str(work / f"batch-report-{number}.csv"),
+            "--max-parallel", str(parallel), "--json"]
+
+
+def _loop(work: Path, name: str, lines: list[str]) -> list[str]:
+    script = work / f"{name}.sh"
+    script.write_text("set -e\n" + "".join(f"{line}\n" for line in lines))
+    return ["bash", str(script)]
+
+
+def _retrieve_loop(work: Path, studies: list[Study], out: Path, port: int, listen: int,
+                   number: int) -> list[str]:
+    command = (f"{sys.executable} -m qrscope retrieve --host {HOST} --port {port} "
+               f"--called-aet {ORTHANC_AE_TITLE} --aet {QRSCOPE_AE} --listen-port {listen} "
+               f"--out {out} --json --study")
+    return _loop(work, f"retrieve-{number}", [f"{command} {s.study_uid} > /dev/null"
+                                               for s in studies])
+
+
+def _movescu_loop(work: Path, studies: list[Study], out: Path, port: int, listen: int,
+                  number: int) -> list[str]:
+    out.mkdir(parents=True)
+    command = (f"{dcmtk('movescu')} -S -aet {MOVESCU_AE} -aec {ORTHANC_AE_TITLE} "
+               f"-aem {MOVESCU_AE} --port {listen} -od {out} "
+               f"-k QueryRetrieveLevel=STUDY {HOST} {port} -k StudyInstanceUID=")
+    return _loop(work, f"movescu-{number}", [f"{command}{s.study_uid}" for s in studies])
+
+
+def _check(studies: list[Study], out: Path) -> int:
+    """Every instance of every study in *out*, once and unchanged."""
+    everything = Study("all", "", out, {k: v for s in studies for k, v in s.fingerprints.items()})
+    return check_arrived(everything, out)
+
+
+def _process_start(repeat: int, work: Path) -> float:
+    """Median seconds of a ``movescu`` process that starts and exits."""
+    times = [run_timed([dcmtk("movescu"), "--version"], work / "logs" / "start.log",
+                       environment(nodelay=True), work).seconds for _ in range(repeat * 5)]
+    return statistics.median(times)
+
+
+def _round(work: Path, studies: list[Study], ports: dict[str, int], args: argparse.Namespace,
+           number: int) -> list[Sample]:
+    samples = []
+    shift = number % len(CONTENDERS)
+    for name in [*CONTENDERS[shift:], *CONTENDERS[:shift]]:
+        out = work / "out" / f"{name.replace(' ', '-')}-{number}"
+        if name == "qrscope batch":
+            command = _batch_script(work, studies, out, ports["pacs"], ports[QRSCOPE_AE],
+                                    args.max_parallel, number)
+        elif name == "qrscope retrieve loop":
+            command = _retrieve_loop(work, studies, out, ports["pacs"], ports[QRSCOPE_AE],
+                                     number)
+        else:
+            command = _movescu_loop(work, studies, out, ports["pacs"], ports[MOVESCU_AE],
+                                    number)
+        log = work / "logs" / f"{name.replace(' ', '-')}-{number}.log"
+        finished = run_timed(command, log, _env(work), work)
+        if finished.returncode != 0:
+            raise WrongResult(f"{name} exited with {finished.returncode}; see {log}")
+        arrived = _check(studies, out)
+        megabytes = sum(p.stat().st_size for s in studies for p in s.folder.iterdir()) / 1e6
+        tool = "dcmtk" if name == "movescu loop" else "qrscope"
+        sample = Sample("batch", f"{len(studies)} studies x {args.instances}", name, tool,
+                        "move", number, finished.seconds, finished.peak_rss_mb, arrived,
+                        round(megabytes, 1))
+        _say(f"{name:<22} round {number}: {sample.seconds:7.2f} s, {arrived} instances")
+        samples.append(sample)
+        shutil.rmtree(out)
+    return samples
+
+
+def overheads(samples: list[Sample], studies: int, start: float) -> list[dict[str, object]]:
+    """Per contender: median seconds, per study, and against the PACS's transfer time
+    (the movescu loop less *start* per process)."""
+    median = {name: statistics.median(s.seconds for s in samples if s.contender == name)
+              for name in CONTENDERS}
+    transfer = max(median["movescu loop"] - studies * start, 1e-9)
+    return [{"contender": name, "seconds": round(seconds, 2),
+             "per_study_ms": round(1000 * seconds / studies, 1),
+             "overhead_per_study_ms": round(1000 * (seconds - transfer) / studies, 1),
+             "ratio_to_pacs_transfer": round(seconds / transfer, 2)}
+            for name, seconds in median.items()]
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="qrscope-batch-bench-"))
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    compile_qrscope()
+    studies = _studies(work / "data", args.studies, args.instances)
+    dicom_port, http_port, ours, theirs = free_ports(4)
+    ports = {"pacs": dicom_port, QRSCOPE_AE: ours, MOVESCU_AE: theirs}
+    samples: list[Sample] = []
+    started = time.monotonic()
+    (work / "orthanc").mkdir()
+    with running(work / "orthanc", dicom_port, http_port,
+                 {QRSCOPE_AE: ours, MOVESCU_AE: theirs}, nodelay=True):
+        load([work / "data"], dicom_port, work / "logs" / "load.log")
+        start = _process_start(args.repeat, work)
+        for number in range(args.repeat):
+            samples += _round(work, studies, ports, args, number)
+    rows = overheads(samples, args.studies, start)
+    load_average = Path("/proc/loadavg").read_text().split()[:3]
+    print(markdown(rows))
+    _say(f"movescu process start {1000 * start:.1f} ms; load average {' '.join(load_average)}; "
+         f"{len(samples)} runs in {time.monotonic() - started:.0f} s")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows))
+    if args.json:
+        settings = {**{k: str(v) for k, v in vars(args).items()},
+                    "movescu_start_s": str(start), "load_average": " ".join(load_average)}
+        report.write(args.json, settings, versions(), samples, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
