@@ -244,7 +244,7 @@ def test_a_paused_batch_starts_no_retrieve_until_resumed(node, make_service):
     node.release(node.started[0])  # the retrieve in flight finishes
     # The next item was waiting for the slot: it gets it, sees the pause, gives it back.
     node.wait_for(lambda: node.lent == 2 and node.returned == 2)
-    assert node.started == studies[:1]
+    assert len(node.started) == 1  # whichever item's thread took the slot first
     assert service.resume_paused(job) and not service.is_paused(job)
     node.release(*studies)
     assert service.wait(WAIT)

@@ -253,10 +253,12 @@ def test_a_single_retrieve_asked_during_a_batch_goes_before_its_last_item(tmp_pa
             order.append(f"item {progress.index}")
             if not single:  # asked from the window while the batch runs
                 single.append(service.submit(node, RetrieveScope.study(
-                    progress.studies[0].study_uid), RetrieveMethod.MOVE).job_id)
+                    progress.studies[0].study_uid), RetrieveMethod.MOVE,
+                    label="single").job_id)
 
     def changed(record) -> None:
-        if single and record.job_id == single[0] and record.state is JobState.RUNNING:
+        # By its label: it may start before submit() has returned its id.
+        if record.label == "single" and record.state is JobState.RUNNING:
             order.append("single")
 
     try:
