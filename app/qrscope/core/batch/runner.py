@@ -207,6 +207,11 @@ class BatchRunner:
         try:
             self._fetch_item(index)
         except Exception as exc:  # an item must never stay half-way in this run
+            if self._cancel.is_set():
+                # Stopped with the batch (a quit, a cancel): the item stays where its
+                # last recorded step left it, for the next run; not 'failed'.
+                _LOGGER.info("batch item %s stopped with the batch (%s)", index, exc)
+                return
             _LOGGER.exception("batch item %s failed", index)
             self._keep(self.items[index].but(status=ItemStatus.FAILED, reason=f"failed: {exc}"))
         finally:

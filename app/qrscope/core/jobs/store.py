@@ -165,6 +165,7 @@ class JobStore:
         self.warnings: list[str] = []
         """What went wrong opening the file (set aside, unreadable rows), in words."""
         self._lock = threading.Lock()
+        self._closed = False
         self._owner = _owner()
         self._db = self._open()
 
@@ -310,14 +311,25 @@ class JobStore:
                  for index, item in enumerate(items)])
 
     def record_item(self, job_id: str, progress: ItemProgress) -> None:
-        """Write where one batch item stands (each commit survives ``kill -9``)."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE batch_items SET status=?, studies=?, expected=?, received=?, reason=?, "
-                "hint=?, attempts=? WHERE number=? AND item=?",
-                (progress.status.value, json.dumps([s.to_dict() for s in progress.studies]),
-                 progress.expected, progress.received, progress.reason, progress.hint,
-                 progress.attempts, _number(job_id), progress.index))
+        """Write where one batch item stands (each commit survives ``kill -9``).
+
+        After :meth:`close` (the process is ending, its batch's item threads
+        still stopping), the step is not written: the next run takes the item
+        up from its last recorded step, as after a kill.
+        """
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE batch_items SET status=?, studies=?, expected=?, received=?, "
+                    "reason=?, hint=?, attempts=? WHERE number=? AND item=?",
+                    (progress.status.value, json.dumps([s.to_dict() for s in progress.studies]),
+                     progress.expected, progress.received, progress.reason, progress.hint,
+                     progress.attempts, _number(job_id), progress.index))
+        except sqlite3.ProgrammingError:
+            if not self._closed:
+                raise
+            _LOGGER.info("job %s item %s: the jobs file is closed; its last step stands",
+                         job_id, progress.index)
 
     def batch_items(self, job_id: str) -> list[ItemProgress]:
         """A batch's items as last written, in input order."""
@@ -418,6 +430,7 @@ class JobStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
 
 
