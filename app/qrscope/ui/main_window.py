@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         self.nodes_dock.setWidget(self._nodes_panel())
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.nodes_dock)
         self.bottom = QTabWidget()
-        self.bottom.addTab(self.jobs, "Retrieve jobs")
+        self.bottom.addTab(self.jobs, "Jobs")
         self.bottom.addTab(self.log_panel, "Association log")
         self.bottom_dock = QDockWidget("Retrieve and log", self)
         self.bottom_dock.setObjectName("bottomDock")

@@ -74,7 +74,7 @@ def install_menus(w: MenuTarget) -> dict[str | None, QAction]:
     view.addAction(w.nodes_dock.toggleViewAction())
     view.addAction(w.bottom_dock.toggleViewAction())
     _action(bar, view, "Association log", lambda: w.show_tab(1), "Ctrl+L")
-    _action(bar, view, "Retrieve jobs", lambda: w.show_tab(0), "Ctrl+J")
+    _action(bar, view, "Jobs (retrieves, sends, batches)", lambda: w.show_tab(0), "Ctrl+J")
     faults = _demo_menu(w, bar, bar.addMenu("&Demo"))
     help_menu = bar.addMenu("&Help")
     _action(bar, help_menu, "Save support bundle…", lambda: w.save_support_bundle())
