@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pynetdicom import _config
 
 from qrscope.core.dicom.status import Service, StatusCategory, decode_status
+from qrscope.core.engine import send_lane
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import (
     AssociationFailure,
@@ -75,6 +76,7 @@ class SendJob:
         self._started = 0.0
         self._counts = dict.fromkeys(InstanceState, 0)
         self._bytes = 0
+        self._unrecorded: SendResult | None = None
         self.outcome = SendOutcome(job_id, node.name, len(self.items) + already_sent,
                                    already_sent=already_sent)
 
@@ -118,22 +120,32 @@ class SendJob:
         self.outcome.refused_classes.extend(c for c in refused
                                             if c not in self.outcome.refused_classes)
         self._progress(SendState.RUNNING)
-        for item in plan.items:
-            if self._cancel.is_set():
-                return
-            if not out.assoc.is_established:
-                self._association_lost()
-                return
-            result = self._send_one(out, item, accepted.get(item.sop_class_uid, []))
-            if result.state is InstanceState.FAILED and result.status is None and (
-                    result.reason == _NO_RESPONSE or not out.assoc.is_established):
-                # On its last instance too: said as such. pynetdicom returns no
-                # response only once the association is aborted (by the peer, or
-                # by itself on a DIMSE timeout), which its flags may show later.
-                self._association_lost()
-            self._record(result)
-            if self.outcome.failure is not None:
-                return
+        try:
+            for item in plan.items:
+                if self._cancel.is_set():
+                    return
+                if not out.assoc.is_established:
+                    self._association_lost()
+                    return
+                result = self._send_one(out, item, accepted.get(item.sop_class_uid, []))
+                if result.state is InstanceState.FAILED and result.status is None and (
+                        result.reason == _NO_RESPONSE or not out.assoc.is_established):
+                    # On its last instance too: said as such. pynetdicom returns no
+                    # response only once the association is aborted (by the peer, or
+                    # by itself on a DIMSE timeout), which its flags may show later.
+                    self._association_lost()
+                self._record_held()  # not yet, where this one never went on the wire
+                self._unrecorded = result
+                if self.outcome.failure is not None:
+                    return
+        finally:
+            self._record_held()
+
+    def _record_held(self) -> None:
+        """Report the instance whose end is held (see :meth:`_send_one`), if any."""
+        held, self._unrecorded = self._unrecorded, None
+        if held is not None:
+            self._record(held)
 
     def _association_lost(self) -> None:
         """The peer aborted (or the connection dropped) mid-send: the job's failure,
@@ -151,7 +163,11 @@ class SendJob:
             return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
                               reason=str(exc), size=item.size)
         try:
-            status = out.assoc.send_c_store(delivery.path, msg_id=next_message_id())
+            # The previous instance's end is reported (and written to the jobs
+            # file) while this one's response is awaited: the peer's time and
+            # ours overlap. A send killed then sends both again.
+            status = send_lane.send_c_store(out.assoc, delivery.path, next_message_id(),
+                                            while_waiting=self._record_held)
         except (OSError, ValueError, AttributeError, RuntimeError) as exc:
             return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
                               reason=f"not sent: {exc}", syntax=delivery.syntax,
