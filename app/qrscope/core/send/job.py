@@ -16,9 +16,11 @@ association is released.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pynetdicom import _config
 
@@ -53,6 +55,7 @@ __all__ = ["SendJob"]
 _config.STORE_SEND_CHUNKED_DATASET = True
 
 
+_LOGGER = logging.getLogger(__name__)
 _NO_RESPONSE = "no response: the association was aborted or timed out"
 
 
@@ -93,25 +96,37 @@ class SendJob:
         self._progress(SendState.CONNECTING)
         ae = make_ae(self.local, self.node)
         for plan in plan_associations(self.items):
-            if self._cancel.is_set():
+            if not self._run_plan(ae, plan):
                 break
-            try:
-                out = open_association(ae, self.node, self.log, plan.contexts,
-                                       job_id=self.job_id or None, debug=self._debug)
-            except AssociationFailure as failure:
-                self.outcome.failure = failure
-                break  # the next association would meet the same refusal
-            try:
-                self._send_plan(out, plan)
-            finally:
-                out.close()
         outcome = self.outcome
         outcome.cancelled = self._cancel.is_set()
         outcome.seconds = time.monotonic() - self._started
         self._progress(SendState(outcome.status))
         return outcome
 
-    def _send_plan(self, out: OutgoingAssociation, plan: AssociationPlan) -> None:
+    def _run_plan(self, ae: Any, plan: AssociationPlan) -> bool:
+        """Send *plan*'s instances on an association of its own, and what is left on a
+        new one if that association is lost (once per job, see :meth:`_may_resume`).
+        False: the job stops (cancelled, refused, or lost)."""
+        items = plan.items
+        while not self._cancel.is_set():
+            try:
+                out = open_association(ae, self.node, self.log, plan.contexts,
+                                       job_id=self.job_id or None, debug=self._debug)
+            except AssociationFailure as failure:
+                self.outcome.failure = failure
+                return False  # the next association would meet the same refusal
+            try:
+                items = self._send_plan(out, AssociationPlan(plan.contexts, items))
+            finally:
+                out.close()
+            if not items:
+                return self.outcome.failure is None
+        return False
+
+    def _send_plan(self, out: OutgoingAssociation, plan: AssociationPlan) -> list[SendItem]:
+        """Send *plan* on *out*: the instances left to send on a new association if it was
+        lost and the send resumes, else none."""
         accepted: dict[str, list[str]] = {}
         for cx in out.assoc.accepted_contexts:
             accepted.setdefault(str(cx.abstract_syntax), []).append(str(cx.transfer_syntax[0]))
@@ -120,26 +135,54 @@ class SendJob:
         self.outcome.refused_classes.extend(c for c in refused
                                             if c not in self.outcome.refused_classes)
         self._progress(SendState.RUNNING)
+        answered = 0
         try:
-            for item in plan.items:
+            for number, item in enumerate(plan.items):
                 if self._cancel.is_set():
-                    return
+                    return []
                 if not out.assoc.is_established:
-                    self._association_lost()
-                    return
+                    return self._lost(plan.items[number:], answered, None)
                 result = self._send_one(out, item, accepted.get(item.sop_class_uid, []))
+                self._record_held()  # not yet, where this one never went on the wire
                 if result.state is InstanceState.FAILED and result.status is None and (
                         result.reason == _NO_RESPONSE or not out.assoc.is_established):
                     # On its last instance too: said as such. pynetdicom returns no
                     # response only once the association is aborted (by the peer, or
                     # by itself on a DIMSE timeout), which its flags may show later.
-                    self._association_lost()
-                self._record_held()  # not yet, where this one never went on the wire
+                    return self._lost(plan.items[number:], answered, result)
+                answered += result.status is not None
                 self._unrecorded = result
-                if self.outcome.failure is not None:
-                    return
+            return []
         finally:
             self._record_held()
+
+    def _lost(self, left: list[SendItem], answered: int,
+              unanswered: SendResult | None) -> list[SendItem]:
+        """The association ended with *left* not sent (the first, *unanswered*, perhaps
+        on the wire): what to send on a new one, or none (the job's failure, see
+        :meth:`_association_lost`)."""
+        if self._may_resume(answered):
+            self.outcome.resumed = (
+                f"the association with '{self.node.name}' ended after {answered} "
+                f"instance(s) were answered, {len(left)} left; the send went on on a new "
+                "association")
+            _LOGGER.warning("%s (job %s)", self.outcome.resumed, self.job_id or "-")
+            return left
+        if unanswered is not None:
+            self._unrecorded = unanswered
+        self._association_lost()
+        return []
+
+    def _may_resume(self, answered: int) -> bool:
+        """Whether a lost association is followed by a new one: once per job, and only
+        after the peer answered some instance on it (a peer that aborts at the first
+        C-STORE, as one that does not let our AE title store does, would abort again).
+
+        The cause seen: on stock pynetdicom, the association's reactor thread can take
+        a C-STORE response meant for ``send_c_store`` (docs/upstream/0001), which then
+        waits out the response timeout (or the peer's idle timeout) and aborts.
+        """
+        return not self.outcome.resumed and answered > 0
 
     def _record_held(self) -> None:
         """Report the instance whose end is held (see :meth:`_send_one`), if any."""
