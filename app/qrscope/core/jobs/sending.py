@@ -81,5 +81,5 @@ def send_summary(outcome: SendOutcome) -> str:
     if outcome.converted:
         parts.append(f"{len(outcome.converted)} converted")
     if outcome.resumed:
-        parts.append("resumed once on a new association after the first was lost")
+        parts.append("went on on a new association after one was lost")
     return f"{outcome.status}: {', '.join(parts)}"

@@ -80,6 +80,7 @@ class SendJob:
         self._counts = dict.fromkeys(InstanceState, 0)
         self._bytes = 0
         self._unrecorded: SendResult | None = None
+        self._resumes = 0
         self.outcome = SendOutcome(job_id, node.name, len(self.items) + already_sent,
                                    already_sent=already_sent)
 
@@ -106,7 +107,7 @@ class SendJob:
 
     def _run_plan(self, ae: Any, plan: AssociationPlan) -> bool:
         """Send *plan*'s instances on an association of its own, and what is left on a
-        new one if that association is lost (once per job, see :meth:`_may_resume`).
+        new one if that association is lost (see :meth:`_lost`).
         False: the job stops (cancelled, refused, or lost)."""
         items = plan.items
         while not self._cancel.is_set():
@@ -160,29 +161,29 @@ class SendJob:
               unanswered: SendResult | None) -> list[SendItem]:
         """The association ended with *left* not sent (the first, *unanswered*, perhaps
         on the wire): what to send on a new one, or none (the job's failure, see
-        :meth:`_association_lost`)."""
-        if self._may_resume(answered):
+        :meth:`_association_lost`).
+
+        A new association follows whenever the peer answered some instance on the
+        lost one: each time, the send moved on, so it ends. A peer that aborts at
+        the first C-STORE (as one that does not let our AE title store does) gets
+        no second association. The cause seen: on stock pynetdicom the
+        association's reactor thread can take a C-STORE response meant for
+        ``send_c_store`` (docs/upstream/0001), which then waits out the response
+        timeout (or the peer's idle timeout) and aborts: against Orthanc on a
+        loaded machine, every few hundred instances.
+        """
+        if answered > 0:
+            self._resumes += 1
             self.outcome.resumed = (
-                f"the association with '{self.node.name}' ended after {answered} "
-                f"instance(s) were answered, {len(left)} left; the send went on on a new "
-                "association")
+                f"the association with '{self.node.name}' was lost {self._resumes} "
+                f"time(s), the last after {answered} instance(s) were answered with "
+                f"{len(left)} left; the send went on on a new association each time")
             _LOGGER.warning("%s (job %s)", self.outcome.resumed, self.job_id or "-")
             return left
         if unanswered is not None:
             self._unrecorded = unanswered
         self._association_lost()
         return []
-
-    def _may_resume(self, answered: int) -> bool:
-        """Whether a lost association is followed by a new one: once per job, and only
-        after the peer answered some instance on it (a peer that aborts at the first
-        C-STORE, as one that does not let our AE title store does, would abort again).
-
-        The cause seen: on stock pynetdicom, the association's reactor thread can take
-        a C-STORE response meant for ``send_c_store`` (docs/upstream/0001), which then
-        waits out the response timeout (or the peer's idle timeout) and aborts.
-        """
-        return not self.outcome.resumed and answered > 0
 
     def _record_held(self) -> None:
         """Report the instance whose end is held (see :meth:`_send_one`), if any."""

@@ -105,7 +105,7 @@ class SendOutcome:
     refused_classes: list[str] = field(default_factory=list)
     """SOP classes the peer accepted no context for."""
     resumed: str = ""
-    """Why the send went on on a new association (an association lost mid-send)."""
+    """Why the send went on on a new association (associations lost mid-send)."""
 
     def count(self, state: InstanceState) -> int:
         return sum(1 for r in self.results if r.state is state)
