@@ -31,13 +31,13 @@ pytestmark = pytest.mark.tuned_engine
 def lane_writes(monkeypatch) -> list[Path]:
     """The files the lane wrote to the wire (filled as it does)."""
     written: list[Path] = []
-    write = send_lane._write
+    write = send_lane.Prepared.write
 
-    def counting(sock, path, *args):
-        written.append(path)
-        return write(sock, path, *args)
+    def counting(self):
+        written.append(self.path)
+        return write(self)
 
-    monkeypatch.setattr(send_lane, "_write", counting)
+    monkeypatch.setattr(send_lane.Prepared, "write", counting)
     return written
 
 
@@ -189,3 +189,33 @@ def test_the_meta_group_is_read_as_pydicom_reads_it(clinical):
         assert meta.data_set_offset == 144 + int.from_bytes(data[140:144], "little")
         assert file_meta(data[:meta.data_set_offset - 1]) is None  # cut short: pydicom's
     assert file_meta(b"\0" * 200) is None  # no DICM: pydicom's
+
+
+def test_a_request_made_ready_early_goes_out_as_one_made_at_once(clinical, lane_writes):
+    """:func:`send_lane.prepare` while another response is awaited: the same bytes; one
+    made ready for another file is let go and the file sent is read afresh."""
+    received: dict[str, bytes] = {}
+
+    def keep(event):
+        received[str(event.request.AffectedSOPInstanceUID)] = \
+            event.encoded_dataset(include_meta=False)
+        return 0x0000
+
+    first, second = clinical[0], clinical[1]
+    scp, port = _scp(keep, 4096, clinical)
+    try:
+        assoc = _sender(clinical).associate(LISTENER_HOST, port, ae_title="PEER")
+        ready = send_lane.prepare(assoc, second, 2)
+        assert ready is not None
+        statuses = [send_lane.send_c_store(assoc, first, 1, prepared=ready).Status]
+        ready = send_lane.prepare(assoc, second, 3)
+        statuses.append(send_lane.send_c_store(assoc, second, 3, prepared=ready).Status)
+        assoc.release()
+    finally:
+        scp.shutdown()
+    assert statuses == [0x0000, 0x0000]
+    assert lane_writes == [first, second]
+    for path in (first, second):
+        data = path.read_bytes()
+        uid = str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        assert received[uid] == data[144 + int.from_bytes(data[140:144], "little"):]

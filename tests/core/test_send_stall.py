@@ -184,9 +184,9 @@ def _lose_responses(monkeypatch, at: set[int]) -> None:
     calls = {"n": 0}
     send = send_lane.send_c_store
 
-    def losing(assoc, path, msg_id, while_waiting=None):
+    def losing(assoc, path, msg_id, while_waiting=None, prepared=None):
         calls["n"] += 1
-        status = send(assoc, path, msg_id, while_waiting)
+        status = send(assoc, path, msg_id, while_waiting, prepared)
         if calls["n"] in at:
             assoc.abort()
             return Dataset()

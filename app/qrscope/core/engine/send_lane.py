@@ -48,7 +48,7 @@ import os
 import queue
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ from qrscope.core.engine.choice import current
 from qrscope.core.engine.data_lane import _is_ready, _message_class
 from qrscope.core.engine.reactors import PromptDUL
 
-__all__ = ["WRITE_SIZE", "send_c_store"]
+__all__ = ["WRITE_SIZE", "Prepared", "prepare", "send_c_store"]
 
 WRITE_SIZE = 1 << 20
 """The most bytes of PDUs joined for one ``sendall`` (and read from the file at once)."""
@@ -70,27 +70,78 @@ _SKIPPED_EVENTS = (evt.EVT_DATA_SENT, evt.EVT_FSM_TRANSITION)
 _MARKED_EVENTS = (evt.EVT_PDU_SENT, evt.EVT_DIMSE_SENT)
 
 
+class Prepared:
+    """A request made ready while the previous one's response is awaited (:func:`prepare`):
+    its command set and the first of its PDUs, read from the file, so that once
+    that response is in only a ``sendall`` stands between it and this request."""
+
+    def __init__(self, assoc: Any, path: Path, msg_id: int, meta: FileMeta, command: bytes,
+                 context_id: int, sock: Any) -> None:
+        self.assoc = assoc
+        self.path = path
+        self.msg_id = msg_id
+        self.meta = meta
+        self.context_id = context_id
+        self.sock = sock
+        self._batches = _batches(path, meta.data_set_offset, command, context_id,
+                                 _fragment_size(assoc))
+        self.first = next(self._batches)
+
+    def write(self) -> None:
+        """Write every PDU of the request to the socket."""
+        self.sock.sendall(self.first)
+        for batch in self._batches:
+            self.sock.sendall(batch)
+
+    def close(self) -> None:
+        """Let go of the file (a request prepared and never sent, or sent)."""
+        self._batches.close()
+
+
+def prepare(assoc: Any, path: Path, msg_id: int) -> Prepared | None:
+    """The request for *path* made ready for :func:`send_c_store` (None: the lane would
+    not take it, or the file cannot be read now; pynetdicom then sends it)."""
+    if not current().uses("send_lane"):
+        return None
+    taken = _prepare(assoc, path, msg_id)
+    if taken is None:
+        return None
+    try:
+        return Prepared(assoc, path, msg_id, *taken)
+    except (OSError, StopIteration):
+        return None
+
+
 def send_c_store(assoc: Any, path: Path, msg_id: int,
-                 while_waiting: Callable[[], None] | None = None) -> Dataset:
+                 while_waiting: Callable[[], None] | None = None,
+                 prepared: Prepared | None = None) -> Dataset:
     """``assoc.send_c_store(path, msg_id=msg_id)``, by the lane where it can (see the module).
 
     *while_waiting* is called once the request is on the wire, before the
     response is awaited, so that the caller's own work overlaps the peer's
     (called first where pynetdicom sends; the response is awaited even if it
-    raises). Returns and raises as pynetdicom's: the response's status data
-    set, an empty one when none came (the association is then aborted or ended).
+    raises). *prepared* is this request made ready by :func:`prepare` (for this
+    association, path and message ID; it is closed here either way). Returns
+    and raises as pynetdicom's: the response's status data set, an empty one
+    when none came (the association is then aborted or ended).
     """
-    taken = _prepare(assoc, path, msg_id) if current().uses("send_lane") else None
-    if taken is None:
+    request = prepared if prepared is not None and (prepared.assoc, prepared.path,
+                                                    prepared.msg_id) == (assoc, path, msg_id) \
+        else prepare(assoc, path, msg_id)
+    if prepared is not None and prepared is not request:
+        prepared.close()
+    if request is None:
         if while_waiting is not None:
             while_waiting()
         return assoc.send_c_store(path, msg_id=msg_id)
-    meta, command, context_id, sock = taken
+    if not assoc.is_established or assoc.dul.state_machine.current_state != "Sta6":
+        request.close()  # ended since it was prepared: pynetdicom says so as it does
+        return assoc.send_c_store(path, msg_id=msg_id)
     assoc._reactor_checkpoint.clear()  # its DIMSE gives the reactor no message now
     rsp = None
     try:
-        _fire_sent(assoc, meta, msg_id, context_id)
-        _write(sock, path, meta.data_set_offset, command, context_id, _fragment_size(assoc))
+        _fire_sent(assoc, request.meta, msg_id, request.context_id)
+        request.write()
         try:
             if while_waiting is not None:
                 while_waiting()
@@ -99,6 +150,7 @@ def send_c_store(assoc: Any, path: Path, msg_id: int,
     except OSError:
         rsp = None  # the connection is gone: as a missing response
     finally:
+        request.close()
         assoc._reactor_checkpoint.set()
     if rsp is None:
         assoc._handle_no_response()
@@ -181,9 +233,10 @@ def _pdu(context_id: int, control: int, fragment: bytes | memoryview) -> list[by
             + bytes((context_id, control)), fragment]
 
 
-def _write(sock: Any, path: Path, offset: int, command: bytes, context_id: int,
-           fragment: int) -> None:
-    """The command PDU, then the data set's fragments (the last marked so), to *sock*."""
+def _batches(path: Path, offset: int, command: bytes, context_id: int,
+             fragment: int) -> Iterator[bytes]:
+    """The command PDU, then the data set's fragments (the last marked so), joined in
+    batches of about :data:`WRITE_SIZE` bytes, the file read as they are taken."""
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size - offset
         file.seek(offset)
@@ -198,7 +251,7 @@ def _write(sock: Any, path: Path, offset: int, command: bytes, context_id: int,
                 piece = view[start:start + fragment]
                 left -= len(piece)
                 pending += _pdu(context_id, 0x02 if left == 0 else 0x00, piece)
-            sock.sendall(b"".join(pending))
+            yield b"".join(pending)
             pending = []
 
 

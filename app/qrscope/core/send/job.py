@@ -81,6 +81,7 @@ class SendJob:
         self._bytes = 0
         self._unrecorded: SendResult | None = None
         self._resumes = 0
+        self._prepared: send_lane.Prepared | None = None
         self.outcome = SendOutcome(job_id, node.name, len(self.items) + already_sent,
                                    already_sent=already_sent)
 
@@ -143,7 +144,8 @@ class SendJob:
                     return []
                 if not out.assoc.is_established:
                     return self._lost(plan.items[number:], answered, None)
-                result = self._send_one(out, item, accepted.get(item.sop_class_uid, []))
+                upcoming = plan.items[number + 1] if number + 1 < len(plan.items) else None
+                result = self._send_one(out, item, accepted, upcoming)
                 self._record_held()  # not yet, where this one never went on the wire
                 if result.state is InstanceState.FAILED and result.status is None and (
                         result.reason == _NO_RESPONSE or not out.assoc.is_established):
@@ -156,6 +158,7 @@ class SendJob:
             return []
         finally:
             self._record_held()
+            self._drop_prepared()
 
     def _lost(self, left: list[SendItem], answered: int,
               unanswered: SendResult | None) -> list[SendItem]:
@@ -185,6 +188,12 @@ class SendJob:
         self._association_lost()
         return []
 
+    def _drop_prepared(self) -> None:
+        """Let go of a request made ready for an instance that will not follow here."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            prepared.close()
+
     def _record_held(self) -> None:
         """Report the instance whose end is held (see :meth:`_send_one`), if any."""
         held, self._unrecorded = self._unrecorded, None
@@ -200,18 +209,31 @@ class SendJob:
             "before every instance was sent")
 
     def _send_one(self, out: OutgoingAssociation, item: SendItem,
-                  accepted: list[str]) -> SendResult:
+                  accepted: dict[str, list[str]], upcoming: SendItem | None) -> SendResult:
+        """C-STORE *item*; while its response is awaited, the previous instance's end
+        is reported (and written to the jobs file) and *upcoming*'s request made
+        ready: the peer's time and ours overlap. A send killed then sends both the
+        instance on the wire and the one before it again."""
+        prepared, self._prepared = self._prepared, None
         try:
-            delivery = delivery_for(item, accepted)
+            delivery = delivery_for(item, accepted.get(item.sop_class_uid, []))
         except NotSendable as exc:
+            if prepared is not None:
+                prepared.close()
             return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
                               reason=str(exc), size=item.size)
+
+        def meanwhile() -> None:
+            self._record_held()
+            if upcoming is not None and upcoming.transfer_syntax in accepted.get(
+                    upcoming.sop_class_uid, []):  # sent as held: its file as it is
+                self._prepared = send_lane.prepare(out.assoc, upcoming.path,
+                                                   next_message_id())
+
+        msg_id = prepared.msg_id if prepared is not None else next_message_id()
         try:
-            # The previous instance's end is reported (and written to the jobs
-            # file) while this one's response is awaited: the peer's time and
-            # ours overlap. A send killed then sends both again.
-            status = send_lane.send_c_store(out.assoc, delivery.path, next_message_id(),
-                                            while_waiting=self._record_held)
+            status = send_lane.send_c_store(out.assoc, delivery.path, msg_id,
+                                            while_waiting=meanwhile, prepared=prepared)
         except (OSError, ValueError, AttributeError, RuntimeError) as exc:
             return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
                               reason=f"not sent: {exc}", syntax=delivery.syntax,
