@@ -5,7 +5,8 @@ The same files, the same Orthanc, the same run: a study of small CT images
 imported in place into a qrscope archive, then sent to an empty Orthanc by
 each contender in turn, the order rotated every round (``--repeat``):
 
-* ``qrscope archive send`` on its tuned engine and on stock pynetdicom;
+* ``qrscope archive send`` on its tuned engine and on stock pynetdicom (and,
+  with ``--engines tuned-without-send_lane``, the tuned engine less a piece);
 * DCMTK ``storescu`` over the same folder, with ``TCP_NODELAY=1`` (DCMTK
   leaves Nagle's algorithm on otherwise, which only slows it down).
 
@@ -54,7 +55,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--large-count", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--engines", default="tuned,stock",
-                        help="qrscope's engines to run, comma-separated (tuned, stock)")
+                        help="qrscope's engines to run, comma-separated (tuned, stock; "
+                        "tuned-without-PIECE leaves that piece out, QRSCOPE_ENGINE_OFF)")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write samples and summary here")
     parser.add_argument("--markdown", type=Path, help="write the summary table here")
@@ -119,7 +121,10 @@ def _env(work: Path, tool: str, engine: str) -> dict[str, str]:
     env["XDG_DATA_HOME"] = str(work / "xdg-data")
     if tool == "qrscope":
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "app")
-        env["QRSCOPE_ENGINE"] = engine or "tuned"
+        engine, _, off = (engine or "tuned").partition("-without-")
+        env["QRSCOPE_ENGINE"] = engine
+        if off:
+            env["QRSCOPE_ENGINE_OFF"] = off
     return env
 
 

@@ -115,8 +115,9 @@ def test_killed_mid_send_the_resumed_job_sends_only_what_is_missing(archive, tmp
     # Partial at best: instances in syntaxes no installed decoder converts fail.
     assert " stored" in resumed.stdout and resumed.returncode in (0, 1, 4), resumed.stderr
     assert len(held) == 5
-    # Every instance of the selection the peer can take arrived; none of the four
-    # confirmed before the kill came again; only the one on the wire may have.
+    # Every instance of the selection the peer can take arrived; of those it had
+    # before the kill, only the one on the wire and the one before it (whose end is
+    # written while the next one's response is awaited) may have come again.
     assert set(scp.received) >= wanted
     again = {uid for uid, n in scp.counts.items() if n > 1}
-    assert len(again) <= 1 and again <= held
+    assert len(again) <= 2 and again <= held

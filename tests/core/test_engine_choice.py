@@ -73,13 +73,16 @@ def test_the_stock_engine_leaves_pynetdicom_as_it_ships():
     ("data_lane", {"data_lane"}, False),
     (" quick_ack , encodings,nonsense", {"quick_ack", "encodings"}, True),
     ("reactors", {"reactors"}, False),  # the lane is read by the tuned reactor
+    ("send_lane", {"send_lane"}, True),
 ])
 def test_pieces_of_the_tuned_engine_can_be_left_out_by_name(off, left_out, lane):
     choice = choose(TESTED, None, off)
     assert choice.left_out == left_out
     assert choice.uses("data_lane") is lane
-    assert all(choice.uses(piece) is (piece not in left_out and (piece != "data_lane" or lane))
-               for piece in PIECES)
+    # Both lanes rely on the tuned reactors: leaving those out leaves them out.
+    on_reactors = {"data_lane", "send_lane"}
+    assert all(choice.uses(piece) is (piece not in left_out and (
+        piece not in on_reactors or "reactors" not in left_out)) for piece in PIECES)
     if left_out:
         assert f"without {', '.join(sorted(left_out))}" in choice.describe()
     with pytest.raises(ValueError, match="no engine piece"):

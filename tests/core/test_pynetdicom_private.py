@@ -209,3 +209,19 @@ def test_data_transfer_hands_p_data_to_dimse_and_nothing_else():
     assert "self.message = None" in provider  # a message in progress is ``message``
     from pynetdicom.association import Association
     assert "self._sent_release" in inspect.getsource(Association.__init__)  # our release began
+
+
+def test_a_file_c_store_pauses_the_reactor_and_waits_on_the_message_queue():
+    """What the send lane does in place of ``send_c_store`` for a file (send_lane.py):
+    the same pause flag, response wait, status check and no-response handling, and
+    pynetdicom's abort actions wake that wait."""
+    from pynetdicom import fsm
+
+    source = inspect.getsource(Association.send_c_store)
+    assert "self._reactor_checkpoint.clear()" in source
+    assert "self.dimse.get_msg(block=True)" in source
+    assert "self._handle_no_response()" in source
+    assert "self._check_received_status(rsp)" in source
+    assert "split_dataset(fpath)" in source  # the file sent from after its meta group
+    for action in (fsm.AA_3, fsm.AA_4):
+        assert "assoc.dimse.msg_queue.put((None, None))" in inspect.getsource(action)

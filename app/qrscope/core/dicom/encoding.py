@@ -33,9 +33,10 @@ from pydicom.multival import MultiValue
 
 from qrscope.core.dicom.uids import is_valid_uid
 
-__all__ = ["HostileDataSet", "ScannedInstance", "check_inflation", "command_set_bytes",
-           "command_set_values", "deflated_head", "deflated_start", "file_meta_bytes",
-           "instance_keys", "read_plain_dataset", "scan_instance", "store_response_bytes"]
+__all__ = ["FileMeta", "HostileDataSet", "ScannedInstance", "check_inflation",
+           "command_set_bytes", "command_set_values", "deflated_head", "deflated_start",
+           "file_meta", "file_meta_bytes", "instance_keys", "read_plain_dataset",
+           "scan_instance", "store_request_bytes", "store_response_bytes"]
 
 _PREAMBLE = b"\x00" * 128 + b"DICM"
 _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
@@ -201,6 +202,78 @@ def store_response_bytes(sop_class_uid: str, message_id: int, status: int,
         _implicit(0x1000, sop_instance),
     ))
     return _implicit(0x0000, struct.pack("<L", len(body))) + body
+
+
+def store_request_bytes(sop_class_uid: str, message_id: int, sop_instance_uid: str,
+                        priority: int = 2) -> bytes | None:
+    """A C-STORE-RQ command set with a data set and no move originator, as pynetdicom
+    encodes it (PS3.7 9.3.1.1).
+
+    Implicit VR little endian, the group length first, then (0000,0002),
+    (0000,0100), (0000,0110), (0000,0700), (0000,0800) and (0000,1000).
+    None for a UID that is not plain ASCII (pynetdicom then encodes it).
+    """
+    uids = [_ascii(sop_class_uid), _ascii(sop_instance_uid)]
+    if any(not uid for uid in uids) or not 0 <= message_id <= 0xFFFF \
+            or priority not in (0, 1, 2):
+        return None
+    sop_class, sop_instance = (
+        uid + b"\x00" if len(uid) % 2 else uid for uid in uids)  # type: ignore[operator]
+    body = b"".join((
+        _implicit(0x0002, sop_class),
+        _implicit(0x0100, b"\x01\x00"),  # C-STORE-RQ
+        _implicit(0x0110, struct.pack("<H", message_id)),
+        _implicit(0x0700, struct.pack("<H", priority)),
+        _implicit(0x0800, b"\x01\x00"),  # a data set follows (any value but 0x0101)
+        _implicit(0x1000, sop_instance),
+    ))
+    return _implicit(0x0000, struct.pack("<L", len(body))) + body
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    """What a sender needs of a Part 10 file's meta group (PS3.10 7.1)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    data_set_offset: int
+    """Where the data set starts, after the meta group."""
+
+
+def file_meta(head: bytes | memoryview) -> FileMeta | None:
+    """The meta group of a Part 10 file whose first bytes are *head* (enough to hold
+    the group), or None where pydicom should read it: no preamble and ``DICM``,
+    a group that runs past *head*, a value that is not plain ASCII, or a UID missing."""
+    view = memoryview(head)
+    if bytes(view[128:132]) != b"DICM":
+        return None
+    values: dict[int, str] = {}
+    offset, end = 132, len(view)
+    while offset + 8 <= end:
+        group, element = struct.unpack_from("<HH", view, offset)
+        if group != 2:
+            break
+        vr = bytes(view[offset + 4:offset + 6])
+        if vr in _LONG_VRS:
+            if offset + 12 > end:
+                return None
+            (length,) = struct.unpack_from("<L", view, offset + 8)
+            start = offset + 12
+        else:
+            (length,) = struct.unpack_from("<H", view, offset + 6)
+            start = offset + 8
+        if length == _UNDEFINED or start + length > end:
+            return None
+        if element in (0x0002, 0x0003, 0x0010):
+            text = _ascii(bytes(view[start:start + length]).rstrip(b"\x00 ").decode("latin-1"))
+            if not text:
+                return None
+            values[element] = text.decode("ascii")
+        offset = start + length
+    if offset + 8 > end or len(values) != 3:
+        return None  # the group may go on past what was read
+    return FileMeta(values[0x0002], values[0x0003], values[0x0010], offset)
 
 
 def _implicit(element: int, value: bytes) -> bytes:

@@ -48,6 +48,7 @@ PIECES = (
     "large_reads",     # a PDU read in pieces of up to 1 MiB, not 4 KiB
     "quick_ack",       # quick ACKs re-armed after every read on our own associations
     "incoming_files",  # received data sets held in memory or written beside the storage
+    "send_lane",       # send_lane.py: C-STORE requests of a file written by the sending thread
 )
 
 
@@ -73,8 +74,10 @@ class EngineChoice:
         """Whether the tuned engine's *piece* (one of :data:`PIECES`) is in use."""
         if piece not in PIECES:
             raise ValueError(f"no engine piece is called {piece!r}")
-        if piece == "data_lane" and "reactors" in self.left_out:
-            return False  # the lane is served by the tuned reactor's PDU reader
+        if piece in ("data_lane", "send_lane") and "reactors" in self.left_out:
+            # The data lane is served by the tuned reactor's PDU reader; the send
+            # lane relies on its DIMSE provider keeping responses from the reactor.
+            return False
         return self.tuned and piece not in self.left_out
 
     def describe(self) -> str:

@@ -3,10 +3,12 @@
 Every instance's end is written to the jobs file as it comes
 (:meth:`~qrscope.core.jobs.store.JobStore.record_sent`), so a job cut short
 (quit, crash, ``kill -9``) resumes with what it had not sent, and a retry
-takes exactly what the peer does not hold (:func:`undelivered`). The
-instance on the wire when the process died was not recorded and goes again;
-a peer that stored it answers the second C-STORE for the same SOP Instance
-UID as it does any duplicate.
+takes exactly what the peer does not hold (:func:`undelivered`). An
+instance's end is written while the next one's response is awaited
+(:class:`~qrscope.core.send.job.SendJob` overlaps the two), so the process
+dying mid-send leaves at most two instances unrecorded, the one on the wire
+and the one before it, and those go again; a peer that stored them answers
+the second C-STORE for the same SOP Instance UID as it does any duplicate.
 """
 
 from __future__ import annotations
@@ -78,4 +80,6 @@ def send_summary(outcome: SendOutcome) -> str:
             parts.append(f"{outcome.count(state)} {state.value}")
     if outcome.converted:
         parts.append(f"{len(outcome.converted)} converted")
+    if outcome.resumed:
+        parts.append("went on on a new association after one was lost")
     return f"{outcome.status}: {', '.join(parts)}"

@@ -16,13 +16,16 @@ association is released.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pynetdicom import _config
 
 from qrscope.core.dicom.status import Service, StatusCategory, decode_status
+from qrscope.core.engine import send_lane
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import (
     AssociationFailure,
@@ -52,6 +55,7 @@ __all__ = ["SendJob"]
 _config.STORE_SEND_CHUNKED_DATASET = True
 
 
+_LOGGER = logging.getLogger(__name__)
 _NO_RESPONSE = "no response: the association was aborted or timed out"
 
 
@@ -75,6 +79,9 @@ class SendJob:
         self._started = 0.0
         self._counts = dict.fromkeys(InstanceState, 0)
         self._bytes = 0
+        self._unrecorded: SendResult | None = None
+        self._resumes = 0
+        self._prepared: send_lane.Prepared | None = None
         self.outcome = SendOutcome(job_id, node.name, len(self.items) + already_sent,
                                    already_sent=already_sent)
 
@@ -91,25 +98,37 @@ class SendJob:
         self._progress(SendState.CONNECTING)
         ae = make_ae(self.local, self.node)
         for plan in plan_associations(self.items):
-            if self._cancel.is_set():
+            if not self._run_plan(ae, plan):
                 break
-            try:
-                out = open_association(ae, self.node, self.log, plan.contexts,
-                                       job_id=self.job_id or None, debug=self._debug)
-            except AssociationFailure as failure:
-                self.outcome.failure = failure
-                break  # the next association would meet the same refusal
-            try:
-                self._send_plan(out, plan)
-            finally:
-                out.close()
         outcome = self.outcome
         outcome.cancelled = self._cancel.is_set()
         outcome.seconds = time.monotonic() - self._started
         self._progress(SendState(outcome.status))
         return outcome
 
-    def _send_plan(self, out: OutgoingAssociation, plan: AssociationPlan) -> None:
+    def _run_plan(self, ae: Any, plan: AssociationPlan) -> bool:
+        """Send *plan*'s instances on an association of its own, and what is left on a
+        new one if that association is lost (see :meth:`_lost`).
+        False: the job stops (cancelled, refused, or lost)."""
+        items = plan.items
+        while not self._cancel.is_set():
+            try:
+                out = open_association(ae, self.node, self.log, plan.contexts,
+                                       job_id=self.job_id or None, debug=self._debug)
+            except AssociationFailure as failure:
+                self.outcome.failure = failure
+                return False  # the next association would meet the same refusal
+            try:
+                items = self._send_plan(out, AssociationPlan(plan.contexts, items))
+            finally:
+                out.close()
+            if not items:
+                return self.outcome.failure is None
+        return False
+
+    def _send_plan(self, out: OutgoingAssociation, plan: AssociationPlan) -> list[SendItem]:
+        """Send *plan* on *out*: the instances left to send on a new association if it was
+        lost and the send resumes, else none."""
         accepted: dict[str, list[str]] = {}
         for cx in out.assoc.accepted_contexts:
             accepted.setdefault(str(cx.abstract_syntax), []).append(str(cx.transfer_syntax[0]))
@@ -118,22 +137,68 @@ class SendJob:
         self.outcome.refused_classes.extend(c for c in refused
                                             if c not in self.outcome.refused_classes)
         self._progress(SendState.RUNNING)
-        for item in plan.items:
-            if self._cancel.is_set():
-                return
-            if not out.assoc.is_established:
-                self._association_lost()
-                return
-            result = self._send_one(out, item, accepted.get(item.sop_class_uid, []))
-            if result.state is InstanceState.FAILED and result.status is None and (
-                    result.reason == _NO_RESPONSE or not out.assoc.is_established):
-                # On its last instance too: said as such. pynetdicom returns no
-                # response only once the association is aborted (by the peer, or
-                # by itself on a DIMSE timeout), which its flags may show later.
-                self._association_lost()
-            self._record(result)
-            if self.outcome.failure is not None:
-                return
+        answered = 0
+        try:
+            for number, item in enumerate(plan.items):
+                if self._cancel.is_set():
+                    return []
+                if not out.assoc.is_established:
+                    return self._lost(plan.items[number:], answered, None)
+                upcoming = plan.items[number + 1] if number + 1 < len(plan.items) else None
+                result = self._send_one(out, item, accepted, upcoming)
+                self._record_held()  # not yet, where this one never went on the wire
+                if result.state is InstanceState.FAILED and result.status is None and (
+                        result.reason == _NO_RESPONSE or not out.assoc.is_established):
+                    # On its last instance too: said as such. pynetdicom returns no
+                    # response only once the association is aborted (by the peer, or
+                    # by itself on a DIMSE timeout), which its flags may show later.
+                    return self._lost(plan.items[number:], answered, result)
+                answered += result.status is not None
+                self._unrecorded = result
+            return []
+        finally:
+            self._record_held()
+            self._drop_prepared()
+
+    def _lost(self, left: list[SendItem], answered: int,
+              unanswered: SendResult | None) -> list[SendItem]:
+        """The association ended with *left* not sent (the first, *unanswered*, perhaps
+        on the wire): what to send on a new one, or none (the job's failure, see
+        :meth:`_association_lost`).
+
+        A new association follows whenever the peer answered some instance on the
+        lost one: each time, the send moved on, so it ends. A peer that aborts at
+        the first C-STORE (as one that does not let our AE title store does) gets
+        no second association. The cause seen: on stock pynetdicom the
+        association's reactor thread can take a C-STORE response meant for
+        ``send_c_store`` (docs/upstream/0001), which then waits out the response
+        timeout (or the peer's idle timeout) and aborts: against Orthanc on a
+        loaded machine, every few hundred instances.
+        """
+        if answered > 0:
+            self._resumes += 1
+            self.outcome.resumed = (
+                f"the association with '{self.node.name}' was lost {self._resumes} "
+                f"time(s), the last after {answered} instance(s) were answered with "
+                f"{len(left)} left; the send went on on a new association each time")
+            _LOGGER.warning("%s (job %s)", self.outcome.resumed, self.job_id or "-")
+            return left
+        if unanswered is not None:
+            self._unrecorded = unanswered
+        self._association_lost()
+        return []
+
+    def _drop_prepared(self) -> None:
+        """Let go of a request made ready for an instance that will not follow here."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            prepared.close()
+
+    def _record_held(self) -> None:
+        """Report the instance whose end is held (see :meth:`_send_one`), if any."""
+        held, self._unrecorded = self._unrecorded, None
+        if held is not None:
+            self._record(held)
 
     def _association_lost(self) -> None:
         """The peer aborted (or the connection dropped) mid-send: the job's failure,
@@ -144,14 +209,31 @@ class SendJob:
             "before every instance was sent")
 
     def _send_one(self, out: OutgoingAssociation, item: SendItem,
-                  accepted: list[str]) -> SendResult:
+                  accepted: dict[str, list[str]], upcoming: SendItem | None) -> SendResult:
+        """C-STORE *item*; while its response is awaited, the previous instance's end
+        is reported (and written to the jobs file) and *upcoming*'s request made
+        ready: the peer's time and ours overlap. A send killed then sends both the
+        instance on the wire and the one before it again."""
+        prepared, self._prepared = self._prepared, None
         try:
-            delivery = delivery_for(item, accepted)
+            delivery = delivery_for(item, accepted.get(item.sop_class_uid, []))
         except NotSendable as exc:
+            if prepared is not None:
+                prepared.close()
             return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
                               reason=str(exc), size=item.size)
+
+        def meanwhile() -> None:
+            self._record_held()
+            if upcoming is not None and upcoming.transfer_syntax in accepted.get(
+                    upcoming.sop_class_uid, []):  # sent as held: its file as it is
+                self._prepared = send_lane.prepare(out.assoc, upcoming.path,
+                                                   next_message_id())
+
+        msg_id = prepared.msg_id if prepared is not None else next_message_id()
         try:
-            status = out.assoc.send_c_store(delivery.path, msg_id=next_message_id())
+            status = send_lane.send_c_store(out.assoc, delivery.path, msg_id,
+                                            while_waiting=meanwhile, prepared=prepared)
         except (OSError, ValueError, AttributeError, RuntimeError) as exc:
             return SendResult(item.sop_instance_uid, item.sop_class_uid, InstanceState.FAILED,
                               reason=f"not sent: {exc}", syntax=delivery.syntax,

@@ -104,6 +104,8 @@ class SendOutcome:
     """Instances a resumed job had sent before it was cut short (not sent again)."""
     refused_classes: list[str] = field(default_factory=list)
     """SOP classes the peer accepted no context for."""
+    resumed: str = ""
+    """Why the send went on on a new association (associations lost mid-send)."""
 
     def count(self, state: InstanceState) -> int:
         return sum(1 for r in self.results if r.state is state)
@@ -140,6 +142,7 @@ class SendOutcome:
             "not_sent": self.total - self.already_sent - len(self.results),
             "converted": len(self.converted), "bytes": self.bytes_sent,
             "seconds": round(self.seconds, 3), "refused_classes": self.refused_classes,
+            "resumed": self.resumed or None,
             "error": None if failure is None else {"reason": failure.reason.value,
                                                    "message": failure.message},
             "instances": [r.to_dict() for r in self.results],
