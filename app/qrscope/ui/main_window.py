@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
-    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -62,7 +61,7 @@ from qrscope.ui.controllers.jobs import RetrieveJobs
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.gui_gc import GuiThreadCollector
 from qrscope.ui.job_words import count, images_here
-from qrscope.ui.local.place import LocalPlace
+from qrscope.ui.local.place import CurrentPageStack, LocalPlace
 from qrscope.ui.menus import about_text, install_menus
 from qrscope.ui.models.jobs_model import JobRow
 from qrscope.ui.screen_fit import NATURAL_SIZE, fits_a_screen, fitted_geometry
@@ -143,7 +142,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         # The hint goes under the browser: a new hint shrinks the results from
         # below instead of moving every row the user is pointing at.
-        self.places = QStackedWidget()
+        self.places = CurrentPageStack()
         self.places.addWidget(self.search)
         self.places.addWidget(self.local.view)
         self.places.addWidget(self.batches.view)

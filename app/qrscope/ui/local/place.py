@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, QSize, Qt
 from PySide6.QtWidgets import QStackedWidget, QTabBar
 
 from qrscope.core.profiles import RemoteNode
@@ -24,6 +24,23 @@ from qrscope.ui.local.view import THUMB_SIZE, LocalView
 from qrscope.ui.local.viewer import ViewerDialog
 
 __all__ = ["LocalPlace"]
+
+
+class CurrentPageStack(QStackedWidget):
+    """The window's places (PACS search, local archive, batches), sized by the page shown.
+
+    A plain QStackedWidget asks for the largest minimum of all its pages: the
+    batch run page's would then keep the jobs dock from growing while the
+    PACS search is shown, on a 1024x768 screen.
+    """
+
+    def sizeHint(self) -> QSize:
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        page = self.currentWidget()
+        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
 
 
 class LocalPlace(QObject):
@@ -83,6 +100,7 @@ class LocalPlace(QObject):
                                       "accession numbers), reviewed first (Ctrl+3)")):
             tabs.setTabToolTip(tabs.addTab(text), tip)
         tabs.currentChanged.connect(places.setCurrentIndex)
+        tabs.currentChanged.connect(lambda _index: places.updateGeometry())
         return tabs
 
     def storage(self) -> Path:
