@@ -122,3 +122,23 @@ def qapp_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     config.write_text(json.dumps({"screens": [screen], "windowFrameMargins": False}),
                       encoding="utf-8")
     return ["qrscope-tests", "-platform", f"offscreen:configfile={config}"]
+
+
+@pytest.fixture(scope="module")
+def batch_folder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The batch studies of :mod:`tests.batch_studies`, as many as the module's ``STUDIES``
+    (6 where it names none), written once per module."""
+    from tests.batch_studies import write_batch_studies
+
+    folder = tmp_path_factory.mktemp("batch-studies")
+    write_batch_studies(folder, getattr(request.module, "STUDIES", 6))
+    return folder
+
+
+@pytest.fixture
+def site(batch_folder: Path, tmp_path: Path) -> Iterator[DemoSite]:
+    """The batch tests' demo PACS in this process, serving :func:`batch_folder`, and our
+    local AE (a module may define its own `site`)."""
+    site = start_demo_site(batch_folder, tmp_path / "received")
+    yield site
+    site.pacs.stop()

@@ -18,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from tests.batch_studies import DUPLICATE, INSTANCES_PER_STUDY, accession, write_batch_studies
+from tests.batch_studies import DUPLICATE, INSTANCES_PER_STUDY, accession
 from tests.demo_site import start_demo_site
 
 from qrscope.cli.main import main
@@ -30,19 +29,6 @@ from qrscope.demo_pacs import DemoPacsBehaviour
 STUDIES = 8
 DEADLINE_S = 120.0
 
-
-@pytest.fixture(scope="module")
-def batch_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch-studies")
-    write_batch_studies(folder, STUDIES)
-    return folder
-
-
-@pytest.fixture
-def site(batch_folder, tmp_path):
-    site = start_demo_site(batch_folder, tmp_path / "received")
-    yield site
-    site.pacs.stop()
 
 
 def _profiles(site, tmp_path) -> Path:

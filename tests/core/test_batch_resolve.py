@@ -15,28 +15,12 @@ from tests.batch_studies import (
     MANY,
     MANY_DATES,
     accession,
-    write_batch_studies,
 )
-from tests.demo_site import start_demo_site
 
 from qrscope.core.batch.items import BatchItem, ItemStatus
 from qrscope.core.batch.resolve import Resolver
 from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import RemoteNode
-
-
-@pytest.fixture(scope="module")
-def batch_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch-studies")
-    write_batch_studies(folder, 6)
-    return folder
-
-
-@pytest.fixture
-def site(batch_folder, tmp_path):
-    site = start_demo_site(batch_folder, tmp_path / "received")
-    yield site
-    site.pacs.stop()
 
 
 def _resolver(site, **options) -> Resolver:

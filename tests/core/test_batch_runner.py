@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from tests.batch_studies import DUPLICATE, INSTANCES_PER_STUDY, accession, write_batch_studies
+from tests.batch_studies import DUPLICATE, INSTANCES_PER_STUDY, accession
 from tests.demo_site import start_demo_site
 
 from qrscope.core.archive.index import open_index
@@ -36,19 +36,6 @@ from qrscope.demo_pacs import DemoPacsBehaviour
 
 STUDIES = 6
 
-
-@pytest.fixture(scope="module")
-def batch_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch-studies")
-    write_batch_studies(folder, STUDIES)
-    return folder
-
-
-@pytest.fixture
-def site(batch_folder, tmp_path):
-    site = start_demo_site(batch_folder, tmp_path / "received")
-    yield site
-    site.pacs.stop()
 
 
 @pytest.fixture
