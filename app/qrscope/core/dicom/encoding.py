@@ -187,21 +187,14 @@ def store_response_bytes(sop_class_uid: str, message_id: int, status: int,
     a status without an error comment. None for a UID that is not plain
     ASCII (pynetdicom then encodes it).
     """
-    uids = [_ascii(sop_class_uid), _ascii(sop_instance_uid)]
-    if any(not uid for uid in uids) or not 0 <= message_id <= 0xFFFF \
-            or not 0 <= status <= 0xFFFF:
+    if not 0 <= message_id <= 0xFFFF or not 0 <= status <= 0xFFFF:
         return None
-    sop_class, sop_instance = (
-        uid + b"\x00" if len(uid) % 2 else uid for uid in uids)  # type: ignore[operator]
-    body = b"".join((
-        _implicit(0x0002, sop_class),
-        _implicit(0x0100, b"\x01\x80"),  # C-STORE-RSP
-        _implicit(0x0120, struct.pack("<H", message_id)),
-        _implicit(0x0800, b"\x01\x01"),  # no data set
-        _implicit(0x0900, struct.pack("<H", status)),
-        _implicit(0x1000, sop_instance),
+    return _store_command(sop_class_uid, sop_instance_uid, (
+        (0x0100, b"\x01\x80"),  # C-STORE-RSP
+        (0x0120, struct.pack("<H", message_id)),
+        (0x0800, b"\x01\x01"),  # no data set
+        (0x0900, struct.pack("<H", status)),
     ))
-    return _implicit(0x0000, struct.pack("<L", len(body))) + body
 
 
 def store_request_bytes(sop_class_uid: str, message_id: int, sop_instance_uid: str,
@@ -213,20 +206,28 @@ def store_request_bytes(sop_class_uid: str, message_id: int, sop_instance_uid: s
     (0000,0100), (0000,0110), (0000,0700), (0000,0800) and (0000,1000).
     None for a UID that is not plain ASCII (pynetdicom then encodes it).
     """
+    if not 0 <= message_id <= 0xFFFF or priority not in (0, 1, 2):
+        return None
+    return _store_command(sop_class_uid, sop_instance_uid, (
+        (0x0100, b"\x01\x00"),  # C-STORE-RQ
+        (0x0110, struct.pack("<H", message_id)),
+        (0x0700, struct.pack("<H", priority)),
+        (0x0800, b"\x01\x00"),  # a data set follows (any value but 0x0101)
+    ))
+
+
+def _store_command(sop_class_uid: str, sop_instance_uid: str,
+                   fields: tuple[tuple[int, bytes], ...]) -> bytes | None:
+    """A C-STORE command set: (0000,0002), *fields* in tag order, (0000,1000), after its
+    group length; None for a UID that is not plain ASCII (pynetdicom then encodes it)."""
     uids = [_ascii(sop_class_uid), _ascii(sop_instance_uid)]
-    if any(not uid for uid in uids) or not 0 <= message_id <= 0xFFFF \
-            or priority not in (0, 1, 2):
+    if any(not uid for uid in uids):
         return None
     sop_class, sop_instance = (
         uid + b"\x00" if len(uid) % 2 else uid for uid in uids)  # type: ignore[operator]
-    body = b"".join((
-        _implicit(0x0002, sop_class),
-        _implicit(0x0100, b"\x01\x00"),  # C-STORE-RQ
-        _implicit(0x0110, struct.pack("<H", message_id)),
-        _implicit(0x0700, struct.pack("<H", priority)),
-        _implicit(0x0800, b"\x01\x00"),  # a data set follows (any value but 0x0101)
-        _implicit(0x1000, sop_instance),
-    ))
+    body = b"".join((_implicit(0x0002, sop_class),
+                     *(_implicit(tag, value) for tag, value in fields),
+                     _implicit(0x1000, sop_instance)))
     return _implicit(0x0000, struct.pack("<L", len(body))) + body
 
 
