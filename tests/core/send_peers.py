@@ -61,7 +61,7 @@ class StoreSCP:
     def _store(self, event: evt.Event) -> int:
         uid = str(event.request.AffectedSOPInstanceUID)
         self.counts[uid] += 1
-        self.received[uid] = _received_bytes(event)
+        self.received[uid] = received_bytes(event)
         self.syntaxes[uid] = str(event.context.transfer_syntax)
         self.arrived.release()
         if self.hold_after is not None and sum(self.counts.values()) >= self.hold_after:
@@ -69,7 +69,7 @@ class StoreSCP:
         return self.status
 
 
-def _received_bytes(event: evt.Event) -> bytes:
+def received_bytes(event: evt.Event) -> bytes:
     """The data set as it came. A listener started earlier in this process switched
     pynetdicom's process-wide chunked receiving on: the data set is then in a file
     (``event.dataset_path``), and ``encoded_dataset()`` holds nothing."""

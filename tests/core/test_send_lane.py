@@ -16,6 +16,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, build_context, evt
 from tests.core.listener_peers import LISTENER_HOST
+from tests.core.send_peers import received_bytes
 from tests.demo_site import free_port
 
 from qrscope.core.dicom.encoding import file_meta, store_request_bytes
@@ -74,8 +75,9 @@ def _send_all(files: list[Path], max_pdu: int) -> tuple[list[int], dict[str, byt
     received: dict[str, bytes] = {}
 
     def keep(event):
-        received[str(event.request.AffectedSOPInstanceUID)] = \
-            event.encoded_dataset(include_meta=False)
+        # As it came, wherever pynetdicom put it (a file, once a listener earlier in
+        # the process switched chunked receiving on).
+        received[str(event.request.AffectedSOPInstanceUID)] = received_bytes(event)
         return 0x0000
 
     scp, port = _scp(keep, max_pdu, files)
@@ -197,8 +199,9 @@ def test_a_request_made_ready_early_goes_out_as_one_made_at_once(clinical, lane_
     received: dict[str, bytes] = {}
 
     def keep(event):
-        received[str(event.request.AffectedSOPInstanceUID)] = \
-            event.encoded_dataset(include_meta=False)
+        # As it came, wherever pynetdicom put it (a file, once a listener earlier in
+        # the process switched chunked receiving on).
+        received[str(event.request.AffectedSOPInstanceUID)] = received_bytes(event)
         return 0x0000
 
     first, second = clinical[0], clinical[1]
