@@ -251,27 +251,16 @@ def file_meta(head: bytes | memoryview) -> FileMeta | None:
         return None
     values: dict[int, str] = {}
     offset, end = 132, len(view)
-    while offset + 8 <= end:
-        group, element = struct.unpack_from("<HH", view, offset)
-        if group != 2:
-            break
-        vr = bytes(view[offset + 4:offset + 6])
-        if vr in _LONG_VRS:
-            if offset + 12 > end:
-                return None
-            (length,) = struct.unpack_from("<L", view, offset + 8)
-            start = offset + 12
-        else:
-            (length,) = struct.unpack_from("<H", view, offset + 6)
-            start = offset + 8
-        if length == _UNDEFINED or start + length > end:
-            return None
-        if element in (0x0002, 0x0003, 0x0010):
-            text = _ascii(bytes(view[start:start + length]).rstrip(b"\x00 ").decode("latin-1"))
-            if not text:
-                return None
-            values[element] = text.decode("ascii")
-        offset = start + length
+    try:
+        for element, value, after in _meta_elements(view, 132):
+            offset = after
+            if element in (0x0002, 0x0003, 0x0010):
+                text = _ascii(bytes(value).rstrip(b"\x00 ").decode("latin-1"))
+                if not text:
+                    return None
+                values[element] = text.decode("ascii")
+    except _Irregular:
+        return None
     if offset + 8 > end or len(values) != 3:
         return None  # the group may go on past what was read
     return FileMeta(values[0x0002], values[0x0003], values[0x0010], offset)
@@ -410,13 +399,28 @@ def scan_instance(data: bytes | memoryview, wanted: Collection[int] = ()) -> \
 def _read_meta(view: memoryview, offset: int) -> tuple[int, str]:
     """The offset after the file meta group, and its transfer syntax."""
     syntax = None
+    for element, value, after in _meta_elements(view, offset):
+        offset = after
+        if element == 0x0010:
+            syntax = bytes(value).rstrip(b"\x00 ").decode("ascii")
+    if not syntax:
+        raise _Irregular
+    return offset, syntax
+
+
+def _meta_elements(view: memoryview, offset: int) -> Iterator[tuple[int, memoryview, int]]:
+    """``(element, value, offset after it)`` of the group 2 elements from *offset*
+    (explicit VR little endian, PS3.10 7.1), up to the first element of another group
+    or the end of *view*; raises :class:`_Irregular` for an undefined length or a
+    value past the end."""
     end = len(view)
     while offset + 8 <= end:
         group, element = struct.unpack_from("<HH", view, offset)
         if group != 2:
-            break
-        vr = bytes(view[offset + 4:offset + 6])
-        if vr in _LONG_VRS:
+            return
+        if bytes(view[offset + 4:offset + 6]) in _LONG_VRS:
+            if offset + 12 > end:
+                raise _Irregular
             (length,) = struct.unpack_from("<L", view, offset + 8)
             start = offset + 12
         else:
@@ -424,12 +428,8 @@ def _read_meta(view: memoryview, offset: int) -> tuple[int, str]:
             start = offset + 8
         if length == _UNDEFINED or start + length > end:
             raise _Irregular
-        if element == 0x0010:
-            syntax = bytes(view[start:start + length]).rstrip(b"\x00 ").decode("ascii")
         offset = start + length
-    if not syntax:
-        raise _Irregular
-    return offset, syntax
+        yield element, view[start:offset], offset
 
 
 def _walk(view: memoryview, offset: int, end: int, implicit: bool, little: bool,
