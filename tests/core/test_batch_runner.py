@@ -24,6 +24,7 @@ from qrscope.core.archive.index import open_index
 from qrscope.core.batch.input import parse_text
 from qrscope.core.batch.items import BatchSpec, ItemProgress, ItemStatus
 from qrscope.core.batch.pace import Pace
+from qrscope.core.batch.resolve import Resolver
 from qrscope.core.batch.runner import BatchRunner
 from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.jobs import JobService, JobState, JobStore
@@ -84,6 +85,36 @@ def test_a_batch_resolves_fetches_and_reports_each_item(tmp_path, site, listener
     lines = report.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("row,asks,studies,status,expected,received,reason,hint")
     assert len(lines) == 5 and ",ambiguous," in lines[3]
+    service.shutdown()
+
+
+def _finds_by_accession(site) -> int:
+    """The resolving C-FINDs (by accession number; a run's own ask by Study UID)."""
+    return sum(1 for e in site.log.events() if e.kind == "dimse-sent"
+               and e.detail.get("message") == "C-FIND-RQ"
+               and (e.detail.get("identifier") or {}).get("AccessionNumber"))
+
+
+def test_a_batch_of_reviewed_items_is_not_resolved_again(tmp_path, site, listener):
+    """Items handed over resolved (a review) are kept so in the jobs file and fetched
+    as they were resolved: no C-FIND resolves them a second time."""
+    resolver = Resolver(site.node, site.local, site.log)
+    reviewed = []
+    for index, item in enumerate(_text(accession(5), "NOPE-2")):
+        found = resolver.resolve(item)
+        reviewed.append(ItemProgress(index=index, item=item, status=found.status,
+                                     studies=found.studies, expected=found.expected,
+                                     reason=found.reason))
+    asked = _finds_by_accession(site)
+    assert asked == 2
+    service = _service(tmp_path, site, listener)
+    record = service.submit_batch(site.node, RetrieveMethod.MOVE, BatchSpec(key="r"),
+                                  reviewed)
+    assert service.wait(120)
+    stored = service.store.batch_items(record.job_id)
+    assert [p.status for p in stored] == [ItemStatus.DONE, ItemStatus.NOT_FOUND]
+    assert stored[0].studies == reviewed[0].studies
+    assert _finds_by_accession(site) == asked, "the run resolved no item again"
     service.shutdown()
 
 

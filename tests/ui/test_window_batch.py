@@ -103,3 +103,28 @@ def test_the_columns_of_a_table_are_shown_and_one_can_be_named_by_hand(qtbot, wi
     page.roles["PatientID"].setCurrentText("Fall")
     page.columns_changed.emit()
     qtbot.waitUntil(lambda: place.batch.items[0].patient_id == "QRS-1003", timeout=5000)
+
+
+def _finds_by_accession(log) -> int:
+    """The C-FINDs that ask for a study by its accession number: the resolving ones
+    (the run's own searches ask by Study Instance UID)."""
+    return sum(1 for e in log.events() if e.kind == "dimse-sent"
+               and e.detail.get("message") == "C-FIND-RQ"
+               and (e.detail.get("identifier") or {}).get("AccessionNumber"))
+
+
+def test_the_run_fetches_what_was_reviewed_without_resolving_again(qtbot, window):
+    """The review's answer is the run's: a row resolved once costs one C-FIND, not two."""
+    paste_and_review(qtbot, window, [*KNOWN, UNKNOWN])
+    review = window.batches.view.review
+    reviewed = {p.index: p.studies for p in review.model.rows}
+    log = window.bridge.log
+    asked = _finds_by_accession(log)
+    assert asked == len(KNOWN) + 1, "one C-FIND per row in the review"
+
+    qtbot.mouseClick(review.retrieve, Qt.MouseButton.LeftButton)
+    run = window.batches.view.run
+    qtbot.waitUntil(lambda: run.new.isVisibleTo(run), timeout=60000)
+    assert _statuses(run.model) == {**dict.fromkeys(KNOWN, "done"), UNKNOWN: "not-found"}
+    assert {p.index: p.studies for p in run.model.rows} == reviewed
+    assert _finds_by_accession(log) == asked, "the run resolved no row again"

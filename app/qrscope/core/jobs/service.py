@@ -168,11 +168,17 @@ class JobService(JobThreads):
         return self._queue(record)
 
     def submit_batch(self, node: RemoteNode, method: RetrieveMethod, spec: BatchSpec,
-                     items: list[BatchItem], label: str = "",
+                     items: list[BatchItem | ItemProgress], label: str = "",
                      move_destination: str = "",
                      storage_folder: Path | None = None) -> JobRecord:
         """Queue a batch of *items* from *node*: one job, its items kept in the store,
-        its files in *storage_folder* (default: our storage folder)."""
+        its files in *storage_folder* (default: our storage folder).
+
+        An item given as an :class:`ItemProgress` the user reviewed (resolved to its
+        studies, not found, ambiguous) is kept as it is: the run fetches what the
+        user saw and confirmed, and asks the PACS no second C-FIND for it, in this
+        run or in one resumed after a kill. A :class:`BatchItem` is resolved by the
+        run."""
         (record,) = self.store.add([JobRecord(
             job_id="", node=node, scope=None, method=method,
             label=label or f"batch of {len(items)} from {node.name}",

@@ -306,13 +306,20 @@ class JobStore:
             self._db.execute("INSERT OR REPLACE INTO send_results (number, sop_instance_uid, "
                              "state) VALUES (?, ?, ?)", (_number(job_id), sop_instance_uid, state))
 
-    def add_batch_items(self, job_id: str, items: Iterable[BatchItem]) -> None:
-        """Write a batch's items, all pending, in one transaction."""
+    def add_batch_items(self, job_id: str, items: Iterable[BatchItem | ItemProgress]) -> None:
+        """Write a batch's items in one transaction: a :class:`BatchItem` pending, an
+        :class:`ItemProgress` as it stands (resolved in a review, its studies kept, so
+        that no run resolves it again); the *n*-th one is item *n*."""
+        rows = []
+        for index, value in enumerate(items):
+            progress = (value.but(index=index) if isinstance(value, ItemProgress)
+                        else ItemProgress(index=index, item=value))
+            rows.append((_number(job_id), index, json.dumps(progress.item.to_dict()),
+                         *_item_columns(progress)))
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO batch_items (number, item, asked, status) VALUES (?, ?, ?, ?)",
-                [(_number(job_id), index, json.dumps(item.to_dict()), ItemStatus.PENDING.value)
-                 for index, item in enumerate(items)])
+                "INSERT INTO batch_items (number, item, asked, status, studies, expected, "
+                "received, reason, hint, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def record_item(self, job_id: str, progress: ItemProgress) -> None:
         """Write where one batch item stands (each commit survives ``kill -9``).
@@ -326,9 +333,7 @@ class JobStore:
                 db.execute(
                     "UPDATE batch_items SET status=?, studies=?, expected=?, received=?, "
                     "reason=?, hint=?, attempts=? WHERE number=? AND item=?",
-                    (progress.status.value, json.dumps([s.to_dict() for s in progress.studies]),
-                     progress.expected, progress.received, progress.reason, progress.hint,
-                     progress.attempts, _number(job_id), progress.index))
+                    (*_item_columns(progress), _number(job_id), progress.index))
         except sqlite3.ProgrammingError:
             if not self._closed:
                 raise
@@ -447,6 +452,13 @@ _COLUMNS = {name: number for number, name in enumerate((
 # Named, not '*': a column added to an older file goes at the end of its row, in
 # whatever order that file gained them.
 _SELECTED = ", ".join(_COLUMNS)
+
+
+def _item_columns(progress: ItemProgress) -> tuple[Any, ...]:
+    """Where an item stands, as the batch_items columns from ``status`` to ``attempts``."""
+    return (progress.status.value, json.dumps([s.to_dict() for s in progress.studies]),
+            progress.expected, progress.received, progress.reason, progress.hint,
+            progress.attempts)
 
 
 def _selection(record: JobRecord) -> str:

@@ -20,7 +20,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QMessageBox, QStackedWidget
 
 from qrscope.core.batch.input import BatchInput, BatchInputError
-from qrscope.core.batch.items import BatchSpec, ItemProgress
+from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress
 from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.batch.window import AvailabilityWindow, WindowError
 from qrscope.core.jobs import JobRecord
@@ -29,6 +29,7 @@ from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.session import Session
 from qrscope.ui.batch.bridge import BatchWorker
 from qrscope.ui.batch.input_page import InputPage
+from qrscope.ui.batch.models import ALREADY_HERE
 from qrscope.ui.batch.review_page import ReviewPage
 from qrscope.ui.batch.run_page import RunPage
 from qrscope.ui.bridge import CoreBridge, spawn
@@ -193,11 +194,18 @@ class BatchPlace(QObject):
                          report=str(folder / f"batch-{batch.digest[:12]}.csv"),
                          max_parallel=page.parallel.value(), window=page.window.text().strip())
         name = Path(batch.source).name if batch.source != "pasted" else "pasted list"
-        row = self.retrieves.submit_batch(node, method, spec, list(batch.items),
+        row = self.retrieves.submit_batch(node, method, spec, self._reviewed(batch),
                                           f"batch {name}", storage_folder=folder)
         self.follow(row.job_id)
         self.status.emit(f"{row.job_id}: batch of {len(batch.items)} queued on {node.name}")
         return row
+
+    def _reviewed(self, batch: BatchInput) -> list[BatchItem | ItemProgress]:
+        """Each row as the review resolved it (the run fetches what the user confirmed
+        and resolves it no second time); a row the review did not reach, as read."""
+        reviewed = {p.index: p for p in self.view.review.model.rows}
+        return [_as_reviewed(reviewed[n]) if n in reviewed else item
+                for n, item in enumerate(batch.items)]
 
     def follow(self, job_id: str) -> None:
         """Show batch job *job_id* on the run page, its items as the store holds them."""
@@ -260,3 +268,9 @@ class BatchPlace(QObject):
     def shutdown(self) -> None:
         """The window closes: a resolve stops; the batch job is the job service's."""
         self.worker.shutdown()
+
+
+def _as_reviewed(progress: ItemProgress) -> ItemProgress:
+    """A reviewed row for the job, without the review's own note that its studies are
+    here already (the run finds that out again, and says ``skipped``)."""
+    return progress.but(reason="") if progress.reason == ALREADY_HERE else progress

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from qrscope.core.batch.items import BatchItem, BatchSpec
+from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress, ItemStatus
 from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.jobs import RETRIEVES_PER_NODE, JobRecord, JobService, JobState
 from qrscope.core.jobs.records import JobKind
@@ -81,14 +81,17 @@ class RetrieveJobs(QObject):
         return self._rows_for(records)
 
     def submit_batch(self, node: RemoteNode, method: RetrieveMethod, spec: BatchSpec,
-                     items: list[BatchItem], label: str,
+                     items: list[BatchItem | ItemProgress], label: str,
                      storage_folder: Path | None = None) -> JobRow:
         """Queue a batch: one job (one row), or the same batch's job on record taken up
-        again (the same list to the same node resumes where it stopped)."""
+        again (the same list to the same node resumes where it stopped; its items the
+        store holds unresolved take the resolution of *items*, the user's review)."""
         known = self.service.store.find_batch(spec.key, node.name)
         live = self.service.get(known.job_id) if known is not None else None
         if live is not None and not live.state.is_final:  # it runs here already
             return self._rows_for([live])[0]
+        if known is not None:
+            _keep_review(self.service.store, known.job_id, items)
         taken = self.service.take(known.job_id) if known is not None else None
         record = taken if taken is not None and not isinstance(taken, str) else \
             self.service.submit_batch(node, method, spec, items, label,
@@ -228,6 +231,17 @@ class RetrieveJobs(QObject):
             self.model.update(progress.job_id, send_progress=progress)
         else:
             self.model.update(progress.job_id, progress=progress)
+
+
+def _keep_review(store: JobStore, job_id: str, items: list[BatchItem | ItemProgress]) -> None:
+    """Batch *job_id*'s items not resolved yet take the review's answer in *items*."""
+    reviewed = {p.index: p for p in items if isinstance(p, ItemProgress)
+                and p.status is not ItemStatus.PENDING}
+    for stored in store.batch_items(job_id):
+        answer = reviewed.get(stored.index)
+        if (stored.status is ItemStatus.PENDING and answer is not None
+                and answer.item == stored.item):
+            store.record_item(job_id, answer)
 
 
 def _batch_words(progress: BatchProgress) -> str:
