@@ -8,6 +8,8 @@ is split into smaller date ranges until each part is under it.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from tests.batch_studies import (
     DUPLICATE,
@@ -16,11 +18,13 @@ from tests.batch_studies import (
     MANY_DATES,
     accession,
 )
+from tests.demo_site import start_demo_site
 
 from qrscope.core.batch.items import BatchItem, ItemStatus
 from qrscope.core.batch.resolve import Resolver
 from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import RemoteNode
+from qrscope.demo_pacs import DemoPacsBehaviour
 
 
 def _resolver(site, **options) -> Resolver:
@@ -71,3 +75,36 @@ def test_a_pacs_that_cannot_be_reached_raises(site, tmp_path):
     node = RemoteNode(name="Gone", ae_title="GONE", host="127.0.0.1", port=1)
     with pytest.raises(AssociationFailure):
         Resolver(node, site.local, site.log).resolve(BatchItem(row=2, accession_number="A"))
+
+
+def test_cancel_ends_the_search_under_way_with_c_cancel(tmp_path, batch_folder):
+    """Cancelled while its C-FIND waits for the PACS (which pauses before each match),
+    the search is cancelled there and then (C-CANCEL, PS3.7 9.3.2.3): the item is not
+    resolved from the answer that would have come."""
+    slow = DemoPacsBehaviour(match_delay=2.0)
+    site = start_demo_site(batch_folder, tmp_path / "received", behaviour=slow)
+    asked = threading.Event()
+    site.log.subscribe(lambda e: asked.set() if e.kind == "dimse-sent"
+                       and e.detail.get("message") == "C-FIND-RQ" else None)
+    resolver = _resolver(site)
+    ended: list = []
+    thread = threading.Thread(target=lambda: ended.append(
+        resolver.resolve(BatchItem(row=2, accession_number=accession(2)))))
+    try:
+        thread.start()
+        assert asked.wait(30)
+        resolver.cancel()
+        thread.join(60)
+        [found] = ended
+        assert resolver.cancelled
+        assert found.status is ItemStatus.FAILED and found.studies == ()
+        assert "cancelled" in found.reason
+        sent = [e.detail.get("message") for e in site.log.events() if e.kind == "dimse-sent"]
+        assert "C-CANCEL-RQ" in sent
+        again = resolver.resolve(BatchItem(row=3, accession_number=accession(3)))
+        assert again.status is ItemStatus.FAILED, "a cancelled resolver asks nothing more"
+        finds = [e for e in site.log.events() if e.kind == "dimse-sent"
+                 and e.detail.get("message") == "C-FIND-RQ"]
+        assert len(finds) == 1
+    finally:
+        site.pacs.stop()

@@ -3,10 +3,17 @@ job against the demo PACS (its studies ACC1001..ACC1007)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import threading
 
+from PySide6.QtCore import Qt
+from tests.batch_studies import accession
+from tests.demo_site import start_demo_site
+
+from qrscope.core.batch.items import BatchItem
 from qrscope.core.jobs.records import JobKind
 from qrscope.core.retrieve.local import local_counts
+from qrscope.demo_pacs import DemoPacsBehaviour
+from qrscope.ui.batch.bridge import BatchWorker
 
 KNOWN = ("ACC1006", "ACC1004", "ACC1007")
 """Small studies of the demo PACS: 1, 2 and 3 instances."""
@@ -128,3 +135,29 @@ def test_the_run_fetches_what_was_reviewed_without_resolving_again(qtbot, window
     assert _statuses(run.model) == {**dict.fromkeys(KNOWN, "done"), UNKNOWN: "not-found"}
     assert {p.index: p.studies for p in run.model.rows} == reviewed
     assert _finds_by_accession(log) == asked, "the run resolved no row again"
+
+
+def test_cancel_while_resolving_cancels_the_c_find_under_way(qtbot, tmp_path, batch_folder):
+    """The review's Cancel reaches into the C-FIND the PACS is slow to answer (C-CANCEL),
+    rather than waiting for its answer and stopping after it."""
+    site = start_demo_site(batch_folder, tmp_path / "received",
+                           behaviour=DemoPacsBehaviour(match_delay=2.0))
+    worker = BatchWorker(site.log)
+    resolved, ended = [], []
+    worker.resolved.connect(lambda _run, p: resolved.append(p))
+    worker.resolve_ended.connect(lambda _run, why: ended.append(why))
+    asked = threading.Event()
+    site.log.subscribe(lambda e: asked.set() if e.kind == "dimse-sent"
+                       and e.detail.get("message") == "C-FIND-RQ" else None)
+    try:
+        worker.resolve(site.node, site.local, [BatchItem(row=2, accession_number=accession(1)),
+                                               BatchItem(row=3, accession_number=accession(2))])
+        qtbot.waitUntil(asked.is_set, timeout=10000)
+        worker.cancel()
+        qtbot.waitUntil(lambda: bool(ended), timeout=30000)
+        assert ended == ["cancelled"] and resolved == [], "no row resolved after the cancel"
+        sent = [e.detail.get("message") for e in site.log.events() if e.kind == "dimse-sent"]
+        assert "C-CANCEL-RQ" in sent and sent.count("C-FIND-RQ") == 1
+    finally:
+        worker.shutdown()
+        site.pacs.stop()

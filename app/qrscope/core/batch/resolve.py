@@ -7,11 +7,15 @@ Instance UID. Many stop at a number of matches (Orthanc's
 would go past it (0xA700 Out of Resources, PS3.4 C.4.1.1.4): a search of a
 patient's studies that hits the limit is asked again in two halves of its
 date range, and so on, so that no study is silently left out.
+
+:meth:`Resolver.cancel` ends the search under way at once (C-CANCEL, as the
+search page's cancel does), not after the PACS's answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 
 from qrscope.core.batch.items import BatchItem, FoundStudy, ItemStatus
@@ -66,6 +70,35 @@ class Resolver:
         self.limit = limit
         self.debug = debug
         self.today = today or dt.date.today()
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._operation: FindOperation | None = None
+
+    def cancel(self) -> None:
+        """From any thread: the C-FIND under way is cancelled (C-CANCEL), none starts
+        after it; the item it was for resolves as failed, "cancelled"."""
+        with self._lock:
+            self._cancelled.set()
+            operation = self._operation
+        if operation is not None:
+            operation.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _run(self, operation: FindOperation) -> FindResult | None:
+        """*operation* run, cancellable by :meth:`cancel`; ``None``: cancelled."""
+        with self._lock:
+            if self.cancelled:
+                return None
+            self._operation = operation
+        try:
+            result = operation.run()
+        finally:
+            with self._lock:
+                self._operation = None
+        return None if result.cancelled or self.cancelled else result
 
     def resolve(self, item: BatchItem) -> Resolution:
         search = _Search(self, item)
@@ -135,7 +168,10 @@ class _Search:
                                   QueryLevel.STUDY, query, limit=resolver.limit,
                                   debug=resolver.debug)
         self.queries += 1
-        result = operation.run()
+        result = resolver._run(operation)
+        if result is None:
+            self.failure = "cancelled before the PACS answered"
+            return []
         if _limit_hit(result, resolver.limit):
             raise _LimitHit
         if result.failed:

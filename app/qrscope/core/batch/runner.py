@@ -123,6 +123,7 @@ class BatchRunner:
         self._running = 0
         self._parts = 0
         self._jobs: set[RetrieveJob] = set()
+        self._resolver: Resolver | None = None
         self.window = window
         self._pace_changes = 0
         self._store = listener.store if listener is not None else InstanceStore(
@@ -188,11 +189,17 @@ class BatchRunner:
 
     def _resolve_all(self) -> None:
         resolver = Resolver(self.node, self.local, self.log, debug=self.debug)
+        with self._lock:
+            self._resolver = resolver
+            if self._cancel.is_set():
+                resolver.cancel()
         for index in sorted(self.items):
             progress = self.items[index]
             if progress.status is not ItemStatus.PENDING or self._cancel.is_set():
                 continue
             found = resolver.resolve(progress.item)
+            if resolver.cancelled:
+                return  # cut short by the cancel: the item stays pending for the next run
             self._keep(progress.but(status=found.status, studies=found.studies,
                                     expected=found.expected, reason=found.reason))
 
@@ -388,12 +395,16 @@ class BatchRunner:
             _LOGGER.exception("batch progress callback failed")
 
     def cancel(self) -> None:
-        """Cancel the run from any thread: no item starts, running retrieves get C-CANCEL;
-        the items they were fetching stay ``found`` for the next run."""
+        """Cancel the run from any thread: no item starts, running retrieves and a
+        resolving C-FIND get C-CANCEL; the items they were fetching stay ``found``
+        (``pending``, resolving) for the next run."""
         with self._lock:
             self._cancel.set()
             jobs = list(self._jobs)
+            resolver = self._resolver
             self._lock.notify_all()
+        if resolver is not None:
+            resolver.cancel()  # a C-FIND under way ends now, not after its answer
         for job in jobs:
             job.cancel()
 

@@ -3,9 +3,10 @@
 A spreadsheet of thousands of rows takes a while to read, and resolving is a
 C-FIND per row against a PACS that may be slow: both run in a worker of
 their own, so that the window never waits. Resolving reports each item as
-it is resolved (:attr:`BatchWorker.resolved`) and stops between two items
-when cancelled. Signals are never emitted once :meth:`BatchWorker.shutdown`
-has run (the window is closing and the receiver may be gone).
+it is resolved (:attr:`BatchWorker.resolved`); a cancel ends the C-FIND
+under way (C-CANCEL) and no item after it is resolved. Signals are never
+emitted once :meth:`BatchWorker.shutdown` has run (the window is closing and
+the receiver may be gone).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class BatchWorker(QObject):
         self._lock = threading.Lock()
         self._closed = False
         self._cancel = threading.Event()
+        self._resolver: Resolver | None = None
+        """The resolver of the run under way, which :meth:`cancel` cancels."""
         self._runs = iter(range(1, 1 << 62))
 
     def _in_worker(self, fn: Callable[[], _T]) -> asyncio.Future[_T]:
@@ -74,19 +77,27 @@ class BatchWorker(QObject):
         return run
 
     def cancel(self) -> None:
-        """Stop the resolve under way after the item it is at."""
-        self._cancel.set()
+        """Stop the resolve under way, its C-FIND included (C-CANCEL)."""
+        with self._lock:
+            self._cancel.set()
+            resolver = self._resolver
+        if resolver is not None:
+            resolver.cancel()
 
     def _resolve(self, run: int, cancel: threading.Event, node: RemoteNode, local: LocalAE,
                  items: list[BatchItem], debug: bool) -> None:
         resolver = Resolver(node, local, self.log, debug=debug)
+        with self._lock:
+            self._resolver = resolver
+            if cancel.is_set():
+                resolver.cancel()
         why = ""
         try:
             for index, item in enumerate(items):
-                if cancel.is_set():
+                found = resolver.resolve(item)
+                if resolver.cancelled:  # this item's answer, if any, is not the PACS's
                     why = "cancelled"
                     break
-                found = resolver.resolve(item)
                 progress = ItemProgress(index=index, item=item, status=found.status,
                                         studies=found.studies, expected=found.expected,
                                         reason=found.reason)
@@ -95,6 +106,9 @@ class BatchWorker(QObject):
             why = f"the PACS could not be reached: {exc.message}"
         except Exception as exc:  # the page must not wait for ever
             why = f"resolving failed: {exc}"
+        with self._lock:
+            if self._resolver is resolver:
+                self._resolver = None
         self._emit(self.resolve_ended, run, why)
 
     def _emit(self, signal: Any, *args: Any) -> None:
