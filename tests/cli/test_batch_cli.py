@@ -155,3 +155,23 @@ def test_kill_9_half_way_then_the_same_command_finishes_fetching_nothing_twice(
         assert len(on_disk) >= STUDIES // 2 * INSTANCES_PER_STUDY
     finally:
         site.pacs.stop()
+
+
+def test_jobs_retry_of_a_batch_fetches_its_failed_items_again(site, tmp_path, capsys):
+    """``qrscope jobs retry`` of a batch does what the window's Retry failed does: the
+    batch's failed items again, in the same job; a not-found one is left be."""
+    config = _profiles(site, tmp_path)
+    where = site.pacs.destinations.lookup(site.local.ae_title)
+    site.pacs.remove_destination(site.local.ae_title)  # every C-MOVE refused (0xA801)
+    assert main(_batch(config, _csv(tmp_path, accession(5), "NOPE"))) == 1
+    first = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in first["rows"]] == ["failed", "not-found"]
+    assert main(["jobs", "--config", str(config), "--json"]) == 0
+    [job] = json.loads(capsys.readouterr().out)
+    site.pacs.add_destination(site.local.ae_title, *where)
+    assert main(["jobs", "retry", job["job_id"], "--config", str(config), "--json"]) == 1
+    again = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in again["rows"]] == ["done", "not-found"]
+    assert again["instances_received"] == INSTANCES_PER_STUDY
+    assert main(["jobs", "--config", str(config), "--json"]) == 0
+    assert [j["job_id"] for j in json.loads(capsys.readouterr().out)] == [job["job_id"]]

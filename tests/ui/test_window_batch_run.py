@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from tests.ui.test_window_batch import KNOWN, paste_and_review
+from tests.ui.test_window_batch import KNOWN, UNKNOWN, paste_and_review
 
 from qrscope.core.batch.progress import BatchPhase
 from qrscope.ui.bridge import spawn
+from qrscope.ui.models.jobs_model import PROGRESS_COLUMN
 
 
 def test_pause_stops_new_retrieves_and_resume_goes_on(qtbot, window):
@@ -50,3 +51,35 @@ def test_a_busy_pacs_shows_the_pace_backing_off_and_why(qtbot, window):
     window.retrieves.cancel(place.job_id)
     qtbot.waitUntil(lambda: run.new.isVisibleTo(run), timeout=30000)
     assert "backing off" not in run.pace.text(), "the back-off line leaves with the batch"
+
+
+def test_a_batch_row_shows_its_items_and_retry_fetches_its_failed_ones(qtbot, window):
+    """In the jobs table a batch's bar counts its items and instances, as the run page
+    does; Retry failed runs its failed items again (the PACS knew our AE title no more
+    the first time: 0xA801), and leaves the not-found one be."""
+    paste_and_review(qtbot, window, [*KNOWN[:2], UNKNOWN])
+    pacs, ae = window.session.demo_pacs, window.session.local.ae_title
+    where = pacs.destinations.lookup(ae)
+    pacs.remove_destination(ae)
+    place = window.batches
+    qtbot.mouseClick(place.view.review.retrieve, Qt.MouseButton.LeftButton)
+    run = place.view.run
+    qtbot.waitUntil(lambda: run.new.isVisibleTo(run), timeout=60000)
+    assert [p.status.value for p in run.model.rows] == ["failed", "failed", "not-found"]
+    model, jobs = window.retrieves.model, window.jobs
+    number = model.row_of(place.job_id)
+    jobs.view.selectRow(number)
+    bar = model.index(number, PROGRESS_COLUMN)
+    assert model.data(bar) == "3/3 items, 0/3 instances"
+    assert model.data(bar, Qt.ItemDataRole.UserRole) == 1.0
+    assert jobs.retry.isEnabled(), "two items failed: retrying may fetch them"
+
+    pacs.add_destination(ae, *where)
+    qtbot.mouseClick(jobs.retry, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: [p.status.value for p in run.model.rows]
+                    == ["done", "done", "not-found"], timeout=60000)
+    qtbot.waitUntil(lambda: model.find(place.job_id).state_text == "partial", timeout=10000)
+    assert model.data(bar) == "3/3 items, 3/3 instances"
+    assert len(model.rows) == 1, "the batch's own row, run again"
+    assert not jobs.retry.isEnabled(), "nothing failed is left"
+    assert "not found" in jobs.retry.toolTip()

@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from qrscope.core.batch.pace import PaceChange
 from qrscope.core.batch.report import counts, summary, write_report
 from qrscope.core.batch.resolve import Resolver
 from qrscope.core.batch.window import AvailabilityWindow, WindowError
-from qrscope.core.jobs import JobService, JobStore
+from qrscope.core.jobs import JobRecord, JobService, JobStore
+from qrscope.core.jobs.batching import BATCH_RETRIED
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.net.connection import AssociationFailure
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
@@ -117,18 +119,55 @@ def run_batch(args: argparse.Namespace) -> int:
     spec = BatchSpec(key=batch.digest, source=str(args.file), report=str(report),
                      max_parallel=args.max_parallel, window=window)
     try:
-        items, unreachable, pace = _run(args, batch, spec, node, local, log,
-                                        list(profiles.nodes))
+        items, unreachable, pace = _run(
+            args, lambda service: _start(service, batch, spec, node, args.restart),
+            len(batch.items), spec, node, local, log, list(profiles.nodes))
     except ListenerError as exc:
         raise CliError(exc.message, EXIT["listener"]) from None
     return _finish(args, items, unreachable, report, pace)
 
 
-def _run(args: argparse.Namespace, batch: BatchInput, spec: BatchSpec, node: RemoteNode,
-         local: LocalAE, log: AssociationLog, nodes: list[RemoteNode],
-         ) -> tuple[list[ItemProgress], str, tuple[PaceChange, ...]]:
-    """The batch as a job: resumed or submitted, run to its end; its items as they stand,
-    why the PACS was out of reach ('' it was not) and the pace's changes in this run."""
+def retry_batch(args: argparse.Namespace, record: JobRecord) -> int:
+    """``qrscope jobs retry JOB_ID`` of a batch: its items not done (failed, partial, not
+    reached) run again in the same job, as the window's Retry failed does; printed and
+    exited as ``qrscope batch``."""
+    assert record.batch is not None  # a batch's
+    profiles = load_profiles(args)
+    node = next((n for n in profiles.nodes if n.name == record.node_name), record.node)
+    local = replace(local_from_args(args, profiles),
+                    storage_folder=Path(record.storage_folder))
+    log = build_log(args, local)
+    report = Path(record.batch.report) if record.batch.report else Path(
+        record.storage_folder) / f"batch-{record.batch.key[:12]}.csv"
+
+    store = JobStore(jobs_file(args))
+    try:
+        before = store.batch_items(record.job_id)
+    finally:
+        store.close()
+    if not any(p.status in BATCH_RETRIED for p in before):
+        _print(args, before, report)
+        return EXIT["success"] if all(p.status in _FINE for p in before) else EXIT["partial"]
+
+    def start(service: JobService) -> str:
+        if service.retry_failed(record.job_id) is None:
+            raise CliError(f"{record.job_id} cannot be retried now", EXIT["failed"])
+        return record.job_id
+
+    try:
+        items, unreachable, pace = _run(args, start, len(before), record.batch, node, local,
+                                        log, list(profiles.nodes))
+    except ListenerError as exc:
+        raise CliError(exc.message, EXIT["listener"]) from None
+    return _finish(args, items, unreachable, report, pace)
+
+
+def _run(args: argparse.Namespace, start: Callable[[JobService], str], total: int,
+         spec: BatchSpec, node: RemoteNode, local: LocalAE, log: AssociationLog,
+         nodes: list[RemoteNode]) -> tuple[list[ItemProgress], str, tuple[PaceChange, ...]]:
+    """The batch as a job: *start* names it (resumed, submitted or retried), run to its
+    end; its items as they stand, why the PACS was out of reach ('' it was not) and the
+    pace's changes in this run."""
     method = node.retrieve_method
     destination = (node.move_destination or local.ae_title).strip()
     listener = None
@@ -144,11 +183,11 @@ def _run(args: argparse.Namespace, batch: BatchInput, spec: BatchSpec, node: Rem
 
     service = JobService(JobStore(jobs_file(args)), log, local=lambda: local,
                          listener=lambda _folder: listener or "no listener",
-                         batch_hint=hint, on_batch_item=_progress(args, len(batch.items)),
+                         batch_hint=hint, on_batch_item=_progress(args, total),
                          # --max-parallel is the node's budget unless its profile sets one
                          per_node=spec.max_parallel, debug=lambda: args.verbose >= 2)
     try:
-        job_id = _start(service, batch, spec, node, method, args.restart)
+        job_id = start(service)
         with cancel_on_interrupt(service, job_id, "stopping the batch (state kept; the same "
                                  "command resumes it)"):
             service.wait()
@@ -168,7 +207,7 @@ def _run(args: argparse.Namespace, batch: BatchInput, spec: BatchSpec, node: Rem
 
 
 def _start(service: JobService, batch: BatchInput, spec: BatchSpec, node: RemoteNode,
-           method: RetrieveMethod, restart: bool) -> str:
+           restart: bool) -> str:
     """The job id of the batch: the one on record taken up again, or a new one."""
     known = None if restart else service.store.find_batch(spec.key, node.name)
     if known is not None:
@@ -176,7 +215,7 @@ def _start(service: JobService, batch: BatchInput, spec: BatchSpec, node: Remote
         if isinstance(taken, str):
             raise CliError(taken, EXIT["failed"])
         return taken.job_id
-    return service.submit_batch(node, method, spec, list(batch.items),
+    return service.submit_batch(node, node.retrieve_method, spec, list(batch.items),
                                 label=f"batch {Path(spec.source).name}").job_id
 
 

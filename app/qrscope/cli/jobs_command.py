@@ -4,7 +4,9 @@ The jobs file is the one the window writes (beside the profiles), so a job
 the window or a ``qrscope retrieve`` left unfinished (quit, crash, kill) can
 be run to the end from a terminal, asking only for what is not on disk yet.
 ``qrscope jobs retry JOB_ID`` sends again what send job JOB_ID did not
-deliver (failed, or never sent), as a new job linked to it.
+deliver (failed, or never sent), as a new job linked to it; of a batch, it
+runs the batch again for its items not done (failed, partial, not reached),
+as the window's Retry failed does.
 """
 
 from __future__ import annotations
@@ -130,11 +132,15 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     """Send again what send job ``args.job_id`` did not deliver; exit as ``archive send``."""
+    from qrscope.cli.batch_command import retry_batch
     from qrscope.cli.send_command import finish_send, send_service
 
     job_id = (args.job_id or "").strip()
     if not job_id:
         raise CliError("name the send job to retry: qrscope jobs retry JOB_ID", EXIT["usage"])
+    batch = _batch_record(args, job_id)
+    if batch is not None:
+        return retry_batch(args, batch)
     profiles = load_profiles(args)
     local = local_from_args(args, profiles)
     store = _open(args)
@@ -160,13 +166,27 @@ def _retry(args: argparse.Namespace) -> int:
     return finish_send(args, service, retry.job_id, local)
 
 
+def _batch_record(args: argparse.Namespace, job_id: str) -> JobRecord | None:
+    """Job *job_id* when it is a finished batch (its retry runs it again), else ``None``."""
+    store = _open(args)
+    try:
+        record = next((r for r in store.records() if r.job_id == job_id), None)
+    finally:
+        store.close()
+    if record is None or record.batch is None:
+        return None
+    if not record.state.is_final:
+        raise CliError(f"{job_id} is still {record.state.value}", EXIT["usage"])
+    return record
+
+
 def _not_retriable(record: JobRecord | None, job_id: str) -> str:
     """Why *record* cannot be retried, or ``""``."""
     if record is None:
         return f"no job {job_id} on record (see qrscope jobs)"
     if record.send is None:
-        return (f"{job_id} is a retrieve; retry takes a send job (a retrieve is "
-                "finished by qrscope jobs resume, or asked for again)")
+        return (f"{job_id} is a retrieve; retry takes a send or a batch job (a retrieve "
+                "is finished by qrscope jobs resume, or asked for again)")
     if not record.state.is_final:
         return f"{job_id} is still {record.state.value}"
     return ""

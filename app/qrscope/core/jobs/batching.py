@@ -29,13 +29,19 @@ from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.retrieve.outcome import RetrieveOutcome
 
-__all__ = ["BatchHint", "batch_state", "batch_summary", "prepare_batch", "reopen_items"]
+__all__ = ["BATCH_RETRIED", "BatchHint", "batch_state", "batch_summary", "prepare_batch",
+           "reopen_items"]
 
 _LOGGER = logging.getLogger(__name__)
 
 BatchHint = Callable[[RetrieveOutcome], str]
 """The id of the hint that explains a retrieve's outcome ('' none): the diagnosis
 lives above the core, so the front end that runs the batch gives it."""
+
+
+BATCH_RETRIED = (ItemStatus.FAILED, ItemStatus.PARTIAL, ItemStatus.PENDING, ItemStatus.FOUND)
+"""A finished batch's items a retry runs again: those not done. Not found and
+ambiguous items need the list fixed, not a second try."""
 
 
 def reopen_items(store: JobStore, job_id: str) -> None:

@@ -40,6 +40,7 @@ from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress
 from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.batch.runner import BatchRunner
 from qrscope.core.jobs.batching import (
+    BATCH_RETRIED,
     BatchHint,
     reopen_items,
 )
@@ -215,15 +216,20 @@ class JobService(JobThreads):
         self._changed(record)
 
     def retry_failed(self, job_id: str) -> JobRecord | None:
-        """A new send of what send job *job_id* did not deliver, linked to it.
+        """What finished job *job_id* did not do, asked for again.
 
-        That is the instances the peer failed and those that never went out
-        (:func:`~qrscope.core.jobs.sending.undelivered`), to the node of the
-        job's name as the profiles hold it now (an AE title fixed since is
-        used). ``None``: no such finished send, or nothing left to send.
+        A send: a new send, linked to it, of the instances the peer failed and
+        those that never went out (:func:`~qrscope.core.jobs.sending.undelivered`),
+        to the node of the job's name as the profiles hold it now (an AE title
+        fixed since is used). A batch: the same job run again for its items
+        not done (failed, partial, or never reached); a not-found or ambiguous
+        item needs its row fixed, not a second try. ``None``: no such finished
+        send or batch, or nothing left to do.
         """
         record = self.get(job_id) or next(
             (r for r in self.store.records() if r.job_id == job_id), None)
+        if record is not None and record.batch is not None and record.state.is_final:
+            return self._retry_batch(job_id)
         if record is None or record.send is None or not record.state.is_final:
             return None
         missing = undelivered(record, self.store)
@@ -232,6 +238,12 @@ class JobService(JobThreads):
         return self.submit_send(self._node_for(record), record.send.narrowed(missing),
                                 f"retry of {job_id}: {len(missing)} instance(s)",
                                 Path(record.storage_folder), retry_of=job_id)
+
+    def _retry_batch(self, job_id: str) -> JobRecord | None:
+        if not any(p.status in BATCH_RETRIED for p in self.store.batch_items(job_id)):
+            return None
+        taken = self.take(job_id)
+        return None if isinstance(taken, str) else taken
 
     def resume(self) -> list[JobRecord]:
         """Take up the jobs a process left unfinished (quit, crash, kill), in their order.

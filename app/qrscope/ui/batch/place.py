@@ -223,8 +223,9 @@ class BatchPlace(QObject):
         self._page(2)
 
     def _added(self, row: JobRow) -> None:
-        """A batch resumed at the start (or taken up) is shown when none is."""
-        if row.kind is JobKind.BATCH and not self.job_id:
+        """A batch resumed at the start (or taken up) is shown when none is; the one
+        shown, run again (Retry failed), is shown from its new start."""
+        if row.kind is JobKind.BATCH and self.job_id in ("", row.job_id):
             self.follow(row.job_id)
 
     def _item(self, job_id: str, progress: ItemProgress) -> None:

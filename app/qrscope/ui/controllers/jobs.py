@@ -29,7 +29,7 @@ from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
 from qrscope.ui.bridge import CoreBridge
 from qrscope.ui.controllers.listener import ListenerControl
 from qrscope.ui.job_words import count, describe_outcome, describe_scope
-from qrscope.ui.models.jobs_model import JobRow, JobTableModel
+from qrscope.ui.models.jobs_model import BatchCounts, JobRow, JobTableModel
 
 __all__ = ["RETRIEVES_PER_NODE", "RetrieveJobs"]
 
@@ -111,6 +111,8 @@ class RetrieveJobs(QObject):
         row = self.model.find(job_id)
         if row is not None and row.kind is JobKind.SEND:
             return self._retry_send(row)
+        if row is not None and row.kind is JobKind.BATCH:
+            return self._retry_batch(row)
         if row is None or row.scope is None:
             return []
         node = self._node_named(row.node)
@@ -130,6 +132,17 @@ class RetrieveJobs(QObject):
         if record is None and row.send is not None and node is not None:
             record = self.service.submit_send(node, row.send, f"retry: {row.what}")
         return self._rows_for([record]) if record is not None else []
+
+    def _retry_batch(self, row: JobRow) -> list[JobRow]:
+        """The batch's items not done (failed, partial, never reached) run again, in the
+        batch's own job and row, as ``qrscope jobs retry`` does."""
+        record = self.service.retry_failed(row.job_id)
+        if record is None:
+            return []
+        self.model.update(row.job_id, job_state=record.state, why="", batch=None)
+        self._changed(record)
+        self.added.emit(row)  # shown again on the batch view's run page
+        return [row]
 
     def again_with(self, job_id: str, method: RetrieveMethod) -> JobRow | None:
         """The job's whole request again, by *method*, from the node as it is now."""
@@ -206,6 +219,10 @@ class RetrieveJobs(QObject):
         if record.state.is_final and record.kind is JobKind.SEND:
             changes["send_outcome"] = record.send_outcome
             changes["why"] = record.summary
+        elif record.state.is_final and record.kind is JobKind.BATCH:
+            changes["batch"] = BatchCounts.of_items(self.service.store.batch_items(
+                record.job_id))
+            changes["why"] = record.summary
         elif record.state.is_final:
             outcome = record.outcome
             changes["outcome"] = outcome
@@ -221,7 +238,8 @@ class RetrieveJobs(QObject):
     def _batch_progress(self, progress: BatchProgress) -> None:
         row = self.model.find(progress.job_id)
         if row is not None and not row.job_state.is_final and not progress.ended:
-            self.model.update(progress.job_id, why=_batch_words(progress))
+            self.model.update(progress.job_id, why=_batch_words(progress),
+                              batch=BatchCounts.of_progress(progress))
 
     def _progress(self, progress: RetrieveProgress | SendProgress) -> None:
         row = self.model.find(progress.job_id)

@@ -11,6 +11,9 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from qrscope.core.batch.items import ItemProgress
+from qrscope.core.batch.progress import BatchProgress
+from qrscope.core.jobs.batching import BATCH_RETRIED
 from qrscope.core.jobs.records import JobKind, JobState
 from qrscope.core.jobs.service import RETRIEVES_PER_NODE
 from qrscope.core.profiles import RetrieveMethod
@@ -25,7 +28,7 @@ from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress
 from qrscope.ui.job_words import count
 from qrscope.ui.models.table_base import Index, ListTableModel
 
-__all__ = ["JobRow", "JobTableModel"]
+__all__ = ["BatchCounts", "JobRow", "JobTableModel"]
 
 QUEUED_WORDS = "queued"
 QUEUED_WHY = (f"Queued: at most {RETRIEVES_PER_NODE} retrieves run at once on a node; "
@@ -35,6 +38,38 @@ HEADERS = ("Job", "What", "Node", "Method", "State", "Progress", "Rate", "Left",
 PROGRESS_COLUMN = 5
 WIDEST_PROGRESS = "8888/8888 received, 888 failed"
 """The longest progress a job commonly shows: its column is made this wide."""
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """A batch job's numbers as its row shows them: the run page's items and instances."""
+
+    finished: int
+    items: int
+    received: int
+    expected: int
+    to_retry: int = 0
+    """Items a retry would run again (counted once the batch ended)."""
+
+    @classmethod
+    def of_progress(cls, progress: BatchProgress) -> BatchCounts:
+        open_ = progress.counts.get("pending", 0) + progress.counts.get("found", 0)
+        return cls(progress.items - open_, progress.items, progress.instances_received,
+                   progress.instances_expected)
+
+    @classmethod
+    def of_items(cls, items: tuple[ItemProgress, ...] | list[ItemProgress]) -> BatchCounts:
+        finished = sum(1 for p in items if p.status.is_final)
+        return cls(finished, len(items), sum(p.received for p in items),
+                   sum(p.expected or 0 for p in items),
+                   sum(1 for p in items if p.status in BATCH_RETRIED))
+
+    def text(self) -> str:
+        return (f"{self.finished}/{self.items} items, "
+                f"{self.received}/{self.expected or '?'} instances")
+
+    def fraction(self) -> float | None:
+        return self.finished / self.items if self.items else None
 
 
 @dataclass
@@ -66,6 +101,8 @@ class JobRow:
     """What a send job sends (``None`` for a retrieve)."""
     send_progress: SendProgress | None = None
     send_outcome: SendOutcome | None = None
+    batch: BatchCounts | None = None
+    """A batch job's items and instances, as it runs and as it ended."""
 
     @property
     def state(self) -> RetrieveState:
@@ -94,7 +131,7 @@ class JobRow:
     def not_started(self) -> str:
         """Why a job ended without an outcome (cancelled while queued, listener
         stopped, nothing missing); empty otherwise."""
-        ended_bare = self.outcome is None and self.send_outcome is None
+        ended_bare = self.outcome is None and self.send_outcome is None and self.batch is None
         return self.why if self.job_state.is_final and ended_bare else ""
 
     @property
@@ -102,6 +139,8 @@ class JobRow:
         """Ended with something not done that asking again may do."""
         if not self.state.is_final:
             return False
+        if self.kind is JobKind.BATCH:
+            return bool(self.batch and self.batch.to_retry)
         if self.not_started:
             return self.state is not RetrieveState.CANCELLED
         if self.send_outcome is not None:
@@ -122,6 +161,8 @@ class JobRow:
         """
         if self.kind is JobKind.SEND:
             return self._send_fraction()
+        if self.kind is JobKind.BATCH:
+            return self.batch.fraction() if self.batch is not None else None
         progress = self.progress
         final = self.state.is_final
         received = len(self.outcome.stored) if self.outcome is not None else (
@@ -187,6 +228,8 @@ class JobRow:
             return self.not_started
         if self.kind is JobKind.SEND:
             return self._send_text()
+        if self.kind is JobKind.BATCH:
+            return self.batch.text() if self.batch is not None else ""
         if p is None:
             return ""
         total = f"/{p.total}" if p.total is not None else ""

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from qrscope.core.jobs.records import JobKind
 from qrscope.ui.models.jobs_model import PROGRESS_COLUMN, WIDEST_PROGRESS, JobRow, JobTableModel
 from qrscope.ui.widgets.python_model_view import PythonModelView
 
@@ -44,6 +45,18 @@ class _ProgressDelegate(QStyledItemDelegate):
         if fraction is None:  # total not known yet: an empty bar with the counts
             bar.maximum = 0 if index.data(Qt.ItemDataRole.DisplayRole) else 1000
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+def _retry_words(row: JobRow | None) -> str:
+    """What Retry failed does for *row*'s job, or why it cannot apply to it."""
+    if row is None or row.kind is not JobKind.BATCH:
+        return "Retrieve again only what did not arrive"
+    if row.retryable:
+        return "Run the batch again for its failed and partial items (and any not reached)"
+    if not row.state.is_final:
+        return "The batch is still running: its failed items can be retried once it ends"
+    return ("Nothing to retry: every item of the batch is done, skipped, not found or "
+            "ambiguous (a not-found or ambiguous row needs the list fixed, not a retry)")
 
 
 class RetrievePanel(QWidget):
@@ -95,7 +108,6 @@ class RetrievePanel(QWidget):
         self.cancel.setToolTip("Cancel the selected retrieve (C-CANCEL)")
         self.cancel.clicked.connect(lambda: self._emit_for_selected(self.cancel_requested))
         self.retry = QPushButton("Retry failed")
-        self.retry.setToolTip("Retrieve again only what did not arrive")
         self.retry.clicked.connect(lambda: self._emit_for_selected(self.retry_requested))
         self.diagram = QPushButton("Sequence…")
         self.diagram.setToolTip("Both associations of the retrieve on one time axis")
@@ -178,6 +190,7 @@ class RetrievePanel(QWidget):
         row = self.selected()
         self.cancel.setEnabled(row is not None and not row.state.is_final)
         self.retry.setEnabled(bool(row and row.retryable))
+        self.retry.setToolTip(_retry_words(row))
         self.open.setEnabled(bool(row and row.folder))
         self.copy_folder.setEnabled(bool(row and row.folder))
         self.folder.setText(row.folder if row else "")
