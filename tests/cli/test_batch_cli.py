@@ -168,6 +168,7 @@ def test_jobs_retry_of_a_batch_fetches_its_failed_items_again(site, tmp_path, ca
     assert [r["status"] for r in first["rows"]] == ["failed", "not-found"]
     assert main(["jobs", "--config", str(config), "--json"]) == 0
     [job] = json.loads(capsys.readouterr().out)
+    assert job["priority"] == "batch", "a batch waits behind single retrieves"
     site.pacs.add_destination(site.local.ae_title, *where)
     assert main(["jobs", "retry", job["job_id"], "--config", str(config), "--json"]) == 1
     again = json.loads(capsys.readouterr().out)

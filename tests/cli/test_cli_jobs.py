@@ -38,8 +38,10 @@ def test_a_command_line_retrieve_is_a_job_on_record(demo, capsys, tmp_path):
     assert job["job_id"] == retrieved["job_id"]
     assert job["state"] == "success" and job["received"] == count
     assert job["scope"]["study_uid"] == study and job["node"] == demo.node.name
+    assert job["priority"] == "single", "its lane in the node's queue"
     assert main(["jobs", "--config", str(config)]) == 0
-    assert retrieved["job_id"] in capsys.readouterr().out
+    line = capsys.readouterr().out
+    assert retrieved["job_id"] in line and " single " in line
 
 
 def test_jobs_resume_runs_what_was_left_queued_to_the_end(demo, capsys, tmp_path):

@@ -71,7 +71,7 @@ def _line(record: JobRecord) -> str:
     when = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M")
     how = record.kind.value if record.send is not None else record.method.value
     return for_terminal(f"{record.job_id:>6}  {record.state.value:<9}  {when}  "
-                        f"{record.node_name}  {how}  {record.label}"
+                        f"{record.node_name}  {how}  {record.priority.word:<6}  {record.label}"
                         + (f"  ({record.summary})" if record.summary else ""))
 
 

@@ -42,6 +42,11 @@ class JobPriority(IntEnum):
     BATCH = 1
     """An item of a batch: it waits behind every single retrieve of its node."""
 
+    @property
+    def word(self) -> str:
+        """The lane's name, as ``qrscope jobs`` shows it (``single``, ``batch``)."""
+        return self.name.lower()
+
 
 class JobState(StrEnum):
     """Where a job is. ``queued`` and ``running`` are unfinished: a process that
@@ -129,5 +134,5 @@ class JobRecord:
             "started": self.started, "ended": self.ended, "interrupted": self.interrupted,
             "received": self.received, "completed": self.completed, "failed": self.failed,
             "warning": self.warning, "expected": self.expected, "summary": self.summary,
-            "retry_of": self.retry_of or None,
+            "retry_of": self.retry_of or None, "priority": self.priority.word,
         }
