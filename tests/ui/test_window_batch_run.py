@@ -83,3 +83,18 @@ def test_a_batch_row_shows_its_items_and_retry_fetches_its_failed_ones(qtbot, wi
     assert len(model.rows) == 1, "the batch's own row, run again"
     assert not jobs.retry.isEnabled(), "nothing failed is left"
     assert "not found" in jobs.retry.toolTip()
+
+
+def test_the_pace_changes_wrap_at_1024_pixels_without_scrolling_sideways(qtbot, window):
+    """A change's reason (the PACS's status and words) is long: at 1024x768 its line wraps,
+    and its whole text is in its tooltip."""
+    window.resize(1024, 768)
+    window.show_place(2)
+    run = window.batches.view.run
+    window.batches.view.setCurrentWidget(run)
+    long = ("2 → 1 parallel, paused 30 s: A702 Refused: Out of resources - Unable to "
+            "perform sub-operations (0xA702) from DEMOPACS, " * 3).strip()
+    run.show_changes([long, "1 → 2 parallel: 5 retrieves ended well"])
+    qtbot.waitUntil(lambda: run.changes.count() == 2 and run.changes.isVisible(), timeout=5000)
+    assert run.changes.horizontalScrollBar().maximum() == 0
+    assert run.changes.item(0).toolTip() == long

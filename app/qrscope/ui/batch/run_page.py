@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -68,6 +69,11 @@ class RunPage(QWidget):
         self.window_state.setWordWrap(True)
         self.changes = QListWidget()
         self.changes.setToolTip("The pace's recent changes, newest first, with why")
+        # A change's reason is long (the PACS's status in words): it wraps to the
+        # page's width rather than scrolling sideways on a 1024-pixel screen.
+        self.changes.setWordWrap(True)
+        self.changes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.changes.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -165,9 +171,16 @@ class RunPage(QWidget):
         self.rate.setText(_rate_words(progress))
         self.window_state.setText(_window_words(progress))
         self.show_running(True, paused=progress.paused_by_user)
-        self.changes.clear()
-        self.changes.addItems([str(c) for c in reversed(progress.pace_changes)])
+        self.show_changes([str(c) for c in reversed(progress.pace_changes)])
         self._show_pace()
+
+    def show_changes(self, lines: list[str]) -> None:
+        """The pace's changes, newest first; each line's whole text also in its tooltip."""
+        self.changes.clear()
+        for line in lines:
+            item = QListWidgetItem(line)
+            item.setToolTip(line)
+            self.changes.addItem(item)
 
     def _show_pace(self) -> None:
         """The pace now; a pause counted down, its line gone once it ended."""
