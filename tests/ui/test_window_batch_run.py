@@ -95,6 +95,7 @@ def test_the_pace_changes_wrap_at_1024_pixels_without_scrolling_sideways(qtbot, 
     long = ("2 → 1 parallel, paused 30 s: A702 Refused: Out of resources - Unable to "
             "perform sub-operations (0xA702) from DEMOPACS, " * 3).strip()
     run.show_changes([long, "1 → 2 parallel: 5 retrieves ended well"])
-    qtbot.waitUntil(lambda: run.changes.count() == 2 and run.changes.isVisible(), timeout=5000)
+    qtbot.waitUntil(run.changes.isVisible, timeout=5000)
+    run.changes.doItemsLayout()  # as the event loop would, now
     assert run.changes.horizontalScrollBar().maximum() == 0
     assert run.changes.item(0).toolTip() == long
