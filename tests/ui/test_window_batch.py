@@ -161,3 +161,25 @@ def test_cancel_while_resolving_cancels_the_c_find_under_way(qtbot, tmp_path, ba
     finally:
         worker.shutdown()
         site.pacs.stop()
+
+
+def test_the_review_table_fills_its_width_with_the_reason_column(qtbot):
+    """At 1920 pixels the columns sized to their contents left a band of empty grid on the
+    right: the reason column (the last) takes what the others leave, after every resize."""
+    from qrscope.core.batch.items import ItemProgress, ItemStatus
+    from qrscope.ui.batch.review_page import ReviewPage
+
+    page = ReviewPage()
+    qtbot.addWidget(page)
+    page.resize(1800, 600)
+    page.show()
+    qtbot.waitExposed(page)
+    page.start(2, "Demo PACS")
+    page.add(ItemProgress(0, BatchItem(row=1, accession_number="ACC1"), ItemStatus.FOUND))
+    page.add(ItemProgress(1, BatchItem(row=2, accession_number="NOSUCH"),
+                          ItemStatus.NOT_FOUND, reason="the PACS has no study of it"))
+    page.ended("", "Demo PACS")
+    header = page.table.horizontalHeader()
+    last = page.model.columnCount() - 1
+    right = header.sectionViewportPosition(last) + header.sectionSize(last)
+    assert right >= page.table.viewport().width() - 1

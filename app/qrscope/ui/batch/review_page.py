@@ -94,13 +94,13 @@ class ReviewPage(QWidget):
         self.bar.setValue(len(self.model.rows))
         self._count()
         if len(self.model.rows) == 1:
-            self.table.resizeColumnsToContents()
+            self._fit_columns()
 
     def ended(self, why: str, node: str) -> None:
         """Resolving ended: completely ('') or not (*why*); the user may confirm."""
         self.bar.hide()
         self.cancel.hide()
-        self.table.resizeColumnsToContents()
+        self._fit_columns()
         done = len(self.model.rows)
         self.title.setText(f"{done} of {self.total} row(s) resolved on {node}"
                            + (f": stopped, {why}" if why else ""))
@@ -108,6 +108,13 @@ class ReviewPage(QWidget):
         self.retrieve.setText(f"Retrieve {studies} stud{'y' if studies == 1 else 'ies'}")
         self.retrieve.setEnabled(not why and studies > 0)
         self._count()
+
+    def _fit_columns(self) -> None:
+        """Every column but the reason to its contents; the reason (last, stretched) takes
+        the rest. Sizing it to its contents too would leave a band of empty grid on a
+        wide screen."""
+        for column in range(self.model.columnCount() - 1):
+            self.table.resizeColumnToContents(column)
 
     def _count(self) -> None:
         numbers = Counter(status_words(p) for p in self.model.rows)
