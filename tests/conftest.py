@@ -36,18 +36,29 @@ def pytest_report_header() -> str:
 WINDOW_TESTS_ON_STOCK = ("test_window_demo.py", "test_window_listener.py",
                          "test_window_senders.py", "test_qt_runtime.py")
 _UI_TESTS = Path(__file__).parent / "ui"
+# Tests that run no engine at all: the layering check reads the source, whichever
+# engine is chosen (2.7 s a pass). Pure-logic modules elsewhere (the pace, the
+# vocabulary) cost well under a second each on stock and stay there: each entry
+# here is a test the stock pass no longer runs, so only what cannot touch the
+# network engine belongs in it.
+ENGINE_FREE_TESTS = (Path(__file__).parent / "test_architecture.py",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of a piece of the tuned engine itself have nothing to test on stock pynetdicom,
-    tests that choose their engines themselves need not run once per engine, and most
-    window tests test widgets that do not depend on the engine (see above)."""
+    """The stock pass is there so that the stock pynetdicom path always works: it runs
+    every test that goes through the network engine. Tests of a piece of the tuned
+    engine itself have nothing to test on stock pynetdicom, tests that choose their
+    engines themselves need not run once per engine, most window tests test widgets
+    that do not depend on the engine, and tests that touch no engine at all
+    (ENGINE_FREE_TESTS) would run the same code twice (see above)."""
     if current_engine().tuned:
         return
     skip = pytest.mark.skip(reason="tests a piece of the tuned engine; stock pynetdicom runs")
     own = pytest.mark.skip(reason="chooses its engines itself: run in the tuned pass")
     window = pytest.mark.skip(reason="widgets over the same core calls: run in the tuned "
                                      "pass (tests/conftest.py: WINDOW_TESTS_ON_STOCK)")
+    engine_free = pytest.mark.skip(reason="touches no engine: run in the tuned pass "
+                                          "(tests/conftest.py: ENGINE_FREE_TESTS)")
     for item in items:
         path = Path(str(item.fspath))
         if item.get_closest_marker("tuned_engine") is not None:
@@ -56,6 +67,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(own)
         elif path.parent == _UI_TESTS and path.name not in WINDOW_TESTS_ON_STOCK:
             item.add_marker(window)
+        elif path in ENGINE_FREE_TESTS:
+            item.add_marker(engine_free)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
 
@@ -15,10 +16,12 @@ from tests.demo_site import free_port
 
 
 def make_window(qtbot, tmp_path: Path, nodes: list[RemoteNode] | None = None,
-                listener_port: int | None = None) -> MainWindow:
+                listener_port: int | None = None, **settings: Any) -> MainWindow:
+    """The window with *nodes*, our listener on *listener_port* (a free one if None),
+    and any other of This workstation's *settings* (LocalAE fields)."""
     store = ProfileStore(tmp_path / "profiles.json")
     local = LocalAE(listener_port=listener_port or free_port(), bind_address="127.0.0.1",
-                    storage_folder=tmp_path / "received")
+                    storage_folder=tmp_path / "received", **settings)
     store.save(Profiles(local=local, nodes=list(nodes or [])))
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = build_window(store, settings)

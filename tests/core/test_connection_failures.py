@@ -187,6 +187,10 @@ def test_a_peer_that_aborts_the_association_request_is_aborted_with_its_reason()
 
     def serve() -> None:
         conn, _ = server.accept()
+        # One connection only: the TLS probe that may follow the failure (does the port
+        # want TLS?) is refused at once. Left in the listen backlog it waited out the
+        # probe's 10 s connect timeout, which a real PACS answers by closing at once.
+        server.close()
         with conn:
             header = conn.recv(6)
             length = int.from_bytes(header[2:6], "big")

@@ -111,3 +111,19 @@ def test_retry_asks_for_exactly_the_missing_instances(qtbot, window):
     asked = {uid for r in retries for uid in r.scope.instance_uids}
     assert asked == missing
     qtbot.waitUntil(lambda: all(r.outcome is not None for r in retries), timeout=30000)
+
+
+@pytest.mark.parametrize(("fault", "words", "behaviour"), [
+    ("busy:1", "when more than 1 retrieve runs at once", ("busy_above", 1)),
+    ("busy-at-random:0.5", "a share of 0.5 of C-MOVEs", ("busy_probability", 0.5)),
+])
+def test_a_fault_with_a_parameter_is_in_force_and_named_in_the_status_bar(
+        qtbot, window, fault, words, behaviour):
+    # As `qrscope demo-pacs --fault busy:N` takes them: the words say the N the PACS uses.
+    with qtbot.waitSignal(window.demo.restarted, timeout=10000):
+        window.demo.use_fault(fault)
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Demo PACS:"),
+                    timeout=5000)
+    assert words in window.statusBar().currentMessage()
+    field, value = behaviour
+    assert getattr(window.session.demo_pacs.behaviour, field) == value

@@ -1,9 +1,10 @@
 """The demo PACS's deliberate faults: each failure users meet in the field, on demand.
 
 ``qrscope demo-pacs --fault NAME`` (and the tests) use :func:`configure` to
-turn a fault name into the behaviour and move-destination table that show it.
-The 'busy' faults take a parameter after a colon: ``busy:3`` refuses a retrieve
-above three at once, ``busy-at-random:0.5`` half of them.
+turn a fault name into the behaviour and move-destination table that show it,
+and the window :func:`describe` to say what it does. The 'busy' faults take a
+parameter after a colon: ``busy:3`` refuses a retrieve above three at once,
+``busy-at-random:0.5`` half of them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,22 @@ from typing import Any
 from qrscope.core.dicom.status import OUT_OF_RESOURCES_MATCHES
 from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
 
-__all__ = ["FAULTS", "configure"]
+__all__ = ["FAULTS", "configure", "describe"]
 
 _BUSY_ABOVE = 2
 _BUSY_SHARE = 0.3
+
+
+def _busy_words(above: int) -> str:
+    runs = "retrieve runs" if above == 1 else "retrieves run"
+    return (f"answers a C-MOVE or C-GET with 0xA702 (out of resources) when more than "
+            f"{above} {runs} at once")
+
+
+def _busy_at_random_words(share: float) -> str:
+    return (f"answers a share of {share:g} of C-MOVEs and C-GETs with 0xA702 "
+            "(out of resources), at random but the same each run")
+
 
 FAULTS: dict[str, str] = {
     "unknown-destination": "knows no move destination: every C-MOVE is refused (0xA801)",
@@ -35,10 +48,8 @@ FAULTS: dict[str, str] = {
                                  "sends the images a second later",
     "fewer-images": "counts every image of a C-MOVE as sent, delivers only half of them",
     "out-of-resources": "refuses every retrieve: out of resources (0xA701)",
-    "busy": f"answers a C-MOVE or C-GET with 0xA702 (out of resources) when more than "
-            f"{_BUSY_ABOVE} retrieves run at once ('busy:N': more than N)",
-    "busy-at-random": f"answers a share of {_BUSY_SHARE:g} of C-MOVEs and C-GETs with 0xA702 "
-                      "(out of resources), at random but the same each run "
+    "busy": f"{_busy_words(_BUSY_ABOVE)} ('busy:N': more than N)",
+    "busy-at-random": f"{_busy_at_random_words(_BUSY_SHARE)} "
                       "('busy-at-random:P': a share P between 0 and 1)",
     "wrong-originator": "sends a C-MOVE's images naming itself as Move Originator, with "
                         "Message ID 1, whatever our request was",
@@ -57,19 +68,41 @@ def configure(fault: str | None, destinations: Mapping[str, tuple[str, int]],
     table = dict(destinations)
     if fault is None:
         return base, table
-    fault, _colon, parameter = fault.partition(":")
-    if fault in ("busy", "busy-at-random"):
-        return replace(base, **_busy(fault, parameter)), table
-    if fault not in FAULTS:
-        raise KeyError(f"unknown fault '{fault}'; known: {', '.join(FAULTS)}")
-    if _colon:
-        raise ValueError(f"'{fault}' takes no parameter (only 'busy' and 'busy-at-random' do)")
+    fault, busy = _parse(fault)
+    if busy:
+        return replace(base, **busy), table
     if fault == "unknown-destination":
         return base, {}
     if fault == "unreachable-destination":
         # Port 9 (discard) on loopback: nothing listens there on a normal machine.
         return base, {aet: (host, 9) for aet, (host, _port) in table.items()}
     return replace(base, **_BEHAVIOUR_CHANGES[fault]), table
+
+
+def describe(fault: str) -> str:
+    """What *fault* does, in words for a status line: a 'busy' fault with its parameter
+    (``busy:1``) is told with that parameter, not the default's.
+
+    Raises ``KeyError`` and ``ValueError`` as :func:`configure` does.
+    """
+    name, busy = _parse(fault)
+    if "busy_above" in busy:
+        return _busy_words(busy["busy_above"])
+    if "busy_probability" in busy:
+        return _busy_at_random_words(busy["busy_probability"])
+    return FAULTS[name]
+
+
+def _parse(fault: str) -> tuple[str, dict[str, Any]]:
+    """*fault*'s name and, for a 'busy' fault, the behaviour its parameter gives."""
+    name, colon, parameter = fault.partition(":")
+    if name in ("busy", "busy-at-random"):
+        return name, _busy(name, parameter)
+    if name not in FAULTS:
+        raise KeyError(f"unknown fault '{name}'; known: {', '.join(FAULTS)}")
+    if colon:
+        raise ValueError(f"'{name}' takes no parameter (only 'busy' and 'busy-at-random' do)")
+    return name, {}
 
 
 def _busy(fault: str, parameter: str) -> dict[str, Any]:

@@ -20,14 +20,24 @@ left idle. The pace starts at the node's maximum and finds what it copes with.
 
 Pure: the clock and the random source are injected, so a test drives it
 second by second and draws the same jitter every run.
+
+The first pause after a busy answer is 30 s unless ``QRSCOPE_BATCH_BUSY_PAUSE``
+gives other seconds: an archive known to free its retrieve slots within
+seconds need not leave a night's batch idle for half a minute at each A702,
+and one that needs minutes can be given them (the pause still doubles with
+each busy answer in a row, up to the cap). A variable, not a profile field:
+it is read where every front end builds its pace (the command line, the
+window, a batch resumed by the jobs).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -37,7 +47,35 @@ from qrscope.core.dicom.status import OUT_OF_RESOURCES_FAMILY
 if TYPE_CHECKING:
     from qrscope.core.retrieve.outcome import RetrieveOutcome
 
-__all__ = ["Pace", "PaceChange", "PaceEvent", "PaceEventKind", "PaceState", "classify"]
+__all__ = ["BUSY_PAUSE_VARIABLE", "DEFAULT_BUSY_PAUSE", "Pace", "PaceChange", "PaceEvent",
+           "PaceEventKind", "PaceState", "busy_pause_setting", "classify"]
+
+_LOGGER = logging.getLogger(__name__)
+
+BUSY_PAUSE_VARIABLE = "QRSCOPE_BATCH_BUSY_PAUSE"
+DEFAULT_BUSY_PAUSE = 30.0
+"""Seconds of the first pause after a busy answer, as TCP's initial retransmission
+timeout is a guess a site may tune (RFC 6298 2.1)."""
+
+
+def busy_pause_setting(environ: Mapping[str, str] = os.environ) -> float:
+    """The first pause after a busy answer: ``QRSCOPE_BATCH_BUSY_PAUSE`` seconds, else 30.
+
+    A value that is not a positive number is reported in the log and the default
+    used: a typo must not stop a batch, nor turn its pauses off.
+    """
+    text = environ.get(BUSY_PAUSE_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_BUSY_PAUSE
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        _LOGGER.warning("%s=%r is not a positive number of seconds: pausing %g s after a "
+                        "busy answer", BUSY_PAUSE_VARIABLE, text, DEFAULT_BUSY_PAUSE)
+        return DEFAULT_BUSY_PAUSE
+    return seconds
 
 
 class PaceEventKind(StrEnum):
@@ -145,13 +183,13 @@ class Pace:
     end (:meth:`on_success`, :meth:`on_busy`, :meth:`on_failure`, or
     :meth:`on_outcome` with a :class:`PaceEvent`), and waits
     :meth:`delay_before_retry` before an item's next attempt while
-    :meth:`may_retry` allows one.
+    :meth:`may_retry` allows one. *busy_pause* None: :func:`busy_pause_setting`.
     """
 
     def __init__(self, max_parallel: int, *, min_parallel: int = 1,
                  clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, grow_after: int = 5,
-                 busy_pause: float = 30.0, failure_pause: float = 10.0,
+                 busy_pause: float | None = None, failure_pause: float = 10.0,
                  max_pause: float = 600.0, retry_base: float = 5.0, retry_cap: float = 300.0,
                  max_attempts: int = 5) -> None:
         if not 1 <= min_parallel <= max_parallel:
@@ -164,8 +202,8 @@ class Pace:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._grow_after = grow_after
-        self._busy_pause, self._failure_pause, self._max_pause = (
-            busy_pause, failure_pause, max_pause)
+        self._busy_pause = busy_pause if busy_pause is not None else busy_pause_setting()
+        self._failure_pause, self._max_pause = failure_pause, max_pause
         self._retry_base, self._retry_cap, self._max_attempts = (
             retry_base, retry_cap, max_attempts)
         self._parallel = max_parallel

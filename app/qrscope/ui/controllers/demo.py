@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
-from qrscope.demo_pacs import FAULTS
+from qrscope.demo_pacs import describe
 from qrscope.session import DEMO_NODE_NAME, Session
 from qrscope.ui.bridge import CoreBridge, spawn
 from qrscope.ui.controllers.listener import ListenerControl
@@ -92,6 +92,6 @@ class DemoControl(QObject):
             extra = (f" (it answers only to '{node.ae_title}': change the node's AE title to "
                      "see the rejection)" if fault == "reject-called-aet" else "")
             self.message.emit(
-                f"Demo PACS: {FAULTS[fault]}{extra}" if fault else "Demo PACS behaves normally")
+                f"Demo PACS: {describe(fault)}{extra}" if fault else "Demo PACS behaves normally")
 
         spawn(switch())
