@@ -260,3 +260,17 @@ def test_demo_pacs_command_line_takes_a_fault_with_its_parameter(fault):
 def test_demo_pacs_command_line_refuses_a_fault_it_cannot_show(fault, said, capsys):
     assert main(["demo-pacs", "--fault", fault]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_demo_pacs_command_line_names_the_fault_with_its_parameter(capsys, monkeypatch):
+    """``qrscope demo-pacs --fault busy:3`` says "more than 3" on its first line, not the
+    default's number: the user reads there what the PACS will do."""
+    from tests.ports import free_ports
+
+    from qrscope.cli import server_commands
+
+    monkeypatch.setattr(server_commands, "_wait_for_interrupt", lambda: None)
+    port = free_ports(1)[0]
+    assert main(["demo-pacs", "--port", str(port), "--fault", "busy:3"]) == 0
+    line = capsys.readouterr().err
+    assert "fault: busy:3 (" in line and "more than 3 " in line, line

@@ -133,7 +133,7 @@ def parse_destination(text: str) -> tuple[str, str, int]:
 
 def run_demo_pacs(args: argparse.Namespace) -> int:
     from qrscope.core.engine.choice import current
-    from qrscope.demo_pacs import FAULTS, DemoPacs, configure
+    from qrscope.demo_pacs import DemoPacs, configure, describe
 
     try:
         ae_title = check_ae_title(args.aet_pacs, "--pacs-aet")
@@ -161,8 +161,7 @@ def run_demo_pacs(args: argparse.Namespace) -> int:
         raise CliError(f"--data: no DICOM files with the UIDs an instance needs in {data}",
                        EXIT["usage"])
     known = ", ".join(f"{a}={h}:{p}" for a, (h, p) in destinations.items())
-    fault = (f"; fault: {args.fault} ({FAULTS[args.fault.partition(':')[0]]})"
-             if args.fault else "")
+    fault = f"; fault: {args.fault} ({describe(args.fault)})" if args.fault else ""
     print(f"demo PACS {ae_title} on {bind}:{pacs.port} with {len(pacs.instances)} instances; "
           f"move destinations: {known or 'none'}{fault}; engine: {current().describe()} "
           "(Ctrl-C to stop)", file=sys.stderr, flush=True)
