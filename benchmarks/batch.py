@@ -9,8 +9,7 @@ the order rotated every round (``--repeat``):
   compares with the serial loops below);
 * a loop of ``qrscope retrieve --study UID``, one process per study;
 * a shell loop of DCMTK ``movescu`` (``bash`` running ``for uid in ...``), one
-  process per study.
-
+  process per study;
 * one ``movescu`` process that asks for every study in turn on one
   association (a query file per study): one process start, one
   association, DCMTK's own speed.
@@ -34,7 +33,7 @@ a C-MOVE to ``movescu`` takes Orthanc far longer than one to qrscope.
 (Earlier versions took movescu's wall time, less its start, as the PACS's
 time; most of that time was movescu's storage side.)
 
-    PYTHONPATH=app:. python -m benchmarks.batch --repeat 3 --markdown batch.md
+    sudo PYTHONPATH=app:. python -m benchmarks.batch --repeat 2 --markdown batch.md
 """
 
 from __future__ import annotations
