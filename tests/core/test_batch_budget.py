@@ -9,7 +9,7 @@ single jobs). The runner, the service's queue and its slot lending are real.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -86,11 +86,19 @@ def node(monkeypatch) -> Node:
     fake = Node()
 
     class Resolver:
+        cancelled = False
+
         def __init__(self, *args, **kwargs) -> None:
             pass
 
+        def cancel(self) -> None:
+            self.cancelled = True
+
         def resolve(self, item: BatchItem) -> Resolution:
             return Resolution(ItemStatus.FOUND, (FoundStudy(item.study_uid, instances=PER_STUDY),))
+
+        def resolve_all(self, items: Iterable[BatchItem]) -> Iterator[Resolution]:
+            return (self.resolve(item) for item in items)
 
     class Planner:
         def __init__(self, *args, **kwargs) -> None:

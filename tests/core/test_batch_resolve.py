@@ -108,3 +108,30 @@ def test_cancel_ends_the_search_under_way_with_c_cancel(tmp_path, batch_folder):
         assert len(finds) == 1
     finally:
         site.pacs.stop()
+
+
+def _established(site) -> int:
+    return [e.kind for e in site.log.events()].count("established")
+
+
+def test_the_rows_of_a_batch_are_resolved_on_one_association(site):
+    items = [BatchItem(row=2 + n, accession_number=accession(n)) for n in range(1, 5)]
+    items.append(BatchItem(row=6, accession_number="NOPE-1"))
+    before = _established(site)
+    found = list(_resolver(site).resolve_all(items))
+    assert [f.status for f in found] == [ItemStatus.FOUND] * 4 + [ItemStatus.NOT_FOUND]
+    assert [f.studies[0].accession_number for f in found[:4]] == [
+        accession(n) for n in range(1, 5)]
+    assert _established(site) - before == 1
+    assert [e.kind for e in site.log.events()][-1] in ("released", "closed"), \
+        "the association is released once the rows are resolved"
+
+
+def test_a_split_search_stays_on_the_rows_association(site):
+    items = [BatchItem(row=2, patient_id=MANY.patient_id, study_date="20180101-20241231"),
+             BatchItem(row=3, accession_number=accession(1))]
+    before = _established(site)
+    split, one = _resolver(site, limit=2).resolve_all(items)
+    assert sorted(s.study_date for s in split.studies) == list(MANY_DATES)
+    assert one.status is ItemStatus.FOUND
+    assert _established(site) - before == 1

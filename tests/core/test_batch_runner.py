@@ -115,6 +115,19 @@ def test_a_batch_of_reviewed_items_is_not_resolved_again(tmp_path, site, listene
     assert [p.status for p in stored] == [ItemStatus.DONE, ItemStatus.NOT_FOUND]
     assert stored[0].studies == reviewed[0].studies
     assert _finds_by_accession(site) == asked, "the run resolved no item again"
+
+
+def test_the_rows_of_a_batch_are_resolved_on_one_association(tmp_path, site, listener):
+    service = _service(tmp_path, site, listener)
+    record = service.submit_batch(site.node, RetrieveMethod.MOVE, BatchSpec(key="k"),
+                                  _text("NOPE-1", "NOPE-2", DUPLICATE, "NOPE-3"))
+    assert service.wait(120)
+    stored = service.store.batch_items(record.job_id)
+    assert [p.status for p in stored] == [ItemStatus.NOT_FOUND] * 2 + [
+        ItemStatus.AMBIGUOUS, ItemStatus.NOT_FOUND]
+    events = [e.kind for e in site.log.events()]
+    assert events.count("established") == 1, "four rows, one association"
+    assert events.count("released") == 1
     service.shutdown()
 
 

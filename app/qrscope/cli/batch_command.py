@@ -235,8 +235,8 @@ def _dry_run(args: argparse.Namespace, batch: BatchInput, node: RemoteNode, loca
     resolver = Resolver(node, local, log, debug=args.verbose >= 2)
     items = []
     try:
-        for index, item in enumerate(batch.items):
-            found = resolver.resolve(item)
+        resolved = resolver.resolve_all(batch.items)  # one association for every row
+        for index, (item, found) in enumerate(zip(batch.items, resolved, strict=True)):
             items.append(ItemProgress(index=index, item=item, status=found.status,
                                       studies=found.studies, expected=found.expected,
                                       reason=found.reason))

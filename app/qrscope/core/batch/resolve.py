@@ -10,20 +10,26 @@ date range, and so on, so that no study is silently left out.
 
 :meth:`Resolver.cancel` ends the search under way at once (C-CANCEL, as the
 search page's cancel does), not after the PACS's answer.
+
+A batch's rows are resolved on one association (:meth:`Resolver.resolve_all`):
+opening and releasing one per row cost more than the C-FIND itself, for the
+PACS too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from qrscope.core.batch.items import BatchItem, FoundStudy, ItemStatus
 from qrscope.core.dicom.records import QueryLevel, StudyRecord
 from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.net.association_log import AssociationLog
+from qrscope.core.net.connection import OutgoingAssociation, make_ae
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.query.find import FindOperation, FindResult, QueryFilter
+from qrscope.core.query.find import FindOperation, FindResult, QueryFilter, find_association
 
 __all__ = ["RESULT_LIMIT", "Resolution", "Resolver"]
 
@@ -55,7 +61,8 @@ class _LimitHit(Exception):
 
 
 class Resolver:
-    """Resolves items against one node, one C-FIND association per search.
+    """Resolves items against one node: one C-FIND association per search, or one for
+    all the items of :meth:`resolve_all`.
 
     Raises ``AssociationFailure`` from :meth:`resolve` when the node cannot
     be reached: the batch then stops, where a not-found would mislead.
@@ -73,6 +80,8 @@ class Resolver:
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._operation: FindOperation | None = None
+        self._shared: OutgoingAssociation | None = None
+        self._sharing = False
 
     def cancel(self) -> None:
         """From any thread: the C-FIND under way is cancelled (C-CANCEL), none starts
@@ -99,6 +108,32 @@ class Resolver:
             with self._lock:
                 self._operation = None
         return None if result.cancelled or self.cancelled else result
+
+    def resolve_all(self, items: Iterable[BatchItem]) -> Iterator[Resolution]:
+        """Each item's :meth:`resolve` in turn, every search on one association, opened
+        at the first and again only if the PACS ended it; released when the items are
+        done or the caller stops (closes the iterator)."""
+        self._sharing = True
+        try:
+            for item in items:
+                yield self.resolve(item)
+        finally:
+            self._sharing = False
+            shared, self._shared = self._shared, None
+            if shared is not None:
+                shared.close()
+
+    def _association(self) -> OutgoingAssociation | None:
+        """The association the next search runs on; None: its own (a single resolve)."""
+        if not self._sharing:
+            return None
+        if self._shared is None or not self._shared.assoc.is_established:
+            if self._shared is not None:
+                self._shared.close()
+            self._shared = None  # kept unset if the next one cannot be opened
+            self._shared = find_association(self.node, self.log,
+                                            make_ae(self.local, self.node), debug=self.debug)
+        return self._shared
 
     def resolve(self, item: BatchItem) -> Resolution:
         search = _Search(self, item)
@@ -166,7 +201,7 @@ class _Search:
                             modalities=(item.modality,) if item.modality else ())
         operation = FindOperation(resolver.node, resolver.local, resolver.log,
                                   QueryLevel.STUDY, query, limit=resolver.limit,
-                                  debug=resolver.debug)
+                                  debug=resolver.debug, association=resolver._association())
         self.queries += 1
         result = resolver._run(operation)
         if result is None:

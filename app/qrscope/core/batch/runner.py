@@ -35,6 +35,7 @@ told how every retrieve ended, and each change it makes is logged with why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -188,20 +189,23 @@ class BatchRunner:
         return tuple(self.items[i] for i in sorted(self.items))
 
     def _resolve_all(self) -> None:
+        """The items not resolved yet, in order, on one association (released before
+        the fetching starts, or at a cancel)."""
         resolver = Resolver(self.node, self.local, self.log, debug=self.debug)
         with self._lock:
             self._resolver = resolver
             if self._cancel.is_set():
                 resolver.cancel()
-        for index in sorted(self.items):
-            progress = self.items[index]
-            if progress.status is not ItemStatus.PENDING or self._cancel.is_set():
-                continue
-            found = resolver.resolve(progress.item)
-            if resolver.cancelled:
-                return  # cut short by the cancel: the item stays pending for the next run
-            self._keep(progress.but(status=found.status, studies=found.studies,
-                                    expected=found.expected, reason=found.reason))
+        pending = [self.items[i] for i in sorted(self.items)
+                   if self.items[i].status is ItemStatus.PENDING]
+        asked = (p.item for p in pending if not self._cancel.is_set())
+        with contextlib.closing(resolver.resolve_all(asked)) as found_all:
+            # zip ends where the resolutions end: at the first item after a cancel
+            for progress, found in zip(pending, found_all, strict=False):
+                if resolver.cancelled:
+                    return  # cut short by the cancel: the item stays pending for the next run
+                self._keep(progress.but(status=found.status, studies=found.studies,
+                                        expected=found.expected, reason=found.reason))
 
     def _keep(self, progress: ItemProgress) -> None:
         with self._lock:

@@ -34,7 +34,8 @@ from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
 from qrscope.core.query.keys import QueryKey
 from qrscope.core.validation import InvalidValue, check_date_range
 
-__all__ = ["FindOperation", "FindResult", "QueryFilter", "build_identifier", "check_keys"]
+__all__ = ["FindOperation", "FindResult", "QueryFilter", "build_identifier", "check_keys",
+           "find_association"]
 
 # Return keys each level asks for (PS3.4 C.6.1 and C.6.2), beyond the matching
 # keys: only keys of the level itself, because hierarchical search allows no
@@ -240,6 +241,17 @@ class FindResult:
                                    and self.status.category is StatusCategory.FAILURE)
 
 
+def find_association(node: RemoteNode, log: AssociationLog, ae: AE, *,
+                     debug: bool = False) -> OutgoingAssociation:
+    """An association to *node* proposing its query model's C-FIND, for one search or
+    for several in turn (:class:`FindOperation`'s ``association``).
+
+    Raises ``AssociationFailure`` when the node cannot be reached.
+    """
+    model = model_uid(node.query_model, Operation.FIND)
+    return open_association(ae, node, log, [build_context(model)], debug=debug)
+
+
 class FindOperation:
     """A hierarchical search (PS3.4 C.4.1.2.2) of one node at one level.
 
@@ -260,6 +272,11 @@ class FindOperation:
     query : QueryFilter
         Drill-down keys (e.g. ``study_uid`` for series) belong in it too.
 
+    association : OutgoingAssociation, optional
+        An association to *node* already open (a batch resolving its rows one
+        after another on one): the search runs on it and leaves it open for the
+        caller to close. Without it the search opens its own and releases it.
+
     Raises
     ------
     InvalidValue
@@ -268,7 +285,8 @@ class FindOperation:
 
     def __init__(self, node: RemoteNode, local: LocalAE, log: AssociationLog,
                  level: QueryLevel, query: QueryFilter, limit: int | None = None,
-                 ae: AE | None = None, debug: bool = False) -> None:
+                 ae: AE | None = None, debug: bool = False,
+                 association: OutgoingAssociation | None = None) -> None:
         self.node = node
         self.local = local
         self.log = log
@@ -283,6 +301,7 @@ class FindOperation:
         self._lock = threading.Lock()
         self._in_flight: tuple[OutgoingAssociation, int, int] | None = None
         self._watchdog: Watchdog | None = None
+        self._association = association
 
     def cancel(self) -> None:
         """Send C-CANCEL for the request in flight; the wait for its answer is bounded."""
@@ -313,8 +332,8 @@ class FindOperation:
         started = time.monotonic()
         emit = on_record or result.records.append
         model = model_uid(self.node.query_model, Operation.FIND)
-        out = open_association(self._ae, self.node, self.log, [build_context(model)],
-                               debug=self.debug)
+        out = self._association or find_association(self.node, self.log, self._ae,
+                                                    debug=self.debug)
         result.local_address = out.local_address
         try:
             require_context(out, self.node, model, "C-FIND", "searching")
@@ -327,7 +346,8 @@ class FindOperation:
                 self._in_flight = None
             if self._watchdog:
                 self._watchdog.stop()
-            out.close()
+            if self._association is None:
+                out.close()
         result.cancelled = self._cancel.is_set() and not result.truncated
         result.seconds = time.monotonic() - started
         return result

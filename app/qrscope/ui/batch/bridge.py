@@ -12,6 +12,7 @@ the receiver may be gone).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -93,15 +94,17 @@ class BatchWorker(QObject):
                 resolver.cancel()
         why = ""
         try:
-            for index, item in enumerate(items):
-                found = resolver.resolve(item)
-                if resolver.cancelled:  # this item's answer, if any, is not the PACS's
-                    why = "cancelled"
-                    break
-                progress = ItemProgress(index=index, item=item, status=found.status,
-                                        studies=found.studies, expected=found.expected,
-                                        reason=found.reason)
-                self._emit(self.resolved, run, _with_local(progress, local.storage_folder))
+            # every row on one association, released when the rows end or at a cancel
+            with contextlib.closing(resolver.resolve_all(items)) as found_all:
+                for index, (item, found) in enumerate(zip(items, found_all, strict=False)):
+                    if resolver.cancelled:  # this item's answer, if any, is not the PACS's
+                        why = "cancelled"
+                        break
+                    progress = ItemProgress(index=index, item=item, status=found.status,
+                                            studies=found.studies, expected=found.expected,
+                                            reason=found.reason)
+                    self._emit(self.resolved, run,
+                               _with_local(progress, local.storage_folder))
         except AssociationFailure as exc:
             why = f"the PACS could not be reached: {exc.message}"
         except Exception as exc:  # the page must not wait for ever
