@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qrscope.cli.options import EXIT, CliError, load_profiles, path_arg, print_json
 from qrscope.cli.terminal import for_terminal
 from qrscope.core.archive.delete import delete_rows, rows_to_delete
-from qrscope.core.archive.importer import ImportMode, ImportResult, import_paths
 from qrscope.core.archive.index import (
     ArchiveFilter,
     ArchiveLevel,
@@ -27,8 +26,13 @@ from qrscope.core.archive.index import (
     reconcile,
 )
 from qrscope.core.files import atomic_write
-from qrscope.core.imaging import UnknownSeries, make_thumbnail
 from qrscope.core.validation import InvalidValue
+
+if TYPE_CHECKING:
+    from qrscope.core.archive.importer import ImportResult
+
+# The importer and the imaging (pydicom's pixel handlers, PIL) are imported by
+# the actions that use them: not by every start-up, nor by ``archive send``.
 
 __all__ = ["add_archive_parser", "run_archive"]
 
@@ -65,10 +69,10 @@ def add_archive_parser(sub: Any, command: Any) -> None:
     importing = command(actions, "import", "import DICOM files, folders or DICOMDIRs")
     importing.add_argument("paths", nargs="+", metavar="PATH", type=path_arg)
     how = importing.add_mutually_exclusive_group()
-    how.add_argument("--copy", dest="mode", action="store_const", const=ImportMode.COPY,
+    how.add_argument("--copy", dest="mode", action="store_const", const="copy",
                      help="copy into the storage folder (the default)")
     how.add_argument("--in-place", dest="mode", action="store_const",
-                     const=ImportMode.IN_PLACE, help="index the files where they are")
+                     const="in-place", help="index the files where they are")
     check = command(actions, "check", "compare the index with the files")
     check.add_argument("--repair", action="store_true",
                        help="make the index match the files (added, changed, removed)")
@@ -151,7 +155,9 @@ def _list(args: argparse.Namespace, storage: Path) -> int:
 
 
 def _import(args: argparse.Namespace, storage: Path) -> int:
-    mode = args.mode or ImportMode.COPY
+    from qrscope.core.archive.importer import ImportMode, import_paths
+
+    mode = ImportMode(args.mode or "copy")
 
     def show(result: ImportResult) -> None:
         if not args.json:
@@ -233,6 +239,8 @@ def _delete(args: argparse.Namespace, storage: Path) -> int:
 def _thumbnail(args: argparse.Namespace, storage: Path) -> int:
     if not 16 <= args.size <= 1024:
         raise CliError("--size must be between 16 and 1024 pixels", EXIT["usage"])
+    from qrscope.core.imaging import UnknownSeries, make_thumbnail
+
     try:
         result = make_thumbnail(storage, args.series, args.size)
     except UnknownSeries as exc:

@@ -15,22 +15,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from qrscope.cli.interrupt import cancel_on_interrupt
 from qrscope.cli.options import (
     EXIT,
     CliError,
     build_log,
-    count_arg,
+    jobs_file,
     load_profiles,
     local_from_args,
     node_from_args,
-    path_arg,
     print_json,
     storage_folder_from_args,
 )
-from qrscope.cli.retrieve_command import jobs_file
 from qrscope.cli.terminal import for_terminal
 from qrscope.core.batch.input import BatchInput, BatchInputError, parse_columns, read_batch
 from qrscope.core.batch.items import BatchSpec, ItemProgress, ItemStatus
@@ -48,36 +45,9 @@ from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.outcome import RetrieveOutcome
 from qrscope.diagnosis.retrieve_hints import hints_for_retrieve
 
-__all__ = ["add_batch_parser", "run_batch"]
+__all__ = ["run_batch"]
 
 _FINE = (ItemStatus.DONE, ItemStatus.SKIPPED)
-
-
-def add_batch_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    """``qrscope batch FILE ...`` with the node and local options every command has."""
-    batch = command(sub, "batch", "retrieve a list of studies (CSV, TSV, XLSX or text), "
-                    "resumably", node=True, local=True)
-    batch.add_argument("file", metavar="FILE", type=path_arg,
-                       help="the list: .csv, .tsv, .xlsx, or text with one accession number "
-                       "or Study Instance UID a line")
-    batch.add_argument("--column", action="append", default=[], metavar="KEY=HEADER",
-                       help="read KEY (AccessionNumber, PatientID, StudyInstanceUID, "
-                       "StudyDate, Modality) from the column HEADER (repeatable)")
-    batch.add_argument("--method", choices=["move", "get"],
-                       help="C-MOVE (PACS connects back to us) or C-GET")
-    batch.add_argument("--out", metavar="DIR", type=path_arg,
-                       help="storage folder for received files (and the report)")
-    batch.add_argument("--window", metavar="HH:MM-HH:MM",
-                       help="run only within these hours (e.g. 20:00-06:00)")
-    batch.add_argument("--max-parallel", type=count_arg, default=2, metavar="N",
-                       help="retrieves at once against the node (default 2)")
-    batch.add_argument("--report", metavar="FILE.csv", type=path_arg,
-                       help="the report (default: batch-<id>.csv in the storage folder); "
-                       "a .json one is written beside it")
-    batch.add_argument("--dry-run", action="store_true",
-                       help="resolve and review only: C-FIND, nothing fetched")
-    batch.add_argument("--restart", action="store_true",
-                       help="start the batch over instead of resuming it")
 
 
 def _read(args: argparse.Namespace) -> BatchInput:

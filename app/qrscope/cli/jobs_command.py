@@ -21,11 +21,12 @@ from qrscope.cli.options import (
     EXIT,
     CliError,
     build_log,
+    jobs_file,
     load_profiles,
     local_from_args,
     print_json,
 )
-from qrscope.cli.retrieve_command import exit_code, jobs_file
+from qrscope.cli.retrieve_command import exit_code
 from qrscope.cli.terminal import for_terminal
 from qrscope.core.jobs import JobRecord, JobService, JobStore
 from qrscope.core.profiles import LocalAE, RemoteNode

@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_archive_parser(sub, _command)
 
-    from qrscope.cli.batch_command import add_batch_parser
+    from qrscope.cli.batch_parser import add_batch_parser
 
     add_batch_parser(sub, _command)
 
@@ -237,6 +237,27 @@ def _display_available() -> bool:
     if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+# Each command's module and function, imported only for that command: the
+# others' imports (retrieve, batch, doctor...) would add to every start-up.
+_HANDLERS = {
+    "echo": ("query_commands", "run_echo"),
+    "find": ("query_commands", "run_find"),
+    "retrieve": ("retrieve_command", "run_retrieve"),
+    "jobs": ("jobs_command", "run_jobs"),
+    "listen": ("server_commands", "run_listen"),
+    "demo-pacs": ("server_commands", "run_demo_pacs"),
+    "demo": ("tour", "run_tour"),
+    "doctor": ("doctor_command", "run_doctor_command"),
+    "archive": ("archive_command", "run_archive"),
+    "batch": ("batch_command", "run_batch"),
+}
+
+
+def _handler(command: str) -> Any:
+    module, function = _HANDLERS[command]
+    return getattr(importlib.import_module(f"qrscope.cli.{module}"), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,31 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT["usage"]
-    from qrscope.cli import (
-        archive_command,
-        batch_command,
-        doctor_command,
-        jobs_command,
-        query_commands,
-        retrieve_command,
-        server_commands,
-        tour,
-    )
-
-    handlers = {
-        "echo": query_commands.run_echo,
-        "find": query_commands.run_find,
-        "retrieve": retrieve_command.run_retrieve,
-        "jobs": jobs_command.run_jobs,
-        "listen": server_commands.run_listen,
-        "demo-pacs": server_commands.run_demo_pacs,
-        "demo": tour.run_tour,
-        "doctor": doctor_command.run_doctor_command,
-        "archive": archive_command.run_archive,
-        "batch": batch_command.run_batch,
-    }
+    handler = _handler(args.command)
     try:
-        return handlers[args.command](args)
+        return handler(args)
     except CliError as exc:
         # Failure messages quote what the peer sent; only our own line breaks stay.
         lines = "\n".join(for_terminal(line) for line in str(exc).split("\n"))

@@ -17,7 +17,7 @@ from qrscope.cli.terminal import json_for_terminal
 from qrscope.core.net.association_log import AssociationEvent, AssociationLog, EventLevel
 from qrscope.core.net.negotiation import negotiation_lines
 from qrscope.core.net.secrets import remember_for_session
-from qrscope.core.profile_store import Profiles, ProfileStore
+from qrscope.core.profile_store import Profiles, ProfileStore, default_config_path
 from qrscope.core.profiles import MAX_TIMEOUT, LocalAE, QueryModel, RemoteNode, RetrieveMethod
 from qrscope.core.security import AcceptPolicy, IdentityKind
 from qrscope.core.validation import (
@@ -31,7 +31,8 @@ from qrscope.core.validation import (
 
 __all__ = ["EXIT", "CliError", "OneLineParser", "add_accept_option", "add_find_options",
            "add_local_options", "add_node_options", "ae_title_arg", "build_log",
-           "count_arg", "host_arg", "load_profiles", "local_from_args", "node_from_args",
+           "count_arg", "host_arg", "jobs_file", "load_profiles",
+           "local_from_args", "node_from_args",
            "path_arg", "port_arg", "print_json", "seconds_arg", "storage_folder_from_args"]
 
 EXIT = {
@@ -357,3 +358,11 @@ def build_log(args: argparse.Namespace, local: LocalAE) -> AssociationLog:
 
 def print_json(data: Any) -> None:
     print(json_for_terminal(json.dumps(data, indent=2, default=str, ensure_ascii=False)))
+
+
+def jobs_file(args: argparse.Namespace) -> Path:
+    """The jobs file of the profiles in use: beside them, as the window's."""
+    from qrscope.core.jobs.store import jobs_path_beside  # the job service: its commands only
+
+    return jobs_path_beside(Path(args.config).expanduser() if args.config
+                            else default_config_path())

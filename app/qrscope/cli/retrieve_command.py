@@ -13,6 +13,7 @@ from qrscope.cli.options import (
     EXIT,
     CliError,
     build_log,
+    jobs_file,
     load_profiles,
     local_from_args,
     node_from_args,
@@ -20,9 +21,8 @@ from qrscope.cli.options import (
     storage_folder_from_args,
 )
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
-from qrscope.core.jobs import JobService, JobStore, jobs_path_beside
+from qrscope.core.jobs import JobService, JobStore
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.profile_store import default_config_path
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
 from qrscope.core.receive.listener import ListenerError, StorageListener
 from qrscope.core.receive.storage import InstanceStore
@@ -35,7 +35,7 @@ from qrscope.diagnosis.sequence import build_sequence
 # The human output lists this many missing instances; --json lists every one.
 MISSING_SHOWN = 20
 
-__all__ = ["exit_code", "jobs_file", "retrieve_once", "run_retrieve"]
+__all__ = ["exit_code", "retrieve_once", "run_retrieve"]
 
 
 def _scope(args: argparse.Namespace) -> RetrieveScope:
@@ -119,12 +119,6 @@ def retrieve_once(node: RemoteNode, local: LocalAE, log: AssociationLog,
     if listener is not None and listener.refused:
         hints.append(hint_for_refused_caller(listener.refused[0]))
     return outcome, hints
-
-
-def jobs_file(args: argparse.Namespace) -> Path:
-    """The jobs file of the profiles in use: beside them, as the window's."""
-    return jobs_path_beside(Path(args.config).expanduser() if args.config
-                            else default_config_path())
 
 
 def _open_jobs(path: Path) -> JobStore:

@@ -21,12 +21,12 @@ from qrscope.cli.options import (
     EXIT,
     CliError,
     build_log,
+    jobs_file,
     load_profiles,
     local_from_args,
     node_from_args,
     print_json,
 )
-from qrscope.cli.retrieve_command import jobs_file
 from qrscope.cli.terminal import for_terminal, hint_for_terminal
 from qrscope.core.jobs import JobService, JobStore
 from qrscope.core.profiles import LocalAE, RemoteNode

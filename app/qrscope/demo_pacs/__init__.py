@@ -1,11 +1,14 @@
-"""The embedded demo PACS: sample studies and a Query/Retrieve SCP that serves them."""
+"""The embedded demo PACS: sample studies and a Query/Retrieve SCP that serves them.
 
-from qrscope.demo_pacs.behaviour import DemoPacsBehaviour
-from qrscope.demo_pacs.faults import FAULTS, configure, describe
-from qrscope.demo_pacs.index import IndexedInstance
-from qrscope.demo_pacs.samples import build_sample_studies
-from qrscope.demo_pacs.server import DEMO_AE_TITLE, DemoPacs
-from qrscope.demo_pacs.service import MoveDestinations
+Its names are imported when first asked for: the command line reads
+:data:`FAULTS` for every ``--help`` and start-up (``qrscope demo-pacs
+--fault``), and the server, its samples and their pixel data would add to
+each one (docs/PERFORMANCE.md "Sending on")."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "DEMO_AE_TITLE",
@@ -18,3 +21,22 @@ __all__ = [
     "configure",
     "describe",
 ]
+
+_MODULES = {
+    "DemoPacsBehaviour": "behaviour",
+    "FAULTS": "faults",
+    "configure": "faults",
+    "describe": "faults",
+    "IndexedInstance": "index",
+    "build_sample_studies": "samples",
+    "DEMO_AE_TITLE": "server",
+    "DemoPacs": "server",
+    "MoveDestinations": "service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -11,14 +11,16 @@ retrieve-specific catalogue builds on the same types.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qrscope.core.net.connection import AssociationFailure, FailureReason
 from qrscope.core.net.secrets import has_password_store
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode, RetrieveMethod
-from qrscope.core.receive.listener import ListenerError
 from qrscope.diagnosis.catalogue import catalogue_ids
 from qrscope.diagnosis.port_owner import find_port_owner
+
+if TYPE_CHECKING:  # the listener itself only for the hints about it
+    from qrscope.core.receive.listener import ListenerError
 
 __all__ = ["Action", "Hint", "hint_for_failure", "hint_for_listener_error",
            "hint_for_profile_problems", "use_model"]

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qrscope.core.batch.items import BatchSpec
-from qrscope.core.batch.runner import BatchResult
 from qrscope.core.profiles import RemoteNode, RetrieveMethod
-from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 from qrscope.core.send.selection import SendSelection
 from qrscope.core.send.types import SendOutcome
+
+if TYPE_CHECKING:
+    from qrscope.core.batch.items import BatchSpec
+    from qrscope.core.batch.runner import BatchResult
+    from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveScope
 
 __all__ = ["JobKind", "JobPriority", "JobRecord", "JobState"]
 

@@ -19,23 +19,27 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qrscope.core.batch.items import ItemProgress
-from qrscope.core.batch.progress import BatchProgress
-from qrscope.core.batch.runner import BatchResult, BatchRunner
-from qrscope.core.jobs.batching import BatchHint, batch_state, batch_summary, prepare_batch
 from qrscope.core.jobs.queues import LentSlots, NodeQueue
 from qrscope.core.jobs.records import JobKind, JobRecord, JobState
-from qrscope.core.jobs.retrieving import retrieve_summary, run_retrieve
 from qrscope.core.jobs.sending import prepare_send, send_summary
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.receive.listener import StorageListener
-from qrscope.core.retrieve.job import RetrieveJob
-from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress
 from qrscope.core.send.job import SendJob
 from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress
+
+# Retrieves and batches are imported by the jobs that run them: a send (and the
+# command line's start-up for one) does without the retrieve and batch machinery.
+if TYPE_CHECKING:
+    from qrscope.core.batch.items import ItemProgress
+    from qrscope.core.batch.progress import BatchProgress
+    from qrscope.core.batch.runner import BatchResult, BatchRunner
+    from qrscope.core.jobs.batching import BatchHint
+    from qrscope.core.receive.listener import StorageListener
+    from qrscope.core.retrieve.job import RetrieveJob
+    from qrscope.core.retrieve.types import RetrieveOutcome, RetrieveProgress
 
 __all__ = ["NOTHING_MISSING", "JobRun", "JobThreads", "ListenerSource"]
 
@@ -167,6 +171,8 @@ class JobThreads:
             outcome = self._retrieve(record, run, local, listener, destination)
         except Exception as exc:  # a job must never stay 'running' for ever
             _LOGGER.exception("job %s failed", record.job_id)
+            from qrscope.core.retrieve.types import RetrieveOutcome
+
             outcome = RetrieveOutcome(job_id=record.job_id, method=record.method,
                                       move_destination=destination)
             self._finish(record, run, outcome, f"failed: {exc}")
@@ -193,6 +199,7 @@ class JobThreads:
                   listener: StorageListener | None, destination: str,
                   ) -> RetrieveOutcome | None:
         """Run the job's requests in turn; ``None`` when nothing had to be asked for."""
+        from qrscope.core.jobs.retrieving import run_retrieve
 
         def started(job: RetrieveJob) -> bool:
             with self._lock:
@@ -220,12 +227,16 @@ class JobThreads:
                 record.received = len(outcome.stored)
                 record.completed, record.failed = outcome.completed, outcome.failed
                 record.warning, record.expected = outcome.warning, outcome.expected
+                from qrscope.core.jobs.retrieving import retrieve_summary
+
                 self._end(record, JobState(outcome.status), why or retrieve_summary(outcome))
             self._pump(record.node_name)
 
     def _batch(self, record: JobRecord, run: JobRun, local: LocalAE,
                listener: StorageListener | None, destination: str) -> None:
         """A batch job's thread: its items resolved and fetched, the job ended from them."""
+        from qrscope.core.jobs.batching import prepare_batch
+
         runner = prepare_batch(record, run.node, local, self.log, self.store, listener,
                                destination, hint=self._batch_hint,
                                on_item=self._on_batch_item, slots=self._lender(record),
@@ -247,6 +258,8 @@ class JobThreads:
             self._pump(record.node_name)
 
     def _end_batch(self, record: JobRecord, result: BatchResult) -> None:
+        from qrscope.core.jobs.batching import batch_state, batch_summary
+
         record.batch_result = result
         record.expected = sum(p.expected or 0 for p in result.items)
         record.received = sum(p.received for p in result.items)

@@ -35,15 +35,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress
-from qrscope.core.batch.progress import BatchProgress
-from qrscope.core.batch.runner import BatchRunner
-from qrscope.core.jobs.batching import (
-    BATCH_RETRIED,
-    BatchHint,
-    reopen_items,
-)
 from qrscope.core.jobs.queues import NodeQueue
 from qrscope.core.jobs.records import JobKind, JobPriority, JobRecord, JobState
 from qrscope.core.jobs.running import JobRun, JobThreads, ListenerSource
@@ -51,9 +44,16 @@ from qrscope.core.jobs.sending import undelivered
 from qrscope.core.jobs.store import JobStore
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode, RetrieveMethod
-from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 from qrscope.core.send.selection import SendSelection
 from qrscope.core.send.types import SendProgress
+
+# The batch machinery is imported by the batch jobs that use it (see running.py).
+if TYPE_CHECKING:
+    from qrscope.core.batch.items import BatchItem, BatchSpec, ItemProgress
+    from qrscope.core.batch.progress import BatchProgress
+    from qrscope.core.batch.runner import BatchRunner
+    from qrscope.core.jobs.batching import BatchHint
+    from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 
 __all__ = ["RETRIEVES_PER_NODE", "JobPriority", "JobService", "ListenerSource"]
 
@@ -196,6 +196,8 @@ class JobService(JobThreads):
         if isinstance(record, str):
             return record
         if record.kind is JobKind.BATCH and not record.interrupted:
+            from qrscope.core.jobs.batching import reopen_items
+
             reopen_items(self.store, job_id)
         return self._queue(record)
 
@@ -240,6 +242,8 @@ class JobService(JobThreads):
                                 Path(record.storage_folder), retry_of=job_id)
 
     def _retry_batch(self, job_id: str) -> JobRecord | None:
+        from qrscope.core.jobs.batching import BATCH_RETRIED
+
         if not any(p.status in BATCH_RETRIED for p in self.store.batch_items(job_id)):
             return None
         taken = self.take(job_id)
@@ -320,6 +324,8 @@ class JobService(JobThreads):
         return runner.progress() if runner is not None else None
 
     def _runner(self, job_id: str) -> BatchRunner | None:
+        from qrscope.core.batch.runner import BatchRunner
+
         run = self._running.get(job_id)
         return run.job if run is not None and isinstance(run.job, BatchRunner) else None
 

@@ -16,15 +16,23 @@ The package is split along what a retrieve does (see docs/ARCHITECTURE.md):
 - :mod:`~qrscope.core.receive.claims`: the one rule for which running
   retrieve an instance arriving at the listener counts for.
 - :mod:`~qrscope.core.retrieve.recovery`: asking again for what is missing.
+
+The names below are imported when first asked for: the storage contexts of
+a C-GET (:mod:`~qrscope.core.retrieve.contexts`) serve a send as well, which
+needs none of the retrieve's own machinery (its plan's C-FIND, the job).
 """
 
-from qrscope.core.retrieve.job import RetrieveJob
-from qrscope.core.retrieve.types import (
-    RetrieveOutcome,
-    RetrieveProgress,
-    RetrieveScope,
-    RetrieveState,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["RetrieveJob", "RetrieveOutcome", "RetrieveProgress", "RetrieveScope",
            "RetrieveState"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = "job" if name == "RetrieveJob" else "types"
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

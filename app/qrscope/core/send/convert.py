@@ -31,7 +31,6 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from qrscope.core.imaging import CannotDecode, decompress
 from qrscope.core.send.selection import SendItem
 
 __all__ = ["Delivery", "NotSendable", "delivery_for"]
@@ -104,6 +103,10 @@ def _converted(path: Path, held: UID, target: UID, scratch: Path | None) -> Path
 
 
 def _decompress(ds: Dataset) -> None:
+    # The imaging (pixel data plugins, numpy, PIL) only when a conversion needs it:
+    # most sends convert nothing, and every send's start-up would pay for it.
+    from qrscope.core.imaging import CannotDecode, decompress
+
     try:
         decompress(ds)  # the same instance, decoded: its SOP Instance UID is kept
     except CannotDecode as exc:
