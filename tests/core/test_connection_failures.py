@@ -239,3 +239,39 @@ def test_each_socket_error_has_its_reason(error: OSError, reason: FailureReason,
     assert failure.reason is reason
     assert words in failure.message.lower()
     assert hint_for_failure(failure, _node(104), LocalAE()).id == reason.value
+
+
+def test_a_peer_that_answers_with_an_a_abort_pdu_is_not_probed_for_tls():
+    """An A-ABORT PDU in answer to the request proves the port speaks plain DICOM: no
+    second connection asks whether it wants TLS (a PACS with a per-AE connection limit
+    sees it, and the user waits up to the connect timeout for nothing)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            header = conn.recv(6)
+            length = int.from_bytes(header[2:6], "big")
+            while length > 0:
+                length -= len(conn.recv(length))
+            conn.sendall(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6]))
+            conn.recv(1)  # until the caller closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        failure, _ = _fail(_node(server.getsockname()[1], association=5.0, connect=2.0))
+        thread.join(timeout=10)
+        server.setblocking(False)
+        try:
+            probe, _ = server.accept()
+        except BlockingIOError:
+            probe = None
+        else:
+            probe.close()
+    finally:
+        server.close()
+    assert failure.reason is FailureReason.ABORTED
+    assert probe is None, "a second connection after the peer's A-ABORT"

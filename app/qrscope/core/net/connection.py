@@ -148,6 +148,9 @@ class _Negotiation:
     abort: Any = None
     accepted: bool = False
     """An A-ASSOCIATE-AC came (possibly refusing every presentation context)."""
+    abort_received: bool = False
+    """An A-ABORT PDU came from the peer (not one our side made up): it speaks plain
+    DICOM on this port, so asking whether the port wants TLS is pointless."""
 
     def handlers(self) -> list[tuple[Any, Any]]:
         return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACSE_RECV, self._on_acse),
@@ -171,9 +174,10 @@ class _Negotiation:
         kind = event.pdu.pdu_type
         if kind == A_ASSOCIATE_RJ and self.reject is None:
             self.reject = event.pdu.to_primitive()
-        elif kind == A_ABORT and self.abort is None and not self.accepted:
-            # An A-ABORT in answer to the request reaches no ACSE event.
-            self.abort = event.pdu.to_primitive()
+        elif kind == A_ABORT and not self.accepted:
+            self.abort_received = True
+            if self.abort is None:  # an A-ABORT in answer to the request: no ACSE event
+                self.abort = event.pdu.to_primitive()
 
 
 @dataclass
@@ -468,8 +472,9 @@ def _classify(node: RemoteNode, ae: AE, address: str, negotiation: _Negotiation,
     # Closed or aborted without an answer: with TLS 1.3 a refused client
     # certificate shows only now; without TLS the port may expect TLS. A peer
     # that stayed silent until our timeout is no TLS server (those close at
-    # once on a plain request), and probing it would only double the wait.
-    if elapsed >= node.timeouts.association * 0.9:
+    # once on a plain request), and probing it would only double the wait; nor
+    # is a peer that answered with an A-ABORT PDU, over plain DICOM.
+    if elapsed >= node.timeouts.association * 0.9 or negotiation.abort_received:
         return _closed_or_aborted(node, ae, negotiation, elapsed)
     if security.tls_args:
         tls_failure = _tls_failure(node, address, security)
