@@ -34,6 +34,13 @@ class StoreSCP:
     syntaxes: dict[str, str] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
     arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    maximum_associations: int = 10
+    """More at once are rejected (A-ASSOCIATE-RJ, local limit exceeded), as a PACS's
+    limit of associations per AE."""
+    established: int = 0
+    """Associations established, in all."""
+    most_open: int = 0
+    """The most associations open at once."""
 
     def start(self) -> int:
         # Only what it is told, whatever the process set: a private class is
@@ -46,10 +53,15 @@ class StoreSCP:
                 register_uid(uid, "Private" + uid.replace(".", "_"), StorageServiceClass)
         ae = AE(ae_title=self.ae_title)
         ae.require_called_aet = True
+        ae.maximum_associations = self.maximum_associations
+        self._open: set[int] = set()
+        self._counting = threading.Lock()
         for sop_class, syntaxes in self.accepts.items():
             ae.add_supported_context(sop_class, syntaxes)
         self._server = ae.start_server(("127.0.0.1", 0), block=False,
-                                       evt_handlers=[(evt.EVT_C_STORE, self._store)])
+                                       evt_handlers=[(evt.EVT_C_STORE, self._store),
+                                                     (evt.EVT_ESTABLISHED, self._opened),
+                                                     (evt.EVT_CONN_CLOSE, self._closed)])
         self.port = self._server.server_address[1]
         return self.port
 
@@ -57,6 +69,16 @@ class StoreSCP:
         self.hold.set()
         self._server.shutdown()
         _config.UNRESTRICTED_STORAGE_SERVICE = self._unrestricted
+
+    def _opened(self, event: evt.Event) -> None:
+        with self._counting:
+            self.established += 1
+            self._open.add(id(event.assoc))
+            self.most_open = max(self.most_open, len(self._open))
+
+    def _closed(self, event: evt.Event) -> None:
+        with self._counting:
+            self._open.discard(id(event.assoc))
 
     def _store(self, event: evt.Event) -> int:
         uid = str(event.request.AffectedSOPInstanceUID)

@@ -34,7 +34,7 @@ from qrscope.core.engine import setup as pynetdicom_setup
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.send import SendJob, SendSelection, items_to_send
-from qrscope.core.send import job as send_job
+from qrscope.core.send import association as send_association
 from qrscope.core.send.types import InstanceState
 from qrscope.demo_pacs.clinical import build_clinical_studies
 
@@ -192,7 +192,7 @@ def _lose_responses(monkeypatch, at: set[int]) -> None:
             return Dataset()
         return status
 
-    monkeypatch.setattr(send_job.send_lane, "send_c_store", losing)
+    monkeypatch.setattr(send_association.send_lane, "send_c_store", losing)
 
 
 def _ct_items(archive: Path):

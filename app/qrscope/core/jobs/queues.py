@@ -4,7 +4,9 @@ A node has one budget, its ``max_parallel_retrieves`` (else the service's
 default): single retrieves and sends each hold a slot while they run, and a
 batch job holds none itself but borrows one for each retrieve it starts
 (:class:`LentSlots`, the service's side of
-:class:`~qrscope.core.batch.slots.RetrieveSlots`). Counted together they
+:class:`~qrscope.core.batch.slots.RetrieveSlots`); a send borrows more the
+same way, one for each extra association
+(:class:`~qrscope.core.send.shares.ExtraSlots`). Counted together they
 never exceed the budget; the pace of each batch bounds its own share below it.
 
 Who goes first when a slot frees: the node's queue, single retrieves ahead of
@@ -83,4 +85,11 @@ class LentSlots:
     def release(self) -> None:
         with self._changed:
             self._returned()
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """Make a borrower blocked in :meth:`acquire` look at its *cancel* at once (a
+        send whose share ran out stops waiting for a slot without the safety net's
+        delay)."""
+        with self._changed:
             self._changed.notify_all()

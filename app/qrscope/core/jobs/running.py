@@ -269,7 +269,8 @@ class JobThreads:
         """A send job's thread: its instances less those sent by an earlier run."""
         try:
             job = prepare_send(record, run.node, local, self.log, self.store,
-                               on_progress=self._on_send_progress, debug=self._debug())
+                               on_progress=self._on_send_progress, debug=self._debug(),
+                               slots=self._lender(record))
             if isinstance(job, str):
                 self._finish_send(record, run, None, f"not started: {job}")
                 return

@@ -6,9 +6,10 @@ Every instance's end is written to the jobs file as it comes
 takes exactly what the peer does not hold (:func:`undelivered`). An
 instance's end is written while the next one's response is awaited
 (:class:`~qrscope.core.send.job.SendJob` overlaps the two), so the process
-dying mid-send leaves at most two instances unrecorded, the one on the wire
-and the one before it, and those go again; a peer that stored them answers
-the second C-STORE for the same SOP Instance UID as it does any duplicate.
+dying mid-send leaves at most two instances unrecorded per association it
+had open, the one on the wire and the one before it, and those go again; a
+peer that stored them answers the second C-STORE for the same SOP Instance
+UID as it does any duplicate.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
 from qrscope.core.send.job import SendJob
 from qrscope.core.send.selection import items_to_send
+from qrscope.core.send.shares import ExtraSlots
 from qrscope.core.send.types import InstanceState, SendOutcome, SendProgress, SendResult
 
 __all__ = ["prepare_send", "send_summary", "undelivered"]
@@ -30,8 +32,11 @@ __all__ = ["prepare_send", "send_summary", "undelivered"]
 
 def prepare_send(record: JobRecord, node: RemoteNode, local: LocalAE, log: AssociationLog,
                  store: JobStore, *, on_progress: Callable[[SendProgress], None] | None,
-                 debug: bool) -> SendJob | str:
-    """The :class:`SendJob` of *record*'s next run, or why it cannot run."""
+                 debug: bool, slots: ExtraSlots | None = None) -> SendJob | str:
+    """The :class:`SendJob` of *record*'s next run, or why it cannot run.
+
+    *slots* lends it the node's free slots for extra associations (at most
+    the selection's ``max_parallel`` in all; 0: as many as the budget lends)."""
     assert record.send is not None  # a send's
     folder = Path(record.storage_folder)
     if not folder.is_dir():
@@ -48,7 +53,7 @@ def prepare_send(record: JobRecord, node: RemoteNode, local: LocalAE, log: Assoc
     return SendJob(node, local, log, [i for i in items if i.sop_instance_uid not in done],
                    job_id=record.job_id, on_progress=on_progress, on_result=keep,
                    already_sent=sum(1 for i in items if i.sop_instance_uid in done),
-                   debug=debug)
+                   debug=debug, slots=slots, max_associations=record.send.max_parallel or None)
 
 
 def undelivered(record: JobRecord, store: JobStore) -> list[str]:

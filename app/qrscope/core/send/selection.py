@@ -2,7 +2,9 @@
 
 A selection names patients (by Patient ID, matched exactly), studies and
 series, as ``qrscope archive delete`` does; ``only`` narrows it to some SOP
-Instance UIDs (a retry of what failed, a resumed job's remainder). The
+Instance UIDs (a retry of what failed, a resumed job's remainder);
+``max_parallel`` bounds the associations it is sent on at once (0: as many
+as the node's budget lends). The
 archive may hold one instance in several files (a conflicting copy kept
 beside the first): it is sent once, from the file listed first.
 """
@@ -29,10 +31,14 @@ class SendSelection:
     series_uids: tuple[str, ...] = ()
     patient_ids: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
+    max_parallel: int = 0
+    """The most associations at once; 0: as many as the node's budget lends."""
 
     def validated(self) -> SendSelection:
         if not (self.study_uids or self.series_uids or self.patient_ids):
             raise InvalidValue("selection", "name what to send: a study, series or patient")
+        if self.max_parallel < 0:
+            raise InvalidValue("max_parallel", "must be 1 or more (0: the node's budget)")
         for name, uids in (("study", self.study_uids), ("series", self.series_uids),
                            ("instance", self.only)):
             for uid in uids:
@@ -43,7 +49,7 @@ class SendSelection:
     def narrowed(self, sop_instance_uids: Iterable[str]) -> SendSelection:
         """The same selection, only the instances named."""
         return SendSelection(self.study_uids, self.series_uids, self.patient_ids,
-                             tuple(dict.fromkeys(sop_instance_uids)))
+                             tuple(dict.fromkeys(sop_instance_uids)), self.max_parallel)
 
     def describe(self) -> str:
         """In words, for a job's label: "1 study, 2 series"."""
@@ -56,12 +62,14 @@ class SendSelection:
 
     def to_dict(self) -> dict[str, Any]:
         return {"study_uids": list(self.study_uids), "series_uids": list(self.series_uids),
-                "patient_ids": list(self.patient_ids), "only": list(self.only)}
+                "patient_ids": list(self.patient_ids), "only": list(self.only),
+                "max_parallel": self.max_parallel}
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> SendSelection:
         return cls(*(tuple(str(v) for v in value.get(key, ()))
-                     for key in ("study_uids", "series_uids", "patient_ids", "only")))
+                     for key in ("study_uids", "series_uids", "patient_ids", "only")),
+                   max_parallel=int(value.get("max_parallel", 0) or 0))
 
 
 @dataclass(frozen=True)

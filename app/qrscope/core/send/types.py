@@ -106,6 +106,8 @@ class SendOutcome:
     """SOP classes the peer accepted no context for."""
     resumed: str = ""
     """Why the send went on on a new association (associations lost mid-send)."""
+    associations: int = 0
+    """The most associations the send had open at once."""
 
     def count(self, state: InstanceState) -> int:
         return sum(1 for r in self.results if r.state is state)
@@ -142,7 +144,7 @@ class SendOutcome:
             "not_sent": self.total - self.already_sent - len(self.results),
             "converted": len(self.converted), "bytes": self.bytes_sent,
             "seconds": round(self.seconds, 3), "refused_classes": self.refused_classes,
-            "resumed": self.resumed or None,
+            "resumed": self.resumed or None, "associations": self.associations,
             "error": None if failure is None else {"reason": failure.reason.value,
                                                    "message": failure.message},
             "instances": [r.to_dict() for r in self.results],
