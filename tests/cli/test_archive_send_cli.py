@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,9 @@ def test_nothing_named_is_a_usage_error(archive, capsys):
                  "--storage", str(archive)]) == 2
 
 
-def test_killed_mid_send_the_resumed_job_sends_only_what_is_missing(archive, tmp_path):
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_killed_mid_send_the_resumed_job_sends_only_what_is_missing(archive, tmp_path,
+                                                                   parallel):
     rows = _uncompressed_instances(archive)
     studies = sorted({r["study_uid"] for r in rows})
     wanted = {r["sop_instance_uid"] for r in rows if r["study_uid"] in studies}
@@ -98,14 +101,18 @@ def test_killed_mid_send_the_resumed_job_sends_only_what_is_missing(archive, tmp
            "XDG_DATA_HOME": str(tmp_path / "data")}
     selection = [arg for uid in studies for arg in ("--study", uid)]
     process = subprocess.Popen([sys.executable, "-m", "qrscope",
-                                *_send_args(archive, scp, *selection)], env=env,
+                                *_send_args(archive, scp, *selection),
+                                "--max-parallel", str(parallel)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(5):
             assert scp.arrived.acquire(timeout=60)
-        held = {uid for uid, n in scp.counts.items() if n}
+        if parallel == 2:  # the second association's first C-STORE, held as well
+            assert scp.arrived.acquire(timeout=60)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(30)
+        held = {uid for uid, n in scp.counts.items() if n}  # nothing more comes now
+        associations = scp.established
         scp.hold_after = None
         scp.hold.set()
         resumed = subprocess.run([sys.executable, "-m", "qrscope", "jobs", "resume"],
@@ -114,10 +121,33 @@ def test_killed_mid_send_the_resumed_job_sends_only_what_is_missing(archive, tmp
         scp.stop()
     # Partial at best: instances in syntaxes no installed decoder converts fail.
     assert " stored" in resumed.stdout and resumed.returncode in (0, 1, 4), resumed.stderr
-    assert len(held) == 5
+    assert associations == parallel and len(held) >= 5
     # Every instance of the selection the peer can take arrived; of those it had
     # before the kill, only the one on the wire and the one before it (whose end is
-    # written while the next one's response is awaited) may have come again.
+    # written while the next one's response is awaited) on each association may
+    # have come again.
     assert set(scp.received) >= wanted
     again = {uid for uid, n in scp.counts.items() if n > 1}
-    assert len(again) <= 2 and again <= held
+    assert len(again) <= 2 * parallel and again <= held
+
+
+def test_max_parallel_bounds_the_associations_and_the_default_is_the_budget(archive,
+                                                                            capsys):
+    rows = _uncompressed_instances(archive)
+    study = max({r["study_uid"] for r in rows},
+                key=lambda s: sum(r["study_uid"] == s for r in rows))
+    for extra, expected in ((["--max-parallel", "1"], 1), ([], 2)):
+        scp = _scp_for(rows, hold_after=1)
+        arrived = threading.Thread(target=lambda s=scp, n=expected: (
+            [s.arrived.acquire(timeout=60) for _ in range(n)], s.hold.set()))
+        arrived.start()
+        try:
+            code = main([*_send_args(archive, scp, "--study", study), *extra])
+        finally:
+            scp.hold.set()
+            arrived.join(60)
+            scp.stop()
+        result = json.loads(capsys.readouterr().out)
+        assert code in (0, 1)
+        assert scp.established == result["associations"] == expected
+        assert set(scp.counts.values()) == {1}

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qrscope.cli.options import EXIT, CliError, load_profiles, path_arg, print_json
+from qrscope.cli.options import EXIT, CliError, count_arg, load_profiles, path_arg, print_json
 from qrscope.cli.terminal import for_terminal
 from qrscope.core.archive.delete import delete_rows, rows_to_delete
 from qrscope.core.archive.index import (
@@ -86,6 +86,9 @@ def add_archive_parser(sub: Any, command: Any) -> None:
     send.add_argument("--study", metavar="UID", action="append", default=[])
     send.add_argument("--series", metavar="UID", action="append", default=[])
     send.add_argument("--patient-id", metavar="ID", action="append", default=[])
+    send.add_argument("--max-parallel", type=count_arg, default=0, metavar="N",
+                      help="associations at once (default: the node's parallel retrieves, "
+                      "else 2); a peer that refuses more gets fewer")
     thumbnail = command(actions, "thumbnail", "write a series' thumbnail as PNG")
     thumbnail.add_argument("--series", metavar="UID", required=True,
                            help="Series Instance UID")

@@ -4,6 +4,13 @@ The send is a job of the job service, recorded in the jobs file beside the
 profiles like a retrieve (``qrscope jobs`` lists it, ``qrscope jobs resume``
 finishes one this process could not, ``qrscope jobs retry JOB_ID`` sends what
 it did not deliver). Ctrl-C stops before the next instance.
+
+``--max-parallel N`` bounds the associations the send uses at once. The
+default is the node's budget of parallel work (its parallel retrieves, else
+the service's 2), what a user sending a 2000-image study to a workstation
+expects: as fast as the node allows. A PACS with a per-AE limit of
+associations refuses the extra one; the send goes on with those it has
+and says so once in the log.
 Exit codes as ``qrscope retrieve``: 0 every instance stored, 1 some, 3 the
 node could not be reached or refused the association, 4 nothing stored,
 130 cancelled.
@@ -55,7 +62,8 @@ def _progress_printer(enabled: bool) -> Callable[[SendProgress], None]:
 def run_send(args: argparse.Namespace, storage: Path) -> int:
     try:
         selection = SendSelection(tuple(args.study), tuple(args.series),
-                                  tuple(args.patient_id)).validated()
+                                  tuple(args.patient_id),
+                                  max_parallel=getattr(args, "max_parallel", 0)).validated()
     except InvalidValue as exc:
         raise CliError(f"{exc}: use --study UID, --series UID or --patient-id ID",
                        EXIT["usage"]) from None
