@@ -121,14 +121,15 @@ def test_killed_mid_send_the_resumed_job_sends_only_what_is_missing(archive, tmp
         scp.stop()
     # Partial at best: instances in syntaxes no installed decoder converts fail.
     assert " stored" in resumed.stdout and resumed.returncode in (0, 1, 4), resumed.stderr
-    assert associations == parallel and len(held) >= 5
+    # More only where one was lost and replaced (the stall of stock pynetdicom).
+    assert associations >= parallel and len(held) >= 5
     # Every instance of the selection the peer can take arrived; of those it had
     # before the kill, only the one on the wire and the one before it (whose end is
     # written while the next one's response is awaited) on each association may
     # have come again.
     assert set(scp.received) >= wanted
     again = {uid for uid, n in scp.counts.items() if n > 1}
-    assert len(again) <= 2 * parallel and again <= held
+    assert len(again) <= 2 * associations and again <= held
 
 
 def test_max_parallel_bounds_the_associations_and_the_default_is_the_budget(archive,
