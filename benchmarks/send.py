@@ -5,8 +5,11 @@ The same files, the same Orthanc, the same run: a study of small CT images
 imported in place into a qrscope archive, then sent to an empty Orthanc by
 each contender in turn, the order rotated every round (``--repeat``):
 
-* ``qrscope archive send`` on its tuned engine and on stock pynetdicom (and,
-  with ``--engines tuned-without-send_lane``, the tuned engine less a piece);
+* ``qrscope archive send`` on one association (``--max-parallel 1``), on its
+  tuned engine and on stock pynetdicom (and, with ``--engines
+  tuned-without-send_lane``, the tuned engine less a piece);
+* ``qrscope archive send`` on N associations at once (``--associations N``,
+  default 2, the node's default budget; ``0`` leaves it out), tuned engine;
 * DCMTK ``storescu`` over the same folder, with ``TCP_NODELAY=1`` (DCMTK
   leaves Nagle's algorithm on otherwise, which only slows it down).
 
@@ -57,6 +60,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--engines", default="tuned,stock",
                         help="qrscope's engines to run, comma-separated (tuned, stock; "
                         "tuned-without-PIECE leaves that piece out, QRSCOPE_ENGINE_OFF)")
+    parser.add_argument("--associations", type=int, default=2,
+                        help="N of the contender on N associations at once (0: none)")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write samples and summary here")
     parser.add_argument("--markdown", type=Path, help="write the summary table here")
@@ -98,10 +103,11 @@ class Orthanc:
         return len(ids)
 
 
-def _qrscope(study: Study, archive: Path, port: int) -> list[str]:
+def _qrscope(study: Study, archive: Path, port: int, associations: int) -> list[str]:
     return [sys.executable, "-m", "qrscope", "archive", "send", "--study", study.study_uid,
             "--host", HOST, "--port", str(port), "--called-aet", ORTHANC_AE_TITLE,
-            "--aet", QRSCOPE_AE, "--storage", str(archive), "--json"]
+            "--aet", QRSCOPE_AE, "--storage", str(archive), "--json",
+            "--max-parallel", str(associations)]
 
 
 def _storescu(study: Study, port: int) -> list[str]:
@@ -109,10 +115,12 @@ def _storescu(study: Study, port: int) -> list[str]:
             "--scan-directories", HOST, str(port), str(study.folder)]
 
 
-def _contenders(engines: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(name, tool, engine) of each contender."""
-    return [*((f"qrscope send ({e})" if e != "tuned" else "qrscope send", "qrscope", e)
-              for e in engines), ("storescu", "dcmtk", "")]
+def _contenders(engines: Sequence[str], associations: int) -> list[tuple[str, str, str, int]]:
+    """(name, tool, engine, associations) of each contender."""
+    several = ([(f"qrscope send, {associations} associations", "qrscope", "tuned",
+                 associations)] if associations > 1 else [])
+    return [*((f"qrscope send ({e})" if e != "tuned" else "qrscope send", "qrscope", e, 1)
+              for e in engines), *several, ("storescu", "dcmtk", "", 1)]
 
 
 def _env(work: Path, tool: str, engine: str) -> dict[str, str]:
@@ -129,9 +137,9 @@ def _env(work: Path, tool: str, engine: str) -> dict[str, str]:
 
 
 def _run_one(work: Path, study: Study, archive: Path, port: int, peer: Orthanc,
-             contender: tuple[str, str, str], number: int) -> Sample:
-    name, tool, engine = contender
-    command = (_qrscope(study, archive, port) if tool == "qrscope"
+             contender: tuple[str, str, str, int], number: int) -> Sample:
+    name, tool, engine, associations = contender
+    command = (_qrscope(study, archive, port, associations) if tool == "qrscope"
                else _storescu(study, port))
     log = work / "logs" / f"{study.name}-{name}-{number}.log".replace(" ", "_")
     peer.empty()
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     archive = _archive(work, studies)
     dicom_port, http_port = free_ports(2)
     samples: list[Sample] = []
-    contenders = _contenders(engines)
+    contenders = _contenders(engines, args.associations)
     started = time.monotonic()
     (work / "orthanc").mkdir()
     with running(work / "orthanc", dicom_port, http_port, {}, nodelay=True):

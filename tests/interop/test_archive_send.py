@@ -105,16 +105,22 @@ def _same_data_set(held: bytes, stored: bytes) -> bool:
     return changed > 0 and ours == _as_dcmtk_writes(stored)[0]
 
 
+@pytest.mark.parametrize("parallel", [1, 2])
 def test_every_study_reaches_orthanc_byte_for_byte_and_the_log_names_the_contexts(
-        archive: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        archive: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+        parallel: int) -> None:
     require(find_binary("Orthanc"), "Orthanc not installed (apt-get install orthanc)")
     rows = _instances(archive)
     with empty_orthanc(tmp_path / "orthanc") as orthanc:
         results: dict[str, dict] = {}
         for study in _studies(archive):
-            code, outcome = _send(archive, orthanc, "--study", study, extra=("-vv",))
+            code, outcome = _send(archive, orthanc, "--study", study,
+                                  extra=("-vv", "--max-parallel", str(parallel)))
             assert code == 0 and outcome["status"] == "success", outcome
             assert outcome["converted"] == 0, outcome
+            assert 1 <= outcome["associations"] <= parallel, outcome
+            assert len(outcome["instances"]) == len(
+                {i["sop_instance_uid"] for i in outcome["instances"]})
             results.update({i["sop_instance_uid"]: i for i in outcome["instances"]})
         assert set(results) == {r["sop_instance_uid"] for r in rows}
         assert orthanc.instance_count() == len(rows)

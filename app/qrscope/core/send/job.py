@@ -157,6 +157,11 @@ class SendJob:
                 recruiter.join()
             for thread in extras:
                 thread.join()
+        while not self._halt.is_set():  # what an extra association gave back at its end
+            share = shares.take()
+            if share is None:
+                return
+            self._work(ae, plan, shares, share)
 
     def _recruit(self, ae: Any, plan: AssociationPlan, shares: Shares,
                  extras: list[threading.Thread]) -> None:
@@ -166,29 +171,29 @@ class SendJob:
         while (most is None or len(extras) < most - 1) and not self._recruiting_over.is_set():
             if not self._slots.acquire(self._recruiting_over):
                 return
-            share = None if self._recruiting_over.is_set() else shares.take()
-            if share is None:
+            if self._recruiting_over.is_set() or shares.left < 2:
                 self._slots.release()
                 return
-            thread = threading.Thread(target=self._extra, args=(ae, plan, shares, share),
+            thread = threading.Thread(target=self._extra, args=(ae, plan, shares),
                                       name=f"qrscope-send-{self.job_id or 'job'}-"
                                            f"{len(extras) + 2}", daemon=True)
             extras.append(thread)
             thread.start()
 
-    def _extra(self, ae: Any, plan: AssociationPlan, shares: Shares, share: Share) -> None:
+    def _extra(self, ae: Any, plan: AssociationPlan, shares: Shares) -> None:
         try:
-            self._work(ae, plan, shares, share, extra=True)
-        except Exception:  # the others go on; what it held is given back
+            self._work(ae, plan, shares, None, extra=True)
+        except Exception:  # the others go on (what it held is sent at the plan's end)
             _LOGGER.exception("an extra association of send %s failed", self.job_id or "-")
-            share.give_back()
         finally:
             self._slots.release()
 
-    def _work(self, ae: Any, plan: AssociationPlan, shares: Shares, share: Share, *,
+    def _work(self, ae: Any, plan: AssociationPlan, shares: Shares, share: Share | None, *,
               extra: bool = False, established: Callable[[], None] | None = None) -> None:
         """Send *share* on an association of its own, and on a new one if that one is
-        lost after the peer answered something on it (see :meth:`_lost`)."""
+        lost after the peer answered something on it (see :meth:`_lost`). An extra
+        association takes its share once established: a peer that makes it wait
+        (one that serves one association at a time) holds back nothing meanwhile."""
         pending = None  # the instance a lost association left without a response
         while not self._halt.is_set():
             try:
@@ -196,7 +201,8 @@ class SendJob:
                                        job_id=self.job_id or None, debug=self._debug)
             except AssociationFailure as failure:
                 if extra:
-                    share.give_back()
+                    if share is not None:
+                        share.give_back()
                     self._extra_refused(failure)
                 else:
                     self._fail(failure)  # the next association would meet the same refusal
@@ -204,6 +210,10 @@ class SendJob:
             if established is not None:
                 established()
                 established = None
+            share = share or shares.take()
+            if share is None:
+                out.close()
+                return
             sender = AssociationSender(out, self._record, self._halt.is_set)
             self._opened(plan, sender.accepted)
             try:
