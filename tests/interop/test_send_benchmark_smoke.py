@@ -27,7 +27,8 @@ def test_qrscope_send_and_storescu_deliver_every_instance_unchanged(tmp_path):
                       "--work", str(tmp_path / "work"), "--json", str(report)]) == 0
     samples = json.loads(report.read_text())["samples"]
     ran = {(s["data"], s["contender"]) for s in samples}
-    contenders = ("qrscope send", "qrscope send (stock)", "storescu")
+    contenders = ("qrscope send", "qrscope send (stock)", "qrscope send, 2 associations",
+                  "storescu")
     assert ran == {(data, c) for data in ("5 x 32 KB", "2 x 0.5 MB") for c in contenders}
     assert {s["instances"] for s in samples if s["data"] == "5 x 32 KB"} == {5}
     assert {s["instances"] for s in samples if s["data"] == "2 x 0.5 MB"} == {2}
