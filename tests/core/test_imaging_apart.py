@@ -8,10 +8,13 @@ bundle, a dead pool) it is made in the calling thread as before.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pydicom
 import pytest
 from PIL import Image
@@ -103,3 +106,30 @@ def test_a_dead_pool_makes_it_here_and_the_next_one_starts_anew(root: Path, monk
     result = apart.make_thumbnail_apart(root, SERIES, 32)
     assert result.state == "ok" and result.path == other and other.exists()
     assert apart._pool is not broken
+
+
+_ABRUPT_END = """
+import os, sys
+from qrscope.core.imaging import apart
+apart.make_thumbnail_apart(sys.argv[1], sys.argv[2], 48)
+print(" ".join(str(p) for p in apart._pool._processes), flush=True)
+os._exit(0)  # as a crash: no exit handler joins the workers
+"""
+
+
+def test_the_workers_end_with_a_process_that_ends_abruptly(root: Path):
+    done = subprocess.run([sys.executable, "-c", _ABRUPT_END, str(root), SERIES],
+                          capture_output=True, text=True, timeout=120, check=True)
+    workers = [int(p) for p in done.stdout.split()]
+    assert len(workers) >= 1
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {workers} outlived their parent"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

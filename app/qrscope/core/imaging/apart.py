@@ -14,7 +14,8 @@ worker thread: the wait releases the lock). The processes are started with
 "spawn", never "fork" (the caller has threads, Qt's among them, that a fork
 would copy mid-work), once per process and only when a thumbnail is first
 to be made; they run at a lower scheduling priority (:data:`NICENESS`), so
-on a busy machine the window gets the processor first. A thumbnail already
+on a busy machine the window gets the processor first, and end when the
+process that started them ends, however it ends. A thumbnail already
 known (:func:`known_thumbnail`) is answered here, without a process.
 
 Where processes cannot be used the thumbnail is made in the calling thread,
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
@@ -90,7 +92,7 @@ def _processes() -> ProcessPoolExecutor | None:
         if _pool is None:
             _pool = ProcessPoolExecutor(max_workers=PROCESSES,
                                         mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_lower_priority)
+                                        initializer=_worker_started)
         return _pool
 
 
@@ -102,8 +104,23 @@ def _drop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _lower_priority() -> None:
-    """In each worker process: yield the processor to the window (POSIX nice value)."""
+def _worker_started() -> None:
+    """In each worker process: yield the processor to the window (POSIX nice value), and
+    end with the process that started it.
+
+    A worker holds both ends of the pool's queue, so it never reads an end of
+    file: without the watch, a window that crashed, was killed or left with
+    ``os._exit`` would leave its workers waiting forever.
+    """
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):  # not permitted: run at the caller's priority
             os.nice(NICENESS)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True,
+                         name="qrscope-thumbs-parent-watch").start()
+
+
+def _end_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)  # nothing of the worker's to keep: a thumbnail half made is made again
