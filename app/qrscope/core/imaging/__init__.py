@@ -6,7 +6,8 @@ files, text), from worker threads.
 * :func:`decodability` - can a transfer syntax be decoded here, and if not why;
 * :func:`render_frame` - one frame, windowed, ready to show (:class:`RenderedFrame`);
 * :func:`describe_object` - an SR, PDF, RT Plan, waveform... as a typed placeholder;
-* :func:`make_thumbnail` - a series' cached thumbnail and its recorded state.
+* :func:`make_thumbnail` - a series' cached thumbnail and its recorded state
+  (:func:`known_thumbnail` without making it; :mod:`.apart` makes it in a worker process).
 """
 
 from qrscope.core.imaging.decoders import (
@@ -22,11 +23,12 @@ from qrscope.core.imaging.thumbnails import (
     THUMBNAIL_FOLDER,
     ThumbnailResult,
     UnknownSeries,
+    known_thumbnail,
     make_thumbnail,
     thumbnail_file,
 )
 
 __all__ = ["THUMBNAIL_FOLDER", "CannotDecode", "Decodability", "NoPixels", "ObjectSummary",
            "RenderedFrame", "ThumbnailResult", "UnknownSeries", "Window", "decodability",
-           "decompress", "describe_object", "make_thumbnail", "pixel_support", "render_frame",
-           "thumbnail_file"]
+           "decompress", "describe_object", "known_thumbnail", "make_thumbnail", "pixel_support",
+           "render_frame", "thumbnail_file"]

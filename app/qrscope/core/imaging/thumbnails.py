@@ -30,8 +30,8 @@ from qrscope.core.files import atomic_write
 from qrscope.core.imaging.decoders import CannotDecode
 from qrscope.core.imaging.frames import NoPixels, read_header, render_frame
 
-__all__ = ["THUMBNAIL_FOLDER", "ThumbnailResult", "UnknownSeries", "make_thumbnail",
-           "thumbnail_file"]
+__all__ = ["THUMBNAIL_FOLDER", "ThumbnailResult", "UnknownSeries", "known_thumbnail",
+           "make_thumbnail", "thumbnail_file"]
 
 THUMBNAIL_FOLDER = ".qrscope-thumbnails"
 ThumbnailState = Literal["ok", "failed", "no-pixels"]
@@ -71,17 +71,39 @@ def make_thumbnail(root: Path, series_uid: str, size: int = 128) -> ThumbnailRes
     root = Path(root)
     index = open_index(root)
     with _lock_for(root, series_uid):
-        files = index.series_files(series_uid)
-        if not files:
-            raise UnknownSeries(f"the archive in {root} holds no series {series_uid}")
+        files, known = _recorded(root, series_uid, size)
+        if known is not None:
+            return known
         target = thumbnail_file(root, series_uid, size)
-        known = index.thumbnail_state(series_uid)
-        if known is not None and (known[0] != "ok" or target.exists()):
-            state, reason = known
-            return ThumbnailResult(target if state == "ok" else None, state, reason)  # type: ignore[arg-type]
         result = _make(index.path_of(_representative(files)), target, size)
         index.set_thumbnail_state(series_uid, result.state, result.reason)
         return result
+
+
+def known_thumbnail(root: Path, series_uid: str, size: int = 128) -> ThumbnailResult | None:
+    """The recorded thumbnail of *series_uid*, or None when it is still to be made.
+
+    Decodes nothing: a caller that makes thumbnails elsewhere (another process,
+    :mod:`qrscope.core.imaging.apart`) answers the known ones without sending them
+    there. Raises :class:`UnknownSeries` as :func:`make_thumbnail` does.
+    """
+    return _recorded(Path(root), series_uid, size)[1]
+
+
+def _recorded(root: Path, series_uid: str, size: int
+              ) -> tuple[list[tuple[str, str]], ThumbnailResult | None]:
+    """The series' files, and its recorded outcome if still valid (an "ok" whose PNG
+    was removed is not)."""
+    index = open_index(root)
+    files = index.series_files(series_uid)
+    if not files:
+        raise UnknownSeries(f"the archive in {root} holds no series {series_uid}")
+    target = thumbnail_file(root, series_uid, size)
+    known = index.thumbnail_state(series_uid)
+    if known is None or (known[0] == "ok" and not target.exists()):
+        return files, None
+    state, reason = known
+    return files, ThumbnailResult(target if state == "ok" else None, state, reason)  # type: ignore[arg-type]
 
 
 def _lock_for(root: Path, series_uid: str) -> threading.Lock:

@@ -103,14 +103,18 @@ class ArchiveTableModel(ListTableModel):
     def row_of(self, key: str) -> int:
         return next((n for n, row in enumerate(self.rows) if row[self.key] == key), -1)
 
-    def set_icon(self, key: str, pixmap: QPixmap | None, tip: str) -> None:
-        """The thumbnail (or placeholder) and its tooltip of the row *key*."""
-        if pixmap is not None:
+    def set_icons(self, icons: dict[str, tuple[QPixmap, str]]) -> None:
+        """The thumbnails (or placeholders) and tooltips of the rows *icons* names, by key,
+        shown by one change of the first column (one repaint for many thumbnails)."""
+        if not icons:
+            return
+        for key, (pixmap, tip) in icons.items():
             self.icons[key] = pixmap
-        self.tips[key] = tip
-        number = self.row_of(key)
-        if number >= 0:
-            self.dataChanged.emit(self.index(number, 0), self.index(number, 0))
+            self.tips[key] = tip
+        numbers = [n for n, row in enumerate(self.rows) if str(row[self.key]) in icons]
+        if numbers:
+            self.dataChanged.emit(self.index(min(numbers), 0), self.index(max(numbers), 0),
+                                  [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole])
 
     def cell_text(self, row: int, column: int) -> str:
         spec = self.columns[column]
