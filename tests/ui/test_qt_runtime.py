@@ -151,3 +151,26 @@ def test_the_collector_never_breaks_a_tuple_another_thread_is_building(qapp):
         builder.join(5)
         collector.stop()
     assert failures == []
+
+
+def test_a_young_freeze_counts_the_frozen_objects_once(qapp, monkeypatch):
+    """Counting frozen objects walks all of them (a million after a large search): a
+    young collection's freeze counts once, not before and after, and still counts
+    the new long-lived objects, so the full collection comes when they have grown."""
+    from qrscope.ui import gui_gc
+
+    collector = GuiThreadCollector()
+    try:
+        collector.collect_all()
+        walks = []
+        counter = gc.get_freeze_count
+        monkeypatch.setattr(gc, "get_freeze_count", lambda: walks.append(1) or counter())
+        grown = [[] for _ in range(5000)]  # new long-lived objects
+        for _ in range(gui_gc.YOUNG_BEFORE_FREEZE + 1):
+            gc.collect(0)
+        collector.collect_due()
+        assert len(walks) == 1
+        assert collector._grown >= len(grown)
+    finally:
+        monkeypatch.undo()
+        collector.stop()

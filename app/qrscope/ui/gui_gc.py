@@ -74,6 +74,7 @@ class GuiThreadCollector(QObject):
         a full collection waits until it is not."""
         self._long_lived = 0  # objects frozen by the last full collection
         self._grown = 0  # objects frozen since
+        self._frozen = gc.get_freeze_count()  # frozen after our last freeze
         self._quiet = 0  # idle intervals in a row
         self._due_since: float | None = None
         self._timer = QTimer(self)
@@ -105,7 +106,7 @@ class GuiThreadCollector(QObject):
             gc.collect(1)
             # Everything older is frozen: the oldest generation holds just the
             # survivors of this collection, counted as freezing moves them.
-            self._grown += _freeze()
+            self._grown += self._freeze()
         elif counts[0] > thresholds[0]:
             gc.collect(0)
         if self._full_due():
@@ -126,7 +127,8 @@ class GuiThreadCollector(QObject):
         """A full collection, the frozen objects included."""
         gc.unfreeze()
         gc.collect()
-        self._long_lived = _freeze()
+        self._frozen = 0
+        self._long_lived = self._freeze()
         self._grown = 0
         self._due_since = None
 
@@ -142,16 +144,22 @@ class GuiThreadCollector(QObject):
         if GuiThreadCollector._active == 0:
             gc.enable()
 
+    def _freeze(self) -> int:
+        """Freeze every tracked object (``gc.freeze``); how many were newly frozen.
 
-def _freeze() -> int:
-    """Freeze every tracked object (``gc.freeze``); how many were newly frozen.
-
-    Counted with ``gc.get_freeze_count``, never with ``gc.get_objects``: a
-    list of the objects would hold a reference to each, a tuple that another
-    thread is still filling included, and CPython's ``tuple()`` then fails
-    to resize it ("SystemError: bad argument to internal function"; it
-    killed the demo PACS's server thread in pynetdicom's ``deepcopy``).
-    """
-    before = gc.get_freeze_count()
-    gc.freeze()
-    return gc.get_freeze_count() - before
+        Counted with ``gc.get_freeze_count``, never with ``gc.get_objects``: a
+        list of the objects would hold a reference to each, a tuple that another
+        thread is still filling included, and CPython's ``tuple()`` then fails
+        to resize it ("SystemError: bad argument to internal function"; it
+        killed the demo PACS's server thread in pynetdicom's ``deepcopy``).
+        Counted once a freeze, against the count the last one left: the count
+        walks every frozen object (a million after a 10,000-study search), and
+        two walks a freeze were most of a young collection's time on the GUI
+        thread while thumbnails were made (docs/PERFORMANCE.md). Another
+        window's collector may have unfrozen meanwhile (tests open several):
+        then nothing is counted as new.
+        """
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        newly, self._frozen = max(0, frozen - self._frozen), frozen
+        return newly
