@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in result.items():
             print(f"{key:>16}: {value}")
     sys.stdout.flush()
+    from qrscope.core.imaging import apart
+
+    apart.shut_down()  # its semaphores would outlive os._exit
     os._exit(0)  # as scripts/screenshots.py: no final collection after a driven window
 
 

@@ -208,6 +208,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as home, loop:
         loop.run_until_complete(tour(app, Path(home)))
     sys.stdout.flush()
+    from qrscope.core.imaging import apart
+
+    apart.shut_down()  # the thumbnail processes' semaphores would outlive os._exit
     # The pictures are saved; skip the interpreter's final garbage collection,
     # where PySide6 6.12 can abort after a window was driven from a coroutine.
     os._exit(0)

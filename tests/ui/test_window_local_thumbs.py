@@ -76,3 +76,26 @@ def test_the_image_arrives_at_the_size_shown(tmp_path: Path):
         close_index(root)
     assert thumb.state == "ok" and thumb.image is not None
     assert max(thumb.image.width(), thumb.image.height()) == 64
+
+
+def test_closing_the_window_ends_the_thumbnail_processes(qtbot, qt_loop, tmp_path):
+    """The worker processes that made thumbnails end when the window closes, not at
+    the interpreter's exit: left to it, a quit said "leaked semaphore objects" on the
+    terminal, and a process ended by ``os._exit`` left their semaphores behind."""
+    from tests.window_site import close_window, make_window
+
+    window = make_window(qtbot, tmp_path)
+    root = tmp_path / "thumbs"
+    root.mkdir()
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.save_as(root / "ct.dcm", enforce_file_format=True)
+    import_paths([root / "ct.dcm"], root, ImportMode.IN_PLACE)
+    try:
+        assert apart.processes_available()
+        assert apart.make_thumbnail_apart(root, ds.SeriesInstanceUID, 64).state == "ok"
+        assert apart.workers_running()
+        close_window(qtbot, window)
+        assert not apart.workers_running()
+    finally:
+        apart.shut_down()
+        close_index(root)

@@ -43,6 +43,7 @@ from qrscope.core.archive.index import ArchiveFilter
 from qrscope.core.batch.items import ItemProgress
 from qrscope.core.batch.progress import BatchProgress
 from qrscope.core.dicom.records import QueryLevel
+from qrscope.core.imaging.apart import shut_down as shut_down_thumbnail_processes
 from qrscope.core.jobs import JobRecord
 from qrscope.core.net.verify import EchoResult, verify
 from qrscope.core.profiles import LocalAE, RemoteNode
@@ -292,6 +293,11 @@ class CoreBridge(QObject):
         def work() -> None:
             self._listener_emit(STOPPING, None)
             self.session.close()
+            # No thumbnail starts the worker processes again once they are ended
+            # here, and not left to the interpreter's exit: a window's process may
+            # end without it (os._exit), leaving their semaphores behind.
+            self.thumbnail_executor.shutdown(wait=True, cancel_futures=True)
+            shut_down_thumbnail_processes()
             self._listener_emit(STOPPED, None)
 
         await self._in_worker(work, self._listener_executor)

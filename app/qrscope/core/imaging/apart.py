@@ -40,7 +40,7 @@ from pathlib import Path
 from qrscope.core.imaging.thumbnails import ThumbnailResult, known_thumbnail, make_thumbnail
 
 __all__ = ["NICENESS", "PROCESSES", "make_thumbnail_apart", "processes_available",
-           "shut_down"]
+           "shut_down", "workers_running"]
 
 PROCESSES = 2
 """Thumbnails made at once (as the window's thumbnail threads, which wait for them)."""
@@ -73,6 +73,12 @@ def make_thumbnail_apart(root: Path, series_uid: str, size: int = 128) -> Thumbn
     except BrokenProcessPool:  # a worker died (killed, out of memory): here, this once
         _drop(pool)
         return make_thumbnail(root, series_uid, size)
+
+
+def workers_running() -> bool:
+    """Whether worker processes are up (started by a thumbnail, ended by :func:`shut_down`)."""
+    with _LOCK:
+        return _pool is not None
 
 
 def shut_down() -> None:

@@ -148,9 +148,12 @@ class ThumbnailLoader(QObject):
         for uid, instances in wanted.items():
             if uid in self.pending or (uid in self.shown and self._made_for[uid] == instances):
                 continue
+            try:
+                future = loop.run_in_executor(self.bridge.thumbnail_executor,
+                                              lambda u=uid: load_thumbnail(root, u, size))
+            except RuntimeError:  # the window is closing: its thumbnail workers are stopped
+                return
             self._made_for[uid] = instances
-            future = loop.run_in_executor(self.bridge.thumbnail_executor,
-                                          lambda u=uid: load_thumbnail(root, u, size))
             self.pending[uid] = future
             future.add_done_callback(lambda f, u=uid: self._done(u, f))
 
