@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, _config, evt
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import register_uid, uid_to_service_class
 
 from qrscope.core.archive.importer import ImportMode, import_paths
+from qrscope.core.archive.index import ArchiveLevel, open_index
+from qrscope.core.send.selection import SendSelection
 from qrscope.demo_pacs import build_sample_studies
 from qrscope.demo_pacs.clinical import build_clinical_studies
 
@@ -111,6 +114,20 @@ def build_archive(storage: Path, sources: Path) -> list[Path]:
     results = import_paths(files, storage, ImportMode.COPY)
     assert all(r.outcome != "failed" for r in results), results
     return files
+
+
+def uncompressed_series(archive: Path, at_least: int) -> tuple[SendSelection, list[dict]]:
+    """The series of *archive* held only in uncompressed syntaxes (any peer takes them
+    without conversion), as a selection, and their instances (*at_least* of them)."""
+    by_series: dict[str, list[dict]] = {}
+    for row in open_index(archive).select(ArchiveLevel.INSTANCE):
+        by_series.setdefault(row["series_uid"], []).append(row)
+    plain = {s: rows for s, rows in by_series.items()
+             if all(r["transfer_syntax"] in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+                    for r in rows)}
+    rows = [r for members in plain.values() for r in members]
+    assert len(rows) >= at_least
+    return SendSelection(series_uids=tuple(plain)), rows
 
 
 def data_set_bytes(path: Path) -> bytes:

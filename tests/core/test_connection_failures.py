@@ -178,6 +178,17 @@ def test_a_pacs_that_accepts_none_of_our_contexts_is_no_accepted_context():
         [("query_model", "patient-root")]
 
 
+def _answer_with_an_a_abort(conn: socket.socket) -> None:
+    """Read the A-ASSOCIATE-RQ, answer A-ABORT (source: service provider, reason:
+    unrecognised PDU parameter), wait until the caller closes."""
+    header = conn.recv(6)
+    length = int.from_bytes(header[2:6], "big")
+    while length > 0:
+        length -= len(conn.recv(length))
+    conn.sendall(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6]))
+    conn.recv(1)
+
+
 def test_a_peer_that_aborts_the_association_request_is_aborted_with_its_reason():
     # A server that reads the A-ASSOCIATE-RQ and answers with an A-ABORT
     # (source: service provider, reason: unrecognised PDU parameter).
@@ -192,12 +203,7 @@ def test_a_peer_that_aborts_the_association_request_is_aborted_with_its_reason()
         # probe's 10 s connect timeout, which a real PACS answers by closing at once.
         server.close()
         with conn:
-            header = conn.recv(6)
-            length = int.from_bytes(header[2:6], "big")
-            while length > 0:
-                length -= len(conn.recv(length))
-            conn.sendall(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6]))
-            conn.recv(1)  # until the caller closes
+            _answer_with_an_a_abort(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -252,12 +258,7 @@ def test_a_peer_that_answers_with_an_a_abort_pdu_is_not_probed_for_tls():
     def serve() -> None:
         conn, _ = server.accept()
         with conn:
-            header = conn.recv(6)
-            length = int.from_bytes(header[2:6], "big")
-            while length > 0:
-                length -= len(conn.recv(length))
-            conn.sendall(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6]))
-            conn.recv(1)  # until the caller closes
+            _answer_with_an_a_abort(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

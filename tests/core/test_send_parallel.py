@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import sop_class as sc
-from tests.core.send_peers import StoreSCP, build_archive, data_set_bytes
+from tests.core.send_peers import StoreSCP, build_archive, data_set_bytes, uncompressed_series
 
-from qrscope.core.archive.index import ArchiveLevel, close_index, open_index
+from qrscope.core.archive.index import close_index, open_index
 from qrscope.core.jobs import JobService, JobStore
 from qrscope.core.jobs.records import JobState
 from qrscope.core.net.association_log import AssociationLog
@@ -38,18 +38,6 @@ def archive(tmp_path_factory: pytest.TempPathFactory):
     build_archive(storage, tmp_path_factory.mktemp("sources"))
     yield storage
     close_index(storage)
-
-
-def _plain_series(archive: Path) -> tuple[SendSelection, list[dict]]:
-    """The series held only in uncompressed syntaxes, and their instances."""
-    by_series: dict[str, list[dict]] = {}
-    for row in open_index(archive).select(ArchiveLevel.INSTANCE):
-        by_series.setdefault(row["series_uid"], []).append(row)
-    plain = {s: rows for s, rows in by_series.items()
-             if all(r["transfer_syntax"] in PLAIN for r in rows)}
-    rows = [r for members in plain.values() for r in members]
-    assert len(rows) >= 6
-    return SendSelection(series_uids=tuple(plain)), rows
 
 
 def _scp(rows: list[dict], **kw) -> StoreSCP:
@@ -74,7 +62,7 @@ def _arrivals(scp: StoreSCP, count: int) -> None:
 
 
 def test_a_send_uses_the_node_budget_of_associations_each_instance_once(archive, tmp_path):
-    selection, rows = _plain_series(archive)
+    selection, rows = uncompressed_series(archive, 6)
     scp = _scp(rows, hold_after=1)  # every C-STORE waits: two at once prove two associations
     log = AssociationLog()
     service = JobService(JobStore(tmp_path / "jobs.sqlite3"), log, local=lambda: LOCAL,
@@ -105,7 +93,7 @@ def test_a_send_uses_the_node_budget_of_associations_each_instance_once(archive,
 
 
 def test_max_parallel_1_sends_on_one_association(archive, tmp_path):
-    selection, rows = _plain_series(archive)
+    selection, rows = uncompressed_series(archive, 6)
     scp = _scp(rows)
     service = _service(tmp_path, _node(scp))
     try:
@@ -120,7 +108,7 @@ def test_max_parallel_1_sends_on_one_association(archive, tmp_path):
 
 
 def test_a_retrieve_holding_a_slot_leaves_the_send_one_until_it_ends(archive, tmp_path):
-    selection, rows = _plain_series(archive)
+    selection, rows = uncompressed_series(archive, 6)
     scp = _scp(rows, hold_after=1)
     gate = threading.Event()
 
@@ -152,7 +140,7 @@ def test_a_retrieve_holding_a_slot_leaves_the_send_one_until_it_ends(archive, tm
 
 def test_a_refused_extra_association_leaves_the_send_complete_on_fewer(archive, tmp_path,
                                                                        caplog):
-    selection, rows = _plain_series(archive)
+    selection, rows = uncompressed_series(archive, 6)
     scp = _scp(rows, hold_after=1, maximum_associations=1)  # a PACS's limit per AE
     refused = threading.Event()
 
@@ -186,7 +174,7 @@ def test_a_refused_extra_association_leaves_the_send_complete_on_fewer(archive, 
 
 
 def test_cancel_mid_send_stops_every_association(archive, tmp_path):
-    selection, rows = _plain_series(archive)
+    selection, rows = uncompressed_series(archive, 6)
     scp = _scp(rows, hold_after=1)
     service = _service(tmp_path, _node(scp))
     try:
@@ -228,7 +216,7 @@ class TwoSlots:
 
 
 def test_results_of_two_associations_merge_a_refused_class_failed_once_each(archive):
-    items = [i for i in items_to_send(open_index(archive), _plain_series(archive)[0])]
+    items = [i for i in items_to_send(open_index(archive), uncompressed_series(archive, 6)[0])]
     ct = [i for i in items if i.sop_class_uid == sc.CTImageStorage]
     other = [i for i in items if i.sop_class_uid != sc.CTImageStorage]
     assert len(ct) >= 2 and other

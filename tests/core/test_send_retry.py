@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import evt
-from tests.core.send_peers import StoreSCP, build_archive
+from tests.core.send_peers import StoreSCP, build_archive, uncompressed_series
 
-from qrscope.core.archive.index import ArchiveLevel, close_index, open_index
+from qrscope.core.archive.index import close_index
 from qrscope.core.jobs import JobService, JobStore
 from qrscope.core.jobs.records import JobState
 from qrscope.core.net.association_log import AssociationLog
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.send import SendSelection
 
 LOCAL = LocalAE(ae_title="QRSCOPE")
 
@@ -41,19 +40,6 @@ def archive(tmp_path_factory: pytest.TempPathFactory):
     build_archive(storage, tmp_path_factory.mktemp("sources"))
     yield storage
     close_index(storage)
-
-
-def _uncompressed_series(archive: Path) -> tuple[SendSelection, list[dict]]:
-    """The series held only in uncompressed syntaxes, as a selection, and their instances."""
-    by_series: dict[str, list[dict]] = {}
-    for row in open_index(archive).select(ArchiveLevel.INSTANCE):
-        by_series.setdefault(row["series_uid"], []).append(row)
-    plain = {s: rows for s, rows in by_series.items()
-             if all(r["transfer_syntax"] in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
-                    for r in rows)}
-    rows = [r for members in plain.values() for r in members]
-    assert len(rows) >= 3
-    return SendSelection(series_uids=tuple(plain)), rows
 
 
 def _scp(rows: list[dict], failing: set[str] = frozenset()) -> FailingFirst:
@@ -79,7 +65,7 @@ def _node(scp: StoreSCP, ae_title: str = "") -> RemoteNode:
 
 
 def test_a_retry_sends_again_exactly_the_instances_the_peer_failed(archive, tmp_path):
-    selection, rows = _uncompressed_series(archive)
+    selection, rows = uncompressed_series(archive, 3)
     failing = {rows[0]["sop_instance_uid"], rows[-1]["sop_instance_uid"]}
     scp = _scp(rows, failing)
     service = _service(tmp_path, _node(scp))
@@ -105,7 +91,7 @@ def test_a_retry_sends_again_exactly_the_instances_the_peer_failed(archive, tmp_
 
 def test_a_send_whose_association_was_refused_is_retried_whole_to_the_fixed_node(
         archive, tmp_path):
-    selection, rows = _uncompressed_series(archive)
+    selection, rows = uncompressed_series(archive, 3)
     scp = _scp(rows)
     service = _service(tmp_path, _node(scp, "TYPO"))
     try:
@@ -126,7 +112,7 @@ def test_a_send_whose_association_was_refused_is_retried_whole_to_the_fixed_node
 
 
 def test_the_retry_is_on_record_with_its_link_to_the_first(archive, tmp_path):
-    selection, rows = _uncompressed_series(archive)
+    selection, rows = uncompressed_series(archive, 3)
     scp = _scp(rows, {rows[0]["sop_instance_uid"]})
     service = _service(tmp_path, _node(scp))
     try:
