@@ -21,6 +21,7 @@ from tests.batch_studies import DUPLICATE, INSTANCES_PER_STUDY, accession
 from tests.demo_site import start_demo_site
 
 from qrscope.core.archive.index import open_index
+from qrscope.core.batch import ahead as ahead_module
 from qrscope.core.batch.input import parse_text
 from qrscope.core.batch.items import BatchSpec, ItemProgress, ItemStatus
 from qrscope.core.batch.pace import Pace
@@ -29,6 +30,7 @@ from qrscope.core.batch.runner import BatchRunner
 from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.jobs import JobService, JobState, JobStore
 from qrscope.core.jobs.records import JobKind
+from qrscope.core.net.association_log import Direction
 from qrscope.core.profiles import RetrieveMethod
 from qrscope.core.receive.listener import StorageListener
 from qrscope.core.receive.storage import InstanceStore
@@ -128,6 +130,23 @@ def test_the_rows_of_a_batch_are_resolved_on_one_association(tmp_path, site, lis
     events = [e.kind for e in site.log.events()]
     assert events.count("established") == 1, "four rows, one association"
     assert events.count("released") == 1
+    service.shutdown()
+
+
+def test_a_batch_plans_its_items_on_one_association(tmp_path, site, listener, monkeypatch):
+    """One association resolves the rows, one learns every item's plan, one C-MOVE each:
+    the planner's STUDY, SERIES and IMAGE C-FINDs no longer open one each."""
+    monkeypatch.setattr(ahead_module, "IDLE_S", 3600.0)  # kept however slow the moves
+    service = _service(tmp_path, site, listener)
+    rows = [accession(n) for n in (1, 2, 3)]
+    record = service.submit_batch(site.node, RetrieveMethod.MOVE, BatchSpec(key="p"),
+                                  _text(*rows))
+    assert service.wait(120) and service.get(record.job_id).state is JobState.SUCCESS
+    outgoing = [e for e in site.log.events() if e.direction is Direction.OUTGOING]
+    finds = sum(1 for e in outgoing if e.kind == "dimse-sent" and "C-FIND-RQ" in e.summary)
+    assert finds >= 1 + 3 * 3, "each row resolved, then each study's three levels"
+    assert [e.kind for e in outgoing].count("established") == 1 + 1 + len(rows)
+    assert _moves(site) == len(rows)
     service.shutdown()
 
 

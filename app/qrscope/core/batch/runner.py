@@ -24,6 +24,12 @@ archive index says it stands: what is already on disk is not asked for.
   them so that a batch and the single retrieves of its node together keep to
   the node's limit, the single ones first.
 
+Each item's plans (what the PACS lists of its studies, which decides
+``done``) are learnt one item ahead, while the item before is fetched, on
+one C-FIND association (:class:`~qrscope.core.batch.ahead.PlansAhead`), so
+that at ``--max-parallel 1`` one C-MOVE follows another with no C-FIND
+between.
+
 Every step is also handed to ``on_progress`` as a
 :class:`~qrscope.core.batch.progress.BatchProgress` (items, instances, rate,
 ETA, pace, window), for a front end's live view.
@@ -43,6 +49,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from qrscope.core.batch.ahead import PlanningStopped, PlansAhead
 from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
 from qrscope.core.batch.pace import Pace, PaceChange
 from qrscope.core.batch.progress import BatchPhase, BatchProgress, RateMeter, snapshot
@@ -58,7 +65,6 @@ from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.job import RetrieveJob
 from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
 from qrscope.core.retrieve.outcome import RetrieveOutcome
-from qrscope.core.retrieve.plan import RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 
 __all__ = ["BatchResult", "BatchRunner"]
@@ -125,6 +131,7 @@ class BatchRunner:
         self._parts = 0
         self._jobs: set[RetrieveJob] = set()
         self._resolver: Resolver | None = None
+        self._ahead: PlansAhead | None = None
         self.window = window
         self._pace_changes = 0
         self._store = listener.store if listener is not None else InstanceStore(
@@ -147,11 +154,29 @@ class BatchRunner:
             return self._end(BatchResult(self._snapshot(), unreachable=exc.message))
         with self._lock:
             self._phase = BatchPhase.FETCHING
+            self._ahead = PlansAhead(self.node, self.local, self.log, debug=self.debug)
+            if self._cancel.is_set():
+                self._ahead.cancel()
         self._report()
+        try:
+            self._fetch_all()
+        finally:
+            self._ahead.close()
+        return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set(),
+                                     pace=tuple(self.pace.changes)))
+
+    def _fetch_all(self) -> None:
+        """Each found item in its own thread once the pace, the window and the user allow,
+        its plans learnt while the item before it runs."""
         threads = []
         for index in sorted(self.items):
-            if self.items[index].status is not ItemStatus.FOUND:
+            progress = self.items[index]
+            if progress.status is not ItemStatus.FOUND:
                 continue
+            with self._lock:
+                may_start = not self._paused and self._window_open()
+            if may_start and self._ahead is not None:
+                self._ahead.prepare(index, progress.studies)
             if not self._slot():
                 break
             thread = threading.Thread(target=self._item_thread, args=(index,),
@@ -160,8 +185,6 @@ class BatchRunner:
             threads.append(thread)
         for thread in threads:
             thread.join()
-        return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set(),
-                                     pace=tuple(self.pace.changes)))
 
     def _end(self, result: BatchResult) -> BatchResult:
         with self._lock:
@@ -279,12 +302,16 @@ class BatchRunner:
         return fetch
 
     def _fetch_study(self, index: int, study: FoundStudy, fetch: _Fetch) -> None:
-        scope = RetrieveScope.study(study.study_uid, patient_id=study.patient_id)
+        if self._ahead is None:
+            raise RuntimeError("an item fetched outside run()")
         try:
-            plan = RetrievePlanner(self.node, self.local, self.log,
-                                   debug=self.debug).learn(scope)
+            plan = self._ahead.plan(index, study)
+        except PlanningStopped:
+            return  # the batch was cancelled: the item stays where it was
         except AssociationFailure as exc:
             self._failed(fetch, f"the PACS could not be reached: {exc.message}")
+            return
+        if self._cancel.is_set():
             return
         have = local_instance_uids(self.local.storage_folder, study.study_uid)
         parts = missing_scopes(plan, have)
@@ -363,7 +390,10 @@ class BatchRunner:
         """Start no new retrieve until :meth:`resume`; those under way finish."""
         with self._lock:
             self._paused = True
+            ahead = self._ahead
             self._lock.notify_all()
+        if ahead is not None:
+            ahead.drop()  # plans prepared now would be old when the batch resumes
         self._report()
 
     def resume(self) -> None:
@@ -405,10 +435,12 @@ class BatchRunner:
         with self._lock:
             self._cancel.set()
             jobs = list(self._jobs)
-            resolver = self._resolver
+            resolver, ahead = self._resolver, self._ahead
             self._lock.notify_all()
         if resolver is not None:
             resolver.cancel()  # a C-FIND under way ends now, not after its answer
+        if ahead is not None:
+            ahead.cancel()
         for job in jobs:
             job.cancel()
 
