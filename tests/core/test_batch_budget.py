@@ -53,6 +53,8 @@ class Node:
         self.lent = 0
         self.returned = 0
         self.planned: list[str] = []
+        self.held: set[str] = set()
+        """Studies whose resolving waits until ``release("resolve " + study)``."""
 
     def begin(self, label: str) -> threading.Event:
         with self.changed:
@@ -62,6 +64,10 @@ class Node:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
             self.changed.notify_all()
+            return self._gates.setdefault(label, threading.Event())
+
+    def gate(self, label: str) -> threading.Event:
+        with self.changed:
             return self._gates.setdefault(label, threading.Event())
 
     def end(self) -> None:
@@ -97,6 +103,8 @@ def node(monkeypatch) -> Node:
             self.cancelled = True
 
         def resolve(self, item: BatchItem) -> Resolution:
+            if item.study_uid in fake.held:
+                fake.gate(f"resolve {item.study_uid}").wait(WAIT)
             return Resolution(ItemStatus.FOUND, (FoundStudy(item.study_uid, instances=PER_STUDY),))
 
         def resolve_all(self, items: Iterable[BatchItem]) -> Iterator[Resolution]:
@@ -342,3 +350,19 @@ def test_a_pause_drops_the_plan_prepared_ahead_and_it_is_learnt_again(node, make
     assert service.wait(WAIT)
     assert service.get(job).state is JobState.SUCCESS
     assert node.planned == ["1.2.1", "1.2.2", "1.2.2"], "learnt again after the pause"
+
+
+def test_the_first_rows_are_fetched_while_the_later_ones_are_still_resolved(
+        node, make_service):
+    pacs = _pacs(limit=1)
+    service = make_service(pacs)
+    studies = ["1.2.1", "1.2.2"]
+    node.held = {"1.2.2"}
+    job = _batch(service, node, pacs, studies, parallel=1)
+    node.wait_for(lambda: node.running == 1)
+    assert node.started == ["1.2.1"], "fetching began with row 2 still being resolved"
+    assert service.store.batch_items(job)[1].status is ItemStatus.PENDING
+    node.release("resolve 1.2.2", *studies)
+    assert service.wait(WAIT)
+    assert service.get(job).state is JobState.SUCCESS
+    assert node.started == studies

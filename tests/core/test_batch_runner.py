@@ -193,6 +193,18 @@ def test_a_partial_item_fetches_only_its_missing_instances(tmp_path, site, liste
     service.shutdown()
 
 
+def _ended(site) -> bool:
+    """Every association we opened has ended."""
+    opened, ended = set(), set()
+    for event in site.log.events():
+        if event.direction is Direction.OUTGOING:
+            if event.kind == "established":
+                opened.add(event.association_id)
+            elif event.kind in ("released", "aborted", "connection-closed"):
+                ended.add(event.association_id)
+    return opened <= ended
+
+
 # A thread of the batch that raises (writing after the jobs file closed) fails the test.
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_batch_stopped_half_way_resumes_without_fetching_twice(tmp_path, batch_folder):
@@ -213,13 +225,22 @@ def test_a_batch_stopped_half_way_resumes_without_fetching_twice(tmp_path, batch
             time.sleep(0.05)
         service.shutdown()  # as a quit does: the record stays 'running'
         service.store.close()
+        # A quit's process ends with its associations; here the cancelled C-MOVE ends
+        # when the PACS answers, and the next run must not start beside it: a C-CANCEL
+        # sent just after the C-MOVE-RQ is lost by pynetdicom's SCP (it clears its
+        # cancel requests as the handler starts), and the demo PACS then sends it all.
+        while not _ended(site) and time.monotonic() < deadline:
+            time.sleep(0.05)
         resumed = _service(tmp_path, site, listener)
         taken = resumed.take(record.job_id)
         assert not isinstance(taken, str) and taken.interrupted == 1
         assert resumed.wait(120)
         assert resumed.get(record.job_id).state is JobState.SUCCESS
-        done = resumed.store.batch_items(record.job_id)
-        assert [p.status for p in done] == [ItemStatus.DONE] * STUDIES
+        done = [p.status for p in resumed.store.batch_items(record.job_id)]
+        # The item in flight at the stop is done, or skipped when its cancelled C-MOVE
+        # brought everything before it ended (the C-CANCEL lost, as above).
+        assert set(done) <= {ItemStatus.DONE, ItemStatus.SKIPPED} and len(done) == STUDIES
+        assert done.count(ItemStatus.SKIPPED) <= 1
         attempts = site.pacs.store_attempts()
         assert len(attempts) == STUDIES * INSTANCES_PER_STUDY
         twice = {uid: n for uid, n in attempts.items() if n > 1}

@@ -41,7 +41,6 @@ told how every retrieve ended, and each change it makes is logged with why.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -54,6 +53,7 @@ from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
 from qrscope.core.batch.pace import Pace, PaceChange
 from qrscope.core.batch.progress import BatchPhase, BatchProgress, RateMeter, snapshot
 from qrscope.core.batch.resolve import Resolver
+from qrscope.core.batch.resolving import ResolveAhead
 from qrscope.core.batch.slots import RetrieveSlots, UnlimitedSlots
 from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.dicom.status import OUT_OF_RESOURCES_FAMILY
@@ -148,31 +148,56 @@ class BatchRunner:
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> BatchResult:
-        try:
-            self._resolve_all()
-        except AssociationFailure as exc:
-            return self._end(BatchResult(self._snapshot(), unreachable=exc.message))
+        resolving = self._start_resolving()
         with self._lock:
-            self._phase = BatchPhase.FETCHING
             self._ahead = PlansAhead(self.node, self.local, self.log, debug=self.debug)
             if self._cancel.is_set():
                 self._ahead.cancel()
-        self._report()
         try:
-            self._fetch_all()
+            self._fetch_all(resolving)
         finally:
             self._ahead.close()
+            resolving.join()  # an unexpected error of the resolving is raised here
+        if resolving.unreachable:
+            return self._end(BatchResult(self._snapshot(), unreachable=resolving.unreachable))
         return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set(),
                                      pace=tuple(self.pace.changes)))
 
-    def _fetch_all(self) -> None:
-        """Each found item in its own thread once the pace, the window and the user allow,
-        its plans learnt while the item before it runs."""
+    def _start_resolving(self) -> ResolveAhead:
+        """The items not resolved yet, resolved in order on one association in a thread
+        of their own (released at the end, or at a cancel), while those before are
+        fetched."""
+        resolver = Resolver(self.node, self.local, self.log, debug=self.debug)
+        pending = [self.items[i] for i in sorted(self.items)
+                   if self.items[i].status is ItemStatus.PENDING]
+        resolving = ResolveAhead(resolver, pending, self._keep, self._lock, self._cancel,
+                                 name=f"qrscope-{self.job_id}-resolve")
+        with self._lock:
+            self._resolver = resolver
+            if self._cancel.is_set():
+                resolver.cancel()
+        resolving.start()
+        return resolving
+
+    def _fetching(self) -> None:
+        """The batch's phase is fetching from its first retrieve, or once all is resolved."""
+        with self._lock:
+            if self._phase is BatchPhase.FETCHING:
+                return
+            self._phase = BatchPhase.FETCHING
+        self._report()
+
+    def _fetch_all(self, resolving: ResolveAhead) -> None:
+        """Each found item in its own thread once it is resolved and the pace, the window
+        and the user allow, its plans learnt while the item before it runs."""
         threads = []
         for index in sorted(self.items):
+            if not resolving.wait_for(index):
+                break  # the resolving ended short of it: cancelled, or the PACS is gone
             progress = self.items[index]
             if progress.status is not ItemStatus.FOUND:
                 continue
+            self._fetching()
             with self._lock:
                 may_start = not self._paused and self._window_open()
             if may_start and self._ahead is not None:
@@ -183,6 +208,7 @@ class BatchRunner:
                                       name=f"qrscope-{self.job_id}-{index}", daemon=True)
             thread.start()
             threads.append(thread)
+        self._fetching()
         for thread in threads:
             thread.join()
 
@@ -210,25 +236,6 @@ class BatchRunner:
 
     def _snapshot(self) -> tuple[ItemProgress, ...]:
         return tuple(self.items[i] for i in sorted(self.items))
-
-    def _resolve_all(self) -> None:
-        """The items not resolved yet, in order, on one association (released before
-        the fetching starts, or at a cancel)."""
-        resolver = Resolver(self.node, self.local, self.log, debug=self.debug)
-        with self._lock:
-            self._resolver = resolver
-            if self._cancel.is_set():
-                resolver.cancel()
-        pending = [self.items[i] for i in sorted(self.items)
-                   if self.items[i].status is ItemStatus.PENDING]
-        asked = (p.item for p in pending if not self._cancel.is_set())
-        with contextlib.closing(resolver.resolve_all(asked)) as found_all:
-            # zip ends where the resolutions end: at the first item after a cancel
-            for progress, found in zip(pending, found_all, strict=False):
-                if resolver.cancelled:
-                    return  # cut short by the cancel: the item stays pending for the next run
-                self._keep(progress.but(status=found.status, studies=found.studies,
-                                        expected=found.expected, reason=found.reason))
 
     def _keep(self, progress: ItemProgress) -> None:
         with self._lock:
