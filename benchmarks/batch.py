@@ -39,6 +39,7 @@ time; most of that time was movescu's storage side.)
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import statistics
 import sys
@@ -204,7 +205,9 @@ def _round(work: Path, studies: list[Study], ports: dict[str, int], args: argpar
         log = out.parent.parent / "logs" / f"{out.name}.log"
         capture = log.with_suffix(".pcap")
         with wire.capture(ports["pacs"], capture):
+            began = time.time()
             finished = run_timed(command, log, _env(work, app), work)
+            ended = time.time()
         moves = wire.moves(capture, ports["pacs"])
         if len(moves) != len(studies) or any(m.status != 0 for m in moves):
             raise WrongResult(f"{name}: {len(moves)} C-MOVEs, not one per study "
@@ -220,10 +223,20 @@ def _round(work: Path, studies: list[Study], ports: dict[str, int], args: argpar
                         "move", number, finished.seconds, finished.peak_rss_mb, arrived,
                         round(megabytes, 1))
         _say(f"{name:<22} round {number}: {sample.seconds:7.2f} s, {arrived} instances, "
-             f"the PACS's own {pacs[(name, number)]:6.2f} s")
+             f"the PACS's own {pacs[(name, number)]:6.2f} s; {between(moves, began, ended)}")
         samples.append(sample)
         shutil.rmtree(out)
     return samples
+
+
+def between(moves: list[wire.Move], began: float, ended: float) -> str:
+    """Where the client's time outside the C-MOVEs went: before the first (process
+    start, listener, resolving), between one's final response and the next request
+    (median), after the last (the end of the run)."""
+    gaps = [b.requested - a.answered for a, b in itertools.pairwise(moves)]
+    median = 1000 * statistics.median(gaps) if gaps else 0.0
+    return (f"before the first C-MOVE {moves[0].requested - began:.2f} s, between two "
+            f"{median:.1f} ms (median), after the last {ended - moves[-1].answered:.2f} s")
 
 
 def overheads(samples: list[Sample], pacs: dict[tuple[str, int], float],
