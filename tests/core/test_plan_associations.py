@@ -3,11 +3,16 @@
 Each association costs more than a small C-FIND (docs/PERFORMANCE.md, batch
 retrieval): a plan's STUDY, SERIES and IMAGE level look-ups share one, and a
 batch keeps one across its items' plans. Against the demo PACS in this process.
+
+On stock pynetdicom, whose reactor can take a response meant for a later request
+on the same association, every search keeps an association of its own.
 """
 
 from __future__ import annotations
 
-from qrscope.core.query.find import FindAssociation
+import pytest
+
+from qrscope.core.query.find import FindAssociation, shared_searches
 from qrscope.core.retrieve.plan import RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveScope
 
@@ -33,6 +38,20 @@ def _with_most_series(site) -> str:
     return max(series, key=lambda uid: len(series[uid]))
 
 
+tuned_only = pytest.mark.skipif(not shared_searches(),
+                                reason="stock pynetdicom: one association per search")
+
+
+def test_on_stock_pynetdicom_every_search_has_an_association_of_its_own(demo):
+    if shared_searches():
+        pytest.skip("the tuned engine shares them")
+    study = _with_most_series(demo)
+    RetrievePlanner(demo.node, demo.local, demo.log).learn(RetrieveScope.study(study))
+    assert _kinds(demo).count("established") == _finds(demo) >= 3
+    assert _kinds(demo).count("released") == _finds(demo)
+
+
+@tuned_only
 def test_a_plans_look_ups_share_one_association_released_at_its_end(demo):
     study = _with_most_series(demo)
     plan = RetrievePlanner(demo.node, demo.local, demo.log).learn(RetrieveScope.study(study))
@@ -42,6 +61,7 @@ def test_a_plans_look_ups_share_one_association_released_at_its_end(demo):
     assert _kinds(demo).count("released") == 1, "released when the plan was learnt"
 
 
+@tuned_only
 def test_plans_on_a_kept_association_open_it_once_and_leave_it_to_the_caller(demo):
     finds = FindAssociation(demo.node, demo.local, demo.log, idle=float("inf"))
     try:
@@ -55,6 +75,7 @@ def test_plans_on_a_kept_association_open_it_once_and_leave_it_to_the_caller(dem
     assert _kinds(demo).count("released") == 1
 
 
+@tuned_only
 def test_a_kept_association_the_pacs_ended_is_opened_again(demo):
     finds = FindAssociation(demo.node, demo.local, demo.log, idle=float("inf"))
     try:
@@ -70,6 +91,7 @@ def test_a_kept_association_the_pacs_ended_is_opened_again(demo):
         finds.close()
 
 
+@tuned_only
 def test_a_kept_association_idle_too_long_is_not_trusted_with_the_next_search(demo):
     finds = FindAssociation(demo.node, demo.local, demo.log, idle=-1.0)
     try:

@@ -8,18 +8,20 @@ them while the item before runs, so that at ``--max-parallel 1`` the C-MOVEs
 follow each other with no planning between (docs/PERFORMANCE.md, batch
 retrieval).
 
-* Every plan is learnt on this thread, on one C-FIND association to the node
-  (:class:`~qrscope.core.query.find.FindAssociation`), released once the
-  thread has had nothing to do for :data:`IDLE_S` (a batch waiting for its
-  window, paused, or fetching a long study), and at the end.
-* Planning is not a retrieve: it takes no slot of the node's budget. The
-  runner asks for one item ahead at most, and only while the batch may
-  start retrieves (not paused, the window open).
+* The runner prepares an item only when it must wait before starting it
+  (for a slot of the pace's, at most one item ahead), and only while the
+  batch may start retrieves (not paused, the window open). Planning is not a
+  retrieve: it takes no slot of the node's budget.
+* The plans prepared ahead are learnt on this thread, on one C-FIND
+  association to the node (:class:`~qrscope.core.query.find.FindAssociation`),
+  released once the thread has had nothing to do for :data:`IDLE_S` (a batch
+  waiting for its window, paused, or fetching a long study), and at the end.
 * A plan is only data: :meth:`PlansAhead.drop` (a pause) forgets the
   prepared ones, and one older than :data:`FRESH_S` when its item starts is
   learnt again rather than trusted.
-* An item whose plan was not prepared (a retry, an item after a pause) has
-  it learnt at once, ahead of any preparing.
+* An item whose plan was not prepared (it could start at once, a retry, an
+  item after a pause) has it learnt on its own thread, on an association of
+  its own, as before: items that start together plan side by side.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class PlansAhead:
         self._queue: deque[_Task] = deque()
         self._prepared: dict[tuple[int, str], _Task] = {}
         self._planner: RetrievePlanner | None = None
+        self._here: set[RetrievePlanner] = set()
+        """Planners learning on an item's own thread (:meth:`plan` without a prepared one)."""
         self._stopped = False
         self._finds = FindAssociation(node, local, log, idle=IDLE_S, debug=debug)
         self._thread = threading.Thread(target=self._work, name="qrscope-plans-ahead",
@@ -91,23 +95,34 @@ class PlansAhead:
 
     def plan(self, index: int, study: FoundStudy) -> RetrievePlan:
         """Item *index*'s plan of *study*: the one prepared if still fresh, else learnt
-        now. Raises ``AssociationFailure`` (the PACS is not there) or
+        now on this thread. Raises ``AssociationFailure`` (the PACS is not there) or
         :class:`PlanningStopped`."""
         with self._lock:
             task = self._prepared.pop((index, study.study_uid), None)
             if task is not None:
                 task.ahead = False  # awaited now: a pause must not drop it
-                stale = (task.future.done() and task.future.exception() is None
-                         and time.monotonic() - task.learnt_at > FRESH_S)
-                if stale:
-                    task = None
-            if task is None:
-                if self._stopped:
-                    raise PlanningStopped
-                task = _Task(index, study, ahead=False)
-                self._queue.appendleft(task)  # an item waits for it: before any preparing
-                self._lock.notify_all()
-        return task.future.result()
+        if task is not None:
+            plan = task.future.result()
+            if time.monotonic() - task.learnt_at <= FRESH_S:
+                return plan
+        return self._learn_here(study)
+
+    def _learn_here(self, study: FoundStudy) -> RetrievePlan:
+        """The plan learnt on the caller's thread, on an association of its own: items
+        started at once (more than one may start together) plan side by side."""
+        planner = RetrievePlanner(self.node, self.local, self.log, debug=self.debug)
+        with self._lock:
+            if self._stopped:
+                raise PlanningStopped
+            self._here.add(planner)
+        try:
+            plan = planner.learn(_scope(study))
+        finally:
+            with self._lock:
+                self._here.discard(planner)
+        if self._stopped:
+            raise PlanningStopped
+        return plan
 
     def drop(self) -> None:
         """Forget the plans prepared for items not started (a pause: they would be old)."""
@@ -123,9 +138,9 @@ class PlansAhead:
         """From any thread: the C-FIND under way is cancelled, no plan is learnt after it."""
         with self._lock:
             self._stopped = True
-            planner = self._planner
+            planners = [*self._here, *filter(None, [self._planner])]
             self._lock.notify_all()
-        if planner is not None:
+        for planner in planners:
             planner.cancel()
 
     def close(self) -> None:
@@ -184,9 +199,8 @@ class PlansAhead:
                 self._lock.wait()
 
     def _learn(self, task: _Task, planner: RetrievePlanner) -> None:
-        scope = RetrieveScope.study(task.study.study_uid, patient_id=task.study.patient_id)
         try:
-            plan = planner.learn(scope)
+            plan = planner.learn(_scope(task.study))
         except Exception as exc:  # AssociationFailure above all: the waiting item decides
             task.future.set_exception(exc)
             return
@@ -198,3 +212,7 @@ class PlansAhead:
             return
         task.learnt_at = time.monotonic()
         task.future.set_result(plan)
+
+
+def _scope(study: FoundStudy) -> RetrieveScope:
+    return RetrieveScope.study(study.study_uid, patient_id=study.patient_id)

@@ -200,7 +200,9 @@ class BatchRunner:
             self._fetching()
             with self._lock:
                 may_start = not self._paused and self._window_open()
-            if may_start and self._ahead is not None:
+                waits = self._running >= self.pace.allowed()
+            if may_start and waits and self._ahead is not None:
+                # Its plan learnt while the items before it run (see batch/ahead).
                 self._ahead.prepare(index, progress.studies)
             if not self._slot():
                 break
