@@ -5,7 +5,9 @@ before the first transfer, a list of hundreds of rows kept the PACS's
 C-MOVEs waiting for every C-FIND; here the rows are resolved in order, on
 one association (:meth:`~qrscope.core.batch.resolve.Resolver.resolve_all`),
 and the runner starts fetching a row as soon as it is resolved
-(:meth:`ResolveAhead.wait_for`).
+(:meth:`ResolveAhead.wait_for`), once as many rows are resolved as it may
+fetch at once (:meth:`ResolveAhead.wait_for_first`: at ``--max-parallel 6``
+the first six start together, as when every row was resolved first).
 
 A PACS that cannot be reached ends the resolving (:attr:`ResolveAhead.unreachable`):
 the runner starts no retrieve after it, and the rows not resolved stay
@@ -62,6 +64,13 @@ class ResolveAhead:
         with self._changed:
             self._changed.wait_for(lambda: index not in self._waiting or self._done)
             return index not in self._waiting
+
+    def wait_for_first(self, count: int) -> None:
+        """Wait until the first *count* rows to resolve are resolved (or the resolving
+        ended): a batch that may run *count* retrieves at once starts them together."""
+        rows = [p.index for p in self._pending[:count]]
+        with self._changed:
+            self._changed.wait_for(lambda: self._done or self._waiting.isdisjoint(rows))
 
     def join(self) -> None:
         """Wait for the end; an unexpected error of the resolving is raised here."""

@@ -191,6 +191,7 @@ class BatchRunner:
         """Each found item in its own thread once it is resolved and the pace, the window
         and the user allow, its plans learnt while the item before it runs."""
         threads = []
+        resolving.wait_for_first(self.pace.allowed())
         for index in sorted(self.items):
             if not resolving.wait_for(index):
                 break  # the resolving ended short of it: cancelled, or the PACS is gone
