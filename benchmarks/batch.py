@@ -39,6 +39,7 @@ time; most of that time was movescu's storage side.)
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import statistics
 import sys
@@ -59,6 +60,7 @@ from .scenarios import Sample, versions
 QRSCOPE_AE = "QRSCOPE"
 MOVESCU_AE = "MOVESCU"
 ONE_ASSOCIATION = "movescu, one association"
+BASELINE = "qrscope batch (baseline)"
 CONTENDERS = ("qrscope batch", "qrscope retrieve loop", "movescu loop", ONE_ASSOCIATION)
 
 
@@ -69,6 +71,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--instances", type=int, default=3, help="instances per study")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-parallel", type=int, default=1)
+    parser.add_argument("--only", help="comma-separated contenders to run (default: all), "
+                        f"of: {', '.join(CONTENDERS)}")
+    parser.add_argument("--baseline", type=Path,
+                        help="also run 'qrscope batch' from this other app folder (another "
+                        "checkout's app/), as the contender '" + BASELINE + "': a change "
+                        "measured against the code before it, in the same run")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write samples and summary here")
     parser.add_argument("--markdown", type=Path, help="write the summary table here")
@@ -84,12 +92,19 @@ def _studies(folder: Path, count: int, instances: int) -> list[Study]:
             for n in range(count)]
 
 
-def _env(work: Path) -> dict[str, str]:
+def _env(work: Path, app: Path | None = None) -> dict[str, str]:
     env = environment(nodelay=True)
     env["XDG_CONFIG_HOME"] = str(work / "xdg-config")
     env["XDG_DATA_HOME"] = str(work / "xdg-data")
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "app")
+    env["PYTHONPATH"] = str(app or Path(__file__).resolve().parents[1] / "app")
     return env
+
+
+def contenders(args: argparse.Namespace) -> tuple[str, ...]:
+    """The contenders of this run: ``--only``'s (all by default), and the baseline's."""
+    chosen = tuple(c for c in CONTENDERS
+                   if not args.only or c in {n.strip() for n in args.only.split(",")})
+    return (*chosen, BASELINE) if args.baseline else chosen
 
 
 def _profiles(folder: Path, listener_port: int) -> Path:
@@ -104,7 +119,9 @@ def _profiles(folder: Path, listener_port: int) -> Path:
 
 
 def _batch_script(work: Path, studies: list[Study], out: Path, port: int, listen: int,
-                  parallel: int, number: int) -> list[str]:
+                  parallel: int, number: int | str) -> list[str]:
+    """*number* names the run's list, settings and report (a batch is identified by its
+    list and node: another contender's run of the same list would resume it)."""
     listing = work / f"list-{number}.csv"
     listing.write_text("StudyInstanceUID\n" + "".join(f"{s.study_uid}\n" for s in studies))
     config = _profiles(work / f"batch-config-{number}", listen)
@@ -167,12 +184,15 @@ def _round(work: Path, studies: list[Study], ports: dict[str, int], args: argpar
            number: int, pacs: dict[tuple[str, int], float]) -> list[Sample]:
     """One run of every contender; the PACS's own time of each run into *pacs*."""
     samples = []
-    shift = number % len(CONTENDERS)
-    for name in [*CONTENDERS[shift:], *CONTENDERS[:shift]]:
-        out = work / "out" / f"{name.replace(' ', '-')}-{number}"
-        if name == "qrscope batch":
+    names = contenders(args)
+    shift = number % len(names)
+    for name in [*names[shift:], *names[:shift]]:
+        out = work / "out" / f"{name.replace(' ', '-').strip('()')}-{number}"
+        app = args.baseline if name == BASELINE else None
+        if name in ("qrscope batch", BASELINE):
             command = _batch_script(work, studies, out, ports["pacs"], ports[QRSCOPE_AE],
-                                    args.max_parallel, number)
+                                    args.max_parallel,
+                                    f"baseline-{number}" if app else number)
         elif name == "qrscope retrieve loop":
             command = _retrieve_loop(work, studies, out, ports["pacs"], ports[QRSCOPE_AE],
                                      number)
@@ -182,10 +202,12 @@ def _round(work: Path, studies: list[Study], ports: dict[str, int], args: argpar
         else:
             command = _movescu_one(work, studies, out, ports["pacs"], ports[MOVESCU_AE],
                                    number)
-        log = work / "logs" / f"{name.replace(' ', '-')}-{number}.log"
-        capture = work / "logs" / f"{name.replace(' ', '-')}-{number}.pcap"
+        log = out.parent.parent / "logs" / f"{out.name}.log"
+        capture = log.with_suffix(".pcap")
         with wire.capture(ports["pacs"], capture):
-            finished = run_timed(command, log, _env(work), work)
+            began = time.time()
+            finished = run_timed(command, log, _env(work, app), work)
+            ended = time.time()
         moves = wire.moves(capture, ports["pacs"])
         if len(moves) != len(studies) or any(m.status != 0 for m in moves):
             raise WrongResult(f"{name}: {len(moves)} C-MOVEs, not one per study "
@@ -201,20 +223,30 @@ def _round(work: Path, studies: list[Study], ports: dict[str, int], args: argpar
                         "move", number, finished.seconds, finished.peak_rss_mb, arrived,
                         round(megabytes, 1))
         _say(f"{name:<22} round {number}: {sample.seconds:7.2f} s, {arrived} instances, "
-             f"the PACS's own {pacs[(name, number)]:6.2f} s")
+             f"the PACS's own {pacs[(name, number)]:6.2f} s; {between(moves, began, ended)}")
         samples.append(sample)
         shutil.rmtree(out)
     return samples
 
 
+def between(moves: list[wire.Move], began: float, ended: float) -> str:
+    """Where the client's time outside the C-MOVEs went: before the first (process
+    start, listener, resolving), between one's final response and the next request
+    (median), after the last (the end of the run)."""
+    gaps = [b.requested - a.answered for a, b in itertools.pairwise(moves)]
+    median = 1000 * statistics.median(gaps) if gaps else 0.0
+    return (f"before the first C-MOVE {moves[0].requested - began:.2f} s, between two "
+            f"{median:.1f} ms (median), after the last {ended - moves[-1].answered:.2f} s")
+
+
 def overheads(samples: list[Sample], pacs: dict[tuple[str, int], float],
-              studies: int) -> list[dict[str, object]]:
+              studies: int, names: tuple[str, ...] = CONTENDERS) -> list[dict[str, object]]:
     """Per contender: median seconds, per study, the PACS's own time in its runs (the sum
     of its C-MOVEs, off the wire), its overhead per study over that and its ratio to it.
     Medians are of the runs' values (the overhead is the median run's, not a
     difference of medians)."""
     rows = []
-    for name in CONTENDERS:
+    for name in names:
         runs = [(s.seconds, pacs[(name, s.round)]) for s in samples if s.contender == name]
         seconds = statistics.median(wall for wall, _ in runs)
         own = statistics.median(p for _, p in runs)
@@ -254,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         load([work / "data"], dicom_port, work / "logs" / "load.log")
         for number in range(args.repeat):
             samples += _round(work, studies, ports, args, number, pacs)
-    rows = overheads(samples, pacs, args.studies)
+    rows = overheads(samples, pacs, args.studies, contenders(args))
     load_average = Path("/proc/loadavg").read_text().split()[:3]
     print(markdown(rows))
     _say(f"load average {' '.join(load_average)}; "

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
+from qrscope.core.batch import ahead as ahead_module
 from qrscope.core.batch import runner as runner_module
 from qrscope.core.batch.items import BatchItem, BatchSpec, FoundStudy, ItemStatus
 from qrscope.core.batch.progress import BatchPhase, BatchProgress
@@ -51,6 +52,9 @@ class Node:
         self.asking = 0
         self.lent = 0
         self.returned = 0
+        self.planned: list[str] = []
+        self.held: set[str] = set()
+        """Studies whose resolving waits until ``release("resolve " + study)``."""
 
     def begin(self, label: str) -> threading.Event:
         with self.changed:
@@ -60,6 +64,10 @@ class Node:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
             self.changed.notify_all()
+            return self._gates.setdefault(label, threading.Event())
+
+    def gate(self, label: str) -> threading.Event:
+        with self.changed:
             return self._gates.setdefault(label, threading.Event())
 
     def end(self) -> None:
@@ -95,6 +103,8 @@ def node(monkeypatch) -> Node:
             self.cancelled = True
 
         def resolve(self, item: BatchItem) -> Resolution:
+            if item.study_uid in fake.held:
+                fake.gate(f"resolve {item.study_uid}").wait(WAIT)
             return Resolution(ItemStatus.FOUND, (FoundStudy(item.study_uid, instances=PER_STUDY),))
 
         def resolve_all(self, items: Iterable[BatchItem]) -> Iterator[Resolution]:
@@ -104,7 +114,13 @@ def node(monkeypatch) -> Node:
         def __init__(self, *args, **kwargs) -> None:
             pass
 
+        def cancel(self) -> None:
+            pass
+
         def learn(self, scope: RetrieveScope) -> RetrievePlan:
+            with fake.changed:
+                fake.planned.append(scope.study_uid)
+                fake.changed.notify_all()
             return RetrievePlan(scope, tuple(PlannedInstance(uid, "1.2", f"{scope.study_uid}.0")
                                              for uid in _uids(scope.study_uid)), complete=True)
 
@@ -144,7 +160,7 @@ def node(monkeypatch) -> Node:
         return None
 
     monkeypatch.setattr(runner_module, "Resolver", Resolver)
-    monkeypatch.setattr(runner_module, "RetrievePlanner", Planner)
+    monkeypatch.setattr(ahead_module, "RetrievePlanner", Planner)  # learns the items' plans
     monkeypatch.setattr(runner_module, "RetrieveJob", Retrieve)
     monkeypatch.setattr(runner_module, "local_instance_uids",
                         lambda _folder, study: set(fake.on_disk.get(study, ())))
@@ -304,3 +320,49 @@ def test_progress_counts_match_the_items_and_the_eta_waits_for_a_rate(node, make
     assert last.instances_received == sum(p.received for p in items) == 2 * PER_STUDY
     assert last.instances_expected == 2 * PER_STUDY
     assert last.rate is not None and last.eta == 0
+
+
+def test_the_next_items_plan_is_learnt_while_the_item_before_is_fetched(node, make_service):
+    pacs = _pacs(limit=1)
+    service = make_service(pacs)
+    studies = ["1.2.1", "1.2.2", "1.2.3"]
+    job = _batch(service, node, pacs, studies, parallel=1)
+    node.wait_for(lambda: node.running == 1 and "1.2.2" in node.planned)
+    assert node.started == ["1.2.1"], "planned ahead, not started: it waits for its slot"
+    assert "1.2.3" not in node.planned, "one item ahead at most"
+    node.release(*studies)
+    assert service.wait(WAIT)
+    assert service.get(job).state is JobState.SUCCESS
+    assert node.planned == studies, "each plan learnt once, in order"
+
+
+def test_a_pause_drops_the_plan_prepared_ahead_and_it_is_learnt_again(node, make_service):
+    pacs = _pacs(limit=1)
+    service = make_service(pacs)
+    studies = ["1.2.1", "1.2.2"]
+    job = _batch(service, node, pacs, studies, parallel=1)
+    node.wait_for(lambda: node.running == 1 and "1.2.2" in node.planned)
+    assert service.pause(job)
+    node.release("1.2.1")
+    node.wait_for(lambda: node.running == 0)
+    assert service.resume_paused(job)
+    node.release("1.2.2")
+    assert service.wait(WAIT)
+    assert service.get(job).state is JobState.SUCCESS
+    assert node.planned == ["1.2.1", "1.2.2", "1.2.2"], "learnt again after the pause"
+
+
+def test_the_first_rows_are_fetched_while_the_later_ones_are_still_resolved(
+        node, make_service):
+    pacs = _pacs(limit=1)
+    service = make_service(pacs)
+    studies = ["1.2.1", "1.2.2"]
+    node.held = {"1.2.2"}
+    job = _batch(service, node, pacs, studies, parallel=1)
+    node.wait_for(lambda: node.running == 1)
+    assert node.started == ["1.2.1"], "fetching began with row 2 still being resolved"
+    assert service.store.batch_items(job)[1].status is ItemStatus.PENDING
+    node.release("resolve 1.2.2", *studies)
+    assert service.wait(WAIT)
+    assert service.get(job).state is JobState.SUCCESS
+    assert node.started == studies

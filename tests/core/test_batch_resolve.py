@@ -123,7 +123,9 @@ def test_the_rows_of_a_batch_are_resolved_on_one_association(site):
     assert [f.studies[0].accession_number for f in found[:4]] == [
         accession(n) for n in range(1, 5)]
     assert _established(site) - before == 1
-    assert [e.kind for e in site.log.events()][-1] in ("released", "closed"), \
+    # The A-RELEASE-RP (our releasing thread) and the TCP close (the DUL thread) are
+    # logged by two threads, in either order.
+    assert "released" in [e.kind for e in site.log.events()][-2:], \
         "the association is released once the rows are resolved"
 
 

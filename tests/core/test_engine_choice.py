@@ -53,10 +53,12 @@ def test_the_stock_engine_leaves_pynetdicom_as_it_ships():
     from pynetdicom.dul import DULServiceProvider
     from pynetdicom.transport import AssociationSocket
 
+    from qrscope.core.engine import prompt_release
     from qrscope.core.engine.setup import prepare
 
     choice = prepare()
     replaced = {
+        "Association.kill": prompt_release.installed(),
         "association.DULServiceProvider": association.DULServiceProvider is not DULServiceProvider,
         "dimse_messages.encode": getattr(dimse_messages.encode, "qrscope_fast", False),
         "AssociationSocket.recv": getattr(AssociationSocket.recv, "qrscope_large", False),
@@ -74,6 +76,7 @@ def test_the_stock_engine_leaves_pynetdicom_as_it_ships():
     (" quick_ack , encodings,nonsense", {"quick_ack", "encodings"}, True),
     ("reactors", {"reactors"}, False),  # the lane is read by the tuned reactor
     ("send_lane", {"send_lane"}, True),
+    ("prompt_release", {"prompt_release"}, True),
 ])
 def test_pieces_of_the_tuned_engine_can_be_left_out_by_name(off, left_out, lane):
     choice = choose(TESTED, None, off)

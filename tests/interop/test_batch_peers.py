@@ -191,11 +191,17 @@ def test_kill_9_half_way_then_the_same_command_finishes_fetching_nothing_twice(
     twice = {uid: n for uid, n in ours.items() if n > 1}
     assert len(twice) <= 1 and set(twice.values()) <= {2}, twice
     sent = sub_operations(peer, mark)
-    assert len(wanted) <= sent <= len(wanted) + 1, sent
+    # Orthanc logs each instance of a C-MOVE ("Sending resource") before it connects to
+    # the destination: a kill just after a C-MOVE-RQ (one C-MOVE now follows another
+    # with no C-FIND between, so a kill as an item ends often lands there) leaves that
+    # study's instances logged and none sent. What reached us twice is counted above.
+    unsent = INSTANCES_PER_STUDY if peer.kind == "orthanc" else 1
+    assert len(wanted) <= sent <= len(wanted) + unsent, sent
     if peer.kind == "orthanc":
         by_pacs = orthanc_sent(peer, mark)
         assert set(by_pacs) == wanted
-        assert {u for u, n in by_pacs.items() if n > 1} <= set(twice), by_pacs
+        logged_twice = {u for u, n in by_pacs.items() if n > 1}
+        assert logged_twice <= set(twice) or len(logged_twice) <= unsent, by_pacs
 
 
 def test_a_study_complete_on_disk_costs_no_c_move(peer, tmp_path, capsys):

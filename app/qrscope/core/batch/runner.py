@@ -24,6 +24,12 @@ archive index says it stands: what is already on disk is not asked for.
   them so that a batch and the single retrieves of its node together keep to
   the node's limit, the single ones first.
 
+Each item's plans (what the PACS lists of its studies, which decides
+``done``) are learnt one item ahead, while the item before is fetched, on
+one C-FIND association (:class:`~qrscope.core.batch.ahead.PlansAhead`), so
+that at ``--max-parallel 1`` one C-MOVE follows another with no C-FIND
+between.
+
 Every step is also handed to ``on_progress`` as a
 :class:`~qrscope.core.batch.progress.BatchProgress` (items, instances, rate,
 ETA, pace, window), for a front end's live view.
@@ -35,7 +41,6 @@ told how every retrieve ended, and each change it makes is logged with why.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -43,10 +48,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from qrscope.core.batch.ahead import PlanningStopped, PlansAhead
 from qrscope.core.batch.items import FoundStudy, ItemProgress, ItemStatus
 from qrscope.core.batch.pace import Pace, PaceChange
 from qrscope.core.batch.progress import BatchPhase, BatchProgress, RateMeter, snapshot
 from qrscope.core.batch.resolve import Resolver
+from qrscope.core.batch.resolving import ResolveAhead
 from qrscope.core.batch.slots import RetrieveSlots, UnlimitedSlots
 from qrscope.core.batch.window import AvailabilityWindow
 from qrscope.core.dicom.status import OUT_OF_RESOURCES_FAMILY
@@ -58,7 +65,6 @@ from qrscope.core.receive.storage import InstanceStore
 from qrscope.core.retrieve.job import RetrieveJob
 from qrscope.core.retrieve.local import local_instance_uids, missing_scopes
 from qrscope.core.retrieve.outcome import RetrieveOutcome
-from qrscope.core.retrieve.plan import RetrievePlanner
 from qrscope.core.retrieve.types import RetrieveProgress, RetrieveScope
 
 __all__ = ["BatchResult", "BatchRunner"]
@@ -125,6 +131,7 @@ class BatchRunner:
         self._parts = 0
         self._jobs: set[RetrieveJob] = set()
         self._resolver: Resolver | None = None
+        self._ahead: PlansAhead | None = None
         self.window = window
         self._pace_changes = 0
         self._store = listener.store if listener is not None else InstanceStore(
@@ -141,27 +148,72 @@ class BatchRunner:
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> BatchResult:
-        try:
-            self._resolve_all()
-        except AssociationFailure as exc:
-            return self._end(BatchResult(self._snapshot(), unreachable=exc.message))
+        resolving = self._start_resolving()
         with self._lock:
+            self._ahead = PlansAhead(self.node, self.local, self.log, debug=self.debug)
+            if self._cancel.is_set():
+                self._ahead.cancel()
+        try:
+            self._fetch_all(resolving)
+        finally:
+            self._ahead.close()
+            resolving.join()  # an unexpected error of the resolving is raised here
+        if resolving.unreachable:
+            return self._end(BatchResult(self._snapshot(), unreachable=resolving.unreachable))
+        return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set(),
+                                     pace=tuple(self.pace.changes)))
+
+    def _start_resolving(self) -> ResolveAhead:
+        """The items not resolved yet, resolved in order on one association in a thread
+        of their own (released at the end, or at a cancel), while those before are
+        fetched."""
+        resolver = Resolver(self.node, self.local, self.log, debug=self.debug)
+        pending = [self.items[i] for i in sorted(self.items)
+                   if self.items[i].status is ItemStatus.PENDING]
+        resolving = ResolveAhead(resolver, pending, self._keep, self._lock, self._cancel,
+                                 name=f"qrscope-{self.job_id}-resolve")
+        with self._lock:
+            self._resolver = resolver
+            if self._cancel.is_set():
+                resolver.cancel()
+        resolving.start()
+        return resolving
+
+    def _fetching(self) -> None:
+        """The batch's phase is fetching from its first retrieve, or once all is resolved."""
+        with self._lock:
+            if self._phase is BatchPhase.FETCHING:
+                return
             self._phase = BatchPhase.FETCHING
         self._report()
+
+    def _fetch_all(self, resolving: ResolveAhead) -> None:
+        """Each found item in its own thread once it is resolved and the pace, the window
+        and the user allow, its plans learnt while the item before it runs."""
         threads = []
+        resolving.wait_for_first(self.pace.allowed())
         for index in sorted(self.items):
-            if self.items[index].status is not ItemStatus.FOUND:
+            if not resolving.wait_for(index):
+                break  # the resolving ended short of it: cancelled, or the PACS is gone
+            progress = self.items[index]
+            if progress.status is not ItemStatus.FOUND:
                 continue
+            self._fetching()
+            with self._lock:
+                may_start = not self._paused and self._window_open()
+                waits = self._running >= self.pace.allowed()
+            if may_start and waits and self._ahead is not None:
+                # Its plan learnt while the items before it run (see batch/ahead).
+                self._ahead.prepare(index, progress.studies)
             if not self._slot():
                 break
             thread = threading.Thread(target=self._item_thread, args=(index,),
                                       name=f"qrscope-{self.job_id}-{index}", daemon=True)
             thread.start()
             threads.append(thread)
+        self._fetching()
         for thread in threads:
             thread.join()
-        return self._end(BatchResult(self._snapshot(), cancelled=self._cancel.is_set(),
-                                     pace=tuple(self.pace.changes)))
 
     def _end(self, result: BatchResult) -> BatchResult:
         with self._lock:
@@ -187,25 +239,6 @@ class BatchRunner:
 
     def _snapshot(self) -> tuple[ItemProgress, ...]:
         return tuple(self.items[i] for i in sorted(self.items))
-
-    def _resolve_all(self) -> None:
-        """The items not resolved yet, in order, on one association (released before
-        the fetching starts, or at a cancel)."""
-        resolver = Resolver(self.node, self.local, self.log, debug=self.debug)
-        with self._lock:
-            self._resolver = resolver
-            if self._cancel.is_set():
-                resolver.cancel()
-        pending = [self.items[i] for i in sorted(self.items)
-                   if self.items[i].status is ItemStatus.PENDING]
-        asked = (p.item for p in pending if not self._cancel.is_set())
-        with contextlib.closing(resolver.resolve_all(asked)) as found_all:
-            # zip ends where the resolutions end: at the first item after a cancel
-            for progress, found in zip(pending, found_all, strict=False):
-                if resolver.cancelled:
-                    return  # cut short by the cancel: the item stays pending for the next run
-                self._keep(progress.but(status=found.status, studies=found.studies,
-                                        expected=found.expected, reason=found.reason))
 
     def _keep(self, progress: ItemProgress) -> None:
         with self._lock:
@@ -279,12 +312,16 @@ class BatchRunner:
         return fetch
 
     def _fetch_study(self, index: int, study: FoundStudy, fetch: _Fetch) -> None:
-        scope = RetrieveScope.study(study.study_uid, patient_id=study.patient_id)
+        if self._ahead is None:
+            raise RuntimeError("an item fetched outside run()")
         try:
-            plan = RetrievePlanner(self.node, self.local, self.log,
-                                   debug=self.debug).learn(scope)
+            plan = self._ahead.plan(index, study)
+        except PlanningStopped:
+            return  # the batch was cancelled: the item stays where it was
         except AssociationFailure as exc:
             self._failed(fetch, f"the PACS could not be reached: {exc.message}")
+            return
+        if self._cancel.is_set():
             return
         have = local_instance_uids(self.local.storage_folder, study.study_uid)
         parts = missing_scopes(plan, have)
@@ -363,7 +400,10 @@ class BatchRunner:
         """Start no new retrieve until :meth:`resume`; those under way finish."""
         with self._lock:
             self._paused = True
+            ahead = self._ahead
             self._lock.notify_all()
+        if ahead is not None:
+            ahead.drop()  # plans prepared now would be old when the batch resumes
         self._report()
 
     def resume(self) -> None:
@@ -405,10 +445,12 @@ class BatchRunner:
         with self._lock:
             self._cancel.set()
             jobs = list(self._jobs)
-            resolver = self._resolver
+            resolver, ahead = self._resolver, self._ahead
             self._lock.notify_all()
         if resolver is not None:
             resolver.cancel()  # a C-FIND under way ends now, not after its answer
+        if ahead is not None:
+            ahead.cancel()
         for job in jobs:
             job.cancel()
 

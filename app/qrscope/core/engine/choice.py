@@ -49,6 +49,7 @@ PIECES = (
     "quick_ack",       # quick ACKs re-armed after every read on our own associations
     "incoming_files",  # received data sets held in memory or written beside the storage
     "send_lane",       # send_lane.py: C-STORE requests of a file written by the sending thread
+    "prompt_release",  # prompt_release.py: an association's end waits for Sta1, not 10 ms polls
 )
 
 

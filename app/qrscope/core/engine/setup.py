@@ -1,6 +1,7 @@
 """How every association in qrscope is set up in pynetdicom.
 
-On the tuned engine (:mod:`qrscope.core.engine.choice`): prompt reactors,
+On the tuned engine (:mod:`qrscope.core.engine.choice`): prompt reactors, a
+prompt end of every association (:mod:`~qrscope.core.engine.prompt_release`),
 command sets and file meta headers encoded by hand
 (:func:`~qrscope.core.engine.pynetdicom_private.install_fast_encoding`), PDUs read
 in large pieces (:func:`~qrscope.core.engine.pynetdicom_private.install_large_reads`), and
@@ -24,7 +25,7 @@ import logging
 
 from pynetdicom import _config
 
-from qrscope.core.engine import reactors
+from qrscope.core.engine import prompt_release, reactors
 from qrscope.core.engine.choice import EngineChoice, current
 from qrscope.core.engine.pynetdicom_private import install_fast_encoding, install_large_reads
 
@@ -42,6 +43,8 @@ def prepare() -> EngineChoice:
         install_fast_encoding()
     if choice.uses("large_reads"):
         install_large_reads()
+    if choice.uses("prompt_release"):
+        prompt_release.install()
     shown = _PYNETDICOM.isEnabledFor(logging.INFO)
     _config.LOG_HANDLER_LEVEL = "standard" if shown else "none"
     _config.LOG_REQUEST_IDENTIFIERS = shown

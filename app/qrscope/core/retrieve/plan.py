@@ -17,6 +17,11 @@ with ``quick=True`` stops there (:attr:`RetrievePlan.classes_named`), and the
 job lists the instances only when the retrieve comes back short, to name
 and ask again for what is missing.
 
+A plan's C-FINDs run on one association (:class:`~qrscope.core.query.find.FindAssociation`),
+not one each: the association cost more than the small searches themselves.
+A caller planning many scopes in turn (a batch) hands the planner its own,
+kept open from one plan to the next.
+
 Not every server returns SOP Class UID at IMAGE level (DCMTK's dcmqrscp
 indexes only SOP Instance UID and Instance Number there), and a look-up the
 PACS refuses is not an error: the classes then fall back to what the
@@ -26,16 +31,18 @@ study-level answer and each series' Modality suggest
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from qrscope.core.dicom.records import InstanceRecord, QueryLevel, Record, SeriesRecord, StudyRecord
 from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.connection import AssociationFailure, FailureReason
+from qrscope.core.net.connection import AssociationFailure, FailureReason, OutgoingAssociation
 from qrscope.core.profiles import LocalAE, QueryModel, RemoteNode
-from qrscope.core.query.find import FindOperation, QueryFilter
+from qrscope.core.query.find import FindAssociation, FindOperation, QueryFilter
 from qrscope.core.retrieve.contexts import MAX_CLASSES
 from qrscope.core.retrieve.types import RetrieveScope
 from qrscope.core.validation import InvalidValue
@@ -139,10 +146,15 @@ class RetrievePlan:
 
 
 class RetrievePlanner:
-    """Learns a :class:`RetrievePlan` with C-FIND; :meth:`cancel` stops it from any thread."""
+    """Learns a :class:`RetrievePlan` with C-FIND; :meth:`cancel` stops it from any thread.
+
+    Each public step's C-FINDs in the node's query model run on one association:
+    *finds*, when the caller keeps one across plans (and closes it), else one
+    opened for the step and released at its end.
+    """
 
     def __init__(self, node: RemoteNode, local: LocalAE, log: AssociationLog,
-                 debug: bool = False) -> None:
+                 debug: bool = False, finds: FindAssociation | None = None) -> None:
         self.node = node
         self.local = local
         self.log = log
@@ -150,6 +162,22 @@ class RetrievePlanner:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._current: FindOperation | None = None
+        self._finds = finds
+
+    @contextlib.contextmanager
+    def _one_association(self) -> Iterator[None]:
+        """The step's searches on one association: the caller's, or one of its own,
+        released when the outermost step ends."""
+        if self._finds is not None:
+            yield
+            return
+        self._finds = FindAssociation(self.node, self.local, self.log, debug=self.debug,
+                                      idle=float("inf"))
+        try:
+            yield
+        finally:
+            finds, self._finds = self._finds, None
+            finds.close()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -168,7 +196,8 @@ class RetrievePlanner:
         """
         if scope.patient_id:
             return scope.patient_id
-        study = self._study(scope)
+        with self._one_association():
+            study = self._study(scope)
         return study.patient_id if study is not None else ""
 
     def scope_for_move(self, scope: RetrieveScope) -> RetrieveScope:
@@ -196,9 +225,10 @@ class RetrievePlanner:
         (a C-GET-only service), so that the C-GET may still work with guessed classes.
         Raises ``AssociationFailure`` only when the PACS is not there at all."""
         try:
-            plan = self.learn(scope, quick=True)
-            if plan.classes_named and len(plan.sop_classes) > MAX_CLASSES:
-                plan = self.learn(scope)  # one request per series, each with its classes
+            with self._one_association():
+                plan = self.learn(scope, quick=True)
+                if plan.classes_named and len(plan.sop_classes) > MAX_CLASSES:
+                    plan = self.learn(scope)  # one request per series, each with its classes
         except AssociationFailure as exc:
             if exc.reason in UNREACHABLE:
                 raise
@@ -212,6 +242,10 @@ class RetrievePlanner:
         With *quick*, a whole study whose classes and instance count the PACS
         gives at study level is not listed further (:attr:`RetrievePlan.classes_named`).
         """
+        with self._one_association():
+            return self._learn(scope, quick)
+
+    def _learn(self, scope: RetrieveScope, quick: bool) -> RetrievePlan:
         patient_id, study_instances = scope.patient_id, None
         if scope.level is QueryLevel.STUDY or (
                 self.node.query_model is QueryModel.PATIENT_ROOT and not patient_id):
@@ -291,6 +325,13 @@ class RetrievePlanner:
         return [PlannedInstance(r.sop_instance_uid, r.sop_class_uid, r.series_uid or series_uid)
                 for r in records if isinstance(r, InstanceRecord) and r.sop_instance_uid]
 
+    def _association(self, model: QueryModel | None) -> OutgoingAssociation | None:
+        """The shared association for a search in the node's own model; another model
+        (Study Root asked of a Patient Root node) is asked on an association of its own."""
+        if model is not None or self._finds is None:
+            return None
+        return self._finds.get()
+
     def _find(self, level: QueryLevel, query: QueryFilter, limit: int | None = None,
               model: QueryModel | None = None) -> list[Record] | None:
         """The records, or None when the PACS refused or we were cancelled.
@@ -305,7 +346,8 @@ class RetrievePlanner:
         node = self.node if model is None else replace(self.node, query_model=model)
         try:
             operation = FindOperation(node, self.local, self.log, level, query,
-                                      limit=limit, debug=self.debug)
+                                      limit=limit, debug=self.debug,
+                                      association=self._association(model))
         except InvalidValue as exc:
             # A UID the PACS gave us that we will not send back (too long, not
             # digits and dots): that part of the plan stays unknown.
