@@ -27,9 +27,14 @@ from qrscope.core.batch.items import BatchItem, FoundStudy, ItemStatus
 from qrscope.core.dicom.records import QueryLevel, StudyRecord
 from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.net.association_log import AssociationLog
-from qrscope.core.net.connection import OutgoingAssociation, make_ae
+from qrscope.core.net.connection import OutgoingAssociation
 from qrscope.core.profiles import LocalAE, RemoteNode
-from qrscope.core.query.find import FindOperation, FindResult, QueryFilter, find_association
+from qrscope.core.query.find import (
+    FindAssociation,
+    FindOperation,
+    FindResult,
+    QueryFilter,
+)
 
 __all__ = ["RESULT_LIMIT", "Resolution", "Resolver"]
 
@@ -80,8 +85,7 @@ class Resolver:
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._operation: FindOperation | None = None
-        self._shared: OutgoingAssociation | None = None
-        self._sharing = False
+        self._shared: FindAssociation | None = None
 
     def cancel(self) -> None:
         """From any thread: the C-FIND under way is cancelled (C-CANCEL), none starts
@@ -110,30 +114,22 @@ class Resolver:
         return None if result.cancelled or self.cancelled else result
 
     def resolve_all(self, items: Iterable[BatchItem]) -> Iterator[Resolution]:
-        """Each item's :meth:`resolve` in turn, every search on one association, opened
-        at the first and again only if the PACS ended it; released when the items are
-        done or the caller stops (closes the iterator)."""
-        self._sharing = True
+        """Each item's :meth:`resolve` in turn, every search on one association
+        (:class:`~qrscope.core.query.find.FindAssociation`: opened at the first,
+        again only if the PACS ended it or it idled; one a search on stock
+        pynetdicom, whose reactor can drop a later response on a shared one);
+        released when the items are done or the caller stops (closes the iterator)."""
+        self._shared = FindAssociation(self.node, self.local, self.log, debug=self.debug)
         try:
             for item in items:
                 yield self.resolve(item)
         finally:
-            self._sharing = False
             shared, self._shared = self._shared, None
-            if shared is not None:
-                shared.close()
+            shared.close()
 
     def _association(self) -> OutgoingAssociation | None:
         """The association the next search runs on; None: its own (a single resolve)."""
-        if not self._sharing:
-            return None
-        if self._shared is None or not self._shared.assoc.is_established:
-            if self._shared is not None:
-                self._shared.close()
-            self._shared = None  # kept unset if the next one cannot be opened
-            self._shared = find_association(self.node, self.log,
-                                            make_ae(self.local, self.node), debug=self.debug)
-        return self._shared
+        return self._shared.get() if self._shared is not None else None
 
     def resolve(self, item: BatchItem) -> Resolution:
         search = _Search(self, item)
