@@ -25,7 +25,8 @@ DEBIAN_PACKAGES=(python3-venv python3-pip
   libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 libegl1
   libgl1 libfontconfig1 libdbus-1-3)
 if wants test; then
-  DEBIAN_PACKAGES+=(orthanc dcmtk xvfb iproute2 iptables)
+  # tcpdump: the batch benchmark reads the PACS's own C-MOVE time off the wire.
+  DEBIAN_PACKAGES+=(orthanc dcmtk xvfb iproute2 iptables tcpdump)
 fi
 if wants package; then
   # binutils: PyInstaller reads the libraries with objdump; appstream and
