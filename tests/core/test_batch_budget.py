@@ -333,7 +333,9 @@ def test_the_next_items_plan_is_learnt_while_the_item_before_is_fetched(node, ma
     node.release(*studies)
     assert service.wait(WAIT)
     assert service.get(job).state is JobState.SUCCESS
-    assert node.planned == studies, "each plan learnt once, in order"
+    # The first item learns its plan on its own thread while the next one's is learnt
+    # ahead: the two may be noted in either order.
+    assert sorted(node.planned) == studies, "each plan learnt once"
 
 
 def test_a_pause_drops_the_plan_prepared_ahead_and_it_is_learnt_again(node, make_service):
@@ -349,7 +351,7 @@ def test_a_pause_drops_the_plan_prepared_ahead_and_it_is_learnt_again(node, make
     node.release("1.2.2")
     assert service.wait(WAIT)
     assert service.get(job).state is JobState.SUCCESS
-    assert node.planned == ["1.2.1", "1.2.2", "1.2.2"], "learnt again after the pause"
+    assert sorted(node.planned) == ["1.2.1", "1.2.2", "1.2.2"], "learnt again after the pause"
 
 
 def test_the_first_rows_are_fetched_while_the_later_ones_are_still_resolved(
