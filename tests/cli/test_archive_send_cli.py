@@ -12,20 +12,15 @@ from pathlib import Path
 
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from tests.core.send_peers import StoreSCP, build_archive
+from tests.core.send_peers import StoreSCP, archive_fixture
 
 from qrscope.cli.main import main
-from qrscope.core.archive.index import ArchiveLevel, close_index, open_index
+from qrscope.core.archive.index import ArchiveLevel, open_index
 
 APP = str(Path(__file__).resolve().parents[2] / "app")
 
 
-@pytest.fixture
-def archive(tmp_path):
-    storage = tmp_path / "archive"
-    build_archive(storage, tmp_path / "sources")
-    yield storage
-    close_index(storage)
+archive = archive_fixture()
 
 
 def _studies(storage: Path) -> list[str]:

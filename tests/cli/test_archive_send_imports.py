@@ -10,11 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from tests.core.send_peers import StoreSCP, build_archive
+from tests.core.send_peers import StoreSCP, archive_fixture
 
-from qrscope.core.archive.index import ArchiveLevel, close_index, open_index
+from qrscope.core.archive.index import ArchiveLevel, open_index
 
 APP = str(Path(__file__).resolve().parents[2] / "app")
 
@@ -42,12 +41,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 """
 
 
-@pytest.fixture
-def archive(tmp_path):
-    storage = tmp_path / "archive"
-    build_archive(storage, tmp_path / "sources")
-    yield storage
-    close_index(storage)
+archive = archive_fixture()
 
 
 def _modules_of(args: list[str], tmp_path: Path) -> tuple[int, set[str]]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, _config, evt
 from pynetdicom.dsutils import split_dataset
@@ -16,7 +18,7 @@ from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import register_uid, uid_to_service_class
 
 from qrscope.core.archive.importer import ImportMode, import_paths
-from qrscope.core.archive.index import ArchiveLevel, open_index
+from qrscope.core.archive.index import ArchiveLevel, close_index, open_index
 from qrscope.core.send.selection import SendSelection
 from qrscope.demo_pacs import build_sample_studies
 from qrscope.demo_pacs.clinical import build_clinical_studies
@@ -114,6 +116,19 @@ def build_archive(storage: Path, sources: Path) -> list[Path]:
     results = import_paths(files, storage, ImportMode.COPY)
     assert all(r.outcome != "failed" for r in results), results
     return files
+
+
+def archive_fixture(scope: str = "function") -> Any:
+    """A pytest fixture ``archive``: the demo samples and the clinical set imported into
+    a fresh storage folder (:func:`build_archive`), its index closed afterwards."""
+    @pytest.fixture(scope=scope)
+    def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+        storage = tmp_path_factory.mktemp("archive")
+        build_archive(storage, tmp_path_factory.mktemp("sources"))
+        yield storage
+        close_index(storage)
+
+    return archive
 
 
 def uncompressed_series(archive: Path, at_least: int) -> tuple[SendSelection, list[dict]]:

@@ -14,12 +14,16 @@ import logging
 import threading
 from pathlib import Path
 
-import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import sop_class as sc
-from tests.core.send_peers import StoreSCP, build_archive, data_set_bytes, uncompressed_series
+from tests.core.send_peers import (
+    StoreSCP,
+    archive_fixture,
+    data_set_bytes,
+    uncompressed_series,
+)
 
-from qrscope.core.archive.index import close_index, open_index
+from qrscope.core.archive.index import open_index
 from qrscope.core.jobs import JobService, JobStore
 from qrscope.core.jobs.records import JobState
 from qrscope.core.net.association_log import AssociationLog
@@ -32,12 +36,7 @@ LOCAL = LocalAE(ae_title="QRSCOPE")
 PLAIN = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory):
-    storage = tmp_path_factory.mktemp("archive")
-    build_archive(storage, tmp_path_factory.mktemp("sources"))
-    yield storage
-    close_index(storage)
+archive = archive_fixture("module")
 
 
 def _scp(rows: list[dict], **kw) -> StoreSCP:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import evt
-from tests.core.send_peers import StoreSCP, build_archive, uncompressed_series
+from tests.core.send_peers import StoreSCP, archive_fixture, uncompressed_series
 
-from qrscope.core.archive.index import close_index
 from qrscope.core.jobs import JobService, JobStore
 from qrscope.core.jobs.records import JobState
 from qrscope.core.net.association_log import AssociationLog
@@ -34,12 +32,7 @@ class FailingFirst(StoreSCP):
         return 0xA700 if uid in self.failing and self.counts[uid] == 1 else status
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory):
-    storage = tmp_path_factory.mktemp("archive")
-    build_archive(storage, tmp_path_factory.mktemp("sources"))
-    yield storage
-    close_index(storage)
+archive = archive_fixture("module")
 
 
 def _scp(rows: list[dict], failing: set[str] = frozenset()) -> FailingFirst:
