@@ -207,9 +207,7 @@ def _dry_run(args: argparse.Namespace, batch: BatchInput, node: RemoteNode, loca
     try:
         resolved = resolver.resolve_all(batch.items)  # one association for every row
         for index, (item, found) in enumerate(zip(batch.items, resolved, strict=True)):
-            items.append(ItemProgress(index=index, item=item, status=found.status,
-                                      studies=found.studies, expected=found.expected,
-                                      reason=found.reason))
+            items.append(found.applied_to(ItemProgress(index=index, item=item)))
     except AssociationFailure as exc:
         raise CliError(f"the PACS could not be reached: {exc.message}",
                        EXIT["connection"]) from None

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from qrscope.core.batch.items import BatchItem, FoundStudy, ItemStatus
+from qrscope.core.batch.items import BatchItem, FoundStudy, ItemProgress, ItemStatus
 from qrscope.core.dicom.records import QueryLevel, StudyRecord
 from qrscope.core.dicom.status import StatusCategory
 from qrscope.core.net.association_log import AssociationLog
@@ -59,6 +59,12 @@ class Resolution:
         """Instances of its studies as the PACS counted them (None: not said for every one)."""
         counts = [s.instances for s in self.studies]
         return None if not counts or None in counts else sum(c or 0 for c in counts)
+
+    def applied_to(self, progress: ItemProgress) -> ItemProgress:
+        """*progress* with this resolution: the one step from an answer to an item's state,
+        for the run, the window's review and ``--dry-run`` alike."""
+        return progress.but(status=self.status, studies=self.studies, expected=self.expected,
+                            reason=self.reason)
 
 
 class _LimitHit(Exception):

@@ -100,8 +100,7 @@ class ResolveAhead:
             for progress, found in zip(self._pending, found_all, strict=False):
                 if resolver.cancelled:
                     return  # cut short by the cancel: the item stays pending for the next run
-                self._keep(progress.but(status=found.status, studies=found.studies,
-                                        expected=found.expected, reason=found.reason))
+                self._keep(found.applied_to(progress))
                 with self._changed:  # kept first: a waiter then finds the item resolved
                     self._waiting.discard(progress.index)
                     self._changed.notify_all()

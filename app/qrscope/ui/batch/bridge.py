@@ -100,9 +100,7 @@ class BatchWorker(QObject):
                     if resolver.cancelled:  # this item's answer, if any, is not the PACS's
                         why = "cancelled"
                         break
-                    progress = ItemProgress(index=index, item=item, status=found.status,
-                                            studies=found.studies, expected=found.expected,
-                                            reason=found.reason)
+                    progress = found.applied_to(ItemProgress(index=index, item=item))
                     self._emit(self.resolved, run,
                                _with_local(progress, local.storage_folder))
         except AssociationFailure as exc:
